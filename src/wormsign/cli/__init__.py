@@ -1,0 +1,13 @@
+"""The ``wormsign`` command line. Each command lives in its own module and registers on ``app``."""
+
+from __future__ import annotations
+
+from wormsign.cli import ingest as _ingest  # noqa: F401  (registers ingest, stats)
+from wormsign.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,80 @@
+"""The default engine: an embedded DuckDB file."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+_names = itertools.count()
+
+
+class DuckDBEngine:
+    """A DuckDB database file (``:memory:`` for a throwaway one)."""
+
+    name = "duckdb"
+
+    def __init__(self, path: str, *, read_only: bool = False, threads: int | None = None) -> None:
+        self.path = path
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        self.con = duckdb.connect(path, read_only=read_only, config=config)
+        self._depth = 0
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.con.execute(sql, list(params))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        rel = self.con.sql(sql, params=list(params) or None)
+        if rel is None:
+            return pa.table({})
+        if hasattr(rel, "to_arrow_table"):  # duckdb >= 1.4
+            return rel.to_arrow_table()
+        return rel.arrow()
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def append(self, table: str, data: pa.Table) -> None:
+        view = f"_wormsign_batch_{os.getpid()}_{next(_names)}"
+        self.con.register(view, data)
+        try:
+            self.con.execute(f'INSERT INTO "{table}" SELECT * FROM "{view}"')
+        finally:
+            self.con.unregister(view)
+
+    def has_table(self, table: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchone()
+        return bool(row and row[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,6 @@
+"""Readers that turn collected telemetry into the one event model, and the ingest pipeline."""
+
+from wormsign.ingest.base import IngestError, Reject, Sink, Source, Stats
+from wormsign.ingest.pipeline import IngestReport, ingest_paths
+
+__all__ = ["IngestError", "IngestReport", "Reject", "Sink", "Source", "Stats", "ingest_paths"]

@@ -1,0 +1,336 @@
+"""What every reader shares: the source it reads, the sink it writes rows to, and reject accounting.
+
+A reader turns one :class:`Source` into rows of the event model (plain dicts keyed by
+:data:`wormsign.schema.FIELD_NAMES`) and hands each to :meth:`Sink.add`. A record it
+cannot read goes to :meth:`Sink.reject` with the record number and a reason: every
+record read is either stored or counted as rejected, never silently lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+
+from wormsign import schema
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NULLS = frozenset(("", "-", "N/A", "null", "(null)"))
+
+
+class IngestError(Exception):
+    """A bad record under ``--strict``, or a file that cannot be read at all."""
+
+
+@dataclass(slots=True)
+class Source:
+    """One logical input file: a plain file, a gzip file, or a member of a zip archive.
+
+    It is a plain picklable description, so that worker processes can open it again.
+    """
+
+    name: str  # what messages and src.file show: path, or archive!member
+    path: str  # the file on disk (the archive, for a member)
+    container: str = "file"  # file | gzip | zip | zip-gzip
+    member: str | None = None  # the member of a zip
+    size: int = 0
+    digest: str = ""  # sha-256 of the (decompressed) content
+
+    def open(self) -> IO[bytes]:
+        """A fresh binary stream over the content (decompressed)."""
+        if self.container == "file":
+            return open(self.path, "rb")
+        if self.container == "gzip":
+            return gzip.open(self.path, "rb")
+        zf = zipfile.ZipFile(self.path)
+        fh = zf.open(self.member or "")
+        return gzip.GzipFile(fileobj=fh, mode="rb") if self.container == "zip-gzip" else fh
+
+    @property
+    def disk_path(self) -> str | None:
+        """A real path with the content as is, when there is one (the EVTX parser likes it)."""
+        return self.path if self.container == "file" else None
+
+    def head(self, n: int = 4096) -> bytes:
+        with self.open() as fh:
+            return fh.read(n)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counts for one source or a whole run."""
+
+    read: int = 0
+    stored: int = 0
+    rejected: int = 0
+    truncated: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: Stats) -> None:
+        self.read += other.read
+        self.stored += other.stored
+        self.rejected += other.rejected
+        self.truncated += other.truncated
+        self.reasons.update(other.reasons)
+        self.kinds.update(other.kinds)
+
+
+@dataclass(slots=True)
+class Reject:
+    """One rejected record: where it was and why."""
+
+    file: str
+    record: int | None
+    reason: str  # short, countable: "bad-json", "corrupt-chunk", "no-timestamp", ...
+    detail: str  # the message for a person
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f" record {self.record}" if self.record is not None else "")
+        return f"{where}: {self.reason}: {self.detail}"
+
+
+class Sink:
+    """Collects rows into Arrow batches and hands each full batch to ``flush``.
+
+    It enforces the invariants of the model: required fields, UTC timestamps, bounded
+    field sizes. ``strict`` makes the first reject raise :class:`IngestError`.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        fmt: str,
+        flush: Callable[[pa.Table], None],
+        *,
+        strict: bool = False,
+        batch_rows: int = 20_000,
+        on_reject: Callable[[Reject], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.fmt = fmt
+        self._flush = flush
+        self.strict = strict
+        self.batch_rows = batch_rows
+        self.stats = Stats()
+        self.rejects: list[Reject] = []  # the first few, for the report; all are counted
+        self._on_reject = on_reject
+        self._rows: list[dict[str, Any]] = []
+
+    # -- what readers call ----------------------------------------------------------
+    def add(self, row: dict[str, Any]) -> None:
+        """Store one normalised row (``ts``, ``host`` and ``kind`` are required)."""
+        self.stats.read += 1
+        ts = row.get("ts")
+        if ts is None:
+            self._reject(row.get("src.record"), "no-timestamp", "the record has no readable timestamp")
+            return
+        host = row.get("host")
+        if not host:
+            self._reject(row.get("src.record"), "no-host", "the record names no host")
+            return
+        row["src.file"] = self.source.name
+        row["src.digest"] = self.source.digest
+        row["src.format"] = self.fmt
+        for k, v in row.items():
+            if v.__class__ is str and len(v) > schema.MAX_FIELD_CHARS:
+                limit = schema.MAX_RAW_CHARS if k == "raw" else schema.MAX_FIELD_CHARS
+                if len(v) > limit:
+                    row[k] = v[:limit]
+                    self.stats.truncated += 1
+        self.stats.kinds[row["kind"]] += 1
+        self._rows.append(row)
+        if len(self._rows) >= self.batch_rows:
+            self.flush()
+
+    def reject(self, record: int | None, reason: str, detail: str) -> None:
+        """Count one record that could not be read, and say why."""
+        self.stats.read += 1
+        self._reject(record, reason, detail)
+
+    # -- internals -------------------------------------------------------------------
+    def _reject(self, record: Any, reason: str, detail: str) -> None:
+        rec = record if isinstance(record, int) else None
+        rej = Reject(self.source.name, rec, reason, detail[:500])
+        self.stats.rejected += 1
+        self.stats.reasons[reason] += 1
+        if len(self.rejects) < 100:
+            self.rejects.append(rej)
+        if self._on_reject is not None:
+            self._on_reject(rej)
+        else:
+            log.warning("%s", rej)
+        if self.strict:
+            raise IngestError(str(rej))
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        table = rows_to_table(rows)
+        self.stats.stored += table.num_rows
+        self._flush(table)
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build an Arrow table of the event schema from row dicts (missing keys are null)."""
+    arrays = []
+    for f in schema.FIELDS:
+        name = f.name
+        vals = [r.get(name) for r in rows]
+        arrays.append(pa.array(vals, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=schema.SCHEMA)
+
+
+# -- value helpers shared by the readers ---------------------------------------------
+
+
+def clean(v: Any) -> Any:
+    """Null out the placeholders Windows and Zeek write for 'no value'."""
+    if v is None:
+        return None
+    if v.__class__ is str:
+        return None if v in _NULLS else v
+    return v
+
+
+def host_key(name: str | None) -> str | None:
+    """The host key of a name: lower-case, no domain, no trailing ``$``. IPs are kept whole."""
+    if not name:
+        return None
+    name = name.strip().strip("\\").lower()
+    if not name or name in _NULLS:
+        return None
+    if name.endswith("$"):
+        name = name[:-1]
+    if is_ip(name):
+        return name
+    return name.split(".", 1)[0] or None
+
+
+def is_ip(s: str) -> bool:
+    if not s:
+        return False
+    if ":" in s:
+        return all(c in "0123456789abcdefABCDEF:." for c in s)
+    parts = s.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
+
+
+def clean_ip(v: Any) -> str | None:
+    """Normalise an address field: no ``::ffff:`` prefix, no placeholders."""
+    v = clean(v)
+    if v is None:
+        return None
+    v = str(v).strip()
+    if v.startswith("::ffff:"):
+        v = v[7:]
+    if v in _NULLS or v == "::":
+        return None
+    return v if is_ip(v) else None
+
+
+def to_int(v: Any) -> int | None:
+    """An integer from ints, decimal or hex strings; None when it is not one."""
+    if v is None or v.__class__ is int:
+        return v
+    if isinstance(v, float):
+        return int(v)
+    s = str(v).strip()
+    if not s or s in _NULLS:
+        return None
+    try:
+        return int(s, 16) if s[:2] in ("0x", "0X") else int(s)
+    except ValueError:
+        return None
+
+
+def parse_ts(v: Any) -> datetime | None:
+    """A UTC datetime from ISO 8601 text (any fraction length, ``Z`` or ``UTC``) or epoch seconds."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
+    if isinstance(v, (int, float)):
+        try:
+            return EPOCH + timedelta(seconds=float(v))
+        except (OverflowError, ValueError):
+            return None
+    s = str(v).strip()
+    if not s:
+        return None
+    if s.endswith(" UTC"):
+        s = s[:-4]
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        # Fractions longer than microseconds (EVTX writes 7 digits): cut them.
+        dot = s.find(".")
+        if dot < 0:
+            try:
+                return EPOCH + timedelta(seconds=float(s))
+            except (ValueError, OverflowError):
+                return None
+        end = dot + 1
+        while end < len(s) and s[end].isdigit():
+            end += 1
+        try:
+            dt = datetime.fromisoformat(s[: min(end, dot + 7)] + s[end:])
+        except ValueError:
+            return None
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def basename(path: str | None) -> str | None:
+    if not path:
+        return None
+    cut = max(path.rfind("\\"), path.rfind("/"))
+    return path[cut + 1 :] or None
+
+
+class Reader(Protocol):
+    """A reader for one format. Readers are picked by content (``sniff``), not by file name."""
+
+    name: str
+
+    def sniff(self, head: bytes, source: Source) -> bool:
+        """True when the first bytes of a source look like this format."""
+
+    def read(self, source: Source, sink: Sink) -> None:
+        """Read every record of the source into the sink."""
+
+
+def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of a text source; undecodable lines are rejected, not dropped."""
+    with source.open() as raw:
+        for lineno, bline in enumerate(io.BufferedReader(raw) if not hasattr(raw, "peek") else raw, 1):
+            if len(bline) > schema.MAX_RECORD_BYTES:
+                sink.reject(lineno, "record-too-large", f"line of {len(bline)} bytes")
+                continue
+            try:
+                text = bline.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                sink.reject(lineno, "bad-encoding", f"not UTF-8 at byte {exc.start}")
+                continue
+            text = text.rstrip("\r\n")
+            if text.strip():
+                yield lineno, text
+
+
+def first_not_null(*vals: Iterable[Any]) -> Any:
+    for v in vals:
+        if v is not None:
+            return v
+    return None

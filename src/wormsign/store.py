@@ -1,0 +1,138 @@
+"""The case store: one file that holds a case's events, sources, rejects and host identities.
+
+Tables (all in the engine, DuckDB by default):
+
+``events``      the event model (:mod:`wormsign.schema`), one row per record.
+``sources``     one row per ingested file, keyed by its SHA-256: re-ingesting adds nothing.
+``rejects``     the first rejected records of each file, with the reason.
+``host_addr``   which host held which address, and when (built by :mod:`wormsign.resolve`).
+``host_conflicts`` addresses claimed by two hosts at once, reported rather than guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from wormsign import schema
+from wormsign.engine import Engine, open_engine
+
+_EVENT_COLUMNS = ", ".join(f'"{f.name}" {schema.duckdb_type(f.type)}' for f in schema.FIELDS)
+
+DDL = (
+    f"CREATE TABLE IF NOT EXISTS events ({_EVENT_COLUMNS})",
+    """CREATE TABLE IF NOT EXISTS sources (
+        digest VARCHAR PRIMARY KEY, file VARCHAR, format VARCHAR, size BIGINT,
+        records BIGINT, stored BIGINT, rejected BIGINT, truncated BIGINT,
+        reasons VARCHAR, ingested_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS rejects (
+        digest VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, detail VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS host_addr (
+        ip VARCHAR, host VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ,
+        evidence VARCHAR, n BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS host_conflicts (
+        ip VARCHAR, hosts VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+)
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    digest: str
+    file: str
+    format: str
+    size: int
+    records: int
+    stored: int
+    rejected: int
+    truncated: int
+    reasons: dict[str, int]
+
+
+class Case:
+    """An open case. Use :meth:`open` (or ``with Case.open(path) as case:``)."""
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self.engine = engine
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False) -> Case:
+        eng = open_engine(engine, str(path), read_only=read_only)
+        case = cls(eng, str(path))
+        if not read_only:
+            for stmt in DDL:
+                eng.execute(stmt)
+        return case
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.engine.transaction():
+            yield
+
+    # -- sources ---------------------------------------------------------------------
+    def has_source(self, digest: str) -> bool:
+        t = self.engine.query("SELECT 1 FROM sources WHERE digest = ? LIMIT 1", [digest])
+        return t.num_rows > 0
+
+    def add_source(self, rec: SourceRecord) -> None:
+        self.engine.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                rec.digest,
+                rec.file,
+                rec.format,
+                rec.size,
+                rec.records,
+                rec.stored,
+                rec.rejected,
+                rec.truncated,
+                json.dumps(rec.reasons, sort_keys=True),
+                datetime.now(UTC),
+            ],
+        )
+
+    def add_rejects(self, digest: str, rejects: Iterable[Any]) -> None:
+        for r in rejects:
+            self.engine.execute(
+                "INSERT INTO rejects VALUES (?, ?, ?, ?, ?)", [digest, r.file, r.record, r.reason, r.detail]
+            )
+
+    # -- events ----------------------------------------------------------------------
+    def append_events(self, table: pa.Table) -> None:
+        if table.schema != schema.SCHEMA:
+            table = table.select(list(schema.FIELD_NAMES)).cast(schema.SCHEMA)
+        self.engine.append("events", table)
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
+        return self.engine.query(sql, list(params))
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.engine.rows(sql, list(params))
+
+    def count(self) -> int:
+        return int(self.rows("SELECT count(*) FROM events")[0][0])
+
+    # -- metadata ----------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        self.engine.execute("DELETE FROM meta WHERE key = ?", [key])
+        self.engine.execute("INSERT INTO meta VALUES (?, ?)", [key, json.dumps(value)])
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        r = self.rows("SELECT value FROM meta WHERE key = ?", [key])
+        return json.loads(r[0][0]) if r else default
