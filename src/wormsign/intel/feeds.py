@@ -1,0 +1,156 @@
+"""Read indicator feeds (abuse.ch Feodo Tracker CSV and JSON, plain lists) and pick a reader by content.
+
+Every reader yields ``(line, Indicator)`` or ``(line, error text)``: a bad row is named and
+counted, and the rows after it are still read. STIX and MISP live in their own modules.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from wormsign.ingest.base import parse_ts
+from wormsign.intel.indicators import Indicator, IndicatorError, canon_port, classify, make
+
+Row = tuple[int, Indicator | str]
+
+FEODO_CSV_COLUMNS = ("first_seen_utc", "dst_ip", "dst_port", "c2_status", "last_online", "malware")
+
+
+def sniff(text: str) -> str:
+    """The format of a feed from its content: stix, misp, feodo-json, feodo-csv or list."""
+    head = text.lstrip()[:4096]
+    if head.startswith("{"):
+        if '"type"' in head and '"bundle"' in head:
+            return "stix"
+        return "misp"
+    if head.startswith("["):
+        return "misp" if '"Event"' in head else "feodo-json"
+    for line in text.splitlines()[:200]:
+        s = line.strip().lstrip("#").strip()
+        if "dst_ip" in s and "dst_port" in s:
+            return "feodo-csv"
+        if line.strip() and not line.lstrip().startswith("#"):
+            return "feodo-csv" if line.count(",") == 5 and line.lstrip().startswith('"') else "list"
+    return "list"
+
+
+def _ts(v: Any, what: str) -> Any:
+    if v in (None, "", "null"):
+        return None
+    t = parse_ts(v)
+    if t is None:
+        raise IndicatorError(f"unreadable {what} time {str(v)[:40]!r}")
+    return t
+
+
+def feodo_csv(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+    """The Feodo Tracker CSV blocklist: ``first_seen_utc,dst_ip,dst_port,c2_status,last_online,malware``."""
+    lines = text.splitlines()
+    for lineno, fields in _csv_rows(lines):
+        if [f.strip().lower() for f in fields] == list(FEODO_CSV_COLUMNS):
+            continue  # an uncommented header
+        if len(fields) != 6:
+            yield lineno, f"expected 6 columns ({','.join(FEODO_CSV_COLUMNS)}), found {len(fields)}"
+            continue
+        first, ip, port, status, last, malware = (f.strip() for f in fields)
+        try:
+            ind = make(
+                "ip_port", f"{ip}:{canon_port(port)}", family=malware or family, source=source,
+                first_seen=_ts(first, "first_seen_utc"), last_seen=_ts(last, "last_online"),
+                status=status or None, incident=incident,
+            )
+        except IndicatorError as exc:
+            yield lineno, str(exc)
+            continue
+        yield lineno, ind
+
+
+def _csv_rows(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            yield lineno, next(csv.reader([line]))
+        except csv.Error as exc:
+            yield lineno, [f"<{exc}>"]
+
+
+def feodo_json(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+    """The Feodo Tracker JSON blocklist: an array of ``{ip_address, port, status, ..., malware}``."""
+    for lineno, item in json_array(text):
+        if isinstance(item, str):
+            yield lineno, item
+            continue
+        if not isinstance(item, dict):
+            yield lineno, f"expected an object, found {type(item).__name__}"
+            continue
+        try:
+            asn = item.get("as_number")
+            ind = make(
+                "ip_port", f"{item.get('ip_address') or ''}:{canon_port(item.get('port'))}",
+                family=item.get("malware") or family, source=source,
+                first_seen=_ts(item.get("first_seen"), "first_seen"),
+                last_seen=_ts(item.get("last_online"), "last_online"),
+                asn=int(asn) if isinstance(asn, int) or (isinstance(asn, str) and asn.isdigit()) else None,
+                as_name=item.get("as_name"), country=item.get("country"), status=item.get("status"),
+                incident=incident,
+            )
+        except IndicatorError as exc:
+            yield lineno, str(exc)
+            continue
+        yield lineno, ind
+        host = item.get("hostname")
+        if isinstance(host, str) and host.strip():
+            try:
+                yield lineno, ind.with_(type="domain", value=host.strip().lower().rstrip("."), ip=None, port=None)
+            except IndicatorError:
+                pass
+
+
+def json_array(text: str) -> Iterator[tuple[int, Any]]:
+    """Items of a JSON array with the line each starts on; a broken item yields an error and stops."""
+    dec = json.JSONDecoder()
+    pos = _skip(text, 0)
+    if pos >= len(text) or text[pos] != "[":
+        yield 1, "not a JSON array"
+        return
+    pos = _skip(text, pos + 1)
+    while pos < len(text) and text[pos] != "]":
+        line = text.count("\n", 0, pos) + 1
+        try:
+            item, end = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield line, f"bad JSON: {exc.msg} (the rest of the file cannot be read)"
+            return
+        yield line, item
+        pos = _skip(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip(text, pos + 1)
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def plain_list(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+    """One indicator a line (``#`` comments), optionally ``value,family``; the type is guessed."""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        value, sep, fam = s.partition(",")
+        if not sep and "\t" in s:
+            value, sep, fam = s.partition("\t")
+        value, fam = value.strip(), fam.strip() or family
+        if not fam:
+            yield lineno, f"no family for {value[:80]!r}: give --family or a 'value,family' line"
+            continue
+        try:
+            yield lineno, make(classify(value), value, family=fam, source=source, incident=incident)
+        except IndicatorError as exc:
+            yield lineno, str(exc)
