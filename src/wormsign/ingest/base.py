@@ -141,7 +141,8 @@ class Sink:
             return
         row["src.file"] = self.source.name
         row["src.digest"] = self.source.digest
-        row["src.format"] = self.fmt
+        if "src.format" not in row:  # a reader of several layouts may name the record's own
+            row["src.format"] = self.fmt
         for k, v in row.items():
             if v.__class__ is str and len(v) > schema.MAX_FIELD_CHARS:
                 limit = schema.MAX_RAW_CHARS if k == "raw" else schema.MAX_FIELD_CHARS

@@ -11,8 +11,16 @@ from wormsign.ingest.base import Reader, Source
 def readers() -> tuple[Reader, ...]:
     """Every reader, most specific first. Add a new reader here (see docs/adding-a-reader.md)."""
     from wormsign.ingest.evtx import EvtxReader
+    from wormsign.ingest.jsonl import JsonLinesReader
+    from wormsign.ingest.lanl import LanlReader
+    from wormsign.ingest.zeek import ZeekReader
 
-    return (EvtxReader(),)
+    return (
+        EvtxReader(),
+        ZeekReader(),
+        JsonLinesReader(),
+        LanlReader(),
+    )
 
 
 def pick(source: Source, head: bytes) -> Reader | None:

@@ -1,0 +1,438 @@
+"""JSON lines: Winlogbeat/Elastic Agent documents, native ECS/EDR JSON and the OTRF flat layout.
+
+One reader for newline-delimited JSON (also a file that is one JSON array, and
+Elasticsearch export hits with ``_source``). The layout is decided per record, so a file
+may mix them:
+
+- ``winlog`` present (nested, or as dotted ``winlog.*`` keys): a Windows event as
+  Winlogbeat or Elastic Agent ship it; unwrapped into a :class:`WinEvent` and mapped by
+  ``windows.yaml``, so it gives the same row as the EVTX record it came from.
+- ``EventID`` at the top level: the OTRF Security-Datasets layout (``otrf.yaml``), also a
+  Windows event.
+- otherwise: native ECS (Elastic Defend and other EDRs); the fields that are columns of
+  the model are copied, the kind comes from ``ecs.yaml``.
+
+``src.record`` is the 1-based line number (the element number in an array file).
+Zeek JSON logs (``ts`` with ``uid`` or ``id.orig_h``) are left to the Zeek reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import IO, Any
+
+import orjson
+import yaml
+
+from wormsign import schema
+from wormsign.ingest.base import Sink, Source, basename, clean, clean_ip, host_key, parse_ts, to_int
+from wormsign.ingest.windows import WinEvent, load_mapper
+
+BOM = b"\xef\xbb\xbf"
+#: A whole-file JSON document (array, pretty-printed export) larger than this is refused.
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
+def _yaml(name: str) -> dict[str, Any]:
+    text = resources.files("wormsign.ingest").joinpath(f"mappings/{name}").read_text("utf-8")
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{name}: not a mapping")
+    return doc
+
+
+@cache
+def otrf_keys() -> dict[str, tuple[str, ...]]:
+    """The keys ``otrf.yaml`` names for each System field, in the order they are tried."""
+    return {k: tuple(v) for k, v in _yaml("otrf.yaml").items()}
+
+
+@cache
+def ecs_mapper() -> EcsMapper:
+    return EcsMapper(_yaml("ecs.yaml"))
+
+
+def is_zeek(obj: Any) -> bool:
+    """A Zeek JSON log record (the Zeek reader's, not ours)."""
+    return isinstance(obj, dict) and "ts" in obj and ("uid" in obj or "id.orig_h" in obj)
+
+
+def _first(doc: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = doc.get(k)
+        if v is not None:
+            return v
+    return None
+
+
+class JsonLinesReader:
+    """Newline-delimited JSON in the Winlogbeat, native ECS and OTRF layouts (see module doc)."""
+
+    name = "ecs"
+
+    def sniff(self, head: bytes, source: Source) -> bool:
+        h = head[3:] if head.startswith(BOM) else head
+        h = h.lstrip()
+        if h[:1] not in (b"{", b"["):
+            return False
+        try:
+            obj = orjson.loads(h.split(b"\n", 1)[0])
+        except orjson.JSONDecodeError:
+            return True  # a long first line, an array or a pretty-printed export: ours
+        if isinstance(obj, list):
+            obj = obj[0] if obj else {}
+        return not is_zeek(obj)
+
+    # -- reading ---------------------------------------------------------------------
+    def read(self, source: Source, sink: Sink) -> None:
+        windows = load_mapper()
+        ecs = ecs_mapper()
+        otrf = otrf_keys()
+        for recno, obj, raw in self._records(source, sink):
+            try:
+                row = self._row(obj, raw, windows, ecs, otrf)
+            except _ERRORS as exc:
+                sink.reject(recno, "bad-record", f"unusable JSON record: {type(exc).__name__}: {exc}")
+                continue
+            if row is None:
+                sink.reject(recno, "bad-record", "not a JSON object")
+                continue
+            row["src.record"] = recno
+            sink.add(row)
+
+    def _records(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
+        """(record number, parsed JSON, raw text) of each record; broken ones are rejected."""
+        loads, decode_error, limit = orjson.loads, orjson.JSONDecodeError, schema.MAX_RECORD_BYTES
+        with source.open() as fh:
+            lineno = 0
+            lenient = False  # inside a JSON array written one element a line
+            for line in _lines(fh, limit):
+                lineno += 1
+                if line is None:
+                    sink.reject(lineno, "record-too-large", f"line longer than {limit} bytes")
+                    continue
+                if lineno == 1 and line.startswith(BOM):
+                    line = line[3:]
+                try:
+                    obj = loads(line)
+                except decode_error as exc:
+                    text = line.strip()
+                    if not text:
+                        continue
+                    if lineno == 1 and text[:1] in (b"[", b"{"):
+                        done = yield from self._document(source, sink)
+                        if done:
+                            return
+                        lenient = text[:1] == b"["
+                        continue
+                    if lenient:
+                        text = text.lstrip(b"[").rstrip(b"],").strip()
+                        if not text:
+                            continue
+                        try:
+                            obj = loads(text)
+                        except decode_error:
+                            pass
+                        else:
+                            yield lineno, obj, text.decode()
+                            continue
+                    sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
+                    continue
+                if obj.__class__ is list:
+                    for i, el in enumerate(obj):
+                        yield lineno if len(obj) == 1 else i + 1, el, orjson.dumps(el).decode()
+                    continue
+                yield lineno, obj, line.decode().rstrip("\r\n")
+
+    def _document(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
+        """A file that is one JSON document (array or export); False when it does not parse whole."""
+        with source.open() as fh:
+            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            sink.reject(None, "record-too-large", f"JSON document over {MAX_DOCUMENT_BYTES} bytes")
+            return True
+        try:
+            doc = orjson.loads(data[3:] if data.startswith(BOM) else data)
+        except orjson.JSONDecodeError:
+            return False
+        hits = dig(doc, "hits.hits") if isinstance(doc, dict) else None
+        items = hits if isinstance(hits, list) else (doc if isinstance(doc, list) else [doc])
+        for i, el in enumerate(items, 1):
+            yield i, el, orjson.dumps(el).decode()
+        return True
+
+    # -- one record ------------------------------------------------------------------
+    def _row(self, obj: Any, raw: str, windows: Any, ecs: EcsMapper, otrf: dict[str, tuple[str, ...]]
+             ) -> dict[str, Any] | None:
+        if obj.__class__ is not dict:
+            return None
+        src = obj.get("_source")
+        if src.__class__ is dict:
+            obj = src
+        w = obj.get("winlog")
+        if w.__class__ is dict:
+            return self._winlog(obj, w, raw, windows)
+        if "winlog.channel" in obj or "winlog.event_id" in obj or "winlog.event_data" in obj:
+            obj = nest(obj)
+            w = obj.get("winlog")
+            if isinstance(w, dict):
+                return self._winlog(obj, w, raw, windows)
+        eid = _first(obj, otrf["event_id"])
+        if eid is not None and not isinstance(eid, (dict, list)):
+            return self._otrf(obj, eid, raw, windows, otrf)
+        return ecs.map(obj, raw)
+
+    @staticmethod
+    def _winlog(doc: dict[str, Any], w: dict[str, Any], raw: str, windows: Any) -> dict[str, Any]:
+        """A Winlogbeat / Elastic Agent document."""
+        ev = doc.get("event")
+        if ev.__class__ is not dict:
+            ev = {}
+        data = w.get("event_data")
+        if data.__class__ is not dict:
+            data = {}
+        user = w.get("user_data")
+        if user.__class__ is dict:
+            data = dict(data)
+            for k, v in user.items():
+                if v.__class__ is dict:
+                    data.update(v)
+                elif k != "xml_name":
+                    data[k] = v
+        host = doc.get("host")
+        if host.__class__ is not dict:
+            host = {}
+        eid = w.get("event_id")
+        eid = eid if eid.__class__ is int else to_int(eid if eid is not None else ev.get("code"))
+        row = windows.map(WinEvent(
+            w.get("channel"),
+            w.get("provider_name") or ev.get("provider"),
+            eid,
+            w.get("computer_name") or host.get("name"),
+            parse_ts(doc.get("@timestamp")),
+            to_int(w.get("record_id")),
+            data,
+            raw,
+        ))
+        eid_ecs = ev.get("id")
+        if eid_ecs is not None:
+            row["event.id"] = str(eid_ecs)
+        ip = host.get("ip")
+        if ip is not None:
+            ip = first_ip(ip)
+            if ip:
+                row["host.ip"] = ip
+        return row
+
+    @staticmethod
+    def _otrf(doc: dict[str, Any], eid: Any, raw: str, windows: Any, keys: dict[str, tuple[str, ...]]
+              ) -> dict[str, Any]:
+        """An OTRF Security-Datasets record: System and EventData fields side by side."""
+        ts = None
+        for k in keys["timestamp"]:
+            ts = parse_ts(doc.get(k))
+            if ts is not None:
+                break
+        row = windows.map(WinEvent(
+            _first(doc, keys["channel"]),
+            _first(doc, keys["provider"]),
+            to_int(eid),
+            _first(doc, keys["computer"]),
+            ts,
+            to_int(_first(doc, keys["record"])),
+            doc,
+            raw,
+        ))
+        row["src.format"] = "otrf"
+        return row
+
+
+# -- native ECS ------------------------------------------------------------------------
+
+_IP_COLUMNS = frozenset(n for n in schema.FIELD_NAMES if n.endswith(".ip"))
+_INT_COLUMNS = frozenset(f.name for f in schema.FIELDS if f.type == schema.pa.int64())
+
+
+class EcsMapper:
+    """The compiled form of ``ecs.yaml``: native ECS documents onto the model."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.rules: list[tuple[str, dict[str, frozenset[str]], str | None]] = []
+        for rule in doc["kinds"]:
+            kind = rule["kind"]
+            if kind not in schema.KINDS:
+                raise ValueError(f"ecs.yaml: unknown kind {kind!r}")
+            has = rule.get("has")
+            if has is not None and has not in schema.FIELD_BY_NAME:
+                raise ValueError(f"ecs.yaml: {has!r} is not a column of the event model")
+            match = {k: frozenset(rule[k]) for k in ("category", "type", "action") if k in rule}
+            self.rules.append((kind, match, has))
+        self.ts_keys: tuple[str, ...] = tuple(doc["timestamp"])
+        self.host_keys: tuple[str, ...] = tuple(doc["host"])
+        self.aliases: dict[str, str] = dict(doc.get("aliases") or {})
+        for src, col in self.aliases.items():
+            if col not in schema.FIELD_BY_NAME:
+                raise ValueError(f"ecs.yaml alias {src}: {col!r} is not a column of the event model")
+        self.reserved = frozenset(doc["reserved"])
+        self.columns = {n: n for n in schema.FIELD_NAMES if n not in self.reserved}
+
+    def map(self, obj: dict[str, Any], raw: str) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        flatten(obj, "", flat, 0)
+        row: dict[str, Any] = {"raw": raw}
+        columns = self.columns
+        for k, v in flat.items():
+            if k in columns:
+                _put(row, k, v)
+        for k, col in self.aliases.items():
+            if col not in row and k in flat:
+                _put(row, col, flat[k])
+        for k in self.ts_keys:
+            ts = parse_ts(flat.get(k)) if flat.get(k).__class__ is not list else None
+            if ts is not None:
+                row["ts"] = ts
+                break
+        for k in self.host_keys:
+            v = flat.get(k)
+            if v.__class__ is str and (h := host_key(v)):
+                row["host"] = h
+                break
+        else:
+            if row.get("host.ip"):
+                row["host"] = row["host.ip"]
+        row["kind"] = self.kind(flat, row)
+        exe = row.get("process.executable")
+        if exe and "process.name" not in row:
+            row["process.name"] = basename(exe)
+        fp = row.get("file.path")
+        if fp and "file.name" not in row:
+            row["file.name"] = basename(fp)
+        return row
+
+    def kind(self, flat: dict[str, Any], row: dict[str, Any]) -> str:
+        seen = {k: _values(flat.get("event." + k)) for k in ("category", "type", "action")}
+        for kind, match, has in self.rules:
+            if all(seen[k] & vals for k, vals in match.items()) and (has is None or has in row):
+                return kind
+        return "generic"
+
+
+def first_ip(v: Any) -> str | None:
+    """The first usable address of a value or list (link-local and loopback only when alone)."""
+    vals = v if v.__class__ is list else [v]
+    ips = [ip for ip in map(clean_ip, vals) if ip]
+    for ip in ips:
+        if not ip.startswith(("fe80:", "127.", "::1", "169.254.")):
+            return ip
+    return ips[0] if ips else None
+
+
+def _values(v: Any) -> frozenset[str]:
+    if v is None:
+        return frozenset()
+    if v.__class__ is list:
+        return frozenset(str(x).lower() for x in v if not isinstance(x, (dict, list)))
+    return frozenset((str(v).lower(),))
+
+
+def _put(row: dict[str, Any], col: str, v: Any) -> None:
+    """Set one column from a JSON value, typed as the schema says; odd values are left out."""
+    if v.__class__ is list:
+        v = [x for x in v if x is not None and not isinstance(x, (dict, list))]
+        if not v:
+            return
+        if col in _IP_COLUMNS:
+            v = first_ip(v)
+        elif col in _INT_COLUMNS:
+            v = v[0]
+        else:
+            v = (" " if col.endswith("command_line") else ";").join(map(str, v))
+    elif v.__class__ is dict:
+        return
+    if col in _INT_COLUMNS:
+        v = to_int(v) if v.__class__ is not bool else None
+    elif col in _IP_COLUMNS:
+        v = clean_ip(v)
+    elif v.__class__ is bool:
+        v = "true" if v else "false"
+    else:
+        v = clean(v if v.__class__ is str else str(v))
+    if v is not None:
+        row[col] = v
+
+
+def flatten(obj: dict[str, Any], prefix: str, out: dict[str, Any], depth: int) -> None:
+    """Nested objects as dotted keys (``{"a": {"b": 1}}`` -> ``a.b``), at most 16 levels deep."""
+    for k, v in obj.items():
+        key = prefix + k
+        if v.__class__ is dict:
+            if depth < 16:
+                flatten(v, key + ".", out, depth + 1)
+        else:
+            out[key] = v
+
+
+def nest(obj: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys as nested objects (``{"a.b": 1}`` -> ``{"a": {"b": 1}}``); nested ones kept."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        parts = k.split(".")
+        cur = out
+        for p in parts[:-1]:
+            nxt = cur.get(p)
+            if nxt.__class__ is not dict:
+                nxt = cur[p] = {}
+            cur = nxt
+        last = parts[-1]
+        if v.__class__ is dict and cur.get(last).__class__ is dict:
+            cur[last].update(nest(v))
+        else:
+            cur[last] = nest(v) if v.__class__ is dict else v
+    return out
+
+
+def dig(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path, whether the document nests it, dots it, or mixes both."""
+    v = doc.get(path)
+    if v is not None:
+        return v
+    head, _, rest = path.partition(".")
+    while rest:
+        sub = doc.get(head)
+        if sub.__class__ is dict:
+            v = dig(sub, rest)
+            if v is not None:
+                return v
+        nxt, _, rest = rest.partition(".")
+        head = head + "." + nxt
+    return None
+
+
+# -- lines -----------------------------------------------------------------------------
+
+
+def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
+    """Lines of a binary stream; ``None`` for a line over ``limit`` bytes (skipped, never held whole)."""
+    readline = fh.readline
+    while True:
+        line = readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n") and len(line) == limit + 1:
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = readline(1 << 20)
+        yield None
+
+
+def _why(line: bytes) -> str:
+    """``bad-encoding`` for a line that is not UTF-8, else ``bad-json``."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bad-encoding"
+    return "bad-json"
