@@ -1,0 +1,243 @@
+"""Match a case against the intel store in SQL, and attribute hosts and processes to families.
+
+Each kind of match is one join between the case's ``events`` and the indicators:
+connections (``destination.ip``/``destination.port``), DNS questions, names and answers,
+URLs, and process and file hashes. The matches land in a temporary table; hosts, processes,
+C2 addresses and deliveries (:mod:`wormsign.intel.delivery`) are aggregates over it.
+Evidence is a list of event references, ``"<src.digest>:<src.record>"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from wormsign.intel.indicators import config
+from wormsign.intel.store import ARROW, DDL, TABLE, IntelStore
+
+MATCH = "_ws_intel_match"
+_COPY = "_ws_intel"
+REF = """("{a}"."src.digest" || ':' || CAST("{a}"."src.record" AS VARCHAR))"""
+
+# Columns of every match row: what matched, where, and which process.
+_SELECT = """SELECT '{kind}' AS kind, '{target}' AS target, e.host, e.ts, {ref} AS ref,
+    e."process.entity_id" AS entity_id, e."process.executable" AS executable,
+    i.family, i.type AS itype, i.value AS ivalue, i.ip AS c2_ip, i.port AS c2_port,
+    e."destination.ip" AS dst_ip, e."destination.port" AS dst_port, e."file.path" AS file_path"""
+
+_JOINS: tuple[tuple[str, str, str], ...] = (
+    ("ip_port", "process", """FROM events e JOIN {intel} i ON i.type = 'ip_port'
+        AND e."destination.ip" = i.ip AND e."destination.port" = i.port"""),
+    ("ip", "process", """FROM events e JOIN {intel} i ON i.type IN ('ip', 'ip_port')
+        AND e."destination.ip" = i.ip AND (i.type = 'ip' OR e."destination.port" IS DISTINCT FROM i.port)"""),
+    ("url", "process", """FROM events e JOIN {intel} i ON i.type = 'url' AND e."url.full" = i.value"""),
+    ("hash", "process", """FROM events e JOIN {intel} i ON
+        (i.type = 'sha256' AND lower(e."process.hash.sha256") = i.value)
+        OR (i.type = 'md5' AND lower(e."process.hash.md5") = i.value)"""),
+    ("hash", "file", """FROM events e JOIN {intel} i ON
+        (i.type = 'sha256' AND lower(e."file.hash.sha256") = i.value)
+        OR (i.type = 'md5' AND lower(e."file.hash.md5") = i.value)"""),
+    # Every suffix of a DNS question or destination name, then an equality join with the domains.
+    ("domain", "process", """FROM (SELECT *, array_to_string(list_slice(_parts, _k, 128), '.') AS _suffix
+        FROM (SELECT *, unnest(range(1, least(len(_parts), 128) + 1)) AS _k
+          FROM (SELECT *, string_split(lower(rtrim(coalesce("dns.question.name", "destination.domain"), '.')), '.')
+                  AS _parts FROM events WHERE coalesce("dns.question.name", "destination.domain") IS NOT NULL))) e
+        JOIN {intel} i ON i.type = 'domain' AND e._suffix = i.value"""),
+    ("dns_answer", "process", """FROM (SELECT *, trim(unnest(string_split("dns.answers", ';'))) AS _answer
+          FROM events WHERE "dns.answers" IS NOT NULL) e
+        JOIN {intel} i ON i.type IN ('ip', 'ip_port') AND e._answer = i.ip"""),
+)
+
+
+@dataclass(slots=True)
+class HostFamily:
+    """A family on a host, how sure, since when, and the events that say so."""
+
+    host: str
+    family: str
+    confidence: float
+    first_seen: datetime
+    last_seen: datetime
+    evidence: list[str]
+    matches: dict[str, int]  # match kind -> events
+    indicators: list[dict[str, Any]] = field(default_factory=list)  # {type, value, count, first_seen, last_seen}
+
+
+@dataclass(slots=True)
+class ProcessFamily:
+    """A process attributed to a family (by its image hash or its C2 traffic)."""
+
+    host: str
+    entity_id: str | None
+    executable: str | None
+    family: str
+    confidence: float
+    first_seen: datetime
+    evidence: list[str]
+
+
+@dataclass(slots=True)
+class C2Seen:
+    """A C2 address of a family that hosts in the case contacted (or resolved)."""
+
+    family: str
+    address: str
+    port: int | None
+    hosts: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    events: int
+    evidence: list[str]
+
+
+@dataclass(slots=True)
+class Attribution:
+    """What the intel says about a case: families per host and process, C2 observed, deliveries."""
+
+    hosts: dict[str, list[HostFamily]] = field(default_factory=dict)
+    processes: list[ProcessFamily] = field(default_factory=list)
+    c2: dict[str, list[C2Seen]] = field(default_factory=dict)
+    deliveries: list[Any] = field(default_factory=list)  # wormsign.intel.delivery.Delivery
+
+    def families(self) -> list[str]:
+        return sorted({hf.family for fams in self.hosts.values() for hf in fams})
+
+    def hosts_of(self, family: str) -> list[str]:
+        return sorted(h for h, fams in self.hosts.items() if any(f.family == family for f in fams))
+
+    def delivery_summary(self) -> dict[tuple[str, str], int]:
+        """Deliveries counted per (from family, to family)."""
+        out: dict[tuple[str, str], int] = {}
+        for d in self.deliveries:
+            out[(d.from_family, d.to_family)] = out.get((d.from_family, d.to_family), 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_incident(self) -> dict[str, Any]:
+        """The ``families``, ``deliveries`` and ``c2`` keys of an incident (docs/formats.md)."""
+        return {
+            "families": [
+                {"family": f, "hosts": self.hosts_of(f),
+                 "c2": sorted({_addr(c) for c in self.c2.get(f, [])})}
+                for f in self.families()
+            ],
+            "deliveries": [d.to_dict() for d in self.deliveries],
+            "c2": [{"address": c.address, "port": c.port, "family": c.family, "hosts": c.hosts}
+                   for fam in sorted(self.c2) for c in self.c2[fam]],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hosts": {h: [asdict(f) for f in fams] for h, fams in sorted(self.hosts.items())},
+            "processes": [asdict(p) for p in self.processes],
+            "c2": {f: [asdict(c) for c in cs] for f, cs in sorted(self.c2.items())},
+            "deliveries": [d.to_dict() for d in self.deliveries],
+            "delivery_summary": [{"from_family": a, "to_family": b, "count": n}
+                                 for (a, b), n in self.delivery_summary().items()],
+        }
+
+
+def _addr(c: C2Seen) -> str:
+    return f"{c.address}:{c.port}" if c.port is not None else c.address
+
+
+def noisy_or(weights: list[float]) -> float:
+    """Confidence of independent pieces of evidence: 1 - prod(1 - w)."""
+    return round(1.0 - math.prod(1.0 - w for w in weights), 3)
+
+
+def attach(case: Any, intel: str | IntelStore) -> str:
+    """Make the indicators visible to the case's engine; returns the table name to query."""
+    store = intel if isinstance(intel, IntelStore) else IntelStore.open(str(intel), read_only=True)
+    try:
+        if store.engine is case.engine:
+            return TABLE
+        cols = DDL.split("(", 1)[1].rsplit("PRIMARY KEY", 1)[0].rstrip().rstrip(",")
+        case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {_COPY} ({cols})")
+        case.engine.append(_COPY, store.table().cast(ARROW))
+        return _COPY
+    finally:
+        if store is not intel:
+            store.close()
+
+
+def build_matches(case: Any, intel_table: str) -> int:
+    """Fill the temporary match table (one row per matching event and indicator); returns its size."""
+    # One row per (type, value, family): the same indicator from two feeds is one match.
+    distinct = f"(SELECT DISTINCT type, value, family, ip, port FROM {intel_table})"
+    parts = [
+        _SELECT.format(kind=kind, target=target, ref=REF.format(a="e")) + " " + join.format(intel=distinct)
+        for kind, target, join in _JOINS
+    ]
+    case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {MATCH} AS " + "\nUNION ALL\n".join(parts))
+    return int(case.engine.rows(f"SELECT count(*) FROM {MATCH}")[0][0])
+
+
+def attribute(case: Any, intel: str | IntelStore) -> Attribution:
+    """Attribute the hosts and processes of ``case`` to families with the indicators in ``intel``.
+
+    ``intel`` is an :class:`IntelStore` (its own file, or inside this case) or the path of one.
+    """
+    from wormsign.intel.delivery import find_deliveries
+
+    build_matches(case, attach(case, intel))
+    cfg = config()
+    out = Attribution()
+    _hosts(case, out, cfg)
+    _processes(case, out, cfg)
+    _c2(case, out, cfg)
+    out.deliveries = find_deliveries(case, MATCH, max_evidence=int(cfg["limits"]["max_evidence"]))
+    return out
+
+
+def _hosts(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
+    n = int(cfg["limits"]["max_evidence"])
+    rows = case.rows(
+        f"""SELECT host, family, kind, itype, ivalue, count(*), min(ts), max(ts), list(ref ORDER BY ts)[1:{n}]
+        FROM {MATCH} GROUP BY ALL ORDER BY host, family, min(ts)"""
+    )
+    acc: dict[tuple[str, str], HostFamily] = {}
+    weights: dict[tuple[str, str], list[float]] = {}
+    for host, fam, kind, itype, ivalue, cnt, first, last, refs in rows:
+        hf = acc.get((host, fam))
+        if hf is None:
+            hf = acc[(host, fam)] = HostFamily(host, fam, 0.0, first, last, [], {})
+        hf.first_seen, hf.last_seen = min(hf.first_seen, first), max(hf.last_seen, last)
+        hf.matches[kind] = hf.matches.get(kind, 0) + cnt
+        hf.indicators.append({"type": itype, "value": ivalue, "match": kind, "count": cnt,
+                              "first_seen": first, "last_seen": last})
+        hf.evidence.extend(r for r in refs if r not in hf.evidence and len(hf.evidence) < n)
+        weights.setdefault((host, fam), []).append(float(cfg["confidence"][kind]))
+    for key, hf in acc.items():
+        hf.confidence = noisy_or(weights[key])
+        if hf.confidence >= float(cfg["min_confidence"]):
+            out.hosts.setdefault(hf.host, []).append(hf)
+    for fams in out.hosts.values():
+        fams.sort(key=lambda f: (-f.confidence, f.first_seen))
+
+
+def _processes(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
+    n = int(cfg["limits"]["max_evidence"])
+    rows = case.rows(
+        f"""SELECT host, entity_id, any_value(executable), family, list(DISTINCT kind || '|' || ivalue),
+               min(ts), list(ref ORDER BY ts)[1:{n}]
+        FROM {MATCH} WHERE target = 'process' AND (entity_id IS NOT NULL OR kind = 'hash')
+          AND kind IN ('hash', 'ip_port', 'ip', 'url', 'domain')
+        GROUP BY host, entity_id, family, CASE WHEN entity_id IS NULL THEN lower(executable) END
+        ORDER BY min(ts)"""
+    )
+    for host, eid, exe, fam, kinds, first, refs in rows:
+        conf = noisy_or([float(cfg["confidence"][k.split("|", 1)[0]]) for k in kinds])
+        out.processes.append(ProcessFamily(host, eid, exe, fam, conf, first, list(refs)))
+
+
+def _c2(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
+    n = int(cfg["limits"]["max_evidence"])
+    rows = case.rows(
+        f"""SELECT family, c2_ip, CASE WHEN kind = 'ip_port' THEN c2_port END AS port,
+               list(DISTINCT host ORDER BY host), min(ts), max(ts), count(*), list(ref ORDER BY ts)[1:{n}]
+        FROM {MATCH} WHERE kind IN ('ip_port', 'ip') GROUP BY family, c2_ip, 3 ORDER BY family, c2_ip, 3"""
+    )
+    for fam, ip, port, hosts, first, last, cnt, refs in rows:
+        out.c2.setdefault(fam, []).append(C2Seen(fam, ip, port, list(hosts), first, last, cnt, list(refs)))
