@@ -1,0 +1,73 @@
+"""Evidence events: look up event references ("<src.digest>:<src.record>") in a case."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from wormsign import schema
+from wormsign.store import Case
+
+_REF = re.compile(r"^([0-9A-Za-z_\-]{1,128}):(\d{1,18})$")
+_CHUNK = 500
+_COLUMNS = ", ".join(schema.q(n) for n in schema.FIELD_NAMES)
+
+
+class BadRef(ValueError):
+    """An event reference that is not "<digest>:<record>"."""
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    """Split an event reference into its source digest and record number."""
+    m = _REF.match(ref or "")
+    if not m:
+        raise BadRef(f"not an event reference (<src.digest>:<src.record>): {ref[:80]!r}")
+    return m.group(1), int(m.group(2))
+
+
+def iso(ts: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 UTC with a Z (the form docs/formats.md uses)."""
+    if ts is None:
+        return None
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def row_to_event(names: Iterable[str], row: Iterable[Any], max_raw: int) -> dict[str, Any]:
+    """One events row as a dict of its non-null fields, the time as text, ``raw`` bounded."""
+    ev: dict[str, Any] = {}
+    for name, value in zip(names, row, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = iso(value)
+        elif name == "raw" and isinstance(value, str) and len(value) > max_raw:
+            value = value[:max_raw]
+            ev["raw_truncated"] = True
+        ev[name] = value
+    ev["ref"] = f"{ev.get('src.digest')}:{ev.get('src.record')}"
+    return ev
+
+
+def fetch_events(case: Case, refs: Iterable[str], *, max_raw: int = 16384) -> dict[str, dict[str, Any]]:
+    """The events the references point at, keyed by reference; unknown and bad ones are left out."""
+    by_digest: dict[str, set[int]] = defaultdict(set)
+    for ref in refs:
+        try:
+            digest, record = parse_ref(ref)
+        except BadRef:
+            continue
+        by_digest[digest].add(record)
+    out: dict[str, dict[str, Any]] = {}
+    for digest, records in by_digest.items():
+        recs = sorted(records)
+        for i in range(0, len(recs), _CHUNK):
+            chunk = recs[i : i + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f'SELECT {_COLUMNS} FROM events WHERE "src.digest" = ? AND "src.record" IN ({marks})'
+            for row in case.rows(sql, [digest, *chunk]):
+                ev = row_to_event(schema.FIELD_NAMES, row, max_raw)
+                out.setdefault(ev["ref"], ev)
+    return out

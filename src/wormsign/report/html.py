@@ -1,0 +1,81 @@
+"""One self-contained HTML page (report or dashboard): inlined style, libraries, app and data."""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from typing import Any
+
+from wormsign.web import asset
+
+_JSON_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def script_json(value: Any) -> str:
+    """JSON text safe inside a ``<script type="application/json">`` block.
+
+    ``<``, ``>`` and ``&`` become ``\\u`` escapes, so no ``</script>`` or ``<!--`` can end or
+    change the block; U+2028/2029 are escaped too. ``JSON.parse`` reads it back unchanged.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    for ch, esc in _JSON_ESCAPES.items():
+        text = text.replace(ch, esc)
+    return text
+
+
+def _inline_script(name: str) -> str:
+    code = asset(name)
+    lowered = code.lower()
+    if "</script" in lowered or "<!--" in lowered:
+        raise ValueError(f"{name} cannot be inlined: it contains </script or <!--")
+    return code
+
+
+def csp(nonce: str, *, api: bool) -> str:
+    """Content-Security-Policy: only the page's own scripts run; the report connects nowhere."""
+    connect = "'self'" if api else "'none'"
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        f"img-src data:; connect-src {connect}; base-uri 'none'; form-action 'none'"
+    )
+
+
+def render_page(data: dict[str, Any] | None, *, mode: str, title: str, nonce: str | None = None) -> str:
+    """The page: ``mode`` is ``report`` (data embedded) or ``api`` (the dashboard fetches it)."""
+    nonce = nonce or secrets.token_urlsafe(18)
+    config: dict[str, Any] = {"mode": mode}
+    parts = {
+        "@@CSP@@": csp(nonce, api=mode == "api"),
+        "@@TITLE@@": "",
+        "@@STYLE@@": asset("app.css"),
+        "@@CONFIG@@": script_json(config),
+        "@@DATA@@": script_json(data),
+        "@@NONCE@@": nonce,
+        "@@LIB@@": _inline_script("vendor/cytoscape.min.js"),
+        "@@APP@@": _inline_script("app.js"),
+    }
+    parts["@@TITLE@@"] = html.escape(title)
+    page = asset("page.html")
+    # One pass over the template's markers, so that no substituted text is itself substituted.
+    out: list[str] = []
+    rest = page
+    while "@@" in rest:
+        before, _, after = rest.partition("@@")
+        name, sep, tail = after.partition("@@")
+        key = f"@@{name}@@"
+        if not sep or key not in parts:
+            out.append(before + "@@")
+            rest = after
+            continue
+        out.append(before + parts[key])
+        rest = tail
+    out.append(rest)
+    return "".join(out)
+
