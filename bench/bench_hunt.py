@@ -1,0 +1,171 @@
+"""Benchmark the hunt's analytics on a simulated case, as a ratio to a plain DuckDB full scan of
+the same events table measured in the same run.
+
+    .venv/bin/python bench/bench_hunt.py                          # ~10M events (builds the case)
+    .venv/bin/python bench/bench_hunt.py --case /tmp/c.duckdb     # build once, keep, reuse
+
+The case is simulated and ingested first (timed, but not part of the ratio). Then the scan
+and the hunt each run in a fresh child process on the same case file, and only the query /
+analytics themselves are timed: ``events / seconds`` for each, and the hunt's rate divided
+by the scan's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_simulate import CHILD as SIM_CHILD  # noqa: E402
+from bench_simulate import count_events, run_child  # noqa: E402
+
+console = Console()
+
+# Columns the analytics read (the baseline scan reads every one of them), unless the hunt
+# declares its own list as ``wormsign.hunt.COLUMNS``.
+COLUMNS = (
+    "ts", "host", "kind", "src.digest", "src.record", "event.id", "event.code", "event.dataset",
+    "event.action", "event.outcome", "host.ip", "user.name", "user.domain", "user.target.name",
+    "winlog.logon.type", "winlog.logon.id", "auth.status", "auth.sub_status", "auth.package",
+    "source.ip", "source.port", "source.host", "destination.ip", "destination.port",
+    "destination.host", "network.transport", "network.protocol", "process.pid", "process.entity_id",
+    "process.executable", "process.name", "process.command_line", "process.hash.sha256",
+    "process.parent.entity_id", "process.parent.executable", "file.path", "file.name", "file.size",
+    "file.hash.sha256", "share.name", "share.path", "share.access_mask", "service.name",
+    "service.image", "task.name", "task.command", "rpc.endpoint", "rpc.operation",
+    "dns.question.name",
+)
+
+SCAN = """
+import json, sys, time
+import duckdb
+a = json.loads(sys.argv[1])
+try:
+    import wormsign.hunt as h
+    cols = list(getattr(h, "COLUMNS", None) or a["columns"])
+except ImportError:
+    cols = a["columns"]
+con = duckdb.connect(a["case"], read_only=True)
+have = {r[0] for r in con.execute(
+    "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'").fetchall()}
+cols = [c for c in cols if c in have]
+exprs = ["count(*)", 'count(DISTINCT "host")'] + ['max("%s")' % c for c in cols if c != "host"]
+t = time.perf_counter()
+row = con.execute("SELECT " + ", ".join(exprs) + " FROM events").fetchone()
+print(json.dumps({"seconds": time.perf_counter() - t, "events": row[0], "hosts": row[1],
+                  "columns": len(cols)}))
+"""
+
+HUNT = """
+import json, sys, time
+from wormsign.hunt import hunt
+from wormsign.store import Case
+a = json.loads(sys.argv[1])
+with Case.open(a["case"]) as case:
+    n = case.count()
+    t = time.perf_counter()
+    res = hunt(case)
+    s = time.perf_counter() - t
+doc = getattr(res, "document", res) or {}
+inc = doc.get("incidents") or []
+print(json.dumps({"seconds": s, "events": n, "incidents": len(inc),
+                  "outbreaks": sum(1 for i in inc if i.get("type") == "outbreak"),
+                  "alerts": len(getattr(res, "alerts", None) or [])}))
+"""
+
+INGEST = """
+import json, sys, time
+from wormsign.ingest import ingest_paths
+from wormsign.store import Case
+a = json.loads(sys.argv[1])
+with Case.open(a["case"]) as case:
+    t = time.perf_counter()
+    rep = ingest_paths(a["files"], case)
+    print(json.dumps({"seconds": time.perf_counter() - t, "events": case.count(),
+                      "rejected": rep.stats.rejected}))
+"""
+
+
+def _child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
+    res = run_child(code, arg)
+    inner = json.loads(res.pop("stdout").strip().splitlines()[-1])
+    return {**res, "wall_seconds": res.pop("seconds"), **inner}
+
+
+def build_case(args: argparse.Namespace, case: Path, work: Path) -> dict[str, Any]:
+    """Simulate about ``args.events`` events (a pilot sets the days) and ingest them into ``case``."""
+    sim_arg = {"scenario": args.scenario, "seed": args.seed, "opts": {}}
+    pilot_hosts = min(args.hosts, 100)
+    _child(SIM_CHILD, {**sim_arg, "hosts": pilot_hosts, "days": 1, "out": str(work / "pilot")})
+    per_host_day = count_events(work / "pilot")[0] / pilot_hosts
+    shutil.rmtree(work / "pilot")
+    days = args.days or max(1, round(args.events / (args.hosts * per_host_day)))
+    sim = _child(SIM_CHILD, {**sim_arg, "hosts": args.hosts, "days": days, "out": str(work / "sim")})
+    files = sorted(str(p) for p in (work / "sim").rglob("*") if p.is_file() and p.name != "truth.json")
+    ing = _child(INGEST, {"case": str(case), "files": files})
+    shutil.rmtree(work / "sim")
+    return {"days": days, "simulate_seconds": sim["wall_seconds"], "ingest": ing}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=10_000_000, help="events in the simulated case")
+    ap.add_argument("--hosts", type=int, default=2000)
+    ap.add_argument("--days", type=int, default=0, help="days to simulate (0: chosen from --events)")
+    ap.add_argument("--scenario", default="emotet-qakbot")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--case", type=Path, default=None, help="case file: reused when it exists, else built and kept")
+    ap.add_argument("--tmp", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = ap.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="wormsign-bench-hunt-", dir=args.tmp))
+    built = None
+    try:
+        case = args.case or work / "case.duckdb"
+        if not case.exists():
+            started = time.perf_counter()
+            built = build_case(args, case, work)
+            console.print(f"built {case} in {time.perf_counter() - started:.0f}s: {built}", highlight=False)
+        scan = _child(SCAN, {"case": str(case), "columns": list(COLUMNS)})
+        try:
+            hunt: dict[str, Any] | None = _child(HUNT, {"case": str(case)})
+        except SystemExit as exc:  # the hunt is missing or failed: report the scan alone
+            console.print(f"[yellow]the hunt did not run ({exc}); scan figures only[/]")
+            hunt = None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    events = scan["events"]
+    scan_rate = events / scan["seconds"]
+    hunt_rate = events / hunt["seconds"] if hunt else None
+    t = Table(title=f"hunt analytics on {events:,} events ({scan['hosts']:,} hosts)")
+    for col in ("run", "seconds", "events/s", "peak RSS MiB", "detail"):
+        t.add_column(col, justify="left" if col in ("run", "detail") else "right")
+    t.add_row(f"baseline: DuckDB scan of {scan['columns']} columns", f"{scan['seconds']:.2f}",
+              f"{scan_rate:,.0f}", f"{scan['peak_rss_mb']:,.0f}", "count(*), count(DISTINCT host), max(col)...")
+    if hunt and hunt_rate:
+        t.add_row("hunt analytics", f"{hunt['seconds']:.2f}", f"{hunt_rate:,.0f}", f"{hunt['peak_rss_mb']:,.0f}",
+                  f"{hunt['incidents']} incidents ({hunt['outbreaks']} outbreak), {hunt['alerts']} alerts")
+        t.add_section()
+        t.add_row("ratio hunt / scan (rate)", "", f"{hunt_rate / scan_rate:.4f}", "", "")
+    console.print(t)
+    result = {"events": events, "case": str(args.case) if args.case else None, "built": built,
+              "scan": scan, "hunt": hunt, "scan_rate": scan_rate, "hunt_rate": hunt_rate,
+              "ratio": hunt_rate / scan_rate if hunt_rate else None}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()
