@@ -83,3 +83,11 @@ def test_truth_file_round_trip(tmp_path, truth):
     assert (t.scenario, t.hosts, t.days, t.patient_zero) == ("emotet", 100, 2.0, "ws-0001")
     assert [i.infector for i in t.infections] == [None, "ws-0001", "ws-0001", "ws-0002", "ws-0003"]
     assert t.lockouts[1].account == "asmith" and t.lockouts[1].source_host == "ws-0002"
+
+
+def test_host_names_are_printed_literally_not_as_markup(tmp_path, truth, incidents):
+    incidents["incidents"][0]["patient_zero"] = "[bold]evil[/bold]"
+    t, i = _write(tmp_path / "truth.json", truth), _write(tmp_path / "incidents.json", incidents)
+    res = runner.invoke(app, ["eval", "-t", str(t), "-i", str(i)])
+    assert res.exit_code == 0, res.output
+    assert "found [bold]evil[/bold]" in res.output.replace("\n", " ") or "[bold]evil[/bold]" in res.output

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err
@@ -47,7 +48,7 @@ def _write(path: Path, doc: Any) -> None:
 
 def _one(truth: Path, incidents: Path, out: Path | None) -> None:
     s = score(load_truth(truth), load_incidents(incidents))
-    t = Table(title=f"eval: {s.scenario} seed {s.seed}, {s.hosts} hosts x {s.days:g} days")
+    t = Table(title=escape(f"eval: {s.scenario} seed {s.seed}, {s.hosts} hosts x {s.days:g} days"))
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_column("detail")
@@ -55,9 +56,9 @@ def _one(truth: Path, incidents: Path, out: Path | None) -> None:
     t.add_row("precision", _r(s.precision), f"{len(s.extra)} of {s.found_infected} not infected")
     t.add_row("infector right", _r(s.infector_accuracy), f"{s.infectors_right} of {s.true_infected}")
     t.add_row("patient zero right", {None: "—", True: "yes", False: "no"}[s.patient_zero_right],
-              f"truth {s.patient_zero_true or '—'}, found {s.patient_zero_found or '—'}")
+              escape(f"truth {s.patient_zero_true or '—'}, found {s.patient_zero_found or '—'}"))
     t.add_row("first spread to first alert", _secs(s.time_to_first_alert_s),
-              f"{s.first_spread or '—'} -> {s.first_alert or '—'}")
+              escape(f"{s.first_spread or '—'} -> {s.first_alert or '—'}"))
     t.add_row("false incidents / 10k host-days", _r(s.false_incidents_per_10k_host_days),
               f"{s.false_incidents} of {s.outbreak_incidents} outbreak incidents")
     t.add_row("lockouts attributed right", _r(s.lockout_attribution),
@@ -84,7 +85,7 @@ def _suite_table(result: dict[str, Any]) -> Table:
             t.add_section()
         errs = result["errors"] if name == "overall" else errors.get(name, 0)
         t.add_row(
-            name, str(p["runs"]), _r(p["recall"]), _r(p["precision"]), _r(p["infector_accuracy"]),
+            escape(name), str(p["runs"]), _r(p["recall"]), _r(p["precision"]), _r(p["infector_accuracy"]),
             _r(p["patient_zero_rate"]),
             _secs(p["time_to_first_alert_s"]) + (f" ({p['alerted']}/{p['spread_runs']})" if p["spread_runs"] else ""),
             f"{_r(p['false_incidents_per_10k_host_days'])} ({p['false_incidents']})",
