@@ -1,0 +1,94 @@
+"""``wormsign report``, ``wormsign serve`` and ``wormsign export``: show and hand on the outbreak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import typer
+
+from wormsign.cli.app import EXIT_ERROR, app, console, err
+from wormsign.store import Case
+
+_CASE = typer.Option(..., "--case", "-c", help="Case file (DuckDB) that a hunt has run on.")
+
+
+def _open(case: Path) -> Case:
+    if not case.is_file():
+        err.print(f"[red]error:[/] {case}: no such case file", highlight=False)
+        raise typer.Exit(EXIT_ERROR)
+    try:
+        return Case.open(str(case), read_only=True)
+    except duckdb.Error as e:
+        err.print(f"[red]error:[/] {case}: cannot open the case: {e}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from e
+
+
+@app.command()
+def report(
+    case: Path = _CASE,
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write."),
+) -> None:
+    """Write the outbreak report: one HTML file that works offline (graph, replay, evidence, actions)."""
+    from wormsign.report import ViewError, write_report
+    from wormsign.web import AssetMissing
+
+    with _open(case) as c:
+        try:
+            out = write_report(c, output)
+        except (ViewError, AssetMissing) as e:
+            err.print(f"[red]error:[/] {e}", highlight=False)
+            raise typer.Exit(EXIT_ERROR) from e
+    console.print(f"report written to {out} ({out.stat().st_size:,} bytes)", highlight=False)
+
+
+@app.command()
+def export(
+    case: Path = _CASE,
+    fmt: str = typer.Option("json", "--format", "-f", help="json, csv (a directory of hosts, edges, locked_accounts) or graphml."),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (a directory for csv)."),
+) -> None:
+    """Export the outbreak as JSON, CSV or GraphML (for Gephi, yEd)."""
+    from wormsign.report import ViewError
+    from wormsign.report.export import FORMATS
+    from wormsign.report.export import export as run_export
+
+    if fmt not in FORMATS:
+        err.print(f"[red]error:[/] unknown format {fmt!r}; known: {', '.join(FORMATS)}", highlight=False)
+        raise typer.Exit(EXIT_ERROR)
+    with _open(case) as c:
+        try:
+            files = run_export(c, fmt, output)
+        except ViewError as e:
+            err.print(f"[red]error:[/] {e}", highlight=False)
+            raise typer.Exit(EXIT_ERROR) from e
+    for f in files:
+        console.print(f"wrote {f}", highlight=False)
+
+
+@app.command()
+def serve(
+    case: Path = _CASE,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8765, "--port", help="TCP port."),
+) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json) and the live dashboard over a case."""
+    import uvicorn
+
+    from wormsign.api import create_app, load_or_create, token_path
+
+    _open(case).close()
+    try:
+        token, created = load_or_create(case)
+    except (OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from e
+    url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}/"
+    if created:
+        console.print(f"API token (shown once, kept in {token_path(case)}): {token}", highlight=False)
+        console.print(f"dashboard: {url}?token={token}", highlight=False)
+    else:
+        console.print(f"API token: in {token_path(case)}; dashboard: {url}?token=<token>", highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/] serving on {host}: reachable from other machines", highlight=False)
+    uvicorn.run(create_app(case, token), host=host, port=port, log_level="warning")

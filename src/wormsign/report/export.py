@@ -1,0 +1,99 @@
+"""Exports of an outbreak: JSON (the view), CSV (hosts, edges, locked accounts) and GraphML."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from wormsign.report.view import build_view
+from wormsign.store import Case
+
+FORMATS = ("json", "csv", "graphml")
+# A cell that starts with one of these is read as a formula by spreadsheet programs.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+HOST_COLS = ("host", "state", "generation", "infected_at", "infector", "technique", "families", "hashes")
+EDGE_COLS = ("source", "target", "ts", "techniques", "method", "account", "file_name", "file_path", "file_sha256", "evidence")
+LOCK_COLS = ("account", "ts", "source_host", "dc", "ref")
+HEADERS = {"hosts": ("incident", *HOST_COLS), "edges": ("incident", *EDGE_COLS), "locked_accounts": ("incident", *LOCK_COLS)}
+
+
+def _flat(value: Any) -> str | int | float | bool:
+    """A value GraphML and CSV can hold: lists joined with ';', objects as JSON, None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list):
+        return ";".join(str(_flat(v)) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _cell(value: Any) -> Any:
+    v = _flat(value)
+    if isinstance(v, str) and v.startswith(_FORMULA):
+        return "'" + v  # attacker-written text must not run as a spreadsheet formula
+    return v
+
+
+def tables(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of the three CSV tables, over every incident of the view."""
+    hosts, edges, locked = [], [], []
+    for inc in view["incidents"]:
+        iid = inc.get("id")
+        for h in inc.get("hosts") or []:
+            hosts.append({"incident": iid, **{k: h.get(k) for k in HOST_COLS}})
+        for e in inc.get("edges") or []:
+            f = e.get("file") or {}
+            edges.append({"incident": iid, "source": e.get("source"), "target": e.get("target"), "ts": e.get("ts"),
+                          "techniques": e.get("techniques"), "method": e.get("method"), "account": e.get("account"),
+                          "file_name": f.get("name"), "file_path": f.get("path"), "file_sha256": f.get("sha256"),
+                          "evidence": e.get("evidence")})
+        for lk in (inc.get("accounts") or {}).get("locked") or []:
+            locked.append({"incident": iid, **{k: lk.get(k) for k in LOCK_COLS}})
+    return {"hosts": hosts, "edges": edges, "locked_accounts": locked}
+
+
+def graph(view: dict[str, Any]) -> nx.MultiDiGraph:
+    """The propagation graph of every incident: hosts as nodes, infections as edges."""
+    g = nx.MultiDiGraph(name=str(view["case"]["name"]))
+    for inc in view["incidents"]:
+        for h in inc.get("hosts") or []:
+            g.add_node(str(h.get("host")), **{k: _flat(h[k]) for k in (
+                "state", "generation", "infected_at", "infector", "technique", "families") if h.get(k) is not None},
+                incident=str(inc.get("id")))
+        for e in inc.get("edges") or []:
+            g.add_edge(str(e.get("source")), str(e.get("target")), incident=str(inc.get("id")),
+                       **{k: _flat(e[k]) for k in ("ts", "techniques", "method", "account", "evidence")
+                          if e.get(k) is not None})
+    return g
+
+
+def export(case: Case, fmt: str, out: str | Path) -> list[Path]:
+    """Write the export ``fmt`` of the case's hunt to ``out`` (a directory for csv); return the files."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    view = build_view(case, with_evidence=False)
+    path = Path(out)
+    if fmt == "json":
+        path.write_text(json.dumps(view, indent=1, ensure_ascii=False), encoding="utf-8")
+        return [path]
+    if fmt == "graphml":
+        nx.write_graphml(graph(view), path)
+        return [path]
+    path.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, rows in tables(view).items():
+        f = path / f"{name}.csv"
+        with f.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(HEADERS[name]))
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _cell(v) for k, v in r.items()})
+        written.append(f)
+    return written
