@@ -138,19 +138,27 @@ def _skip(text: str, pos: int) -> int:
 
 
 def plain_list(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
-    """One indicator a line (``#`` comments), optionally ``value,family``; the type is guessed."""
-    for lineno, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if not s or s.startswith("#"):
+    """One indicator a line (``#`` comments), or CSV ``value,family[,type,first_seen,last_seen]``.
+
+    The type is guessed from the value unless the line gives it; a ``value,family,...``
+    header line (as ``intel export --format csv`` writes) is skipped.
+    """
+    for lineno, fields in _csv_rows(text.splitlines()):
+        if len(fields) == 1 and "\t" in fields[0]:
+            fields = fields[0].split("\t")
+        fields = [f.strip() for f in fields]
+        value = fields[0]
+        if value.lower() == "value" and len(fields) > 1 and fields[1].lower() == "family":
             continue
-        value, sep, fam = s.partition(",")
-        if not sep and "\t" in s:
-            value, sep, fam = s.partition("\t")
-        value, fam = value.strip(), fam.strip() or family
+        fam = (fields[1] if len(fields) > 1 else "") or family
         if not fam:
             yield lineno, f"no family for {value[:80]!r}: give --family or a 'value,family' line"
             continue
         try:
-            yield lineno, make(classify(value), value, family=fam, source=source, incident=incident)
+            kind = fields[2] if len(fields) > 2 and fields[2] else classify(value)
+            first = _ts(fields[3], "first_seen") if len(fields) > 3 else None
+            last = _ts(fields[4], "last_seen") if len(fields) > 4 else None
+            yield lineno, make(kind, value, family=fam, source=source, incident=incident,
+                               first_seen=first, last_seen=last)
         except IndicatorError as exc:
             yield lineno, str(exc)

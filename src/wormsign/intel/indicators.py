@@ -66,7 +66,9 @@ def _aliases() -> dict[str, str]:
 
 
 def _fold(name: str) -> str:
-    return re.sub(r"[\s_]+", "-", name.strip().lower())
+    """Lower case, dashes for spaces; only letters, digits, ``.``, ``_`` and ``-``, starting with one of the first two."""
+    s = re.sub(r"[\s_]+", "-", name.strip().lower())
+    return re.sub(r"^[^a-z0-9]+", "", re.sub(r"[^a-z0-9._-]", "", s))
 
 
 def family(name: str | None) -> str | None:

@@ -1,0 +1,267 @@
+"""``wormsign intel import|list|overlap|export|match`` and ``wormsign scan``: families and infrastructure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
+from wormsign.intel.store import DEFAULT_PATH, IntelStore
+from wormsign.store import Case
+
+intel_app = typer.Typer(help="Threat intel: import feeds, match a case, compare C2, export STIX/MISP/CSV.",
+                        no_args_is_help=True)
+app.add_typer(intel_app, name="intel")
+
+StoreOpt = typer.Option(None, "--store", "-s", help=f"Intel store file (default {DEFAULT_PATH}, or the case's).")
+IntelCaseOpt = typer.Option(None, "--case", "-c", help="Keep the intel in this case file instead of its own store.")
+
+
+def _fail(msg: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(msg)}", highlight=False)
+    return typer.Exit(EXIT_ERROR)
+
+
+@contextmanager
+def _open(store: Path | None, case: Path | None) -> Iterator[tuple[IntelStore, Case | None]]:
+    """The intel store (``--store``, else the case's table, else the default file) and the case, if any."""
+    c = Case.open(str(case)) if case else None
+    try:
+        if store is not None or c is None:
+            s = IntelStore.open(str(store or DEFAULT_PATH))
+        else:
+            s = IntelStore.in_case(c)
+        try:
+            yield s, c
+        finally:
+            s.close()
+    finally:
+        if c is not None:
+            c.close()
+
+
+@intel_app.command("import")
+def import_(
+    files: list[Path] = typer.Argument(..., help="Feed files: Feodo CSV/JSON, STIX 2.1, MISP event, plain list."),
+    store: Path = StoreOpt,
+    case: Path = IntelCaseOpt,
+    fmt: str = typer.Option("auto", "--format", "-f", help="auto, feodo-csv, feodo-json, stix, misp, list."),
+    family: str = typer.Option(None, "--family", help="Family for rows that name none (plain lists)."),
+    source: str = typer.Option(None, "--source", help="Source label (default: format:file name)."),
+    incident: str = typer.Option(None, "--incident", help="Incident label, for `intel overlap --by incident`."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row."),
+) -> None:
+    """Import indicators. Bad rows are named (file and line) and counted; the rest are stored.
+
+    Exit status: 0 all rows imported; 3 some rows rejected; 1 failed.
+    """
+    from wormsign.intel.importer import ImportReport, IntelImportError, import_file
+
+    report = ImportReport()
+    with _open(store, case) as (s, _c):
+        for f in files:
+            try:
+                import_file(str(f), s, fmt=fmt, family=family, source=source, incident=incident,
+                            strict=strict, report=report)
+            except (IntelImportError, OSError) as exc:
+                raise _fail(str(exc)) from None
+    for f, kind in report.files.items():
+        console.print(f"{escape(f)}: read as [bold]{kind}[/]", highlight=False)
+    console.print(f"[green]{report.imported:,} indicators imported[/], "
+                  f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]", highlight=False)
+    for e in report.errors[:20]:
+        err.print(f"[yellow]rejected[/] {escape(str(e))}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+@intel_app.command("list")
+def list_(
+    store: Path = StoreOpt,
+    case: Path = IntelCaseOpt,
+    family: str = typer.Option(None, "--family", help="List this family's indicators one by one."),
+    limit: int = typer.Option(100, "--limit", help="Indicators shown with --family."),
+) -> None:
+    """Indicators per family and type, with first and last seen; --family lists them."""
+    from wormsign.intel.indicators import family as canon
+
+    with _open(store, case) as (s, _c):
+        if family:
+            t = Table(title=f"Indicators of {escape(canon(family) or family)}")
+            for col in ("type", "value", "first seen", "last seen", "source"):
+                t.add_column(col)
+            inds = s.indicators(family=canon(family))
+            for i in inds[:limit]:
+                t.add_row(i.type, escape(i.value), str(i.first_seen or ""), str(i.last_seen or ""), escape(i.source))
+            console.print(t)
+            console.print(f"{len(inds):,} indicators" + (f" ({limit} shown)" if len(inds) > limit else ""))
+            return
+        t = Table(title=f"Intel store {escape(s.path)}")
+        for col in ("family", "type", "indicators", "first seen", "last seen"):
+            t.add_column(col, justify="right" if col == "indicators" else "left")
+        for fam, typ, n, first, last in s.summary():
+            t.add_row(escape(fam), typ, f"{n:,}", str(first or ""), str(last or ""))
+        console.print(t)
+
+
+@intel_app.command("overlap")
+def overlap(
+    store: Path = StoreOpt,
+    case: Path = IntelCaseOpt,
+    by: str = typer.Option("family", "--by", help="family or incident (the import's --incident, else its source)."),
+    observed: bool = typer.Option(False, "--observed", help="Compare the C2 the case's hosts contacted (needs --case)."),
+    incidents: list[Path] = typer.Option(None, "--incidents", help="incidents.json files: compare their incidents."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Compare C2 sets (IP, IP:port, /24, ASN, domain, certificate): Jaccard, shared values, clusters."""
+    from wormsign.intel import overlap as ov
+
+    if by not in ("family", "incident"):
+        raise _fail(f"--by {by}: use family or incident")
+    groups: dict[str, ov.Sets] = {}
+    if incidents:
+        by = "incident"
+        for f in incidents:
+            try:
+                groups.update(ov.groups_from_incidents(str(f)))
+            except (OSError, ValueError) as exc:
+                raise _fail(f"{f}: {exc}") from None
+    else:
+        with _open(store, case) as (s, c):
+            if observed:
+                if c is None:
+                    raise _fail("--observed needs --case")
+                from wormsign.intel.match import attribute
+
+                groups = ov.groups_from_attribution(attribute(c, s))
+            else:
+                groups = ov.groups_from_store(s.indicators(), by)
+    rep = ov.compare(groups, by=by)
+    if as_json:
+        print(json.dumps(rep.to_dict(), indent=2))
+        return
+    _print_overlap(rep)
+
+
+def _print_overlap(rep: Any) -> None:
+    dims = list(next(iter(rep.sizes.values()), {}).keys())
+    t = Table(title=f"C2 overlap by {rep.by} (Jaccard)")
+    t.add_column(rep.by)
+    t.add_column(rep.by)
+    for d in dims:
+        t.add_column(d, justify="right")
+    t.add_column("shared")
+    for p in rep.pairs:
+        shared = "; ".join(f"{d}: {', '.join(v[:5])}" for d, v in p.shared.items())
+        t.add_row(escape(p.a), escape(p.b), *(f"{p.jaccard[d]:.2f}" for d in dims), escape(shared) or "none")
+    console.print(t)
+    linked = [p for p in rep.pairs if p.linked]
+    if not linked:
+        console.print("[green]No shared infrastructure[/] between any two groups.")
+    for cl in rep.clusters:
+        if len(cl) > 1:
+            console.print(f"cluster sharing infrastructure: {escape(', '.join(cl))}", highlight=False)
+
+
+@intel_app.command("export")
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    fmt: str = typer.Option("stix", "--format", "-f", help="stix, misp or csv."),
+    store: Path = StoreOpt,
+    case: Path = typer.Option(None, "--case", "-c", help="Case: export what its hosts saw, with sightings."),
+    family: str = typer.Option(None, "--family", help="Only this family."),
+    incident: str = typer.Option(None, "--incident", help="Only indicators imported with this --incident."),
+    everything: bool = typer.Option(False, "--all", help="With --case: every indicator, not only those seen."),
+) -> None:
+    """Export indicators and relations as a STIX 2.1 bundle, a MISP event, or a CSV blocklist."""
+    from wormsign.intel.export import FORMATS
+    from wormsign.intel.export import export as do_export
+    from wormsign.intel.indicators import family as canon
+    from wormsign.intel.match import attribute
+
+    if fmt not in FORMATS:
+        raise _fail(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    with _open(store, case) as (s, c):
+        inds = s.indicators(family=canon(family) if family else None, incident=incident)
+        attr = attribute(c, s) if c is not None and not everything else None
+        title = "wormsign: " + (f"{canon(family)} " if family else "") + (f"incident {incident} " if incident else "")
+        text = do_export(fmt, inds, info=(title + (f"case {c.path}" if c else "indicators")).strip(),
+                         attribution=attr)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {escape(str(out))} ({fmt}, {len(text):,} bytes)", highlight=False)
+
+
+@intel_app.command("match")
+def match(
+    case: Path = typer.Option(..., "--case", "-c", help="Case file to match."),
+    store: Path = StoreOpt,
+    out: Path = typer.Option(None, "--json", help="Also write the attribution as JSON to this file."),
+) -> None:
+    """Attribute the case's hosts and processes to families; C2 observed; deliveries between families."""
+    from wormsign.intel.delivery import summary
+    from wormsign.intel.match import attribute
+
+    if not case.exists():
+        raise _fail(f"no case file {case}")
+    with _open(store, case) as (s, c):
+        assert c is not None
+        attr = attribute(c, s)
+    t = Table(title="Families per host")
+    for col in ("host", "family", "confidence", "first seen", "matched by"):
+        t.add_column(col)
+    for host, fams in sorted(attr.hosts.items()):
+        for f in fams:
+            t.add_row(escape(host), escape(f.family), f"{f.confidence:.2f}", str(f.first_seen),
+                      escape(", ".join(f"{k} x{n}" for k, n in sorted(f.matches.items()))))
+    console.print(t)
+    for fam, cs in sorted(attr.c2.items()):
+        addrs = ", ".join(f"{c.address}:{c.port}" if c.port else c.address for c in cs[:20])
+        console.print(f"C2 of {escape(fam)} contacted: {escape(addrs)}", highlight=False)
+    for d in attr.deliveries:
+        console.print(escape(str(d)), highlight=False)
+    for row in summary(attr.deliveries):
+        console.print(f"{row['from_family']} -> {row['to_family']}: {row['count']} deliveries", highlight=False)
+    if not attr.hosts:
+        console.print("No host matched the intel.")
+    if out is not None:
+        out.write_text(json.dumps(attr.to_dict(), indent=2, default=str), encoding="utf-8")
+
+
+@app.command()
+def scan(
+    paths: list[Path] = typer.Argument(..., help="Files or folders collected from hosts (walked)."),
+    rules: Path = typer.Option(..., "--rules", "-r", help="Folder of your YARA rules (*.yar, *.yara)."),
+    store: Path = StoreOpt,
+    case: Path = IntelCaseOpt,
+) -> None:
+    """Run YARA rules over files; each hit's hashes go into the intel store under the rule's family.
+
+    A rule's ``family`` metadata names the family; without it, the rule's name does.
+    """
+    from wormsign.intel.yarascan import RulesError, compile_rules
+    from wormsign.intel.yarascan import scan as do_scan
+
+    try:
+        compiled = compile_rules(str(rules))
+    except RulesError as exc:
+        raise _fail(str(exc)) from None
+    rep = do_scan([str(p) for p in paths], compiled)
+    with _open(store, case) as (s, _c):
+        stored = s.add(rep.indicators())
+    t = Table(title="YARA hits")
+    for col in ("file", "rule", "family", "sha256"):
+        t.add_column(col)
+    for h in rep.hits:
+        t.add_row(escape(h.path), escape(h.rule), escape(h.family), h.sha256)
+    console.print(t)
+    console.print(f"{rep.scanned:,} files scanned, {len(rep.hits):,} hits, {stored:,} hash indicators stored, "
+                  f"{len(rep.skipped):,} skipped", highlight=False)
+    for path, why in rep.skipped[:20]:
+        err.print(f"[yellow]skipped[/] {escape(path)}: {escape(why)}", highlight=False)
