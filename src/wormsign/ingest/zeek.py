@@ -1,0 +1,415 @@
+"""Zeek logs, TSV (with ``#fields`` headers) or JSON lines, mapped by ``mappings/zeek.yaml``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+import yaml
+
+from wormsign import schema
+from wormsign.ingest.base import EPOCH, Sink, Source, basename, clean, clean_ip, host_key, iter_lines, parse_ts, to_int
+
+Transform = Callable[[Any, str, dict[str, Any]], None]  # (value, target, row)
+
+
+def _text(v: Any) -> str | None:
+    if isinstance(v, list):
+        v = ";".join(str(x) for x in v if x is not None) or None
+    v = clean(v)
+    return None if v is None else (v if v.__class__ is str else str(v))
+
+
+def _set(v: Any, to: str, row: dict[str, Any]) -> None:
+    s = _text(v)
+    if s is not None:
+        row[to] = s
+
+
+def _keep(v: Any, to: str, row: dict[str, Any]) -> None:
+    if row.get(to) is None:
+        _set(v, to, row)
+
+
+def _int(v: Any, to: str, row: dict[str, Any]) -> None:
+    i = None if isinstance(v, bool) else to_int(v)
+    if i is not None:
+        row[to] = i
+
+
+def _add(v: Any, to: str, row: dict[str, Any]) -> None:
+    i = None if isinstance(v, bool) else to_int(v)
+    if i is not None:
+        row[to] = (row.get(to) or 0) + i
+
+
+def _ip(v: Any, to: str, row: dict[str, Any]) -> None:
+    ip = clean_ip(v)
+    if ip is not None:
+        row[to] = ip
+
+
+def _lower(v: Any, to: str, row: dict[str, Any]) -> None:
+    s = _text(v)
+    if s is not None:
+        row[to] = s.lower()
+
+
+def _basename(v: Any, to: str, row: dict[str, Any]) -> None:
+    b = basename(_text(v))
+    if b is not None:
+        row[to] = b
+
+
+_BACKSLASHES = re.compile(r"\\+")
+
+
+def winpath(s: str) -> str:
+    """A Windows path as Zeek logs it: Zeek doubles every backslash, so when every run of
+    backslashes has even length the runs are halved; other paths are kept as they are."""
+    if "\\\\" not in s:
+        return s
+    runs = _BACKSLASHES.findall(s)
+    if any(len(r) % 2 for r in runs):
+        return s
+    return _BACKSLASHES.sub(lambda m: m.group(0)[: len(m.group(0)) // 2], s)
+
+
+def _winpath(v: Any, to: str, row: dict[str, Any]) -> None:
+    s = _text(v)
+    if s is not None:
+        row[to] = winpath(s)
+
+
+def _bool_outcome(v: Any, to: str, row: dict[str, Any]) -> None:
+    if v is True or v in ("T", "true", "True"):
+        row[to] = "success"
+    elif v is False or v in ("F", "false", "False"):
+        row[to] = "failure"
+
+
+def _krb_client(v: Any, to: str, row: dict[str, Any]) -> None:
+    """``user/REALM`` -> user and realm; a machine account (``WS-01$``) also names the source host."""
+    s = _text(v)
+    if not s:
+        return
+    name, sep, realm = s.partition("/") if "/" in s else s.partition("@")
+    if name:
+        row[to] = name
+    if sep and realm:
+        row["user.domain"] = realm
+    if name.endswith("$") and len(name) > 1:
+        row["source.domain"] = name[:-1]
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "str": _set, "keep": _keep, "int": _int, "add": _add, "ip": _ip, "lower": _lower,
+    "join": _set, "basename": _basename, "winpath": _winpath, "bool_outcome": _bool_outcome,
+    "krb_client": _krb_client,
+}
+#: Columns a transform fills besides its target.
+_SIDE_TARGETS = {"krb_client": ("user.domain", "source.domain")}
+
+
+@dataclass(slots=True)
+class LogSpec:
+    """What one Zeek log means."""
+
+    name: str
+    kind: str
+    protocol: str | None = None
+    detect: list[frozenset[str]] = field(default_factory=list)
+    fields: dict[str, list[tuple[str, Transform]]] = field(default_factory=dict)
+    outcome_field: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _compile(where: str, spec: dict[str, Any] | None) -> dict[str, list[tuple[str, Transform]]]:
+    out: dict[str, list[tuple[str, Transform]]] = {}
+    for src, targets in (spec or {}).items():
+        for t in targets if isinstance(targets, list) else [targets]:
+            to, via = (t["to"], t.get("via", "str")) if isinstance(t, dict) else (t, "str")
+            if via not in TRANSFORMS:
+                raise ValueError(f"zeek.yaml {where} {src}: unknown transform {via!r}")
+            for col in (to, *_SIDE_TARGETS.get(via, ())):
+                if col not in schema.FIELD_BY_NAME:
+                    raise ValueError(f"zeek.yaml {where} {src}: {col!r} is not a column of the event model")
+            out.setdefault(str(src), []).append((to, TRANSFORMS[via]))
+    return out
+
+
+class ZeekMapper:
+    """The compiled form of ``zeek.yaml``."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.sensor_host: str = doc.get("sensor_host", "zeek")
+        self.host_fields: tuple[str, ...] = tuple(doc.get("host_fields") or ())
+        common = _compile("common", doc.get("common"))
+        self.logs: dict[str, LogSpec] = {}
+        for name, block in (doc.get("logs") or {}).items():
+            kind = block.get("kind", "generic")
+            if kind not in schema.KINDS:
+                raise ValueError(f"zeek.yaml {name}: unknown kind {kind!r}")
+            fields = {k: list(v) for k, v in common.items()}
+            fields.update(_compile(name, block.get("fields")))
+            oc = block.get("outcomes") or {}
+            outcomes = {str(v): o for o in ("success", "failure") for v in oc.get(o, ())}
+            extra = {str(k): str(v) for k, v in (block.get("extra") or {}).items()}
+            for col in extra:
+                if col not in schema.FIELD_BY_NAME:
+                    raise ValueError(f"zeek.yaml {name} extra: {col!r} is not a column of the event model")
+            detect = [frozenset(map(str, d)) for d in block.get("detect") or ()]
+            self.logs[name] = LogSpec(name, kind, block.get("protocol"), detect, fields,
+                                      oc.get("field"), outcomes, extra)
+        self._common = common
+
+    def spec(self, log: str) -> LogSpec:
+        s = self.logs.get(log)
+        if s is None:
+            s = self.logs[log] = LogSpec(log, "generic", None, [], self._common)
+        return s
+
+    def infer(self, keys: frozenset[str]) -> str | None:
+        """The log whose ``detect`` field set the keys contain (first in file order)."""
+        for name, s in self.logs.items():
+            if any(d <= keys for d in s.detect):
+                return name
+        return None
+
+    def map(self, spec: LogSpec, rec: dict[str, Any], ts: datetime, line: int, raw: str) -> dict[str, Any]:
+        """The model row of one Zeek record (never raises on odd field values)."""
+        row: dict[str, Any] = {
+            "ts": ts, "kind": spec.kind, "event.code": spec.name, "event.dataset": "zeek." + spec.name,
+            "event.provider": "zeek", "src.record": line, "raw": raw,
+        }
+        fields = spec.fields
+        for k, v in rec.items():
+            m = fields.get(k)
+            if m is not None and v is not None:
+                for to, fn in m:
+                    fn(v, to, row)
+        if spec.protocol and "network.protocol" not in row:
+            row["network.protocol"] = spec.protocol
+        if spec.outcome_field:
+            o = spec.outcomes.get(str(rec.get(spec.outcome_field)))
+            if o:
+                row["event.outcome"] = o
+        for k, v in spec.extra.items():
+            row.setdefault(k, v)
+        host = row.get("source.ip")
+        if host is None:
+            for f in self.host_fields:
+                host = clean_ip(_text(rec.get(f)))
+                if host:
+                    break
+        row["host"] = host_key(host) if host else self.sensor_host
+        return row
+
+
+@cache
+def load_mapper() -> ZeekMapper:
+    """The mapper built from the shipped ``zeek.yaml``."""
+    text = resources.files("wormsign.ingest").joinpath("mappings/zeek.yaml").read_text("utf-8")
+    return ZeekMapper(yaml.safe_load(text))
+
+
+# -- values --------------------------------------------------------------------------
+
+_ESC = re.compile(r"\\x([0-9a-fA-F]{2})")
+
+
+def unescape(s: str) -> str:
+    """Undo Zeek's ``\\xHH`` escaping (bytes, so escaped UTF-8 comes back whole)."""
+    if "\\x" not in s:
+        return s
+    b = _ESC.sub(lambda m: chr(int(m.group(1), 16)), s)
+    try:
+        return b.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return b
+
+
+def epoch_ts(v: Any) -> datetime | None:
+    """A UTC datetime from Zeek ``time``: epoch seconds (number or text) or ISO 8601 text."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return parse_ts(v)
+    if not isinstance(v, str):
+        return None
+    s = v.strip()
+    whole, dot, frac = s.partition(".")
+    if whole.isdigit() and (not dot or frac.isdigit()):
+        try:
+            return EPOCH + timedelta(seconds=int(whole), microseconds=int((frac + "000000")[:6]))
+        except OverflowError:
+            return None
+    if not s or s[0] not in "0123456789" or len(s) < 10:
+        return None
+    return parse_ts(s)
+
+
+def _record(sink: Sink, mapper: ZeekMapper, spec: LogSpec, rec: dict[str, Any], ts_val: Any,
+            line: int, raw: str) -> None:
+    if ts_val is None:
+        sink.reject(line, "no-timestamp", "the record has no ts field")
+        return
+    ts = epoch_ts(ts_val)
+    if ts is None:
+        sink.reject(line, "bad-timestamp", f"ts is not a time: {str(ts_val)[:60]!r}")
+        return
+    sink.add(mapper.map(spec, rec, ts, line, raw))
+
+
+# -- the reader ------------------------------------------------------------------------
+
+_JSON_KEYS = re.compile(rb'"(?:uid|uids|id\.orig_h|_path|id)"\s*:')
+_HEADER_KEYS = frozenset(
+    ("separator", "set_separator", "empty_field", "unset_field", "path", "open", "close", "fields", "types")
+)
+
+
+def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
+    """``{"id": {"orig_h": ..}}`` -> ``{"id.orig_h": ..}`` (one level, as some shippers nest)."""
+    if not any(isinstance(v, dict) for v in obj.values()):
+        return obj
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                out[f"{k}.{k2}"] = v2
+        else:
+            out[k] = v
+    return out
+
+
+def _looks_zeek(obj: Any) -> bool:
+    if not isinstance(obj, dict) or "ts" not in obj:
+        return False
+    if "_path" in obj or "uid" in obj or "uids" in obj or "id.orig_h" in obj:
+        return True
+    ident = obj.get("id")
+    return isinstance(ident, dict) and "orig_h" in ident
+
+
+class ZeekReader:
+    """Zeek TSV (header blocks may repeat in one file) and Zeek JSON lines."""
+
+    name = "zeek"
+
+    def sniff(self, head: bytes, source: Source) -> bool:
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if text.startswith(b"#separator"):
+            return True
+        if not text.startswith(b"{"):
+            return False
+        first, nl, _ = text.partition(b"\n")
+        try:
+            return _looks_zeek(orjson.loads(first))
+        except orjson.JSONDecodeError:
+            # The head may cut a long first line: judge by the keys it shows.
+            return not nl and b'"ts"' in first and _JSON_KEYS.search(first) is not None
+
+    def read(self, source: Source, sink: Sink) -> None:
+        mapper = load_mapper()
+        lines = iter_lines(source, sink)
+        for lineno, text in lines:
+            if text.lstrip().startswith("{"):
+                self._json(source, sink, mapper, lineno, text, lines)
+            else:
+                self._tsv(source, sink, mapper, lineno, text, lines)
+            return
+
+    # -- JSON ----------------------------------------------------------------------------
+    def _json(self, source: Source, sink: Sink, mapper: ZeekMapper, lineno: int, text: str, rest: Any) -> None:
+        by_keys: dict[frozenset[str], LogSpec] = {}
+        fallback = basename(source.name.replace("!", "/")) or ""
+        fallback = fallback.split(".", 1)[0]
+        while True:
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                sink.reject(lineno, "bad-json", str(exc)[:200])
+                obj = None
+            if obj is not None and not isinstance(obj, dict):
+                sink.reject(lineno, "bad-json", "the line is JSON but not an object")
+            elif obj is not None:
+                rec = _flatten(obj)
+                log = rec.get("_path")
+                if isinstance(log, str) and log:
+                    spec = mapper.spec(log)
+                else:
+                    keys = frozenset(rec)
+                    spec = by_keys.get(keys)  # type: ignore[assignment]
+                    if spec is None:
+                        name = mapper.infer(keys) or (fallback if fallback in mapper.logs else "unknown")
+                        spec = by_keys[keys] = mapper.spec(name)
+                _record(sink, mapper, spec, rec, rec.get("ts"), lineno, text)
+            nxt = next(rest, None)
+            if nxt is None:
+                return
+            lineno, text = nxt
+
+    # -- TSV -----------------------------------------------------------------------------
+    def _tsv(self, source: Source, sink: Sink, mapper: ZeekMapper, lineno: int, text: str, rest: Any) -> None:
+        sep, set_sep, unset, empty = "\t", ",", "-", "(empty)"
+        log = "unknown"
+        names: list[str] = []
+        types: list[str] = []
+        spec: LogSpec | None = None
+        ts_at = -1
+        sets: list[int] = []
+        while True:
+            if text.startswith("#"):
+                key, _, value = text[1:].partition(" " if text.startswith("#separator") else sep)
+                if key in _HEADER_KEYS:
+                    if key == "separator":
+                        sep = unescape(value.strip()) or "\t"
+                        names, types, spec = [], [], None
+                    elif key == "set_separator":
+                        set_sep = unescape(value)
+                    elif key == "empty_field":
+                        empty = value
+                    elif key == "unset_field":
+                        unset = value
+                    elif key == "path":
+                        log, spec = value.strip() or "unknown", None
+                    elif key == "fields":
+                        names, spec = value.split(sep), None
+                    elif key == "types":
+                        types = value.split(sep)
+                    if key in ("fields", "path", "types") and names:
+                        spec = mapper.spec(log if log != "unknown" else (mapper.infer(frozenset(names)) or log))
+                        ts_at = names.index("ts") if "ts" in names else -1
+                        sets = [i for i, t in enumerate(types) if t.startswith(("set[", "vector["))]
+            elif spec is None:
+                sink.reject(lineno, "no-header", "a data line before any #fields header")
+            else:
+                vals = text.split(sep)
+                if len(vals) != len(names):
+                    sink.reject(lineno, "bad-field-count", f"{len(vals)} fields where #fields names {len(names)}")
+                else:
+                    rec: dict[str, Any] = {}
+                    for n, v in zip(names, vals, strict=True):
+                        rec[n] = None if v == unset or v == empty else v
+                    for i in sets:
+                        v = rec[names[i]]
+                        if v is not None:
+                            rec[names[i]] = v.split(set_sep)
+                    if "\\x" in text:
+                        for n, v in rec.items():
+                            if v is not None:
+                                rec[n] = [unescape(x) for x in v] if isinstance(v, list) else unescape(v)
+                    raw = orjson.dumps(rec).decode()
+                    _record(sink, mapper, spec, rec, rec.get("ts") if ts_at >= 0 else None, lineno, raw)
+            nxt = next(rest, None)
+            if nxt is None:
+                return
+            lineno, text = nxt

@@ -1,0 +1,215 @@
+"""One identity per host: which host held which address, and when, learnt from the telemetry itself.
+
+Evidence that an address belongs to a host (each an *observation* of ``(ip, host, ts)``):
+
+``win-logon``       4624/4625 ``IpAddress`` with ``WorkstationName`` (``source.ip`` + ``source.domain``)
+``sysmon-3``        Sysmon network connection: ``SourceIp``/``SourceHostname`` and the destination pair
+``zeek-ntlm``       the client ``hostname`` and the server's NetBIOS name of an NTLM exchange
+``zeek-dhcp``       ``assigned_addr`` with ``host_name``
+``zeek-kerberos``   a machine account (``WS-01$``) asking for a ticket
+``host.ip``         the address an endpoint records as its own (Winlogbeat ``host.ip``)
+
+Observations of one ``(ip, host)`` closer than :data:`CLAIM_GAP` form a *claim*. Claims of
+two hosts on one address that overlap in time are a conflict: they go to ``host_conflicts``
+and the address resolves to nothing while it lasts (no guessing). Every other claim is a
+row of ``host_addr``; a DHCP move is two rows, one per host. An address resolves to the
+host of the latest row that starts at or before the event (the first row also covers the
+time before it).
+
+Then events are enriched with set operations only (bucketed aggregation, ASOF joins, one
+UPDATE): ``source.host``/``destination.host`` from the name the record gives, else from the
+address at the event's time; the ``host`` of Zeek records (the originator's address) becomes
+the resolved host key. Running it again recomputes everything from the events, so it is
+idempotent and picks up data ingested since.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from wormsign.store import Case
+
+#: Observations of one (ip, host) closer than this are one claim; a host that claims an
+#: address again within it after another host did makes a conflict.
+CLAIM_GAP = timedelta(hours=1)
+#: Formats whose ``host`` is the originator's address (network sensors), rewritten to the host key.
+NETWORK_FORMATS: tuple[str, ...] = ("zeek",)
+#: Addresses that never identify a host.
+NOT_HOST_IPS: tuple[str, ...] = ("127.0.0.1", "::1", "0.0.0.0", "::", "255.255.255.255")
+
+# Host key of a name, as ingest.base.host_key computes it; NULL for placeholders and addresses.
+_MACRO = r"""CREATE OR REPLACE TEMP MACRO ws_resolve_hkey(x) AS CASE
+    WHEN x IS NULL OR trim(x) IN ('', '-', 'N/A', 'null', '(null)') THEN NULL
+    WHEN regexp_full_match(trim(x), '[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*') THEN NULL
+    WHEN lower(trim(x)) IN ('localhost', 'localhost.localdomain') THEN NULL
+    ELSE nullif(split_part(regexp_replace(lower(trim(trim(x), '\')), '\$$', ''), '.', 1), '') END"""
+
+#: (evidence, which events, side): the side's ``.ip`` belongs to the host its ``.domain`` names.
+RULES: tuple[tuple[str, str, str], ...] = (
+    ("win-logon", "kind = 'auth' AND \"event.code\" IN ('4624', '4625')", "source"),
+    ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "source"),
+    ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "destination"),
+    ("zeek-ntlm", "kind = 'ntlm'", "source"),
+    ("zeek-ntlm", "kind = 'ntlm'", "destination"),
+    ("zeek-dhcp", "kind = 'dhcp'", "source"),
+    ("zeek-kerberos", "kind = 'kerberos'", "source"),
+)
+
+
+def _observations_sql() -> str:
+    parts = [
+        f"""SELECT "{side}.ip" AS ip, ws_resolve_hkey("{side}.domain") AS host,
+                   time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f, max(ts) AS l, count(*) AS n,
+                   '{label}' AS ev
+            FROM events WHERE {where} AND "{side}.ip" IS NOT NULL AND "{side}.domain" IS NOT NULL
+            GROUP BY ALL"""
+        for label, where, side in RULES
+    ]
+    # host.ip may hold several addresses (a list written as text): split after aggregating.
+    parts.append(
+        """SELECT trim(unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ','))), host, b, f, l, n,
+                  'host.ip'
+           FROM (SELECT "host.ip" AS hip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f,
+                        max(ts) AS l, count(*) AS n
+                 FROM events WHERE "host.ip" IS NOT NULL AND ws_resolve_hkey(host) IS NOT NULL GROUP BY ALL)"""
+    )
+    return (
+        "CREATE OR REPLACE TEMP TABLE _ws_obs AS SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, "
+        "list_distinct(list(ev)) AS evs FROM (" + " UNION ALL ".join(parts) + ") "
+        "WHERE host IS NOT NULL AND ip IS NOT NULL AND ip <> '' AND NOT list_contains(?, ip) "
+        "AND ip NOT LIKE '127.%' GROUP BY ip, host, b"
+    )
+
+
+# Claims: per (ip, host), observations closer than CLAIM_GAP. Blocks: per ip, claims that
+# overlap in time. A block of one host is a host_addr row; of several hosts, a conflict.
+_BLOCKS = """
+CREATE OR REPLACE TEMP TABLE _ws_blocks AS
+WITH o AS (
+    SELECT *, CASE WHEN f - lag(l) OVER (PARTITION BY ip, host ORDER BY f) <= ? THEN 0 ELSE 1 END AS brk
+    FROM _ws_obs),
+c AS (SELECT *, sum(brk) OVER (PARTITION BY ip, host ORDER BY f ROWS UNBOUNDED PRECEDING) AS claim FROM o),
+claims AS (
+    SELECT ip, host, min(f) AS f, max(l) AS l, sum(n) AS n, list_distinct(flatten(list(evs))) AS evs
+    FROM c GROUP BY ip, host, claim),
+m AS (
+    SELECT *, max(l) OVER (PARTITION BY ip ORDER BY f, host ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM claims),
+k AS (
+    SELECT *, sum(CASE WHEN reach IS NULL OR f > reach THEN 1 ELSE 0 END)
+              OVER (PARTITION BY ip ORDER BY f, host ROWS UNBOUNDED PRECEDING) AS block
+    FROM m)
+SELECT ip, block, list_sort(list_distinct(list(host))) AS hosts, min(f) AS f, max(l) AS l, sum(n) AS n,
+       list_sort(list_distinct(flatten(list(evs)))) AS evs
+FROM k GROUP BY ip, block
+"""
+
+# Consecutive one-host blocks of the same host are one interval (a DHCP lease, then activity).
+_MERGED = """
+CREATE OR REPLACE TEMP TABLE _ws_rows AS
+WITH b AS (SELECT *, CASE WHEN len(hosts) = 1 THEN hosts[1] END AS h FROM _ws_blocks),
+g AS (SELECT *, CASE WHEN h IS NOT NULL AND h = lag(h) OVER (PARTITION BY ip ORDER BY f) THEN 0 ELSE 1 END AS brk
+      FROM b),
+r AS (SELECT *, sum(brk) OVER (PARTITION BY ip ORDER BY f ROWS UNBOUNDED PRECEDING) AS grp FROM g)
+SELECT ip, any_value(hosts) AS hosts, min(f) AS f, max(l) AS l, sum(n) AS n,
+       list_sort(list_distinct(flatten(list(evs)))) AS evs
+FROM r GROUP BY ip, grp
+"""
+
+#: Resolution intervals from the stored tables: conflicts resolve to NULL; the first row of an
+#: address also covers the time before it.
+RESOLUTION = """
+SELECT ip, host, CASE WHEN row_number() OVER (PARTITION BY ip ORDER BY first_seen, host NULLS FIRST) = 1
+                      THEN '-infinity'::TIMESTAMPTZ ELSE first_seen END AS valid_from
+FROM (SELECT ip, host, first_seen FROM host_addr
+      UNION ALL SELECT ip, NULL, first_seen FROM host_conflicts)
+"""
+
+_ENRICH = f"""
+CREATE OR REPLACE TEMP TABLE _ws_new AS
+WITH r AS ({RESOLUTION}),
+cand AS (
+    SELECT rowid AS rid, ts, "source.ip" AS sip, "destination.ip" AS dip,
+           ws_resolve_hkey("source.domain") AS sd, ws_resolve_hkey("destination.domain") AS dd,
+           "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
+    FROM events
+    WHERE "source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
+       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL),
+s AS (SELECT cand.*, r.host AS sres FROM cand ASOF LEFT JOIN r ON cand.sip = r.ip AND cand.ts >= r.valid_from),
+d AS (SELECT s.*, r.host AS dres FROM s ASOF LEFT JOIN r ON s.dip = r.ip AND s.ts >= r.valid_from),
+n AS (
+    SELECT rid, osh, odh, ohost, coalesce(sd, sres) AS nsh, coalesce(dd, dres) AS ndh,
+           CASE WHEN list_contains(?, fmt) AND sip IS NOT NULL THEN coalesce(sd, sres, lower(sip)) ELSE ohost END
+               AS nhost
+    FROM d)
+SELECT rid, nsh, ndh, nhost FROM n
+WHERE nsh IS DISTINCT FROM osh OR ndh IS DISTINCT FROM odh OR nhost IS DISTINCT FROM ohost
+"""
+
+
+@dataclass(slots=True)
+class ResolveReport:
+    """What one resolution did."""
+
+    observations: int = 0  # evidence records used
+    addresses: int = 0  # distinct addresses with a known host
+    intervals: int = 0  # rows of host_addr
+    conflicts: int = 0  # rows of host_conflicts
+    updated: int = 0  # events whose source.host, destination.host or host changed
+
+
+def resolve(case: Case) -> ResolveReport:
+    """Rebuild ``host_addr`` and ``host_conflicts`` from the case's events, then enrich the events."""
+    eng = case.engine
+    rep = ResolveReport()
+    with case.transaction():
+        eng.execute(_MACRO)
+        eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
+        eng.execute(_BLOCKS, [CLAIM_GAP])
+        eng.execute(_MERGED)
+        eng.execute("DELETE FROM host_addr")
+        eng.execute(
+            "INSERT INTO host_addr SELECT ip, hosts[1], f, l, array_to_string(evs, ','), n "
+            "FROM _ws_rows WHERE len(hosts) = 1"
+        )
+        eng.execute("DELETE FROM host_conflicts")
+        eng.execute(
+            "INSERT INTO host_conflicts SELECT ip, array_to_string(hosts, ','), f, l FROM _ws_rows "
+            "WHERE len(hosts) > 1"
+        )
+        eng.execute(_ENRICH, [list(NETWORK_FORMATS)])
+        eng.execute(
+            'UPDATE events SET "source.host" = n.nsh, "destination.host" = n.ndh, host = n.nhost '
+            "FROM _ws_new n WHERE events.rowid = n.rid"
+        )
+        rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM _ws_obs")[0][0])
+        rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
+        rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
+        rep.updated = int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
+        for t in ("_ws_obs", "_ws_blocks", "_ws_rows", "_ws_new"):
+            eng.execute(f"DROP TABLE IF EXISTS {t}")
+        case.set_meta("resolved", {"sources": _source_count(case), "events": case.count()})
+    return rep
+
+
+def _source_count(case: Case) -> int:
+    return int(case.rows("SELECT count(*) FROM sources")[0][0])
+
+
+def ensure_resolved(case: Case) -> ResolveReport | None:
+    """Resolve when events were ingested since the last resolution (for ``hunt``); else None."""
+    last: dict[str, Any] | None = case.get_meta("resolved")
+    if last and last.get("sources") == _source_count(case) and last.get("events") == case.count():
+        return None
+    return resolve(case)
+
+
+def host_of(case: Case, ip: str, ts: datetime) -> str | None:
+    """The host key that held ``ip`` at ``ts`` (None when unknown or in conflict then)."""
+    rows = case.rows(
+        f"SELECT host FROM ({RESOLUTION}) WHERE ip = ? AND valid_from <= ? ORDER BY valid_from DESC LIMIT 1",
+        [ip, ts],
+    )
+    return rows[0][0] if rows else None
