@@ -1,0 +1,1 @@
+"""Detections on the case: hunt rules, propagation, and Sigma."""

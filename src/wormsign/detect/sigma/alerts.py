@@ -1,0 +1,122 @@
+"""Turn Sigma matches into alerts of the ``alerts.ndjson`` format (docs/formats.md)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wormsign.detect.sigma.correlate import Burst
+from wormsign.detect.sigma.loader import AnyRule, rule_key
+
+HERE = Path(__file__).resolve().parent
+_TECHNIQUE = re.compile(r"t\d{4}(?:\.\d{3})?")
+
+
+@cache
+def settings() -> dict[str, Any]:
+    data = yaml.safe_load((HERE / "settings.yaml").read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{HERE / 'settings.yaml'}: expected a mapping")
+    return data
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def attack_ids(rule: AnyRule) -> list[str]:
+    """ATT&CK technique ids from the rule's tags: ``attack.t1021.002`` -> ``T1021.002``."""
+    out: list[str] = []
+    for tag in rule.tags or []:
+        if tag.namespace == "attack" and _TECHNIQUE.fullmatch(tag.name.lower()):
+            tid = tag.name.upper()
+            if tid not in out:
+                out.append(tid)
+    return out
+
+
+def severity(rule: AnyRule) -> str:
+    level = rule.level.name.lower() if rule.level else "medium"
+    return str(settings()["severity"].get(level, "medium"))
+
+
+def _bounded(v: Any) -> Any:
+    if isinstance(v, str) and len(v) > settings()["max_field_chars"]:
+        return v[: settings()["max_field_chars"]] + "..."
+    return v
+
+
+def _base(rule: AnyRule, first: datetime, last: datetime, host: str, refs: list[str]) -> dict[str, Any]:
+    return {
+        "id": "",
+        "rule": f"sigma:{rule_key(rule)}",
+        "title": rule.title or rule_key(rule),
+        "severity": severity(rule),
+        "attack": attack_ids(rule),
+        "ts": iso(first),
+        "first_seen": iso(first),
+        "last_seen": iso(last),
+        "host": host,
+        "evidence": refs[: settings()["max_evidence"]],
+    }
+
+
+def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -> list[dict[str, Any]]:
+    """Alerts of a single-event rule: one per host per run of matches no further apart than the gap.
+
+    ``rows`` are (ts, host, ref, source_host, *values of ``names``), ordered by time.
+    """
+    gap = timedelta(seconds=settings()["merge_gap_seconds"])
+    by_host: dict[str, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        by_host.setdefault(r[1], []).append(r)
+    out: list[dict[str, Any]] = []
+    for host, hrows in by_host.items():
+        runs: list[list[tuple[Any, ...]]] = []
+        for r in hrows:
+            if runs and r[0] - runs[-1][-1][0] <= gap:
+                runs[-1].append(r)
+            else:
+                runs.append([r])
+        for run in runs:
+            a = _base(rule, run[0][0], run[-1][0], host, [r[2] for r in run])
+            first = run[0]
+            a["source_host"] = first[3] or host
+            a["target_hosts"] = [host] if first[3] and first[3] != host else []
+            values = {n: _bounded(v) for n, v in zip(names, first[4:], strict=False) if v is not None}
+            keep = dict(list(values.items())[: settings()["max_alert_fields"]])
+            a["fields"] = {"count": len(run), **keep}
+            when = a["first_seen"] if len(run) == 1 else f"{a['first_seen']} to {a['last_seen']}"
+            a["summary"] = f"Sigma rule '{a['title']}' matched {len(run)} event(s) on {host} ({when})."
+            out.append(a)
+    return out
+
+
+def from_burst(rule: AnyRule, burst: Burst, kind: str, group_by: list[str], op: str, count: int) -> dict[str, Any]:
+    """The alert of one correlation burst."""
+    hosts = Counter(h.host for h in burst.hits)
+    host = hosts.most_common(1)[0][0]
+    a = _base(rule, burst.first, burst.last, host, [h.ref for h in burst.hits])
+    sources = Counter(h.source_host for h in burst.hits if h.source_host)
+    a["source_host"] = sources.most_common(1)[0][0] if sources else host
+    a["target_hosts"] = sorted(hosts)
+    group = {g: _bounded(v) for g, v in zip(group_by, burst.group, strict=False)}
+    fields: dict[str, Any] = {"count": len(burst.hits), "correlation": kind, "peak": burst.peak, "group": group}
+    if burst.values:
+        fields["distinct"] = len(burst.values)
+        fields["values"] = [_bounded(v) for v, _ in burst.values.most_common(settings()["max_alert_fields"])]
+    a["fields"] = fields
+    grp = ", ".join(f"{k}={v}" for k, v in group.items()) or "all events"
+    tspan = rule.timespan.spec if getattr(rule, "timespan", None) else "?"
+    a["summary"] = (
+        f"Sigma correlation '{a['title']}' ({kind}, {op} {count} within {tspan}) held for {grp}: "
+        f"{len(burst.hits)} events on {len(hosts)} host(s), peak {burst.peak}, "
+        f"{a['first_seen']} to {a['last_seen']}."
+    )
+    return a

@@ -1,0 +1,117 @@
+"""The ``sigma_events`` table: the case's Windows events under Sigma's Windows field names.
+
+Design: Sigma rules name Windows fields (``Image``, ``ShareName``, ``IpAddress``); the case
+stores ECS columns and keeps each original record in ``raw``. Before a run, one temporary
+table is built with a text column for every field the loaded rules name, nothing more:
+``fields.yaml`` says which come from event model columns (``EventID`` is ``event.code``) and
+which fall back to a column when the record itself lacks the field (Security 4688 has no
+``Image``; ``process.executable`` holds it). Every other field is read from the record's
+EventData with one JSON parse per event (``json_extract_string`` with a list of paths). Building
+it once makes each rule a plain scan of one table; a view would parse the JSON again for
+every rule. Only events of a known log source (``logsources.yaml``) are copied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from wormsign import schema
+from wormsign.detect.sigma.backend import quote_ident
+from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD, Logsources
+from wormsign.store import Case
+
+HERE = Path(__file__).resolve().parent
+TABLE = "sigma_events"
+#: Columns every row of sigma_events has besides the rule fields.
+META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host", CATEGORY_FIELD, SERVICE_FIELD)
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}")
+#: Where a Windows record keeps its EventData, by reader: EVTX, Winlogbeat, OTRF (flat).
+_EVENT_DATA = "coalesce(json_extract(j, '$.Event.EventData'), json_extract(j, '$.winlog.event_data'), j)"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    system: dict[str, str]
+    fallback: dict[str, tuple[str, ...]]
+
+    def unsupported(self, name: str) -> str | None:
+        """Why a field name cannot be a column of sigma_events, or None."""
+        if name in (CATEGORY_FIELD, SERVICE_FIELD):
+            return None
+        if name.lower().startswith("wormsign_"):
+            return f"field name {name!r} is reserved"
+        if name in schema.FIELD_BY_NAME or name in self.system or _PLAIN.fullmatch(name):
+            return None
+        return f"unsupported field name {name[:80]!r}"
+
+
+@cache
+def load(path: str | None = None) -> FieldMap:
+    p = Path(path) if path else HERE / "fields.yaml"
+    data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    system = {str(k): str(v) for k, v in (data.get("system") or {}).items()}
+    fallback = {str(k): tuple(str(c) for c in v) for k, v in (data.get("fallback") or {}).items()}
+    for col in [*system.values(), *(c for cols in fallback.values() for c in cols)]:
+        schema.q(col)  # raises on a column the event model does not have
+    return FieldMap(system, fallback)
+
+
+def _text(col: str) -> str:
+    return f"CAST({schema.q(col)} AS VARCHAR)"
+
+
+def build(case: Case, names: Iterable[str], logsources: Logsources, fmap: FieldMap | None = None) -> list[str]:
+    """(Re)build the temporary ``sigma_events`` table with a column per name; returns the columns."""
+    fmap = fmap or load()
+    eng = case.engine
+    eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_cat (channel VARCHAR, code VARCHAR, tags VARCHAR)")
+    eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_svc (channel VARCHAR, tags VARCHAR)")
+    for row in logsources.category_rows():
+        eng.execute("INSERT INTO sigma_ls_cat VALUES (?, ?, ?)", list(row))
+    for srow in logsources.service_rows():
+        eng.execute("INSERT INTO sigma_ls_svc VALUES (?, ?)", list(srow))
+
+    seen: dict[str, str] = {}  # DuckDB identifiers are case-insensitive: one column per lower name
+    for n in names:
+        if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None:
+            seen.setdefault(n.lower(), n)
+    cols = sorted(seen.values())
+    paths: list[str] = []
+    exprs: list[str] = []
+    for n in cols:
+        if n in fmap.system:
+            exprs.append(_text(fmap.system[n]))
+        elif n in schema.FIELD_BY_NAME:
+            exprs.append(_text(n))
+        else:
+            paths.append(f'$."{n}"')
+            raw = f"v[{len(paths)}]"
+            exprs.append(f"coalesce({', '.join([raw, *(_text(c) for c in fmap.fallback.get(n, ()))])})")
+    select = ",\n".join(f"{e} AS {quote_ident(n)}" for n, e in zip(cols, exprs, strict=True))
+    sql = f"""
+    CREATE OR REPLACE TEMP TABLE {TABLE} AS
+    WITH base AS (
+        SELECT e.*, c.tags AS {CATEGORY_FIELD}, s.tags AS {SERVICE_FIELD},
+               CASE WHEN json_valid(e.raw) THEN e.raw::JSON END AS j
+        FROM events e
+        LEFT JOIN sigma_ls_cat c ON c.channel = lower(e."event.dataset") AND c.code = e."event.code"
+        LEFT JOIN sigma_ls_svc s ON s.channel = lower(e."event.dataset")
+        WHERE c.tags IS NOT NULL OR s.tags IS NOT NULL
+    ), ed AS (
+        SELECT *, json_extract_string({_EVENT_DATA}, ?::VARCHAR[]) AS v FROM base
+    )
+    SELECT "ts" AS wormsign_ts, "host" AS wormsign_host,
+           "src.digest" || ':' || CAST("src.record" AS VARCHAR) AS wormsign_ref,
+           "source.host" AS wormsign_source_host, {CATEGORY_FIELD}, {SERVICE_FIELD}
+           {"," if select else ""}
+           {select}
+    FROM ed
+    """
+    eng.execute(sql, [paths])
+    return cols
