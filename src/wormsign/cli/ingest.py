@@ -11,6 +11,7 @@ from rich.table import Table
 
 from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
 from wormsign.ingest import IngestError, IngestReport, ingest_paths
+from wormsign.resolve import resolve
 from wormsign.store import Case
 
 CaseOpt = typer.Option(..., "--case", "-c", help="Case file (DuckDB); created when missing.")
@@ -38,9 +39,15 @@ def run_ingest(paths: list[Path], case: Case, *, strict: bool, workers: int | No
             bar.update(task, advance=1, records=done["records"], rate=rate)
 
         report = ingest_paths([str(p) for p in paths], case, strict=strict, workers=workers, progress=tick)
+    resolved = resolve(case)  # one identity per host: ip <-> host intervals, then enrich events
     report_elapsed = time.perf_counter() - started
     if not quiet:
         print_report(report, report_elapsed)
+        console.print(
+            f"hosts: {resolved.addresses:,} addresses resolved in {resolved.intervals:,} intervals, "
+            f"{resolved.conflicts:,} conflicts (see host_conflicts), {resolved.updated:,} events enriched",
+            highlight=False,
+        )
     return report
 
 
