@@ -1,18 +1,23 @@
 """Ingest paths into a case: walk, sniff, parse (in parallel over files), store, count.
 
 Each file is parsed whole by one process into Arrow batches; the parent writes a file's
-batches and its ``sources`` row in one transaction, so a file is either in the case
-completely or not at all, and ingesting the same content again adds nothing.
+batches and its ``sources`` row in one transaction (shared by a group of small files), so
+a file is either in the case completely or not at all, and ingesting the same content
+again adds nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -20,7 +25,7 @@ import pyarrow.ipc as ipc
 from wormsign.ingest.base import IngestError, Reject, Sink, Source, Stats
 from wormsign.ingest.registry import pick
 from wormsign.ingest.walk import digest, sources
-from wormsign.store import Case, SourceRecord
+from wormsign.store import Case
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,8 @@ class FileResult:
     fmt: str
     stats: Stats
     rejects: list[Reject]
-    batches: str | None = None  # Arrow IPC file with the rows (worker mode)
+    batches: str | None = None  # Arrow IPC file with the rows (worker mode, large files)
+    tables: list[pa.Table] = field(default_factory=list)  # the rows (worker mode, small files)
     error: str | None = None  # set when strict mode stopped on this file
 
 
@@ -64,19 +70,37 @@ def _parse(source: Source, strict: bool, flush: Callable[[pa.Table], None]) -> F
             raise IngestError(str(rej))
         return FileResult(source, "unknown", st, [rej])
     sink = Sink(source, reader.name, flush, strict=strict)
-    reader.read(source, sink)
+    try:
+        reader.read(source, sink)
+    except IngestError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reader bug or an odd stream costs the file's rest, not the run
+        sink.reject(None, "reader-error", f"{type(exc).__name__}: {exc}; rest of file skipped")
     sink.flush()
     return FileResult(source, reader.name, sink.stats, sink.rejects)
 
 
+#: A worker sends a file's rows back through the pipe below this many rows, else as an IPC file.
+INLINE_ROWS = 50_000
+
+
 def _parse_to_file(source: Source, strict: bool, tmpdir: str) -> FileResult:
-    """Worker side: parse one source into an Arrow IPC file."""
+    """Worker side: parse one source into Arrow tables (small) or an Arrow IPC file (large)."""
     path = os.path.join(tmpdir, f"{source.digest}.arrow")
+    tables: list[pa.Table] = []
+    rows = [0]
     writer: list[ipc.RecordBatchFileWriter] = []
 
     def flush(t: pa.Table) -> None:
+        if not writer and rows[0] + t.num_rows <= INLINE_ROWS:
+            tables.append(t)
+            rows[0] += t.num_rows
+            return
         if not writer:
             writer.append(ipc.new_file(path, t.schema))
+            for old in tables:
+                writer[0].write_table(old)
+            tables.clear()
         writer[0].write_table(t)
 
     try:
@@ -87,7 +111,80 @@ def _parse_to_file(source: Source, strict: bool, tmpdir: str) -> FileResult:
         if writer:
             writer[0].close()
     res.batches = path if writer else None
+    res.tables = tables
     return res
+
+
+class _Writer:
+    """Writes parsed files to the case in groups: many small files share one transaction and
+    one append (a DuckDB statement costs milliseconds; a corpus has thousands of small files).
+    A group commits whole or not at all, so each file is still in the case completely or not at all.
+    """
+
+    def __init__(self, case: Case, report: IngestReport, progress: Progress | None,
+                 max_rows: int = 200_000, max_files: int = 500) -> None:
+        self.case, self.report, self.progress = case, report, progress
+        self.max_rows, self.max_files = max_rows, max_files
+        self._stack = ExitStack()
+        self._open = False
+        self._tables: list[pa.Table] = []
+        self._buffered = 0
+        self._group_rows = 0
+        self._results: list[FileResult] = []
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
+        if et is None:
+            self.commit()
+        elif self._open:
+            self._open = False
+            self._tables.clear()
+            self._stack.__exit__(et, ev, tb)  # rolls back the open group
+
+    def _begin(self) -> None:
+        if not self._open:
+            self._stack = ExitStack()
+            self._stack.enter_context(self.case.transaction())
+            self._open = True
+
+    def add(self, table: pa.Table) -> None:
+        """Rows of the file being parsed (the Sink's flush)."""
+        if table.num_rows == 0:
+            return
+        self._begin()
+        self._tables.append(table)
+        self._buffered += table.num_rows
+        self._group_rows += table.num_rows
+        if self._buffered >= self.max_rows:
+            self._append()
+
+    def done(self, res: FileResult) -> None:
+        """One file parsed: record it, and commit the group when it is big enough."""
+        self._begin()
+        self._results.append(res)
+        if self._group_rows >= self.max_rows or len(self._results) >= self.max_files:
+            self.commit()
+
+    def _append(self) -> None:
+        if self._tables:
+            tables, self._tables, self._buffered = self._tables, [], 0
+            self.case.append_events(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+
+    def commit(self) -> None:
+        if not self._open:
+            return
+        self._append()
+        results, self._results = self._results, []
+        _record_sources(self.case, results)
+        self._open = False
+        self._group_rows = 0
+        self._stack.close()  # COMMIT
+        for res in results:
+            _record(res, self.report)
+            if self.progress:
+                self.progress(res.source.name, res.stats.read, res.source.size)
 
 
 def ingest_paths(
@@ -101,7 +198,7 @@ def ingest_paths(
     """Ingest every file under ``paths`` into ``case``. See the module docstring."""
     report = IngestReport()
     todo: list[Source] = []
-    seen: set[str] = set()
+    seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
     for s in sources(paths):
         if isinstance(s, tuple):
             name, err = s
@@ -114,57 +211,63 @@ def ingest_paths(
             report.rejects.append(rej)
             continue
         s.digest = digest(s)
-        if s.digest in seen or case.has_source(s.digest):
+        if s.digest in seen:
             report.skipped += 1
             continue
         seen.add(s.digest)
         todo.append(s)
     if workers is None:
         workers = min(os.cpu_count() or 1, len(todo))
-    if workers <= 1 or len(todo) <= 1:
-        for s in todo:
-            with case.transaction():
-                res = _parse(s, strict, case.append_events)
-                _record(case, res, report)
-            if progress:
-                progress(s.name, res.stats.read, s.size)
-        return report
-    with tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp, ProcessPoolExecutor(workers) as pool:
-        pending: set[Future[FileResult]] = set()
-        queue = list(reversed(todo))
-        while queue or pending:
-            while queue and len(pending) < workers * 2:
-                pending.add(pool.submit(_parse_to_file, queue.pop(), strict, tmp))
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                res = fut.result()
-                if res.error:
-                    for f in pending:
-                        f.cancel()
-                    raise IngestError(res.error)
-                with case.transaction():
+    with _Writer(case, report, progress) as out:
+        if workers <= 1 or len(todo) <= 1:
+            for s in todo:
+                out.done(_parse(s, strict, out.add))
+            return report
+        with tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp, ProcessPoolExecutor(workers) as pool:
+            pending: set[Future[FileResult]] = set()
+            queue = list(reversed(todo))
+            while queue or pending:
+                while queue and len(pending) < workers * 2:
+                    pending.add(pool.submit(_parse_to_file, queue.pop(), strict, tmp))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    res = fut.result()
+                    if res.error:
+                        for f in pending:
+                            f.cancel()
+                        raise IngestError(res.error)
+                    for t in res.tables:
+                        out.add(t)
+                    res.tables = []
                     if res.batches:
                         with pa.memory_map(res.batches) as mm:
                             rd = ipc.open_file(mm)
                             for i in range(rd.num_record_batches):
-                                case.append_events(pa.Table.from_batches([rd.get_batch(i)]))
+                                out.add(pa.Table.from_batches([rd.get_batch(i)]))
                         os.unlink(res.batches)
-                    _record(case, res, report)
-                if progress:
-                    progress(res.source.name, res.stats.read, res.source.size)
+                    out.done(res)
     return report
 
 
-def _record(case: Case, res: FileResult, report: IngestReport) -> None:
+def _record_sources(case: Case, results: list[FileResult]) -> None:
+    """The ``sources`` rows (and rejects) of a group of files, in few statements."""
+    for i in range(0, len(results), 100):
+        part = results[i : i + 100]
+        params: list[Any] = []
+        now = datetime.now(UTC)
+        for res in part:
+            s, st = res.source, res.stats
+            params += [s.digest, s.name, res.fmt, s.size, st.read, st.stored, st.rejected, st.truncated,
+                       json.dumps(dict(st.reasons), sort_keys=True), now]
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
+        case.engine.execute(f"INSERT INTO sources VALUES {marks}", params)
+    for res in results:
+        if res.rejects:
+            case.add_rejects(res.source.digest, res.rejects)
+
+
+def _record(res: FileResult, report: IngestReport) -> None:
     s = res.source
-    case.add_source(
-        SourceRecord(
-            s.digest, s.name, res.fmt, s.size, res.stats.read, res.stats.stored,
-            res.stats.rejected, res.stats.truncated, dict(res.stats.reasons),
-        )
-    )
-    if res.rejects:
-        case.add_rejects(s.digest, res.rejects)
     report.files += 1
     report.stats.merge(res.stats)
     report.by_format[res.fmt] = report.by_format.get(res.fmt, 0) + 1
