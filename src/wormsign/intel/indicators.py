@@ -155,6 +155,9 @@ def make(type_: str, value: str, **kw: Any) -> Indicator:
 def classify(value: str) -> str:
     """Guess the type of a bare value (plain lists): hash by length, ip, ip:port, url, domain."""
     v = value.strip()
+    limit = config()["limits"]["max_value_chars"]
+    if len(v) > limit:
+        raise IndicatorError(f"indicator value of {len(v)} characters (limit {limit})")
     low = v.lower()
     if "://" in v:
         return "url"
