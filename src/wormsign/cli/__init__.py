@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wormsign.cli import eval as _eval  # noqa: F401  (registers eval)
+from wormsign.cli import hunt as _hunt  # noqa: F401  (registers hunt)
 from wormsign.cli import ingest as _ingest  # noqa: F401  (registers ingest, stats)
 from wormsign.cli import intel as _intel  # noqa: F401  (registers intel, scan)
 from wormsign.cli import report as _report  # noqa: F401  (registers report, serve, export)

@@ -1,0 +1,156 @@
+"""``wormsign hunt``: ingest (optional), run the detections, print the outbreak, write the files."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from wormsign.cli.app import EXIT_ERROR, app, console, err
+from wormsign.store import Case
+
+
+def _demo_paths() -> list[Path]:
+    try:
+        from wormsign import demo
+    except ImportError:
+        demo = None  # type: ignore[assignment]
+    if demo is None or not hasattr(demo, "path"):
+        err.print("[red]error:[/] the bundled demo outbreak is not installed (wormsign.demo.path())")
+        raise typer.Exit(EXIT_ERROR)
+    return [Path(demo.path())]
+
+
+def write_outputs(out: Path, document: dict[str, Any], alerts: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """Write incidents.json and alerts.ndjson into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    inc, al = out / "incidents.json", out / "alerts.ndjson"
+    inc.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    with open(al, "w", encoding="utf-8") as fh:
+        for a in alerts:
+            fh.write(json.dumps(a, default=str) + "\n")
+    return inc, al
+
+
+def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> None:
+    """The terminal summary: every outbreak in full, the other incidents in one table."""
+    incs = document["incidents"]
+    outbreaks = [i for i in incs if i["type"] == "outbreak"]
+    console.print(f"[bold]{len(alerts):,}[/] alerts, [bold]{len(incs)}[/] incidents, "
+                  f"[bold red]{len(outbreaks)}[/] outbreak(s)", highlight=False)
+    for inc in outbreaks:
+        console.rule(f"[bold red]{inc['id']}[/] {inc['title']}", characters="=")
+        console.print(f"patient zero: [bold]{inc['patient_zero']}[/]   spread rate: {inc['spread_rate_per_hour']}/h   "
+                      f"R: {inc['r_estimate']}   first alert: {inc['first_alert']}", markup=True, highlight=False)
+        if inc["initial_access"]:
+            t = Table(title="Initial access on patient zero", title_justify="left")
+            for c in ("time", "parent", "process", "command line"):
+                t.add_column(c, overflow="fold")
+            for r in inc["initial_access"][:10]:
+                t.add_row(str(r["ts"]), str(r.get("parent") or ""), str(r.get("process") or ""),
+                          str(r.get("command_line") or "")[:120])
+            console.print(t)
+        t = Table(title="Infection order", title_justify="left")
+        for c in ("gen", "host", "infected at", "infector", "technique"):
+            t.add_column(c)
+        for h in [h for h in inc["hosts"] if h["state"] == "infected"][:200]:
+            t.add_row(str(h["generation"]), h["host"], str(h["infected_at"] or ""), str(h["infector"] or "-"),
+                      str(h["technique"] or ""))
+        console.print(t)
+        if inc["under_attack"]:
+            console.print(f"under attack, not infected ({len(inc['under_attack'])}): "
+                          + ", ".join(inc["under_attack"][:30]), highlight=False, markup=False)
+        locked = inc["accounts"]["locked"]
+        if locked:
+            t = Table(title="Locked accounts (for the helpdesk)", title_justify="left")
+            for c in ("account", "when", "caused by", "dc"):
+                t.add_column(c)
+            for lk in locked[:100]:
+                t.add_row(str(lk["account"]), str(lk["ts"]), str(lk["source_host"] or "?"), str(lk["dc"] or ""))
+            console.print(t)
+        for f in inc["families"]:
+            console.print(f"family {f.get('family')}: {len(f.get('hosts') or [])} hosts; C2 {', '.join(f.get('c2') or [])}",
+                          highlight=False, markup=False)
+        if inc["c2"]:
+            console.print("C2: " + ", ".join(f"{c['address']}:{c['port']}" for c in inc["c2"][:20]),
+                          highlight=False, markup=False)
+        t = Table(title="Containment order", title_justify="left")
+        for c in ("rank", "host", "downstream", "reason"):
+            t.add_column(c)
+        for c in inc["containment"][:25]:
+            t.add_row(str(c["rank"]), c["host"], str(c["downstream"]), c["reason"])
+        console.print(t)
+        act = inc["actions"]
+        console.print(f"actions: isolate {len(act['isolate'])} hosts; reset {', '.join(act['reset_credentials'][:20]) or '-'}; "
+                      f"MFA {', '.join(act['mfa'][:20]) or '-'}; block {', '.join(act['block'][:20]) or '-'}",
+                      highlight=False, markup=False)
+    others = [i for i in incs if i["type"] != "outbreak"]
+    if others:
+        t = Table(title="Other incidents", title_justify="left")
+        for c in ("id", "type", "severity", "first seen", "title"):
+            t.add_column(c, overflow="fold")
+        for i in others[:50]:
+            t.add_row(i["id"], i["type"], i["severity"], str(i["first_seen"] or ""), i["title"])
+        console.print(t)
+        if len(others) > 50:
+            console.print(f"... and {len(others) - 50} more in incidents.json", highlight=False)
+
+
+@app.command()
+def hunt(
+    paths: list[Path] = typer.Argument(None, help="Telemetry to ingest first (files or folders)."),
+    case: Path = typer.Option(None, "--case", "-c", help="Case file; a temporary one when not given."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for incidents.json and alerts.ndjson."),
+    demo: bool = typer.Option(False, "--demo", help="Hunt the bundled demo outbreak."),
+    sigma: list[Path] = typer.Option(None, "--sigma", help="Folder of Sigma rules (repeatable)."),
+    allowlist: Path = typer.Option(None, "--allowlist", help="YAML of expected deployers and files."),
+    intel: Path = typer.Option(None, "--intel", help="Intel store or feed to name families."),
+    report: Path = typer.Option(None, "--report", help="Also write the HTML report here."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
+) -> None:
+    """Find worm spread and rebuild the outbreak: patient zero, generations, lockouts, containment."""
+    from wormsign.hunt import hunt as run_hunt
+    from wormsign.ingest import IngestError
+
+    paths = list(paths or []) + (_demo_paths() if demo else [])
+    if not paths and case is None:
+        err.print("[red]error:[/] give telemetry PATHS, --case CASE or --demo")
+        raise typer.Exit(EXIT_ERROR)
+    if case is None:
+        tmp = Path(tempfile.mkdtemp(prefix="wormsign-"))
+        case = tmp / "case.duckdb"
+    elif not paths and not case.exists():
+        err.print(f"[red]error:[/] no case file {case}")
+        raise typer.Exit(EXIT_ERROR)
+    out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
+    with Case.open(str(case)) as c:
+        if paths:
+            from wormsign.cli.ingest import run_ingest
+
+            try:
+                run_ingest(paths, c, strict=strict, workers=None)
+            except IngestError as exc:
+                err.print(f"[red]error:[/] {exc}", highlight=False)
+                raise typer.Exit(EXIT_ERROR) from None
+        try:
+            result = run_hunt(c, sigma_rules=[str(s) for s in sigma or []] or None,
+                              allowlist=str(allowlist) if allowlist else None,
+                              intel=str(intel) if intel else None)
+        except (ValueError, KeyError, OSError) as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(EXIT_ERROR) from None
+        inc, al = write_outputs(out, result.document, result.alerts)
+        print_summary(result.document, result.alerts)
+        console.print(f"wrote {inc} and {al}", highlight=False)
+        if report is not None:
+            try:
+                from wormsign.report import write_report
+            except ImportError:
+                err.print("[yellow]warning:[/] the report module is not available; --report skipped")
+            else:
+                write_report(c, str(report))
+                console.print(f"wrote {report}", highlight=False)

@@ -1,0 +1,39 @@
+"""Patient zero's initial-access chain: the process lineage (mail client, Office, script host,
+download) seen on a host before its first outbound spread."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from wormsign.store import Case
+
+CHAIN = """
+SELECT ts, host, "process.executable" AS process, "process.parent.executable" AS parent,
+       "process.command_line" AS command_line, ws_ref("src.digest", "src.record") AS ref
+FROM events
+WHERE kind = 'process' AND host = ? AND ts <= ? AND ts >= ? - to_seconds(?)
+  AND (list_contains(?, ws_base("process.executable")) OR list_contains(?, ws_base("process.parent.executable")))
+  AND list_contains(?, coalesce(ws_base("process.parent.executable"), ''))
+ORDER BY ts LIMIT 25
+"""
+
+
+def initial_access(case: Case, host: str, before: datetime, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chain on ``host`` before ``before``: processes started by a lure or its children."""
+    images = list(cfg["initial_access_images"])
+    rows = case.query(
+        CHAIN, [host, before, before, int(cfg["initial_access_lookback_s"]), images, images,
+                images + ["explorer.exe"]],
+    ).to_pylist()
+    return rows
+
+
+def is_lure(chain: list[dict[str, Any]], cfg: dict[str, Any]) -> bool:
+    """True when the chain passes through a mail client, Office or a script host."""
+    lures = set(cfg["initial_access_lures"])
+    for r in chain:
+        for p in (r.get("process"), r.get("parent")):
+            if p and p.replace("/", "\\").rsplit("\\", 1)[-1].lower() in lures:
+                return True
+    return False

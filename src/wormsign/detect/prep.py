@@ -1,0 +1,183 @@
+"""Working tables the detections share: address map, remote drops, remote executions, SMB reach.
+
+Each is one SQL set operation over ``events`` into a TEMP table (values bound as
+parameters), so the detections and the propagation graph never loop over events in Python.
+
+``h_ipmap``   ip -> host (the resolver's ``host_addr``, else what the logs say about themselves)
+``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
+``h_execs``   code started on a host the way remote tools start it (7045/4697, 4698, services/WMI
+              children, Zeek dce_rpc svcctl/atsvc), with every file name its command names
+``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
+``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wormsign.store import Case
+
+#: SQL macros: host key of a name, file name of a path, names of executables in a command.
+MACROS = (
+    r"""CREATE OR REPLACE TEMP MACRO ws_hkey(x) AS CASE
+        WHEN x IS NULL OR trim(x) IN ('', '-', 'null', 'NULL', '(null)') THEN NULL
+        WHEN regexp_full_match(trim(x), '[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*') THEN trim(x)
+        ELSE nullif(regexp_replace(split_part(lower(trim(x, '\ ')), '.', 1), '\$$', ''), '') END""",
+    r"""CREATE OR REPLACE TEMP MACRO ws_base(x) AS
+        nullif(lower(regexp_extract(coalesce(x, ''), '[^\\/]+$')), '')""",
+    r"""CREATE OR REPLACE TEMP MACRO ws_names(x) AS
+        list_distinct(regexp_extract_all(lower(coalesce(x, '')),
+            '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys))', 1))""",
+    r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
+    r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
+)
+
+IPMAP = """
+CREATE OR REPLACE TEMP TABLE h_ipmap AS
+WITH c AS (
+    SELECT ip, host, n FROM host_addr WHERE ip IS NOT NULL AND host IS NOT NULL
+    UNION ALL
+    SELECT "host.ip", host, count(*) FROM events WHERE "host.ip" IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT "source.ip", ws_hkey("source.domain"), count(*) FROM events
+    WHERE kind = 'auth' AND "source.ip" IS NOT NULL AND "source.domain" IS NOT NULL GROUP BY ALL
+)
+SELECT ip, arg_max(host, n) AS host FROM c
+WHERE host IS NOT NULL AND NOT list_contains(?, ip) GROUP BY ip
+"""
+
+# Executables written to a host by another host. `source` may be NULL (Sysmon 11 by System:
+# the writer is found afterwards from the inbound logon just before).
+DROPS = """
+CREATE OR REPLACE TEMP TABLE h_drops AS
+WITH raw AS (
+    SELECT e.host AS target, coalesce(e."source.host", m.host, e."source.ip") AS source, e.ts,
+           ws_base(coalesce(e."share.path", e."file.path")) AS fname, e."file.path" AS fpath,
+           e."file.hash.sha256" AS sha256, e."user.name" AS account, 'admin-share' AS via,
+           ws_ref(e."src.digest", e."src.record") AS ref
+    FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
+    WHERE e."event.code" = '5145' AND list_contains(?, e."share.name")
+      AND (coalesce(try_cast(e."share.access_mask" AS BIGINT), 0) & ?) <> 0
+      AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
+    UNION ALL
+    SELECT coalesce(e."destination.host", md.host, e."destination.ip"),
+           coalesce(e."source.host", ms.host, e."source.ip"), e.ts,
+           ws_base(coalesce(e."file.name", e."file.path", e."share.path")), e."file.path",
+           e."file.hash.sha256", e."user.name", 'smb-write', ws_ref(e."src.digest", e."src.record")
+    FROM events e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+    WHERE e.kind = 'smb_file' AND lower(coalesce(e."event.action", '')) LIKE '%write%'
+    UNION ALL
+    SELECT e.host, NULL, e.ts, ws_base(e."file.path"), e."file.path", e."file.hash.sha256", NULL,
+           'system-write', ws_ref(e."src.digest", e."src.record")
+    FROM events e
+    WHERE e.kind = 'file' AND e."event.code" = '11' AND lower(e."process.executable") = 'system'
+)
+SELECT * FROM raw
+WHERE fname IS NOT NULL AND target IS NOT NULL AND list_contains(?, ws_ext(fname))
+  AND (source IS NULL OR source <> target)
+"""
+
+# Code started on a host the way remote-execution tools start it.
+EXECS = """
+CREATE OR REPLACE TEMP TABLE h_execs AS
+WITH rp AS (SELECT unnest(?) AS parent, unnest(?) AS method),
+rpc AS (SELECT unnest(?) AS endpoint, unnest(?) AS method, unnest(?) AS ops),
+raw AS (
+    SELECT host, ts, 'service' AS method, "service.name" AS what, "service.image" AS image,
+           ws_names("service.image") AS names, CAST(NULL AS VARCHAR) AS sha256,
+           CAST(NULL AS VARCHAR) AS source, "user.name" AS account, ws_ref("src.digest", "src.record") AS ref
+    FROM events WHERE kind = 'service' AND "event.code" IN ('7045', '4697')
+    UNION ALL
+    SELECT host, ts, 'scheduled-task', "task.name", "task.command", ws_names("task.command"), NULL, NULL,
+           "user.name", ws_ref("src.digest", "src.record")
+    FROM events WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
+    UNION ALL
+    SELECT e.host, e.ts, rp.method, ws_base(e."process.executable"), e."process.executable",
+           list_distinct(list_prepend(ws_base(e."process.executable"), ws_names(e."process.command_line"))),
+           e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record")
+    FROM events e JOIN rp ON rp.parent = ws_base(e."process.parent.executable")
+    WHERE e.kind = 'process'
+    UNION ALL
+    SELECT coalesce(e."destination.host", md.host, e."destination.ip"), e.ts, rpc.method, e."rpc.operation",
+           NULL, [], NULL, coalesce(e."source.host", ms.host, e."source.ip"), e."user.name",
+           ws_ref(e."src.digest", e."src.record")
+    FROM events e JOIN rpc ON lower(rpc.endpoint) = lower(e."rpc.endpoint")
+    LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+    WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
+)
+SELECT row_number() OVER (ORDER BY ts, ref) AS xid, * FROM raw WHERE host IS NOT NULL
+"""
+
+SMB = """
+CREATE OR REPLACE TEMP TABLE h_smb AS
+SELECT coalesce(e."source.host", ms.host, e."source.ip") AS source,
+       coalesce(e."destination.host", md.host, e."destination.ip") AS target, e.ts,
+       ws_ref(e."src.digest", e."src.record") AS ref
+FROM events e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+WHERE e.kind = 'network' AND e."destination.port" = 445
+  AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
+  AND NOT list_contains(?, coalesce(e."destination.ip", '-'))
+"""
+
+# Successful network logons between hosts (for the writer of a System-written drop, and for
+# "no successful logon before" in credential-less spread).
+LOGONS = """
+CREATE OR REPLACE TEMP TABLE h_logons AS
+SELECT e.host AS target, coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
+       e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
+FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
+WHERE e.kind = 'auth' AND e."event.code" = '4624' AND e."winlog.logon.type" = 3
+  AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
+"""
+
+AUTHFAIL = """
+CREATE OR REPLACE TEMP TABLE h_authfail AS
+SELECT coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
+       coalesce(e."destination.host", md.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END,
+                e."destination.ip") AS target,
+       e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
+FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."event.outcome" = 'failure' AND e."user.name" IS NOT NULL
+  AND (e."source.ip" IS NULL OR NOT list_contains(?, e."source.ip"))
+"""
+
+# 4740: the locked account, the caller computer (whose bad passwords locked it), the DC.
+LOCKOUTS = """
+CREATE OR REPLACE TEMP TABLE h_lockouts AS
+SELECT ws_hkey(e."source.domain") AS source, e.host AS dc, e.ts, e."user.name" AS account,
+       ws_ref(e."src.digest", e."src.record") AS ref
+FROM events e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL
+"""
+
+
+def prepare(case: Case, cfg: dict[str, Any]) -> None:
+    """Build the working tables of a hunt (TEMP: they vanish with the connection)."""
+    eng = case.engine
+    for m in MACROS:
+        eng.execute(m)
+    loop = list(cfg["loopback"])
+    eng.execute(IPMAP, [loop])
+    eng.execute(DROPS, [list(cfg["admin_shares"]), int(cfg["write_mask_bit"]), loop, list(cfg["exec_extensions"])])
+    parents = dict(cfg["remote_parents"])
+    rpc = dict(cfg["rpc_exec"])
+    eng.execute(
+        EXECS,
+        [
+            list(parents), list(parents.values()),
+            list(rpc), [v[0] for v in rpc.values()], [list(v[1]) for v in rpc.values()],
+        ],
+    )
+    eng.execute(SMB, [loop, loop])
+    eng.execute(LOGONS, [loop])
+    eng.execute(AUTHFAIL, [loop])
+    eng.execute(LOCKOUTS)
+    # A System-written drop names no writer: take the host that logged on over the network
+    # just before (the SMB session that wrote it).
+    eng.execute(
+        """UPDATE h_drops SET source = l.source, account = l.account
+           FROM (SELECT d.ref, d.target, d.ts, l.source, l.account
+                 FROM h_drops d ASOF JOIN h_logons l ON l.target = d.target AND d.ts >= l.ts
+                 WHERE d.source IS NULL AND d.ts - l.ts <= to_seconds(?) AND l.source <> d.target) l
+           WHERE h_drops.source IS NULL AND h_drops.ref = l.ref""",
+        [int(cfg["logon_window_s"])],
+    )

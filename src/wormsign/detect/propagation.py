@@ -1,0 +1,82 @@
+"""Propagation candidates as SQL: a drop followed by its execution, remote service/task/WMI
+calls, and credential-less SMB spread, into the TEMP table ``h_edges``.
+
+One row is one host starting code it received from another host. The graph work (which
+edge infected a host first, generations, containment) is in :mod:`wormsign.graph`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wormsign.store import Case
+
+# Executions explained by a drop: first a drop of a file the command names (the hash or the
+# name), else the latest drop before it (worms rename every copy).
+COPY_EXEC = """
+CREATE OR REPLACE TEMP TABLE h_edges AS
+WITH xn AS (SELECT xid, host, ts, unnest(names) AS name FROM h_execs),
+named AS (
+    SELECT x.xid, d.source, d.ts AS drop_ts, d.fname, d.fpath, d.sha256, d.account, d.via, d.ref AS dref, 1 AS q
+    FROM xn x JOIN h_drops d ON d.target = x.host AND d.fname = x.name
+    WHERE d.source IS NOT NULL AND x.ts >= d.ts - INTERVAL 60 SECOND AND x.ts <= d.ts + to_seconds($w)
+),
+near AS (
+    SELECT x.xid, d.source, d.ts, d.fname, d.fpath, d.sha256, d.account, d.via, d.ref, 2
+    FROM h_execs x ASOF JOIN (SELECT * FROM h_drops WHERE source IS NOT NULL) d
+      ON d.target = x.host AND x.ts >= d.ts
+    WHERE x.ts - d.ts <= to_seconds($w)
+),
+best AS (
+    SELECT * FROM (SELECT * FROM named UNION ALL SELECT * FROM near)
+    QUALIFY row_number() OVER (PARTITION BY xid ORDER BY q, drop_ts DESC) = 1
+)
+SELECT b.source, x.host AS target, x.ts, x.method, b.fname, b.fpath,
+       coalesce(x.sha256, b.sha256) AS sha256, coalesce(b.account, x.account) AS account,
+       'copy' AS kind, [b.dref, x.ref] AS evidence, b.drop_ts, x.xid
+FROM best b JOIN h_execs x USING (xid)
+WHERE b.source <> x.host
+"""
+
+# Remote calls that name their caller (Zeek dce_rpc) and were not already explained by a drop.
+RPC_EXEC = """
+INSERT INTO h_edges
+SELECT x.source, x.host, x.ts, x.method, NULL, NULL, NULL, x.account, 'rpc', [x.ref], NULL, x.xid
+FROM h_execs x
+WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid FROM h_edges)
+"""
+
+# Credential-less spread (WannaCry-like): an unexplained new service or remotely started
+# executable on a host shortly after another host reached its port 445, with no successful
+# network logon from that host in between.
+EXPLOIT = """
+INSERT INTO h_edges
+SELECT s.source, x.host, x.ts, 'smb-exploit', x.what, x.image, x.sha256, NULL, 'exploit',
+       [s.ref, x.ref], s.ts, x.xid
+FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges)) x
+ASOF JOIN h_smb s ON s.target = x.host AND x.ts >= s.ts
+WHERE x.ts - s.ts <= to_seconds($xw) AND s.source <> x.host
+  AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = x.host AND l.source = s.source
+                  AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND x.ts)
+"""
+
+
+def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Turn ``$name`` placeholders into positional ``?`` with the values in order."""
+    import re
+
+    out: list[Any] = []
+
+    def sub(m: re.Match[str]) -> str:
+        out.append(values[m.group(1)])
+        return "?"
+
+    return re.sub(r"\$([a-z_][a-z0-9_]*)", sub, sql), out
+
+
+def build_edges(case: Case, cfg: dict[str, Any]) -> None:
+    """Fill ``h_edges`` (needs :func:`wormsign.detect.prep.prepare` first)."""
+    vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"])}
+    for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT):
+        q, params = bind(sql, vals)
+        case.engine.execute(q, params)

@@ -1,0 +1,1 @@
+"""Graph work of the hunt: infection trees and outbreak incidents (networkx)."""

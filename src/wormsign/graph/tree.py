@@ -1,0 +1,136 @@
+"""The infection tree: which edge infected each host first, generations, spread rate, R, containment.
+
+Edges come from :mod:`wormsign.detect.propagation` (one row per host starting code it got
+from another host). A host is infected by the earliest edge into it, unless it had already
+spread itself before that edge (then the edge is a re-infection attempt, not its infection),
+so the result is a forest; each weakly connected tree is one candidate outbreak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import networkx as nx
+
+
+@dataclass(slots=True)
+class Tree:
+    """One connected outbreak candidate."""
+
+    graph: nx.DiGraph
+    root: str
+    infected_at: dict[str, datetime]
+    edges: list[dict[str, Any]] = field(default_factory=list)  # the infection edges
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.graph.nodes)
+
+    def depth(self) -> int:
+        d = nx.single_source_shortest_path_length(self.graph, self.root)
+        return max(d.values()) if d else 0
+
+    def generations(self) -> list[list[str]]:
+        d = nx.single_source_shortest_path_length(self.graph, self.root)
+        out: list[list[str]] = [[] for _ in range(max(d.values()) + 1 if d else 1)]
+        for h, g in d.items():
+            out[g].append(h)
+        far = datetime.max.replace(tzinfo=None)
+        return [sorted(g, key=lambda h: (self._naive(self.infected_at.get(h)) or far, h)) for g in out]
+
+    @staticmethod
+    def _naive(t: datetime | None) -> datetime | None:
+        return t.replace(tzinfo=None) if t else None
+
+    def downstream(self) -> dict[str, int]:
+        """How many infections pass through each host (its descendants)."""
+        return {h: len(nx.descendants(self.graph, h)) for h in self.graph.nodes}
+
+
+def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
+    """Pick each host's infecting edge and split the result into trees (largest first)."""
+    first_out: dict[str, datetime] = {}
+    for e in edges:
+        s = e["source"]
+        if s not in first_out or e["ts"] < first_out[s]:
+            first_out[s] = e["ts"]
+    infector: dict[str, dict[str, Any]] = {}
+    for e in sorted(edges, key=lambda e: (e["ts"], e["source"], e["target"])):
+        t = e["target"]
+        if t in infector or t == e["source"]:
+            continue
+        if t in first_out and first_out[t] < e["ts"]:
+            continue  # it spread before this edge reached it: already infected
+        infector[t] = e
+    g = nx.DiGraph()
+    for t, e in infector.items():
+        g.add_edge(e["source"], t)
+    if not nx.is_directed_acyclic_graph(g):  # defensive: break cycles at their latest edge
+        for cyc in list(nx.simple_cycles(g)):
+            pairs = list(zip(cyc, cyc[1:] + cyc[:1], strict=True))
+            live = [(a, b) for a, b in pairs if g.has_edge(a, b)]
+            if live:
+                a, b = max(live, key=lambda p: infector[p[1]]["ts"])
+                g.remove_edge(a, b)
+                infector.pop(b, None)
+    trees: list[Tree] = []
+    for comp in nx.weakly_connected_components(g):
+        sub = g.subgraph(comp).copy()
+        roots = [h for h in sub.nodes if sub.in_degree(h) == 0]
+        root = min(roots, key=lambda h: (first_out.get(h, datetime.max), h)) if roots else sorted(comp)[0]
+        at = {h: infector[h]["ts"] for h in comp if h in infector}
+        if root in first_out:
+            at.setdefault(root, first_out[root])
+        tedges = sorted((infector[h] for h in comp if h in infector), key=lambda e: e["ts"])
+        trees.append(Tree(sub, root, at, tedges))
+    trees.sort(key=lambda t: (-t.graph.number_of_nodes(), min(t.infected_at.values())))
+    return trees
+
+
+def spread_rate(tree: Tree) -> float:
+    """Infections per hour from the first to the last infection edge."""
+    times = sorted(e["ts"] for e in tree.edges)
+    if not times:
+        return 0.0
+    hours = (times[-1] - times[0]).total_seconds() / 3600.0
+    return round(len(times) / hours, 3) if hours > 0 else float(len(times))
+
+
+def r_estimate(tree: Tree) -> float:
+    """Mean number of hosts each infected host infected, over hosts that had time to spread
+    (infected at least one mean generation interval before the last infection)."""
+    if not tree.edges:
+        return 0.0
+    gaps = [
+        (e["ts"] - tree.infected_at[e["source"]]).total_seconds()
+        for e in tree.edges
+        if e["source"] in tree.infected_at
+    ]
+    interval = sum(gaps) / len(gaps) if gaps else 0.0
+    last = max(tree.infected_at.values())
+    hosts = [h for h, t in tree.infected_at.items() if (last - t).total_seconds() >= interval] or list(tree.infected_at)
+    return round(sum(tree.graph.out_degree(h) for h in hosts) / len(hosts), 3)
+
+
+def containment(tree: Tree) -> list[dict[str, Any]]:
+    """Isolate first the hosts through which the most further infections passed (choke points),
+    earlier infections first on ties; hosts that spread to nobody come last."""
+    down = tree.downstream()
+    far = datetime.max
+    order = sorted(
+        tree.graph.nodes,
+        key=lambda h: (-down[h], Tree._naive(tree.infected_at.get(h)) or far, h),
+    )
+    out = []
+    for rank, h in enumerate(order, 1):
+        n, kids = down[h], tree.graph.out_degree(h)
+        if h == tree.root:
+            reason = f"patient zero; {n} infections downstream"
+        elif n:
+            reason = f"choke point: infected {kids} host(s) directly, {n} downstream"
+        else:
+            reason = "infected; no onward spread seen"
+        out.append({"host": h, "rank": rank, "reason": reason, "downstream": n})
+    return out

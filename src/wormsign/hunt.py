@@ -1,0 +1,236 @@
+"""The hunt: run the detections on a case, rebuild the outbreak, save incidents and alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from wormsign.detect import access, baseline, config, prep, propagation, rules
+from wormsign.graph.outbreak import iso, outbreak_incident
+from wormsign.graph.tree import Tree, build_forest
+from wormsign.store import Case
+
+log = logging.getLogger(__name__)
+
+FORMAT = "wormsign.incidents/1"
+#: Incident type of the alerts left outside every outbreak.
+RULE_TYPE = {
+    "bruteforce": "bruteforce", "spray": "spray", "lockout-storm": "bruteforce", "beacon": "beacon",
+}
+TIE_RULES = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload")
+SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@dataclass(slots=True)
+class HuntResult:
+    """What a hunt found: the incidents.json document and the alerts."""
+
+    document: dict[str, Any]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def incidents(self) -> list[dict[str, Any]]:
+        return list(self.document["incidents"])
+
+
+def _generator() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"wormsign {version('wormsign')}"
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "wormsign"
+
+
+def _intel(case: Case, intel: object | None) -> tuple[dict[str, list[str]], dict[str, Any] | None]:
+    """Families per host and the incident keys from the intel engineer's attribution, if any."""
+    if intel is None:
+        return {}, None
+    att = intel
+    if isinstance(intel, str):
+        try:
+            from wormsign.intel import attribute
+        except ImportError:
+            log.warning("wormsign.intel is not available; families are not named")
+            return {}, None
+        att = attribute(case, intel)
+    hosts = getattr(att, "hosts", {}) or {}
+    fams = {h: sorted({getattr(f, "family", str(f)) for f in fs}) for h, fs in hosts.items()}
+    doc = att.to_incident() if hasattr(att, "to_incident") else None
+    return fams, doc
+
+
+def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
+    if not dirs:
+        return []
+    try:
+        from wormsign.detect.sigma import run_sigma
+    except ImportError:
+        log.warning("Sigma support (wormsign.detect.sigma) is not available; --sigma skipped")
+        return []
+    return list(run_sigma(case, dirs))
+
+
+def _edges(case: Case) -> list[dict[str, Any]]:
+    return case.query(
+        "SELECT source, target, ts, method, fname, fpath, sha256, account, kind, evidence, drop_ts "
+        "FROM h_edges WHERE source IS NOT NULL AND target IS NOT NULL ORDER BY ts"
+    ).to_pylist()
+
+
+def _select_edges(edges: list[dict[str, Any]], base: baseline.Baseline, bruteforcers: set[str]) -> list[dict[str, Any]]:
+    """Drop routine deployments, but keep a deployment whose targets spread on."""
+    kept = [e for e in edges if not base.benign(e, bruteforcers)]
+    benign = [e for e in edges if base.benign(e, bruteforcers)]
+    spreaders = {e["source"] for e in kept}
+    return kept + [e for e in benign if e["target"] in spreaders]
+
+
+def _is_outbreak(tree: Tree, ties: set[str], lure: bool) -> bool:
+    """Spread that went on from its targets, or spread tied to brute force, lockouts, C2 or a lure."""
+    return tree.depth() >= 2 or bool(ties & set(tree.hosts)) or lure
+
+
+def hunt(
+    case: Case,
+    *,
+    sigma_rules: list[str] | None = None,
+    allowlist: str | None = None,
+    intel: object | None = None,
+    config: dict[str, Any] | None = None,
+) -> HuntResult:
+    """Run every detection on ``case``, rebuild the outbreaks, save both into the case."""
+    cfg = _config(config)
+    prep.prepare(case, cfg)
+    propagation.build_edges(case, cfg)
+    alerts = rules.run_rules(case, cfg) + _sigma(case, sigma_rules)
+    alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or ""))
+    for i, a in enumerate(alerts, 1):
+        a["id"] = f"ALR-{i:06d}"
+        a.setdefault("target_hosts", [])
+        a.setdefault("evidence", [])
+        a.setdefault("fields", {})
+
+    bruteforcers = {a["source_host"] for a in alerts if a["rule"] in ("bruteforce", "spray", "lockout-storm")}
+    ties = {a["host"] for a in alerts if a["rule"] in TIE_RULES} | bruteforcers
+    base = baseline.learn(case, cfg, allowlist)
+    forest = build_forest(_select_edges(_edges(case), base, bruteforcers))
+    lockouts = [
+        {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
+        for r in case.query("SELECT * FROM h_lockouts ORDER BY ts").to_pylist()
+    ]
+    families, intel_doc = _intel(case, intel)
+
+    incidents: list[dict[str, Any]] = []
+    used: set[str] = set()
+    locks_used: set[int] = set()
+    for tree in forest:
+        first = min(tree.infected_at.values())
+        chain = access.initial_access(case, tree.root, first, cfg)
+        for r in chain:
+            r["ts"] = iso(r["ts"])
+        if not _is_outbreak(tree, ties, access.is_lure(chain, cfg)):
+            continue
+        members = set(tree.hosts)
+        mine = [a for a in alerts if a["host"] in members or a.get("source_host") in members]
+        locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] in members and not locks_used.add(i)]
+        incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
+        used.update(a["id"] for a in mine)
+    incidents += _other_incidents([a for a in alerts if a["id"] not in used],
+                                  [lk for i, lk in enumerate(lockouts) if i not in locks_used])
+    for i, inc in enumerate(incidents, 1):
+        inc["id"] = f"INC-{i:04d}"
+    doc = {
+        "format": FORMAT, "generator": _generator(),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "case": case.path, "incidents": incidents,
+    }
+    save(case, doc, alerts)
+    return HuntResult(doc, alerts)
+
+
+def _config(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    return config.load(overrides)
+
+
+def _blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    seen = [a["first_seen"] or a["ts"] for a in alerts if a.get("first_seen") or a.get("ts")]
+    last = [a["last_seen"] or a["ts"] for a in alerts if a.get("last_seen") or a.get("ts")]
+    hosts = sorted({h for a in alerts for h in [a.get("host"), a.get("source_host"), *a["target_hosts"]] if h})
+    return {
+        "type": kind, "title": title, "severity": severity,
+        "first_seen": min(seen, default=None), "last_seen": max(last, default=None),
+        "first_alert": min((a["ts"] for a in alerts if a.get("ts")), default=None),
+        "patient_zero": None, "initial_access": [],
+        "hosts": [{"host": h, "state": "source" if any(a.get("source_host") == h for a in alerts) else "attacked",
+                   "infected_at": None, "infector": None, "generation": None, "technique": None,
+                   "families": [], "hashes": []} for h in hosts],
+        "edges": [], "generations": [], "spread_rate_per_hour": 0.0, "r_estimate": 0.0,
+        "under_attack": [], "accounts": {"compromised": [], "locked": []},
+        "families": [], "deliveries": [], "c2": [], "containment": [],
+        "actions": {"isolate": [], "reset_credentials": [], "mfa": [], "block": []},
+        "alerts": [a["id"] for a in alerts],
+    }
+
+
+def _other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts outside every outbreak, grouped by kind and the host that acted."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in alerts:
+        rule = a["rule"]
+        kind = "sigma" if rule.startswith("sigma:") else RULE_TYPE.get(rule, "lateral")
+        key = a.get("source_host") or a.get("host") or "?"
+        groups.setdefault((kind, key), []).append(a)
+    out = []
+    for (kind, key), group in sorted(groups.items(), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
+        sev = max((a["severity"] for a in group), key=lambda s: SEV_RANK.get(s, 0))
+        rules_ = sorted({a["rule"] for a in group})
+        inc = _blank(kind, f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)", sev, group)
+        if kind == "bruteforce":
+            mine = [lk for lk in lockouts if lk["source_host"] == key]
+            inc["accounts"]["locked"] = mine
+            inc["actions"]["reset_credentials"] = sorted({lk["account"] for lk in mine})
+        if kind == "beacon":
+            inc["c2"] = [{"address": a["fields"].get("address"), "port": a["fields"].get("port"), "family": None,
+                          "hosts": [a["host"]]} for a in group]
+            inc["actions"]["block"] = sorted({f"{c['address']}:{c['port']}" for c in inc["c2"]})
+        out.append(inc)
+    listed = {(lk["account"], lk["ts"]) for inc in out for lk in inc["accounts"]["locked"]}
+    rest = [lk for lk in lockouts if (lk["account"], lk["ts"]) not in listed]
+    if rest:
+        inc = _blank("bruteforce", f"{len(rest)} account lockouts", "medium", [])
+        inc["first_seen"], inc["last_seen"] = rest[0]["ts"], rest[-1]["ts"]
+        inc["accounts"]["locked"] = rest
+        out.append(inc)
+    return out
+
+
+def save(case: Case, document: dict[str, Any], alerts: list[dict[str, Any]]) -> None:
+    """Store the document (meta ``hunt``) and the alerts (table ``alerts``), replacing earlier ones."""
+    eng = case.engine
+    with case.transaction():
+        case.set_meta("hunt", document)
+        eng.execute("DROP TABLE IF EXISTS alerts")
+        eng.execute(
+            "CREATE TABLE alerts (id VARCHAR, rule VARCHAR, severity VARCHAR, ts TIMESTAMPTZ, host VARCHAR, doc VARCHAR)"
+        )
+        if alerts:
+            tbl = pa.table({
+                "id": [a["id"] for a in alerts], "rule": [a["rule"] for a in alerts],
+                "severity": [a["severity"] for a in alerts],
+                "ts": pa.array([_parse(a.get("ts")) for a in alerts], type=pa.timestamp("us", tz="UTC")),
+                "host": [a.get("host") for a in alerts],
+                "doc": [json.dumps(a, default=str) for a in alerts],
+            })
+            eng.append("alerts", tbl)
+
+
+def _parse(t: str | None) -> datetime | None:
+    if not t:
+        return None
+    return datetime.fromisoformat(t.replace("Z", "+00:00"))
