@@ -41,7 +41,7 @@ NOT_HOST_IPS: tuple[str, ...] = ("127.0.0.1", "::1", "0.0.0.0", "::", "255.255.2
 
 # Host key of a name, as ingest.base.host_key computes it; NULL for placeholders and addresses.
 _MACRO = r"""CREATE OR REPLACE TEMP MACRO ws_resolve_hkey(x) AS CASE
-    WHEN x IS NULL OR trim(x) IN ('', '-', 'N/A', 'null', '(null)') THEN NULL
+    WHEN x IS NULL OR lower(trim(x)) IN ('', '-', 'n/a', 'null', '(null)', 'unknown') THEN NULL
     WHEN regexp_full_match(trim(x), '[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*') THEN NULL
     WHEN lower(trim(x)) IN ('localhost', 'localhost.localdomain') THEN NULL
     ELSE nullif(split_part(regexp_replace(lower(trim(trim(x), '\')), '\$$', ''), '.', 1), '') END"""
