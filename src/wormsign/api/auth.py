@@ -8,7 +8,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 
@@ -37,15 +37,16 @@ def load_or_create(case_path: str | Path) -> tuple[str, bool]:
     return token, True
 
 
+_BEARER = HTTPBearer(auto_error=False, description="The token `wormsign serve` printed.")
+
+
 class TokenAuth:
     """FastAPI dependency: the request must carry ``Authorization: Bearer <token>``."""
 
     def __init__(self, token: str) -> None:
         self._token = token.encode("ascii")
-        self._bearer = HTTPBearer(auto_error=False, description="The token `wormsign serve` printed.")
 
-    async def __call__(self, request: Request) -> None:
-        cred: HTTPAuthorizationCredentials | None = await self._bearer(request)
+    async def __call__(self, cred: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:  # noqa: B008
         given = cred.credentials.encode("utf-8", "replace") if cred else b""
         if not given or not hmac.compare_digest(given, self._token):
             raise HTTPException(
