@@ -69,7 +69,7 @@ def _observations_sql() -> str:
     ]
     # host.ip may hold several addresses (a list written as text): split after aggregating.
     parts.append(
-        """SELECT trim(unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ','))), host, b, f, l, n,
+        r"""SELECT trim(unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ','))), host, b, f, l, n,
                   'host.ip'
            FROM (SELECT "host.ip" AS hip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f,
                         max(ts) AS l, count(*) AS n
