@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_simulate import CHILD as SIM_CHILD  # noqa: E402
 from bench_simulate import count_events, run_child  # noqa: E402
 
-console = Console()
+console = Console(width=130)
 
 # Columns the analytics read (the baseline scan reads every one of them), unless the hunt
 # declares its own list as ``wormsign.hunt.COLUMNS``.

@@ -29,7 +29,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=130)
 
 CHILD = """
 import json, sys
