@@ -68,11 +68,14 @@ class ScanReport:
 
 
 def compile_rules(rules_dir: str) -> yara.Rules:
-    """Compile every ``*.yar``/``*.yara`` under a folder, one namespace per file."""
+    """Compile every ``*.yar``/``*.yara`` under a folder (or one rules file), one namespace per file."""
     root = Path(rules_dir)
-    if not root.is_dir():
-        raise RulesError(f"{rules_dir}: not a folder of YARA rules")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file())
+    if root.is_file():
+        files, root = [root], root.parent
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file())
+    else:
+        raise RulesError(f"{rules_dir}: no such folder of YARA rules")
     if not files:
         raise RulesError(f"{rules_dir}: no .yar or .yara files")
     sources: dict[str, str] = {}

@@ -1,0 +1,112 @@
+"""STIX 2.1, MISP and CSV exports: they validate, carry relations and sightings, and re-import the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import stix2
+from conftest import DATA
+from pymisp import MISPEvent
+
+from wormsign.intel import attribute
+from wormsign.intel.export import export, merge
+from wormsign.intel.importer import import_file
+from wormsign.intel.indicators import make
+from wormsign.intel.store import IntelStore
+from wormsign.store import Case
+
+
+def keys(inds) -> set[tuple[str, str, str]]:
+    return {(i.type, i.value, i.family) for i in inds}
+
+
+@pytest.fixture
+def full(store: IntelStore) -> IntelStore:
+    import_file(str(DATA / "c2_list.txt"), store, family="trickbot")
+    store.add([make("cert_sha1", "12" * 20, family="trickbot", source="t"),
+               make("md5", "ef" * 16, family="qakbot", source="t")])
+    return store
+
+
+def reimport(tmp_path: Path, text: str, name: str) -> IntelStore:
+    p = tmp_path / name
+    p.write_text(text)
+    s = IntelStore.open(str(tmp_path / f"{name}.duckdb"))
+    rep = import_file(str(p), s)
+    assert rep.rejected == 0, rep.errors
+    return s
+
+
+@pytest.mark.parametrize("fmt", ["stix", "misp"])
+def test_round_trip_gives_the_same_indicators(fmt: str, full: IntelStore, tmp_path: Path) -> None:
+    text = export(fmt, full.indicators())
+    back = reimport(tmp_path, text, f"out.{fmt}")
+    assert keys(back.indicators()) == keys(full.indicators())
+    firsts = {(i.type, i.value): i.first_seen for i in merge(full.indicators())}
+    dated = [i for i in back.indicators() if firsts[(i.type, i.value)] is not None]
+    assert len(dated) == 7 and all(firsts[(i.type, i.value)] == i.first_seen for i in dated)
+    back.close()
+
+
+def test_csv_blocklist_round_trip_without_certificates(full: IntelStore, tmp_path: Path) -> None:
+    text = export("csv", full.indicators())
+    assert text.splitlines()[0] == "value,family,type,first_seen,last_seen,source"
+    assert "203.0.113.10:8080,emotet,ip_port,2026-01-10T08:00:00Z,2026-03-01T00:00:00Z," in text
+    back = reimport(tmp_path, text, "blocklist.csv")
+    assert keys(back.indicators()) == {k for k in keys(full.indicators()) if k[0] != "cert_sha1"}
+    back.close()
+
+
+def test_stix_bundle_validates_strictly_and_has_the_relations(known_case: Case, store: IntelStore) -> None:
+    attr = attribute(known_case, store)
+    text = export("stix", store.indicators(), attribution=attr)
+    bundle = stix2.parse(text, allow_custom=False, version="2.1")
+    objs = bundle.objects
+    by_type: dict[str, list] = {}
+    for o in objs:
+        by_type.setdefault(o.type, []).append(o)
+    assert sorted(m.name for m in by_type["malware"]) == ["emotet", "qakbot"]
+    rels = {(o.relationship_type, o.source_ref.split("--")[0], o.target_ref.split("--")[0]) for o in by_type["relationship"]}
+    assert {("indicates", "indicator", "malware"), ("beacons-to", "malware", "infrastructure"),
+            ("consists-of", "infrastructure", "ipv4-addr"), ("drops", "malware", "malware")} <= rels
+    names = {m.id: m.name for m in by_type["malware"]}
+    (drop,) = [o for o in by_type["relationship"] if o.relationship_type == "drops"]
+    assert (names[drop.source_ref], names[drop.target_ref]) == ("emotet", "qakbot")
+    hosts = {o.id: o.name for o in by_type["identity"]}
+    assert sorted(hosts.values()) == ["ws-01", "ws-02", "ws-04"]
+    seen = {(hosts[s.where_sighted_refs[0]], s.sighting_of_ref) for s in by_type["sighting"]}
+    assert len(seen) == len(by_type["sighting"]) == 8  # ws-01: 4, ws-02: 2, ws-04: name and answer
+    # With a case, only the indicators the case saw are exported (the Dridex one was not).
+    patterns = " ".join(i.pattern for i in by_type["indicator"])
+    assert "192.0.2.7" not in patterns and "203.0.113.11" in patterns
+
+
+def test_misp_event_loads_with_pymisp_and_names_hosts(known_case: Case, store: IntelStore) -> None:
+    attr = attribute(known_case, store)
+    text = export("misp", store.indicators(), info="INC-0001 emotet-qakbot", attribution=attr)
+    doc = json.loads(text)
+    assert doc["Event"]["info"] == "INC-0001 emotet-qakbot"
+    ev = MISPEvent()
+    ev.load(doc)
+    got = {(a.type, a.value) for a in ev.attributes}
+    assert ("ip-dst|port", "203.0.113.10|8080") in got and ("sha256", "b" * 64) in got
+    assert ("ip-dst|port", "192.0.2.7|443") not in got
+    (c2,) = [a for a in ev.attributes if a.value == "198.51.100.20|995"]
+    assert "seen on ws-04" in c2.comment and [t.name for t in c2.tags] == ['wormsign:family="qakbot"']
+
+
+def test_stix_reader_rejects_indicators_without_family_and_bad_bundles(tmp_path: Path) -> None:
+    ind = stix2.Indicator(pattern="[ipv4-addr:value = '192.0.2.44']", pattern_type="stix",
+                          valid_from="2026-01-01T00:00:00Z")
+    path = tmp_path / "b.json"
+    path.write_text(stix2.Bundle(objects=[ind]).serialize())
+    with IntelStore.open(str(tmp_path / "i.duckdb")) as s:
+        rep = import_file(str(path), s)
+        assert rep.imported == 0 and "no family" in rep.errors[0].reason
+        rep = import_file(str(path), s, family="Dridex")
+        assert keys(s.indicators()) == {("ip", "192.0.2.44", "dridex")}
+        path.write_text('{"type": "bundle", "id": "nope"}')
+        rep = import_file(str(path), s, fmt="stix")
+        assert rep.rejected == 1 and "not a valid STIX 2.1 bundle" in rep.errors[0].reason
