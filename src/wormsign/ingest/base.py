@@ -154,17 +154,19 @@ class Sink:
         if len(self._rows) >= self.batch_rows:
             self.flush()
 
-    def reject(self, record: int | None, reason: str, detail: str) -> None:
-        """Count one record that could not be read, and say why."""
-        self.stats.read += 1
-        self._reject(record, reason, detail)
+    def reject(self, record: int | None, reason: str, detail: str, count: int = 1) -> None:
+        """Count records that could not be read, and say why (``count`` > 1: a run of
+        records lost together, such as a corrupt EVTX chunk, reported once)."""
+        count = max(1, count)
+        self.stats.read += count
+        self._reject(record, reason, detail, count)
 
     # -- internals -------------------------------------------------------------------
-    def _reject(self, record: Any, reason: str, detail: str) -> None:
+    def _reject(self, record: Any, reason: str, detail: str, count: int = 1) -> None:
         rec = record if isinstance(record, int) else None
         rej = Reject(self.source.name, rec, reason, detail[:500])
-        self.stats.rejected += 1
-        self.stats.reasons[reason] += 1
+        self.stats.rejected += count
+        self.stats.reasons[reason] += count
         if len(self.rejects) < 100:
             self.rejects.append(rej)
         if self._on_reject is not None:

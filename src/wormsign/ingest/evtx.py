@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import IO, Any
 
 import orjson
 from evtx import PyEvtxParser
@@ -11,6 +15,80 @@ from wormsign.ingest.base import Sink, Source, parse_ts, to_int
 from wormsign.ingest.windows import WinEvent, load_mapper
 
 MAGIC = b"ElfFile\x00"
+CHUNK_MAGIC = b"ElfChnk\x00"
+HEADER_SIZE = 4096
+CHUNK_SIZE = 65536
+_RANGE = re.compile(r"record IDs (\d+)\.\.(\d+)")
+
+
+@dataclass(slots=True)
+class Census:
+    """What the file and chunk headers promise: how many records, and what is missing."""
+
+    expected: int = 0  # records the readable chunk headers (and gaps between them) account for
+    chunks: int = 0  # chunk slots present in the file
+    bad_chunks: int = 0  # slots whose header is not a chunk header (and not empty)
+    missing_chunks: int = 0  # chunks the file header counts that the file does not hold
+    partial: bool = False  # the file ends inside a chunk
+
+
+def chunk_census(fh: IO[bytes]) -> Census:
+    """Read the file header and every chunk header (the first 40 bytes of each 64 KiB slot).
+
+    The parser drops a truncated or cut chunk without a word; the record numbers in the
+    chunk headers let the reader count what was lost instead.
+    """
+    c = Census()
+    head = fh.read(HEADER_SIZE)
+    if len(head) < 48 or not head.startswith(MAGIC):
+        return c
+    (declared,) = struct.unpack_from("<H", head, 42)
+    if zlib.crc32(head[:120]) != struct.unpack_from("<I", head, 124)[0]:
+        declared = 0  # a damaged file header: its chunk count means nothing
+    ranges: list[tuple[int, int]] = []
+    while True:
+        slot = fh.read(CHUNK_SIZE)
+        if not slot:
+            break
+        c.chunks += 1
+        if len(slot) < CHUNK_SIZE:
+            c.partial = True
+        if len(slot) < 40 or not slot.startswith(CHUNK_MAGIC):
+            if slot[:8].strip(b"\x00"):
+                c.bad_chunks += 1
+            continue
+        first, last = struct.unpack_from("<QQ", slot, 8)
+        if first <= last and last - first < CHUNK_SIZE:  # a chunk holds at most ~2,700 records
+            ranges.append((first, last))
+        else:
+            c.bad_chunks += 1
+    ranges.sort()
+    for i, (first, last) in enumerate(ranges):
+        c.expected += last - first + 1
+        if i and 0 < first - ranges[i - 1][1] - 1 < 1_000_000:
+            c.expected += first - ranges[i - 1][1] - 1  # a chunk between them is gone or unreadable
+    c.missing_chunks = max(0, declared - c.chunks)
+    return c
+
+
+def _account(sink: Sink, census: Census, errors: list[str], seen: int) -> None:
+    """Reject what the parser could not read, counting records as precisely as the headers allow."""
+    lost = census.expected - seen
+    for msg in errors:
+        m = _RANGE.search(msg)
+        n = int(m.group(2)) - int(m.group(1)) + 1 if m else 1
+        n = max(1, min(n, lost)) if lost > 0 else 1
+        lost -= n
+        sink.reject(int(m.group(1)) if m else None, "corrupt-chunk" if "chunk" in msg.lower() or m
+                    else "corrupt-record", msg, n)
+    if lost > 0:
+        why = "the file ends inside a chunk" if census.partial else "a chunk is cut out or unreadable"
+        sink.reject(None, "lost-records", f"{lost} records the chunk headers list were not read: {why}", lost)
+    elif census.partial and not errors:
+        sink.reject(None, "truncated-file", "the file ends inside a chunk whose records cannot be counted")
+    if census.missing_chunks:
+        sink.reject(None, "truncated-file",
+                    f"the file header counts {census.missing_chunks} more chunk(s) than the file holds")
 
 
 def unwrap_system(system: dict[str, Any]) -> tuple[str | None, str | None, int | None, str | None, Any, int | None]:
@@ -59,18 +137,21 @@ class EvtxReader:
     def sniff(self, head: bytes, source: Source) -> bool:
         return head.startswith(MAGIC)
 
-    #: After this many errors in a row without a good record, the rest of the file is given up.
+    #: After this many errors without one good record, the rest of the file is given up.
     MAX_CONSECUTIVE_ERRORS = 10_000
 
     def read(self, source: Source, sink: Sink) -> None:
         mapper = load_mapper()
+        with source.open() as fh:
+            census = chunk_census(fh)
         target: Any = source.disk_path or source.open()
         try:
             records = iter(PyEvtxParser(target, number_of_threads=1).records_json())
         except (RuntimeError, OSError, ValueError) as exc:
-            sink.reject(None, "corrupt-file", f"not a readable EVTX file: {exc}")
+            sink.reject(None, "corrupt-file", f"not a readable EVTX file: {exc}", max(1, census.expected))
             return
-        errors_in_row = 0
+        errors: list[str] = []
+        good = bad = 0
         while True:
             # The parser raises on a bad record or chunk and then goes on with the next one.
             try:
@@ -78,17 +159,18 @@ class EvtxReader:
             except StopIteration:
                 break
             except (RuntimeError, OSError, ValueError) as exc:
-                sink.reject(None, "corrupt-record", str(exc).splitlines()[0][:300])
-                errors_in_row += 1
-                if errors_in_row >= self.MAX_CONSECUTIVE_ERRORS:
-                    sink.reject(None, "corrupt-file", "too many errors in a row; rest of file skipped")
+                errors.append(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+                if len(errors) >= self.MAX_CONSECUTIVE_ERRORS and good == 0:
                     break
                 continue
-            errors_in_row = 0
-            self._one(rec, mapper, sink)
+            if self._one(rec, mapper, sink):
+                good += 1
+            else:
+                bad += 1
+        _account(sink, census, errors, good + bad)
 
     @staticmethod
-    def _one(rec: dict[str, Any], mapper: Any, sink: Sink) -> None:
+    def _one(rec: dict[str, Any], mapper: Any, sink: Sink) -> bool:
         recno = rec.get("event_record_id")
         text = rec.get("data") or ""
         try:
@@ -97,7 +179,7 @@ class EvtxReader:
             system = event["System"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             sink.reject(recno, "bad-record", f"unreadable event XML/JSON: {exc}")
-            return
+            return False
         chan, prov, eid, comp, ts, rid = unwrap_system(system)
         row = mapper.map(
             WinEvent(chan, prov, eid, comp, parse_ts(ts or rec.get("timestamp")), rid or recno,
@@ -105,3 +187,4 @@ class EvtxReader:
         )
         row["src.record"] = recno if recno is not None else rid
         sink.add(row)
+        return True

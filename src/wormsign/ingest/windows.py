@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
+from xml.sax.saxutils import unescape
 
 import yaml
 
@@ -61,6 +62,7 @@ def _hashes(v: Any, to: str, row: dict[str, Any]) -> None:
             row[f"{to}.{algo}"] = val.strip().lower()
 
 
+_XML_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 _CMD = re.compile(r"<Command>(.*?)</Command>", re.S)
 _ARGS = re.compile(r"<Arguments>(.*?)</Arguments>", re.S)
 
@@ -75,7 +77,8 @@ def _task_command(v: Any, to: str, row: dict[str, Any]) -> None:
     if not cmd:
         return
     args = _ARGS.search(text)
-    row[to] = (cmd.group(1).strip() + (" " + args.group(1).strip() if args else "")).strip()
+    line = (cmd.group(1).strip() + (" " + args.group(1).strip() if args else "")).strip()
+    row[to] = unescape(line, _XML_ENTITIES)  # the task XML escapes &, <, > and quotes
 
 
 TRANSFORMS: dict[str, Transform] = {
