@@ -92,8 +92,10 @@ def _select_edges(edges: list[dict[str, Any]], base: baseline.Baseline, brutefor
 
 
 def _is_outbreak(tree: Tree, ties: set[str], lure: bool) -> bool:
-    """Spread that went on from its targets, or spread tied to brute force, lockouts, C2 or a lure."""
-    return tree.depth() >= 2 or bool(ties & set(tree.hosts)) or lure
+    """Spread that went on from its targets, or spread by a host tied to brute force, lockouts,
+    C2 or a lure (a routine deployment server has none of these)."""
+    spreaders = {h for h in tree.hosts if tree.graph.out_degree(h) > 0}
+    return tree.depth() >= 2 or bool(ties & spreaders) or lure
 
 
 def hunt(

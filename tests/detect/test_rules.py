@@ -1,0 +1,147 @@
+"""Each hunt detection on a small constructed case: it fires on the pattern, not on the benign look-alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huntrows import copy_exec, ev, ip, make_case
+
+from wormsign.detect import config, prep, propagation
+from wormsign.detect.rules import SEVERITIES, load_rules, run_rules
+from wormsign.schema import FIELD_NAMES
+
+
+def alerts(tmp_path: Path, rows: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
+    cfg = config.load()
+    # Every host logs something of its own, with its address (how addresses resolve to hosts).
+    hosts = [f"ws-{n:02d}" for n in range(1, 13)] + ["dc-01"]
+    rows = rows + [ev(-60, h, "generic", "0") for h in hosts]
+    with make_case(tmp_path / "c.duckdb", rows) as case:
+        prep.prepare(case, cfg)
+        propagation.build_edges(case, cfg)
+        return [a for a in run_rules(case, cfg) if a["rule"] == rule]
+
+
+def test_rules_are_complete_and_name_real_columns() -> None:
+    rules = load_rules()
+    assert {r.id for r in rules} >= {"spreader-fanout", "remote-exec", "bruteforce", "spray", "lockout-storm",
+                                     "smb-exploit-spread", "loader-payload", "beacon", "admin-share-copy"}
+    for r in rules:
+        assert r.severity in SEVERITIES and r.attack and all(t.startswith("T") for t in r.attack)
+        for col in __import__("re").findall(r'e?\."([a-z_.]+)"', r.sql):
+            assert col in FIELD_NAMES, f"{r.path}: unknown column {col}"
+
+
+def share(minutes: float, src: str, dst: str, name: str, mask: str) -> dict[str, Any]:
+    return ev(minutes, dst, "share", "5145", **{"source.ip": ip(src), "share.name": "\\\\*\\ADMIN$",
+              "share.path": name, "share.access_mask": mask, "user.name": "bob"})
+
+
+def test_admin_share_copy_needs_a_write(tmp_path: Path) -> None:
+    got = alerts(tmp_path, [share(0, "ws-01", "ws-02", "x.exe", "0x2"), share(5, "ws-01", "ws-03", "y.exe", "0x120089")],
+                 "admin-share-copy")
+    assert [(a["host"], a["source_host"], a["fields"]["file"]) for a in got] == [("ws-02", "ws-01", "x.exe")]
+    assert got[0]["evidence"] and got[0]["attack"] == ["T1570", "T1021.002"]
+
+
+def test_remote_exec_links_copy_and_service_even_when_renamed(tmp_path: Path) -> None:
+    rows = copy_exec(0, "ws-01", "ws-02", "a.exe", "other.exe")
+    rows += [ev(0, "ws-03", "service", "7045", **{"service.name": "upd", "service.image": "C:\\x\\upd.exe"})]
+    got = alerts(tmp_path, rows, "remote-exec")
+    assert [(a["host"], a["source_host"], a["fields"]["method"]) for a in got] == [("ws-02", "ws-01", "service")]
+    assert len(got[0]["evidence"]) == 2
+
+
+def test_spreader_fanout_counts_targets(tmp_path: Path) -> None:
+    rows = [share(i, "ws-01", f"ws-{i + 2:02d}", f"r{i}.exe", "0x2") for i in range(3)]
+    rows += [share(i, "ws-09", f"ws-{i + 2:02d}", "two.exe", "0x2") for i in range(2)]
+    got = alerts(tmp_path, rows, "spreader-fanout")
+    assert [(a["host"], a["target_hosts"]) for a in got] == [("ws-01", ["ws-02", "ws-03", "ws-04"])]
+
+
+def fail(minutes: float, src: str, dst: str, user: str) -> dict[str, Any]:
+    return ev(minutes, dst, "auth", "4625", **{"source.ip": ip(src), "user.name": user, "event.outcome": "failure",
+              "winlog.logon.type": 3})
+
+
+def test_bruteforce_and_success_after(tmp_path: Path) -> None:
+    rows = [fail(i * 0.1, "ws-01", "ws-02", "admin") for i in range(12)]
+    rows += [fail(i, "ws-05", "ws-02", "carol") for i in range(3)]  # a user mistyping: no alert
+    rows.append(ev(2, "ws-02", "auth", "4624", **{"source.ip": ip("ws-01"), "user.name": "admin",
+                "event.outcome": "success", "winlog.logon.type": 3}))
+    got = alerts(tmp_path, rows, "bruteforce")
+    assert [(a["source_host"], a["fields"]["account"], a["fields"]["success"]) for a in got] == [("ws-01", "admin", True)]
+
+
+def test_spray_counts_accounts(tmp_path: Path) -> None:
+    rows = [fail(i * 0.2, "ws-01", "dc-01", f"user{i}") for i in range(6)]
+    rows += [fail(i * 0.2, "ws-04", "dc-01", f"u{i % 2}") for i in range(8)]
+    got = alerts(tmp_path, rows, "spray")
+    assert [(a["source_host"], a["fields"]["count"]) for a in got] == [("ws-01", 6)]
+
+
+def test_lockout_storm_names_the_caller(tmp_path: Path) -> None:
+    rows = [ev(i, "dc-01", "auth", "4740", **{"user.name": f"u{i}", "source.domain": "WS-07"}) for i in range(3)]
+    rows.append(ev(1, "dc-01", "auth", "4740", **{"user.name": "solo", "source.domain": "WS-08"}))
+    got = alerts(tmp_path, rows, "lockout-storm")
+    assert [(a["host"], a["fields"]["count"], a["target_hosts"]) for a in got] == [("ws-07", 3, ["dc-01"])]
+
+
+def smb(minutes: float, src: str, dst: str) -> dict[str, Any]:
+    return ev(minutes, src, "network", "3", **{"source.ip": ip(src), "destination.ip": ip(dst),
+              "destination.port": 445, "network.transport": "tcp"})
+
+
+def svc(minutes: float, host: str, image: str) -> dict[str, Any]:
+    return ev(minutes, host, "service", "7045", **{"service.name": "mssecsvc2.0", "service.image": image})
+
+
+def test_smb_exploit_spread_needs_no_logon(tmp_path: Path) -> None:
+    rows = [smb(0, "ws-01", "ws-02"), svc(1, "ws-02", "C:\\Windows\\mssecsvc.exe -m security")]
+    rows += [smb(0, "ws-01", "ws-03"), svc(1.5, "ws-03", "C:\\Windows\\other.exe"),
+             ev(0.5, "ws-03", "auth", "4624", **{"source.ip": ip("ws-01"), "user.name": "x", "winlog.logon.type": 3})]
+    got = alerts(tmp_path, rows, "smb-exploit-spread")
+    assert [(a["host"], a["target_hosts"]) for a in got] == [("ws-01", ["ws-02"])]
+
+
+def test_beacon_is_periodic(tmp_path: Path) -> None:
+    periodic = [ev(i * 5, "ws-01", "network", "3", **{"source.ip": ip("ws-01"), "destination.ip": "203.0.113.7",
+                   "destination.port": 8080}) for i in range(10)]
+    ragged = [ev(m, "ws-02", "network", "3", **{"source.ip": ip("ws-02"), "destination.ip": "198.51.100.9",
+                 "destination.port": 443}) for m in (0, 1, 30, 31, 90, 200, 201, 400, 402, 700)]
+    internal = [ev(i * 5, "ws-03", "network", "3", **{"source.ip": ip("ws-03"), "destination.ip": "10.0.8.1",
+                   "destination.port": 389}) for i in range(10)]
+    got = alerts(tmp_path, periodic + ragged + internal, "beacon")
+    assert [(a["host"], a["fields"]["address"], a["fields"]["port"], a["fields"]["interval_s"]) for a in got] == [
+        ("ws-01", "203.0.113.7", 8080, 300)]
+
+
+def test_loader_payload_needs_new_hash_and_new_infrastructure(tmp_path: Path) -> None:
+    loader, payload = "C:\\Users\\a\\AppData\\Local\\x\\ldr.exe", "C:\\Users\\a\\AppData\\Roaming\\q\\pay.exe"
+
+    def proc(m: float, img: str, sha: str) -> dict[str, Any]:
+        return ev(m, "ws-01", "process", "1", **{"process.executable": img, "process.hash.sha256": sha})
+
+    def net(m: float, img: str, dst: str) -> dict[str, Any]:
+        return ev(m, "ws-01", "network", "3", **{"process.executable": img, "source.ip": ip("ws-01"),
+                  "destination.ip": dst, "destination.port": 443})
+
+    rows = [proc(0, loader, "a" * 64), net(1, loader, "45.1.1.1"),
+            ev(5, "ws-01", "file", "11", **{"process.executable": loader, "file.path": payload}),
+            proc(6, payload, "b" * 64), net(7, payload, "24.2.2.2")]
+    got = alerts(tmp_path, rows, "loader-payload")
+    assert [(a["fields"]["writer"], a["fields"]["payload"], a["fields"]["c2"]) for a in got] == [
+        (loader.lower(), payload.lower(), ["24.2.2.2"])]
+    # The same chain where the payload talks to the loader's own servers is an update, not a delivery.
+    rows[-1] = net(7, payload, "45.1.1.1")
+    (tmp_path / "b").mkdir()
+    assert alerts(tmp_path / "b", rows, "loader-payload") == []
+
+
+@pytest.mark.parametrize("code,field,rule", [("4698", "task.command", "remote-task")])
+def test_remote_task(tmp_path: Path, code: str, field: str, rule: str) -> None:
+    rows = [ev(0, "ws-02", "task", code, **{"task.name": "\\upd", field: "C:\\Windows\\Temp\\x.exe"})]
+    got = alerts(tmp_path, rows, rule)
+    assert [a["host"] for a in got] == ["ws-02"]
