@@ -1,0 +1,60 @@
+"""The outbreak simulator: an organisation's telemetry with a worm mixed in, and the truth about it.
+
+``simulate(scenario, hosts, days, seed, out_dir)`` writes ``logs/winlogbeat/*.ndjson.gz``
+(Winlogbeat 8 documents), ``logs/zeek/<day>/*.log.gz`` (one Zeek sensor), ``feeds/`` (threat
+intel) and ``truth.json`` under ``out_dir``, and returns the truth dict.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from wormsign.simulate.campaigns import plan_benign
+from wormsign.simulate.org import build
+from wormsign.simulate.plan import Plan
+from wormsign.simulate.scenarios import PLANNERS, default_attack_at
+from wormsign.simulate.truth import truth, write_feeds, write_truth
+from wormsign.simulate.util import MS_DAY, MS_HOUR, parse_iso_ms
+from wormsign.simulate.writer import write
+
+SCENARIOS: tuple[str, ...] = tuple(PLANNERS)
+DEFAULT_START = "2026-03-02T00:00:00Z"  # a Monday
+
+
+def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.PathLike[str], *,
+             start: str = DEFAULT_START, attack_at: float | None = None, zeek_format: str = "tsv",
+             compresslevel: int = 6, chunk_hosts: int = 250,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Simulate ``scenario`` on ``hosts`` hosts for ``days`` days; write the files; return the truth.
+
+    ``attack_at`` is hours after ``start`` (default: drawn from the seed within the first day).
+    Same arguments give byte-identical files.
+    """
+    if scenario not in PLANNERS:
+        raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    if zeek_format not in ("tsv", "json"):
+        raise ValueError("zeek_format is tsv or json")
+    t0 = parse_iso_ms(start)
+    t0 -= t0 % MS_DAY
+    org = build(hosts, seed, t0, days)
+    plan = Plan(org, seed, scenario)
+    plan_benign(plan, days)
+    at = default_attack_at(plan) if attack_at is None else t0 + int(attack_at * MS_HOUR)
+    PLANNERS[scenario](plan, at)
+    out = os.fspath(out_dir)
+    os.makedirs(out, exist_ok=True)
+    ids: list[str] = []
+    stats = write(plan, out, days, chunk_hosts=chunk_hosts, zeek_format=zeek_format, level=compresslevel,
+                  attack_ids=ids, progress=progress)
+    write_feeds(out, plan)
+    doc = truth(plan, hosts=hosts, days=days, attack_ids=ids)
+    write_truth(os.path.join(out, "truth.json"), doc)
+    doc["_stats"] = {"windows_events": stats.windows, "zeek_records": stats.zeek, "events": stats.events}
+    return doc
+
+
+__all__ = ["SCENARIOS", "simulate"]

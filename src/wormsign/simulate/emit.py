@@ -1,0 +1,53 @@
+"""Collects the records of one chunk of hosts: Windows events per host, Zeek rows per log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wormsign.simulate.org import Host, Org
+from wormsign.simulate.util import zeek_ts
+from wormsign.simulate.winlog import WinEvent
+
+EXTERNAL = None  # a party outside the organisation (an address, no host)
+
+
+class Emitter:
+    """Where generators put records. Events for hosts already written are a bug, and raise."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self.win: dict[int, list[WinEvent]] = {}
+        self.zeek: dict[str, list[tuple[int, int, tuple[Any, ...]]]] = {}
+        self.written: set[int] = set()
+        self.attack_uids: list[str] = []
+        self.seq = 0
+
+    def event(self, host: Host, ts: int, channel: str, eid: int, data: dict[str, str], attack: bool = False) -> None:
+        if host.idx in self.written:
+            raise RuntimeError(f"event {eid} for {host.name} after its chunk was written")
+        self.seq += 1
+        self.win.setdefault(host.idx, []).append(WinEvent(ts, self.seq, channel, eid, data, attack))
+
+    def zrow(self, log: str, ts: int, uid: str | None, row: tuple[Any, ...], attack: bool = False) -> None:
+        """A Zeek row: ``row`` holds the fields after ``ts`` (and after ``uid`` when given)."""
+        self.seq += 1
+        vals = (zeek_ts(ts), uid, *row) if uid is not None else (zeek_ts(ts), *row)
+        self.zeek.setdefault(log, []).append((ts, self.seq, vals))
+        if attack and uid is not None:
+            self.attack_uids.append(uid)
+
+    def take(self, hosts: list[Host]) -> dict[int, list[WinEvent]]:
+        """The events of ``hosts``, removed from the collector; they may get no more."""
+        out = {}
+        for h in hosts:
+            out[h.idx] = self.win.pop(h.idx, [])
+            self.written.add(h.idx)
+        return out
+
+    def take_zeek(self) -> dict[str, list[tuple[Any, ...]]]:
+        out = {log: [v for _, _, v in sorted(rows, key=lambda x: (x[0], x[1]))] for log, rows in self.zeek.items()}
+        self.zeek = {}
+        return out
+
+    def new_day(self) -> None:
+        self.written = set()

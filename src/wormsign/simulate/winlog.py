@@ -1,0 +1,117 @@
+"""Windows events as Winlogbeat 8 ships them: ECS NDJSON documents with ``winlog.event_data``."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from wormsign.simulate.org import Host
+from wormsign.simulate.util import digest_hex, iso
+
+SECURITY = "Security"
+SYSTEM = "System"
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+CHANNEL_CODE = {SECURITY: "S", SYSTEM: "Y", SYSMON: "M"}
+
+_PROVIDERS = {
+    SECURITY: ("Microsoft-Windows-Security-Auditing", "{54849625-5478-4994-a5ba-3e3b0328c30d}"),
+    SYSTEM: ("Service Control Manager", "{555908d1-a6d7-4695-8e1e-26931d2012f4}"),
+    SYSMON: ("Microsoft-Windows-Sysmon", "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}"),
+}
+# event id -> (task, action) as Winlogbeat's event.action / winlog.task show them
+_TASKS: dict[int, tuple[str, str]] = {
+    4624: ("Logon", "logged-in"), 4625: ("Logon", "logon-failed"), 4634: ("Logoff", "logged-out"),
+    4648: ("Logon", "logged-in-explicit"), 4672: ("Special Logon", "logged-in-special"),
+    4740: ("User Account Management", "locked-out-user-account"),
+    4768: ("Kerberos Authentication Service", "kerberos-authentication-ticket-requested"),
+    4769: ("Kerberos Service Ticket Operations", "kerberos-service-ticket-requested"),
+    4771: ("Kerberos Authentication Service", "kerberos-preauth-failed"),
+    4776: ("Credential Validation", "credential-validated"),
+    4697: ("Security System Extension", "service-installed"),
+    4698: ("Other Object Access Events", "scheduled-task-created"),
+    5140: ("File Share", "network-share-object-accessed"),
+    5145: ("Detailed File Share", "network-share-object-access-checked"),
+    7045: ("None", "added-service"), 7036: ("None", "service-state-changed"),
+    1: ("Process Create (rule: ProcessCreate)", "Process Create (rule: ProcessCreate)"),
+    3: ("Network connection detected (rule: NetworkConnect)", "Network connection detected (rule: NetworkConnect)"),
+    11: ("File created (rule: FileCreate)", "File created (rule: FileCreate)"),
+    13: ("Registry value set (rule: RegistryEvent)", "Registry value set (rule: RegistryEvent)"),
+    15: ("File stream created (rule: FileCreateStreamHash)", "File stream created (rule: FileCreateStreamHash)"),
+    22: ("Dns query (rule: DnsQuery)", "Dns query (rule: DnsQuery)"),
+    23: ("File Delete archived (rule: FileDelete)", "File Delete archived (rule: FileDelete)"),
+}
+_FAILURES = frozenset((4625, 4771))
+_SYSMON_USER = {"identifier": "S-1-5-18", "domain": "NT AUTHORITY", "name": "SYSTEM", "type": "User"}
+
+
+class WinEvent(NamedTuple):
+    """One Windows record before it is numbered: sorted by (ts, seq) per host and channel."""
+
+    ts: int
+    seq: int
+    channel: str
+    eid: int
+    data: dict[str, str]
+    attack: bool
+
+
+def _keywords(eid: int, data: dict[str, str]) -> list[str]:
+    if eid in _FAILURES or (eid == 4776 and data.get("Status", "0x0") != "0x0"):
+        return ["Audit Failure"]
+    return ["Audit Success"]
+
+
+def document(ev: WinEvent, host: Host, record_id: int, event_id: str) -> dict[str, Any]:
+    """The Winlogbeat document of one event on ``host``."""
+    provider, pguid = _PROVIDERS[ev.channel]
+    task, action = _TASKS.get(ev.eid, ("None", str(ev.eid)))
+    code = str(ev.eid)
+    winlog: dict[str, Any] = {
+        "api": "wineventlog",
+        "channel": ev.channel,
+        "computer_name": host.fqdn,
+        "event_data": ev.data,
+        "event_id": code,
+        "opcode": "Info",
+        "process": {"pid": 4 if ev.channel == SYSMON else 780, "thread": {"id": 1000 + record_id % 7000}},
+        "provider_guid": pguid,
+        "provider_name": provider,
+        "record_id": record_id,
+        "task": task,
+    }
+    event: dict[str, Any] = {
+        "id": event_id,
+        "code": code,
+        "kind": "event",
+        "provider": provider,
+        "action": action,
+        "created": iso(ev.ts + 1500 + record_id % 2000),
+    }
+    if ev.channel == SECURITY:
+        kw = _keywords(ev.eid, ev.data)
+        winlog["keywords"] = kw
+        event["outcome"] = "failure" if kw[0] == "Audit Failure" else "success"
+    elif ev.channel == SYSMON:
+        winlog["user"] = _SYSMON_USER
+        winlog["version"] = 5 if ev.eid == 1 else 2
+    else:
+        winlog["keywords"] = ["Classic"]
+    return {
+        "@timestamp": iso(ev.ts),
+        "agent": {"type": "winlogbeat", "version": "8.12.2", "name": host.name, "id": host_agent_id(host)},
+        "ecs": {"version": "8.0.0"},
+        "host": {
+            "name": host.fqdn,
+            "hostname": host.name,
+            "ip": [host.ip(ev.ts)],
+            "mac": [host.mac.replace(":", "-").upper()],
+            "os": {"family": "windows", "name": host.os, "kernel": host.build, "platform": "windows"},
+        },
+        "event": event,
+        "log": {"level": "information"},
+        "winlog": winlog,
+    }
+
+
+def host_agent_id(host: Host) -> str:
+    h = digest_hex("md5", "agent", host.name)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

@@ -1,0 +1,177 @@
+"""Plans an outbreak: infections in generations, brute-force sessions, lockouts, beacons, deliveries.
+
+A small discrete-event simulation over a heap of timed steps. It writes only the plan;
+``attacks.py`` turns each planned action into records when its host is written.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wormsign.simulate.creds import BAD_PASSWORD, LOCKED, Lockouts
+from wormsign.simulate.org import Host
+from wormsign.simulate.plan import Infection, Plan
+from wormsign.simulate.util import MS_DAY, digest_hex, guid, iso_us, rng, weighted
+
+MIN = 60_000
+
+
+@cache
+def config() -> dict[str, Any]:
+    with open(Path(__file__).with_name("scenarios.yaml"), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+_WORDS = ["Windows", "Update", "Host", "Network", "Service", "Helper", "Manager", "Agent", "Sync", "Runtime",
+          "Print", "Media", "Shell", "Broker", "Cache", "Policy"]
+
+
+class Outbreak:
+    """State of one planned outbreak. ``fam(name)`` is that family's tunables."""
+
+    def __init__(self, plan: Plan, attack_at: int) -> None:
+        self.plan = plan
+        self.org = plan.org
+        self.cfg = config()
+        self.common = self.cfg["common"]
+        self.r = rng(plan.seed, "outbreak", plan.scenario)
+        self.t0 = attack_at
+        self.heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self.n = 0
+        c = self.common
+        self.locks = Lockouts(c["lockout_threshold"], c["lockout_window_min"] * MIN, c["lockout_duration_min"] * MIN)
+        self.passwords = list(c["passwords"])
+        self.r.shuffle(self.passwords)
+        self.weak_admin = self.org.admins[self.r.randrange(len(self.org.admins))]
+        self.local_shared = self.r.random() < c["local_admin_shared"]
+        self.share_mode = weighted(self.r, c["share"])
+        self.choice_mode = weighted(self.r, c["target_choice"])
+
+    def fam(self, name: str) -> dict[str, Any]:
+        return self.cfg["families"][name]
+
+    def at(self, t: int, fn: Callable[..., None], *args: Any) -> None:
+        if t < self.org.end:
+            self.n += 1
+            heapq.heappush(self.heap, (t, self.n, fn, args))
+
+    def run(self) -> None:
+        while self.heap:
+            t, _, fn, args = heapq.heappop(self.heap)
+            fn(t, *args)
+
+    # -- shared pieces -----------------------------------------------------------------
+    def c2_set(self, family: str) -> list[str]:
+        f = self.fam(family)
+        r = rng(self.plan.seed, "c2", family)
+        first = {"emotet": [45, 51, 103, 128, 138, 159, 162, 185, 197, 209],
+                 "qakbot": [24, 41, 47, 70, 72, 86, 92, 173, 176, 189]}[family]
+        out = []
+        for _ in range(r.randint(*f["c2_count"])):
+            ip = f"{r.choice(first)}.{r.randrange(1, 255)}.{r.randrange(1, 255)}.{r.randrange(2, 254)}"
+            out.append(f"{ip}:{r.choice(f['c2_ports'])}")
+        self.plan.c2[family] = out
+        return out
+
+    def binary(self, family: str, host: Host, same: bool) -> tuple[str, str]:
+        key = "one" if same else host.name
+        return digest_hex("sha256", "mal", self.plan.seed, family, key), digest_hex("md5", "mal", self.plan.seed,
+                                                                                   family, key)
+
+    def rand_name(self, r: random.Random, ext: str = ".exe") -> str:
+        n = r.randint(6, 12)
+        return "".join(r.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n)) + ext
+
+    def service_name(self, r: random.Random, style: str) -> str:
+        if style == "words":
+            return r.choice(_WORDS) + r.choice(_WORDS) + r.choice(["", "Svc", "Host"])
+        if style == "hex":
+            return f"{r.getrandbits(32):08x}"
+        return r.choice(["wuauserv", "spoolsv", "lsm", "dllhost", "msiserver"]) + str(r.randrange(2, 9))
+
+    def targets(self, r: random.Random, src: Host, k: int, allow_servers: bool = True) -> list[Host]:
+        pool = [h for h in self.org.hosts if h is not src and h.role != "dc" and (allow_servers or not h.server)]
+        if self.choice_mode == "subnet":
+            near = [h for h in pool if h.subnet == src.subnet]
+            pool = near if len(near) >= k else pool
+        return r.sample(pool, min(k, len(pool)))
+
+    def infected_by(self, host: Host, t: int) -> bool:
+        inf = self.plan.infections.get(host.name)
+        return inf is not None and inf.time <= t + 5 * MIN
+
+    def beacons(self, inf: Infection, family: str, c2: list[str]) -> None:
+        f = self.fam(family)
+        r = rng(self.plan.seed, "beacon", family, inf.host.name)
+        interval = r.randint(*f["beacon_interval_s"]) * 1000
+        mine = r.sample(c2, min(len(c2), r.randint(2, 5)))
+        start = inf.time + r.randrange(20_000, 120_000)
+        day = (start - self.org.start) // MS_DAY
+        while True:
+            lo = self.org.start + day * MS_DAY
+            if lo >= self.org.end:
+                break
+            self.plan.add("beacon", max(start, lo), inf.host, None, attack=True, family=family, c2=mine,
+                          interval=interval, jitter=f["jitter"], until=min(lo + MS_DAY, self.org.end),
+                          image=inf.image, guid=inf.guid, pid=inf.pid)
+            day += 1
+
+    def record(self, host: Host, t: int, infector: Host | None, technique: str, family: str,
+               sha: tuple[str, str], image: str) -> Infection | None:
+        r = rng(self.plan.seed, "proc", family, host.name)
+        inf = Infection(host, t, infector, technique, family, [sha[0]], image, guid(r), r.randrange(1000, 9000) & ~3)
+        return inf if self.plan.infect(inf) else None
+
+    def lockout(self, t: int, account: str, src: Host, target: Host) -> None:
+        dc = self.org.dc(target.idx)
+        self.plan.lockouts.append({"account": account, "time": iso_us(t), "source_host": src.name, "dc": dc.name})
+        self.plan.add("lockout", t, None, dc, attack=True, account=account, caller=src.name)
+
+    def brute(self, r: random.Random, t: int, src: Host, dst: Host, fam: dict[str, Any]) -> tuple[int, list[Any], tuple[str, str] | None]:
+        """Password guessing against ``dst``; returns (end time, attempts, the credential that worked)."""
+        accounts = [("Administrator", dst.netbios)] if not dst.server else []
+        domain_pool = r.sample(self.org.users, min(len(self.org.users), r.randint(*fam["accounts"])))
+        if r.random() < 0.5:
+            domain_pool.append(self.weak_admin)
+        accounts += [(a, self.org.netbios) for a in domain_pool]
+        r.shuffle(accounts)
+        tries = r.randint(*fam["tries_per_account"])
+        admin_pw = self.passwords[self.r_admin_pos(tries)]
+        local_pw = self.passwords[self.r_local_pos(tries)] if self.local_shared else None
+        attempts: list[Any] = []
+        for account, domain in accounts:
+            for pw in self.passwords[:tries]:
+                t += r.randint(*fam["attempt_ms"])
+                local = domain != self.org.netbios
+                valid = (local and pw == local_pw) or (account == self.weak_admin and pw == admin_pw)
+                if not local and self.locks.locked(account, t):
+                    attempts.append((t, account, domain, LOCKED))
+                    break
+                if valid:
+                    attempts.append((t, account, domain, None))
+                    return t, attempts, (account, domain)
+                attempts.append((t, account, domain, BAD_PASSWORD))
+                if not local and self.locks.fail(account, t):
+                    self.lockout(t + 500, account, src, dst)
+        return t, attempts, None
+
+    def r_admin_pos(self, tries: int) -> int:
+        return min(self._admin_pos, tries - 1)
+
+    def r_local_pos(self, tries: int) -> int:
+        return self._local_pos if self._local_pos < tries else len(self.passwords) - 1
+
+    @property
+    def _admin_pos(self) -> int:
+        return rng(self.plan.seed, "adminpw").randrange(1, 4)
+
+    @property
+    def _local_pos(self) -> int:
+        return rng(self.plan.seed, "localpw").randrange(0, 8)
