@@ -12,7 +12,7 @@
   function text(v, max) {
     if (v === null || v === undefined) return "";
     max = max || MAX_CELL;
-    var s = typeof v === "string" ? v : (Array.isArray(v) ? v.map(text).join(", ") : (typeof v === "object" ? JSON.stringify(v) : String(v)));
+    var s = typeof v === "string" ? v : (Array.isArray(v) ? v.map(function (v) { return text(v); }).join(", ") : (typeof v === "object" ? JSON.stringify(v) : String(v)));
     return s.length > max ? s.slice(0, max) + "… (" + s.length + " chars)" : s;
   }
   function el(tag, cls, content) {
@@ -97,7 +97,7 @@
   function eventBox(ev) {
     var box = el("div", "event");
     if (ev.missing) { box.appendChild(el("div", "head", "not in the case: " + text(ev.ref))); return box; }
-    box.appendChild(el("div", "head", [short(ev.ts), ev.host, ev.kind, ev["event.code"]].map(text).join("  ")));
+    box.appendChild(el("div", "head", [short(ev.ts), ev.host, ev.kind, ev["event.code"]].map(function (v) { return text(v); }).join("  ")));
     var t = el("table");
     Object.keys(ev).forEach(function (k) {
       if (k === "raw") return;
@@ -260,7 +260,7 @@
   }
   function renderTimeline(inc) {
     var s = section("timeline", "Timeline"), rows = [];
-    (inc.initial_access || []).forEach(function (x) { rows.push({ t: x.ts, what: "initial access", who: x.host, detail: [x.parent, x.process, x.command_line].map(text).join(" → "), go: function () { showEvidence("Initial access on " + text(x.host), [["process", x.process], ["command line", x.command_line]], x.ref ? [x.ref] : []); } }); });
+    (inc.initial_access || []).forEach(function (x) { rows.push({ t: x.ts, what: "initial access", who: x.host, detail: [x.parent, x.process, x.command_line].map(function (v) { return text(v); }).join(" → "), go: function () { showEvidence("Initial access on " + text(x.host), [["process", x.process], ["command line", x.command_line]], x.ref ? [x.ref] : []); } }); });
     (inc.edges || []).forEach(function (e) { rows.push({ t: e.ts, what: "infection (" + text(e.method) + ")", who: text(e.source) + " → " + text(e.target), detail: e.techniques, go: function () { selectEdge(e); } }); });
     ((inc.accounts || {}).locked || []).forEach(function (l) { rows.push({ t: l.ts, what: "lockout", who: l.account, detail: "from " + text(l.source_host) + " at " + text(l.dc) }); });
     (inc.deliveries || []).forEach(function (d) { rows.push({ t: d.ts, what: "delivery", who: d.host, detail: text(d.from_family) + " delivered " + text(d.to_family) }); });

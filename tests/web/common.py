@@ -1,0 +1,44 @@
+"""Checks the report and the dashboard share: graph, replay, evidence, hostile text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outbreak_fixture import HOSTILE_HOST, HOSTILE_USER
+
+
+def wait_ready(pg: Any) -> None:
+    pg.wait_for_selector("body[data-ready='1']", timeout=15000)
+
+
+def graph_counts(pg: Any) -> tuple[int, int]:
+    return tuple(pg.evaluate("[wormsign.cy.nodes().length, wormsign.cy.edges().length]"))  # type: ignore[return-value]
+
+
+def slide(pg: Any, value: int) -> tuple[int, int]:
+    """Move the time slider; return the infected hosts and edges then visible."""
+    pg.fill("#time-slider", str(value))
+    g = pg.locator("#graph")
+    return int(g.get_attribute("data-visible-infected")), int(g.get_attribute("data-visible-edges"))
+
+
+def click_node(pg: Any, host: str) -> None:
+    """Click a host's node in the graph canvas, where cytoscape drew it."""
+    pos = pg.evaluate(
+        """h => { const n = wormsign.cy.nodes().filter(x => x.data('host') === h)[0];
+                 const p = n.renderedPosition(); const b = document.getElementById('graph').getBoundingClientRect();
+                 return [b.left + p.x, b.top + p.y]; }""",
+        host,
+    )
+    pg.mouse.click(pos[0], pos[1])
+
+
+def assert_nothing_ran(pg: Any, watch: Any) -> None:
+    assert watch.dialogs == []
+    assert watch.errors == []
+    assert pg.evaluate("window.__pwned") is None
+    assert pg.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert pg.evaluate("document.scripts.length") == 4
+    hosts = pg.locator("#host-table").inner_text()
+    assert HOSTILE_HOST in hosts  # shown literally, as text
+    assert HOSTILE_USER in pg.locator("#locked-table").inner_text()

@@ -1,0 +1,87 @@
+"""The offline report in a real Chromium: graph, replay slider, evidence on click, hostile text inert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from common import assert_nothing_ran, click_node, graph_counts, slide, wait_ready
+from conftest import shot
+from outbreak_fixture import HOSTILE_CMD, HOSTILE_RAW_MARK
+
+from wormsign.report import write_report
+from wormsign.store import Case
+
+
+@pytest.fixture(scope="module")
+def report_url(outbreak_case: tuple[Path, dict[str, Any]]) -> str:
+    path, _ = outbreak_case
+    out = path.with_name("report.html")
+    with Case.open(str(path), read_only=True) as case:
+        write_report(case, out)
+    return out.as_uri()
+
+
+def test_report_shows_the_outbreak(page: tuple[Any, Any], report_url: str) -> None:
+    pg, watch = page
+    pg.goto(report_url)
+    wait_ready(pg)
+    assert graph_counts(pg) == (6, 4)
+    assert pg.locator("#card-patient-zero .v").inner_text() == "ws-0001"
+    assert pg.locator("#card-infected .v").inner_text() == "5"
+    assert pg.locator("#host-table tbody tr").count() == 6
+    assert "Lateral Tool Transfer" in pg.locator("#attack").inner_text()
+    assert "203.0.113.7" in pg.locator("#iocs").inner_text()
+    assert pg.locator("#containment tbody tr").first.inner_text().split("\t")[:2] == ["1", "ws-0001"]
+    shot(pg, "report")
+    # Nothing left the page: every request is the file itself.
+    assert all(u.startswith("file://") for u in watch.requests), watch.requests
+    assert_nothing_ran(pg, watch)
+
+
+def test_slider_replays_the_spread(page: tuple[Any, Any], report_url: str) -> None:
+    pg, watch = page
+    pg.goto(report_url)
+    wait_ready(pg)
+    assert slide(pg, 1000) == (5, 4)
+    assert slide(pg, 0) == (1, 0)  # only patient zero at the first infection
+    mid = slide(pg, 500)  # 09:30: ws-0001, ws-0002, ws-0003
+    assert mid == (3, 2)
+    assert "3 of 5 hosts infected" in pg.locator("#time-label").inner_text()
+    shot(pg, "report-replay-mid")
+    assert watch.errors == []
+
+
+def test_clicking_a_node_shows_its_evidence(page: tuple[Any, Any], report_url: str) -> None:
+    pg, watch = page
+    pg.goto(report_url)
+    wait_ready(pg)
+    click_node(pg, "ws-0001")
+    pg.wait_for_selector("#evidence-list .event")
+    panel = pg.locator("#details").inner_text()
+    assert "Host ws-0001" in panel
+    assert HOSTILE_CMD[:60] in panel  # the original field, as text
+    raw = pg.locator("#details pre.raw").first.text_content()
+    assert HOSTILE_RAW_MARK in raw
+    shot(pg, "report-evidence")
+    click_node(pg, "ws-0004")
+    pg.wait_for_selector("#details h2:text('Host ws-0004')")
+    events = pg.locator("#evidence-list .event")
+    assert events.count() == 3  # its infection (share write, service) and the lockout it caused
+    codes = [events.nth(i).locator(".head").inner_text().split()[-1] for i in range(3)]
+    assert codes == ["5145", "7045", "4740"]
+    assert_nothing_ran(pg, watch)
+
+
+def test_clicking_a_table_row_and_an_edge(page: tuple[Any, Any], report_url: str) -> None:
+    pg, watch = page
+    pg.goto(report_url)
+    wait_ready(pg)
+    pg.locator("#timeline tbody tr", has_text="infection").first.click()
+    pg.wait_for_selector("#details h2:text('Edge ws-0001 → ws-0002')")
+    assert pg.locator("#evidence-list .event").count() == 2
+    pg.locator("#locked-table tbody tr").first.click()
+    pg.wait_for_selector("#evidence-list .event")
+    assert "4740" in pg.locator("#evidence-list").inner_text()
+    assert_nothing_ran(pg, watch)
