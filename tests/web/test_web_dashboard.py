@@ -1,0 +1,61 @@
+"""The live dashboard in a real Chromium against a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import assert_nothing_ran, click_node, graph_counts, slide, wait_ready
+from conftest import shot
+from outbreak_fixture import HOSTILE_CMD
+
+
+def test_dashboard_shows_the_case_live(page: tuple[Any, Any], live: tuple[str, str]) -> None:
+    pg, watch = page
+    base, token = live
+    pg.goto(f"{base}/?token={token}")
+    wait_ready(pg)
+    assert "token" not in pg.url  # kept in sessionStorage, gone from the address bar and history
+    assert pg.evaluate("sessionStorage.getItem('wormsign-token')") == token
+    assert graph_counts(pg) == (6, 4)
+    assert slide(pg, 0) == (1, 0)
+    assert slide(pg, 1000) == (5, 4)
+    click_node(pg, "ws-0001")
+    pg.wait_for_selector("#evidence-list .event")  # fetched from /api/evidence
+    assert HOSTILE_CMD[:60] in pg.locator("#details").inner_text()
+    assert any("/api/evidence?ref=" in u for u in watch.requests)
+    assert all(u.startswith(base) for u in watch.requests), watch.requests
+    shot(pg, "dashboard")
+    assert_nothing_ran(pg, watch)
+
+
+def test_dashboard_event_search_pages(page: tuple[Any, Any], live: tuple[str, str]) -> None:
+    pg, watch = page
+    base, token = live
+    pg.goto(f"{base}/?token={token}")
+    wait_ready(pg)
+    pg.fill("#search-form input[name=host]", "ws-0010")
+    pg.click("#search-form button")
+    pg.wait_for_selector("#search-results tbody tr")
+    assert "10 events" in pg.locator("#search-results").inner_text()
+    assert pg.locator("#search-results tbody tr").count() == 10
+    pg.fill("#search-form input[name=host]", "")
+    pg.fill("#search-form input[name=q]", "<script>")
+    pg.click("#search-form button")
+    pg.wait_for_selector("#search-results p.hint:text('2 events')")
+    pg.locator("#search-results tbody tr").first.click()
+    pg.wait_for_selector("#evidence-list .event")
+    shot(pg, "dashboard-search")
+    assert_nothing_ran(pg, watch)
+
+
+def test_dashboard_without_token_shows_nothing(page: tuple[Any, Any], live: tuple[str, str]) -> None:
+    pg, watch = page
+    base, _ = live
+    pg.goto(base + "/")
+    pg.wait_for_selector("#status:text('no token')")
+    status = pg.evaluate("fetch('/api/incidents').then(r => r.status)")
+    assert status == 401
+    pg.goto(base + "/?token=wrong-token")
+    pg.wait_for_selector("#status:text('token was refused')")
+    assert pg.locator("#host-table").count() == 0
+    assert watch.errors == [] and watch.dialogs == []
