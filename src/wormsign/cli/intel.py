@@ -25,7 +25,7 @@ IntelCaseOpt = typer.Option(None, "--case", "-c", help="Keep the intel in this c
 
 
 def _fail(msg: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(msg)}", highlight=False)
+    err.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_ERROR)
 
 
@@ -73,11 +73,11 @@ def import_(
             except (IntelImportError, OSError) as exc:
                 raise _fail(str(exc)) from None
     for f, kind in report.files.items():
-        console.print(f"{escape(f)}: read as [bold]{kind}[/]", highlight=False)
+        console.print(f"{escape(f)}: read as [bold]{kind}[/]", highlight=False, soft_wrap=True)
     console.print(f"[green]{report.imported:,} indicators imported[/], "
-                  f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]", highlight=False)
+                  f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]", highlight=False, soft_wrap=True)
     for e in report.errors[:20]:
-        err.print(f"[yellow]rejected[/] {escape(str(e))}", highlight=False)
+        err.print(f"[yellow]rejected[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(EXIT_REJECTS)
 
@@ -95,7 +95,9 @@ def list_(
     with _open(store, case) as (s, _c):
         if family:
             t = Table(title=f"Indicators of {escape(canon(family) or family)}")
-            for col in ("type", "value", "first seen", "last seen", "source"):
+            t.add_column("type")
+            t.add_column("value", overflow="fold", min_width=21)  # values are copied: fold, never cut
+            for col in ("first seen", "last seen", "source"):
                 t.add_column(col)
             inds = s.indicators(family=canon(family))
             for i in inds[:limit]:
@@ -167,7 +169,7 @@ def _print_overlap(rep: Any) -> None:
         console.print("[green]No shared infrastructure[/] between any two groups.")
     for cl in rep.clusters:
         if len(cl) > 1:
-            console.print(f"cluster sharing infrastructure: {escape(', '.join(cl))}", highlight=False)
+            console.print(f"cluster sharing infrastructure: {escape(', '.join(cl))}", highlight=False, soft_wrap=True)
 
 
 @intel_app.command("export")
@@ -195,7 +197,7 @@ def export(
         text = do_export(fmt, inds, info=(title + (f"case {c.path}" if c else "indicators")).strip(),
                          attribution=attr)
     out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {escape(str(out))} ({fmt}, {len(text):,} bytes)", highlight=False)
+    console.print(f"wrote {escape(str(out))} ({fmt}, {len(text):,} bytes)", highlight=False, soft_wrap=True)
 
 
 @intel_app.command("match")
@@ -223,11 +225,11 @@ def match(
     console.print(t)
     for fam, cs in sorted(attr.c2.items()):
         addrs = ", ".join(f"{c.address}:{c.port}" if c.port else c.address for c in cs[:20])
-        console.print(f"C2 of {escape(fam)} contacted: {escape(addrs)}", highlight=False)
+        console.print(f"C2 of {escape(fam)} contacted: {escape(addrs)}", highlight=False, soft_wrap=True)
     for d in attr.deliveries:
-        console.print(escape(str(d)), highlight=False)
+        console.print(escape(str(d)), highlight=False, soft_wrap=True)
     for row in summary(attr.deliveries):
-        console.print(f"{row['from_family']} -> {row['to_family']}: {row['count']} deliveries", highlight=False)
+        console.print(f"{row['from_family']} -> {row['to_family']}: {row['count']} deliveries", highlight=False, soft_wrap=True)
     if not attr.hosts:
         console.print("No host matched the intel.")
     if out is not None:
@@ -262,6 +264,6 @@ def scan(
         t.add_row(escape(h.path), escape(h.rule), escape(h.family), h.sha256)
     console.print(t)
     console.print(f"{rep.scanned:,} files scanned, {len(rep.hits):,} hits, {stored:,} hash indicators stored, "
-                  f"{len(rep.skipped):,} skipped", highlight=False)
+                  f"{len(rep.skipped):,} skipped", highlight=False, soft_wrap=True)
     for path, why in rep.skipped[:20]:
-        err.print(f"[yellow]skipped[/] {escape(path)}: {escape(why)}", highlight=False)
+        err.print(f"[yellow]skipped[/] {escape(path)}: {escape(why)}", highlight=False, soft_wrap=True)

@@ -64,7 +64,9 @@ class IntelStore:
     @classmethod
     def in_case(cls, case: Any) -> IntelStore:
         """The intel table inside an open :class:`wormsign.store.Case` (created when missing)."""
-        if not case.engine.has_table(TABLE):
+        # Asked with rows() (fetches all): a half-read result would block the next query on duckdb 2.
+        known = case.engine.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE])
+        if not known[0][0]:
             case.engine.execute(DDL)
         return cls(case.engine, case.path, owned=False)
 
