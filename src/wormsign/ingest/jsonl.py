@@ -141,9 +141,10 @@ class JsonLinesReader:
                             continue
                     sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
                     continue
-                if obj.__class__ is list:
-                    for i, el in enumerate(obj):
-                        yield lineno if len(obj) == 1 else i + 1, el, orjson.dumps(el).decode()
+                items = _items(obj)
+                if items is not None:  # a one-line array or Elasticsearch export
+                    for i, el in enumerate(items, 1):
+                        yield i, el, orjson.dumps(el).decode()
                     continue
                 yield lineno, obj, line.decode().rstrip("\r\n")
 
@@ -158,9 +159,8 @@ class JsonLinesReader:
             doc = orjson.loads(data[3:] if data.startswith(BOM) else data)
         except orjson.JSONDecodeError:
             return False
-        hits = dig(doc, "hits.hits") if isinstance(doc, dict) else None
-        items = hits if isinstance(hits, list) else (doc if isinstance(doc, list) else [doc])
-        for i, el in enumerate(items, 1):
+        items = _items(doc)
+        for i, el in enumerate([doc] if items is None else items, 1):
             yield i, el, orjson.dumps(el).decode()
         return True
 
@@ -427,6 +427,17 @@ def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
         while line and not line.endswith(b"\n"):
             line = readline(1 << 20)
         yield None
+
+
+def _items(obj: Any) -> list[Any] | None:
+    """The records of a JSON document that holds several: an array, or an export's ``hits.hits``."""
+    if obj.__class__ is list:
+        return obj
+    if obj.__class__ is dict and "hits" in obj:
+        hits = dig(obj, "hits.hits")
+        if isinstance(hits, list):
+            return hits
+    return None
 
 
 def _why(line: bytes) -> str:
