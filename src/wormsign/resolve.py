@@ -146,6 +146,7 @@ n AS (
     FROM d)
 SELECT rid, nsh, ndh, nhost FROM n
 WHERE nsh IS DISTINCT FROM osh OR ndh IS DISTINCT FROM odh OR nhost IS DISTINCT FROM ohost
+ORDER BY rid  -- in storage order: DuckDB updates row groups in sequence (random order is 20x slower)
 """
 
 
