@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
 from wormsign.detect import access, baseline, config, prep, propagation, rules
 from wormsign.graph.outbreak import iso, outbreak_incident
+from wormsign.graph.select import select_infections
 from wormsign.graph.tree import Tree, build_forest
 from wormsign.store import Case
 
@@ -83,14 +84,6 @@ def _edges(case: Case) -> list[dict[str, Any]]:
     ).to_pylist()
 
 
-def _select_edges(edges: list[dict[str, Any]], base: baseline.Baseline, bruteforcers: set[str]) -> list[dict[str, Any]]:
-    """Drop routine deployments, but keep a deployment whose targets spread on."""
-    kept = [e for e in edges if not base.benign(e, bruteforcers)]
-    benign = [e for e in edges if base.benign(e, bruteforcers)]
-    spreaders = {e["source"] for e in kept}
-    return kept + [e for e in benign if e["target"] in spreaders]
-
-
 def _is_outbreak(tree: Tree, ties: set[str], lure: bool) -> bool:
     """Spread that went on from its targets, or spread by a host tied to brute force, lockouts,
     C2 or a lure (a routine deployment server has none of these)."""
@@ -108,6 +101,7 @@ def hunt(
 ) -> HuntResult:
     """Run every detection on ``case``, rebuild the outbreaks, save both into the case."""
     cfg = _config(config)
+    _resolve(case)
     prep.prepare(case, cfg)
     propagation.build_edges(case, cfg)
     alerts = rules.run_rules(case, cfg) + _sigma(case, sigma_rules)
@@ -121,7 +115,7 @@ def hunt(
     bruteforcers = {a["source_host"] for a in alerts if a["rule"] in ("bruteforce", "spray", "lockout-storm")}
     ties = {a["host"] for a in alerts if a["rule"] in TIE_RULES} | bruteforcers
     base = baseline.learn(case, cfg, allowlist)
-    forest = build_forest(_select_edges(_edges(case), base, bruteforcers))
+    forest = build_forest(select_infections(_edges(case), base, ties, cfg))
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
         for r in case.query("SELECT * FROM h_lockouts ORDER BY ts").to_pylist()
@@ -139,7 +133,11 @@ def hunt(
         if not _is_outbreak(tree, ties, access.is_lure(chain, cfg)):
             continue
         members = set(tree.hosts)
-        mine = [a for a in alerts if a["host"] in members or a.get("source_host") in members]
+        lead = timedelta(seconds=int(cfg["exec_window_s"]))
+        since = {h: iso(t - lead) or "" for h, t in tree.infected_at.items()}
+        if chain:
+            since[tree.root] = min(since.get(tree.root, "9"), str(chain[0]["ts"]))
+        mine = _fused(alerts, tree, since)
         locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] in members and not locks_used.add(i)]
         incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
         used.update(a["id"] for a in mine)
@@ -154,6 +152,26 @@ def hunt(
     }
     save(case, doc, alerts)
     return HuntResult(doc, alerts)
+
+
+def _resolve(case: Case) -> None:
+    """Resolve addresses to hosts if the case changed since (the resolver's ``ensure_resolved``)."""
+    try:
+        from wormsign.resolve import ensure_resolved
+    except ImportError:  # the hunt falls back to its own address map (detect/prep.py)
+        return
+    ensure_resolved(case)
+
+
+def _fused(alerts: list[dict[str, Any]], tree: Tree, since: dict[str, str]) -> list[dict[str, Any]]:
+    """The alerts of a tree's hosts from the time each host joined the outbreak on."""
+    out = []
+    for a in alerts:
+        for h in (a.get("host"), a.get("source_host")):
+            if h in since and (a.get("last_seen") or a.get("ts") or "") >= since[h]:
+                out.append(a)
+                break
+    return out
 
 
 def _config(overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -47,13 +47,14 @@ WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid F
 """
 
 # Credential-less spread (WannaCry-like): an unexplained new service or remotely started
-# executable on a host shortly after another host reached its port 445, with no successful
+# executable outside the system folders on a host shortly after another host reached its port 445, with no successful
 # network logon from that host in between.
 EXPLOIT = """
 INSERT INTO h_edges
 SELECT s.source, x.host, x.ts, 'smb-exploit', x.what, x.image, x.sha256, NULL, 'exploit',
        [s.ref, x.ref], s.ts, x.xid
-FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges)) x
+FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges) AND image IS NOT NULL
+      AND NOT regexp_matches(lower(image), $system_dirs)) x
 ASOF JOIN h_smb s ON s.target = x.host AND x.ts >= s.ts
 WHERE x.ts - s.ts <= to_seconds($xw) AND s.source <> x.host
   AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = x.host AND l.source = s.source
@@ -76,7 +77,7 @@ def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
 
 def build_edges(case: Case, cfg: dict[str, Any]) -> None:
     """Fill ``h_edges`` (needs :func:`wormsign.detect.prep.prepare` first)."""
-    vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"])}
+    vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"]}
     for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT):
         q, params = bind(sql, vals)
         case.engine.execute(q, params)
