@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wormsign.simulate.emotet import EmotetOutbreak
+from wormsign.simulate.others import NotPetyaOutbreak, SprayOutbreak, WannaCryOutbreak
 from wormsign.simulate.plan import Plan
 from wormsign.simulate.util import MS_HOUR, rng
 from wormsign.simulate.worm import config
@@ -25,6 +26,18 @@ def _emotet_qakbot(plan: Plan, at: int) -> None:
     EmotetOutbreak(plan, at, with_qakbot=True).start()
 
 
+def _wannacry(plan: Plan, at: int) -> None:
+    WannaCryOutbreak(plan, at).start()
+
+
+def _notpetya(plan: Plan, at: int) -> None:
+    NotPetyaOutbreak(plan, at).start()
+
+
+def _spray(plan: Plan, at: int) -> None:
+    SprayOutbreak(plan, at).start()
+
+
 def _benign(plan: Plan, at: int) -> None:
     return None
 
@@ -32,5 +45,8 @@ def _benign(plan: Plan, at: int) -> None:
 PLANNERS: dict[str, Callable[[Plan, int], None]] = {
     "emotet": _emotet,
     "emotet-qakbot": _emotet_qakbot,
+    "wannacry": _wannacry,
+    "notpetya": _notpetya,
+    "spray": _spray,
     "benign": _benign,
 }
