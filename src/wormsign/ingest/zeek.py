@@ -169,11 +169,15 @@ class ZeekMapper:
             self.logs[name] = LogSpec(name, kind, block.get("protocol"), detect, fields,
                                       oc.get("field"), outcomes, extra)
         self._common = common
+        self._generic: dict[str, LogSpec] = {}
 
     def spec(self, log: str) -> LogSpec:
-        s = self.logs.get(log)
+        """The spec of a log; a log the mapping does not know is generic (common fields only)."""
+        s = self.logs.get(log) or self._generic.get(log)
         if s is None:
-            s = self.logs[log] = LogSpec(log, "generic", None, [], self._common)
+            s = LogSpec(log[:64], "generic", None, [], self._common)
+            if len(self._generic) < 1000:  # #path is attacker-written: bound the cache
+                self._generic[log] = s
         return s
 
     def infer(self, keys: frozenset[str]) -> str | None:
