@@ -12,6 +12,7 @@ import gzip
 import io
 import logging
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,8 +63,18 @@ class Source:
         return self.path if self.container == "file" else None
 
     def head(self, n: int = 4096) -> bytes:
-        with self.open() as fh:
-            return fh.read(n)
+        """The first ``n`` bytes, or as many as a damaged archive gives."""
+        out = bytearray()
+        try:
+            with self.open() as fh:
+                while len(out) < n:
+                    block = fh.read(min(1024, n - len(out)))
+                    if not block:
+                        break
+                    out += block
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile):
+            pass
+        return bytes(out)
 
 
 @dataclass(slots=True)
@@ -319,19 +330,23 @@ class Reader(Protocol):
 
 def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
     """Yield (line number, text) of a text source; undecodable lines are rejected, not dropped."""
-    with source.open() as raw:
-        for lineno, bline in enumerate(io.BufferedReader(raw) if not hasattr(raw, "peek") else raw, 1):
-            if len(bline) > schema.MAX_RECORD_BYTES:
-                sink.reject(lineno, "record-too-large", f"line of {len(bline)} bytes")
-                continue
-            try:
-                text = bline.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                sink.reject(lineno, "bad-encoding", f"not UTF-8 at byte {exc.start}")
-                continue
-            text = text.rstrip("\r\n")
-            if text.strip():
-                yield lineno, text
+    lineno = 0
+    try:
+        with source.open() as raw:
+            for lineno, bline in enumerate(io.BufferedReader(raw) if not hasattr(raw, "peek") else raw, 1):
+                if len(bline) > schema.MAX_RECORD_BYTES:
+                    sink.reject(lineno, "record-too-large", f"line of {len(bline)} bytes")
+                    continue
+                try:
+                    text = bline.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    sink.reject(lineno, "bad-encoding", f"not UTF-8 at byte {exc.start}")
+                    continue
+                text = text.rstrip("\r\n")
+                if text.strip():
+                    yield lineno, text
+    except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        sink.reject(lineno + 1, "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}")
 
 
 def first_not_null(*vals: Iterable[Any]) -> Any:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+import tempfile
+import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import IO, Any
@@ -141,14 +144,30 @@ class EvtxReader:
     MAX_CONSECUTIVE_ERRORS = 10_000
 
     def read(self, source: Source, sink: Sink) -> None:
-        mapper = load_mapper()
-        with source.open() as fh:
-            census = chunk_census(fh)
-        target: Any = source.disk_path or source.open()
+        if source.disk_path:
+            self._read(source.disk_path, sink)
+            return
+        # Inside gzip or zip: the parser seeks, so the content goes to a temporary file first.
+        with tempfile.NamedTemporaryFile(prefix="wormsign-", suffix=".evtx", delete=False) as tmp:
+            try:
+                with source.open() as fh:
+                    while block := fh.read(1 << 16):  # small blocks: a damaged stream keeps its head
+                        tmp.write(block)
+            except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+                sink.reject(None, "truncated-archive", f"the compressed stream is damaged: {exc}")
         try:
-            records = iter(PyEvtxParser(target, number_of_threads=1).records_json())
+            self._read(tmp.name, sink)
+        finally:
+            os.unlink(tmp.name)
+
+    def _read(self, path: str, sink: Sink) -> None:
+        mapper = load_mapper()
+        try:
+            with open(path, "rb") as fh:
+                census = chunk_census(fh)
+            records = iter(PyEvtxParser(path, number_of_threads=1).records_json())
         except (RuntimeError, OSError, ValueError) as exc:
-            sink.reject(None, "corrupt-file", f"not a readable EVTX file: {exc}", max(1, census.expected))
+            sink.reject(None, "corrupt-file", f"not a readable EVTX file: {exc}")
             return
         errors: list[str] = []
         good = bad = 0

@@ -18,6 +18,8 @@ Zeek JSON logs (``ts`` with ``uid`` or ``id.orig_h``) are left to the Zeek reade
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -105,6 +107,13 @@ class JsonLinesReader:
 
     def _records(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
         """(record number, parsed JSON, raw text) of each record; broken ones are rejected."""
+        try:
+            yield from self._lines_of(source, sink)
+        except _Damaged as exc:
+            sink.reject(None, "truncated-archive", f"the compressed stream is damaged: {exc}")
+
+    def _lines_of(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
+        """The records of a source read line by line (or whole, when it is one JSON document)."""
         loads, decode_error, limit = orjson.loads, orjson.JSONDecodeError, schema.MAX_RECORD_BYTES
         with source.open() as fh:
             lineno = 0
@@ -414,11 +423,18 @@ def dig(doc: dict[str, Any], path: str) -> Any:
 # -- lines -----------------------------------------------------------------------------
 
 
+class _Damaged(Exception):
+    """The compressed stream under a source ends or breaks early."""
+
+
 def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
     """Lines of a binary stream; ``None`` for a line over ``limit`` bytes (skipped, never held whole)."""
     readline = fh.readline
     while True:
-        line = readline(limit + 1)
+        try:
+            line = readline(limit + 1)
+        except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise _Damaged(str(exc)) from exc
         if not line:
             return
         if len(line) <= limit or line.endswith(b"\n") and len(line) == limit + 1:

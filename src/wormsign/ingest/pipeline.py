@@ -199,7 +199,10 @@ def ingest_paths(
     report = IngestReport()
     todo: list[Source] = []
     seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
+    own = os.path.abspath(case.path)
     for s in sources(paths):
+        if not isinstance(s, tuple) and os.path.abspath(s.path) in (own, own + ".wal"):
+            continue  # the case file itself, when it lies under a directory being ingested
         if isinstance(s, tuple):
             name, err = s
             rej = Reject(name, None, "unreadable", err)
