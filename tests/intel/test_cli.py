@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import stix2
-from conftest import DATA, known_rows
+from intel_cases import DATA, known_rows
 from typer.testing import CliRunner
 
 from wormsign.cli import app

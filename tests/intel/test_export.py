@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import stix2
-from conftest import DATA
+from intel_cases import DATA, known_case, store  # noqa: F401 (fixtures)
 from pymisp import MISPEvent
 
 from wormsign.intel import attribute

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from intel_cases import DATA
 
 from wormsign.intel.feeds import sniff
 from wormsign.intel.importer import IntelImportError, import_file

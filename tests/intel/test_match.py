@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DATA, EMOTET, known_rows, ref
+from intel_cases import DATA, EMOTET, known_case, known_rows, ref, store  # noqa: F401 (fixtures)
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import known_rows
+from intel_cases import known_case, known_rows, store  # noqa: F401 (fixtures)
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from intel_cases import DATA
 
 from wormsign.intel.store import IntelStore
 from wormsign.intel.yarascan import RulesError, compile_rules, scan

@@ -1,4 +1,7 @@
-"""Fixtures for the intel tests: the sample feeds and a small constructed case with known families."""
+"""Helpers and fixtures for the intel tests: the sample feeds and a small constructed case with known families.
+
+A module of its own, not a conftest.py: test folders share the module name ``conftest``.
+"""
 
 from __future__ import annotations
 
