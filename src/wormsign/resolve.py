@@ -48,7 +48,10 @@ _MACRO = r"""CREATE OR REPLACE TEMP MACRO ws_resolve_hkey(x) AS CASE
 
 #: (evidence, which events, side): the side's ``.ip`` belongs to the host its ``.domain`` names.
 RULES: tuple[tuple[str, str, str], ...] = (
-    ("win-logon", "kind = 'auth' AND \"event.code\" IN ('4624', '4625')", "source"),
+    # WorkstationName is the client for network logons, but the target itself for RDP and
+    # local logons (type 10, 2, 7): a logon that names its own host says nothing about the address.
+    ("win-logon", "kind = 'auth' AND \"event.code\" IN ('4624', '4625') "
+                  "AND ws_resolve_hkey(\"source.domain\") IS DISTINCT FROM host", "source"),
     ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "source"),
     ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "destination"),
     ("zeek-ntlm", "kind = 'ntlm'", "source"),
@@ -132,7 +135,12 @@ CREATE OR REPLACE TEMP TABLE _ws_new AS
 WITH r AS ({RESOLUTION}),
 cand AS (
     SELECT rowid AS rid, ts, "source.ip" AS sip, "destination.ip" AS dip,
-           ws_resolve_hkey("source.domain") AS sd, ws_resolve_hkey("destination.domain") AS dd,
+           -- a logon from a remote address that names its own host as the workstation (RDP):
+           -- the name is not the source's, the address is
+           CASE WHEN kind = 'auth' AND ws_resolve_hkey("source.domain") = host AND "source.ip" IS NOT NULL
+                     AND NOT list_contains(?, "source.ip") AND "source.ip" NOT LIKE '127.%' THEN NULL
+                ELSE ws_resolve_hkey("source.domain") END AS sd,
+           ws_resolve_hkey("destination.domain") AS dd,
            "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
     FROM events
     WHERE "source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
@@ -180,7 +188,7 @@ def resolve(case: Case) -> ResolveReport:
             "INSERT INTO host_conflicts SELECT ip, array_to_string(hosts, ','), f, l FROM _ws_rows "
             "WHERE len(hosts) > 1"
         )
-        eng.execute(_ENRICH, [list(NETWORK_FORMATS)])
+        eng.execute(_ENRICH, [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
         eng.execute(
             'UPDATE events SET "source.host" = n.nsh, "destination.host" = n.ndh, host = n.nhost '
             "FROM _ws_new n WHERE events.rowid = n.rid"

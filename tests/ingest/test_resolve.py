@@ -181,3 +181,19 @@ def test_cli_ingest_resolves(case_path: Path) -> None:
     with Case.open(str(case_path), read_only=True) as case:
         assert case.rows("SELECT host FROM host_addr WHERE ip = '10.10.1.21'") == [("ws-0021",)]
         assert case.rows("SELECT DISTINCT host FROM events WHERE \"source.ip\" = '10.10.1.21'") == [("ws-0021",)]
+
+
+def test_rdp_logon_naming_its_own_host_is_not_evidence(tmp_path: Path, case_path: Path) -> None:
+    # For RDP (type 10) Windows writes the target's own name as WorkstationName: the address
+    # (the admin's workstation) must not be taken for the target, and the source is the address's host.
+    rdp = ("Security", 4624, "WS-0008.corp.example", 10,
+           {"TargetUserName": "adm-lscott", "LogonType": "10", "IpAddress": "10.10.0.16", "WorkstationName": "WS-0008"},
+           None)
+    with Case.open(str(case_path)) as case:
+        windows(case, "ws-0008-security.evtx", [rdp])
+        windows(case, "adm-01-sysmon.evtx", [("Microsoft-Windows-Sysmon/Operational", 1, "ADM-01.corp.example", 0,
+                                              {"Image": "C:\\Windows\\System32\\mstsc.exe"}, "10.10.0.16")])
+        rep = resolve(case)
+        assert rep.conflicts == 0
+        assert case.rows("SELECT ip, host, evidence FROM host_addr") == [("10.10.0.16", "adm-01", "host.ip")]
+        assert hosts(case, "\"event.code\" = '4624'") == [("4624", at(10), "ws-0008", "adm-01", None)]
