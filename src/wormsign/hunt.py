@@ -77,10 +77,14 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
     return list(run_sigma(case, dirs))
 
 
-def _edges(case: Case) -> list[dict[str, Any]]:
+def _edges(case: Case, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Propagation edges between hosts of the network (an outside address is no infector: the
+    host it reached is where the outbreak entered)."""
     return case.query(
         "SELECT source, target, ts, method, fname, fpath, sha256, account, kind, evidence, drop_ts "
-        "FROM h_edges WHERE source IS NOT NULL AND target IS NOT NULL ORDER BY ts"
+        "FROM h_edges WHERE source IS NOT NULL AND target IS NOT NULL "
+        "AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?)) ORDER BY ts",
+        [cfg["internal_re"]],
     ).to_pylist()
 
 
@@ -115,7 +119,7 @@ def hunt(
     bruteforcers = {a["source_host"] for a in alerts if a["rule"] in ("bruteforce", "spray", "lockout-storm")}
     ties = {a["host"] for a in alerts if a["rule"] in TIE_RULES} | bruteforcers
     base = baseline.learn(case, cfg, allowlist)
-    forest = build_forest(select_infections(_edges(case), base, ties, cfg))
+    forest = build_forest(select_infections(_edges(case, cfg), base, ties, cfg))
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
         for r in case.query("SELECT * FROM h_lockouts ORDER BY ts").to_pylist()

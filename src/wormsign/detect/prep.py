@@ -27,7 +27,7 @@ MACROS = (
         nullif(lower(regexp_extract(coalesce(x, ''), '[^\\/]+$')), '')""",
     r"""CREATE OR REPLACE TEMP MACRO ws_names(x) AS
         list_distinct(regexp_extract_all(lower(coalesce(x, '')),
-            '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys))', 1))""",
+            '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
 )

@@ -8,9 +8,11 @@ aside as a deployment when
 * its source and file are allowlisted or learned (:mod:`wormsign.detect.baseline`), or
 * its source pushed that same file to ``deploy_min_hosts`` or more hosts that day,
 
-and it is taken back as an infection when its source is already infected, is tied to brute
-force, lockouts or C2, or when its target pushes the same file on within ``chain_window_s``
-(a deployment that spreads on from its targets). The rules repeat until nothing changes.
+and it is taken back as an infection when the file travels on: its target pushes the same
+file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
+got that same file through an infection, or a sibling copy (same source, file and day) is an
+infection. A source tied to brute force, lockouts or C2 is never set aside. The rules repeat
+until nothing changes.
 """
 
 from __future__ import annotations
@@ -60,16 +62,21 @@ def select_infections(
     changed = True
     while changed and aside:
         changed = False
-        infected: dict[str, datetime] = {}
+        got: dict[tuple[str, str], datetime] = {}  # (host, file key) -> first kept copy to it
+        sent: set[tuple[str, str, str]] = set()  # (source, file key, day) of kept copies
         for i in kept:
-            t = edges[i]["target"]
-            if t not in infected or edges[i]["ts"] < infected[t]:
-                infected[t] = edges[i]["ts"]
+            e = edges[i]
+            for k in _keys(e):
+                if (e["target"], k) not in got or e["ts"] < got[(e["target"], k)]:
+                    got[(e["target"], k)] = e["ts"]
+                sent.add((e["source"], k, _day(e["ts"])))
         for i in sorted(aside):
             e = edges[i]
-            take = e["source"] in infected and infected[e["source"]] < e["ts"]
-            if not take:
-                keys = _keys(e)
+            keys = _keys(e)
+            # the file travels on: it reached the source through an infection, or a sibling copy is one
+            take = any((e["source"], k) in got and got[(e["source"], k)] < e["ts"] for k in keys) or any(
+                (e["source"], k, _day(e["ts"])) in sent for k in keys)
+            if not take:  # the target passes the same file on soon after
                 for j in out_by_source.get(e["target"], []):
                     e2 = edges[j]
                     gap = (e2["ts"] - e["ts"]).total_seconds()
