@@ -86,7 +86,7 @@ def live(outbreak_case: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, str]
     thread.join(10)
 
 
-def shot(pg: Any, name: str) -> None:
+def shot(pg: Any, name: str, *, full_page: bool = True) -> None:
     """Save a screenshot for a person to look at (not committed, not compared)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)

@@ -42,7 +42,8 @@
       if (onClick && r.item !== undefined) row.addEventListener("click", function () { onClick(r.item); });
       tb.appendChild(row);
     });
-    t.appendChild(tb); parent.appendChild(t);
+    t.appendChild(tb);
+    var wrap = el("div", "scroll"); wrap.appendChild(t); parent.appendChild(wrap);
     return t;
   }
   function card(parent, key, value, id) {
@@ -78,7 +79,8 @@
 
   // -- evidence panel ------------------------------------------------------------------
   function showEvidence(title, facts, refs) {
-    var panel = clear(document.getElementById("details"));
+    var panel = clear(document.getElementById("details")), r = panel.getBoundingClientRect();
+    if (r.top < 0 || r.top > window.innerHeight) panel.scrollIntoView({ block: "start" });
     panel.appendChild(el("h2", null, title));
     var dl = el("table", "facts");
     facts.forEach(function (f) {
