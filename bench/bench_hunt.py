@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_simulate import CHILD as SIM_CHILD  # noqa: E402
 from bench_simulate import count_events, run_child  # noqa: E402
 
+from wormsign.eval.suite import telemetry
+
 console = Console(width=130)
 
 # Columns the analytics read (the baseline scan reads every one of them), unless the hunt
@@ -106,11 +108,11 @@ def build_case(args: argparse.Namespace, case: Path, work: Path) -> dict[str, An
     sim_arg = {"scenario": args.scenario, "seed": args.seed, "opts": {}}
     pilot_hosts = min(args.hosts, 100)
     _child(SIM_CHILD, {**sim_arg, "hosts": pilot_hosts, "days": 1, "out": str(work / "pilot")})
-    per_host_day = count_events(work / "pilot")[0] / pilot_hosts
+    per_host_day = count_events(work / "pilot" / "logs")[0] / pilot_hosts
     shutil.rmtree(work / "pilot")
     days = args.days or max(1, round(args.events / (args.hosts * per_host_day)))
     sim = _child(SIM_CHILD, {**sim_arg, "hosts": args.hosts, "days": days, "out": str(work / "sim")})
-    files = sorted(str(p) for p in (work / "sim").rglob("*") if p.is_file() and p.name != "truth.json")
+    files = telemetry(work / "sim")
     ing = _child(INGEST, {"case": str(case), "files": files})
     shutil.rmtree(work / "sim")
     return {"days": days, "simulate_seconds": sim["wall_seconds"], "ingest": ing}

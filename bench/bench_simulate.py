@@ -37,7 +37,7 @@ from pathlib import Path
 from wormsign.simulate import simulate
 a = json.loads(sys.argv[1])
 truth = simulate(a["scenario"], a["hosts"], a["days"], a["seed"], Path(a["out"]), **a["opts"])
-keys = ("events", "records", "counts", "stats")
+keys = ("_stats",)
 print(json.dumps({"infections": len(truth.get("infections") or []),
                   **{k: truth[k] for k in keys if k in truth}}, default=str))
 """
@@ -156,7 +156,11 @@ def simulate(args: argparse.Namespace, hosts: int, days: int, out: Path) -> dict
            "opts": json.loads(args.opts)}
     res = run_child(CHILD, arg)
     res["summary"] = json.loads(res.pop("stdout").strip().splitlines()[-1])
-    res["events"], res["bytes"] = count_events(out)
+    counted, res["bytes"] = count_events(out / "logs" if (out / "logs").is_dir() else out)
+    reported = (res["summary"].get("_stats") or {}).get("events")
+    if reported is not None and reported != counted:
+        console.print(f"[yellow]the simulator reports {reported:,} events, the files hold {counted:,}[/]")
+    res["events"] = counted
     res["rate"] = res["events"] / res["seconds"]
     return res
 

@@ -148,3 +148,18 @@ def test_pool_sums_counts_before_dividing(truth, incidents):
     assert p["patient_zero_rate"] == 1.0
     assert p["false_incidents_per_10k_host_days"] == 0.0
     assert p["time_to_first_alert_s"] == 300.0 and p["alerted"] == 2
+
+
+def test_split_outbreak_is_judged_by_the_part_that_starts_first(truth, incidents):
+    # the hunt splits the outbreak: ws-0001 -> ws-0002 (early), and a bigger later part
+    # rooted wrongly at ws-0003
+    hosts = _hosts(incidents)
+    early = {"id": "INC-0002", "type": "outbreak", "first_seen": "2026-03-02T10:00:00Z",
+             "patient_zero": "ws-0001", "hosts": hosts[:2]}
+    late = dict(incidents["incidents"][0], patient_zero="ws-0003", first_seen="2026-03-02T10:40:00Z",
+                hosts=[dict(h, infector=None) if h["host"].lower().startswith("ws-0003") else h for h in hosts[2:]])
+    incidents["incidents"] = [late, early]
+    s = _score(truth, incidents)
+    assert s.patient_zero_found == "ws-0001" and s.patient_zero_right is True
+    assert s.recall == 1.0 and s.false_incidents == 0
+    assert s.infectors_right == 4  # ws-0003's infector ws-0001 was lost in the split

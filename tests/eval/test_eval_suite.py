@@ -71,7 +71,7 @@ def test_suite_end_to_end_smallest(tmp_path):
 
     scenario = "emotet" if "emotet" in SCENARIOS else next(iter(SCENARIOS))
     res = CliRunner().invoke(app, ["eval", "--suite", "--scenarios", scenario, "--seeds", "1",
-                                   "--sizes", "10", "--days", "1", "--out", str(tmp_path), "-j", "1"])
+                                   "--sizes", "20", "--days", "1", "--out", str(tmp_path), "-j", "1"])
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "suite.json").read_text())
     (run,) = doc["runs"]

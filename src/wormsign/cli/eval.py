@@ -75,7 +75,7 @@ def _suite_table(result: dict[str, Any]) -> Table:
     t = Table(title=f"eval suite: {len(result['runs'])} runs, {result['days']:g} days each")
     for col in ("scenario", "runs", "recall", "precision", "infector", "patient zero",
                 "1st alert after spread", "false /10k host-days", "lockouts", "errors"):
-        t.add_column(col, justify="left" if col == "scenario" else "right")
+        t.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=col == "scenario")
     errors: dict[str, int] = {}
     for r in result["runs"]:
         errors[r["scenario"]] = errors.get(r["scenario"], 0) + bool(r["error"])
@@ -113,7 +113,7 @@ def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: fl
                   "every run scores an empty incidents document (zero recall)")
     result = run_suite(names, seed_list, size_list, int(days) if float(days).is_integer() else days,
                        out=out, workers=workers or None, on_run=on_run)
-    console.print(_suite_table(result))
+    console.print(_suite_table(result), width=None if console.is_terminal else 130)
     console.print(f"wrote {out / 'suite.json'}", highlight=False)
     if json_out:
         _write(json_out, result)

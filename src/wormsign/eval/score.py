@@ -80,16 +80,18 @@ def _infected_in(inc: dict[str, Any]) -> set[str]:
 
 
 def _patient_zero(outbreaks: list[dict[str, Any]], truly: set[str]) -> str | None:
-    """The hunt's patient zero: that of the outbreak incident holding the most truly infected
-    hosts (ties: the earliest first_seen)."""
-    best: tuple[int, float] | None = None
-    pz: str | None = None
-    for inc in outbreaks:
-        seen = parse_time(inc.get("first_seen"), "first_seen")
-        rank = (len(_infected_in(inc) & truly), -(seen.timestamp() if seen else float("inf")))
-        if best is None or rank > best:
-            best, pz = rank, host_key(inc.get("patient_zero"))
-    return pz
+    """The hunt's patient zero: that of the earliest outbreak incident (by its first infection,
+    else its first_seen) among those holding a truly infected host; among all of them when none does.
+    A hunt that splits one outbreak in two is judged by the part that starts first."""
+    hits = [i for i in outbreaks if _infected_in(i) & truly] or outbreaks
+
+    def start(inc: dict[str, Any]) -> float:
+        times = [t for h in inc.get("hosts") or [] if h.get("state") == "infected"
+                 and (t := parse_time(h.get("infected_at"), "infected_at")) is not None]
+        seen = min(times, default=None) or parse_time(inc.get("first_seen"), "first_seen")
+        return seen.timestamp() if seen else float("inf")
+
+    return host_key(min(hits, key=start).get("patient_zero")) if hits else None
 
 
 def _lockouts(truth: Truth, incidents: list[dict[str, Any]], tol_s: float) -> tuple[int, int]:

@@ -72,6 +72,13 @@ def load_hunt() -> Hunt | None:
     return fn if callable(fn) else None
 
 
+def telemetry(out: Path) -> list[str]:
+    """The telemetry files the simulator wrote: ``logs/`` when there is one (``feeds/`` are threat
+    intel, not telemetry), else every file but truth.json."""
+    root = out / "logs" if (out / "logs").is_dir() else out
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name != "truth.json")
+
+
 def _document(result: Any) -> dict[str, Any] | None:
     if result is None or isinstance(result, dict):
         return result
@@ -90,7 +97,7 @@ def run_one(run: Run, simulate: Callable[..., dict[str, Any]], hunt: Hunt | None
             truth_doc = simulate(run.scenario, run.hosts, run.days, run.seed, sim)
             run.seconds["simulate"] = time.perf_counter() - clock
             truth = truth_from_dict(truth_doc, f"truth of {run.name}")
-            files = sorted(str(p) for p in sim.rglob("*") if p.is_file() and p.name != "truth.json")
+            files = telemetry(sim)
             with Case.open(str(Path(tmp) / "case.duckdb")) as case:
                 clock = time.perf_counter()
                 report = ingest_paths(files, case, workers=workers)
