@@ -89,7 +89,9 @@ def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -
             first = run[0]
             a["source_host"] = first[3] or host
             a["target_hosts"] = [host] if first[3] and first[3] != host else []
-            values = {n: _bounded(v) for n, v in zip(names, first[4:], strict=False) if v is not None}
+            wanted = [f for f in rule.fields or [] if f in names] or names
+            got = dict(zip(names, first[4:], strict=False))
+            values = {n: _bounded(got[n]) for n in wanted if got.get(n) is not None and not n.startswith("wormsign_")}
             keep = dict(list(values.items())[: settings()["max_alert_fields"]])
             a["fields"] = {"count": len(run), **keep}
             when = a["first_seen"] if len(run) == 1 else f"{a['first_seen']} to {a['last_seen']}"

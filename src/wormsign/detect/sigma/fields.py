@@ -108,7 +108,8 @@ def build(case: Case, names: Iterable[str], logsources: Logsources, fmap: FieldM
     )
     SELECT "ts" AS wormsign_ts, "host" AS wormsign_host,
            "src.digest" || ':' || CAST("src.record" AS VARCHAR) AS wormsign_ref,
-           "source.host" AS wormsign_source_host, {CATEGORY_FIELD}, {SERVICE_FIELD}
+           coalesce("source.host", CASE WHEN kind IN ('auth', 'share') THEN "source.ip" END)
+               AS wormsign_source_host, {CATEGORY_FIELD}, {SERVICE_FIELD}
            {"," if select else ""}
            {select}
     FROM ed

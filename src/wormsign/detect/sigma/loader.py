@@ -6,12 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaRuleLocation
 from sigma.rule import SigmaRule
 
 log = logging.getLogger(__name__)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 BUILTIN = Path(__file__).resolve().parent / "rules"
 
 AnyRule = SigmaRule | SigmaCorrelationRule
@@ -63,8 +65,9 @@ def load(paths: list[str], *, max_bytes: int = 1 << 20) -> Loaded:
             if path.stat().st_size > max_bytes:
                 raise ValueError(f"file larger than {max_bytes} bytes")
             text = path.read_text(encoding="utf-8")
-            coll = SigmaCollection.from_yaml(
-                text, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
+            docs = list(yaml.load_all(text, Loader=_Loader))
+            coll = SigmaCollection.from_dicts(
+                docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
             )
         except Exception as e:  # a broken file must not stop the others
             log.warning("%s: cannot load Sigma rules: %s", name, e)

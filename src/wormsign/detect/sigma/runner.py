@@ -14,6 +14,7 @@ from sigma.rule import SigmaRule
 from wormsign.detect.sigma import alerts, fields, logsources, loader
 from wormsign.detect.sigma.backend import DuckDBSigmaBackend, quote_ident
 from wormsign.detect.sigma.correlate import KINDS, Hit, evaluate
+from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 from wormsign.detect.sigma.loader import AnyRule, Skip, rule_key
 from wormsign.store import Case
 
@@ -68,12 +69,13 @@ def _compile(rule: SigmaRule, backend: DuckDBSigmaBackend, ls: logsources.Logsou
         return reason
     before = len(backend.errors)
     try:
-        queries = backend.convert_rule(rule) or rule.get_conversion_result()
+        queries = backend.convert_rule(rule)
+        if len(backend.errors) > before:
+            err = backend.errors[-1][1]
+            return f"conversion error: {type(err).__name__}: {str(err)[:300]}"
+        queries = queries or rule.get_conversion_result()
     except Exception as e:  # pySigma raises many kinds; one bad rule must not stop the run
         return f"conversion error: {type(e).__name__}: {str(e)[:300]}"
-    if len(backend.errors) > before:
-        err = backend.errors[-1][1]
-        return f"conversion error: {type(err).__name__}: {str(err)[:300]}"
     if not queries:
         return "conversion gave no query"
     names = backend.required_fields(rule)
@@ -81,7 +83,8 @@ def _compile(rule: SigmaRule, backend: DuckDBSigmaBackend, ls: logsources.Logsou
         bad = fmap.unsupported(n)
         if bad:
             return bad
-    return Compiled(rule, " OR ".join(f"({q})" for q in queries), names)
+    shown = [f for f in rule.fields or [] if isinstance(f, str) and fmap.unsupported(f) is None][:20]
+    return Compiled(rule, " OR ".join(f"({q})" for q in queries), sorted(set(names) | set(shown)))
 
 
 def _group_fields(corr: SigmaCorrelationRule, base: AnyRule) -> list[str]:
@@ -135,6 +138,47 @@ def _select(case: Case, c: Compiled, extra: list[str], limit: int) -> list[tuple
     return case.rows(sql, [limit])
 
 
+def _ls_key(rule: SigmaRule) -> tuple[str | None, str | None]:
+    ls = rule.logsource
+    return (ls.category.lower() if ls.category else None, ls.service.lower() if ls.service else None)
+
+
+def _count(case: Case, compiled: dict[int, Compiled], fail: Any, chunk: int = 100) -> dict[int, int]:
+    """Matching events per rule, many rules per scan; a rule whose SQL DuckDB refuses is dropped.
+
+    Most rules match nothing. Rules are grouped by log source: a group whose log source has no
+    event in the case is not queried at all, and the others scan only their log source's rows,
+    counting up to ``chunk`` rules in one pass.
+    """
+    present = case.rows(f"SELECT DISTINCT {CATEGORY_FIELD}, {SERVICE_FIELD} FROM {fields.TABLE}")
+    groups: dict[tuple[str | None, str | None], list[int]] = {}
+    for k, c in compiled.items():
+        groups.setdefault(_ls_key(c.rule), []).append(k)
+    counts: dict[int, int] = {}
+    for (cat, svc), keys in groups.items():
+        if not any(
+            (cat is None or f"|{cat}|" in (pc or "")) and (svc is None or f"|{svc}|" in (ps or "")) for pc, ps in present
+        ):
+            counts.update(dict.fromkeys(keys, 0))
+            continue
+        where = f" FROM {fields.TABLE} WHERE (?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?)) AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?))"
+        params = [cat, f"|{cat}|", svc, f"|{svc}|"]
+        for i in range(0, len(keys), chunk):
+            part = keys[i : i + chunk]
+            sql = "SELECT " + ", ".join(f"count_if({compiled[k].where})" for k in part) + where
+            try:
+                counts.update(zip(part, case.rows(sql, params)[0], strict=True))
+                continue
+            except Exception:  # one bad rule in the chunk: count them one by one
+                pass
+            for k in part:
+                try:
+                    counts[k] = case.rows(f"SELECT count_if({compiled[k].where})" + where, params)[0][0]
+                except Exception as e:  # DuckDB refused the SQL the backend wrote
+                    fail(compiled.pop(k), f"query failed: {type(e).__name__}: {str(e)[:300]}")
+    return counts
+
+
 def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool = True) -> SigmaRun:
     """Run the in-house rules (``builtin``) and the rules under ``rule_paths`` on the case."""
     cfg = alerts.settings()
@@ -169,13 +213,9 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
 
     limit = int(cfg["max_hits_per_rule"])
     rows_of: dict[int, list[tuple[Any, ...]]] = {}
+    counts = _count(case, compiled, lambda c, why: _skip(run, res, c.rule, why))
     for key, c in list(compiled.items()):
-        try:
-            rows = _select(case, c, c.fields, limit + 1)
-        except Exception as e:  # DuckDB refused the SQL the backend wrote
-            _skip(run, res, c.rule, f"query failed: {type(e).__name__}: {str(e)[:300]}")
-            del compiled[key]
-            continue
+        rows = _select(case, c, c.fields, limit + 1) if counts.get(key) else []
         if len(rows) > limit:
             rows = rows[:limit]
             run.truncated.append(rule_key(c.rule))
