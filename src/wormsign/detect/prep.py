@@ -112,7 +112,10 @@ SMB = """
 CREATE OR REPLACE TEMP TABLE h_smb AS
 SELECT coalesce(e."source.host", ms.host, e."source.ip") AS source,
        coalesce(e."destination.host", md.host, e."destination.ip") AS target, e.ts,
-       ws_ref(e."src.digest", e."src.record") AS ref
+       ws_ref(e."src.digest", e."src.record") AS ref,
+       -- a session that carried a payload, or the target's own record of it, beats a probe
+       (coalesce(e."network.bytes", 0) >= ? OR (e."src.format" <> 'zeek'
+        AND e.host = coalesce(e."destination.host", md.host))) AS strong
 FROM events e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
 WHERE e.kind = 'network' AND e."destination.port" = 445
   AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
@@ -167,7 +170,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
             list(rpc), [v[0] for v in rpc.values()], [list(v[1]) for v in rpc.values()],
         ],
     )
-    eng.execute(SMB, [loop, loop])
+    eng.execute(SMB, [int(cfg["exploit_min_bytes"]), loop, loop])
     eng.execute(LOGONS, [loop])
     eng.execute(AUTHFAIL, [loop])
     eng.execute(LOCKOUTS)

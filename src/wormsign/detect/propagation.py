@@ -48,17 +48,20 @@ WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid F
 
 # Credential-less spread (WannaCry-like): an unexplained new service or remotely started
 # executable outside the system folders on a host shortly after another host reached its port 445, with no successful
-# network logon from that host in between.
+# network logon from that host in between. Of the connections before it, a session that
+# carried a payload (or that the target itself logged) wins over the latest probe.
 EXPLOIT = """
 INSERT INTO h_edges
-SELECT s.source, x.host, x.ts, 'smb-exploit', x.what, x.image, x.sha256, NULL, 'exploit',
-       [s.ref, x.ref], s.ts, x.xid
-FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges) AND image IS NOT NULL
-      AND NOT regexp_matches(lower(image), $system_dirs)) x
-ASOF JOIN h_smb s ON s.target = x.host AND x.ts >= s.ts
-WHERE x.ts - s.ts <= to_seconds($xw) AND s.source <> x.host
-  AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = x.host AND l.source = s.source
-                  AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND x.ts)
+SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [sref, ref], sts, xid FROM (
+    SELECT s.source, x.host, x.ts, x.what, x.image, x.sha256, s.ref AS sref, x.ref, s.ts AS sts, x.xid
+    FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges) AND image IS NOT NULL
+          AND NOT regexp_matches(lower(image), $system_dirs)) x
+    JOIN h_smb s ON s.target = x.host AND s.ts <= x.ts AND s.ts >= x.ts - to_seconds($xw)
+    WHERE s.source <> x.host
+      AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = x.host AND l.source = s.source
+                      AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND x.ts)
+    QUALIFY row_number() OVER (PARTITION BY x.xid ORDER BY s.strong DESC, s.ts DESC) = 1
+)
 """
 
 
