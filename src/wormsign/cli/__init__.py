@@ -7,6 +7,7 @@ from wormsign.cli import hunt as _hunt  # noqa: F401  (registers hunt)
 from wormsign.cli import ingest as _ingest  # noqa: F401  (registers ingest, stats)
 from wormsign.cli import intel as _intel  # noqa: F401  (registers intel, scan)
 from wormsign.cli import report as _report  # noqa: F401  (registers report, serve, export)
+from wormsign.cli import sigma as _sigma  # noqa: F401  (registers sigma)
 from wormsign.cli import simulate as _simulate  # noqa: F401  (registers simulate)
 from wormsign.cli.app import app
 
