@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from intel_cases import DATA, EMOTET, known_case, known_rows, ref, store  # noqa: F401 (fixtures)
 
 from wormsign.ingest.base import rows_to_table
@@ -93,3 +95,16 @@ def test_nothing_known_means_nothing_attributed(tmp_path: Path, known_case: Case
     with IntelStore.open(str(tmp_path / "empty.duckdb")) as s:
         attr = attribute(known_case, s)
     assert attr.hosts == {} and attr.processes == [] and attr.c2 == {} and attr.deliveries == []
+
+
+def test_intel_may_be_a_feed_file_or_a_folder_of_feeds(tmp_path: Path, known_case: Case) -> None:
+    by_file = attribute(known_case, str(DATA / "hashes.txt"))
+    assert sorted(by_file.hosts) == ["ws-01", "ws-02"]
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "feodo.csv").write_bytes((DATA / "feodo_ipblocklist.csv").read_bytes())
+    (feeds / "hashes.txt").write_bytes((DATA / "hashes.txt").read_bytes())
+    by_dir = attribute(known_case, str(feeds))
+    assert fams(by_dir, "ws-01") == {"emotet": 0.99, "qakbot": 0.99} and len(by_dir.deliveries) == 1
+    with pytest.raises(FileNotFoundError, match="no intel store or feed"):
+        attribute(known_case, str(tmp_path / "nothing"))

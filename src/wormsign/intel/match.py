@@ -9,13 +9,17 @@ Evidence is a list of event references, ``"<src.digest>:<src.record>"``.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from wormsign.intel.indicators import config
 from wormsign.intel.store import ARROW, DDL, TABLE, IntelStore
+
+log = logging.getLogger(__name__)
 
 MATCH = "_ws_intel_match"
 _COPY = "_ws_intel"
@@ -147,9 +151,36 @@ def noisy_or(weights: list[float]) -> float:
     return round(1.0 - math.prod(1.0 - w for w in weights), 3)
 
 
+def load(intel: str | IntelStore) -> IntelStore:
+    """An intel store: as given, a store file, or feeds (a file or a folder) read into memory.
+
+    ``wormsign hunt --intel`` takes any of them, so a simulator's ``feeds/`` folder works as is.
+    """
+    if isinstance(intel, IntelStore):
+        return intel
+    path = str(intel)
+    if os.path.isfile(path):
+        with open(path, "rb") as fh:
+            if fh.read(12)[8:12] == b"DUCK":  # a DuckDB file: an intel store
+                return IntelStore.open(path, read_only=True)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no intel store or feed at {path}")
+    from wormsign.intel.importer import IntelImportError, import_file
+
+    store = IntelStore.open(":memory:")
+    files = [path] if os.path.isfile(path) else sorted(
+        os.path.join(d, n) for d, _, names in os.walk(path) for n in names)
+    for f in files:
+        try:
+            import_file(f, store)
+        except (IntelImportError, OSError) as exc:
+            log.warning("intel feed %s not read: %s", f, exc)
+    return store
+
+
 def attach(case: Any, intel: str | IntelStore) -> str:
     """Make the indicators visible to the case's engine; returns the table name to query."""
-    store = intel if isinstance(intel, IntelStore) else IntelStore.open(str(intel), read_only=True)
+    store = load(intel)
     try:
         if store.engine is case.engine:
             return TABLE
