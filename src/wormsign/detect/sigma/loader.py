@@ -73,7 +73,10 @@ def load(paths: list[str], *, max_bytes: int = 1 << 20) -> Loaded:
             log.warning("%s: cannot load Sigma rules: %s", name, e)
             res.skipped.append(Skip("?", "", name, f"cannot load: {str(e)[:300]}"))
             continue
-        for err in coll.errors:
+        rule_errors = {id(e) for r in coll.rules for e in r.errors}
+        for err in coll.errors:  # the collection repeats each rule's errors: keep only the others
+            if id(err) in rule_errors or any(str(err) == str(e) for r in coll.rules for e in r.errors):
+                continue
             res.skipped.append(Skip("?", "", name, f"parse error: {str(err)[:300]}"))
         for rule in coll.rules:
             if rule.errors:
