@@ -91,6 +91,7 @@ def test_incidents_json_and_observed_c2(tmp_path: Path, known_case: Case, store:
     observed = groups_from_attribution(attribute(known_case, store))
     assert observed["emotet"]["ip_port"] == {"203.0.113.10:8080", "203.0.113.11:443"}
     assert compare(observed).pair("emotet", "qakbot").shared == {}
+    assert attribute(known_case, store).overlap().pair("emotet", "qakbot").shared == {}
 
 
 def test_observed_c2_shared_by_two_families_on_a_crafted_case(tmp_path: Path) -> None:

@@ -118,6 +118,12 @@ class Attribution:
             out[(d.from_family, d.to_family)] = out.get((d.from_family, d.to_family), 0) + 1
         return dict(sorted(out.items()))
 
+    def overlap(self) -> Any:
+        """C2 overlap between the families, on the addresses the case's hosts contacted."""
+        from wormsign.intel.overlap import compare, groups_from_attribution
+
+        return compare(groups_from_attribution(self))
+
     def to_incident(self) -> dict[str, Any]:
         """The ``families``, ``deliveries`` and ``c2`` keys of an incident (docs/formats.md)."""
         return {
