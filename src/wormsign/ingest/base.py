@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import re
 import zipfile
 import zlib
 from collections import Counter
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from wormsign import schema
 
@@ -150,17 +152,7 @@ class Sink:
         if not host:
             self._reject(row.get("src.record"), "no-host", "the record names no host")
             return
-        row["src.file"] = self.source.name
-        row["src.digest"] = self.source.digest
-        if "src.format" not in row:  # a reader of several layouts may name the record's own
-            row["src.format"] = self.fmt
-        for k, v in row.items():
-            if v.__class__ is str and len(v) > schema.MAX_FIELD_CHARS:
-                limit = schema.MAX_RAW_CHARS if k == "raw" else schema.MAX_FIELD_CHARS
-                if len(v) > limit:
-                    row[k] = v[:limit]
-                    self.stats.truncated += 1
-        self.stats.kinds[row["kind"]] += 1
+        # The source pointer, size bounds and kind counts are applied per batch, in Arrow.
         self._rows.append(row)
         if len(self._rows) >= self.batch_rows:
             self.flush()
@@ -191,9 +183,35 @@ class Sink:
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        table = rows_to_table(rows)
+        table = self._finish(rows_to_table(rows))
         self.stats.stored += table.num_rows
         self._flush(table)
+
+    def _finish(self, table: pa.Table) -> pa.Table:
+        """Source pointer, format, bounded field sizes and kind counts of one batch."""
+        n = table.num_rows
+        names = table.schema.names
+        table = table.set_column(names.index("src.file"), "src.file", pa.repeat(self.source.name, n))
+        table = table.set_column(names.index("src.digest"), "src.digest", pa.repeat(self.source.digest, n))
+        i = names.index("src.format")  # a reader of several layouts may name the record's own
+        table = table.set_column(i, "src.format", pc.fill_null(table.column(i), self.fmt))
+        for i, f in enumerate(schema.FIELDS):
+            if f.type != pa.string():
+                continue
+            col = table.column(i)
+            if col.null_count == n:
+                continue
+            limit = schema.MAX_RAW_CHARS if f.name == "raw" else schema.MAX_FIELD_CHARS
+            longest = pc.max(pc.binary_length(col)).as_py()
+            if longest is None or longest <= limit:  # bytes >= characters: nothing is too long
+                continue
+            over = pc.sum(pc.greater(pc.utf8_length(col), limit)).as_py() or 0
+            if over:
+                self.stats.truncated += over
+                table = table.set_column(i, f.name, pc.utf8_slice_codeunits(col, 0, limit))
+        for vc in pc.value_counts(table.column("kind")).to_pylist():
+            self.stats.kinds[vc["values"]] += vc["counts"]
+        return table
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -234,13 +252,14 @@ def host_key(name: str | None) -> str | None:
     return name.split(".", 1)[0] or None
 
 
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_IPV6 = re.compile(r"[0-9a-fA-F:.]*:[0-9a-fA-F:.]*")
+
+
 def is_ip(s: str) -> bool:
     if not s:
         return False
-    if ":" in s:
-        return all(c in "0123456789abcdefABCDEF:." for c in s)
-    parts = s.split(".")
-    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
+    return (_IPV6 if ":" in s else _IPV4).fullmatch(s) is not None
 
 
 def clean_ip(v: Any) -> str | None:
@@ -260,6 +279,8 @@ def to_int(v: Any) -> int | None:
     """An integer from ints, decimal or hex strings; None when it is not one."""
     if v is None or v.__class__ is int:
         return v
+    if v.__class__ is str and v.isdigit():
+        return int(v)
     if isinstance(v, float):
         return int(v)
     s = str(v).strip()

@@ -1,0 +1,205 @@
+"""Ingest benchmark: EVTX against the bare ``evtx`` parse, and Winlogbeat NDJSON, with peak memory.
+
+Run from the repository root: ``.venv/bin/python bench/bench_ingest.py`` (``--help`` for sizes).
+
+(a) EVTX. The shared corpus is replicated to at least ``--evtx-records`` records. Identical
+    files would be skipped by the digest dedupe, so every replica goes into a case of its
+    own: each pass does the whole work (digest, sniff, parse, normalise, store). The bare
+    parse iterates ``PyEvtxParser(path).records_json()`` over the same files, the same
+    number of times, in the same run; the ratio is wormsign's rate over the bare rate.
+(b) NDJSON. ``--ndjson-events`` Winlogbeat documents (Security 4624/4625/5145, Sysmon 1/3/11,
+    System 7045) are generated into a file, then ingested on one worker.
+
+Speed is measured here only, never in the tests; a figure means something only next to
+the baseline measured in the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from evtx import PyEvtxParser
+
+from wormsign.ingest import ingest_paths
+from wormsign.store import Case
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "evtx-attack-samples"
+
+
+def bare_parse(files: list[str], passes: int, threads: int) -> tuple[int, float]:
+    """Records and seconds of the bare parse: iterate ``records_json()`` over every file."""
+    n = 0
+    t0 = time.perf_counter()
+    for _ in range(passes):
+        for f in files:
+            it = iter(PyEvtxParser(f, number_of_threads=threads).records_json())
+            while True:
+                try:
+                    next(it)
+                except StopIteration:
+                    break
+                except (RuntimeError, OSError, ValueError):
+                    continue
+                n += 1
+    return n, time.perf_counter() - t0
+
+
+def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tuple[int, float]:
+    """Events stored and seconds for ``passes`` ingests of ``paths``, each into a fresh case."""
+    stored = 0
+    elapsed = 0.0
+    for i in range(passes):
+        path = os.path.join(tmp, f"case-{workers}-{i}.duckdb")
+        t0 = time.perf_counter()
+        with Case.open(path) as case:
+            report = ingest_paths(paths, case, workers=workers)
+        elapsed += time.perf_counter() - t0
+        stored += report.stats.stored
+        for p in (path, path + ".wal"):
+            if os.path.exists(p):
+                os.unlink(p)
+    return stored, elapsed
+
+
+# -- Winlogbeat documents ----------------------------------------------------------------
+
+_SEC = "Microsoft-Windows-Security-Auditing"
+_SYSMON = "Microsoft-Windows-Sysmon"
+
+
+def _doc(i: int, rnd: random.Random, t0: float) -> dict[str, object]:
+    host = f"ws-{rnd.randrange(2000):04d}"
+    src = f"10.1.{rnd.randrange(8)}.{rnd.randrange(1, 255)}"
+    kind = i % 7
+    exe = rnd.choice(["C:\\Windows\\System32\\svchost.exe", "C:\\Windows\\System32\\cmd.exe",
+                      "C:\\Users\\jdoe\\AppData\\Local\\Temp\\upd" + str(rnd.randrange(999)) + ".exe"])
+    if kind in (0, 1):
+        chan, prov, eid = "Security", _SEC, 4624 + kind
+        data = {"SubjectUserSid": "S-1-0-0", "SubjectUserName": "-", "SubjectDomainName": "-",
+                "SubjectLogonId": "0x0", "TargetUserName": f"user{rnd.randrange(500)}", "TargetDomainName": "CORP",
+                "TargetLogonId": hex(rnd.randrange(1 << 32)), "LogonType": "3", "LogonProcessName": "NtLmSsp ",
+                "AuthenticationPackageName": "NTLM", "WorkstationName": f"WS-{rnd.randrange(2000):04d}",
+                "IpAddress": src, "IpPort": str(rnd.randrange(1024, 65535)), "ProcessId": "0x0", "ProcessName": "-"}
+        if kind == 1:
+            data.update({"Status": "0xc000006d", "SubStatus": "0xc000006a", "FailureReason": "%%2313"})
+    elif kind == 2:
+        chan, prov, eid = "Security", _SEC, 5145
+        data = {"SubjectUserSid": "S-1-5-21-1-2-3-500", "SubjectUserName": "Administrator",
+                "SubjectDomainName": "CORP", "SubjectLogonId": "0xfc635", "ObjectType": "File", "IpAddress": src,
+                "IpPort": str(rnd.randrange(1024, 65535)), "ShareName": "\\\\*\\ADMIN$",
+                "ShareLocalPath": "\\??\\C:\\Windows", "RelativeTargetName": f"upd{rnd.randrange(999)}.exe",
+                "AccessMask": "0x2", "AccessList": "%%4417\r\n\t\t\t\t", "AccessReason": "-"}
+    elif kind == 6:
+        chan, prov, eid = "System", "Service Control Manager", 7045
+        data = {"ServiceName": f"svc{rnd.randrange(999)}", "ImagePath": "%SystemRoot%\\upd.exe",
+                "ServiceType": "user mode service", "StartType": "demand start", "AccountName": "LocalSystem"}
+    else:
+        chan, prov = "Microsoft-Windows-Sysmon/Operational", _SYSMON
+        eid = (1, 3, 11)[kind - 3]
+        data = {"RuleName": "-", "UtcTime": "2026-03-02 09:14:07.250", "ProcessGuid": "{8a1c3e4f-b2d3-5c90-0000-0010a1b2c3d4}",
+                "ProcessId": str(rnd.randrange(65535)), "Image": exe, "User": "CORP\\jdoe"}
+        if eid == 1:
+            data.update({"CommandLine": exe + " -k netsvcs -p -s Schedule", "CurrentDirectory": "C:\\Windows\\",
+                         "Hashes": "MD5=%032x,SHA256=%064x" % (rnd.getrandbits(128), rnd.getrandbits(256)),
+                         "ParentProcessGuid": "{8a1c3e4f-b2d3-5c90-0000-0010ffeeddcc}", "ParentProcessId": "700",
+                         "ParentImage": "C:\\Windows\\System32\\services.exe",
+                         "ParentCommandLine": "C:\\Windows\\system32\\services.exe", "IntegrityLevel": "System"})
+        elif eid == 3:
+            data.update({"Protocol": "tcp", "Initiated": "true", "SourceIp": src, "SourceHostname": host,
+                         "SourcePort": str(rnd.randrange(1024, 65535)), "DestinationIp": "10.1.0.5",
+                         "DestinationHostname": "dc-01", "DestinationPort": "445"})
+        else:
+            data.update({"TargetFilename": f"C:\\Windows\\upd{rnd.randrange(999)}.exe",
+                         "CreationUtcTime": "2026-03-02 09:14:07.250"})
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + i * 0.05)) + ".%03dZ" % (i % 1000)
+    return {
+        "@timestamp": ts,
+        "agent": {"type": "winlogbeat", "version": "8.12.0", "hostname": host},
+        "ecs": {"version": "8.0.0"},
+        "event": {"code": str(eid), "kind": "event", "provider": prov, "id": f"bench-{i}"},
+        "host": {"name": host + ".corp.example", "hostname": host, "ip": [src]},
+        "log": {"level": "information"},
+        "winlog": {"api": "wineventlog", "channel": chan, "computer_name": host.upper() + ".corp.example",
+                   "event_id": str(eid), "provider_name": prov, "record_id": str(i + 1), "event_data": data},
+    }
+
+
+def write_ndjson(path: str, n: int) -> int:
+    rnd = random.Random(42)
+    t0 = 1772440447.0
+    size = 0
+    with open(path, "wb") as fh:
+        for start in range(0, n, 10_000):
+            block = b"\n".join(orjson.dumps(_doc(i, rnd, t0)) for i in range(start, min(n, start + 10_000))) + b"\n"
+            fh.write(block)
+            size += len(block)
+    return size
+
+
+def peak_rss_mib() -> tuple[float, float]:
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, kids
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", default=str(CORPUS))
+    ap.add_argument("--evtx-records", type=int, default=250_000)
+    ap.add_argument("--ndjson-events", type=int, default=500_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--skip-evtx", action="store_true")
+    ap.add_argument("--skip-ndjson", action="store_true")
+    args = ap.parse_args()
+    rows: list[tuple[str, int, float, str]] = []
+    cores = os.cpu_count() or 1
+    print(f"python {sys.version.split()[0]}, {cores} cores, pid {os.getpid()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="wormsign-bench-") as tmp:
+        if not args.skip_evtx:
+            files = sorted(glob.glob(os.path.join(args.corpus, "**", "*.evtx"), recursive=True))
+            if not files:
+                print(f"no EVTX files under {args.corpus}", file=sys.stderr)
+                return 2
+            per_pass, _ = bare_parse(files, 1, 1)  # also warms the page cache
+            passes = max(1, math.ceil(args.evtx_records / per_pass))
+            print(f"EVTX: {len(files)} files, {per_pass:,} records a pass, {passes} passes "
+                  f"({per_pass * passes:,} records)", flush=True)
+            n1, s1 = bare_parse(files, passes, 1)
+            rows.append(("evtx bare parse, 1 thread", n1, s1, "baseline"))
+            nall, sall = bare_parse(files, passes, 0)
+            rows.append((f"evtx bare parse, {cores} threads", nall, sall, ""))
+            w1, t1 = wormsign_ingest([args.corpus], passes, 1, tmp)
+            ratio1 = (w1 / t1) / (n1 / s1)
+            rows.append(("wormsign evtx ingest, 1 worker", w1, t1, f"ratio {ratio1:.2f} (floor 0.40)"))
+            if args.workers > 1:
+                wn, tn = wormsign_ingest([args.corpus], passes, args.workers, tmp)
+                rows.append((f"wormsign evtx ingest, {args.workers} workers", wn, tn,
+                             f"ratio {(wn / tn) / (n1 / s1):.2f}, speedup x{t1 / tn:.2f} over 1 worker"))
+        if not args.skip_ndjson:
+            path = os.path.join(tmp, "winlogbeat.ndjson")
+            size = write_ndjson(path, args.ndjson_events)
+            print(f"NDJSON: {args.ndjson_events:,} Winlogbeat events, {size / 2**20:.0f} MiB", flush=True)
+            n, s = wormsign_ingest([path], 1, 1, tmp)
+            rows.append(("wormsign winlogbeat ndjson, 1 worker", n, s, f"{n / s:,.0f}/s (floor 100,000/s)"))
+    me, kids = peak_rss_mib()
+    print()
+    print(f"{'what':<40} {'records':>10} {'seconds':>8} {'records/s':>11}  note")
+    for what, n, s, note in rows:
+        print(f"{what:<40} {n:>10,} {s:>8.2f} {n / s:>11,.0f}  {note}")
+    print(f"peak RSS: {me:,.0f} MiB (this process), {kids:,.0f} MiB (largest worker)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
