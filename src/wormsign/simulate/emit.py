@@ -19,7 +19,7 @@ class Emitter:
         self.win: dict[int, list[WinEvent]] = {}
         self.zeek: dict[str, list[tuple[int, int, tuple[Any, ...]]]] = {}
         self.written: set[int] = set()
-        self.attack_uids: list[str] = []
+        self.attack_uids: dict[str, None] = {}  # ordered set: a connection's uid is on several logs
         self.seq = 0
 
     def event(self, host: Host, ts: int, channel: str, eid: int, data: dict[str, str], attack: bool = False) -> None:
@@ -34,7 +34,7 @@ class Emitter:
         vals = (zeek_ts(ts), uid, *row) if uid is not None else (zeek_ts(ts), *row)
         self.zeek.setdefault(log, []).append((ts, self.seq, vals))
         if attack and uid is not None:
-            self.attack_uids.append(uid)
+            self.attack_uids[uid] = None
 
     def take(self, hosts: list[Host]) -> dict[int, list[WinEvent]]:
         """The events of ``hosts``, removed from the collector; they may get no more."""

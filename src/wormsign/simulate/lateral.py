@@ -73,11 +73,13 @@ def push(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Host, d
 
 
 def wmi_exec(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Host, dst: Host, *, account: str,
-             command: str, image: str, sha: tuple[str, str] | None = None, attack: bool = False) -> int:
+             command: str, image: str, sha: tuple[str, str] | None = None, attack: bool = False,
+             t_run: int | None = None, guid: str | None = None, pid: int | None = None) -> int:
     """WMIC ``process call create`` on ``dst``: a type-3 logon, DCOM on 135, WmiPrvSE starting the command."""
     smb_logon(em, org, me, r, t, src, dst, account, org.netbios, ok=True, attack=attack, kerberos=True)
     sport, dport, uid1, uid2 = ephemeral(r), r.randrange(49664, 49700), zeek_uid(r), zeek_uid(r)
-    t_run = t + 400 + r.randrange(1200)
+    t_go = t + 400 + r.randrange(1200)
+    t_run = t_go if t_run is None else t_run
     rr = random.Random(r.getrandbits(64))
     if me is src:
         conn(em, r, t + 50, src.ip(t), sport, dst.ip(t), 135, service="dce_rpc", ob=1200, rb=900, attack=attack,
@@ -93,5 +95,5 @@ def wmi_exec(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Hos
                    "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
                    "C:\\Windows\\system32\\wbem\\wmiprvse.exe -secured -Embedding", "NT AUTHORITY\\NETWORK SERVICE")
         process(em, rr, dst, t_run, image, command, wmi, f"{org.netbios}\\{account}", sha=sha, attack=attack,
-                integrity="High")
+                integrity="High", guid=guid, pid=pid)
     return t_run

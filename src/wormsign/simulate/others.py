@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from wormsign.simulate.creds import BAD_PASSWORD
+from wormsign.simulate.creds import BAD_PASSWORD, NO_SUCH_USER
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.lateral import wmi_exec
 from wormsign.simulate.net import conn, ephemeral, file_written_by_system, share_access, smb_logon
@@ -223,7 +223,7 @@ def emit_np_spread(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> Non
     else:
         wr = random.Random(rr.getrandbits(64))
         wmi_exec(em, org, me, wr, t_run - 1500, src, dst, account=p["account"], command=cmd, image=RUNDLL,
-                 sha=tuple(p["sha"]), attack=True)
+                 sha=tuple(p["sha"]), attack=True, t_run=t_run, guid=p["guid"], pid=p["pid"])
 
 
 class SprayOutbreak(Outbreak):
@@ -235,6 +235,9 @@ class SprayOutbreak(Outbreak):
         t = self.t0
         accounts = self.r.sample(self.org.users + self.org.admins,
                                  min(len(self.org.users) + len(self.org.admins), self.r.randint(*f["accounts"])))
+        known = set(accounts)
+        accounts += [g for g in f["guessed"] if g not in known]
+        self.r.shuffle(accounts)
         pws = self.passwords[: self.r.randint(*f["passwords"])]
         for dst in self.r.sample(servers, min(len(servers), self.r.randint(*f["targets"]))):
             attempts = []
@@ -242,7 +245,7 @@ class SprayOutbreak(Outbreak):
             for pw in pws:
                 for acc in accounts:
                     t += self.r.randint(*f["attempt_ms"])
-                    attempts.append((t, acc, self.org.netbios, BAD_PASSWORD))
+                    attempts.append((t, acc, self.org.netbios, BAD_PASSWORD if acc in known else NO_SUCH_USER))
                 t += 10 * MIN  # wait out the lockout window between rounds
                 del pw
             self.plan.add("bruteforce", start, src, dst, attack=True, attempts=attempts)

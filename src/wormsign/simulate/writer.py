@@ -93,7 +93,7 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 250, zeek_forma
             if progress:
                 progress(d * len(groups) + gi + 1, days * len(groups))
         ids.extend(em.attack_uids)
-        em.attack_uids = []
+        em.attack_uids = {}
     zw.close()
     return stats
 

@@ -1,0 +1,40 @@
+"""Same seed, same bytes; another seed, other bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wormsign.simulate import simulate
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    simulate("emotet-qakbot", 20, 1, 11, a)
+    simulate("emotet-qakbot", 20, 1, 11, b)
+    fa, fb = _files(a), _files(b)
+    assert len(fa) > 10 and fa.keys() == fb.keys()
+    assert [k for k in fa if fa[k] != fb[k]] == []
+
+
+def test_other_seed_other_bytes(tmp_path: Path) -> None:
+    simulate("emotet", 20, 1, 11, tmp_path / "a")
+    simulate("emotet", 20, 1, 12, tmp_path / "b")
+    fa, fb = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert fa["truth.json"] != fb["truth.json"]
+    assert all(fa[k] != fb[k] for k in fa if k.startswith("logs/winlogbeat"))
+
+
+def test_zeek_json_layout(tmp_path: Path) -> None:
+    import gzip
+
+    import orjson
+
+    simulate("wannacry", 16, 1, 3, tmp_path, zeek_format="json", attack_at=2.0)
+    with gzip.open(next((tmp_path / "logs" / "zeek").glob("*/conn.log.gz")), "rb") as fh:
+        rows = [orjson.loads(x) for x in fh]
+    assert rows and all(isinstance(r["ts"], float) and r["uid"].startswith("C") for r in rows)
+    assert any(r["id.resp_p"] == 445 for r in rows)
