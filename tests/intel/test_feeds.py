@@ -131,3 +131,28 @@ def test_store_inside_a_case(tmp_path: Path) -> None:
         import_file(str(DATA / "hashes.txt"), s)
         assert c.engine.has_table("intel") and c.engine.has_table("events")
         assert s.families() == ["emotet", "qakbot"]
+
+
+def test_misp_event_with_galaxy_tags_objects_and_a_bad_attribute(empty: IntelStore) -> None:
+    rep = import_file(str(DATA / "misp_event.json"), empty)
+    assert rep.files[str(DATA / "misp_event.json")] == "misp"
+    assert (rep.imported, rep.rejected) == (4, 1)  # the comment attribute is not an indicator: skipped
+    assert str(rep.errors[0]).endswith(
+        "misp_event.json attribute 5: uuid 0b9f7a3e-5d6c-4f1a-8e2b-000000000005: not an IP address: '300.1.2.3'")
+    assert keys(empty) == {
+        ("ip_port", "198.51.100.30:443", "qakbot"), ("domain", "qak-drop.example.org", "qakbot"),
+        ("sha256", "cafebabe" * 8, "emotet"),  # the attribute's own tag wins over the event's
+        ("cert_sha1", "0123456789abcdef0123456789abcdef01234567", "qakbot"),  # from the x509 object
+    }
+    (c2,) = [i for i in empty.indicators() if i.type == "ip_port"]
+    assert c2.first_seen == datetime(2026, 1, 20, 10, tzinfo=UTC)
+
+
+def test_stix_bundle_patterns_relationships_and_unreadable_indicators(empty: IntelStore) -> None:
+    rep = import_file(str(DATA / "stix_bundle.json"), empty)
+    assert (rep.imported, rep.rejected) == (3, 2)
+    assert [(e.unit, e.line) for e in rep.errors] == [("object", 4), ("object", 5)]
+    assert "names no indicator wormsign reads" in rep.errors[0].reason
+    assert "pattern type 'snort' is not read" in rep.errors[1].reason
+    assert keys(empty) == {("ip", "198.51.100.60", "trickbot"), ("domain", "trick-c2.example.com", "trickbot"),
+                           ("md5", "0123456789abcdef0123456789abcdef", "trickbot")}

@@ -22,6 +22,8 @@ READERS: dict[str, Reader] = {
     "misp": mispio.read_event,
 }
 FORMATS: tuple[str, ...] = ("auto", *READERS)
+#: What the number of a bad row counts, per format (JSON documents count objects, not lines).
+UNITS: dict[str, str] = {"stix": "object", "misp": "attribute"}
 
 
 class IntelImportError(Exception):
@@ -35,9 +37,10 @@ class FeedError:
     file: str
     line: int
     reason: str
+    unit: str = "line"  # line, or object/attribute in STIX and MISP documents
 
     def __str__(self) -> str:
-        return f"{self.file} line {self.line}: {self.reason}"
+        return f"{self.file} {self.unit} {self.line}: {self.reason}"
 
 
 @dataclass(slots=True)
@@ -94,7 +97,7 @@ def import_file(
         if isinstance(item, Indicator):
             good.append(item)
             continue
-        err = FeedError(path, line, item)
+        err = FeedError(path, line, item, UNITS.get(fmt, "line"))
         if strict:
             raise IntelImportError(str(err))
         log.warning("%s", err)

@@ -53,7 +53,7 @@ def read_event(text: str, *, source: str, family: str | None = None, incident: s
     for obj in ev.objects:
         attrs.extend(obj.attributes)
     for n, a in enumerate(attrs, 1):
-        where = f"attribute {n} ({getattr(a, 'uuid', '?')})"
+        where = f"uuid {getattr(a, 'uuid', '?')}"
         t = FROM_MISP.get(str(getattr(a, "type", "")))
         if t is None:
             continue  # not an indicator type wormsign keeps (comment, text, ...)

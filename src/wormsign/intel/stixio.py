@@ -98,7 +98,7 @@ def read_bundle(text: str, *, source: str, family: str | None = None, incident: 
     for n, o in enumerate(objects, 1):
         if o.type != "indicator":
             continue
-        where = f"object {n} ({o.id})"
+        where = str(o.id)
         if o.get("pattern_type", "stix") != "stix":
             yield n, f"{where}: pattern type {o.pattern_type!r} is not read"
             continue
