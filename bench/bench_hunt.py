@@ -105,8 +105,11 @@ def _child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
 
 def build_case(args: argparse.Namespace, case: Path, work: Path) -> dict[str, Any]:
     """Simulate about ``args.events`` events (a pilot sets the days) and ingest them into ``case``."""
+    if args.from_dir:
+        ing = _child(INGEST, {"case": str(case), "files": telemetry(args.from_dir)})
+        return {"from": str(args.from_dir), "ingest": ing}
     sim_arg = {"scenario": args.scenario, "seed": args.seed, "opts": {}}
-    pilot_hosts = min(args.hosts, 100)
+    pilot_hosts = args.hosts  # events per host-day depend on the size of the organisation
     _child(SIM_CHILD, {**sim_arg, "hosts": pilot_hosts, "days": 1, "out": str(work / "pilot")})
     per_host_day = count_events(work / "pilot" / "logs")[0] / pilot_hosts
     shutil.rmtree(work / "pilot")
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--scenario", default="emotet-qakbot")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--case", type=Path, default=None, help="case file: reused when it exists, else built and kept")
+    ap.add_argument("--from", dest="from_dir", type=Path, default=None,
+                    help="ingest this simulator output (bench_simulate.py --keep) instead of simulating")
     ap.add_argument("--tmp", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
