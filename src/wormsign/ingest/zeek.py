@@ -14,7 +14,7 @@ import orjson
 import yaml
 
 from wormsign import schema
-from wormsign.ingest.base import EPOCH, Sink, Source, basename, clean, clean_ip, host_key, iter_lines, parse_ts, to_int
+from wormsign.ingest.base import EPOCH, Sink, Source, basename, clean, clean_ip, iter_lines, parse_ts, to_int
 
 Transform = Callable[[Any, str, dict[str, Any]], None]  # (value, target, row)
 
@@ -38,6 +38,9 @@ def _keep(v: Any, to: str, row: dict[str, Any]) -> None:
 
 
 def _int(v: Any, to: str, row: dict[str, Any]) -> None:
+    if v.__class__ is str and v.isdigit():  # the common case, fast
+        row[to] = int(v)
+        return
     i = None if isinstance(v, bool) else to_int(v)
     if i is not None:
         row[to] = i
@@ -49,7 +52,13 @@ def _add(v: Any, to: str, row: dict[str, Any]) -> None:
         row[to] = (row.get(to) or 0) + i
 
 
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+
+
 def _ip(v: Any, to: str, row: dict[str, Any]) -> None:
+    if v.__class__ is str and _IPV4.fullmatch(v):  # the common case, fast
+        row[to] = v
+        return
     ip = clean_ip(v)
     if ip is not None:
         row[to] = ip
@@ -207,13 +216,13 @@ class ZeekMapper:
                 row["event.outcome"] = o
         for k, v in spec.extra.items():
             row.setdefault(k, v)
-        host = row.get("source.ip")
+        host = row.get("source.ip")  # already a clean address
         if host is None:
             for f in self.host_fields:
                 host = clean_ip(_text(rec.get(f)))
                 if host:
                     break
-        row["host"] = host_key(host) if host else self.sensor_host
+        row["host"] = host.lower() if host else self.sensor_host  # an address is its own host key
         return row
 
 
