@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,14 @@ def event(case: Case, where: str, params: list[Any]) -> dict[str, Any]:
     return {k: v for k, v in got.items() if v is not None}
 
 
-@pytest.fixture
-def tsv_case(case_path: Path) -> Case:
-    case = Case.open(str(case_path))
+@pytest.fixture(scope="module")
+def tsv_case(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
+    """Every TSV fixture ingested once into a real case file (the tests only read it)."""
+    case = Case.open(str(tmp_path_factory.mktemp("zeek") / "case.duckdb"))
     report = ingest_paths([str(p) for p in sorted(DATA.glob("*.log"))], case, workers=1)
     case.report = report  # type: ignore[attr-defined]
-    return case
+    yield case
+    case.close()
 
 
 def test_tsv_counts_and_rejects(tsv_case: Case) -> None:
