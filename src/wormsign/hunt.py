@@ -117,9 +117,16 @@ def hunt(
         a.setdefault("fields", {})
 
     bruteforcers = {a["source_host"] for a in alerts if a["rule"] in ("bruteforce", "spray", "lockout-storm")}
-    ties = {a["host"] for a in alerts if a["rule"] in TIE_RULES} | bruteforcers
+    lead = timedelta(seconds=int(cfg["exec_window_s"]))
+    tie_at: dict[str, datetime] = {}
+    for a in alerts:
+        h = a.get("source_host") if a["rule"] in ("bruteforce", "spray", "lockout-storm") else a["host"]
+        if a["rule"] in TIE_RULES and h and a.get("first_seen"):
+            t = _parse(a["first_seen"]) - lead  # type: ignore[operator]
+            tie_at[h] = min(tie_at.get(h, t), t)
+    ties = set(tie_at)
     base = baseline.learn(case, cfg, allowlist)
-    forest = build_forest(select_infections(_edges(case, cfg), base, ties, cfg))
+    forest = build_forest(select_infections(_edges(case, cfg), base, tie_at, cfg))
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
         for r in case.query("SELECT * FROM h_lockouts ORDER BY ts").to_pylist()
@@ -137,7 +144,6 @@ def hunt(
         if not _is_outbreak(tree, ties, access.is_lure(chain, cfg)):
             continue
         members = set(tree.hosts)
-        lead = timedelta(seconds=int(cfg["exec_window_s"]))
         since = {h: iso(t - lead) or "" for h, t in tree.infected_at.items()}
         if chain:
             since[tree.root] = min(since.get(tree.root, "9"), str(chain[0]["ts"]))

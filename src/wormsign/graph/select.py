@@ -10,8 +10,8 @@ aside as a deployment when
 
 and it is taken back as an infection when the file travels on: its target pushes the same
 file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
-got that same file through an infection, or a sibling copy (same source, file and day) is an
-infection. A source tied to brute force, lockouts or C2 is never set aside. The rules repeat
+got that same file through an infection, or a sibling copy (same source and file, within
+``sibling_window_s``) is an infection. A source tied to brute force, lockouts or C2 is never set aside. The rules repeat
 until nothing changes.
 """
 
@@ -48,14 +48,19 @@ def deployment_like(edges: list[dict[str, Any]], min_hosts: int) -> set[int]:
 
 
 def select_infections(
-    edges: list[dict[str, Any]], base: Baseline, ties: set[str], cfg: dict[str, Any]
+    edges: list[dict[str, Any]], base: Baseline, ties: dict[str, datetime], cfg: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The edges that are infections (see the module docstring)."""
+    """The edges that are infections (see the module docstring). ``ties`` maps a host to the
+    time it was first tied to brute force, lockouts or C2: its copies from then on are kept."""
     like = deployment_like(edges, int(cfg["deploy_min_hosts"]))
-    aside = {i for i, e in enumerate(edges) if e["source"] not in ties and e["kind"] != "exploit"
-             and (i in like or base.benign(e, ties))}
+
+    def tied(e: dict[str, Any]) -> bool:
+        return e["source"] in ties and e["ts"] >= ties[e["source"]]
+
+    aside = {i for i, e in enumerate(edges) if not tied(e) and e["kind"] != "exploit"
+             and (i in like or base.benign(e, set()))}
     kept = set(range(len(edges))) - aside
-    window = float(cfg["chain_window_s"])
+    window, sibling = float(cfg["chain_window_s"]), float(cfg["sibling_window_s"])
     out_by_source: dict[str, list[int]] = defaultdict(list)
     for i, e in enumerate(edges):
         out_by_source[e["source"]].append(i)
@@ -63,19 +68,19 @@ def select_infections(
     while changed and aside:
         changed = False
         got: dict[tuple[str, str], datetime] = {}  # (host, file key) -> first kept copy to it
-        sent: set[tuple[str, str, str]] = set()  # (source, file key, day) of kept copies
+        sent: dict[tuple[str, str], list[datetime]] = defaultdict(list)  # (source, file key) -> kept copy times
         for i in kept:
             e = edges[i]
             for k in _keys(e):
                 if (e["target"], k) not in got or e["ts"] < got[(e["target"], k)]:
                     got[(e["target"], k)] = e["ts"]
-                sent.add((e["source"], k, _day(e["ts"])))
+                sent[(e["source"], k)].append(e["ts"])
         for i in sorted(aside):
             e = edges[i]
             keys = _keys(e)
             # the file travels on: it reached the source through an infection, or a sibling copy is one
             take = any((e["source"], k) in got and got[(e["source"], k)] < e["ts"] for k in keys) or any(
-                (e["source"], k, _day(e["ts"])) in sent for k in keys)
+                abs((t - e["ts"]).total_seconds()) <= sibling for k in keys for t in sent.get((e["source"], k), ()))
             if not take:  # the target passes the same file on soon after
                 for j in out_by_source.get(e["target"], []):
                     e2 = edges[j]
