@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wormsign.simulate.creds import BAD_PASSWORD
 from wormsign.simulate.org import Host
 from wormsign.simulate.plan import Infection
 from wormsign.simulate.util import guid, iso_us, rng, weighted
@@ -112,6 +113,14 @@ class EmotetOutbreak(Outbreak):
         if self.infected_by(dst, t):
             return
         r = rng(self.plan.seed, "qsession", src.name, dst.name, t)
+        if r.random() >= self.fam("qakbot")["success"]:
+            # the harvested user credentials are refused: one failed logon, the host is only attacked
+            account = src.owner or self.org.users[0]
+            self.plan.add("bruteforce", t, src, dst, attack=True, attempts=[(t, account, self.org.netbios, BAD_PASSWORD)])
+            if self.locks.fail(account, t):
+                self.lockout(t + 500, account, src, dst)
+            self.plan.attacked.add(dst.name)
+            return
         name = self.rand_name(r, ".dll" if r.random() < 0.3 else ".exe")
         rel = f"Windows\\Temp\\{name}" if self.share_mode == "C$" else name
         share = self.share_mode

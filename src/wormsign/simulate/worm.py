@@ -138,7 +138,7 @@ class Outbreak:
         """Password guessing against ``dst``; returns (end time, attempts, the credential that worked)."""
         accounts = [("Administrator", dst.netbios)] if not dst.server else []
         domain_pool = r.sample(self.org.users, min(len(self.org.users), r.randint(*fam["accounts"])))
-        if r.random() < 0.5:
+        if r.random() < self.common["weak_admin_tried"]:
             domain_pool.append(self.weak_admin)
         accounts += [(a, self.org.netbios) for a in domain_pool]
         r.shuffle(accounts)
