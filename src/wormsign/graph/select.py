@@ -11,7 +11,8 @@ aside as a deployment when
 and it is taken back as an infection when the file travels on: its target pushes the same
 file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
 got that same file through an infection, or a sibling copy (same source and file, within
-``sibling_window_s``) is an infection. A source tied to brute force, lockouts or C2 is never set aside. The rules repeat
+``sibling_window_s``) is an infection. A learned or allowlisted deployer tied to brute force, lockouts or C2 loses its
+allowance from then on (a same-day fan-out of one file still needs the file to travel on). The rules repeat
 until nothing changes.
 """
 
@@ -57,8 +58,8 @@ def select_infections(
     def tied(e: dict[str, Any]) -> bool:
         return e["source"] in ties and e["ts"] >= ties[e["source"]]
 
-    aside = {i for i, e in enumerate(edges) if not tied(e) and e["kind"] != "exploit"
-             and (i in like or base.benign(e, set()))}
+    aside = {i for i, e in enumerate(edges) if e["kind"] != "exploit"
+             and (i in like or (not tied(e) and base.benign(e, set())))}
     kept = set(range(len(edges))) - aside
     window, sibling = float(cfg["chain_window_s"]), float(cfg["sibling_window_s"])
     out_by_source: dict[str, list[int]] = defaultdict(list)
