@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -72,7 +73,9 @@ def _one(truth: Path, incidents: Path, out: Path | None) -> None:
 
 
 def _suite_table(result: dict[str, Any]) -> Table:
-    t = Table(title=f"eval suite: {len(result['runs'])} runs, {result['days']:g} days each")
+    t = Table(title=f"eval suite: {len(result['runs'])} runs, {result['days']:g} days each",
+              caption="pooled over runs; alert time: median, negative = alerted before the first spread "
+                      "(alerted runs / runs with a spread); — = not applicable")
     for col in ("scenario", "runs", "recall", "precision", "infector", "patient zero",
                 "1st alert after spread", "false /10k host-days", "lockouts", "errors"):
         t.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=col == "scenario")
@@ -113,7 +116,8 @@ def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: fl
                   "every run scores an empty incidents document (zero recall)")
     result = run_suite(names, seed_list, size_list, int(days) if float(days).is_integer() else days,
                        out=out, workers=workers or None, on_run=on_run)
-    console.print(_suite_table(result), width=None if console.is_terminal else 130)
+    # piped output is wide enough for the ten columns (a terminal keeps its own width)
+    (console if console.is_terminal else Console(width=130, highlight=False)).print(_suite_table(result))
     console.print(f"wrote {out / 'suite.json'}", highlight=False)
     if json_out:
         _write(json_out, result)
