@@ -334,6 +334,7 @@ class ZeekReader:
         mapper = load_mapper()
         lines = iter_lines(source, sink)
         for lineno, text in lines:
+            text = text.lstrip("\ufeff")
             if text.lstrip().startswith("{"):
                 self._json(source, sink, mapper, lineno, text, lines)
             else:
