@@ -60,7 +60,18 @@ def test_match_overlap_and_export_on_a_case(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     bundle = stix2.parse(out.read_text(), allow_custom=False, version="2.1")
     assert any(o.type == "sighting" for o in bundle.objects)
-    r = invoke("intel", "export", "--case", case, "--format", "csv", "--out", tmp_path / "b.csv", "--family", "qakbot")
+    r = invoke(
+        "intel",
+        "export",
+        "--case",
+        case,
+        "--format",
+        "csv",
+        "--out",
+        tmp_path / "b.csv",
+        "--family",
+        "qakbot",
+    )
     rows = (tmp_path / "b.csv").read_text().splitlines()
     assert rows[0].startswith("value,family") and all(",qakbot," in x for x in rows[1:]) and len(rows) == 5
     r = invoke("intel", "export", "--format", "pdf", "--out", tmp_path / "x", "--case", case)
@@ -83,3 +94,14 @@ def test_scan_stores_hits(tmp_path: Path) -> None:
     (bad / "x.yar").write_text("rule x {")
     r = invoke("scan", target, "--rules", bad, "--store", store)
     assert r.exit_code == 1 and "x.yar" in r.output
+
+
+def test_read_commands_refuse_missing_files(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = invoke("intel", "list")
+    assert r.exit_code == 1 and "no intel store at intel.duckdb" in r.output
+    assert not (tmp_path / "intel.duckdb").exists()
+    r = invoke("intel", "match", "--case", tmp_path / "none.duckdb")
+    assert r.exit_code == 1 and "no case at" in r.output
+    r = invoke("intel", "overlap", "--store", tmp_path / "none.duckdb")
+    assert r.exit_code == 1 and "no intel store at" in r.output

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import stix2
-from intel_cases import DATA, known_case, store  # noqa: F401 (fixtures)
+from intel_cases import DATA, known_case_at, sample_store
 from pymisp import MISPEvent
 
 from wormsign.intel import attribute
@@ -18,6 +19,20 @@ from wormsign.intel.store import IntelStore
 from wormsign.store import Case
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[IntelStore]:
+    s = sample_store(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def known_case(tmp_path: Path) -> Iterator[Case]:
+    c = known_case_at(tmp_path)
+    yield c
+    c.close()
+
+
 def keys(inds) -> set[tuple[str, str, str]]:
     return {(i.type, i.value, i.family) for i in inds}
 
@@ -25,8 +40,12 @@ def keys(inds) -> set[tuple[str, str, str]]:
 @pytest.fixture
 def full(store: IntelStore) -> IntelStore:
     import_file(str(DATA / "c2_list.txt"), store, family="trickbot")
-    store.add([make("cert_sha1", "12" * 20, family="trickbot", source="t"),
-               make("md5", "ef" * 16, family="qakbot", source="t")])
+    store.add(
+        [
+            make("cert_sha1", "12" * 20, family="trickbot", source="t"),
+            make("md5", "ef" * 16, family="qakbot", source="t"),
+        ]
+    )
     return store
 
 
@@ -68,9 +87,16 @@ def test_stix_bundle_validates_strictly_and_has_the_relations(known_case: Case, 
     for o in objs:
         by_type.setdefault(o.type, []).append(o)
     assert sorted(m.name for m in by_type["malware"]) == ["emotet", "qakbot"]
-    rels = {(o.relationship_type, o.source_ref.split("--")[0], o.target_ref.split("--")[0]) for o in by_type["relationship"]}
-    assert {("indicates", "indicator", "malware"), ("beacons-to", "malware", "infrastructure"),
-            ("consists-of", "infrastructure", "ipv4-addr"), ("drops", "malware", "malware")} <= rels
+    rels = {
+        (o.relationship_type, o.source_ref.split("--")[0], o.target_ref.split("--")[0])
+        for o in by_type["relationship"]
+    }
+    assert {
+        ("indicates", "indicator", "malware"),
+        ("beacons-to", "malware", "infrastructure"),
+        ("consists-of", "infrastructure", "ipv4-addr"),
+        ("drops", "malware", "malware"),
+    } <= rels
     names = {m.id: m.name for m in by_type["malware"]}
     (drop,) = [o for o in by_type["relationship"] if o.relationship_type == "drops"]
     assert (names[drop.source_ref], names[drop.target_ref]) == ("emotet", "qakbot")
@@ -98,8 +124,9 @@ def test_misp_event_loads_with_pymisp_and_names_hosts(known_case: Case, store: I
 
 
 def test_stix_reader_rejects_indicators_without_family_and_bad_bundles(tmp_path: Path) -> None:
-    ind = stix2.Indicator(pattern="[ipv4-addr:value = '192.0.2.44']", pattern_type="stix",
-                          valid_from="2026-01-01T00:00:00Z")
+    ind = stix2.Indicator(
+        pattern="[ipv4-addr:value = '192.0.2.44']", pattern_type="stix", valid_from="2026-01-01T00:00:00Z"
+    )
     path = tmp_path / "b.json"
     path.write_text(stix2.Bundle(objects=[ind]).serialize())
     with IntelStore.open(str(tmp_path / "i.duckdb")) as s:

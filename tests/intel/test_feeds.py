@@ -35,8 +35,10 @@ def test_feodo_csv_imports_good_rows_and_names_bad_lines(empty: IntelStore) -> N
     assert "port out of range" in rep.errors[1].reason
     assert "expected 6 columns" in rep.errors[2].reason
     assert keys(empty) == {
-        ("ip_port", "203.0.113.10:8080", "emotet"), ("ip_port", "203.0.113.11:443", "emotet"),
-        ("ip_port", "198.51.100.20:995", "qakbot"), ("ip_port", "198.51.100.21:2222", "qakbot"),
+        ("ip_port", "203.0.113.10:8080", "emotet"),
+        ("ip_port", "203.0.113.11:443", "emotet"),
+        ("ip_port", "198.51.100.20:995", "qakbot"),
+        ("ip_port", "198.51.100.21:2222", "qakbot"),
         ("ip_port", "192.0.2.7:443", "dridex"),
     }
     (q,) = empty.indicators(family="qakbot")[:1]
@@ -49,9 +51,13 @@ def test_feodo_json_keeps_asn_and_hostname_and_names_bad_items(empty: IntelStore
     rep = import_file(str(DATA / "feodo_ipblocklist.json"), empty)
     assert (rep.imported, rep.rejected) == (4, 2)
     assert [(e.line, e.reason.split(":")[0]) for e in rep.errors] == [
-        (8, "not an IP address"), (11, "unreadable first_seen time 'yesterday-ish'")]
+        (8, "not an IP address"),
+        (11, "unreadable first_seen time 'yesterday-ish'"),
+    ]
     q = {i.type: i for i in empty.indicators(family="qakbot")}
-    assert q["ip_port"].asn == 64501 and q["ip_port"].as_name == "EXAMPLE-NET-B" and q["ip_port"].country == "US"
+    assert (
+        q["ip_port"].asn == 64501 and q["ip_port"].as_name == "EXAMPLE-NET-B" and q["ip_port"].country == "US"
+    )
     assert q["domain"].value == "qak-c2.example.net"
 
 
@@ -71,8 +77,12 @@ def test_plain_lists_with_and_without_family(empty: IntelStore) -> None:
     rep = import_file(str(DATA / "c2_list.txt"), empty, family="TrickBot")
     assert (rep.imported, rep.rejected) == (4, 1)
     got = {(i.type, i.value) for i in empty.indicators(family="trickbot")}
-    assert got == {("ip_port", "203.0.113.50:443"), ("domain", "bad-c2.example.com"),
-                   ("url", "http://bad-c2.example.com/gate.php"), ("ip", "198.51.100.77")}
+    assert got == {
+        ("ip_port", "203.0.113.50:443"),
+        ("domain", "bad-c2.example.com"),
+        ("url", "http://bad-c2.example.com/gate.php"),
+        ("ip", "198.51.100.77"),
+    }
 
 
 def test_strict_stops_at_the_first_bad_row(empty: IntelStore) -> None:
@@ -89,7 +99,9 @@ def test_reimport_adds_nothing_and_widens_seen_range(empty: IntelStore, tmp_path
     later.write_text('"2026-01-01 00:00:00","203.0.113.10","8080","online","2026-06-01","Emotet"\n')
     import_file(str(later), empty, source="feodo-csv:feodo_ipblocklist.csv")
     (e,) = [i for i in empty.indicators() if i.value == "203.0.113.10:8080"]
-    assert e.first_seen == datetime(2026, 1, 1, tzinfo=UTC) and e.last_seen == datetime(2026, 6, 1, tzinfo=UTC)
+    assert e.first_seen == datetime(2026, 1, 1, tzinfo=UTC) and e.last_seen == datetime(
+        2026, 6, 1, tzinfo=UTC
+    )
 
 
 def test_attacker_written_values_stay_literal_and_bounded(empty: IntelStore, tmp_path: Path) -> None:
@@ -138,9 +150,11 @@ def test_misp_event_with_galaxy_tags_objects_and_a_bad_attribute(empty: IntelSto
     assert rep.files[str(DATA / "misp_event.json")] == "misp"
     assert (rep.imported, rep.rejected) == (4, 1)  # the comment attribute is not an indicator: skipped
     assert str(rep.errors[0]).endswith(
-        "misp_event.json attribute 5: uuid 0b9f7a3e-5d6c-4f1a-8e2b-000000000005: not an IP address: '300.1.2.3'")
+        "misp_event.json attribute 5: uuid 0b9f7a3e-5d6c-4f1a-8e2b-000000000005: not an IP address: '300.1.2.3'"
+    )
     assert keys(empty) == {
-        ("ip_port", "198.51.100.30:443", "qakbot"), ("domain", "qak-drop.example.org", "qakbot"),
+        ("ip_port", "198.51.100.30:443", "qakbot"),
+        ("domain", "qak-drop.example.org", "qakbot"),
         ("sha256", "cafebabe" * 8, "emotet"),  # the attribute's own tag wins over the event's
         ("cert_sha1", "0123456789abcdef0123456789abcdef01234567", "qakbot"),  # from the x509 object
     }
@@ -154,5 +168,8 @@ def test_stix_bundle_patterns_relationships_and_unreadable_indicators(empty: Int
     assert [(e.unit, e.line) for e in rep.errors] == [("object", 4), ("object", 5)]
     assert "names no indicator wormsign reads" in rep.errors[0].reason
     assert "pattern type 'snort' is not read" in rep.errors[1].reason
-    assert keys(empty) == {("ip", "198.51.100.60", "trickbot"), ("domain", "trick-c2.example.com", "trickbot"),
-                           ("md5", "0123456789abcdef0123456789abcdef", "trickbot")}
+    assert keys(empty) == {
+        ("ip", "198.51.100.60", "trickbot"),
+        ("domain", "trick-c2.example.com", "trickbot"),
+        ("md5", "0123456789abcdef0123456789abcdef", "trickbot"),
+    }

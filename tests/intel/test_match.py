@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from intel_cases import DATA, EMOTET, known_case, known_rows, ref, store  # noqa: F401 (fixtures)
+from intel_cases import DATA, EMOTET, known_case_at, known_rows, ref, sample_store
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute
@@ -14,6 +14,20 @@ from wormsign.intel.importer import import_file
 from wormsign.intel.match import noisy_or
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[IntelStore]:
+    s = sample_store(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def known_case(tmp_path: Path) -> Iterator[Case]:
+    c = known_case_at(tmp_path)
+    yield c
+    c.close()
 
 
 def fams(attr, host: str) -> dict[str, float]:
@@ -36,7 +50,9 @@ def test_evidence_names_the_events(known_case: Case, store: IntelStore) -> None:
     assert emo.evidence == [ref("ws-01", 1), ref("ws-01", 2)]
     assert emo.matches == {"hash": 1, "ip_port": 1}  # the address is in two feeds: still one match
     assert {(i["type"], i["value"]) for i in emo.indicators} == {
-        ("sha256", EMOTET), ("ip_port", "203.0.113.10:8080")}
+        ("sha256", EMOTET),
+        ("ip_port", "203.0.113.10:8080"),
+    }
     assert emo.first_seen.isoformat().startswith("2026-02-02T09:00:00")
     q4 = attr.hosts["ws-04"][0]
     assert q4.matches == {"domain": 1, "dns_answer": 1} and q4.evidence == [ref("ws-04", 1)]
@@ -82,8 +98,10 @@ def test_store_by_path_on_a_read_only_case_and_intel_inside_the_case(tmp_path: P
         inside = IntelStore.in_case(c)
         import_file(str(DATA / "hashes.txt"), inside)
         by_hash = attribute(c, inside)
-    assert {h: sorted(fams(by_hash, h)) for h in by_hash.hosts} == {"ws-01": ["emotet", "qakbot"],
-                                                                   "ws-02": ["emotet"]}
+    assert {h: sorted(fams(by_hash, h)) for h in by_hash.hosts} == {
+        "ws-01": ["emotet", "qakbot"],
+        "ws-02": ["emotet"],
+    }
     with IntelStore.open(intel_path) as s:
         import_file(str(DATA / "feodo_ipblocklist.csv"), s)
     with Case.open(case_path, read_only=True) as c:

@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
-from intel_cases import known_case, known_rows, store  # noqa: F401 (fixtures)
+import pytest
+from intel_cases import known_case_at, known_rows, sample_store
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute
 from wormsign.intel.importer import import_file
 from wormsign.intel.indicators import make
-from wormsign.intel.overlap import (compare, groups_from_attribution, groups_from_incidents, groups_from_store,
-                                    jaccard, sets_of)
+from wormsign.intel.overlap import (
+    compare,
+    groups_from_attribution,
+    groups_from_incidents,
+    groups_from_store,
+    jaccard,
+    sets_of,
+)
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[IntelStore]:
+    s = sample_store(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def known_case(tmp_path: Path) -> Iterator[Case]:
+    c = known_case_at(tmp_path)
+    yield c
+    c.close()
 
 
 def inds(fam: str, *specs: tuple[str, str], asn: int | None = None) -> list:
@@ -78,11 +100,17 @@ def test_incidents_sharing_infrastructure_are_clustered(tmp_path: Path) -> None:
 
 
 def test_incidents_json_and_observed_c2(tmp_path: Path, known_case: Case, store: IntelStore) -> None:
-    doc = {"format": "wormsign.incidents/1", "incidents": [
-        {"id": "INC-0001", "c2": [{"address": "203.0.113.10", "port": 8080, "family": "emotet", "hosts": []}]},
-        {"id": "INC-0002", "families": [{"family": "qakbot", "hosts": [], "c2": ["203.0.113.10:443"]}]},
-        {"id": "INC-0003", "c2": [{"address": "not an address", "port": 1, "family": "x", "hosts": []}]},
-    ]}
+    doc = {
+        "format": "wormsign.incidents/1",
+        "incidents": [
+            {
+                "id": "INC-0001",
+                "c2": [{"address": "203.0.113.10", "port": 8080, "family": "emotet", "hosts": []}],
+            },
+            {"id": "INC-0002", "families": [{"family": "qakbot", "hosts": [], "c2": ["203.0.113.10:443"]}]},
+            {"id": "INC-0003", "c2": [{"address": "not an address", "port": 1, "family": "x", "hosts": []}]},
+        ],
+    }
     path = tmp_path / "incidents.json"
     path.write_text(json.dumps(doc))
     rep = compare(groups_from_incidents(str(path)), by="incident")
@@ -98,10 +126,14 @@ def test_observed_c2_shared_by_two_families_on_a_crafted_case(tmp_path: Path) ->
     rows = known_rows()
     rows[4]["destination.ip"], rows[4]["destination.port"] = "203.0.113.10", 8080  # qakbot uses emotet's C2
     with IntelStore.open(str(tmp_path / "i.duckdb")) as s, Case.open(str(tmp_path / "c.duckdb")) as c:
-        s.add([make("ip_port", "203.0.113.10:8080", family="emotet", source="t"),
-               make("ip_port", "203.0.113.10:8080", family="qakbot", source="t"),
-               make("sha256", "a" * 64, family="emotet", source="t"),
-               make("sha256", "b" * 64, family="qakbot", source="t")])
+        s.add(
+            [
+                make("ip_port", "203.0.113.10:8080", family="emotet", source="t"),
+                make("ip_port", "203.0.113.10:8080", family="qakbot", source="t"),
+                make("sha256", "a" * 64, family="emotet", source="t"),
+                make("sha256", "b" * 64, family="qakbot", source="t"),
+            ]
+        )
         c.append_events(rows_to_table(rows))
         rep = compare(groups_from_attribution(attribute(c, s)))
     assert rep.pair("emotet", "qakbot").shared["ip_port"] == ["203.0.113.10:8080"]

@@ -22,7 +22,9 @@ simulate = pytest.importorskip("wormsign.simulate", reason="the simulator is not
 
 
 @pytest.fixture(scope="module")
-def outbreak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Attribution, IntelStore]]:
+def outbreak(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, Any], Attribution, IntelStore]]:
     from wormsign.resolve import resolve
 
     if "emotet-qakbot" not in simulate.SCENARIOS:
@@ -56,7 +58,9 @@ def test_families_per_host_are_the_truth(outbreak: tuple) -> None:
 def test_every_delivery_is_found_at_its_time(outbreak: tuple) -> None:
     truth, attr, _ = outbreak
     want = sorted((d["from_family"], d["to_family"], d["host"], d["time"]) for d in truth["deliveries"])
-    got = sorted((d.from_family, d.to_family, d.host, d.to_dict()["ts"].replace("Z", "")) for d in attr.deliveries)
+    got = sorted(
+        (d.from_family, d.to_family, d.host, d.to_dict()["ts"].replace("Z", "")) for d in attr.deliveries
+    )
     assert len(want) >= 5
     assert [(a, b, h, t[:23]) for a, b, h, t in got] == [(a, b, h, t[:23]) for a, b, h, t in want]
     assert attr.delivery_summary() == {("emotet", "qakbot"): len(want)}
@@ -69,5 +73,7 @@ def test_no_c2_overlap_between_emotet_and_qakbot(outbreak: tuple) -> None:
     seen = compare(groups_from_attribution(attr)).pair("emotet", "qakbot")
     assert feeds.shared == {} and seen.shared == {} and not feeds.linked and not seen.linked
     contacted = {f: {f"{c.address}:{c.port}" for c in cs} for f, cs in attr.c2.items()}
-    assert contacted["emotet"] <= set(truth["c2"]["emotet"]) and contacted["qakbot"] <= set(truth["c2"]["qakbot"])
+    assert contacted["emotet"] <= set(truth["c2"]["emotet"]) and contacted["qakbot"] <= set(
+        truth["c2"]["qakbot"]
+    )
     assert contacted["emotet"] and contacted["qakbot"]

@@ -39,10 +39,12 @@ def test_scan_maps_hits_to_families_by_metadata_or_rule_name(files: dict[str, Pa
     rep = scan([str(files["emotet"].parent)], compile_rules(str(RULES)))
     assert rep.scanned == 6 and rep.skipped == []
     got = sorted((Path(h.path).name, h.rule, h.family) for h in rep.hits)
-    assert got == [("emo.dll", "WS_Test_Emotet_Marker", "emotet"),
-                   ("emo_wide.bin", "WS_Test_Emotet_Marker", "emotet"),
-                   ("qb.exe", "WS_Test_Qakbot_Marker", "qakbot"),
-                   ("tb.exe", "trickbot", "trickbot")]
+    assert got == [
+        ("emo.dll", "WS_Test_Emotet_Marker", "emotet"),
+        ("emo_wide.bin", "WS_Test_Emotet_Marker", "emotet"),
+        ("qb.exe", "WS_Test_Qakbot_Marker", "qakbot"),
+        ("tb.exe", "trickbot", "trickbot"),
+    ]
     assert rep.families() == {"emotet": 2, "qakbot": 1, "trickbot": 1}
     qb = next(h for h in rep.hits if h.family == "qakbot")
     assert qb.sha256 == hashlib.sha256(files["qakbot"].read_bytes()).hexdigest()
@@ -50,16 +52,19 @@ def test_scan_maps_hits_to_families_by_metadata_or_rule_name(files: dict[str, Pa
 
 
 def test_hits_go_into_the_store_as_hash_indicators(files: dict[str, Path], tmp_path: Path) -> None:
-    rep = scan([str(files["qakbot"]), str(files["clean"]), str(tmp_path / "missing.exe")],
-               compile_rules(str(RULES)))
+    rep = scan(
+        [str(files["qakbot"]), str(files["clean"]), str(tmp_path / "missing.exe")], compile_rules(str(RULES))
+    )
     assert rep.scanned == 2 and rep.skipped[0][1] == "no such file"
     with IntelStore.open(str(tmp_path / "i.duckdb")) as s:
         s.add(rep.indicators())
         got = {(i.type, i.value, i.family, i.source) for i in s.indicators()}
     data = files["qakbot"].read_bytes()
     src = "yara:test_families.yar:WS_Test_Qakbot_Marker"
-    assert got == {("sha256", hashlib.sha256(data).hexdigest(), "qakbot", src),
-                   ("md5", hashlib.md5(data).hexdigest(), "qakbot", src)}
+    assert got == {
+        ("sha256", hashlib.sha256(data).hexdigest(), "qakbot", src),
+        ("md5", hashlib.md5(data).hexdigest(), "qakbot", src),
+    }
 
 
 def test_bad_rules_name_the_file(tmp_path: Path) -> None:

@@ -16,12 +16,17 @@ from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
 from wormsign.intel.store import DEFAULT_PATH, IntelStore
 from wormsign.store import Case
 
-intel_app = typer.Typer(help="Threat intel: import feeds, match a case, compare C2, export STIX/MISP/CSV.",
-                        no_args_is_help=True)
+intel_app = typer.Typer(
+    help="Threat intel: import feeds, match a case, compare C2, export STIX/MISP/CSV.", no_args_is_help=True
+)
 app.add_typer(intel_app, name="intel")
 
-StoreOpt = typer.Option(None, "--store", "-s", help=f"Intel store file (default {DEFAULT_PATH}, or the case's).")
-IntelCaseOpt = typer.Option(None, "--case", "-c", help="Keep the intel in this case file instead of its own store.")
+StoreOpt = typer.Option(
+    None, "--store", "-s", help=f"Intel store file (default {DEFAULT_PATH}, or the case's)."
+)
+IntelCaseOpt = typer.Option(
+    None, "--case", "-c", help="Keep the intel in this case file instead of its own store."
+)
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -30,8 +35,18 @@ def _fail(msg: str) -> typer.Exit:
 
 
 @contextmanager
-def _open(store: Path | None, case: Path | None) -> Iterator[tuple[IntelStore, Case | None]]:
-    """The intel store (``--store``, else the case's table, else the default file) and the case, if any."""
+def _open(
+    store: Path | None, case: Path | None, *, create: bool = False
+) -> Iterator[tuple[IntelStore, Case | None]]:
+    """The intel store (``--store``, else the case's table, else the default file) and the case, if any.
+
+    Only commands that write (import, scan) create a missing store or case.
+    """
+    for path, what in ((store, "intel store"), (case, "case")):
+        if path is not None and not create and not path.exists():
+            raise _fail(f"no {what} at {path}")
+    if store is None and case is None and not create and not Path(DEFAULT_PATH).exists():
+        raise _fail(f"no intel store at {DEFAULT_PATH}: import a feed first, or give --store or --case")
     c = Case.open(str(case)) if case else None
     try:
         if store is not None or c is None:
@@ -49,13 +64,17 @@ def _open(store: Path | None, case: Path | None) -> Iterator[tuple[IntelStore, C
 
 @intel_app.command("import")
 def import_(
-    files: list[Path] = typer.Argument(..., help="Feed files: Feodo CSV/JSON, STIX 2.1, MISP event, plain list."),
+    files: list[Path] = typer.Argument(
+        ..., help="Feed files: Feodo CSV/JSON, STIX 2.1, MISP event, plain list."
+    ),
     store: Path = StoreOpt,
     case: Path = IntelCaseOpt,
     fmt: str = typer.Option("auto", "--format", "-f", help="auto, feodo-csv, feodo-json, stix, misp, list."),
     family: str = typer.Option(None, "--family", help="Family for rows that name none (plain lists)."),
     source: str = typer.Option(None, "--source", help="Source label (default: format:file name)."),
-    incident: str = typer.Option(None, "--incident", help="Incident label, for `intel overlap --by incident`."),
+    incident: str = typer.Option(
+        None, "--incident", help="Incident label, for `intel overlap --by incident`."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row."),
 ) -> None:
     """Import indicators. Bad rows are named (file and line) and counted; the rest are stored.
@@ -65,17 +84,29 @@ def import_(
     from wormsign.intel.importer import ImportReport, IntelImportError, import_file
 
     report = ImportReport()
-    with _open(store, case) as (s, _c):
+    with _open(store, case, create=True) as (s, _c):
         for f in files:
             try:
-                import_file(str(f), s, fmt=fmt, family=family, source=source, incident=incident,
-                            strict=strict, report=report)
+                import_file(
+                    str(f),
+                    s,
+                    fmt=fmt,
+                    family=family,
+                    source=source,
+                    incident=incident,
+                    strict=strict,
+                    report=report,
+                )
             except (IntelImportError, OSError) as exc:
                 raise _fail(str(exc)) from None
     for f, kind in report.files.items():
         console.print(f"{escape(f)}: read as [bold]{kind}[/]", highlight=False, soft_wrap=True)
-    console.print(f"[green]{report.imported:,} indicators imported[/], "
-                  f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]", highlight=False, soft_wrap=True)
+    console.print(
+        f"[green]{report.imported:,} indicators imported[/], "
+        f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
     for e in report.errors[:20]:
         err.print(f"[yellow]rejected[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     if not report.ok:
@@ -101,7 +132,9 @@ def list_(
                 t.add_column(col)
             inds = s.indicators(family=canon(family))
             for i in inds[:limit]:
-                t.add_row(i.type, escape(i.value), str(i.first_seen or ""), str(i.last_seen or ""), escape(i.source))
+                t.add_row(
+                    i.type, escape(i.value), str(i.first_seen or ""), str(i.last_seen or ""), escape(i.source)
+                )
             console.print(t)
             console.print(f"{len(inds):,} indicators" + (f" ({limit} shown)" if len(inds) > limit else ""))
             return
@@ -117,9 +150,15 @@ def list_(
 def overlap(
     store: Path = StoreOpt,
     case: Path = IntelCaseOpt,
-    by: str = typer.Option("family", "--by", help="family or incident (the import's --incident, else its source)."),
-    observed: bool = typer.Option(False, "--observed", help="Compare the C2 the case's hosts contacted (needs --case)."),
-    incidents: list[Path] = typer.Option(None, "--incidents", help="incidents.json files: compare their incidents."),
+    by: str = typer.Option(
+        "family", "--by", help="family or incident (the import's --incident, else its source)."
+    ),
+    observed: bool = typer.Option(
+        False, "--observed", help="Compare the C2 the case's hosts contacted (needs --case)."
+    ),
+    incidents: list[Path] = typer.Option(
+        None, "--incidents", help="incidents.json files: compare their incidents."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Compare C2 sets (IP, IP:port, /24, ASN, domain, certificate): Jaccard, shared values, clusters."""
@@ -169,7 +208,9 @@ def _print_overlap(rep: Any) -> None:
         console.print("[green]No shared infrastructure[/] between any two groups.")
     for cl in rep.clusters:
         if len(cl) > 1:
-            console.print(f"cluster sharing infrastructure: {escape(', '.join(cl))}", highlight=False, soft_wrap=True)
+            console.print(
+                f"cluster sharing infrastructure: {escape(', '.join(cl))}", highlight=False, soft_wrap=True
+            )
 
 
 @intel_app.command("export")
@@ -180,7 +221,9 @@ def export(
     case: Path = typer.Option(None, "--case", "-c", help="Case: export what its hosts saw, with sightings."),
     family: str = typer.Option(None, "--family", help="Only this family."),
     incident: str = typer.Option(None, "--incident", help="Only indicators imported with this --incident."),
-    everything: bool = typer.Option(False, "--all", help="With --case: every indicator, not only those seen."),
+    everything: bool = typer.Option(
+        False, "--all", help="With --case: every indicator, not only those seen."
+    ),
 ) -> None:
     """Export indicators and relations as a STIX 2.1 bundle, a MISP event, or a CSV blocklist."""
     from wormsign.intel.export import FORMATS
@@ -193,9 +236,14 @@ def export(
     with _open(store, case) as (s, c):
         inds = s.indicators(family=canon(family) if family else None, incident=incident)
         attr = attribute(c, s) if c is not None and not everything else None
-        title = "wormsign: " + (f"{canon(family)} " if family else "") + (f"incident {incident} " if incident else "")
-        text = do_export(fmt, inds, info=(title + (f"case {c.path}" if c else "indicators")).strip(),
-                         attribution=attr)
+        title = (
+            "wormsign: "
+            + (f"{canon(family)} " if family else "")
+            + (f"incident {incident} " if incident else "")
+        )
+        text = do_export(
+            fmt, inds, info=(title + (f"case {c.path}" if c else "indicators")).strip(), attribution=attr
+        )
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {escape(str(out))} ({fmt}, {len(text):,} bytes)", highlight=False, soft_wrap=True)
 
@@ -210,8 +258,6 @@ def match(
     from wormsign.intel.delivery import summary
     from wormsign.intel.match import attribute
 
-    if not case.exists():
-        raise _fail(f"no case file {case}")
     with _open(store, case) as (s, c):
         assert c is not None
         attr = attribute(c, s)
@@ -220,8 +266,13 @@ def match(
         t.add_column(col)
     for host, fams in sorted(attr.hosts.items()):
         for f in fams:
-            t.add_row(escape(host), escape(f.family), f"{f.confidence:.2f}", str(f.first_seen),
-                      escape(", ".join(f"{k} x{n}" for k, n in sorted(f.matches.items()))))
+            t.add_row(
+                escape(host),
+                escape(f.family),
+                f"{f.confidence:.2f}",
+                str(f.first_seen),
+                escape(", ".join(f"{k} x{n}" for k, n in sorted(f.matches.items()))),
+            )
     console.print(t)
     for fam, cs in sorted(attr.c2.items()):
         addrs = ", ".join(f"{c.address}:{c.port}" if c.port else c.address for c in cs[:20])
@@ -229,7 +280,11 @@ def match(
     for d in attr.deliveries:
         console.print(escape(str(d)), highlight=False, soft_wrap=True)
     for row in summary(attr.deliveries):
-        console.print(f"{row['from_family']} -> {row['to_family']}: {row['count']} deliveries", highlight=False, soft_wrap=True)
+        console.print(
+            f"{row['from_family']} -> {row['to_family']}: {row['count']} deliveries",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not attr.hosts:
         console.print("No host matched the intel.")
     if out is not None:
@@ -255,7 +310,7 @@ def scan(
     except RulesError as exc:
         raise _fail(str(exc)) from None
     rep = do_scan([str(p) for p in paths], compiled)
-    with _open(store, case) as (s, _c):
+    with _open(store, case, create=True) as (s, _c):
         stored = s.add(rep.indicators())
     t = Table(title="YARA hits")
     for col in ("file", "rule", "family", "sha256"):
@@ -263,7 +318,11 @@ def scan(
     for h in rep.hits:
         t.add_row(escape(h.path), escape(h.rule), escape(h.family), h.sha256)
     console.print(t)
-    console.print(f"{rep.scanned:,} files scanned, {len(rep.hits):,} hits, {stored:,} hash indicators stored, "
-                  f"{len(rep.skipped):,} skipped", highlight=False, soft_wrap=True)
+    console.print(
+        f"{rep.scanned:,} files scanned, {len(rep.hits):,} hits, {stored:,} hash indicators stored, "
+        f"{len(rep.skipped):,} skipped",
+        highlight=False,
+        soft_wrap=True,
+    )
     for path, why in rep.skipped[:20]:
         err.print(f"[yellow]skipped[/] {escape(path)}: {escape(why)}", highlight=False, soft_wrap=True)

@@ -22,7 +22,7 @@ from wormsign.intel.match import REF
 
 @dataclass(slots=True)
 class Delivery:
-    """"A delivered B on host at ts", with the event that shows it and the supporting events."""
+    """ "A delivered B on host at ts", with the event that shows it and the supporting events."""
 
     from_family: str
     to_family: str
@@ -36,8 +36,13 @@ class Delivery:
     def to_dict(self) -> dict[str, Any]:
         """The incidents.json ``deliveries`` entry, plus method, file and evidence."""
         return {
-            "from_family": self.from_family, "to_family": self.to_family, "host": self.host,
-            "ts": _iso(self.ts), "ref": self.ref, "method": self.method, "file": self.file,
+            "from_family": self.from_family,
+            "to_family": self.to_family,
+            "host": self.host,
+            "ts": _iso(self.ts),
+            "ref": self.ref,
+            "method": self.method,
+            "file": self.file,
             "evidence": self.evidence,
         }
 
@@ -96,7 +101,13 @@ def summary(deliveries: list[Delivery]) -> list[dict[str, Any]]:
     for d in deliveries:
         acc.setdefault((d.from_family, d.to_family), []).append(d)
     return [
-        {"from_family": a, "to_family": b, "count": len(ds), "hosts": sorted({d.host for d in ds}),
-         "first": _iso(min(d.ts for d in ds)), "last": _iso(max(d.ts for d in ds))}
+        {
+            "from_family": a,
+            "to_family": b,
+            "count": len(ds),
+            "hosts": sorted({d.host for d in ds}),
+            "first": _iso(min(d.ts for d in ds)),
+            "last": _iso(max(d.ts for d in ds)),
+        }
         for (a, b), ds in sorted(acc.items())
     ]

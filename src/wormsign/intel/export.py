@@ -29,8 +29,17 @@ def sightings(attribution: Any | None) -> list[dict[str, Any]]:
     for host, fams in sorted(attribution.hosts.items()):
         for hf in fams:
             for ind in hf.indicators:
-                out.append({"host": host, "family": hf.family, "type": ind["type"], "value": ind["value"],
-                            "count": ind["count"], "first_seen": ind["first_seen"], "last_seen": ind["last_seen"]})
+                out.append(
+                    {
+                        "host": host,
+                        "family": hf.family,
+                        "type": ind["type"],
+                        "value": ind["value"],
+                        "count": ind["count"],
+                        "first_seen": ind["first_seen"],
+                        "last_seen": ind["last_seen"],
+                    }
+                )
     return out
 
 
@@ -46,8 +55,13 @@ def merge(indicators: Iterable[Indicator]) -> list[Indicator]:
         firsts = [t for t in (old.first_seen, i.first_seen) if t is not None]
         lasts = [t for t in (old.last_seen, i.last_seen) if t is not None]
         sources = sorted(set(old.source.split(";")) | {i.source})
-        acc[key] = old.with_(first_seen=min(firsts, default=None), last_seen=max(lasts, default=None),
-                             source=";".join(sources)[:256], asn=old.asn or i.asn, as_name=old.as_name or i.as_name)
+        acc[key] = old.with_(
+            first_seen=min(firsts, default=None),
+            last_seen=max(lasts, default=None),
+            source=";".join(sources)[:256],
+            asn=old.asn or i.asn,
+            as_name=old.as_name or i.as_name,
+        )
     return list(acc.values())
 
 
@@ -92,8 +106,13 @@ def _iso(v: Any) -> str:
     return v.isoformat().replace("+00:00", "Z") if v is not None else ""
 
 
-def export(fmt: str, indicators: Iterable[Indicator], *, info: str = "wormsign export",
-           attribution: Any | None = None) -> str:
+def export(
+    fmt: str,
+    indicators: Iterable[Indicator],
+    *,
+    info: str = "wormsign export",
+    attribution: Any | None = None,
+) -> str:
     """The export in one of :data:`FORMATS`."""
     if fmt == "stix":
         return to_stix(indicators, attribution)

@@ -46,7 +46,9 @@ def _ts(v: Any, what: str) -> Any:
     return t
 
 
-def feodo_csv(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+def feodo_csv(
+    text: str, *, source: str, family: str | None = None, incident: str | None = None
+) -> Iterator[Row]:
     """The Feodo Tracker CSV blocklist: ``first_seen_utc,dst_ip,dst_port,c2_status,last_online,malware``."""
     lines = text.splitlines()
     for lineno, fields in _csv_rows(lines):
@@ -58,9 +60,14 @@ def feodo_csv(text: str, *, source: str, family: str | None = None, incident: st
         first, ip, port, status, last, malware = (f.strip() for f in fields)
         try:
             ind = make(
-                "ip_port", f"{ip}:{canon_port(port)}", family=malware or family, source=source,
-                first_seen=_ts(first, "first_seen_utc"), last_seen=_ts(last, "last_online"),
-                status=status or None, incident=incident,
+                "ip_port",
+                f"{ip}:{canon_port(port)}",
+                family=malware or family,
+                source=source,
+                first_seen=_ts(first, "first_seen_utc"),
+                last_seen=_ts(last, "last_online"),
+                status=status or None,
+                incident=incident,
             )
         except IndicatorError as exc:
             yield lineno, str(exc)
@@ -78,7 +85,9 @@ def _csv_rows(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
             yield lineno, [f"<{exc}>"]
 
 
-def feodo_json(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+def feodo_json(
+    text: str, *, source: str, family: str | None = None, incident: str | None = None
+) -> Iterator[Row]:
     """The Feodo Tracker JSON blocklist: an array of ``{ip_address, port, status, ..., malware}``."""
     for lineno, item in json_array(text):
         if isinstance(item, str):
@@ -90,12 +99,16 @@ def feodo_json(text: str, *, source: str, family: str | None = None, incident: s
         try:
             asn = item.get("as_number")
             ind = make(
-                "ip_port", f"{item.get('ip_address') or ''}:{canon_port(item.get('port'))}",
-                family=item.get("malware") or family, source=source,
+                "ip_port",
+                f"{item.get('ip_address') or ''}:{canon_port(item.get('port'))}",
+                family=item.get("malware") or family,
+                source=source,
                 first_seen=_ts(item.get("first_seen"), "first_seen"),
                 last_seen=_ts(item.get("last_online"), "last_online"),
                 asn=int(asn) if isinstance(asn, int) or (isinstance(asn, str) and asn.isdigit()) else None,
-                as_name=item.get("as_name"), country=item.get("country"), status=item.get("status"),
+                as_name=item.get("as_name"),
+                country=item.get("country"),
+                status=item.get("status"),
                 incident=incident,
             )
         except IndicatorError as exc:
@@ -105,7 +118,10 @@ def feodo_json(text: str, *, source: str, family: str | None = None, incident: s
         host = item.get("hostname")
         if isinstance(host, str) and host.strip():
             try:
-                yield lineno, ind.with_(type="domain", value=host.strip().lower().rstrip("."), ip=None, port=None)
+                yield (
+                    lineno,
+                    ind.with_(type="domain", value=host.strip().lower().rstrip("."), ip=None, port=None),
+                )
             except IndicatorError:
                 pass
 
@@ -137,7 +153,9 @@ def _skip(text: str, pos: int) -> int:
     return pos
 
 
-def plain_list(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+def plain_list(
+    text: str, *, source: str, family: str | None = None, incident: str | None = None
+) -> Iterator[Row]:
     """One indicator a line (``#`` comments), or CSV ``value,family[,type,first_seen,last_seen]``.
 
     The type is guessed from the value unless the line gives it; a ``value,family,...``
@@ -158,7 +176,17 @@ def plain_list(text: str, *, source: str, family: str | None = None, incident: s
             kind = fields[2] if len(fields) > 2 and fields[2] else classify(value)
             first = _ts(fields[3], "first_seen") if len(fields) > 3 else None
             last = _ts(fields[4], "last_seen") if len(fields) > 4 else None
-            yield lineno, make(kind, value, family=fam, source=source, incident=incident,
-                               first_seen=first, last_seen=last)
+            yield (
+                lineno,
+                make(
+                    kind,
+                    value,
+                    family=fam,
+                    source=source,
+                    incident=incident,
+                    first_seen=first,
+                    last_seen=last,
+                ),
+            )
         except IndicatorError as exc:
             yield lineno, str(exc)

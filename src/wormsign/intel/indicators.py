@@ -13,7 +13,17 @@ from typing import Any
 import yaml
 
 #: Indicator types the store holds.
-TYPES: tuple[str, ...] = ("sha256", "sha1", "md5", "ip", "ip_port", "domain", "url", "cert_sha1", "cert_sha256")
+TYPES: tuple[str, ...] = (
+    "sha256",
+    "sha1",
+    "md5",
+    "ip",
+    "ip_port",
+    "domain",
+    "url",
+    "cert_sha1",
+    "cert_sha256",
+)
 HASH_TYPES: tuple[str, ...] = ("sha256", "sha1", "md5")
 CERT_TYPES: tuple[str, ...] = ("cert_sha1", "cert_sha256")
 
@@ -142,9 +152,8 @@ def make(type_: str, value: str, **kw: Any) -> Indicator:
         value = value.lower().rstrip(".")
         if not _DOMAIN.match(value):
             raise IndicatorError(f"not a domain name: {value[:80]!r}")
-    elif type_ == "url":
-        if "://" not in value or any(c.isspace() for c in value):
-            raise IndicatorError(f"not a URL: {value[:80]!r}")
+    elif type_ == "url" and ("://" not in value or any(c.isspace() for c in value)):
+        raise IndicatorError(f"not a URL: {value[:80]!r}")
     for k in ("source", "as_name", "country", "status", "incident"):
         if k in kw:
             kw[k] = bound(kw[k])

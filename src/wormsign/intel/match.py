@@ -32,26 +32,50 @@ _SELECT = """SELECT '{kind}' AS kind, '{target}' AS target, e.host, e.ts, {ref} 
     e."destination.ip" AS dst_ip, e."destination.port" AS dst_port, e."file.path" AS file_path"""
 
 _JOINS: tuple[tuple[str, str, str], ...] = (
-    ("ip_port", "process", """FROM events e JOIN {intel} i ON i.type = 'ip_port'
-        AND e."destination.ip" = i.ip AND e."destination.port" = i.port"""),
-    ("ip", "process", """FROM events e JOIN {intel} i ON i.type IN ('ip', 'ip_port')
-        AND e."destination.ip" = i.ip AND (i.type = 'ip' OR e."destination.port" IS DISTINCT FROM i.port)"""),
+    (
+        "ip_port",
+        "process",
+        """FROM events e JOIN {intel} i ON i.type = 'ip_port'
+        AND e."destination.ip" = i.ip AND e."destination.port" = i.port""",
+    ),
+    (
+        "ip",
+        "process",
+        """FROM events e JOIN {intel} i ON i.type IN ('ip', 'ip_port')
+        AND e."destination.ip" = i.ip AND (i.type = 'ip' OR e."destination.port" IS DISTINCT FROM i.port)""",
+    ),
     ("url", "process", """FROM events e JOIN {intel} i ON i.type = 'url' AND e."url.full" = i.value"""),
-    ("hash", "process", """FROM events e JOIN {intel} i ON
+    (
+        "hash",
+        "process",
+        """FROM events e JOIN {intel} i ON
         (i.type = 'sha256' AND lower(e."process.hash.sha256") = i.value)
-        OR (i.type = 'md5' AND lower(e."process.hash.md5") = i.value)"""),
-    ("hash", "file", """FROM events e JOIN {intel} i ON
+        OR (i.type = 'md5' AND lower(e."process.hash.md5") = i.value)""",
+    ),
+    (
+        "hash",
+        "file",
+        """FROM events e JOIN {intel} i ON
         (i.type = 'sha256' AND lower(e."file.hash.sha256") = i.value)
-        OR (i.type = 'md5' AND lower(e."file.hash.md5") = i.value)"""),
+        OR (i.type = 'md5' AND lower(e."file.hash.md5") = i.value)""",
+    ),
     # Every suffix of a DNS question or destination name, then an equality join with the domains.
-    ("domain", "process", """FROM (SELECT *, array_to_string(list_slice(_parts, _k, 128), '.') AS _suffix
+    (
+        "domain",
+        "process",
+        """FROM (SELECT *, array_to_string(list_slice(_parts, _k, 128), '.') AS _suffix
         FROM (SELECT *, unnest(range(1, least(len(_parts), 128) + 1)) AS _k
           FROM (SELECT *, string_split(lower(rtrim(coalesce("dns.question.name", "destination.domain"), '.')), '.')
                   AS _parts FROM events WHERE coalesce("dns.question.name", "destination.domain") IS NOT NULL))) e
-        JOIN {intel} i ON i.type = 'domain' AND e._suffix = i.value"""),
-    ("dns_answer", "process", """FROM (SELECT *, trim(unnest(string_split("dns.answers", ';'))) AS _answer
+        JOIN {intel} i ON i.type = 'domain' AND e._suffix = i.value""",
+    ),
+    (
+        "dns_answer",
+        "process",
+        """FROM (SELECT *, trim(unnest(string_split("dns.answers", ';'))) AS _answer
           FROM events WHERE "dns.answers" IS NOT NULL) e
-        JOIN {intel} i ON i.type IN ('ip', 'ip_port') AND e._answer = i.ip"""),
+        JOIN {intel} i ON i.type IN ('ip', 'ip_port') AND e._answer = i.ip""",
+    ),
 )
 
 
@@ -66,7 +90,9 @@ class HostFamily:
     last_seen: datetime
     evidence: list[str]
     matches: dict[str, int]  # match kind -> events
-    indicators: list[dict[str, Any]] = field(default_factory=list)  # {type, value, count, first_seen, last_seen}
+    indicators: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # {type, value, count, first_seen, last_seen}
 
 
 @dataclass(slots=True)
@@ -128,13 +154,15 @@ class Attribution:
         """The ``families``, ``deliveries`` and ``c2`` keys of an incident (docs/formats.md)."""
         return {
             "families": [
-                {"family": f, "hosts": self.hosts_of(f),
-                 "c2": sorted({_addr(c) for c in self.c2.get(f, [])})}
+                {"family": f, "hosts": self.hosts_of(f), "c2": sorted({_addr(c) for c in self.c2.get(f, [])})}
                 for f in self.families()
             ],
             "deliveries": [d.to_dict() for d in self.deliveries],
-            "c2": [{"address": c.address, "port": c.port, "family": c.family, "hosts": c.hosts}
-                   for fam in sorted(self.c2) for c in self.c2[fam]],
+            "c2": [
+                {"address": c.address, "port": c.port, "family": c.family, "hosts": c.hosts}
+                for fam in sorted(self.c2)
+                for c in self.c2[fam]
+            ],
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,8 +171,10 @@ class Attribution:
             "processes": [asdict(p) for p in self.processes],
             "c2": {f: [asdict(c) for c in cs] for f, cs in sorted(self.c2.items())},
             "deliveries": [d.to_dict() for d in self.deliveries],
-            "delivery_summary": [{"from_family": a, "to_family": b, "count": n}
-                                 for (a, b), n in self.delivery_summary().items()],
+            "delivery_summary": [
+                {"from_family": a, "to_family": b, "count": n}
+                for (a, b), n in self.delivery_summary().items()
+            ],
         }
 
 
@@ -174,8 +204,11 @@ def load(intel: str | IntelStore) -> IntelStore:
     from wormsign.intel.importer import IntelImportError, import_file
 
     store = IntelStore.open(":memory:")
-    files = [path] if os.path.isfile(path) else sorted(
-        os.path.join(d, n) for d, _, names in os.walk(path) for n in names)
+    files = (
+        [path]
+        if os.path.isfile(path)
+        else sorted(os.path.join(d, n) for d, _, names in os.walk(path) for n in names)
+    )
     for f in files:
         try:
             import_file(f, store)
@@ -242,8 +275,16 @@ def _hosts(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
             hf = acc[(host, fam)] = HostFamily(host, fam, 0.0, first, last, [], {})
         hf.first_seen, hf.last_seen = min(hf.first_seen, first), max(hf.last_seen, last)
         hf.matches[kind] = hf.matches.get(kind, 0) + cnt
-        hf.indicators.append({"type": itype, "value": ivalue, "match": kind, "count": cnt,
-                              "first_seen": first, "last_seen": last})
+        hf.indicators.append(
+            {
+                "type": itype,
+                "value": ivalue,
+                "match": kind,
+                "count": cnt,
+                "first_seen": first,
+                "last_seen": last,
+            }
+        )
         hf.evidence.extend(r for r in refs if r not in hf.evidence and len(hf.evidence) < n)
         weights.setdefault((host, fam), []).append(float(cfg["confidence"][kind]))
     for key, hf in acc.items():

@@ -15,14 +15,30 @@ Row = tuple[int, Indicator | str]
 
 #: MISP attribute type -> wormsign indicator type.
 FROM_MISP = {
-    "ip-dst|port": "ip_port", "ip-src|port": "ip_port", "ip-dst": "ip", "ip-src": "ip",
-    "domain": "domain", "hostname": "domain", "url": "url", "link": "url",
-    "sha256": "sha256", "sha1": "sha1", "md5": "md5",
-    "x509-fingerprint-sha1": "cert_sha1", "x509-fingerprint-sha256": "cert_sha256",
+    "ip-dst|port": "ip_port",
+    "ip-src|port": "ip_port",
+    "ip-dst": "ip",
+    "ip-src": "ip",
+    "domain": "domain",
+    "hostname": "domain",
+    "url": "url",
+    "link": "url",
+    "sha256": "sha256",
+    "sha1": "sha1",
+    "md5": "md5",
+    "x509-fingerprint-sha1": "cert_sha1",
+    "x509-fingerprint-sha256": "cert_sha256",
 }
 TO_MISP = {
-    "ip_port": "ip-dst|port", "ip": "ip-dst", "domain": "domain", "url": "url", "sha256": "sha256",
-    "sha1": "sha1", "md5": "md5", "cert_sha1": "x509-fingerprint-sha1", "cert_sha256": "x509-fingerprint-sha256",
+    "ip_port": "ip-dst|port",
+    "ip": "ip-dst",
+    "domain": "domain",
+    "url": "url",
+    "sha256": "sha256",
+    "sha1": "sha1",
+    "md5": "md5",
+    "cert_sha1": "x509-fingerprint-sha1",
+    "cert_sha256": "x509-fingerprint-sha256",
 }
 _CATEGORY = {"sha256": "Payload delivery", "sha1": "Payload delivery", "md5": "Payload delivery"}
 
@@ -37,7 +53,9 @@ def _tag_family(tags: Iterable[Any]) -> str | None:
     return None
 
 
-def read_event(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+def read_event(
+    text: str, *, source: str, family: str | None = None, incident: str | None = None
+) -> Iterator[Row]:
     """Indicators of a MISP event (its attributes and its objects' attributes)."""
     ev = MISPEvent()
     try:
@@ -45,7 +63,7 @@ def read_event(text: str, *, source: str, family: str | None = None, incident: s
         if isinstance(data, dict) and "response" in data and isinstance(data["response"], list):
             data = data["response"][0] if data["response"] else {}
         ev.load(data)
-    except Exception as exc:  # pymisp raises its own and plain errors for bad events
+    except Exception as exc:  # noqa: BLE001 - pymisp raises its own and plain errors for bad events
         yield 1, f"not a MISP event: {str(exc)[:300]}"
         return
     event_family = _tag_family(ev.tags) or family
@@ -65,8 +83,18 @@ def read_event(text: str, *, source: str, family: str | None = None, incident: s
         if t == "ip_port":
             value = value.replace("|", ":", 1) if "|" in value else value
         try:
-            yield n, make(t, value, family=fam, source=source, first_seen=_dt(getattr(a, "first_seen", None)),
-                          last_seen=_dt(getattr(a, "last_seen", None)), incident=incident)
+            yield (
+                n,
+                make(
+                    t,
+                    value,
+                    family=fam,
+                    source=source,
+                    first_seen=_dt(getattr(a, "first_seen", None)),
+                    last_seen=_dt(getattr(a, "last_seen", None)),
+                    incident=incident,
+                ),
+            )
         except IndicatorError as exc:
             yield n, f"{where}: {exc}"
 
@@ -77,7 +105,9 @@ def _dt(v: Any) -> datetime | None:
     return None
 
 
-def build_event(indicators: Iterable[Indicator], *, info: str, sightings: Iterable[dict[str, Any]] = ()) -> MISPEvent:
+def build_event(
+    indicators: Iterable[Indicator], *, info: str, sightings: Iterable[dict[str, Any]] = ()
+) -> MISPEvent:
     """A MISP event with one tagged attribute per indicator; hosts that saw one are named in its comment."""
     seen: dict[tuple[str, str], list[str]] = {}
     for s in sightings:
@@ -92,9 +122,14 @@ def build_event(indicators: Iterable[Indicator], *, info: str, sightings: Iterab
         families.add(ind.family)
         value = f"{ind.ip}|{ind.port}" if ind.type == "ip_port" else ind.value
         hosts = sorted(set(seen.get((ind.type, ind.value), [])))
-        comment = f"{ind.family} {ind.type} from {ind.source}" + (f"; seen on {', '.join(hosts[:20])}" if hosts else "")
-        kw: dict[str, Any] = {"category": _CATEGORY.get(ind.type, "Network activity"), "to_ids": True,
-                              "comment": comment[:1000]}
+        comment = f"{ind.family} {ind.type} from {ind.source}" + (
+            f"; seen on {', '.join(hosts[:20])}" if hosts else ""
+        )
+        kw: dict[str, Any] = {
+            "category": _CATEGORY.get(ind.type, "Network activity"),
+            "to_ids": True,
+            "comment": comment[:1000],
+        }
         if ind.first_seen:
             kw["first_seen"] = ind.first_seen
         if ind.last_seen and (ind.first_seen is None or ind.last_seen >= ind.first_seen):

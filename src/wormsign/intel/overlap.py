@@ -17,7 +17,16 @@ from urllib.parse import urlsplit
 
 import networkx as nx
 
-from wormsign.intel.indicators import CERT_TYPES, Indicator, IndicatorError, canon_ip, config, family, make, net24
+from wormsign.intel.indicators import (
+    CERT_TYPES,
+    Indicator,
+    IndicatorError,
+    canon_ip,
+    config,
+    family,
+    make,
+    net24,
+)
 
 MAX_SHARED = 50  # shared values listed per pair and dimension (all are counted)
 
@@ -91,8 +100,12 @@ class OverlapReport:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"by": self.by, "sizes": self.sizes, "pairs": [asdict(p) | {"linked": p.linked} for p in self.pairs],
-                "clusters": self.clusters}
+        return {
+            "by": self.by,
+            "sizes": self.sizes,
+            "pairs": [asdict(p) | {"linked": p.linked} for p in self.pairs],
+            "clusters": self.clusters,
+        }
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -111,7 +124,8 @@ def compare(groups: Mapping[str, Sets], *, by: str = "family") -> OverlapReport:
         sa, sb = groups[a], groups[b]
         shared = {d: sa.get(d, set()) & sb.get(d, set()) for d in dims}
         p = PairOverlap(
-            a, b,
+            a,
+            b,
             jaccard={d: jaccard(sa.get(d, set()), sb.get(d, set())) for d in dims},
             shared={d: sorted(v)[:MAX_SHARED] for d, v in shared.items() if v},
             shared_count={d: len(v) for d, v in shared.items()},

@@ -35,8 +35,10 @@ def pattern(ind: Indicator) -> str:
         return f"[{'ipv6' if ':' in v else 'ipv4'}-addr:value = {_lit(v)}]"
     if t == "ip_port":
         kind = "ipv6-addr" if ":" in (ind.ip or "") else "ipv4-addr"
-        return (f"[network-traffic:dst_ref.type = '{kind}' AND network-traffic:dst_ref.value = {_lit(ind.ip or '')}"
-                f" AND network-traffic:dst_port = {int(ind.port or 0)}]")
+        return (
+            f"[network-traffic:dst_ref.type = '{kind}' AND network-traffic:dst_ref.value = {_lit(ind.ip or '')}"
+            f" AND network-traffic:dst_port = {int(ind.port or 0)}]"
+        )
     if t == "domain":
         return f"[domain-name:value = {_lit(v)}]"
     if t == "url":
@@ -60,7 +62,11 @@ def parse_pattern(text: str) -> list[tuple[str, str]]:
     comps = Pattern(text).inspect().comparisons
     out: list[tuple[str, str]] = []
     for obj, items in comps.items():
-        eq = [(".".join(p for p in path if isinstance(p, str)), _unlit(val)) for path, op, val in items if op == "="]
+        eq = [
+            (".".join(p for p in path if isinstance(p, str)), _unlit(val))
+            for path, op, val in items
+            if op == "="
+        ]
         if obj in ("ipv4-addr", "ipv6-addr"):
             out += [("ip", v) for p, v in eq if p == "value"]
         elif obj == "domain-name":
@@ -82,11 +88,13 @@ def parse_pattern(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def read_bundle(text: str, *, source: str, family: str | None = None, incident: str | None = None) -> Iterator[Row]:
+def read_bundle(
+    text: str, *, source: str, family: str | None = None, incident: str | None = None
+) -> Iterator[Row]:
     """Indicators of a STIX 2.1 bundle; the family comes from ``indicates`` relationships to malware."""
     try:
         bundle = stix2.parse(text, allow_custom=True, version="2.1")
-    except Exception as exc:  # stix2 raises several unrelated types for bad input
+    except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for bad input
         yield 1, f"not a valid STIX 2.1 bundle: {str(exc)[:300]}"
         return
     objects = list(getattr(bundle, "objects", None) or [])
@@ -108,14 +116,24 @@ def read_bundle(text: str, *, source: str, family: str | None = None, incident: 
             continue
         try:
             found = parse_pattern(o.pattern)
-        except Exception as exc:  # the pattern grammar raises its own errors
+        except Exception as exc:  # noqa: BLE001 - the pattern grammar raises its own error types
             yield n, f"{where}: unreadable pattern: {str(exc)[:200]}"
             continue
         if not found:
             yield n, f"{where}: the pattern names no indicator wormsign reads"
         for t, v in found:
             try:
-                yield n, make(t, v, family=fam, source=source, first_seen=_dt(o.get("valid_from")), incident=incident)
+                yield (
+                    n,
+                    make(
+                        t,
+                        v,
+                        family=fam,
+                        source=source,
+                        first_seen=_dt(o.get("valid_from")),
+                        incident=incident,
+                    ),
+                )
             except IndicatorError as exc:
                 yield n, f"{where}: {exc}"
 
@@ -123,7 +141,7 @@ def read_bundle(text: str, *, source: str, family: str | None = None, incident: 
 def _dt(v: Any) -> datetime | None:
     if v is None:
         return None
-    return datetime.fromisoformat(str(v).replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(str(v)).astimezone(UTC)
 
 
 def build_bundle(
@@ -140,15 +158,21 @@ def build_bundle(
     objs: dict[str, Any] = {}
     inds, deliveries = list(indicators), list(deliveries)
     now = datetime.now(UTC)
-    for fam in sorted({i.family for i in inds} | {d[k] for d in deliveries for k in ("from_family", "to_family")}):
+    for fam in sorted(
+        {i.family for i in inds} | {d[k] for d in deliveries for k in ("from_family", "to_family")}
+    ):
         objs[_id("malware", fam)] = stix2.Malware(id=_id("malware", fam), name=fam, is_family=True)
     for ind in inds:
         mid, iid = _id("malware", ind.family), _id("indicator", ind.type, ind.value, ind.family)
         if iid in objs:
             continue
         objs[iid] = stix2.Indicator(
-            id=iid, name=f"{ind.family} {ind.type} {ind.value}"[:300], pattern=pattern(ind), pattern_type="stix",
-            valid_from=ind.first_seen or now, indicator_types=["malicious-activity"],
+            id=iid,
+            name=f"{ind.family} {ind.type} {ind.value}"[:300],
+            pattern=pattern(ind),
+            pattern_type="stix",
+            valid_from=ind.first_seen or now,
+            indicator_types=["malicious-activity"],
         )
         rid = _id("relationship", iid, "indicates", mid)
         objs[rid] = stix2.Relationship(id=rid, source_ref=iid, relationship_type="indicates", target_ref=mid)
@@ -157,10 +181,16 @@ def build_bundle(
     for d in deliveries:
         a, b = _id("malware", d["from_family"]), _id("malware", d["to_family"])
         rid = _id("relationship", a, "drops", b)
-        objs.setdefault(rid, stix2.Relationship(
-            id=rid, source_ref=a, relationship_type="drops", target_ref=b,
-            description=f"{d['from_family']} delivered {d['to_family']} (first seen on {d['host']} at {d['ts']})",
-        ))
+        objs.setdefault(
+            rid,
+            stix2.Relationship(
+                id=rid,
+                source_ref=a,
+                relationship_type="drops",
+                target_ref=b,
+                description=f"{d['from_family']} delivered {d['to_family']} (first seen on {d['host']} at {d['ts']})",
+            ),
+        )
     for s in sightings:
         hid = _id("identity", "host", s["host"])
         objs.setdefault(hid, stix2.Identity(id=hid, name=s["host"], identity_class="system"))
@@ -169,8 +199,12 @@ def build_bundle(
             continue
         sid = _id("sighting", iid, hid)
         objs[sid] = stix2.Sighting(
-            id=sid, sighting_of_ref=iid, where_sighted_refs=[hid], count=max(1, int(s.get("count") or 1)),
-            first_seen=s.get("first_seen") or None, last_seen=s.get("last_seen") or None,
+            id=sid,
+            sighting_of_ref=iid,
+            where_sighted_refs=[hid],
+            count=max(1, int(s.get("count") or 1)),
+            first_seen=s.get("first_seen") or None,
+            last_seen=s.get("last_seen") or None,
         )
     return stix2.Bundle(objects=list(objs.values()))
 
@@ -179,9 +213,13 @@ def _infrastructure(objs: dict[str, Any], ind: Indicator) -> None:
     fam = ind.family
     infra, mid = _id("infrastructure", fam, "c2"), _id("malware", fam)
     if infra not in objs:
-        objs[infra] = stix2.Infrastructure(id=infra, name=f"{fam} C2", infrastructure_types=["command-and-control"])
+        objs[infra] = stix2.Infrastructure(
+            id=infra, name=f"{fam} C2", infrastructure_types=["command-and-control"]
+        )
         rid = _id("relationship", mid, "beacons-to", infra)
-        objs[rid] = stix2.Relationship(id=rid, source_ref=mid, relationship_type="beacons-to", target_ref=infra)
+        objs[rid] = stix2.Relationship(
+            id=rid, source_ref=mid, relationship_type="beacons-to", target_ref=infra
+        )
     if ind.type == "url":
         sco: Any = stix2.URL(value=ind.value)
     elif ind.type == "domain":
@@ -191,4 +229,6 @@ def _infrastructure(objs: dict[str, Any], ind: Indicator) -> None:
         sco = stix2.IPv6Address(value=ip) if ":" in ip else stix2.IPv4Address(value=ip)
     objs.setdefault(sco.id, sco)
     rid = _id("relationship", infra, "consists-of", sco.id)
-    objs.setdefault(rid, stix2.Relationship(id=rid, source_ref=infra, relationship_type="consists-of", target_ref=sco.id))
+    objs.setdefault(
+        rid, stix2.Relationship(id=rid, source_ref=infra, relationship_type="consists-of", target_ref=sco.id)
+    )

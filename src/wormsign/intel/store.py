@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 
@@ -18,10 +18,19 @@ DEFAULT_PATH = "intel.duckdb"
 _TS = pa.timestamp("us", tz="UTC")
 ARROW = pa.schema(
     [
-        ("type", pa.string()), ("value", pa.string()), ("family", pa.string()), ("source", pa.string()),
-        ("first_seen", _TS), ("last_seen", _TS), ("ip", pa.string()), ("port", pa.int64()),
-        ("asn", pa.int64()), ("as_name", pa.string()), ("country", pa.string()),
-        ("status", pa.string()), ("incident", pa.string()),
+        ("type", pa.string()),
+        ("value", pa.string()),
+        ("family", pa.string()),
+        ("source", pa.string()),
+        ("first_seen", _TS),
+        ("last_seen", _TS),
+        ("ip", pa.string()),
+        ("port", pa.int64()),
+        ("asn", pa.int64()),
+        ("as_name", pa.string()),
+        ("country", pa.string()),
+        ("status", pa.string()),
+        ("incident", pa.string()),
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(ARROW.names)
@@ -65,12 +74,14 @@ class IntelStore:
     def in_case(cls, case: Any) -> IntelStore:
         """The intel table inside an open :class:`wormsign.store.Case` (created when missing)."""
         # Asked with rows() (fetches all): a half-read result would block the next query on duckdb 2.
-        known = case.engine.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE])
+        known = case.engine.rows(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]
+        )
         if not known[0][0]:
             case.engine.execute(DDL)
         return cls(case.engine, case.path, owned=False)
 
-    def __enter__(self) -> IntelStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -113,7 +124,9 @@ class IntelStore:
     def table(self, *, family: str | None = None, incident: str | None = None) -> pa.Table:
         """The indicators as Arrow (optionally one family's or one incident's)."""
         where, params = _filters(family=family, incident=incident)
-        return self.engine.query(f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY family, type, value", params)
+        return self.engine.query(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY family, type, value", params
+        )
 
     def indicators(self, *, family: str | None = None, incident: str | None = None) -> list[Indicator]:
         return [Indicator(**r) for r in self.table(family=family, incident=incident).to_pylist()]
