@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NULLS = frozenset(("", "-", "N/A", "null", "(null)"))
+NULLS = _NULLS  #: the placeholders Windows and Zeek write for "no value"
 
 
 class IngestError(Exception):
@@ -202,6 +203,8 @@ class Sink:
             if col.null_count == n:
                 continue
             limit = schema.MAX_RAW_CHARS if f.name == "raw" else schema.MAX_FIELD_CHARS
+            if col.nbytes <= limit:  # the whole column is smaller than one value may be
+                continue
             longest = pc.max(pc.binary_length(col)).as_py()
             if longest is None or longest <= limit:  # bytes >= characters: nothing is too long
                 continue

@@ -170,7 +170,8 @@ class _Writer:
     def _append(self) -> None:
         if self._tables:
             tables, self._tables, self._buffered = self._tables, [], 0
-            self.case.append_events(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+            # One contiguous chunk: DuckDB takes a many-chunk table several times slower.
+            self.case.append_events(pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0])
 
     def commit(self) -> None:
         if not self._open:

@@ -19,15 +19,19 @@ from xml.sax.saxutils import unescape
 import yaml
 
 from wormsign import schema
-from wormsign.ingest.base import basename, clean, clean_ip, host_key, to_int
+from wormsign.ingest.base import NULLS, basename, clean, clean_ip, host_key, to_int
 
 Transform = Callable[[Any, str, dict[str, Any]], None]  # (value, target, row)
 
 
 def _set(v: Any, to: str, row: dict[str, Any]) -> None:
+    if v.__class__ is str:
+        if v not in NULLS:
+            row[to] = v
+        return
     v = clean(v)
     if v is not None:
-        row[to] = v if v.__class__ is str else str(v)
+        row[to] = str(v)
 
 
 def _int(v: Any, to: str, row: dict[str, Any]) -> None:
@@ -163,6 +167,7 @@ class WindowsMapper:
                 events[int(eid)] = EventSpec(kind, ev.get("action"), outcome, fields)
             for name in block["match"]:
                 self.channels[name.lower()] = (common, events)
+        self._hosts: dict[str, str] = {}  # computer name -> host key, memoised
 
     def map(self, ev: WinEvent) -> dict[str, Any]:
         """The model row of one Windows event (never raises on odd field values)."""
@@ -175,7 +180,13 @@ class WindowsMapper:
         }
         if ev.computer:
             row["host.name"] = ev.computer
-            row["host"] = host_key(ev.computer)
+            hk = self._hosts.get(ev.computer)
+            if hk is None:
+                if len(self._hosts) > 100_000:
+                    self._hosts.clear()
+                hk = self._hosts[ev.computer] = host_key(ev.computer) or ""
+            if hk:
+                row["host"] = hk
         chan = self.channels.get((ev.channel or "").lower())
         spec = chan[1].get(ev.event_id) if (chan and ev.event_id is not None) else None
         fields = spec.fields if spec else (chan[0] if chan else None)
