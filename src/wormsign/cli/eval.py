@@ -155,5 +155,5 @@ def eval_command(
             raise typer.Exit(EXIT_ERROR)
         _one(truth, incidents, json_out)
     except EvalError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, style="red")
+        err.print(f"error: {exc}", highlight=False, markup=False, style="red", soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
