@@ -37,9 +37,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "evtx-attack-samples"
 
 
-def bare_parse(files: list[str], passes: int, threads: int) -> tuple[int, float]:
-    """Records and seconds of the bare parse: iterate ``records_json()`` over every file."""
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (workers), user plus system."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bare_parse(files: list[str], passes: int, threads: int) -> tuple[int, float, float]:
+    """Records, seconds and CPU seconds of the bare parse: iterate ``records_json()`` over every file."""
     n = 0
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     for _ in range(passes):
         for f in files:
@@ -52,24 +60,26 @@ def bare_parse(files: list[str], passes: int, threads: int) -> tuple[int, float]
                 except (RuntimeError, OSError, ValueError):
                     continue
                 n += 1
-    return n, time.perf_counter() - t0
+    return n, time.perf_counter() - t0, cpu_seconds() - c0
 
 
-def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tuple[int, float]:
-    """Events stored and seconds for ``passes`` ingests of ``paths``, each into a fresh case."""
+def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tuple[int, float, float]:
+    """Events stored, seconds and CPU seconds for ``passes`` ingests of ``paths``, each into a fresh case."""
     stored = 0
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for i in range(passes):
         path = os.path.join(tmp, f"case-{workers}-{i}.duckdb")
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
         with Case.open(path) as case:
             report = ingest_paths(paths, case, workers=workers)
         elapsed += time.perf_counter() - t0
+        cpu += cpu_seconds() - c0
         stored += report.stats.stored
         for p in (path, path + ".wal"):
             if os.path.exists(p):
                 os.unlink(p)
-    return stored, elapsed
+    return stored, elapsed, cpu
 
 
 # -- Winlogbeat documents ----------------------------------------------------------------
@@ -162,42 +172,44 @@ def main() -> int:
     ap.add_argument("--skip-evtx", action="store_true")
     ap.add_argument("--skip-ndjson", action="store_true")
     args = ap.parse_args()
-    rows: list[tuple[str, int, float, str]] = []
+    rows: list[tuple[str, int, float, float, str]] = []
     cores = os.cpu_count() or 1
-    print(f"python {sys.version.split()[0]}, {cores} cores, pid {os.getpid()}", flush=True)
+    print(f"python {sys.version.split()[0]}, {cores} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="wormsign-bench-") as tmp:
         if not args.skip_evtx:
             files = sorted(glob.glob(os.path.join(args.corpus, "**", "*.evtx"), recursive=True))
             if not files:
                 print(f"no EVTX files under {args.corpus}", file=sys.stderr)
                 return 2
-            per_pass, _ = bare_parse(files, 1, 1)  # also warms the page cache
+            per_pass, _, _ = bare_parse(files, 1, 1)  # also warms the page cache
             passes = max(1, math.ceil(args.evtx_records / per_pass))
             print(f"EVTX: {len(files)} files, {per_pass:,} records a pass, {passes} passes "
                   f"({per_pass * passes:,} records)", flush=True)
-            n1, s1 = bare_parse(files, passes, 1)
-            rows.append(("evtx bare parse, 1 thread", n1, s1, "baseline"))
-            nall, sall = bare_parse(files, passes, 0)
-            rows.append((f"evtx bare parse, {cores} threads", nall, sall, ""))
-            w1, t1 = wormsign_ingest([args.corpus], passes, 1, tmp)
-            ratio1 = (w1 / t1) / (n1 / s1)
-            rows.append(("wormsign evtx ingest, 1 worker", w1, t1, f"ratio {ratio1:.2f} (floor 0.40)"))
+            n1, s1, c1 = bare_parse(files, passes, 1)
+            rows.append(("evtx bare parse, 1 thread", n1, s1, c1, "baseline"))
+            nall, sall, call = bare_parse(files, passes, 0)
+            rows.append((f"evtx bare parse, {cores} threads", nall, sall, call, ""))
+            w1, t1, cw1 = wormsign_ingest([args.corpus], passes, 1, tmp)
+            rows.append(("wormsign evtx ingest, 1 worker", w1, t1, cw1,
+                         f"ratio {(w1 / t1) / (n1 / s1):.3f} wall, {(w1 / cw1) / (n1 / c1):.3f} cpu (floor 0.40)"))
             if args.workers > 1:
-                wn, tn = wormsign_ingest([args.corpus], passes, args.workers, tmp)
-                rows.append((f"wormsign evtx ingest, {args.workers} workers", wn, tn,
-                             f"ratio {(wn / tn) / (n1 / s1):.2f}, speedup x{t1 / tn:.2f} over 1 worker"))
+                wn, tn, cwn = wormsign_ingest([args.corpus], passes, args.workers, tmp)
+                rows.append((f"wormsign evtx ingest, {args.workers} workers", wn, tn, cwn,
+                             f"ratio {(wn / tn) / (n1 / s1):.3f} wall; speedup x{t1 / tn:.2f} over 1 worker"))
         if not args.skip_ndjson:
             path = os.path.join(tmp, "winlogbeat.ndjson")
             size = write_ndjson(path, args.ndjson_events)
             print(f"NDJSON: {args.ndjson_events:,} Winlogbeat events, {size / 2**20:.0f} MiB", flush=True)
-            n, s = wormsign_ingest([path], 1, 1, tmp)
-            rows.append(("wormsign winlogbeat ndjson, 1 worker", n, s, f"{n / s:,.0f}/s (floor 100,000/s)"))
+            n, s, c = wormsign_ingest([path], 1, 1, tmp)
+            rows.append(("wormsign winlogbeat ndjson, 1 worker", n, s, c,
+                         f"{n / s:,.0f}/s wall, {n / c:,.0f}/cpu-s (floor 100,000/s)"))
     me, kids = peak_rss_mib()
     print()
-    print(f"{'what':<40} {'records':>10} {'seconds':>8} {'records/s':>11}  note")
-    for what, n, s, note in rows:
-        print(f"{what:<40} {n:>10,} {s:>8.2f} {n / s:>11,.0f}  {note}")
-    print(f"peak RSS: {me:,.0f} MiB (this process), {kids:,.0f} MiB (largest worker)")
+    print(f"{'what':<40} {'records':>10} {'wall s':>8} {'cpu s':>8} {'rec/s':>10} {'rec/cpu-s':>10}  note")
+    for what, n, s, c, note in rows:
+        print(f"{what:<40} {n:>10,} {s:>8.2f} {c:>8.2f} {n / s:>10,.0f} {n / c:>10,.0f}  {note}")
+    print(f"peak RSS: {me:,.0f} MiB (this process), {kids:,.0f} MiB (largest worker); "
+          f"load average now {os.getloadavg()[0]:.1f} on {cores} cores")
     return 0
 
 
