@@ -19,7 +19,6 @@ from outbreak_fixture import build  # noqa: E402
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path("/tmp/wormsign-shots")
 
 
 @dataclass
@@ -85,8 +84,3 @@ def live(outbreak_case: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, str]
     server.should_exit = True
     thread.join(10)
 
-
-def shot(pg: Any, name: str, *, full_page: bool = True) -> None:
-    """Save a screenshot for a person to look at (not committed, not compared)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import assert_nothing_ran, click_node, graph_counts, slide, wait_ready
-from conftest import shot
+from web_checks import shot, assert_nothing_ran, click_node, graph_counts, slide, wait_ready
 from outbreak_fixture import HOSTILE_CMD
 
 

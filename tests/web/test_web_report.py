@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from common import assert_nothing_ran, click_node, graph_counts, slide, wait_ready
-from conftest import shot
+from web_checks import shot, assert_nothing_ran, click_node, graph_counts, slide, wait_ready
 from outbreak_fixture import HOSTILE_CMD, HOSTILE_RAW_MARK
 
 from wormsign.report import write_report

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from common import graph_counts, slide, wait_ready
-from conftest import shot
+from web_checks import shot, graph_counts, slide, wait_ready
 from typer.testing import CliRunner
 
 from wormsign.cli import app

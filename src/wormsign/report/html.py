@@ -30,6 +30,15 @@ def script_json(value: Any) -> str:
     return text
 
 
+#: The app's sources, joined in this order inside one function scope (see web/app.js).
+APP_FILES = ("dom.js", "evidence.js", "graph.js", "sections.js", "app.js")
+
+
+def _app_script() -> str:
+    body = "\n".join(_inline_script(name) for name in APP_FILES)
+    return '(function () {\n"use strict";\n' + body + "\n})();"
+
+
 def _inline_script(name: str) -> str:
     code = asset(name)
     lowered = code.lower()
@@ -59,7 +68,7 @@ def render_page(data: dict[str, Any] | None, *, mode: str, title: str, nonce: st
         "@@DATA@@": script_json(data),
         "@@NONCE@@": nonce,
         "@@LIB@@": _inline_script("vendor/cytoscape.min.js"),
-        "@@APP@@": _inline_script("app.js"),
+        "@@APP@@": _app_script(),
     }
     parts["@@TITLE@@"] = html.escape(title)
     page = asset("page.html")

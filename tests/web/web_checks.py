@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from outbreak_fixture import HOSTILE_HOST, HOSTILE_USER
+
+SHOTS = Path("/tmp/wormsign-shots")
 
 
 def wait_ready(pg: Any) -> None:
@@ -42,3 +45,9 @@ def assert_nothing_ran(pg: Any, watch: Any) -> None:
     hosts = pg.locator("#host-table").inner_text()
     assert HOSTILE_HOST in hosts  # shown literally, as text
     assert HOSTILE_USER in pg.locator("#locked-table").inner_text()
+
+
+def shot(pg: Any, name: str, *, full_page: bool = True) -> None:
+    """Save a screenshot for a person to look at (not committed, not compared)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
