@@ -117,6 +117,7 @@ class JsonLinesReader:
         loads, decode_error, limit = orjson.loads, orjson.JSONDecodeError, schema.MAX_RECORD_BYTES
         with source.open() as fh:
             lineno = 0
+            first = True  # the first line with text: it may open a whole-file document
             lenient = False  # inside a JSON array written one element a line
             for line in _lines(fh, limit):
                 lineno += 1
@@ -131,12 +132,14 @@ class JsonLinesReader:
                     text = line.strip()
                     if not text:
                         continue
-                    if lineno == 1 and text[:1] in (b"[", b"{"):
+                    if first and text[:1] in (b"[", b"{"):
+                        first = False
                         done = yield from self._document(source, sink)
                         if done:
                             return
                         lenient = text[:1] == b"["
                         continue
+                    first = False
                     if lenient:
                         text = text.lstrip(b"[").rstrip(b"],").strip()
                         if not text:
@@ -150,6 +153,7 @@ class JsonLinesReader:
                             continue
                     sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
                     continue
+                first = False
                 items = _items(obj)
                 if items is not None:  # a one-line array or Elasticsearch export
                     for i, el in enumerate(items, 1):
