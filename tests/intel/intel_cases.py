@@ -111,7 +111,10 @@ def known_rows() -> list[dict[str, Any]]:
             40,
             "dns",
             1,
-            **{"dns.question.name": "Beacon.QAK-C2.example.net.", "dns.answers": "198.51.100.20; 10.0.0.1"},
+            **{
+                "dns.question.name": "Beacon.QAK-C2.example.net.",
+                "dns.answers": "type:  5 cdn.example.net;::ffff:198.51.100.20;10.0.0.1;",
+            },  # Sysmon 22 layout
         ),
     ]
 

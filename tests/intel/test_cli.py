@@ -105,3 +105,14 @@ def test_read_commands_refuse_missing_files(tmp_path: Path, monkeypatch) -> None
     assert r.exit_code == 1 and "no case at" in r.output
     r = invoke("intel", "overlap", "--store", tmp_path / "none.duckdb")
     assert r.exit_code == 1 and "no intel store at" in r.output
+
+
+def test_import_a_folder_of_feeds(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "feodo_ipblocklist.csv").write_bytes((DATA / "feodo_ipblocklist.csv").read_bytes())
+    (feeds / "more").mkdir()
+    (feeds / "more" / "bundle.json").write_bytes((DATA / "stix_bundle.json").read_bytes())
+    r = invoke("intel", "import", feeds, "--store", tmp_path / "i.duckdb")
+    assert r.exit_code == 3 and "8 indicators imported" in r.output and "5 rows rejected" in r.output
+    assert "bundle.json: read as stix" in r.output

@@ -65,7 +65,7 @@ def _open(
 @intel_app.command("import")
 def import_(
     files: list[Path] = typer.Argument(
-        ..., help="Feed files: Feodo CSV/JSON, STIX 2.1, MISP event, plain list."
+        ..., help="Feed files or folders: Feodo CSV/JSON, STIX 2.1, MISP event, plain list."
     ),
     store: Path = StoreOpt,
     case: Path = IntelCaseOpt,
@@ -84,8 +84,11 @@ def import_(
     from wormsign.intel.importer import ImportReport, IntelImportError, import_file
 
     report = ImportReport()
+    paths = [
+        p for f in files for p in (sorted(x for x in f.rglob("*") if x.is_file()) if f.is_dir() else [f])
+    ]
     with _open(store, case, create=True) as (s, _c):
-        for f in files:
+        for f in paths:
             try:
                 import_file(
                     str(f),

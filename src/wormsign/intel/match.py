@@ -72,7 +72,7 @@ _JOINS: tuple[tuple[str, str, str], ...] = (
     (
         "dns_answer",
         "process",
-        """FROM (SELECT *, trim(unnest(string_split("dns.answers", ';'))) AS _answer
+        """FROM (SELECT *, regexp_replace(trim(unnest(string_split("dns.answers", ';'))), '^::ffff:', '') AS _answer
           FROM events WHERE "dns.answers" IS NOT NULL) e
         JOIN {intel} i ON i.type IN ('ip', 'ip_port') AND e._answer = i.ip""",
     ),
