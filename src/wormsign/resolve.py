@@ -51,7 +51,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
     # WorkstationName is the client for network logons, but the target itself for RDP and
     # local logons (type 10, 2, 7): a logon that names its own host says nothing about the address.
     ("win-logon", "kind = 'auth' AND \"event.code\" IN ('4624', '4625') "
-                  "AND ws_resolve_hkey(\"source.domain\") IS DISTINCT FROM host", "source"),
+                  "AND ws_resolve_hkey(\"source.domain\") NOT IN (host, left(host, 15))", "source"),
     ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "source"),
     ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "destination"),
     ("zeek-ntlm", "kind = 'ntlm'", "source"),
@@ -85,6 +85,19 @@ def _observations_sql() -> str:
         "AND ip NOT LIKE '127.%' GROUP BY ip, host, b"
     )
 
+
+# NetBIOS names (WorkstationName, ntlm hostname) are cut to 15 characters: a cut name that is
+# the start of exactly one longer host key of the case is that host.
+_LONG = """
+CREATE OR REPLACE TEMP TABLE _ws_long AS
+SELECT left(host, 15) AS short, any_value(host) AS full
+FROM (SELECT DISTINCT host FROM (
+        SELECT host FROM events WHERE length(host) > 15
+        UNION ALL SELECT ws_resolve_hkey("source.domain") FROM events WHERE length("source.domain") > 15
+        UNION ALL SELECT ws_resolve_hkey("destination.domain") FROM events WHERE length("destination.domain") > 15)
+      WHERE length(host) > 15 AND ws_resolve_hkey(host) IS NOT NULL)
+GROUP BY 1 HAVING count(*) = 1
+"""
 
 # Claims: per (ip, host), observations closer than CLAIM_GAP. Blocks: per ip, claims that
 # overlap in time. A block of one host is a host_addr row; of several hosts, a conflict.
@@ -134,18 +147,22 @@ _ENRICH = f"""
 CREATE OR REPLACE TEMP TABLE _ws_new AS
 WITH r AS ({RESOLUTION}),
 cand AS (
-    SELECT rowid AS rid, ts, "source.ip" AS sip, "destination.ip" AS dip,
-           -- a logon from a remote address that names its own host as the workstation (RDP):
-           -- the name is not the source's, the address is
-           CASE WHEN kind = 'auth' AND ws_resolve_hkey("source.domain") = host AND "source.ip" IS NOT NULL
-                     AND NOT list_contains(?, "source.ip") AND "source.ip" NOT LIKE '127.%' THEN NULL
-                ELSE ws_resolve_hkey("source.domain") END AS sd,
-           ws_resolve_hkey("destination.domain") AS dd,
+    SELECT rowid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip,
+           ws_resolve_hkey("source.domain") AS sd0, ws_resolve_hkey("destination.domain") AS dd0,
            "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
     FROM events
     WHERE "source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
        OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL),
-s AS (SELECT cand.*, r.host AS sres FROM cand ASOF LEFT JOIN r ON cand.sip = r.ip AND cand.ts >= r.valid_from),
+named AS (
+    SELECT cand.*,
+           -- a logon from a remote address that names its own host as the workstation (RDP):
+           -- the name is not the source's, the address is
+           CASE WHEN kind = 'auth' AND (sd0 = ohost OR sd0 = left(ohost, 15)) AND sip IS NOT NULL
+                     AND NOT list_contains(?, sip) AND sip NOT LIKE '127.%' THEN NULL
+                ELSE coalesce(ls.full, sd0) END AS sd,
+           coalesce(ld.full, dd0) AS dd
+    FROM cand LEFT JOIN _ws_long ls ON ls.short = cand.sd0 LEFT JOIN _ws_long ld ON ld.short = cand.dd0),
+s AS (SELECT named.*, r.host AS sres FROM named ASOF LEFT JOIN r ON named.sip = r.ip AND named.ts >= r.valid_from),
 d AS (SELECT s.*, r.host AS dres FROM s ASOF LEFT JOIN r ON s.dip = r.ip AND s.ts >= r.valid_from),
 n AS (
     SELECT rid, osh, odh, ohost, coalesce(sd, sres) AS nsh, coalesce(dd, dres) AS ndh,
@@ -175,7 +192,9 @@ def resolve(case: Case) -> ResolveReport:
     rep = ResolveReport()
     with case.transaction():
         eng.execute(_MACRO)
+        eng.execute(_LONG)
         eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
+        eng.execute("UPDATE _ws_obs SET host = l.full FROM _ws_long l WHERE _ws_obs.host = l.short")
         eng.execute(_BLOCKS, [CLAIM_GAP])
         eng.execute(_MERGED)
         eng.execute("DELETE FROM host_addr")
@@ -197,7 +216,7 @@ def resolve(case: Case) -> ResolveReport:
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
         rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
         rep.updated = int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
-        for t in ("_ws_obs", "_ws_blocks", "_ws_rows", "_ws_new"):
+        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_new"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", {"sources": _source_count(case), "events": case.count()})
     return rep

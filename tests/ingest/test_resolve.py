@@ -197,3 +197,17 @@ def test_rdp_logon_naming_its_own_host_is_not_evidence(tmp_path: Path, case_path
         assert rep.conflicts == 0
         assert case.rows("SELECT ip, host, evidence FROM host_addr") == [("10.10.0.16", "adm-01", "host.ip")]
         assert hosts(case, "\"event.code\" = '4624'") == [("4624", at(10), "ws-0008", "adm-01", None)]
+
+
+def test_netbios_names_cut_to_15_characters(tmp_path: Path, case_path: Path) -> None:
+    # NTLM carries the NetBIOS name, cut to 15 characters; the endpoint logs its full name.
+    ntlm = zeek(tmp_path / "ntlm.log", "ntlm", NTLM,
+                [(0, "N1", "10.10.1.90", 50000, "10.10.1.35", 445, "jdoe", "FINANCE-LAPTOP-", "T")])
+    conn = zeek(tmp_path / "conn.log", "conn", CONN, [(1, "C1", "10.10.1.90", 50001, "10.10.1.35", 445, "tcp", "SF")])
+    with Case.open(str(case_path)) as case:
+        ingest_paths([str(ntlm), str(conn)], case, workers=1)
+        windows(case, "laptop-sysmon.evtx", [("Microsoft-Windows-Sysmon/Operational", 1,
+                                              "FINANCE-LAPTOP-0042.corp.example", 2, {"Image": "C:\\x.exe"}, None)])
+        resolve(case)
+        assert case.rows("SELECT ip, host, evidence FROM host_addr") == [("10.10.1.90", "finance-laptop-0042", "zeek-ntlm")]
+        assert [r[2] for r in hosts(case)] == ["finance-laptop-0042"] * 3
