@@ -35,6 +35,8 @@ def test_alerts_filters(client: TestClient) -> None:
     assert client.get("/api/alerts").json()["total"] == 1
     assert client.get("/api/alerts", params={"rule": "spreader-fanout", "host": "ws-0001"}).json()["total"] == 1
     assert client.get("/api/alerts", params={"rule": "beacon"}).json()["total"] == 0
+    assert client.get("/api/alerts", params={"rule": "x' OR '1'='1"}).json()["total"] == 0
+    assert client.get("/api/alerts", params={"offset": 1}).json()["alerts"] == []
     assert client.get("/api/alerts/ALR-000001").json()["evidence"] == [f"{DIGEST}:2", f"{DIGEST}:4"]
     assert client.get("/api/alerts/ALR-404").status_code == 404
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +16,10 @@ from fastapi.responses import HTMLResponse
 
 from wormsign import schema
 from wormsign.api.auth import TokenAuth
-from wormsign.api.search import EventQuery, search
+from wormsign.api.search import EventQuery, search, search_alerts
 from wormsign.report.events import BadRef, fetch_events, parse_ref
 from wormsign.report.html import csp, render_page
-from wormsign.report.view import ViewError, alerts, build_view, case_summary, hunt_doc, settings
+from wormsign.report.view import ViewError, build_view, case_summary, hunt_doc, settings
 from wormsign.store import Case
 
 _API = settings()["api"]
@@ -110,18 +111,17 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
     def alert_list(limit: Limit = 100, offset: Offset = 0, rule: Text = None, host: Text = None,
                    severity: Text = None) -> dict[str, Any]:
         with open_case() as case:
-            found = alerts(case, doc_of(case))
-        sel = [a for a in found if (not rule or a.get("rule") == rule) and (not host or a.get("host") == host)
-               and (not severity or a.get("severity") == severity)]
-        return {"total": len(sel), "limit": limit, "offset": offset, "alerts": sel[offset : offset + limit]}
+            doc_of(case)
+            return search_alerts(case, rule=rule, host=host, severity=severity, limit=limit, offset=offset)
 
     @api.get("/alerts/{alert_id}", summary="One alert")
     def alert(alert_id: str) -> dict[str, Any]:
         with open_case() as case:
-            for a in alerts(case, doc_of(case)):
-                if a.get("id") == alert_id:
-                    return a
-        raise HTTPException(404, "no such alert")
+            doc_of(case)
+            rows = case.rows("SELECT doc FROM alerts WHERE id = ?", [alert_id]) if case.engine.has_table("alerts") else []
+        if not rows:
+            raise HTTPException(404, "no such alert")
+        return dict(json.loads(rows[0][0]))
 
     @api.get("/hosts", summary="Hosts with events in the case")
     def hosts(limit: Limit = 100, offset: Offset = 0, q: Text = None) -> dict[str, Any]:

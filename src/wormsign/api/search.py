@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,3 +67,25 @@ def search(case: Case, query: EventQuery) -> dict[str, Any]:
         "offset": query.offset,
         "events": [row_to_event(_LIST_FIELDS, r, 0) for r in rows],
     }
+
+
+def search_alerts(case: Case, *, rule: str | None, host: str | None, severity: str | None,
+                  limit: int, offset: int) -> dict[str, Any]:
+    """One page of the hunt's alerts (table ``alerts``), filtered by rule, host and severity."""
+    if not case.engine.has_table("alerts"):
+        return {"total": 0, "limit": limit, "offset": offset, "alerts": []}
+    clauses, params = [], []
+    for col, value in (("rule", rule), ("host", host), ("severity", severity)):
+        if value:
+            clauses.append(f"{col} = ?")  # col is one of three fixed names above
+            params.append(value)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = int(case.rows(f"SELECT count(*) FROM alerts{where}", params)[0][0])
+    rows = case.rows(f"SELECT doc FROM alerts{where} ORDER BY ts, id LIMIT ? OFFSET ?", [*params, limit, offset])
+    found = []
+    for (text,) in rows:
+        try:
+            found.append(json.loads(text))
+        except (TypeError, ValueError):
+            continue
+    return {"total": total, "limit": limit, "offset": offset, "alerts": found}
