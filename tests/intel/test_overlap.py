@@ -135,6 +135,11 @@ def test_observed_c2_shared_by_two_families_on_a_crafted_case(tmp_path: Path) ->
             ]
         )
         c.append_events(rows_to_table(rows))
-        rep = compare(groups_from_attribution(attribute(c, s)))
+        attr = attribute(c, s)
+    rep = compare(groups_from_attribution(attr))
     assert rep.pair("emotet", "qakbot").shared["ip_port"] == ["203.0.113.10:8080"]
     assert rep.clusters == [["emotet", "qakbot"]]
+    assert (
+        "C2 overlap emotet / qakbot: ip: 203.0.113.10; ip_port: 203.0.113.10:8080; net24: 203.0.113.0/24"
+        in attr.summary_lines()
+    )

@@ -77,3 +77,6 @@ def test_no_c2_overlap_between_emotet_and_qakbot(outbreak: tuple) -> None:
         truth["c2"]["qakbot"]
     )
     assert contacted["emotet"] and contacted["qakbot"]
+    lines = attr.summary_lines()
+    assert "C2 overlap emotet / qakbot: none" in lines
+    assert f"emotet delivered qakbot on {len(truth['deliveries'])} hosts" in lines

@@ -150,6 +150,17 @@ class Attribution:
 
         return compare(groups_from_attribution(self))
 
+    def summary_lines(self) -> list[str]:
+        """Plain lines for a person: families, deliveries (each, then per pair), C2 overlap between families."""
+        lines = [f"family {f}: {len(self.hosts_of(f))} hosts" for f in self.families()]
+        lines += [str(d) for d in self.deliveries]
+        lines += [f"{a} delivered {b} on {n} hosts" for (a, b), n in self.delivery_summary().items()]
+        rep = self.overlap()
+        for p in rep.pairs:
+            shared = "; ".join(f"{d}: {', '.join(v[:5])}" for d, v in p.shared.items())
+            lines.append(f"C2 overlap {p.a} / {p.b}: {shared or 'none'}")
+        return lines
+
     def to_incident(self) -> dict[str, Any]:
         """The ``families``, ``deliveries`` and ``c2`` keys of an incident (docs/formats.md)."""
         return {
