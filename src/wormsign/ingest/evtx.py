@@ -36,7 +36,7 @@ class Census:
 
 
 def chunk_census(fh: IO[bytes]) -> Census:
-    """Read the file header and every chunk header (the first 40 bytes of each 64 KiB slot).
+    """Read the file header and every chunk header (the first bytes of each 64 KiB slot) of a seekable file.
 
     The parser drops a truncated or cut chunk without a word; the record numbers in the
     chunk headers let the reader count what was lost instead.
@@ -49,12 +49,12 @@ def chunk_census(fh: IO[bytes]) -> Census:
     if zlib.crc32(head[:120]) != struct.unpack_from("<I", head, 124)[0]:
         declared = 0  # a damaged file header: its chunk count means nothing
     ranges: list[tuple[int, int]] = []
-    while True:
-        slot = fh.read(CHUNK_SIZE)
-        if not slot:
-            break
+    size = fh.seek(0, os.SEEK_END)
+    for off in range(HEADER_SIZE, size, CHUNK_SIZE):
+        fh.seek(off)
+        slot = fh.read(48)  # only the chunk header is needed
         c.chunks += 1
-        if len(slot) < CHUNK_SIZE:
+        if size - off < CHUNK_SIZE:
             c.partial = True
         if len(slot) < 40 or not slot.startswith(CHUNK_MAGIC):
             if slot[:8].strip(b"\x00"):
