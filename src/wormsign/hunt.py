@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import networkx as nx
 import pyarrow as pa
 
 from wormsign.detect import access, baseline, config, prep, propagation, rules
@@ -149,6 +150,23 @@ def hunt(
             since[tree.root] = min(since.get(tree.root, "9"), str(chain[0]["ts"]))
         mine = _fused(alerts, tree, since)
         locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] in members and not locks_used.add(i)]
+        incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
+        used.update(a["id"] for a in mine)
+    # A host that came in through a lure and then attacked others, with no spread seen yet.
+    done = {h for inc in incidents for h in inc["patient_zero"] and [x["host"] for x in inc["hosts"]] or []}
+    for h in sorted(bruteforcers - done):
+        if not h or h not in tie_at:
+            continue
+        chain = access.initial_access(case, h, tie_at[h] + lead, cfg)
+        if not access.is_lure(chain, cfg):
+            continue
+        g = nx.DiGraph()
+        g.add_node(h)
+        tree = Tree(g, h, {h: chain[0]["ts"]})
+        for r in chain:
+            r["ts"] = iso(r["ts"])
+        mine = _fused(alerts, tree, {h: chain[0]["ts"]})
+        locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] == h and not locks_used.add(i)]
         incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
         used.update(a["id"] for a in mine)
     incidents += _other_incidents([a for a in alerts if a["id"] not in used],

@@ -6,7 +6,7 @@ after brute force, beacon out, or spread on from their targets. So a copy edge i
 aside as a deployment when
 
 * its source and file are allowlisted or learned (:mod:`wormsign.detect.baseline`), or
-* its source pushed that same file to ``deploy_min_hosts`` or more hosts that day,
+* its source pushed a file of that same name to ``deploy_min_hosts`` or more hosts that day,
 
 and it is taken back as an infection when the file travels on: its target pushes the same
 file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
@@ -39,11 +39,12 @@ def deployment_like(edges: list[dict[str, Any]], min_hosts: int) -> set[int]:
     for e in edges:
         if e["kind"] != "copy":
             continue
-        for k in _keys(e):
-            targets[(e["source"], k, _day(e["ts"]))].add(e["target"])
+        if e.get("fname"):  # the name: worms rename each copy (even when the hash stays)
+            targets[(e["source"], str(e["fname"]).lower(), _day(e["ts"]))].add(e["target"])
     out = set()
     for i, e in enumerate(edges):
-        if e["kind"] == "copy" and any(len(targets[(e["source"], k, _day(e["ts"]))]) >= min_hosts for k in _keys(e)):
+        key = (e["source"], str(e.get("fname") or "").lower(), _day(e["ts"]))
+        if e["kind"] == "copy" and len(targets.get(key, ())) >= min_hosts:
             out.add(i)
     return out
 
