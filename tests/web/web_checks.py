@@ -42,6 +42,7 @@ def assert_nothing_ran(pg: Any, watch: Any) -> None:
     assert pg.evaluate("window.__pwned") is None
     assert pg.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
     assert pg.evaluate("document.scripts.length") == 4
+    assert pg.evaluate("document.querySelectorAll('a[href], [src], [onerror], [onclick]').length") == 0
     hosts = pg.locator("#host-table").inner_text()
     assert HOSTILE_HOST in hosts  # shown literally, as text
     assert HOSTILE_USER in pg.locator("#locked-table").inner_text()
