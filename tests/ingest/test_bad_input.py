@@ -164,10 +164,10 @@ def test_truncated_gzip_keeps_what_it_can(parse: Parse, evtx: bytes, data: Path,
     assert stats.reasons["lost-records"] > 0  # the chunk the stream broke in
     lines = b"".join(f'{{"@timestamp":"2026-01-01T00:00:{i % 60:02d}Z","host":{{"hostname":"ws-{i}"}},'
                      f'"event":{{"category":"process","type":"start"}},"process":{{"pid":{i}}}}}\n'.encode()
-                     for i in range(20_000))
+                     for i in range(5_000))
     gz = gzip.compress(lines)
     rows, stats, rejects, reader = parse(_write(tmp_path, "t.ndjson.gz", gz[: len(gz) // 2]))
     _consistent(stats, rows)
-    assert reader == "ecs" and 1000 < stats.stored < 20_000
+    assert reader == "ecs" and 500 < stats.stored < 5_000
     assert [r.reason for r in rejects] == ["truncated-archive"]
     assert [r["process.pid"] for r in rows] == list(range(len(rows)))
