@@ -11,7 +11,8 @@ from wormsign.simulate.net import conn, ephemeral, smb_logon
 from wormsign.simulate.org import Host, Org
 from wormsign.simulate.plan import Action
 from wormsign.simulate.procs import Proc, dns_query, file_created, net_connect, process, registry_run
-from wormsign.simulate.util import zeek_uid
+from wormsign.simulate.util import sysmon_time, zeek_uid
+from wormsign.simulate.winlog import SYSMON
 
 
 def emit_phish(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
@@ -48,6 +49,11 @@ def emit_phish(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
                                           "0.021000", p["domain"], 1, "C_INTERNET", 1, "A", 0, "NOERROR", False,
                                           False, True, True, 0, [p["dl_ip"]], ["60.000000"], False), attack=True)
     file_created(em, h, t + 9000, script, p["image"], attack=True)
+    em.event(h, t + 9100, SYSMON, 15, {
+        "RuleName": "-", "UtcTime": sysmon_time(t + 9100), "ProcessGuid": script.guid, "ProcessId": str(script.pid),
+        "Image": script.image, "TargetFilename": p["image"] + ":Zone.Identifier",
+        "CreationUtcTime": sysmon_time(t + 9000), "Hash": f"SHA256={p['sha'][0].upper()},MD5={p['sha'][1].upper()}",
+        "Contents": "[ZoneTransfer]  ZoneId=3  HostUrl=" + url, "User": uname}, True)
     loader = process(em, r, h, t + 40_000, p["image"], f'"{p["image"]}"', script, uname, sha=tuple(p["sha"]),
                      attack=True, guid=p.get("guid"), pid=p.get("pid"), cwd=f"C:\\Users\\{user}\\")
     registry_run(em, h, t + 42_000, loader, p["image"].rsplit("\\", 1)[-1].split(".")[0], f'"{p["image"]}"',

@@ -17,6 +17,7 @@ from wormsign.simulate.util import MS_HOUR, sysmon_time, zeek_uid
 from wormsign.simulate.winlog import SECURITY, SYSMON
 
 H = MS_HOUR
+GPT_INI = "corp.example\\Policies\\{31B2F340-016D-11D2-945F-00C04FB984F9}\\gpt.ini"
 
 
 @cache
@@ -110,6 +111,8 @@ def workstation_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int,
     for me in (h, dc):
         share_access(em, org, me, t0 + 1850, h, dc, user, "NETLOGON", "logon.bat", "0x120089", uid=uid, sport=sport,
                      size=812)
+        share_access(em, org, me, t0 + 1200, h, dc, user, "SYSVOL", GPT_INI, "0x120089", uid=uid, sport=sport,
+                     size=22)
     process(em, r, h, t0 + 2300, "C:\\Windows\\System32\\net.exe", "net use S: \\\\fs-01\\Shared /persistent:no",
             script, uname)
     apps = cfg["apps"]

@@ -8,6 +8,7 @@ before any side test, so both sides of one action agree on ports, uids and logon
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.org import Host, Org
@@ -19,6 +20,11 @@ Z = "{00000000-0000-0000-0000-000000000000}"
 
 def sid(org: Org, account: str) -> str:
     """A stable domain SID for an account name."""
+    return _sid(account)
+
+
+@lru_cache(maxsize=65536)
+def _sid(account: str) -> str:
     return f"S-1-5-21-3623811015-3361044348-30300820-{1100 + (sum(map(ord, account)) * 7919) % 90000}"
 
 
@@ -27,7 +33,7 @@ def logon_id(r: random.Random) -> str:
 
 
 def ephemeral(r: random.Random) -> int:
-    return r.randrange(49152, 65535)
+    return 49152 + int(r.random() * 16383)
 
 
 def conn(em: Emitter, r: random.Random, t: int, sip: str, sport: int, dip: str, dport: int, *,

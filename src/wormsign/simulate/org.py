@@ -34,8 +34,11 @@ class Host:
     # DHCP history: times (ms) at which the address changed, and the addresses.
     ip_times: list[int] = field(default_factory=list)
     ips: list[str] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict)  # per-host constants of the writers
 
     def ip(self, ms: int) -> str:
+        if len(self.ips) == 1:
+            return self.ips[0]
         i = bisect.bisect_right(self.ip_times, ms) - 1
         return self.ips[max(i, 0)]
 

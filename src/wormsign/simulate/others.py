@@ -19,7 +19,7 @@ from wormsign.simulate.procs import (
     Proc, dns_query, file_created, image_hashes, process, service_installed, services_proc, task_created,
 )
 from wormsign.simulate.util import MS_HOUR, rng, sysmon_time, weighted, zeek_uid
-from wormsign.simulate.winlog import SYSMON
+from wormsign.simulate.winlog import SECURITY, SYSMON
 from wormsign.simulate.worm import MIN, Outbreak
 
 SEC = 1000
@@ -42,6 +42,14 @@ class WannaCryOutbreak(Outbreak):
         self.infected(inf)
         self.run()
 
+    def address_book(self, t: int) -> dict[str, Host]:
+        """Address -> host, as of the hour of ``t`` (DHCP moves addresses)."""
+        hour = t // MS_HOUR
+        if getattr(self, "_book_hour", None) != hour:
+            self._book_hour = hour
+            self._book = {h.ip(t): h for h in self.org.hosts}
+        return self._book
+
     def vulnerable(self, h: Host) -> bool:
         return h.role != "dc" and rng(self.plan.seed, "ms17-010", h.name).random() < self.fam("wannacry")["vulnerable"]
 
@@ -52,7 +60,7 @@ class WannaCryOutbreak(Outbreak):
     def scan(self, t: int, src: Host) -> None:
         f = self.fam("wannacry")
         r = rng(self.plan.seed, "wcscan", src.name)
-        by_ip = {h.ip(t): h for h in self.org.hosts}
+        by_ip = self.address_book(t)
         local = [f"{src.subnet}.{i}" for i in range(1, 255)]
         r.shuffle(local)
         addrs = local[: r.randint(*f["scan_local"])]
@@ -206,6 +214,8 @@ def emit_np_spread(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> Non
                  attack=True, size=362_360)
     rr = random.Random(r.getrandbits(64))
     cmd = f'{RUNDLL} "{PERFC}",#1 30'
+    if me is src:
+        explicit_credentials(em, org, src, t - 300, p["account"], dst, p["method"])
     if me is dst:
         file_written_by_system(em, dst, rr, t + 480, PERFC, True)
     if p["method"] == "psexec":
@@ -224,6 +234,18 @@ def emit_np_spread(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> Non
         wr = random.Random(rr.getrandbits(64))
         wmi_exec(em, org, me, wr, t_run - 1500, src, dst, account=p["account"], command=cmd, image=RUNDLL,
                  sha=tuple(p["sha"]), attack=True, t_run=t_run, guid=p["guid"], pid=p["pid"])
+
+
+def explicit_credentials(em: Emitter, org: Org, src: Host, t: int, account: str, dst: Host, method: str) -> None:
+    """4648 on the source: a process used the stolen account's password to reach ``dst``."""
+    tool = "C:\\Windows\\dllhost.dat" if method == "psexec" else "C:\\Windows\\System32\\wbem\\WMIC.exe"
+    em.event(src, t, SECURITY, 4648, {
+        "SubjectUserSid": "S-1-5-18", "SubjectUserName": src.netbios + "$", "SubjectDomainName": org.netbios,
+        "SubjectLogonId": "0x3e7", "LogonGuid": "{00000000-0000-0000-0000-000000000000}",
+        "TargetUserName": account, "TargetDomainName": org.netbios,
+        "TargetLogonGuid": "{00000000-0000-0000-0000-000000000000}", "TargetServerName": dst.fqdn,
+        "TargetInfo": dst.fqdn, "ProcessId": "0x" + format(2000 + src.idx % 900, "x"), "ProcessName": tool,
+        "IpAddress": "-", "IpPort": "-"}, True)
 
 
 class SprayOutbreak(Outbreak):

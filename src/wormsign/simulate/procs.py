@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.net import services_guid, sid
@@ -22,6 +23,7 @@ class Proc:
     user: str
 
 
+@lru_cache(maxsize=4096)
 def image_hashes(image: str) -> tuple[str, str]:
     """(sha256, md5) of a well-known binary, stable per path."""
     key = image.lower()

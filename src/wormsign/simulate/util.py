@@ -23,14 +23,12 @@ def digest_hex(algo: str, *key: object) -> str:
     return hashlib.new(algo, "|".join(str(k) for k in key).encode()).hexdigest()
 
 
+_B62_TABLE = bytes(ord(_B62[b % 62]) for b in range(256))
+
+
 def zeek_uid(r: random.Random, prefix: str = "C") -> str:
     """A Zeek connection (``C``) or file (``F``) uid: a letter and 17 base-62 characters."""
-    n = r.getrandbits(104)
-    out = []
-    for _ in range(17):
-        n, d = divmod(n, 62)
-        out.append(_B62[d])
-    return prefix + "".join(out)
+    return prefix + r.randbytes(17).translate(_B62_TABLE).decode()
 
 
 def guid(r: random.Random) -> str:
@@ -44,13 +42,21 @@ def _day(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def iso(ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC with milliseconds and a ``Z`` (Winlogbeat's @timestamp)."""
     s, f = divmod(ms, 1000)
-    d, r = divmod(s, 86400)
-    h, r = divmod(r, 3600)
-    m, sec = divmod(r, 60)
-    return f"{_day(d)}T{h:02d}:{m:02d}:{sec:02d}.{f:03d}Z"
+    head = _SECONDS.get(s)
+    if head is None:
+        if len(_SECONDS) > 200_000:
+            _SECONDS.clear()
+        d, r = divmod(s, 86400)
+        h, r = divmod(r, 3600)
+        m, sec = divmod(r, 60)
+        head = _SECONDS[s] = f"{_day(d)}T{h:02d}:{m:02d}:{sec:02d}."
+    return f"{head}{f:03d}Z"
 
 
 def iso_us(ms: int) -> str:

@@ -97,19 +97,40 @@ def document(ev: WinEvent, host: Host, record_id: int, event_id: str) -> dict[st
         winlog["keywords"] = ["Classic"]
     return {
         "@timestamp": iso(ev.ts),
-        "agent": {"type": "winlogbeat", "version": "8.12.2", "name": host.name, "id": host_agent_id(host)},
-        "ecs": {"version": "8.0.0"},
-        "host": {
-            "name": host.fqdn,
-            "hostname": host.name,
-            "ip": [host.ip(ev.ts)],
-            "mac": [host.mac.replace(":", "-").upper()],
-            "os": {"family": "windows", "name": host.os, "kernel": host.build, "platform": "windows"},
-        },
+        "agent": _agent(host),
+        "ecs": _ECS,
+        "host": _host(host, host.ip(ev.ts)),
         "event": event,
-        "log": {"level": "information"},
+        "log": _LOG,
         "winlog": winlog,
     }
+
+
+_ECS = {"version": "8.0.0"}
+_LOG = {"level": "information"}
+
+
+def _agent(host: Host) -> dict[str, Any]:
+    a = host.memo.get("agent")
+    if a is None:
+        a = host.memo["agent"] = {"type": "winlogbeat", "version": "8.12.2", "name": host.name,
+                                  "id": host_agent_id(host)}
+    return a
+
+
+def _host(host: Host, ip: str) -> dict[str, Any]:
+    """The ``host`` object (add_host_metadata), one per address the host has had."""
+    key = "host:" + ip
+    h = host.memo.get(key)
+    if h is None:
+        h = host.memo[key] = {
+            "name": host.fqdn,
+            "hostname": host.name,
+            "ip": [ip],
+            "mac": [host.mac.replace(":", "-").upper()],
+            "os": {"family": "windows", "name": host.os, "kernel": host.build, "platform": "windows"},
+        }
+    return h
 
 
 def host_agent_id(host: Host) -> str:

@@ -96,12 +96,20 @@ class Outbreak:
             return f"{r.getrandbits(32):08x}"
         return r.choice(["wuauserv", "spoolsv", "lsm", "dllhost", "msiserver"]) + str(r.randrange(2, 9))
 
-    def targets(self, r: random.Random, src: Host, k: int, allow_servers: bool = True) -> list[Host]:
-        pool = [h for h in self.org.hosts if h is not src and h.role != "dc" and (allow_servers or not h.server)]
-        if self.choice_mode == "subnet":
-            near = [h for h in pool if h.subnet == src.subnet]
-            pool = near if len(near) >= k else pool
-        return r.sample(pool, min(k, len(pool)))
+    def targets(self, r: random.Random, src: Host, k: int) -> list[Host]:
+        """``k`` hosts to go after: from the spreader's own subnet, or from a list of the whole domain."""
+        if not hasattr(self, "_pools"):
+            every = [h for h in self.org.hosts if h.role != "dc"]
+            subnets: dict[str, list[Host]] = {}
+            for h in every:
+                subnets.setdefault(h.subnet, []).append(h)
+            self._pools = (every, subnets)
+        every, subnets = self._pools
+        pool = every
+        if self.choice_mode == "subnet" and len(subnets.get(src.subnet, ())) > k:
+            pool = subnets[src.subnet]
+        picked = r.sample(pool, min(k + 1, len(pool)))
+        return [h for h in picked if h is not src][:k]
 
     def infected_by(self, host: Host, t: int) -> bool:
         inf = self.plan.infections.get(host.name)

@@ -90,8 +90,13 @@ def _tsv_value(v: Any) -> str:
     ) else s
 
 
-def tsv_line(values: tuple[Any, ...]) -> bytes:
-    return ("\t".join(_tsv_value(v) for v in values) + "\n").encode()
+def tsv_line(values: tuple[Any, ...]) -> str:
+    """One TSV row; plain strings and ints (the common case) go straight through."""
+    return "\t".join([
+        v if v.__class__ is str and v and "\t" not in v and "\n" not in v
+        else ("-" if v is None else (str(v) if v.__class__ is int else _tsv_value(v)))
+        for v in values
+    ])
 
 
 def _json_value(kind: str, v: Any) -> Any:
@@ -132,8 +137,10 @@ class ZeekWriter:
 
     def write(self, log: str, rows: list[tuple[Any, ...]]) -> None:
         fh = self._fh[log]
+        if not rows:
+            return
         if self.fmt == "tsv":
-            fh.write(b"".join(tsv_line(v) for v in rows))
+            fh.write(("\n".join([tsv_line(v) for v in rows]) + "\n").encode())
         else:
             fh.write(b"".join(json_line(log, v) for v in rows))
 
