@@ -102,8 +102,8 @@ def import_(
                 )
             except (IntelImportError, OSError) as exc:
                 raise _fail(str(exc)) from None
-    for f, kind in report.files.items():
-        console.print(f"{escape(f)}: read as [bold]{kind}[/]", highlight=False, soft_wrap=True)
+    for name, kind in report.files.items():
+        console.print(f"{escape(name)}: read as [bold]{kind}[/]", highlight=False, soft_wrap=True)
     console.print(
         f"[green]{report.imported:,} indicators imported[/], "
         f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]",

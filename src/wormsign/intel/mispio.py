@@ -134,8 +134,8 @@ def build_event(
             kw["first_seen"] = ind.first_seen
         if ind.last_seen and (ind.first_seen is None or ind.last_seen >= ind.first_seen):
             kw["last_seen"] = ind.last_seen
-        attr = ev.add_attribute(TO_MISP[ind.type], value, **kw)
-        attr.add_tag(f'wormsign:family="{ind.family}"')
+        kw["Tag"] = [{"name": f'wormsign:family="{ind.family}"'}]
+        ev.add_attribute(TO_MISP[ind.type], value, **kw)
     if len(families) == 1:
         ev.add_tag(f'misp-galaxy:malpedia="{families.pop()}"')
     return ev
