@@ -164,6 +164,8 @@ class _Writer:
         """One file parsed: record it, and commit the group when it is big enough."""
         self._begin()
         self._results.append(res)
+        if self.progress:
+            self.progress(res.source.name, res.stats.read, res.source.size)
         if self._group_rows >= self.max_rows or len(self._results) >= self.max_files:
             self.commit()
 
@@ -184,8 +186,6 @@ class _Writer:
         self._stack.close()  # COMMIT
         for res in results:
             _record(res, self.report)
-            if self.progress:
-                self.progress(res.source.name, res.stats.read, res.source.size)
 
 
 def ingest_paths(
