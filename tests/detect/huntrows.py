@@ -72,7 +72,7 @@ def outbreak_rows() -> list[dict[str, Any]]:
 
 def deployer_rows() -> list[dict[str, Any]]:
     """sccm-01 pushes ccmsetup.exe to five hosts on two days and each runs it as a service."""
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [ev(0, "sccm-01", "generic", "0")]  # the server logs too (its address)
     for day in (0, 1):
         for n in range(10, 15):
             rows += copy_exec(day * 1440 + 300 + n, "sccm-01", f"ws-{n:02d}", "ccmsetup.exe")
