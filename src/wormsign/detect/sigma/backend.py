@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from sigma.backends.sqlite import sqliteBackend
 from sigma.conditions import ConditionFieldEqualsValueExpression
 from sigma.conversion.state import ConversionState
+from sigma.types import SigmaString, SpecialChars
 
 
 def quote_ident(name: str) -> str:
@@ -69,6 +70,32 @@ class DuckDBSigmaBackend(sqliteBackend):  # type: ignore[misc]
         """``EventID: 4624`` compares as text, like every column of ``sigma_events``."""
         text = str(cond.value).replace("'", "''")
         return f"{self.escape_and_quote_field(cond.field)}='{text}'"
+
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        """Pick prefix, suffix, infix, pattern or plain match from where the value's wildcards are.
+
+        The SQLite backend does the same but also builds (and compiles) a regular expression
+        for every value, which none of these templates uses: that was 40% of converting the
+        SigmaHQ rule set.
+        """
+        v: SigmaString = cond.value
+        star = SpecialChars.WILDCARD_MULTI
+        head, tail = v.startswith(star), v.endswith(star)
+        if tail and not v[:-1].contains_special():
+            tmpl, val = self.startswith_expression, v[:-1]
+        elif head and not v[1:].contains_special():
+            tmpl, val = self.endswith_expression, v[1:]
+        elif head and tail and len(v) >= 2 and not v[1:-1].contains_special():
+            tmpl, val = self.contains_expression, v[1:-1]
+        elif v.contains_special() or any(c in v for c in ("%", "_", "\\")):
+            tmpl, val = self.wildcard_match_expression, v
+        else:
+            return self.eq_expression.format(
+                field=self.escape_and_quote_field(cond.field), value=self.convert_value_str(v, state), backend=self
+            )
+        return tmpl.format(field=self.escape_and_quote_field(cond.field), value=self.convert_value_str(val, state, True))
 
     def finalize_query_default(self, rule: Any, query: str, index: int, state: ConversionState) -> Any:
         """Keep the bare condition: :mod:`wormsign.detect.sigma.runner` writes the SELECT."""
