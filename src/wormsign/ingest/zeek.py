@@ -19,7 +19,12 @@ from wormsign.ingest.base import EPOCH, Sink, Source, basename, clean, clean_ip,
 Transform = Callable[[Any, str, dict[str, Any]], None]  # (value, target, row)
 
 
+_PLACEHOLDERS = frozenset(("", "-", "N/A", "null", "(null)"))
+
+
 def _text(v: Any) -> str | None:
+    if v.__class__ is str:  # the common case, fast
+        return None if v in _PLACEHOLDERS else v
     if isinstance(v, list):
         v = ";".join(str(x) for x in v if x is not None) or None
     v = clean(v)
@@ -47,7 +52,7 @@ def _int(v: Any, to: str, row: dict[str, Any]) -> None:
 
 
 def _add(v: Any, to: str, row: dict[str, Any]) -> None:
-    i = None if isinstance(v, bool) else to_int(v)
+    i = int(v) if v.__class__ is str and v.isdigit() else None if isinstance(v, bool) else to_int(v)
     if i is not None:
         row[to] = (row.get(to) or 0) + i
 
@@ -202,10 +207,10 @@ class ZeekMapper:
             "ts": ts, "kind": spec.kind, "event.code": spec.name, "event.dataset": "zeek." + spec.name,
             "event.provider": "zeek", "src.record": line, "raw": raw,
         }
-        fields = spec.fields
-        for k, v in rec.items():
-            m = fields.get(k)
-            if m is not None and v is not None:
+        get = rec.get
+        for k, m in spec.fields.items():  # in mapping order: common fields first, then the log's
+            v = get(k)
+            if v is not None:
                 for to, fn in m:
                     fn(v, to, row)
         if spec.protocol and "network.protocol" not in row:
