@@ -108,6 +108,9 @@ class EventSpec:
     action: str | None
     outcome: str | None
     fields: dict[str, tuple[str, Transform]]
+    #: (source field, column, transform) in the order they apply: the channel's common
+    #: fields first, the event's own after them, so an event's own mapping wins a column.
+    steps: tuple[tuple[str, str, Transform], ...] = ()
 
 
 @dataclass(slots=True)
@@ -155,6 +158,7 @@ class WindowsMapper:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.channels: dict[str, tuple[dict[str, tuple[str, Transform]], dict[int, EventSpec]]] = {}
+        self._common_steps: dict[str, tuple[tuple[str, str, Transform], ...]] = {}
         for key, block in doc["channels"].items():
             common = _compile_fields(block.get("common"))
             events: dict[int, EventSpec] = {}
@@ -165,11 +169,15 @@ class WindowsMapper:
                 outcome = ev.get("outcome")
                 if outcome not in (None, "success", "failure", "status", "unknown"):
                     raise ValueError(f"windows.yaml {key}/{eid}: bad outcome {outcome!r}")
+                own = _compile_fields(ev.get("fields"))
                 fields = dict(common)
-                fields.update(_compile_fields(ev.get("fields")))
-                events[int(eid)] = EventSpec(kind, ev.get("action"), outcome, fields)
+                fields.update(own)
+                steps = tuple((k, to, fn) for k, (to, fn) in common.items() if k not in own)
+                steps += tuple((k, to, fn) for k, (to, fn) in own.items())
+                events[int(eid)] = EventSpec(kind, ev.get("action"), outcome, fields, steps)
             for name in block["match"]:
                 self.channels[name.lower()] = (common, events)
+                self._common_steps[name.lower()] = tuple((k, to, fn) for k, (to, fn) in common.items())
         self._hosts: dict[str, str] = {}  # computer name -> host key, memoised
 
     def map(self, ev: WinEvent) -> dict[str, Any]:
@@ -190,14 +198,15 @@ class WindowsMapper:
                 hk = self._hosts[ev.computer] = host_key(ev.computer) or ""
             if hk:
                 row["host"] = hk
-        chan = self.channels.get((ev.channel or "").lower())
+        key = (ev.channel or "").lower()
+        chan = self.channels.get(key)
         spec = chan[1].get(ev.event_id) if (chan and ev.event_id is not None) else None
-        fields = spec.fields if spec else (chan[0] if chan else None)
-        if fields:
-            for k, v in ev.data.items():
-                m = fields.get(k)
-                if m is not None and v is not None:
-                    m[1](v, m[0], row)
+        steps = spec.steps if spec else self._common_steps.get(key, ())
+        data = ev.data
+        for k, to, fn in steps:
+            v = data.get(k)
+            if v is not None:
+                fn(v, to, row)
         if spec is None:
             row["kind"] = "generic"
         else:
