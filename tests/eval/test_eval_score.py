@@ -163,3 +163,17 @@ def test_split_outbreak_is_judged_by_the_part_that_starts_first(truth, incidents
     assert s.patient_zero_found == "ws-0001" and s.patient_zero_right is True
     assert s.recall == 1.0 and s.false_incidents == 0
     assert s.infectors_right == 4  # ws-0003's infector ws-0001 was lost in the split
+
+
+def test_settings_match_the_documented_formats():
+    from pathlib import Path
+
+    from wormsign.eval.docs import settings
+
+    cfg = settings()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    for fmt in cfg["formats"].values():
+        assert f'"format": "{fmt}"' in doc
+    assert cfg["outbreak_types"] and all(f"`{t}`" in doc for t in cfg["outbreak_types"])
+    assert cfg["lockout_tolerance_s"] > 0 and cfg["host_days_unit"] == 10_000
+    assert cfg["suite"]["seeds"] and cfg["suite"]["sizes"] and cfg["suite"]["days"] >= 1
