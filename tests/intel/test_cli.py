@@ -116,3 +116,30 @@ def test_import_a_folder_of_feeds(tmp_path: Path) -> None:
     r = invoke("intel", "import", feeds, "--store", tmp_path / "i.duckdb")
     assert r.exit_code == 3 and "8 indicators imported" in r.output and "5 rows rejected" in r.output
     assert "bundle.json: read as stix" in r.output
+
+
+def test_export_an_incident_from_incidents_json(tmp_path: Path) -> None:
+    inc = {
+        "id": "INC-0002",
+        "title": "Qakbot",
+        "hosts": [],
+        "c2": [{"address": "198.51.100.21", "port": 2222, "family": "QakBot", "hosts": ["ws-07"]}],
+    }
+    path = tmp_path / "incidents.json"
+    path.write_text(json.dumps({"format": "wormsign.incidents/1", "incidents": [inc]}))
+    r = invoke(
+        "intel",
+        "export",
+        "--incidents",
+        path,
+        "--id",
+        "INC-0002",
+        "--format",
+        "csv",
+        "--out",
+        tmp_path / "b.csv",
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b.csv").read_text().splitlines()[1].startswith("198.51.100.21:2222,qakbot,ip_port,")
+    r = invoke("intel", "export", "--incidents", path, "--id", "INC-0404", "--out", tmp_path / "x")
+    assert r.exit_code == 1 and "no incident 'INC-0404'" in r.output

@@ -137,3 +137,48 @@ def test_stix_reader_rejects_indicators_without_family_and_bad_bundles(tmp_path:
         path.write_text('{"type": "bundle", "id": "nope"}')
         rep = import_file(str(path), s, fmt="stix")
         assert rep.rejected == 1 and "not a valid STIX 2.1 bundle" in rep.errors[0].reason
+
+
+def test_export_one_incident_of_a_hunt(tmp_path: Path) -> None:
+    from wormsign.intel.incident import from_incident, load_incident
+
+    inc = {
+        "id": "INC-0001",
+        "type": "outbreak",
+        "title": "Emotet outbreak",
+        "first_seen": "2026-03-02T09:00:00Z",
+        "hosts": [
+            {"host": "ws-01", "families": ["emotet", "qakbot"], "hashes": ["a" * 64]},
+            {"host": "ws-02", "families": ["Emotet"], "hashes": ["a" * 64, "not-a-hash"]},
+        ],
+        "c2": [
+            {"address": "203.0.113.10", "port": 8080, "family": "emotet", "hosts": ["ws-01", "ws-02"]},
+            {"address": "198.51.100.21", "port": 2222, "family": "qakbot", "hosts": ["ws-01"]},
+        ],
+        "deliveries": [
+            {
+                "from_family": "emotet",
+                "to_family": "qakbot",
+                "host": "ws-01",
+                "ts": "2026-03-02T09:11:00Z",
+                "ref": "d:4",
+            }
+        ],
+    }
+    path = tmp_path / "incidents.json"
+    path.write_text(json.dumps({"format": "wormsign.incidents/1", "incidents": [inc]}))
+    inds, attr = from_incident(load_incident(str(path), "INC-0001"))
+    assert keys(inds) == {
+        ("ip_port", "203.0.113.10:8080", "emotet"),
+        ("ip_port", "198.51.100.21:2222", "qakbot"),
+        ("sha256", "a" * 64, "emotet"),
+    }  # ws-01's hash: two families, so unassigned
+    bundle = stix2.parse(export("stix", inds, attribution=attr), allow_custom=False, version="2.1")
+    kinds = [o.type for o in bundle.objects]
+    assert kinds.count("sighting") == 4 and kinds.count("identity") == 2
+    assert [o.relationship_type for o in bundle.objects if o.type == "relationship"].count("drops") == 1
+    back = reimport(tmp_path, export("misp", inds, info="INC-0001", attribution=attr), "inc.misp")
+    assert keys(back.indicators()) == keys(inds)
+    back.close()
+    with pytest.raises(ValueError, match="no incident 'INC-0009'"):
+        load_incident(str(path), "INC-0009")

@@ -227,8 +227,15 @@ def export(
     everything: bool = typer.Option(
         False, "--all", help="With --case: every indicator, not only those seen."
     ),
+    incidents: Path = typer.Option(
+        None, "--incidents", help="A hunt's incidents.json: export one of its incidents."
+    ),
+    incident_id: str = typer.Option(None, "--id", help="With --incidents: the incident (INC-0001)."),
 ) -> None:
-    """Export indicators and relations as a STIX 2.1 bundle, a MISP event, or a CSV blocklist."""
+    """Export indicators and relations as a STIX 2.1 bundle, a MISP event, or a CSV blocklist.
+
+    From the intel store (optionally with a case's sightings), or from one incident of a hunt.
+    """
     from wormsign.intel.export import FORMATS
     from wormsign.intel.export import export as do_export
     from wormsign.intel.indicators import family as canon
@@ -236,6 +243,22 @@ def export(
 
     if fmt not in FORMATS:
         raise _fail(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    if incidents is not None:
+        from wormsign.intel.incident import from_incident, load_incident
+
+        if not incident_id:
+            raise _fail("--incidents needs --id")
+        try:
+            inc = load_incident(str(incidents), incident_id)
+        except (OSError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        inds, attr = from_incident(inc)
+        text = do_export(fmt, inds, info=f"wormsign: {inc.get('title') or incident_id}", attribution=attr)
+        out.write_text(text, encoding="utf-8")
+        console.print(
+            f"wrote {escape(str(out))} ({fmt}, {len(inds)} indicators)", highlight=False, soft_wrap=True
+        )
+        return
     with _open(store, case) as (s, c):
         inds = s.indicators(family=canon(family) if family else None, incident=incident)
         attr = attribute(c, s) if c is not None and not everything else None
