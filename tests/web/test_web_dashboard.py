@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from web_checks import shot, assert_nothing_ran, click_node, graph_counts, slide, wait_ready
 from outbreak_fixture import HOSTILE_CMD
+from web_checks import assert_nothing_ran, click_node, graph_counts, shot, slide, wait_ready
+
+from wormsign.store import Case
 
 
 def test_dashboard_shows_the_case_live(page: tuple[Any, Any], live: tuple[str, str]) -> None:
@@ -58,3 +61,27 @@ def test_dashboard_without_token_shows_nothing(page: tuple[Any, Any], live: tupl
     pg.wait_for_selector("#status:text('token was refused')")
     assert pg.locator("#host-table").count() == 0
     assert watch.errors == [] and watch.dialogs == []
+
+
+def test_dashboard_follows_a_new_hunt(page: tuple[Any, Any], live: tuple[str, str],
+                                      outbreak_case: tuple[Path, dict[str, Any]]) -> None:
+    pg, watch = page
+    base, token = live
+    path, doc = outbreak_case
+    pg.goto(f"{base}/?token={token}")
+    wait_ready(pg)
+    assert graph_counts(pg) == (6, 4)
+    newer = {**doc, "generated_at": "2026-03-03T00:00:00Z", "incidents": [dict(doc["incidents"][0])]}
+    newer["incidents"][0]["edges"] = doc["incidents"][0]["edges"][:2]
+    newer["incidents"][0]["title"] = "re-hunted"
+    with Case.open(str(path)) as case:  # the server holds the case only during a request
+        case.set_meta("hunt", newer)
+    try:
+        pg.evaluate("wormsign.refresh()")  # what the page does every 30 s
+        pg.wait_for_selector("#summary .card:text('re-hunted')")
+        assert graph_counts(pg) == (6, 2)
+        assert pg.locator("#incident-select option").count() == 1
+    finally:
+        with Case.open(str(path)) as case:
+            case.set_meta("hunt", doc)
+    assert watch.errors == []

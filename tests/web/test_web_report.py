@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_checks import shot, assert_nothing_ran, click_node, graph_counts, slide, wait_ready
 from outbreak_fixture import HOSTILE_CMD, HOSTILE_RAW_MARK
+from web_checks import assert_nothing_ran, click_node, graph_counts, shot, slide, wait_ready
 
 from wormsign.report import write_report
 from wormsign.store import Case

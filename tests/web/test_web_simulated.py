@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_checks import shot, graph_counts, slide, wait_ready
+from web_checks import graph_counts, shot, slide, wait_ready
 from typer.testing import CliRunner
 
 from wormsign.cli import app

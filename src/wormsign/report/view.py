@@ -100,11 +100,11 @@ def evidence_refs(incidents: list[dict[str, Any]], alert_list: list[dict[str, An
     seen: dict[str, None] = {}
     per = int(settings()["evidence"]["max_per_item"])
 
-    def take(refs: Any) -> None:
+    def take(refs: Any, n: int = per) -> None:
         if isinstance(refs, str):
             refs = [refs]
         if isinstance(refs, list):
-            for r in refs[:per]:
+            for r in refs[:n]:
                 if isinstance(r, str):
                     seen.setdefault(r, None)
 
@@ -117,8 +117,9 @@ def evidence_refs(incidents: list[dict[str, Any]], alert_list: list[dict[str, An
             take(lock.get("ref"))
         for d in inc.get("deliveries") or []:
             take(d.get("ref"))
+    per_alert = int(settings()["evidence"]["max_per_alert"])
     for a in alert_list:
-        take(a.get("evidence"))
+        take(a.get("evidence"), per_alert)
     return list(seen)
 
 

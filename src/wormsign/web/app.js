@@ -50,6 +50,7 @@ function start() {
       status("live · " + new Date().toISOString().slice(11, 19) + "Z");
     }).catch(function (e) { status(e.message); });
   }
+  window.wormsign.refresh = refresh;
   refresh();
   setInterval(refresh, Number(config.refresh_ms) || 30000);
 }
