@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,13 +230,20 @@ def ingest_paths(
             return report
         with tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp, ProcessPoolExecutor(workers) as pool:
             pending: set[Future[FileResult]] = set()
+            names: dict[Future[FileResult], str] = {}
             queue = list(reversed(todo))
             while queue or pending:
                 while queue and len(pending) < workers * 2:
-                    pending.add(pool.submit(_parse_to_file, queue.pop(), strict, tmp))
+                    src = queue.pop()
+                    fut = pool.submit(_parse_to_file, src, strict, tmp)
+                    names[fut] = src.name
+                    pending.add(fut)
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    res = fut.result()
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
+                        raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
                     if res.error:
                         for f in pending:
                             f.cancel()
