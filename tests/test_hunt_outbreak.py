@@ -26,6 +26,8 @@ def test_three_generation_outbreak(tmp_path: Path) -> None:
     assert {lk["account"] for lk in inc["accounts"]["locked"]} == {"alice", "bob", "carol"}
     assert all(lk["source_host"] == "ws-04" for lk in inc["accounts"]["locked"])
     assert [r["process"].rsplit("\\", 1)[-1] for r in inc["initial_access"]][:2] == ["WINWORD.EXE", "powershell.exe"]
+    pz = next(h for h in inc["hosts"] if h["host"] == "ws-01")
+    assert pz["infected_at"] == "2026-03-02T09:00:00.000000Z"  # when the lure ran, before any spread
     edge = next(e for e in inc["edges"] if e["target"] == "ws-05")
     assert edge["source"] == "ws-02" and "T1021.002" in edge["techniques"] and edge["method"] == "service"
     assert len(edge["evidence"]) == 2 and all(r.startswith("d" * 64 + ":") for r in edge["evidence"])

@@ -12,7 +12,7 @@ import networkx as nx
 import pyarrow as pa
 
 from wormsign.detect import access, baseline, config, prep, propagation, rules
-from wormsign.graph.outbreak import iso, outbreak_incident
+from wormsign.graph.outbreak import beacon_addresses, iso, outbreak_incident
 from wormsign.graph.select import select_infections
 from wormsign.graph.tree import Tree, build_forest
 from wormsign.store import Case
@@ -68,14 +68,17 @@ def _intel(case: Case, intel: object | None) -> tuple[dict[str, list[str]], dict
 
 
 def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
-    if not dirs:
+    """Alerts of the Sigma engine: None runs none, [] the in-house rules, else those and ``dirs``."""
+    if dirs is None:
         return []
     try:
         from wormsign.detect.sigma import run_sigma
     except ImportError:
-        log.warning("Sigma support (wormsign.detect.sigma) is not available; --sigma skipped")
+        log.warning("Sigma support (wormsign.detect.sigma) is not available; Sigma rules skipped")
         return []
-    return list(run_sigma(case, dirs))
+    res = run_sigma(case, list(dirs))
+    out = getattr(res, "alerts", res)
+    return [dict(a) for a in out or []]
 
 
 def _edges(case: Case, cfg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -140,6 +143,8 @@ def hunt(
     for tree in forest:
         first = min(tree.infected_at.values())
         chain = access.initial_access(case, tree.root, first, cfg)
+        if chain and access.is_lure(chain, cfg):  # patient zero was infected when the lure ran
+            tree.infected_at[tree.root] = min(tree.infected_at[tree.root], chain[0]["ts"])
         for r in chain:
             r["ts"] = iso(r["ts"])
         if not _is_outbreak(tree, ties, access.is_lure(chain, cfg)):
@@ -244,8 +249,8 @@ def _other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]
             inc["accounts"]["locked"] = mine
             inc["actions"]["reset_credentials"] = sorted({lk["account"] for lk in mine})
         if kind == "beacon":
-            inc["c2"] = [{"address": a["fields"].get("address"), "port": a["fields"].get("port"), "family": None,
-                          "hosts": [a["host"]]} for a in group]
+            inc["c2"] = [{"address": ad, "port": port, "family": None, "hosts": [a["host"]]}
+                         for a in group for ad, port in beacon_addresses(a["fields"])]
             inc["actions"]["block"] = sorted({f"{c['address']}:{c['port']}" for c in inc["c2"]})
         out.append(inc)
     listed = {(lk["account"], lk["ts"]) for inc in out for lk in inc["accounts"]["locked"]}

@@ -22,7 +22,7 @@ def _demo_paths() -> list[Path]:
     if demo is None or not hasattr(demo, "path"):
         err.print("[red]error:[/] the bundled demo outbreak is not installed (wormsign.demo.path())")
         raise typer.Exit(EXIT_ERROR)
-    return [Path(demo.path())]
+    return [Path(demo.logs()) if hasattr(demo, "logs") else Path(demo.path())]
 
 
 def write_outputs(out: Path, document: dict[str, Any], alerts: list[dict[str, Any]]) -> tuple[Path, Path]:
@@ -106,7 +106,8 @@ def hunt(
     case: Path = typer.Option(None, "--case", "-c", help="Case file; a temporary one when not given."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for incidents.json and alerts.ndjson."),
     demo: bool = typer.Option(False, "--demo", help="Hunt the bundled demo outbreak."),
-    sigma: list[Path] = typer.Option(None, "--sigma", help="Folder of Sigma rules (repeatable)."),
+    sigma: list[Path] = typer.Option(None, "--sigma", help="Folder of Sigma rules (repeatable), run with the in-house rules."),
+    no_sigma: bool = typer.Option(False, "--no-sigma", help="Skip the Sigma rules (in-house ones included)."),
     allowlist: Path = typer.Option(None, "--allowlist", help="YAML of expected deployers and files."),
     intel: Path = typer.Option(None, "--intel", help="Intel store or feed to name families."),
     report: Path = typer.Option(None, "--report", help="Also write the HTML report here."),
@@ -137,7 +138,7 @@ def hunt(
                 err.print(f"[red]error:[/] {exc}", highlight=False)
                 raise typer.Exit(EXIT_ERROR) from None
         try:
-            result = run_hunt(c, sigma_rules=[str(s) for s in sigma or []] or None,
+            result = run_hunt(c, sigma_rules=None if no_sigma else [str(s) for s in sigma or []],
                               allowlist=str(allowlist) if allowlist else None,
                               intel=str(intel) if intel else None)
         except (ValueError, KeyError, OSError) as exc:

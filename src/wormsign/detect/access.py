@@ -26,14 +26,18 @@ def initial_access(case: Case, host: str, before: datetime, cfg: dict[str, Any])
         CHAIN, [host, before, before, int(cfg["initial_access_lookback_s"]), images, images,
                 images + ["explorer.exe"]],
     ).to_pylist()
+    lures = set(cfg["initial_access_lures"])
+    for i, r in enumerate(rows):  # the chain starts at the mail client, Office or script host
+        if {_name(r.get("process")), _name(r.get("parent"))} & lures:
+            return rows[i:]
     return rows
+
+
+def _name(path: str | None) -> str:
+    return path.replace("/", "\\").rsplit("\\", 1)[-1].lower() if path else ""
 
 
 def is_lure(chain: list[dict[str, Any]], cfg: dict[str, Any]) -> bool:
     """True when the chain passes through a mail client, Office or a script host."""
     lures = set(cfg["initial_access_lures"])
-    for r in chain:
-        for p in (r.get("process"), r.get("parent")):
-            if p and p.replace("/", "\\").rsplit("\\", 1)[-1].lower() in lures:
-                return True
-    return False
+    return any({_name(r.get("process")), _name(r.get("parent"))} & lures for r in chain)

@@ -39,6 +39,15 @@ def edge_doc(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def beacon_addresses(fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(address, port) of every server a beacon alert polled."""
+    out = []
+    for ap in fields.get("addresses") or [f"{fields.get('address')}:{fields.get('port')}"]:
+        addr, _, port = str(ap).rpartition(":")
+        out.append((addr, int(port) if port.isdigit() else None))
+    return out
+
+
 def _ts(a: dict[str, Any]) -> str:
     return str(a.get("ts") or "")
 
@@ -72,9 +81,9 @@ def outbreak_incident(
         if a["rule"] == "bruteforce" and f.get("success") and f.get("account"):
             compromised.add(str(f["account"]))
         if a["rule"] == "beacon" and a["host"] in infected:
-            key = (str(f.get("address")), f.get("port"))
-            c = c2.setdefault(key, {"address": key[0], "port": key[1], "family": None, "hosts": []})
-            c["hosts"] = sorted(set(c["hosts"]) | {a["host"]})
+            for key in beacon_addresses(f):
+                c = c2.setdefault(key, {"address": key[0], "port": key[1], "family": None, "hosts": []})
+                c["hosts"] = sorted(set(c["hosts"]) | {a["host"]})
         if a["rule"] == "loader-payload" and a["host"] in infected:
             deliveries.append({"from_family": f.get("writer"), "to_family": f.get("payload"), "host": a["host"],
                                "ts": a["ts"], "ref": (a.get("evidence") or [None])[-1]})
