@@ -86,6 +86,16 @@ def test_equality_is_case_insensitive_and_alert_has_format_keys(case: Case, tmp_
         ("RelativeTargetName: 'svc?tl'", {"2"}),
         ("RelativeTargetName: 'svc_tl'", set()),  # a literal _ is not a LIKE wildcard
         ("RelativeTargetName|cased: 'SVCCTL'", set()),
+        # lists of three or more become one regular expression: same answers
+        ("RelativeTargetName|endswith: ['.dll', '.EXE', '.sys']", {"1"}),
+        ("RelativeTargetName|contains: ['nothing', 'VCCT', 'zzz']", {"2"}),
+        ("RelativeTargetName|startswith: ['temp\\', 'x', 'y']", {"1"}),
+        ("RelativeTargetName: ['svcctl', 'a', 'b']", {"2"}),
+        ("RelativeTargetName: ['svc?tl', 'q*', 'r']", {"2"}),
+        ("RelativeTargetName: ['svc_tl', 'svc.tl', 'svc(tl', '(x|svcctl)']", set()),
+        ("RelativeTargetName|contains: ['p\\evil.', 'a|b', '$x']", {"1"}),
+        ("AccessList|contains: ['%%4417', '%%9999', 'x']", {"1"}),
+        ("RelativeTargetName|contains: [\"it's\", \"') OR 1=1 --\", \"'\"]", set()),
     ],
 )
 def test_modifiers(case: Case, tmp_path: Path, det: str, want: set[str]) -> None:
@@ -154,3 +164,12 @@ def test_bad_rules_are_counted_not_fatal(case: Case, tmp_path: Path) -> None:
     assert "parse error" in reasons or "cannot load" in reasons
     assert any(s["file"].endswith("c.yml") for s in r.skipped)
     assert len(r.skipped) == 4
+
+
+def test_compiled_sql_uses_one_regex_for_a_list() -> None:
+    from sigma.collection import SigmaCollection
+
+    det = "  sel:\n    Image|endswith: ['\\a.exe', '\\b.exe', 'it''s.exe']\n  condition: sel"
+    r = SigmaCollection.from_yaml(rule("l", "00000000-0000-0000-0000-00000000000d", det)).rules[0]
+    (q,) = DuckDBSigmaBackend().convert_rule(r)
+    assert q == """regexp_matches("Image", '(?is)(?:\\\\a\\.exe$)|(?:\\\\b\\.exe$)|(?:it''s\\.exe$)')"""
