@@ -6,13 +6,13 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
+from wormsign.intel import render
 from wormsign.intel.store import DEFAULT_PATH, IntelStore
 from wormsign.store import Case
 
@@ -128,25 +128,11 @@ def list_(
 
     with _open(store, case) as (s, _c):
         if family:
-            t = Table(title=f"Indicators of {escape(canon(family) or family)}")
-            t.add_column("type")
-            t.add_column("value", overflow="fold", min_width=21)  # values are copied: fold, never cut
-            for col in ("first seen", "last seen", "source"):
-                t.add_column(col)
             inds = s.indicators(family=canon(family))
-            for i in inds[:limit]:
-                t.add_row(
-                    i.type, escape(i.value), str(i.first_seen or ""), str(i.last_seen or ""), escape(i.source)
-                )
-            console.print(t)
+            console.print(render.indicators_table(f"Indicators of {canon(family) or family}", inds[:limit]))
             console.print(f"{len(inds):,} indicators" + (f" ({limit} shown)" if len(inds) > limit else ""))
             return
-        t = Table(title=f"Intel store {escape(s.path)}")
-        for col in ("family", "type", "indicators", "first seen", "last seen"):
-            t.add_column(col, justify="right" if col == "indicators" else "left")
-        for fam, typ, n, first, last in s.summary():
-            t.add_row(escape(fam), typ, f"{n:,}", str(first or ""), str(last or ""))
-        console.print(t)
+        console.print(render.summary_table(f"Intel store {s.path}", s.summary()))
 
 
 @intel_app.command("overlap")
@@ -191,29 +177,9 @@ def overlap(
     if as_json:
         print(json.dumps(rep.to_dict(), indent=2))
         return
-    _print_overlap(rep)
-
-
-def _print_overlap(rep: Any) -> None:
-    dims = list(next(iter(rep.sizes.values()), {}).keys())
-    t = Table(title=f"C2 overlap by {rep.by} (Jaccard)")
-    t.add_column(rep.by)
-    t.add_column(rep.by)
-    for d in dims:
-        t.add_column(d, justify="right")
-    t.add_column("shared")
-    for p in rep.pairs:
-        shared = "; ".join(f"{d}: {', '.join(v[:5])}" for d, v in p.shared.items())
-        t.add_row(escape(p.a), escape(p.b), *(f"{p.jaccard[d]:.2f}" for d in dims), escape(shared) or "none")
-    console.print(t)
-    linked = [p for p in rep.pairs if p.linked]
-    if not linked:
-        console.print("[green]No shared infrastructure[/] between any two groups.")
-    for cl in rep.clusters:
-        if len(cl) > 1:
-            console.print(
-                f"cluster sharing infrastructure: {escape(', '.join(cl))}", highlight=False, soft_wrap=True
-            )
+    console.print(render.overlap_table(rep))
+    for line in render.overlap_lines(rep):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @intel_app.command("export")
@@ -281,38 +247,14 @@ def match(
     out: Path = typer.Option(None, "--json", help="Also write the attribution as JSON to this file."),
 ) -> None:
     """Attribute the case's hosts and processes to families; C2 observed; deliveries between families."""
-    from wormsign.intel.delivery import summary
     from wormsign.intel.match import attribute
 
     with _open(store, case) as (s, c):
         assert c is not None
         attr = attribute(c, s)
-    t = Table(title="Families per host")
-    for col in ("host", "family", "confidence", "first seen", "matched by"):
-        t.add_column(col)
-    for host, fams in sorted(attr.hosts.items()):
-        for f in fams:
-            t.add_row(
-                escape(host),
-                escape(f.family),
-                f"{f.confidence:.2f}",
-                str(f.first_seen),
-                escape(", ".join(f"{k} x{n}" for k, n in sorted(f.matches.items()))),
-            )
-    console.print(t)
-    for fam, cs in sorted(attr.c2.items()):
-        addrs = ", ".join(f"{c.address}:{c.port}" if c.port else c.address for c in cs[:20])
-        console.print(f"C2 of {escape(fam)} contacted: {escape(addrs)}", highlight=False, soft_wrap=True)
-    for d in attr.deliveries:
-        console.print(escape(str(d)), highlight=False, soft_wrap=True)
-    for row in summary(attr.deliveries):
-        console.print(
-            f"{row['from_family']} -> {row['to_family']}: {row['count']} deliveries",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if not attr.hosts:
-        console.print("No host matched the intel.")
+    console.print(render.hosts_table(attr))
+    for line in render.attribution_lines(attr):
+        console.print(line, highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(json.dumps(attr.to_dict(), indent=2, default=str), encoding="utf-8")
 

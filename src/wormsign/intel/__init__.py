@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from wormsign.intel.attribution import Attribution
 from wormsign.intel.indicators import Indicator
 from wormsign.intel.store import IntelStore
-
-if TYPE_CHECKING:
-    from wormsign.intel.match import Attribution
 
 
 def attribute(case: Any, intel: str | IntelStore) -> Attribution:
@@ -19,11 +17,3 @@ def attribute(case: Any, intel: str | IntelStore) -> Attribution:
 
 
 __all__ = ["Attribution", "Indicator", "IntelStore", "attribute"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Attribution":
-        from wormsign.intel.match import Attribution
-
-        return Attribution
-    raise AttributeError(name)

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wormsign.ingest.base import parse_ts
+from wormsign.intel.attribution import Attribution, HostFamily
 from wormsign.intel.delivery import Delivery
 from wormsign.intel.indicators import Indicator, IndicatorError, family, make
-from wormsign.intel.match import Attribution, HostFamily
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,80 @@
+"""Rich tables for the intel commands; every value from a feed or a case is escaped before display."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from wormsign.intel.attribution import Attribution
+from wormsign.intel.indicators import Indicator
+
+
+def indicators_table(title: str, inds: list[Indicator]) -> Table:
+    t = Table(title=escape(title))
+    t.add_column("type")
+    t.add_column("value", overflow="fold", min_width=21)  # values are copied: fold, never cut
+    for col in ("first seen", "last seen", "source"):
+        t.add_column(col)
+    for i in inds:
+        t.add_row(i.type, escape(i.value), str(i.first_seen or ""), str(i.last_seen or ""), escape(i.source))
+    return t
+
+
+def summary_table(title: str, rows: list[tuple[str, str, int, Any, Any]]) -> Table:
+    t = Table(title=escape(title))
+    for col in ("family", "type", "indicators", "first seen", "last seen"):
+        t.add_column(col, justify="right" if col == "indicators" else "left")
+    for fam, typ, n, first, last in rows:
+        t.add_row(escape(fam), typ, f"{n:,}", str(first or ""), str(last or ""))
+    return t
+
+
+def overlap_table(rep: Any) -> Table:
+    dims = list(next(iter(rep.sizes.values()), {}).keys())
+    t = Table(title=f"C2 overlap by {rep.by} (Jaccard)")
+    t.add_column(rep.by)
+    t.add_column(rep.by)
+    for d in dims:
+        t.add_column(d, justify="right")
+    t.add_column("shared")
+    for p in rep.pairs:
+        shared = "; ".join(f"{d}: {', '.join(v[:5])}" for d, v in p.shared.items())
+        t.add_row(escape(p.a), escape(p.b), *(f"{p.jaccard[d]:.2f}" for d in dims), escape(shared) or "none")
+    return t
+
+
+def overlap_lines(rep: Any) -> list[str]:
+    """Whether anything is shared, and the clusters of more than one group (rich markup, escaped)."""
+    lines = (
+        []
+        if any(p.linked for p in rep.pairs)
+        else ["[green]No shared infrastructure[/] between any two groups."]
+    )
+    lines += [f"cluster sharing infrastructure: {escape(', '.join(c))}" for c in rep.clusters if len(c) > 1]
+    return lines
+
+
+def hosts_table(attr: Attribution) -> Table:
+    t = Table(title="Families per host")
+    for col in ("host", "family", "confidence", "first seen", "matched by"):
+        t.add_column(col)
+    for host, fams in sorted(attr.hosts.items()):
+        for f in fams:
+            matched = ", ".join(f"{k} x{n}" for k, n in sorted(f.matches.items()))
+            t.add_row(
+                escape(host), escape(f.family), f"{f.confidence:.2f}", str(f.first_seen), escape(matched)
+            )
+    return t
+
+
+def attribution_lines(attr: Attribution) -> list[str]:
+    """C2 contacted per family, each delivery, deliveries per pair (rich markup, escaped)."""
+    lines = []
+    for fam, cs in sorted(attr.c2.items()):
+        addrs = ", ".join(f"{c.address}:{c.port}" if c.port else c.address for c in cs[:20])
+        lines.append(f"C2 of {escape(fam)} contacted: {escape(addrs)}")
+    lines += [escape(str(d)) for d in attr.deliveries]
+    lines += [f"{escape(a)} -> {escape(b)}: {n} deliveries" for (a, b), n in attr.delivery_summary().items()]
+    return lines or ["No host matched the intel."]
