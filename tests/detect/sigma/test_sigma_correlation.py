@@ -157,3 +157,32 @@ def test_evaluate_merges_overlapping_windows() -> None:
     bursts = evaluate(hits, "event_count", timedelta(minutes=3), "gte", 3)
     assert [len(b.hits) for b in bursts] == [10, 3]
     assert evaluate(hits, "event_count", timedelta(minutes=3), "gte", 5) == []
+
+
+def test_unsupported_correlations_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    extra = """
+title: sum
+id: 10000000-0000-0000-0000-000000000021
+correlation:
+  type: value_sum
+  rules: [failed_logon]
+  group-by: [IpAddress]
+  timespan: 10m
+  condition: {gte: 5, field: LogonType}
+---
+title: dangling
+id: 10000000-0000-0000-0000-000000000022
+correlation:
+  type: event_count
+  rules: [no_such_rule]
+  timespan: 10m
+  condition: {gte: 5}
+"""
+    case = make_case(tmp_path / "c.duckdb", [failed(1, timedelta(0), "10.0.0.1", "a")])
+    write_rules(tmp_path / "r", BASE + "---" + SPRAY + "---" + extra)
+    run = run_sigma(case, [str(tmp_path / "r")], builtin=False)
+    reasons = {s["rule"]: s["reason"] for s in run.skipped}
+    assert "unsupported correlation type 'value_sum'" in reasons["10000000-0000-0000-0000-000000000021"]
+    assert "unresolved rule reference" in reasons["10000000-0000-0000-0000-000000000022"]
+    assert (run.loaded, run.converted, len(run.skipped)) == (4, 2, 2)
+    case.close()

@@ -111,7 +111,7 @@ def _corr_plan(corr: SigmaCorrelationRule, res: loader.Loaded, compiled: dict[in
     kind = corr.type.name.lower()
     if kind not in KINDS:
         return f"unsupported correlation type {kind!r}"
-    if not isinstance(corr.condition, SigmaCorrelationCondition) and kind not in ("temporal", "temporal_ordered"):
+    if not isinstance(corr.condition, SigmaCorrelationCondition):
         return "unsupported extended correlation condition"
     for ref in corr.rules or []:
         base = ref.rule
@@ -240,10 +240,9 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
 def _correlate(corr: SigmaCorrelationRule, compiled: dict[int, Compiled], rows_of: dict[int, list[tuple[Any, ...]]], run: SigmaRun) -> list[dict[str, Any]]:
     kind = corr.type.name.lower()
     cond = corr.condition
-    fref = getattr(cond, "fieldref", None)
-    fref = fref[0] if isinstance(fref, list) else fref
-    op = cond.op.name.lower() if isinstance(cond, SigmaCorrelationCondition) else "gte"
-    count = cond.count if isinstance(cond, SigmaCorrelationCondition) else len(corr.rules or [])
+    assert isinstance(cond, SigmaCorrelationCondition)  # checked by _corr_plan
+    fref = cond.fieldref[0] if isinstance(cond.fieldref, list) else cond.fieldref
+    op, count = cond.op.name.lower(), cond.count
     order = [rule_key(ref.rule) for ref in corr.rules or []]
     hits: list[Hit] = []
     for ref in corr.rules or []:
