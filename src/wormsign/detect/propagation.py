@@ -33,7 +33,7 @@ best AS (
 )
 SELECT b.source, x.host AS target, x.ts, x.method, b.fname, b.fpath,
        coalesce(x.sha256, b.sha256) AS sha256, coalesce(b.account, x.account) AS account,
-       'copy' AS kind, [b.dref, x.ref] AS evidence, b.drop_ts, x.xid
+       'copy' AS kind, [b.dref, x.ref] AS evidence, b.drop_ts, x.xid, b.q
 FROM best b JOIN h_execs x USING (xid)
 WHERE b.source <> x.host
 """
@@ -41,7 +41,7 @@ WHERE b.source <> x.host
 # Remote calls that name their caller (Zeek dce_rpc) and were not already explained by a drop.
 RPC_EXEC = """
 INSERT INTO h_edges
-SELECT x.source, x.host, x.ts, x.method, NULL, NULL, NULL, x.account, 'rpc', [x.ref], NULL, x.xid
+SELECT x.source, x.host, x.ts, x.method, NULL, NULL, NULL, x.account, 'rpc', [x.ref], NULL, x.xid, 1
 FROM h_execs x
 WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid FROM h_edges)
 """
@@ -52,9 +52,10 @@ WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid F
 # carried a payload (or that the target itself logged) wins over the latest probe.
 EXPLOIT = """
 INSERT INTO h_edges
-SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [sref, ref], sts, xid FROM (
-    SELECT s.source, x.host, x.ts, x.what, x.image, x.sha256, s.ref AS sref, x.ref, s.ts AS sts, x.xid
-    FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges) AND image IS NOT NULL
+SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [sref, ref], sts, xid,
+       CASE WHEN strong THEN 0 ELSE 3 END FROM (
+    SELECT s.source, x.host, x.ts, x.what, x.image, x.sha256, s.ref AS sref, x.ref, s.ts AS sts, x.xid, s.strong
+    FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM h_edges WHERE q = 1) AND image IS NOT NULL
           AND NOT regexp_matches(lower(image), $system_dirs)) x
     JOIN h_smb s ON s.target = x.host AND s.ts <= x.ts AND s.ts >= x.ts - to_seconds($xw)
     WHERE s.source <> x.host
@@ -62,6 +63,13 @@ SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [s
                       AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND x.ts)
     QUALIFY row_number() OVER (PARTITION BY x.xid ORDER BY s.strong DESC, s.ts DESC) = 1
 )
+"""
+
+# One explanation per execution, best first (column q): 0 an exploit session that carried a
+# payload, 1 a copy of the very file or a remote call naming its caller, 2 the latest copy of
+# some other file (a renamed copy), 3 a mere probe of port 445 before it.
+BEST = """
+DELETE FROM h_edges WHERE (xid, q) NOT IN (SELECT (xid, min(q)) FROM h_edges GROUP BY xid)
 """
 
 
@@ -81,6 +89,6 @@ def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
 def build_edges(case: Case, cfg: dict[str, Any]) -> None:
     """Fill ``h_edges`` (needs :func:`wormsign.detect.prep.prepare` first)."""
     vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"]}
-    for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT):
+    for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT, BEST):
         q, params = bind(sql, vals)
         case.engine.execute(q, params)
