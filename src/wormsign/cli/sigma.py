@@ -20,6 +20,7 @@ def sigma_cmd(
     no_builtin: bool = typer.Option(False, "--no-builtin", help="Do not run the in-house rule set."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the alerts here, one JSON object a line."),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="List every skipped rule and why."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when any rule cannot be run."),
 ) -> None:
     """Run Sigma rules, single-event and correlation, on the events of a case."""
     from wormsign.detect.sigma import run_sigma
@@ -65,3 +66,7 @@ def sigma_cmd(
             for s in run.skipped:
                 st.add_row(Text(s["rule"]), Text(s["file"]), Text(s["reason"]))
             console.print(st)
+        if strict:
+            first = run.skipped[0]
+            err.print(Text(f"--strict: {first['file']}: rule {first['rule']}: {first['reason']}"))
+            raise typer.Exit(EXIT_ERROR)

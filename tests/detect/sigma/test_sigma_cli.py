@@ -47,3 +47,15 @@ def test_cli_prints_fired_rules_and_writes_alerts(tmp_path: Path) -> None:
 def test_cli_missing_case_is_an_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["sigma", "--case", str(tmp_path / "none.duckdb")])
     assert res.exit_code == 1
+
+
+def test_cli_strict_fails_on_a_rule_it_cannot_run(tmp_path: Path) -> None:
+    make_case(tmp_path / "c.duckdb", [event(1, "system", 7045, {"ServiceName": "x"}, at=timedelta(0))]).close()
+    write_rules(tmp_path / "r", RULE.replace("product: windows", "product: linux"), "linux.yml")
+    args = ["sigma", "--case", str(tmp_path / "c.duckdb"), "--rules", str(tmp_path / "r"), "--no-builtin"]
+    lenient = CliRunner().invoke(app, args)
+    assert lenient.exit_code == 0 and "1 rules loaded, 0 converted, 1 skipped" in lenient.output
+    strict = CliRunner().invoke(app, [*args, "--strict", "--show-skipped"])
+    assert strict.exit_code == 1
+    assert "unsupported logsource product 'linux'" in strict.output
+    assert "linux.yml" in strict.output

@@ -173,3 +173,18 @@ def test_compiled_sql_uses_one_regex_for_a_list() -> None:
     r = SigmaCollection.from_yaml(rule("l", "00000000-0000-0000-0000-00000000000d", det)).rules[0]
     (q,) = DuckDBSigmaBackend().convert_rule(r)
     assert q == """regexp_matches("Image", '(?is)(?:\\\\a\\.exe$)|(?:\\\\b\\.exe$)|(?:it''s\\.exe$)')"""
+
+
+def test_hits_and_evidence_are_bounded(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wormsign.detect.sigma import alerts
+
+    monkeypatch.setitem(alerts.settings(), "max_hits_per_rule", 1)
+    monkeypatch.setitem(alerts.settings(), "max_evidence", 0)
+    r = run(case, tmp_path, rule("b", "00000000-0000-0000-0000-00000000000e", "  sel:\n    EventID: 5145\n  condition: sel"))
+    assert r.truncated == ["00000000-0000-0000-0000-00000000000e"]
+    assert [a["fields"]["count"] for a in r.alerts] == [1] and r.alerts[0]["evidence"] == []
+
+
+def test_field_names_match_whatever_their_case(case: Case, tmp_path: Path) -> None:
+    r = run(case, tmp_path, rule("c", "00000000-0000-0000-0000-00000000000f", "  sel:\n    eventid: 7045\n  condition: sel", "service: system"))
+    assert refs(r) == {"5"}

@@ -84,15 +84,17 @@ def build(case: Case, names: Iterable[str], logsources: Logsources, fmap: FieldM
     cols = sorted(seen.values())
     paths: list[str] = []
     exprs: list[str] = []
+    system = {k.lower(): v for k, v in fmap.system.items()}
+    fallback = {k.lower(): v for k, v in fmap.fallback.items()}
     for n in cols:
-        if n in fmap.system:
-            exprs.append(_text(fmap.system[n]))
+        if n.lower() in system:
+            exprs.append(_text(system[n.lower()]))
         elif n in schema.FIELD_BY_NAME:
             exprs.append(_text(n))
         else:
             paths.append(f'$."{n}"')
             raw = f"v[{len(paths)}]"
-            exprs.append(f"coalesce({', '.join([raw, *(_text(c) for c in fmap.fallback.get(n, ()))])})")
+            exprs.append(f"coalesce({', '.join([raw, *(_text(c) for c in fallback.get(n.lower(), ()))])})")
     select = ",\n".join(f"{e} AS {quote_ident(n)}" for n, e in zip(cols, exprs, strict=True))
     sql = f"""
     CREATE OR REPLACE TEMP TABLE {TABLE} AS
