@@ -50,10 +50,8 @@ class DuckDBEngine:
             self.con.unregister(view)
 
     def has_table(self, table: str) -> bool:
-        row = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()
-        return bool(row and row[0])
+        rows = self.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])
+        return bool(rows and rows[0][0])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
