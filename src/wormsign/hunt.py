@@ -12,7 +12,8 @@ import networkx as nx
 import pyarrow as pa
 
 from wormsign.detect import access, baseline, config, prep, propagation, rules
-from wormsign.graph.outbreak import beacon_addresses, iso, outbreak_incident
+from wormsign.graph.incidents import other_incidents
+from wormsign.graph.outbreak import iso, outbreak_incident
 from wormsign.graph.select import select_infections
 from wormsign.graph.tree import Tree, build_forest
 from wormsign.store import Case
@@ -20,12 +21,7 @@ from wormsign.store import Case
 log = logging.getLogger(__name__)
 
 FORMAT = "wormsign.incidents/1"
-#: Incident type of the alerts left outside every outbreak.
-RULE_TYPE = {
-    "bruteforce": "bruteforce", "spray": "spray", "lockout-storm": "bruteforce", "beacon": "beacon",
-}
 TIE_RULES = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload")
-SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 @dataclass(slots=True)
@@ -114,8 +110,8 @@ def hunt(
     propagation.build_edges(case, cfg)
     alerts = rules.run_rules(case, cfg) + _sigma(case, sigma_rules)
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or ""))
-    for i, a in enumerate(alerts, 1):
-        a["id"] = f"ALR-{i:06d}"
+    alerts = [{"id": f"ALR-{i:06d}", **a} for i, a in enumerate(alerts, 1)]
+    for a in alerts:
         a.setdefault("target_hosts", [])
         a.setdefault("evidence", [])
         a.setdefault("fields", {})
@@ -128,7 +124,6 @@ def hunt(
         if a["rule"] in TIE_RULES and h and a.get("first_seen"):
             t = _parse(a["first_seen"]) - lead  # type: ignore[operator]
             tie_at[h] = min(tie_at.get(h, t), t)
-    ties = set(tie_at)
     base = baseline.learn(case, cfg, allowlist)
     forest = build_forest(select_infections(_edges(case, cfg), base, tie_at, cfg))
     lockouts = [
@@ -137,6 +132,29 @@ def hunt(
     ]
     families, intel_doc = _intel(case, intel)
 
+    incidents, used, locks_used = _outbreaks(case, cfg, forest, alerts, lockouts, tie_at, bruteforcers,
+                                             families, intel_doc)
+    incidents += other_incidents([a for a in alerts if a["id"] not in used],
+                                  [lk for i, lk in enumerate(lockouts) if i not in locks_used])
+    for i, inc in enumerate(incidents, 1):
+        inc["id"] = f"INC-{i:04d}"
+    doc = {
+        "format": FORMAT, "generator": _generator(),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "case": case.path, "incidents": incidents,
+    }
+    save(case, doc, alerts)
+    return HuntResult(doc, alerts)
+
+
+def _outbreaks(
+    case: Case, cfg: dict[str, Any], forest: list[Tree], alerts: list[dict[str, Any]],
+    lockouts: list[dict[str, Any]], tie_at: dict[str, datetime], bruteforcers: set[str],
+    families: dict[str, list[str]], intel_doc: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], set[str], set[int]]:
+    """Outbreak incidents, the alert ids and the lockouts (by index) they took."""
+    lead = timedelta(seconds=int(cfg["exec_window_s"]))
+    ties = set(tie_at)
     incidents: list[dict[str, Any]] = []
     used: set[str] = set()
     locks_used: set[int] = set()
@@ -158,7 +176,7 @@ def hunt(
         incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
         used.update(a["id"] for a in mine)
     # A host that came in through a lure and then attacked others, with no spread seen yet.
-    done = {h for inc in incidents for h in inc["patient_zero"] and [x["host"] for x in inc["hosts"]] or []}
+    done = {x["host"] for inc in incidents for x in inc["hosts"] if x["state"] == "infected"}
     for h in sorted(bruteforcers - done):
         if not h or h not in tie_at:
             continue
@@ -174,17 +192,7 @@ def hunt(
         locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] == h and not locks_used.add(i)]
         incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
         used.update(a["id"] for a in mine)
-    incidents += _other_incidents([a for a in alerts if a["id"] not in used],
-                                  [lk for i, lk in enumerate(lockouts) if i not in locks_used])
-    for i, inc in enumerate(incidents, 1):
-        inc["id"] = f"INC-{i:04d}"
-    doc = {
-        "format": FORMAT, "generator": _generator(),
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "case": case.path, "incidents": incidents,
-    }
-    save(case, doc, alerts)
-    return HuntResult(doc, alerts)
+    return incidents, used, locks_used
 
 
 def _resolve(case: Case) -> None:
@@ -209,58 +217,6 @@ def _fused(alerts: list[dict[str, Any]], tree: Tree, since: dict[str, str]) -> l
 
 def _config(overrides: dict[str, Any] | None) -> dict[str, Any]:
     return config.load(overrides)
-
-
-def _blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    seen = [a["first_seen"] or a["ts"] for a in alerts if a.get("first_seen") or a.get("ts")]
-    last = [a["last_seen"] or a["ts"] for a in alerts if a.get("last_seen") or a.get("ts")]
-    hosts = sorted({h for a in alerts for h in [a.get("host"), a.get("source_host"), *a["target_hosts"]] if h})
-    return {
-        "type": kind, "title": title, "severity": severity,
-        "first_seen": min(seen, default=None), "last_seen": max(last, default=None),
-        "first_alert": min((a["ts"] for a in alerts if a.get("ts")), default=None),
-        "patient_zero": None, "initial_access": [],
-        "hosts": [{"host": h, "state": "source" if any(a.get("source_host") == h for a in alerts) else "attacked",
-                   "infected_at": None, "infector": None, "generation": None, "technique": None,
-                   "families": [], "hashes": []} for h in hosts],
-        "edges": [], "generations": [], "spread_rate_per_hour": 0.0, "r_estimate": 0.0,
-        "under_attack": [], "accounts": {"compromised": [], "locked": []},
-        "families": [], "deliveries": [], "c2": [], "containment": [],
-        "actions": {"isolate": [], "reset_credentials": [], "mfa": [], "block": []},
-        "alerts": [a["id"] for a in alerts],
-    }
-
-
-def _other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts outside every outbreak, grouped by kind and the host that acted."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for a in alerts:
-        rule = a["rule"]
-        kind = "sigma" if rule.startswith("sigma:") else RULE_TYPE.get(rule, "lateral")
-        key = a.get("source_host") or a.get("host") or "?"
-        groups.setdefault((kind, key), []).append(a)
-    out = []
-    for (kind, key), group in sorted(groups.items(), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
-        sev = max((a["severity"] for a in group), key=lambda s: SEV_RANK.get(s, 0))
-        rules_ = sorted({a["rule"] for a in group})
-        inc = _blank(kind, f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)", sev, group)
-        if kind == "bruteforce":
-            mine = [lk for lk in lockouts if lk["source_host"] == key]
-            inc["accounts"]["locked"] = mine
-            inc["actions"]["reset_credentials"] = sorted({lk["account"] for lk in mine})
-        if kind == "beacon":
-            inc["c2"] = [{"address": ad, "port": port, "family": None, "hosts": [a["host"]]}
-                         for a in group for ad, port in beacon_addresses(a["fields"])]
-            inc["actions"]["block"] = sorted({f"{c['address']}:{c['port']}" for c in inc["c2"]})
-        out.append(inc)
-    listed = {(lk["account"], lk["ts"]) for inc in out for lk in inc["accounts"]["locked"]}
-    rest = [lk for lk in lockouts if (lk["account"], lk["ts"]) not in listed]
-    if rest:
-        inc = _blank("bruteforce", f"{len(rest)} account lockouts", "medium", [])
-        inc["first_seen"], inc["last_seen"] = rest[0]["ts"], rest[-1]["ts"]
-        inc["accounts"]["locked"] = rest
-        out.append(inc)
-    return out
 
 
 def save(case: Case, document: dict[str, Any], alerts: list[dict[str, Any]]) -> None:

@@ -1,0 +1,66 @@
+"""Incidents outside the outbreaks: alerts grouped by kind and by the host that acted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wormsign.graph.outbreak import beacon_addresses
+
+#: Incident type of the alerts left outside every outbreak (other rules: ``lateral``).
+RULE_TYPE = {
+    "bruteforce": "bruteforce", "spray": "spray", "lockout-storm": "bruteforce", "beacon": "beacon",
+}
+SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """An INCIDENT of docs/formats.md with no outbreak parts, over ``alerts``."""
+    seen = [a["first_seen"] or a["ts"] for a in alerts if a.get("first_seen") or a.get("ts")]
+    last = [a["last_seen"] or a["ts"] for a in alerts if a.get("last_seen") or a.get("ts")]
+    hosts = sorted({h for a in alerts for h in [a.get("host"), a.get("source_host"), *a["target_hosts"]] if h})
+    return {
+        "type": kind, "title": title, "severity": severity,
+        "first_seen": min(seen, default=None), "last_seen": max(last, default=None),
+        "first_alert": min((a["ts"] for a in alerts if a.get("ts")), default=None),
+        "patient_zero": None, "initial_access": [],
+        "hosts": [{"host": h, "state": "source" if any(a.get("source_host") == h for a in alerts) else "attacked",
+                   "infected_at": None, "infector": None, "generation": None, "technique": None,
+                   "families": [], "hashes": []} for h in hosts],
+        "edges": [], "generations": [], "spread_rate_per_hour": 0.0, "r_estimate": 0.0,
+        "under_attack": [], "accounts": {"compromised": [], "locked": []},
+        "families": [], "deliveries": [], "c2": [], "containment": [],
+        "actions": {"isolate": [], "reset_credentials": [], "mfa": [], "block": []},
+        "alerts": [a["id"] for a in alerts],
+    }
+
+
+def other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts outside every outbreak, grouped by kind and the host that acted."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in alerts:
+        rule = a["rule"]
+        kind = "sigma" if rule.startswith("sigma:") else RULE_TYPE.get(rule, "lateral")
+        key = a.get("source_host") or a.get("host") or "?"
+        groups.setdefault((kind, key), []).append(a)
+    out = []
+    for (kind, key), group in sorted(groups.items(), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
+        sev = max((a["severity"] for a in group), key=lambda s: SEV_RANK.get(s, 0))
+        rules_ = sorted({a["rule"] for a in group})
+        inc = blank(kind, f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)", sev, group)
+        if kind == "bruteforce":
+            mine = [lk for lk in lockouts if lk["source_host"] == key]
+            inc["accounts"]["locked"] = mine
+            inc["actions"]["reset_credentials"] = sorted({lk["account"] for lk in mine})
+        if kind == "beacon":
+            inc["c2"] = [{"address": ad, "port": port, "family": None, "hosts": [a["host"]]}
+                         for a in group for ad, port in beacon_addresses(a["fields"])]
+            inc["actions"]["block"] = sorted({f"{c['address']}:{c['port']}" for c in inc["c2"]})
+        out.append(inc)
+    listed = {(lk["account"], lk["ts"]) for inc in out for lk in inc["accounts"]["locked"]}
+    rest = [lk for lk in lockouts if (lk["account"], lk["ts"]) not in listed]
+    if rest:
+        inc = blank("bruteforce", f"{len(rest)} account lockouts", "medium", [])
+        inc["first_seen"], inc["last_seen"] = rest[0]["ts"], rest[-1]["ts"]
+        inc["accounts"]["locked"] = rest
+        out.append(inc)
+    return out
