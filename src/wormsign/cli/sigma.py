@@ -18,7 +18,9 @@ def sigma_cmd(
     case: Path = typer.Option(..., "--case", "-c", help="Case file (DuckDB)."),
     rules: list[Path] = typer.Option([], "--rules", "-r", help="Sigma rule file or folder (repeatable)."),
     no_builtin: bool = typer.Option(False, "--no-builtin", help="Do not run the in-house rule set."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the alerts here, one JSON object a line."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the alerts here, one JSON object a line."
+    ),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="List every skipped rule and why."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when any rule cannot be run."),
 ) -> None:
@@ -36,14 +38,22 @@ def sigma_cmd(
         run = run_sigma(c, [str(p) for p in rules], builtin=not no_builtin)
     if out:
         with open(out, "w", encoding="utf-8") as fh:
-            for a in run.alerts:
-                fh.write(json.dumps(a, sort_keys=True) + "\n")
+            fh.writelines(json.dumps(a, sort_keys=True) + "\n" for a in run.alerts)
     t = Table(title="Sigma rules that fired")
-    for col, just in (("rule", "left"), ("title", "left"), ("level", "left"), ("alerts", "right"), ("hits", "right"), ("hosts", "left")):
+    for col, just in (
+        ("rule", "left"),
+        ("title", "left"),
+        ("level", "left"),
+        ("alerts", "right"),
+        ("hits", "right"),
+        ("hosts", "left"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in run.fired():
         hosts = ", ".join(r["hosts"][:5]) + (f" +{len(r['hosts']) - 5}" if len(r["hosts"]) > 5 else "")
-        t.add_row(*(Text(str(x)) for x in (r["rule"], r["title"], r["severity"], r["alerts"], r["hits"], hosts)))
+        t.add_row(
+            *(Text(str(x)) for x in (r["rule"], r["title"], r["severity"], r["alerts"], r["hits"], hosts))
+        )
     console.print(t)
     console.print(
         f"{run.loaded} rules loaded, {run.converted} converted, {len(run.skipped)} skipped; "

@@ -14,10 +14,17 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CHANNELS = {"security": "Security", "system": "System", "sysmon": "Microsoft-Windows-Sysmon/Operational"}
 
 
-def event(n: int, channel: str, code: int, data: dict[str, Any], *, at: timedelta, host: str = "ws-01", **cols: Any) -> dict[str, Any]:
+def event(
+    n: int, channel: str, code: int, data: dict[str, Any], *, at: timedelta, host: str = "ws-01", **cols: Any
+) -> dict[str, Any]:
     """One row of the event model with an EVTX-shaped raw record holding ``data`` as EventData."""
     ch = CHANNELS[channel]
-    raw = {"Event": {"System": {"EventID": code, "Channel": ch, "Computer": f"{host}.corp.example"}, "EventData": data}}
+    raw = {
+        "Event": {
+            "System": {"EventID": code, "Channel": ch, "Computer": f"{host}.corp.example"},
+            "EventData": data,
+        }
+    }
     row = {
         "ts": T0 + at,
         "host": host,

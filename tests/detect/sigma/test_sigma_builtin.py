@@ -35,17 +35,58 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> SigmaRun:
     rows += [failed(i, i * 10 * S, "10.9.9.9", f"user{i}") for i in range(1, 11)]  # spray: 10 users
     rows += [failed(100 + i, i * 20 * S, "10.9.9.8", "admin") for i in range(12)]  # brute force
     rows += [failed(200 + i, i * S, "-", f"local{i}") for i in range(12)]  # no address: not counted
-    rows += [event(300 + i, "security", 4740, {"TargetUserName": f"user{i}"}, at=i * 60 * S, host="dc-01") for i in range(3)]
+    rows += [
+        event(300 + i, "security", 4740, {"TargetUserName": f"user{i}"}, at=i * 60 * S, host="dc-01")
+        for i in range(3)
+    ]
     for i, host in enumerate(("ws-01", "ws-02", "ws-03")):  # the same dropped file on three hosts
-        rows.append(event(400 + i, "sysmon", 11, {"TargetFilename": "C:\\Windows\\mssecsvc.exe"}, at=i * 60 * S,
-                          host=host, kind="file", **{"file.hash.sha256": H}))
+        rows.append(
+            event(
+                400 + i,
+                "sysmon",
+                11,
+                {"TargetFilename": "C:\\Windows\\mssecsvc.exe"},
+                at=i * 60 * S,
+                host=host,
+                kind="file",
+                **{"file.hash.sha256": H},
+            )
+        )
     for i, host in enumerate(("ws-01", "ws-02", "ws-03", "ws-04")):  # cmd.exe everywhere: not a spread
-        rows.append(event(500 + i, "sysmon", 1, {"Image": "C:\\Windows\\System32\\cmd.exe"}, at=i * S, host=host,
-                          kind="process", **{"process.hash.sha256": CMD_HASH}))
-    rows.append(event(600, "system", 7045, {"ServiceName": "mssecsvc2.0", "ImagePath": "C:\\WINDOWS\\mssecsvc.exe -m security"},
-                      at=5 * S, host="ws-02", kind="service"))
-    rows.append(event(601, "system", 7045, {"ServiceName": "vendor", "ImagePath": '"C:\\Program Files\\Vendor\\svc.exe"'},
-                      at=5 * S, host="ws-03", kind="service"))
+        rows.append(
+            event(
+                500 + i,
+                "sysmon",
+                1,
+                {"Image": "C:\\Windows\\System32\\cmd.exe"},
+                at=i * S,
+                host=host,
+                kind="process",
+                **{"process.hash.sha256": CMD_HASH},
+            )
+        )
+    rows.append(
+        event(
+            600,
+            "system",
+            7045,
+            {"ServiceName": "mssecsvc2.0", "ImagePath": "C:\\WINDOWS\\mssecsvc.exe -m security"},
+            at=5 * S,
+            host="ws-02",
+            kind="service",
+        )
+    )
+    rows.append(
+        event(
+            601,
+            "system",
+            7045,
+            {"ServiceName": "vendor", "ImagePath": '"C:\\Program Files\\Vendor\\svc.exe"'},
+            at=5 * S,
+            host="ws-03",
+            kind="service",
+        )
+    )
     case = make_case(tmp_path_factory.mktemp("builtin") / "c.duckdb", rows)
     out = run_sigma(case)
     case.close()

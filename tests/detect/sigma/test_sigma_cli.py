@@ -24,14 +24,30 @@ level: critical
 
 def test_cli_prints_fired_rules_and_writes_alerts(tmp_path: Path) -> None:
     rows = [
-        event(1, "system", 7045, {"ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe"}, at=timedelta(0), kind="service"),
-        event(2, "system", 7045, {"ServiceName": "x", "ImagePath": "C:\\x.exe"}, at=timedelta(hours=1), host="ws-02", kind="service"),
+        event(
+            1,
+            "system",
+            7045,
+            {"ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe"},
+            at=timedelta(0),
+            kind="service",
+        ),
+        event(
+            2,
+            "system",
+            7045,
+            {"ServiceName": "x", "ImagePath": "C:\\x.exe"},
+            at=timedelta(hours=1),
+            host="ws-02",
+            kind="service",
+        ),
     ]
     make_case(tmp_path / "c.duckdb", rows).close()
     write_rules(tmp_path / "r", RULE)
     out = tmp_path / "alerts.ndjson"
     res = CliRunner().invoke(
-        app, ["sigma", "--case", str(tmp_path / "c.duckdb"), "--rules", str(tmp_path / "r"), "--out", str(out)]
+        app,
+        ["sigma", "--case", str(tmp_path / "c.duckdb"), "--rules", str(tmp_path / "r"), "--out", str(out)],
     )
     assert res.exit_code == 0, res.output
     assert "17 rules loaded, 17 converted, 0 skipped" in res.output
@@ -50,7 +66,9 @@ def test_cli_missing_case_is_an_error(tmp_path: Path) -> None:
 
 
 def test_cli_strict_fails_on_a_rule_it_cannot_run(tmp_path: Path) -> None:
-    make_case(tmp_path / "c.duckdb", [event(1, "system", 7045, {"ServiceName": "x"}, at=timedelta(0))]).close()
+    make_case(
+        tmp_path / "c.duckdb", [event(1, "system", 7045, {"ServiceName": "x"}, at=timedelta(0))]
+    ).close()
     write_rules(tmp_path / "r", RULE.replace("product: windows", "product: linux"), "linux.yml")
     args = ["sigma", "--case", str(tmp_path / "c.duckdb"), "--rules", str(tmp_path / "r"), "--no-builtin"]
     lenient = CliRunner().invoke(app, args)

@@ -36,7 +36,9 @@ def files_of(case: Case, alert: dict) -> set[str]:
     out = set()
     for ref in alert["evidence"]:
         digest, record = ref.split(":")
-        rows = case.rows('SELECT "src.file" FROM events WHERE "src.digest" = ? AND "src.record" = ?', [digest, int(record)])
+        rows = case.rows(
+            'SELECT "src.file" FROM events WHERE "src.digest" = ? AND "src.record" = ?', [digest, int(record)]
+        )
         out |= {Path(r[0]).name for r in rows}
     return out
 
@@ -52,7 +54,11 @@ def test_builtin_rules_all_convert(builtin_run: SigmaRun) -> None:
 
 def test_admin_share_write(builtin_run: SigmaRun, lm_case: Case) -> None:
     files = fired_on(builtin_run, lm_case, "51dcf743-a5c4-454a-8dc0-7f417e6cd024")
-    assert {"LM_5145_Remote_FileCopy.evtx", "LM_renamed_psexecsvc_5145.evtx", "LM_REMCOM_5145_TargetHost.evtx"} <= files
+    assert {
+        "LM_5145_Remote_FileCopy.evtx",
+        "LM_renamed_psexecsvc_5145.evtx",
+        "LM_REMCOM_5145_TargetHost.evtx",
+    } <= files
     a = next(
         a
         for a in builtin_run.alerts
@@ -64,7 +70,9 @@ def test_admin_share_write(builtin_run: SigmaRun, lm_case: Case) -> None:
 
 
 def test_psexec_pipes_on_renamed_psexec(builtin_run: SigmaRun, lm_case: Case) -> None:
-    assert fired_on(builtin_run, lm_case, "223ae3b9-7517-481d-8add-aad704d86f1f") == {"LM_renamed_psexecsvc_5145.evtx"}
+    assert fired_on(builtin_run, lm_case, "223ae3b9-7517-481d-8add-aad704d86f1f") == {
+        "LM_renamed_psexecsvc_5145.evtx"
+    }
 
 
 def test_service_spawning_shell_on_meterpreter_psexec(builtin_run: SigmaRun, lm_case: Case) -> None:
@@ -78,7 +86,9 @@ def test_remote_scheduled_task(builtin_run: SigmaRun, lm_case: Case) -> None:
 
 
 def test_wmi_remote_process(builtin_run: SigmaRun, lm_case: Case) -> None:
-    assert "LM_wmiexec_impacket_sysmon_whoami.evtx" in fired_on(builtin_run, lm_case, "9a1ceda1-c2d7-48b5-8278-c4148cc90eb3")
+    assert "LM_wmiexec_impacket_sysmon_whoami.evtx" in fired_on(
+        builtin_run, lm_case, "9a1ceda1-c2d7-48b5-8278-c4148cc90eb3"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,9 @@ level: medium
 
 def failed(n: int, at: timedelta, ip: str, user: str, host: str = "dc-01") -> dict:
     data = {"IpAddress": ip, "TargetUserName": user, "LogonType": "3"}
-    return event(n, "security", 4625, data, at=at, host=host, kind="auth", **{"source.ip": ip, "user.name": user})
+    return event(
+        n, "security", 4625, data, at=at, host=host, kind="auth", **{"source.ip": ip, "user.name": user}
+    )
 
 
 def test_value_count_two_bursts_two_alerts_and_one_long_burst_one(tmp_path: Path) -> None:

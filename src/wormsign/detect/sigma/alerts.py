@@ -91,7 +91,11 @@ def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -
             a["target_hosts"] = [host] if first[3] and first[3] != host else []
             wanted = [f for f in rule.fields or [] if f in names] or names
             got = dict(zip(names, first[4:], strict=False))
-            values = {n: _bounded(got[n]) for n in wanted if got.get(n) is not None and not n.startswith("wormsign_")}
+            values = {
+                n: _bounded(got[n])
+                for n in wanted
+                if got.get(n) is not None and not n.startswith("wormsign_")
+            }
             keep = dict(list(values.items())[: settings()["max_alert_fields"]])
             a["fields"] = {"count": len(run), **keep}
             when = a["first_seen"] if len(run) == 1 else f"{a['first_seen']} to {a['last_seen']}"
@@ -100,7 +104,9 @@ def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -
     return out
 
 
-def from_burst(rule: AnyRule, burst: Burst, kind: str, group_by: list[str], op: str, count: int) -> dict[str, Any]:
+def from_burst(
+    rule: AnyRule, burst: Burst, kind: str, group_by: list[str], op: str, count: int
+) -> dict[str, Any]:
     """The alert of one correlation burst."""
     hosts = Counter(h.host for h in burst.hits)
     host = hosts.most_common(1)[0][0]
@@ -109,7 +115,12 @@ def from_burst(rule: AnyRule, burst: Burst, kind: str, group_by: list[str], op: 
     a["source_host"] = sources.most_common(1)[0][0] if sources else host
     a["target_hosts"] = sorted(hosts)
     group = {g: _bounded(v) for g, v in zip(group_by, burst.group, strict=False)}
-    fields: dict[str, Any] = {"count": len(burst.hits), "correlation": kind, "peak": burst.peak, "group": group}
+    fields: dict[str, Any] = {
+        "count": len(burst.hits),
+        "correlation": kind,
+        "peak": burst.peak,
+        "group": group,
+    }
     if burst.values:
         fields["distinct"] = len(burst.values)
         fields["values"] = [_bounded(v) for v, _ in burst.values.most_common(settings()["max_alert_fields"])]

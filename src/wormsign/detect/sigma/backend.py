@@ -28,7 +28,6 @@ from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaString, SpecialChars
 
-
 _RE_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 
 
@@ -113,9 +112,13 @@ class DuckDBSigmaBackend(sqliteBackend):  # type: ignore[misc]
             tmpl, val = self.wildcard_match_expression, v
         else:
             return self.eq_expression.format(
-                field=self.escape_and_quote_field(cond.field), value=self.convert_value_str(v, state), backend=self
+                field=self.escape_and_quote_field(cond.field),
+                value=self.convert_value_str(v, state),
+                backend=self,
             )
-        return tmpl.format(field=self.escape_and_quote_field(cond.field), value=self.convert_value_str(val, state, True))
+        return tmpl.format(
+            field=self.escape_and_quote_field(cond.field), value=self.convert_value_str(val, state, True)
+        )
 
     #: An OR of at least this many plain string matches on one field becomes one regex match.
     or_regex_min: ClassVar[int] = 3

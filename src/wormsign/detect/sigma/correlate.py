@@ -113,7 +113,9 @@ def evaluate(
                 runs.append([left, i, metric])
         for start, end, peak in runs:
             part = evts[start : end + 1]
-            values = Counter(h.value for h in part if h.value is not None) if kind == "value_count" else Counter()
+            values = (
+                Counter(h.value for h in part if h.value is not None) if kind == "value_count" else Counter()
+            )
             out.append(Burst(group, part, peak, values))
     out.sort(key=lambda b: (b.first, str(b.group)))
     return out

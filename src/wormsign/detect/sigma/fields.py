@@ -66,7 +66,9 @@ def _text(col: str) -> str:
     return f"CAST({schema.q(col)} AS VARCHAR)"
 
 
-def build(case: Case, names: Iterable[str], logsources: Logsources, fmap: FieldMap | None = None) -> list[str]:
+def build(
+    case: Case, names: Iterable[str], logsources: Logsources, fmap: FieldMap | None = None
+) -> list[str]:
     """(Re)build the temporary ``sigma_events`` table with a column per name; returns the columns."""
     fmap = fmap or load()
     eng = case.engine

@@ -69,7 +69,7 @@ def load(paths: list[str], *, max_bytes: int = 1 << 20) -> Loaded:
             coll = SigmaCollection.from_dicts(
                 docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
             )
-        except Exception as e:  # a broken file must not stop the others
+        except Exception as e:  # noqa: BLE001  a broken file must not stop the others
             log.warning("%s: cannot load Sigma rules: %s", name, e)
             res.skipped.append(Skip("?", "", name, f"cannot load: {str(e)[:300]}"))
             continue
@@ -80,7 +80,9 @@ def load(paths: list[str], *, max_bytes: int = 1 << 20) -> Loaded:
             res.skipped.append(Skip("?", "", name, f"parse error: {str(err)[:300]}"))
         for rule in coll.rules:
             if rule.errors:
-                res.skipped.append(Skip(rule_key(rule), rule.title or "", name, f"parse error: {str(rule.errors[0])[:300]}"))
+                res.skipped.append(
+                    Skip(rule_key(rule), rule.title or "", name, f"parse error: {str(rule.errors[0])[:300]}")
+                )
                 continue
             res.rules.append(rule)
             res.files[id(rule)] = name

@@ -11,11 +11,11 @@ from typing import Any
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
-from wormsign.detect.sigma import alerts, fields, logsources, loader
+from wormsign.detect.sigma import alerts, fields, loader, logsources
 from wormsign.detect.sigma.backend import DuckDBSigmaBackend, quote_ident
 from wormsign.detect.sigma.correlate import KINDS, Hit, evaluate
-from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 from wormsign.detect.sigma.loader import AnyRule, Skip, rule_key
+from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 from wormsign.store import Case
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,14 @@ class SigmaRun:
         rows: dict[str, dict[str, Any]] = {}
         for a in self.alerts:
             r = rows.setdefault(
-                a["rule"], {"rule": a["rule"], "title": a["title"], "severity": a["severity"], "alerts": 0, "hosts": set()}
+                a["rule"],
+                {
+                    "rule": a["rule"],
+                    "title": a["title"],
+                    "severity": a["severity"],
+                    "alerts": 0,
+                    "hosts": set(),
+                },
             )
             r["alerts"] += 1
             r["hosts"].add(a["host"])
@@ -62,7 +69,9 @@ def _skip(run: SigmaRun, res: loader.Loaded, rule: AnyRule, reason: str) -> None
     run.skipped.append(Skip(rule_key(rule), rule.title or "", res.files.get(id(rule), ""), reason).as_dict())
 
 
-def _compile(rule: SigmaRule, backend: DuckDBSigmaBackend, ls: logsources.Logsources, fmap: fields.FieldMap) -> Compiled | str:
+def _compile(
+    rule: SigmaRule, backend: DuckDBSigmaBackend, ls: logsources.Logsources, fmap: fields.FieldMap
+) -> Compiled | str:
     """The rule as a SQL condition with the fields it reads, or why it cannot be."""
     reason = ls.unsupported(rule.logsource)
     if reason:
@@ -74,7 +83,7 @@ def _compile(rule: SigmaRule, backend: DuckDBSigmaBackend, ls: logsources.Logsou
             err = backend.errors[-1][1]
             return f"conversion error: {type(err).__name__}: {str(err)[:300]}"
         queries = queries or rule.get_conversion_result()
-    except Exception as e:  # pySigma raises many kinds; one bad rule must not stop the run
+    except Exception as e:  # noqa: BLE001  pySigma raises many kinds; one bad rule must not stop the run
         return f"conversion error: {type(e).__name__}: {str(e)[:300]}"
     if not queries:
         return "conversion gave no query"
@@ -101,12 +110,14 @@ def _group_fields(corr: SigmaCorrelationRule, base: AnyRule) -> list[str]:
     return out
 
 
-def _corr_plan(corr: SigmaCorrelationRule, res: loader.Loaded, compiled: dict[int, Compiled], fmap: fields.FieldMap) -> str | None:
+def _corr_plan(
+    corr: SigmaCorrelationRule, res: loader.Loaded, compiled: dict[int, Compiled], fmap: fields.FieldMap
+) -> str | None:
     if res.collection is None:
         return "no rule collection"
     try:
         corr.resolve_rule_references(res.collection)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  any failure to resolve is reported, not raised
         return f"unresolved rule reference: {str(e)[:300]}"
     kind = corr.type.name.lower()
     if kind not in KINDS:
@@ -157,7 +168,8 @@ def _count(case: Case, compiled: dict[int, Compiled], fail: Any, chunk: int = 10
     counts: dict[int, int] = {}
     for (cat, svc), keys in groups.items():
         if not any(
-            (cat is None or f"|{cat}|" in (pc or "")) and (svc is None or f"|{svc}|" in (ps or "")) for pc, ps in present
+            (cat is None or f"|{cat}|" in (pc or "")) and (svc is None or f"|{svc}|" in (ps or ""))
+            for pc, ps in present
         ):
             counts.update(dict.fromkeys(keys, 0))
             continue
@@ -169,12 +181,12 @@ def _count(case: Case, compiled: dict[int, Compiled], fail: Any, chunk: int = 10
             try:
                 counts.update(zip(part, case.rows(sql, params)[0], strict=True))
                 continue
-            except Exception:  # one bad rule in the chunk: count them one by one
-                pass
+            except Exception:  # noqa: BLE001  one bad rule in the chunk: count them one by one
+                log.debug("sigma: a chunk of %d rules failed; counting them one by one", len(part))
             for k in part:
                 try:
                     counts[k] = case.rows(f"SELECT count_if({compiled[k].where})" + where, params)[0][0]
-                except Exception as e:  # DuckDB refused the SQL the backend wrote
+                except Exception as e:  # noqa: BLE001  DuckDB refused the SQL the backend wrote
                     fail(compiled.pop(k), f"query failed: {type(e).__name__}: {str(e)[:300]}")
     return counts
 
@@ -192,8 +204,8 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
     for corr in corrs:  # sets generate/backreferences on base rules before they are converted
         try:
             corr.resolve_rule_references(res.collection)
-        except Exception:
-            pass  # reported when the correlation is planned
+        except Exception as e:  # noqa: BLE001  reported as a skip when the correlation is planned
+            log.debug("sigma: %s: %s", rule_key(corr), e)
     compiled: dict[int, Compiled] = {}
     for rule in res.rules:
         if isinstance(rule, SigmaRule):
@@ -237,7 +249,12 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
     return run
 
 
-def _correlate(corr: SigmaCorrelationRule, compiled: dict[int, Compiled], rows_of: dict[int, list[tuple[Any, ...]]], run: SigmaRun) -> list[dict[str, Any]]:
+def _correlate(
+    corr: SigmaCorrelationRule,
+    compiled: dict[int, Compiled],
+    rows_of: dict[int, list[tuple[Any, ...]]],
+    run: SigmaRun,
+) -> list[dict[str, Any]]:
     kind = corr.type.name.lower()
     cond = corr.condition
     assert isinstance(cond, SigmaCorrelationCondition)  # checked by _corr_plan
