@@ -11,8 +11,18 @@ from fastapi.testclient import TestClient
 
 from wormsign.api import load_or_create, token_path
 
-PATHS = ["/api/cases", "/api/view", "/api/incidents", "/api/incidents/INC-0001", "/api/incidents/INC-0001/graph",
-         "/api/alerts", "/api/hosts", "/api/hosts/ws-0001", "/api/events", "/api/evidence?ref=ab:1"]
+PATHS = [
+    "/api/cases",
+    "/api/view",
+    "/api/incidents",
+    "/api/incidents/INC-0001",
+    "/api/incidents/INC-0001/graph",
+    "/api/alerts",
+    "/api/hosts",
+    "/api/hosts/ws-0001",
+    "/api/events",
+    "/api/evidence?ref=ab:1",
+]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -43,7 +53,9 @@ def test_token_file_is_private_and_reused(tmp_path: Path) -> None:
 def test_openapi_and_dashboard_page_are_served(served: tuple[TestClient, str, dict[str, Any]]) -> None:
     c, _, _ = served
     spec = c.get("/openapi.json").json()
-    assert {"/api/incidents/{incident_id}", "/api/events", "/api/evidence", "/api/alerts"} <= set(spec["paths"])
+    assert {"/api/incidents/{incident_id}", "/api/events", "/api/evidence", "/api/alerts"} <= set(
+        spec["paths"]
+    )
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     page = c.get("/")
     assert page.status_code == 200

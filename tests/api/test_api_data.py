@@ -15,9 +15,17 @@ def test_cases_and_incidents(client: TestClient) -> None:
     assert client.get("/api/cases/other.duckdb").status_code == 404
     incs = client.get("/api/incidents").json()
     assert incs["total"] == 2
-    assert incs["incidents"][0] == {"id": "INC-0001", "type": "outbreak", "title": "emotet outbreak from ws-0001",
-                                    "severity": "critical", "first_seen": "2026-03-02T09:00:00Z",
-                                    "last_seen": "2026-03-02T10:00:00Z", "patient_zero": "ws-0001", "hosts": 6, "edges": 4}
+    assert incs["incidents"][0] == {
+        "id": "INC-0001",
+        "type": "outbreak",
+        "title": "emotet outbreak from ws-0001",
+        "severity": "critical",
+        "first_seen": "2026-03-02T09:00:00Z",
+        "last_seen": "2026-03-02T10:00:00Z",
+        "patient_zero": "ws-0001",
+        "hosts": 6,
+        "edges": 4,
+    }
 
 
 def test_incident_graph_and_404(served: tuple[TestClient, str, dict[str, Any]], client: TestClient) -> None:
@@ -33,7 +41,9 @@ def test_incident_graph_and_404(served: tuple[TestClient, str, dict[str, Any]], 
 
 def test_alerts_filters(client: TestClient) -> None:
     assert client.get("/api/alerts").json()["total"] == 1
-    assert client.get("/api/alerts", params={"rule": "spreader-fanout", "host": "ws-0001"}).json()["total"] == 1
+    assert (
+        client.get("/api/alerts", params={"rule": "spreader-fanout", "host": "ws-0001"}).json()["total"] == 1
+    )
     assert client.get("/api/alerts", params={"rule": "beacon"}).json()["total"] == 0
     assert client.get("/api/alerts", params={"rule": "x' OR '1'='1"}).json()["total"] == 0
     assert client.get("/api/alerts", params={"offset": 1}).json()["alerts"] == []
@@ -84,8 +94,14 @@ def test_events_filters(client: TestClient) -> None:
 
 
 def test_bad_parameters_are_422(client: TestClient) -> None:
-    for params in ({"limit": 0}, {"limit": 100000}, {"offset": -1}, {"kind": "bogus"}, {"since": "yesterday"},
-                   {"q": "x" * 500}):
+    for params in (
+        {"limit": 0},
+        {"limit": 100000},
+        {"offset": -1},
+        {"kind": "bogus"},
+        {"since": "yesterday"},
+        {"q": "x" * 500},
+    ):
         assert client.get("/api/events", params=params).status_code == 422, params
     assert client.get("/api/alerts", params={"limit": "ten"}).status_code == 422
 
@@ -95,11 +111,15 @@ def test_event_and_evidence_by_reference(client: TestClient) -> None:
     assert ev["user.name"] == HOSTILE_USER and '"Note"' in ev["raw"]
     assert client.get(f"/api/events/{DIGEST}:999").status_code == 404
     assert client.get("/api/events/not-a-ref").status_code == 422
-    r = client.get("/api/evidence", params=[("ref", f"{DIGEST}:2"), ("ref", f"{DIGEST}:3"), ("ref", f"{DIGEST}:999")])
+    r = client.get(
+        "/api/evidence", params=[("ref", f"{DIGEST}:2"), ("ref", f"{DIGEST}:3"), ("ref", f"{DIGEST}:999")]
+    )
     body = r.json()
     assert set(body["events"]) == {f"{DIGEST}:2", f"{DIGEST}:3"} and body["missing"] == [f"{DIGEST}:999"]
     assert client.get("/api/evidence", params={"ref": "x y"}).status_code == 422
-    assert client.get("/api/evidence", params=[("ref", f"{DIGEST}:{i}") for i in range(201)]).status_code == 422
+    assert (
+        client.get("/api/evidence", params=[("ref", f"{DIGEST}:{i}") for i in range(201)]).status_code == 422
+    )
     assert client.get("/api/evidence").status_code == 422
 
 

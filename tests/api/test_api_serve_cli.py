@@ -36,8 +36,13 @@ def _get(url: str, token: str | None = None) -> tuple[int, Any]:
 
 
 def _serve(case: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen([str(WORMSIGN), "serve", "--case", str(case), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "300"})
+    proc = subprocess.Popen(
+        [str(WORMSIGN), "serve", "--case", str(case), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     lines: list[str] = []
     assert proc.stdout is not None
     lines.append(proc.stdout.readline())

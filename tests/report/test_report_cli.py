@@ -35,7 +35,9 @@ def test_report_without_hunt_fails_clearly(case_path: Path, tmp_path: Path) -> N
 
 
 def test_report_on_missing_case_fails_clearly(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["report", "--case", str(tmp_path / "nope.duckdb"), "-o", str(tmp_path / "r.html")])
+    res = runner.invoke(
+        app, ["report", "--case", str(tmp_path / "nope.duckdb"), "-o", str(tmp_path / "r.html")]
+    )
     assert res.exit_code == 1
     assert "nosuchcasefile" in squash(res.output)
 

@@ -29,7 +29,9 @@ def test_json_export_is_the_view(outbreak: tuple[Path, dict[str, Any]], tmp_path
     assert "evidence" not in view
 
 
-def test_csv_export_has_hosts_edges_and_locked_accounts(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_csv_export_has_hosts_edges_and_locked_accounts(
+    outbreak: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     path, _ = outbreak
     files = _export(path, "csv", tmp_path / "csv")
     assert sorted(f.name for f in files) == ["edges.csv", "hosts.csv", "locked_accounts.csv"]
@@ -38,18 +40,26 @@ def test_csv_export_has_hosts_edges_and_locked_accounts(outbreak: tuple[Path, di
     assert [(r["source"], r["target"]) for r in rows["edges"]][0] == ("ws-0001", "ws-0002")
     assert rows["edges"][3]["target"] == HOSTILE_HOST
     assert rows["edges"][0]["techniques"] == "T1021.002;T1570;T1569.002"
-    assert rows["locked_accounts"] == [{"incident": "INC-0001", "account": HOSTILE_USER, "ts": "2026-03-02T09:50:00Z",
-                                        "source_host": "ws-0004", "dc": "dc-01", "ref": rows["locked_accounts"][0]["ref"]}]
+    assert rows["locked_accounts"] == [
+        {
+            "incident": "INC-0001",
+            "account": HOSTILE_USER,
+            "ts": "2026-03-02T09:50:00Z",
+            "source_host": "ws-0004",
+            "dc": "dc-01",
+            "ref": rows["locked_accounts"][0]["ref"],
+        }
+    ]
 
 
 def test_csv_cells_never_start_a_formula(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     path, doc = outbreak
     with Case.open(str(path)) as case:
-        doc["incidents"][0]["accounts"]["locked"][0]["account"] = "=HYPERLINK(\"http://x\")"
+        doc["incidents"][0]["accounts"]["locked"][0]["account"] = '=HYPERLINK("http://x")'
         case.set_meta("hunt", doc)
     _export(path, "csv", tmp_path / "csv")
     [row] = list(csv.DictReader((tmp_path / "csv" / "locked_accounts.csv").open(encoding="utf-8")))
-    assert row["account"] == "'=HYPERLINK(\"http://x\")"
+    assert row["account"] == '\'=HYPERLINK("http://x")'
 
 
 def test_graphml_reads_back_in_networkx(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

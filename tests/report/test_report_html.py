@@ -43,7 +43,9 @@ def test_report_is_one_offline_file(outbreak: tuple[Path, dict[str, Any]], tmp_p
     assert page.lower().count("</script") == 4
 
 
-def test_embedded_data_reads_back_with_hostile_text_intact(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_embedded_data_reads_back_with_hostile_text_intact(
+    outbreak: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     path, doc = outbreak
     page = _report(path, tmp_path / "r.html")
     assert HOSTILE_USER not in page and HOSTILE_HOST not in page and HOSTILE_RAW_MARK not in page
@@ -71,7 +73,9 @@ def test_view_counts(outbreak: tuple[Path, dict[str, Any]]) -> None:
         view = build_view(case)
     assert view["case"]["events"] == 41
     assert view["case"]["first"] == "2026-03-02T09:00:00Z"
-    assert len(view["evidence"]) == 10  # 1 initial access + 4 edges x 2 + 1 lockout (the alert cites edge events)
+    assert (
+        len(view["evidence"]) == 10
+    )  # 1 initial access + 4 edges x 2 + 1 lockout (the alert cites edge events)
 
 
 def test_case_without_hunt_is_a_clear_error(case_path: Path, tmp_path: Path) -> None:

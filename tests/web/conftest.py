@@ -17,8 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
 from outbreak_fixture import build  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @dataclass
@@ -72,7 +79,9 @@ def live(outbreak_case: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, str]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(path, token), host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(path, token), host="127.0.0.1", port=port, log_level="error")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -83,4 +92,3 @@ def live(outbreak_case: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, str]
     yield f"http://127.0.0.1:{port}", token
     server.should_exit = True
     thread.join(10)
-

@@ -63,8 +63,9 @@ def test_dashboard_without_token_shows_nothing(page: tuple[Any, Any], live: tupl
     assert watch.errors == [] and watch.dialogs == []
 
 
-def test_dashboard_follows_a_new_hunt(page: tuple[Any, Any], live: tuple[str, str],
-                                      outbreak_case: tuple[Path, dict[str, Any]]) -> None:
+def test_dashboard_follows_a_new_hunt(
+    page: tuple[Any, Any], live: tuple[str, str], outbreak_case: tuple[Path, dict[str, Any]]
+) -> None:
     pg, watch = page
     base, token = live
     path, doc = outbreak_case

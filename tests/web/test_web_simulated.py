@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_checks import graph_counts, shot, slide, wait_ready
 from typer.testing import CliRunner
+from web_checks import graph_counts, shot, slide, wait_ready
 
 from wormsign.cli import app
 
@@ -17,16 +17,31 @@ from wormsign.cli import app
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("sim")
     runner = CliRunner()
-    res = runner.invoke(app, ["simulate", "-s", "emotet", "-n", "20", "-d", "1", "--seed", "5", "-o", str(out)])
+    res = runner.invoke(
+        app, ["simulate", "-s", "emotet", "-n", "20", "-d", "1", "--seed", "5", "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["hunt", str(out / "logs"), "--case", str(out / "case.duckdb"), "--out", str(out),
-                              "--report", str(out / "report.html")])
+    res = runner.invoke(
+        app,
+        [
+            "hunt",
+            str(out / "logs"),
+            "--case",
+            str(out / "case.duckdb"),
+            "--out",
+            str(out),
+            "--report",
+            str(out / "report.html"),
+        ],
+    )
     assert res.exit_code in (0, 3), res.output
     doc = json.loads((out / "incidents.json").read_text("utf-8"))
     return out, doc
 
 
-def test_hunt_report_shows_the_simulated_outbreak(page: tuple[Any, Any], simulated: tuple[Path, dict[str, Any]]) -> None:
+def test_hunt_report_shows_the_simulated_outbreak(
+    page: tuple[Any, Any], simulated: tuple[Path, dict[str, Any]]
+) -> None:
     pg, watch = page
     out, doc = simulated
     outbreak = next(i for i in doc["incidents"] if i["type"] == "outbreak")

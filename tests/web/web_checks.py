@@ -29,7 +29,8 @@ def click_node(pg: Any, host: str) -> None:
     """Click a host's node in the graph canvas, where cytoscape drew it."""
     pos = pg.evaluate(
         """h => { const n = wormsign.cy.nodes().filter(x => x.data('host') === h)[0];
-                 const p = n.renderedPosition(); const b = document.getElementById('graph').getBoundingClientRect();
+                 const p = n.renderedPosition();
+                 const b = document.getElementById('graph').getBoundingClientRect();
                  return [b.left + p.x, b.top + p.y]; }""",
         host,
     )

@@ -34,7 +34,10 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
     path = str(case_path)
     case_id = Path(path).name
     app = FastAPI(
-        title="wormsign", version="1", docs_url=None, redoc_url=None,  # the doc UIs load scripts from a CDN
+        title="wormsign",
+        version="1",
+        docs_url=None,
+        redoc_url=None,  # the doc UIs load scripts from a CDN
         description="Outbreaks, alerts, hosts and evidence events of one wormsign case.",
     )
 
@@ -87,8 +90,15 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
     def incidents() -> dict[str, Any]:
         with open_case() as case:
             keys = ("id", "type", "title", "severity", "first_seen", "last_seen", "patient_zero")
-            out = [{**{k: i.get(k) for k in keys}, "hosts": len(i.get("hosts") or []), "edges": len(i.get("edges") or [])}
-                   for i in doc_of(case)["incidents"] if isinstance(i, dict)]
+            out = [
+                {
+                    **{k: i.get(k) for k in keys},
+                    "hosts": len(i.get("hosts") or []),
+                    "edges": len(i.get("edges") or []),
+                }
+                for i in doc_of(case)["incidents"]
+                if isinstance(i, dict)
+            ]
             return {"total": len(out), "incidents": out}
 
     @api.get("/incidents/{incident_id}", summary="One incident, as in incidents.json")
@@ -105,11 +115,17 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
         for e in edges:
             for end in (e.get("source"), e.get("target")):
                 nodes.setdefault(end, {"host": end, "state": "source"})
-        return {"incident": incident_id, "patient_zero": inc.get("patient_zero"), "nodes": list(nodes.values()), "edges": edges}
+        return {
+            "incident": incident_id,
+            "patient_zero": inc.get("patient_zero"),
+            "nodes": list(nodes.values()),
+            "edges": edges,
+        }
 
     @api.get("/alerts", summary="Alerts of the hunt, filtered and paged")
-    def alert_list(limit: Limit = 100, offset: Offset = 0, rule: Text = None, host: Text = None,
-                   severity: Text = None) -> dict[str, Any]:
+    def alert_list(
+        limit: Limit = 100, offset: Offset = 0, rule: Text = None, host: Text = None, severity: Text = None
+    ) -> dict[str, Any]:
         with open_case() as case:
             doc_of(case)
             return search_alerts(case, rule=rule, host=host, severity=severity, limit=limit, offset=offset)
@@ -118,7 +134,11 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
     def alert(alert_id: str) -> dict[str, Any]:
         with open_case() as case:
             doc_of(case)
-            rows = case.rows("SELECT doc FROM alerts WHERE id = ?", [alert_id]) if case.engine.has_table("alerts") else []
+            rows = (
+                case.rows("SELECT doc FROM alerts WHERE id = ?", [alert_id])
+                if case.engine.has_table("alerts")
+                else []
+            )
         if not rows:
             raise HTTPException(404, "no such alert")
         return dict(json.loads(rows[0][0]))
@@ -128,39 +148,72 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
         where, params = ("", []) if not q else (" WHERE host ILIKE ? ESCAPE '\\'", ["%" + _like(q) + "%"])
         with open_case() as case:
             total = case.rows(f"SELECT count(DISTINCT host) FROM events{where}", params)[0][0]
-            rows = case.rows(f"SELECT host, count(*), min(ts), max(ts) FROM events{where} GROUP BY host "
-                             "ORDER BY host LIMIT ? OFFSET ?", [*params, limit, offset])
-        return {"total": int(total), "limit": limit, "offset": offset,
-                "hosts": [{"host": h, "events": int(n), "first": _iso(a), "last": _iso(b)} for h, n, a, b in rows]}
+            rows = case.rows(
+                f"SELECT host, count(*), min(ts), max(ts) FROM events{where} GROUP BY host "
+                "ORDER BY host LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+        return {
+            "total": int(total),
+            "limit": limit,
+            "offset": offset,
+            "hosts": [
+                {"host": h, "events": int(n), "first": _iso(a), "last": _iso(b)} for h, n, a, b in rows
+            ],
+        }
 
     @api.get("/hosts/{host}", summary="One host: its events by kind and its part in each incident")
     def host_info(host: str) -> dict[str, Any]:
         with open_case() as case:
-            kinds = dict(case.rows("SELECT kind, count(*) FROM events WHERE host = ? GROUP BY kind ORDER BY kind", [host]))
+            kinds = dict(
+                case.rows(
+                    "SELECT kind, count(*) FROM events WHERE host = ? GROUP BY kind ORDER BY kind", [host]
+                )
+            )
             span = case.rows("SELECT min(ts), max(ts) FROM events WHERE host = ?", [host])[0]
             try:
                 incs = hunt_doc(case)["incidents"]
             except (ViewError, duckdb.Error):
                 incs = []
-        part = [{"incident": i.get("id"), **h} for i in incs if isinstance(i, dict)
-                for h in i.get("hosts") or [] if isinstance(h, dict) and h.get("host") == host]
+        part = [
+            {"incident": i.get("id"), **h}
+            for i in incs
+            if isinstance(i, dict)
+            for h in i.get("hosts") or []
+            if isinstance(h, dict) and h.get("host") == host
+        ]
         if not kinds and not part:
             raise HTTPException(404, "no such host")
-        return {"host": host, "events": sum(kinds.values()), "kinds": kinds, "first": _iso(span[0]),
-                "last": _iso(span[1]), "incidents": part}
+        return {
+            "host": host,
+            "events": sum(kinds.values()),
+            "kinds": kinds,
+            "first": _iso(span[0]),
+            "last": _iso(span[1]),
+            "incidents": part,
+        }
 
-    @api.get("/events", summary="Search events: filters are combined with AND; pages of at most "
-             f"{MAX_LIMIT}")
-    def events(limit: Limit = 100, offset: Offset = 0, host: Text = None, kind: Text = None, code: Text = None,
-               user: Text = None, since: datetime | None = None, until: datetime | None = None,
-               q: Text = None) -> dict[str, Any]:
+    @api.get("/events", summary=f"Search events: filters are combined with AND; pages of at most {MAX_LIMIT}")
+    def events(
+        limit: Limit = 100,
+        offset: Offset = 0,
+        host: Text = None,
+        kind: Text = None,
+        code: Text = None,
+        user: Text = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        q: Text = None,
+    ) -> dict[str, Any]:
         if kind and kind not in schema.KINDS:
             raise HTTPException(422, f"unknown kind; known: {', '.join(schema.KINDS)}")
         query = EventQuery(host, kind, code, user, since, until, q, limit, offset)
         with open_case() as case:
             return search(case, query)
 
-    @api.get("/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>")
+    @api.get(
+        "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>"
+    )
     def event(ref: str) -> dict[str, Any]:
         try:
             parse_ref(ref)
@@ -209,4 +262,3 @@ def _like(text: str) -> str:
 
 def _iso(ts: Any) -> str | None:
     return ts.isoformat().replace("+00:00", "Z") if ts is not None else None
-

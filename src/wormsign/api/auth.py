@@ -26,10 +26,12 @@ def load_or_create(case_path: str | Path) -> tuple[str, bool]:
     except FileExistsError:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
-            raise PermissionError(f"{path}: token file is readable by others (mode {mode:o}); chmod 600 it") from None
+            raise PermissionError(
+                f"{path}: token file is readable by others (mode {mode:o}); chmod 600 it"
+            ) from None
         token = path.read_text("ascii").strip()
         if len(token) < 32:
-            raise ValueError(f"{path}: not a wormsign token; delete it to make a new one")
+            raise ValueError(f"{path}: not a wormsign token; delete it to make a new one") from None
         return token, False
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="ascii") as fh:

@@ -14,8 +14,19 @@ from wormsign.store import Case
 _LIST_FIELDS = tuple(n for n in schema.FIELD_NAMES if n != "raw")
 _LIST_SQL = ", ".join(schema.q(n) for n in _LIST_FIELDS)
 # Columns the free-text filter looks in.
-TEXT_FIELDS = ("host", "user.name", "process.command_line", "process.executable", "file.path",
-               "service.image", "task.command", "share.path", "dns.question.name", "message", "raw")
+TEXT_FIELDS = (
+    "host",
+    "user.name",
+    "process.command_line",
+    "process.executable",
+    "file.path",
+    "service.image",
+    "task.command",
+    "share.path",
+    "dns.question.name",
+    "message",
+    "raw",
+)
 
 
 @dataclass(slots=True)
@@ -69,8 +80,9 @@ def search(case: Case, query: EventQuery) -> dict[str, Any]:
     }
 
 
-def search_alerts(case: Case, *, rule: str | None, host: str | None, severity: str | None,
-                  limit: int, offset: int) -> dict[str, Any]:
+def search_alerts(
+    case: Case, *, rule: str | None, host: str | None, severity: str | None, limit: int, offset: int
+) -> dict[str, Any]:
     """One page of the hunt's alerts (table ``alerts``), filtered by rule, host and severity."""
     if not case.engine.has_table("alerts"):
         return {"total": 0, "limit": limit, "offset": offset, "alerts": []}
@@ -81,7 +93,9 @@ def search_alerts(case: Case, *, rule: str | None, host: str | None, severity: s
             params.append(value)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     total = int(case.rows(f"SELECT count(*) FROM alerts{where}", params)[0][0])
-    rows = case.rows(f"SELECT doc FROM alerts{where} ORDER BY ts, id LIMIT ? OFFSET ?", [*params, limit, offset])
+    rows = case.rows(
+        f"SELECT doc FROM alerts{where} ORDER BY ts, id LIMIT ? OFFSET ?", [*params, limit, offset]
+    )
     found = []
     for (text,) in rows:
         try:

@@ -45,7 +45,9 @@ def report(
 @app.command()
 def export(
     case: Path = _CASE,
-    fmt: str = typer.Option("json", "--format", "-f", help="json, csv (a directory of hosts, edges, locked_accounts) or graphml."),
+    fmt: str = typer.Option(
+        "json", "--format", "-f", help="json, csv (a directory of hosts, edges, locked_accounts) or graphml."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="File to write (a directory for csv)."),
 ) -> None:
     """Export the outbreak as JSON, CSV or GraphML (for Gephi, yEd)."""

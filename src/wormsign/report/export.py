@@ -16,9 +16,24 @@ FORMATS = ("json", "csv", "graphml")
 # A cell that starts with one of these is read as a formula by spreadsheet programs.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 HOST_COLS = ("host", "state", "generation", "infected_at", "infector", "technique", "families", "hashes")
-EDGE_COLS = ("source", "target", "ts", "techniques", "method", "account", "file_name", "file_path", "file_sha256", "evidence")
+EDGE_COLS = (
+    "source",
+    "target",
+    "ts",
+    "techniques",
+    "method",
+    "account",
+    "file_name",
+    "file_path",
+    "file_sha256",
+    "evidence",
+)
 LOCK_COLS = ("account", "ts", "source_host", "dc", "ref")
-HEADERS = {"hosts": ("incident", *HOST_COLS), "edges": ("incident", *EDGE_COLS), "locked_accounts": ("incident", *LOCK_COLS)}
+HEADERS = {
+    "hosts": ("incident", *HOST_COLS),
+    "edges": ("incident", *EDGE_COLS),
+    "locked_accounts": ("incident", *LOCK_COLS),
+}
 
 
 def _flat(value: Any) -> str | int | float | bool:
@@ -50,10 +65,21 @@ def tables(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             hosts.append({"incident": iid, **{k: h.get(k) for k in HOST_COLS}})
         for e in inc.get("edges") or []:
             f = e.get("file") or {}
-            edges.append({"incident": iid, "source": e.get("source"), "target": e.get("target"), "ts": e.get("ts"),
-                          "techniques": e.get("techniques"), "method": e.get("method"), "account": e.get("account"),
-                          "file_name": f.get("name"), "file_path": f.get("path"), "file_sha256": f.get("sha256"),
-                          "evidence": e.get("evidence")})
+            edges.append(
+                {
+                    "incident": iid,
+                    "source": e.get("source"),
+                    "target": e.get("target"),
+                    "ts": e.get("ts"),
+                    "techniques": e.get("techniques"),
+                    "method": e.get("method"),
+                    "account": e.get("account"),
+                    "file_name": f.get("name"),
+                    "file_path": f.get("path"),
+                    "file_sha256": f.get("sha256"),
+                    "evidence": e.get("evidence"),
+                }
+            )
         for lk in (inc.get("accounts") or {}).get("locked") or []:
             locked.append({"incident": iid, **{k: lk.get(k) for k in LOCK_COLS}})
     return {"hosts": hosts, "edges": edges, "locked_accounts": locked}
@@ -64,13 +90,26 @@ def graph(view: dict[str, Any]) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph(name=str(view["case"]["name"]))
     for inc in view["incidents"]:
         for h in inc.get("hosts") or []:
-            g.add_node(str(h.get("host")), **{k: _flat(h[k]) for k in (
-                "state", "generation", "infected_at", "infector", "technique", "families") if h.get(k) is not None},
-                incident=str(inc.get("id")))
+            g.add_node(
+                str(h.get("host")),
+                **{
+                    k: _flat(h[k])
+                    for k in ("state", "generation", "infected_at", "infector", "technique", "families")
+                    if h.get(k) is not None
+                },
+                incident=str(inc.get("id")),
+            )
         for e in inc.get("edges") or []:
-            g.add_edge(str(e.get("source")), str(e.get("target")), incident=str(inc.get("id")),
-                       **{k: _flat(e[k]) for k in ("ts", "techniques", "method", "account", "evidence")
-                          if e.get(k) is not None})
+            g.add_edge(
+                str(e.get("source")),
+                str(e.get("target")),
+                incident=str(inc.get("id")),
+                **{
+                    k: _flat(e[k])
+                    for k in ("ts", "techniques", "method", "account", "evidence")
+                    if e.get(k) is not None
+                },
+            )
     return g
 
 

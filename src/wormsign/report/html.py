@@ -87,4 +87,3 @@ def render_page(data: dict[str, Any] | None, *, mode: str, title: str, nonce: st
         rest = tail
     out.append(rest)
     return "".join(out)
-

@@ -83,7 +83,9 @@ def alerts(case: Case, doc: dict[str, Any] | None = None, limit: int | None = No
 
 def case_summary(case: Case) -> dict[str, Any]:
     """Counts and time span of the case's events."""
-    n, first, last, hosts = case.rows("SELECT count(*), min(ts), max(ts), count(DISTINCT host) FROM events")[0]
+    n, first, last, hosts = case.rows("SELECT count(*), min(ts), max(ts), count(DISTINCT host) FROM events")[
+        0
+    ]
     sources = case.rows("SELECT count(*) FROM sources")[0][0]
     return {
         "name": Path(case.path).name,
