@@ -224,3 +224,30 @@ def test_mapping_targets_are_schema_columns() -> None:
     doc["logs"]["dns"]["kind"] = "dnsx"
     with pytest.raises(ValueError, match="dnsx"):
         ZeekMapper(doc)
+
+
+def test_hostile_values_are_bounded(tmp_path: Path, case_path: Path) -> None:
+    head = (DATA / "dce_rpc.log").read_text().split("\n")[:8]
+    huge = "9" * 5000
+    lines = [
+        # a ts of 5000 digits, then one beyond year 9999: bad timestamps, not a crash
+        f"{huge}\tCx1\t10.1.1.1\t1\t10.1.1.2\t445\t0.1\t-\tsvcctl\tOpenSCManagerW",
+        "99999999999999.5\tCx2\t10.1.1.1\t1\t10.1.1.2\t445\t0.1\t-\tsvcctl\tOpenSCManagerW",
+        # ports that do not fit int64, in Unicode digits: left out, the record kept
+        f"1772442849.5\tCx3\t10.1.1.1\t{huge}\t10.1.1.2\t\u00b2\t0.1\t-\tsvcctl\tCreateServiceW",
+    ]
+    p = tmp_path / "dce_rpc.log"
+    p.write_text("\n".join(head + lines) + "\n")
+    j = tmp_path / "conn.json"
+    j.write_text(
+        # a count beyond int64 is left out; a sum that would overflow too
+        '{"ts":1772442849.5,"uid":"Cj1","id.orig_h":"10.1.1.1","orig_bytes":123456789012345678901234567890,'
+        '"resp_bytes":5,"conn_state":"SF"}\n'
+        '{"ts":1772442849.5,"uid":"Cj2","id.orig_h":"10.1.1.1","orig_bytes":9223372036854775807,'
+        '"resp_bytes":1,"conn_state":"SF"}\n'
+    )
+    with Case.open(str(case_path)) as case:
+        rep = ingest_paths([str(p), str(j)], case, workers=1)
+        assert rep.stats.stored == 3 and dict(rep.stats.reasons) == {"bad-timestamp": 2}
+        rows = case.rows('SELECT "event.id", "source.port", "destination.port", "network.bytes" FROM events ORDER BY 1')
+    assert rows == [("Cj1", None, None, 5), ("Cj2", None, None, None), ("Cx3", None, None, None)]

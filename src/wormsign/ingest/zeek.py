@@ -42,19 +42,33 @@ def _keep(v: Any, to: str, row: dict[str, Any]) -> None:
         _set(v, to, row)
 
 
+_INT64 = 2**63
+
+
+def as_int(v: Any) -> int | None:
+    """An integer that fits the model's int64 columns, or None (values are attacker-written)."""
+    if v.__class__ is str and v.isdecimal() and len(v) <= 18:  # the common case, fast
+        return int(v)
+    if isinstance(v, bool):
+        return None
+    try:
+        i = to_int(v)
+    except (ValueError, OverflowError):
+        return None
+    return i if i is not None and -_INT64 <= i < _INT64 else None
+
+
 def _int(v: Any, to: str, row: dict[str, Any]) -> None:
-    if v.__class__ is str and v.isdigit():  # the common case, fast
-        row[to] = int(v)
-        return
-    i = None if isinstance(v, bool) else to_int(v)
+    i = as_int(v)
     if i is not None:
         row[to] = i
 
 
 def _add(v: Any, to: str, row: dict[str, Any]) -> None:
-    i = int(v) if v.__class__ is str and v.isdigit() else None if isinstance(v, bool) else to_int(v)
+    i = as_int(v)
     if i is not None:
-        row[to] = (row.get(to) or 0) + i
+        total = (row.get(to) or 0) + i
+        row[to] = total if -_INT64 <= total < _INT64 else None
 
 
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
@@ -264,10 +278,12 @@ def epoch_ts(v: Any) -> datetime | None:
         return None
     s = v.strip()
     whole, dot, frac = s.partition(".")
-    if whole.isdigit() and (not dot or frac.isdigit()):
+    if whole.isdecimal() and (not dot or frac.isdecimal()):
+        if len(whole) > 12:  # beyond year 9999
+            return None
         try:
             return EPOCH + timedelta(seconds=int(whole), microseconds=int((frac + "000000")[:6]))
-        except OverflowError:
+        except (OverflowError, ValueError):
             return None
     if not s or s[0] not in "0123456789" or len(s) < 10:
         return None
@@ -369,7 +385,9 @@ class ZeekReader:
                     spec = by_keys.get(keys)  # type: ignore[assignment]
                     if spec is None:
                         name = mapper.infer(keys) or (fallback if fallback in mapper.logs else "unknown")
-                        spec = by_keys[keys] = mapper.spec(name)
+                        spec = mapper.spec(name)
+                        if len(by_keys) < 256:  # key sets are attacker-written: bound the cache
+                            by_keys[keys] = spec
                 _record(sink, mapper, spec, rec, rec.get("ts"), lineno, text)
             nxt = next(rest, None)
             if nxt is None:
