@@ -87,6 +87,8 @@ def test_events_filters(client: TestClient) -> None:
     assert total(user=HOSTILE_USER) == 2  # the 4740 lockout and the initial process
     assert total(user="SVC-ADMIN") == 4
     assert total(since="2026-03-02T09:40:00Z", until="2026-03-02T09:50:00Z") == 1  # the 7045 at 09:40
+    assert total(since="2026-03-02T09:40:00", until="2026-03-02T09:50:00") == 1  # no zone: UTC
+    assert total(since="2026-03-02T10:40:00+01:00", until="2026-03-02T10:50:00+01:00") == 1
     assert total(q="payload.exe") == 8
     assert total(q="100%") == 0 and total(q="' OR 1=1 --") == 0  # bound, not SQL
     assert total(q="__pwned") == 4  # the initial process, the lockout, two events on the hostile host

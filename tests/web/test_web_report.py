@@ -84,3 +84,23 @@ def test_clicking_a_table_row_and_an_edge(page: tuple[Any, Any], report_url: str
     pg.wait_for_selector("#evidence-list .event")
     assert "4740" in pg.locator("#evidence-list").inner_text()
     assert_nothing_ran(pg, watch)
+
+
+def test_report_without_the_graph_library_still_shows_the_tables(
+    page: tuple[Any, Any], outbreak_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wormsign.report import html
+
+    monkeypatch.setattr(html, "GRAPH_LIBRARY", "vendor/not-built.js")
+    path, _ = outbreak_case
+    out = path.with_name("report-nograph.html")
+    with Case.open(str(path), read_only=True) as case:
+        write_report(case, out)
+    pg, watch = page
+    pg.goto(out.as_uri())
+    wait_ready(pg)
+    assert "graph library not bundled" in pg.locator("#graph").inner_text()
+    assert pg.locator("#host-table tbody tr").count() == 6
+    pg.locator("#host-table tbody tr").first.click()
+    pg.wait_for_selector("#evidence-list .event")
+    assert watch.errors == []

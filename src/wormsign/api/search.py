@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from wormsign import schema
@@ -55,15 +55,20 @@ class EventQuery:
             params += [self.user, self.user]
         if self.since:
             clauses.append("ts >= ?")
-            params.append(self.since)
+            params.append(_utc(self.since))
         if self.until:
             clauses.append("ts < ?")
-            params.append(self.until)
+            params.append(_utc(self.until))
         if self.q:
             like = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             clauses.append("(" + " OR ".join(f"{schema.q(c)} ILIKE ? ESCAPE '\\'" for c in TEXT_FIELDS) + ")")
             params += [like] * len(TEXT_FIELDS)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _utc(t: datetime) -> datetime:
+    """A time without a zone is taken as UTC, like every time in the case."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def search(case: Case, query: EventQuery) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def report(
 ) -> None:
     """Write the outbreak report: one HTML file that works offline (graph, replay, evidence, actions)."""
     from wormsign.report import ViewError, write_report
-    from wormsign.web import AssetMissing
+    from wormsign.web import AssetMissing, bundled
 
     with _open(case) as c:
         try:
@@ -40,6 +40,12 @@ def report(
             err.print(f"[red]error:[/] {e}", highlight=False)
             raise typer.Exit(EXIT_ERROR) from e
     console.print(f"report written to {out} ({out.stat().st_size:,} bytes)", highlight=False)
+    if not bundled():
+        err.print(
+            "[yellow]warning:[/] the graph library is not bundled (run scripts/build-web.sh): "
+            "the report has no graph",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -7,7 +7,7 @@ import json
 import secrets
 from typing import Any
 
-from wormsign.web import asset
+from wormsign.web import AssetMissing, asset
 
 _JSON_ESCAPES = {
     "<": "\\u003c",
@@ -30,6 +30,7 @@ def script_json(value: Any) -> str:
     return text
 
 
+GRAPH_LIBRARY = "vendor/cytoscape.min.js"
 #: The app's sources, joined in this order inside one function scope (see web/app.js).
 APP_FILES = ("dom.js", "evidence.js", "graph.js", "sections.js", "app.js")
 
@@ -45,6 +46,14 @@ def _inline_script(name: str) -> str:
     if "</script" in lowered or "<!--" in lowered:
         raise ValueError(f"{name} cannot be inlined: it contains </script or <!--")
     return code
+
+
+def graph_library() -> str:
+    """The bundled graph library, or nothing when it was not built (the page then says so)."""
+    try:
+        return _inline_script(GRAPH_LIBRARY)
+    except AssetMissing:
+        return ""
 
 
 def csp(nonce: str, *, api: bool) -> str:
@@ -67,7 +76,7 @@ def render_page(data: dict[str, Any] | None, *, mode: str, title: str, nonce: st
         "@@CONFIG@@": script_json(config),
         "@@DATA@@": script_json(data),
         "@@NONCE@@": nonce,
-        "@@LIB@@": _inline_script("vendor/cytoscape.min.js"),
+        "@@LIB@@": graph_library(),
         "@@APP@@": _app_script(),
     }
     parts["@@TITLE@@"] = html.escape(title)

@@ -17,3 +17,8 @@ def asset(name: str) -> str:
     if not node.is_file():
         raise AssetMissing(f"{name} is not in the wormsign package; run scripts/build-web.sh to bundle it")
     return node.read_text("utf-8")
+
+
+def bundled() -> bool:
+    """True when scripts/build-web.sh has bundled the graph library into the package."""
+    return resources.files("wormsign.web").joinpath("vendor").joinpath("cytoscape.min.js").is_file()
