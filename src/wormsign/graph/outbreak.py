@@ -48,6 +48,17 @@ def beacon_addresses(fields: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
+def _only(intel_doc: dict[str, Any], hosts: set[str]) -> dict[str, Any]:
+    """The intel attribution's families, deliveries and C2 restricted to ``hosts``."""
+    fams = [{**f, "hosts": [h for h in f.get("hosts") or [] if h in hosts]} for f in intel_doc.get("families") or []]
+    c2 = [{**c, "hosts": [h for h in c.get("hosts") or [] if h in hosts]} for c in intel_doc.get("c2") or []]
+    return {
+        "families": [f for f in fams if f["hosts"]],
+        "deliveries": [d for d in intel_doc.get("deliveries") or [] if d.get("host") in hosts],
+        "c2": [c for c in c2 if c["hosts"]],
+    }
+
+
 def _ts(a: dict[str, Any]) -> str:
     return str(a.get("ts") or "")
 
@@ -101,8 +112,9 @@ def outbreak_incident(
     hosts += [{"host": h, "state": "attacked", "infected_at": None, "infector": None, "generation": None,
                "technique": None, "families": families.get(h, []), "hashes": []} for h in sorted(attacked)]
 
-    fam_doc = intel_doc or {}
-    c2_list = list(c2.values()) + [c for c in fam_doc.get("c2", []) if (str(c.get("address")), c.get("port")) not in c2]
+    fam_doc = _only(intel_doc or {}, infected)
+    named = {(str(c.get("address")), c.get("port")): c for c in fam_doc.get("c2", [])}  # intel names the family
+    c2_list = list(named.values()) + [c for k, c in c2.items() if k not in named]
     locked = sorted(lockouts, key=lambda x: x["ts"] or "")
     times = [t for t in [iso(t) for t in tree.infected_at.values()] + [a["first_seen"] for a in alerts] if t]
     first_alert = min((a["ts"] for a in alerts if a.get("ts")), default=None)
