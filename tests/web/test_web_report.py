@@ -49,6 +49,9 @@ def test_slider_replays_the_spread(page: tuple[Any, Any], report_url: str) -> No
     assert mid == (3, 2)
     assert "3 of 5 hosts infected" in pg.locator("#time-label").inner_text()
     shot(pg, "report-replay-mid")
+    pg.click("#play")  # replays from the first infection to the end
+    pg.wait_for_selector("#time-label:text('5 of 5 hosts infected')")
+    assert pg.locator("#time-slider").input_value() == "1000"
     assert watch.errors == []
 
 
