@@ -10,11 +10,13 @@ Evidence that an address belongs to a host (each an *observation* of ``(ip, host
 ``host.ip``         the address an endpoint records as its own (Winlogbeat ``host.ip``)
 
 Observations of one ``(ip, host)`` closer than :data:`CLAIM_GAP` form a *claim*. Claims of
-two hosts on one address that overlap in time are a conflict: they go to ``host_conflicts``
-and the address resolves to nothing while it lasts (no guessing). Every other claim is a
-row of ``host_addr``; a DHCP move is two rows, one per host. An address resolves to the
-host of the latest row that starts at or before the event (the first row also covers the
-time before it).
+two hosts on one address that overlap in time are a conflict, reported in ``host_conflicts``.
+When exactly one of those hosts has :data:`AUTHORITATIVE` evidence (the address vouches for
+it: its own ``host.ip``, a DHCP lease) that host keeps the address, since client-given names
+can be forged; otherwise the address resolves to nothing while the conflict lasts (no
+guessing). Every other claim is a row of ``host_addr``; a DHCP move is two rows, one per
+host. An address resolves to the host of the latest row that starts at or before the event
+(the first row also covers the time before it).
 
 Then events are enriched with set operations only (bucketed aggregation, ASOF joins, one
 UPDATE): ``source.host``/``destination.host`` from the name the record gives, else from the
@@ -34,6 +36,10 @@ from wormsign.store import Case
 #: Observations of one (ip, host) closer than this are one claim; a host that claims an
 #: address again within it after another host did makes a conflict.
 CLAIM_GAP = timedelta(hours=1)
+#: Evidence the address itself vouches for: the endpoint's own record of its address, a DHCP
+#: lease. Names a client gives (WorkstationName, NTLM hostname, ...) can be forged; where
+#: they contradict this evidence the conflict is reported and this evidence decides.
+AUTHORITATIVE: tuple[str, ...] = ("host.ip", "zeek-dhcp")
 #: Formats whose ``host`` is the originator's address (network sensors), rewritten to the host key.
 NETWORK_FORMATS: tuple[str, ...] = ("zeek",)
 #: Addresses that never identify a host.
@@ -100,7 +106,8 @@ GROUP BY 1 HAVING count(*) = 1
 """
 
 # Claims: per (ip, host), observations closer than CLAIM_GAP. Blocks: per ip, claims that
-# overlap in time. A block of one host is a host_addr row; of several hosts, a conflict.
+# overlap in time. Per block and host: one row, with how many hosts the block has and how
+# many of them the address itself vouches for (AUTHORITATIVE evidence).
 _BLOCKS = """
 CREATE OR REPLACE TEMP TABLE _ws_blocks AS
 WITH o AS (
@@ -116,22 +123,35 @@ m AS (
 k AS (
     SELECT *, sum(CASE WHEN reach IS NULL OR f > reach THEN 1 ELSE 0 END)
               OVER (PARTITION BY ip ORDER BY f, host ROWS UNBOUNDED PRECEDING) AS block
-    FROM m)
-SELECT ip, block, list_sort(list_distinct(list(host))) AS hosts, min(f) AS f, max(l) AS l, sum(n) AS n,
-       list_sort(list_distinct(flatten(list(evs)))) AS evs
-FROM k GROUP BY ip, block
+    FROM m),
+bh AS (
+    SELECT ip, block, host, min(f) AS f, max(l) AS l, sum(n) AS n,
+           list_sort(list_distinct(flatten(list(evs)))) AS evs,
+           bool_or(list_has_any(evs, ?)) AS auth
+    FROM k GROUP BY ip, block, host)
+SELECT *, count(*) OVER (PARTITION BY ip, block) AS nhosts,
+       sum(CASE WHEN auth THEN 1 ELSE 0 END) OVER (PARTITION BY ip, block) AS nauth,
+       min(f) OVER (PARTITION BY ip, block) AS bf, max(l) OVER (PARTITION BY ip, block) AS bl,
+       list_sort(list(host) OVER (PARTITION BY ip, block)) AS hosts
+FROM bh
 """
 
-# Consecutive one-host blocks of the same host are one interval (a DHCP lease, then activity).
+# host_addr: the host of a one-host block, or the one host the address vouches for in a
+# block of several (the other claims are still reported as a conflict). Consecutive rows
+# of the same host are one interval (a DHCP lease, then activity); a conflict that no
+# authoritative evidence settles separates them.
 _MERGED = """
 CREATE OR REPLACE TEMP TABLE _ws_rows AS
-WITH b AS (SELECT *, CASE WHEN len(hosts) = 1 THEN hosts[1] END AS h FROM _ws_blocks),
+WITH b AS (
+    SELECT ip, host AS h, f, l, n, evs FROM _ws_blocks WHERE nhosts = 1 OR (nauth = 1 AND auth)
+    UNION ALL
+    SELECT DISTINCT ip, NULL, bf, bl, 0, [] FROM _ws_blocks WHERE nhosts > 1 AND nauth <> 1),
 g AS (SELECT *, CASE WHEN h IS NOT NULL AND h = lag(h) OVER (PARTITION BY ip ORDER BY f) THEN 0 ELSE 1 END AS brk
       FROM b),
 r AS (SELECT *, sum(brk) OVER (PARTITION BY ip ORDER BY f ROWS UNBOUNDED PRECEDING) AS grp FROM g)
-SELECT ip, any_value(hosts) AS hosts, min(f) AS f, max(l) AS l, sum(n) AS n,
+SELECT ip, any_value(h) AS host, min(f) AS f, max(l) AS l, sum(n) AS n,
        list_sort(list_distinct(flatten(list(evs)))) AS evs
-FROM r GROUP BY ip, grp
+FROM r WHERE h IS NOT NULL GROUP BY ip, grp
 """
 
 #: Resolution intervals from the stored tables: conflicts resolve to NULL; the first row of an
@@ -140,7 +160,10 @@ RESOLUTION = """
 SELECT ip, host, CASE WHEN row_number() OVER (PARTITION BY ip ORDER BY first_seen, host NULLS FIRST) = 1
                       THEN '-infinity'::TIMESTAMPTZ ELSE first_seen END AS valid_from
 FROM (SELECT ip, host, first_seen FROM host_addr
-      UNION ALL SELECT ip, NULL, first_seen FROM host_conflicts)
+      UNION ALL
+      SELECT c.ip, NULL, c.first_seen FROM host_conflicts c  -- settled ones overlap a host_addr row
+      WHERE NOT EXISTS (SELECT 1 FROM host_addr a WHERE a.ip = c.ip AND a.first_seen <= c.last_seen
+                                                    AND a.last_seen >= c.first_seen))
 """
 
 _ENRICH = f"""
@@ -195,17 +218,14 @@ def resolve(case: Case) -> ResolveReport:
         eng.execute(_LONG)
         eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
         eng.execute("UPDATE _ws_obs SET host = l.full FROM _ws_long l WHERE _ws_obs.host = l.short")
-        eng.execute(_BLOCKS, [CLAIM_GAP])
+        eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE)])
         eng.execute(_MERGED)
         eng.execute("DELETE FROM host_addr")
-        eng.execute(
-            "INSERT INTO host_addr SELECT ip, hosts[1], f, l, array_to_string(evs, ','), n "
-            "FROM _ws_rows WHERE len(hosts) = 1"
-        )
+        eng.execute("INSERT INTO host_addr SELECT ip, host, f, l, array_to_string(evs, ','), n FROM _ws_rows")
         eng.execute("DELETE FROM host_conflicts")
         eng.execute(
-            "INSERT INTO host_conflicts SELECT ip, array_to_string(hosts, ','), f, l FROM _ws_rows "
-            "WHERE len(hosts) > 1"
+            "INSERT INTO host_conflicts SELECT DISTINCT ip, array_to_string(hosts, ','), bf, bl FROM _ws_blocks "
+            "WHERE nhosts > 1"
         )
         eng.execute(_ENRICH, [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
         eng.execute(

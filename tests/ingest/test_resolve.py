@@ -144,14 +144,23 @@ def test_new_data_re_resolves(tmp_path: Path, case_path: Path) -> None:
         ingest_paths([str(dhcp)], case, workers=1)
         assert ensure_resolved(case) is not None
         assert [r[2] for r in hosts(case)] == ["ws-e", "ws-e"]
-        # Another host claims the address while WS-E still renews it: a conflict, so the
-        # connection goes back to its address rather than keeping a guess.
+        # A logon names another workstation for the address while WS-E's lease runs: the
+        # conflict is reported, and the lease (evidence the address vouches for) decides.
         windows(case, "dc-security.evtx", [logon(31, "DC-01", ip, "WS-F"), logon(29, "DC-01", ip, "WS-F")])
         renew = zeek(tmp_path / "dhcp2.log", "dhcp", DHCP, [(40, "D2", ip, "00:15:5d:00:00:0c", "WS-E", ip, "ACK")])
         ingest_paths([str(renew)], case, workers=1)
         resolve(case)
-        assert case.rows("SELECT hosts FROM host_conflicts") == [("ws-e,ws-f",)]
-        assert hosts(case, "kind = 'network'")[0][2] == ip
+        assert case.rows("SELECT hosts, first_seen, last_seen FROM host_conflicts") == [("ws-e,ws-f", at(0), at(40))]
+        assert case.rows("SELECT host, first_seen, last_seen FROM host_addr") == [("ws-e", at(0), at(40))]
+        assert hosts(case, "kind = 'network'")[0][2] == "ws-e"
+        # Then the DHCP server leases the address to WS-G while WS-E still holds it: two
+        # authoritative claims at once, so no host is picked for the connection.
+        lease = zeek(tmp_path / "dhcp3.log", "dhcp", DHCP, [(35, "D3", ip, "00:15:5d:00:00:0d", "WS-G", ip, "ACK")])
+        ingest_paths([str(lease)], case, workers=1)
+        resolve(case)
+        assert case.rows("SELECT hosts FROM host_conflicts") == [("ws-e,ws-f,ws-g",)]
+        assert case.rows("SELECT count(*) FROM host_addr") == [(0,)]
+        assert hosts(case, "kind = 'network'")[0][2] == ip and host_of(case, ip, at(30)) is None
 
 
 def test_sysmon_and_kerberos_evidence(tmp_path: Path, case_path: Path) -> None:
@@ -211,3 +220,21 @@ def test_netbios_names_cut_to_15_characters(tmp_path: Path, case_path: Path) -> 
         resolve(case)
         assert case.rows("SELECT ip, host, evidence FROM host_addr") == [("10.10.1.90", "finance-laptop-0042", "zeek-ntlm")]
         assert [r[2] for r in hosts(case)] == ["finance-laptop-0042"] * 3
+
+
+def test_forged_workstation_name_does_not_take_the_address(tmp_path: Path, case_path: Path) -> None:
+    # A tool on WS-0021 sends a made-up WorkstationName; the endpoint's own address record wins.
+    conn = zeek(tmp_path / "conn.log", "conn", CONN, [(12, "C1", "10.10.1.21", 50000, "10.10.1.35", 445, "tcp", "SF")])
+    own = ("Microsoft-Windows-Sysmon/Operational", 1, "WS-0021.corp.example")
+    with Case.open(str(case_path)) as case:
+        ingest_paths([str(conn)], case, workers=1)
+        windows(case, "ws-0021-sysmon.evtx", [(*own, m, {"Image": "C:\\x.exe"}, "10.10.1.21") for m in (0, 10, 20)])
+        windows(case, "ws-0035-security.evtx", [
+            ("Security", 4625, "WS-0035", 11, {"TargetUserName": "administrator", "LogonType": "3",
+                                               "IpAddress": "10.10.1.21", "WorkstationName": "WIN-R4ND0M"}, None)])
+        resolve(case)
+        assert case.rows("SELECT hosts FROM host_conflicts") == [("win-r4nd0m,ws-0021",)]
+        assert case.rows("SELECT host, evidence FROM host_addr") == [("ws-0021", "host.ip")]
+        assert hosts(case, "kind = 'network'") == [("conn", at(12), "ws-0021", "ws-0021", None)]
+        # The failed logon keeps the name it gave: that is what the record says.
+        assert hosts(case, "\"event.code\" = '4625'") == [("4625", at(11), "ws-0035", "win-r4nd0m", None)]
