@@ -3,7 +3,7 @@
 Each is one SQL set operation over ``events`` into a TEMP table (values bound as
 parameters), so the detections and the propagation graph never loop over events in Python.
 
-``h_ipmap``   ip -> host (the resolver's ``host_addr``, else what the logs say about themselves)
+``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
 ``h_execs``   code started on a host the way remote tools start it (7045/4697, 4698, services/WMI
               children, Zeek dce_rpc svcctl/atsvc), with every file name its command names
@@ -44,6 +44,12 @@ WITH c AS (
 )
 SELECT ip, arg_max(host, n) AS host FROM c
 WHERE host IS NOT NULL AND NOT list_contains(?, ip) GROUP BY ip
+"""
+
+IPMAP_RESOLVED = """
+CREATE OR REPLACE TEMP TABLE h_ipmap AS
+SELECT ip, arg_max(host, n) AS host FROM host_addr
+WHERE ip IS NOT NULL AND host IS NOT NULL AND NOT list_contains(?, ip) GROUP BY ip
 """
 
 # Executables written to a host by another host. `source` may be NULL (Sysmon 11 by System:
@@ -159,7 +165,10 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
     for m in MACROS:
         eng.execute(m)
     loop = list(cfg["loopback"])
-    eng.execute(IPMAP, [loop])
+    if case.rows("SELECT count(*) FROM host_addr")[0][0]:  # the resolver has run: use its map alone
+        eng.execute(IPMAP_RESOLVED, [loop])
+    else:
+        eng.execute(IPMAP, [loop])
     eng.execute(DROPS, [list(cfg["admin_shares"]), int(cfg["write_mask_bit"]), loop, list(cfg["exec_extensions"])])
     parents = dict(cfg["remote_parents"])
     rpc = dict(cfg["rpc_exec"])
