@@ -43,3 +43,14 @@ def test_hunt_cli_on_a_case(tmp_path: Path) -> None:
 def test_hunt_cli_without_input_fails_clearly(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["hunt", "--case", str(tmp_path / "missing.duckdb")])
     assert res.exit_code == 1 and "no case file" in res.output
+
+
+def test_hunt_cli_writes_the_report(tmp_path: Path) -> None:
+    case_path = tmp_path / "c.duckdb"
+    make_case(case_path, outbreak_rows()).close()
+    report = tmp_path / "report.html"
+    res = CliRunner().invoke(app, ["hunt", "--case", str(case_path), "--out", str(tmp_path), "--no-sigma",
+                                   "--report", str(report)])
+    assert res.exit_code == 0, res.output
+    html = report.read_text()
+    assert "<html" in html.lower() and "ws-01" in html
