@@ -276,3 +276,20 @@ def test_field_names_match_whatever_their_case(case: Case, tmp_path: Path) -> No
         ),
     )
     assert refs(r) == {"5"}
+
+
+def test_tuning_disables_rules_and_overrides_levels(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wormsign.detect.sigma import alerts
+
+    rid = "00000000-0000-0000-0000-000000000010"
+    off = "00000000-0000-0000-0000-000000000011"
+    text = rule("t", rid, "  sel:\n    EventID: 5145\n  condition: sel") + "---\n"
+    text += rule("u", off, "  sel:\n    EventID: 5145\n  condition: sel")
+    monkeypatch.setitem(alerts.settings(), "disabled", [off])
+    monkeypatch.setitem(alerts.settings(), "level_override", {rid: "low"})
+    r = run(case, tmp_path, text)
+    assert {a["rule"] for a in r.alerts} == {f"sigma:{rid}"}
+    assert {a["severity"] for a in r.alerts} == {"low"}
+    assert r.skipped[0]["rule"] == off and r.skipped[0]["reason"] == "disabled in settings.yaml"

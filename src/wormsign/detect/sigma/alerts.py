@@ -42,7 +42,9 @@ def attack_ids(rule: AnyRule) -> list[str]:
 
 
 def severity(rule: AnyRule) -> str:
+    """Alert severity from the rule's level, or from ``level_override`` in settings.yaml."""
     level = rule.level.name.lower() if rule.level else "medium"
+    level = str((settings().get("level_override") or {}).get(rule_key(rule), level)).lower()
     return str(settings()["severity"].get(level, "medium"))
 
 

@@ -207,7 +207,13 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
         except Exception as e:  # noqa: BLE001  reported as a skip when the correlation is planned
             log.debug("sigma: %s: %s", rule_key(corr), e)
     compiled: dict[int, Compiled] = {}
+    disabled = {str(x) for x in cfg.get("disabled") or []}
     for rule in res.rules:
+        if rule_key(rule) in disabled or (rule.name and rule.name in disabled):
+            _skip(run, res, rule, "disabled in settings.yaml")
+            if isinstance(rule, SigmaCorrelationRule):
+                corrs.remove(rule)
+            continue
         if isinstance(rule, SigmaRule):
             got = _compile(rule, backend, ls, fmap)
             if isinstance(got, str):
