@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
 from outbreak_fixture import build  # noqa: E402
+from web_checks import running_server  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -70,25 +68,5 @@ def outbreak_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
 @pytest.fixture(scope="module")
 def live(outbreak_case: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, str]]:
     """A real uvicorn server on 127.0.0.1 serving the case: (base URL, token)."""
-    import uvicorn
-
-    from wormsign.api import create_app, load_or_create
-
-    path, _ = outbreak_case
-    token, _ = load_or_create(path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(path, token), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", token
-    server.should_exit = True
-    thread.join(10)
+    with running_server(outbreak_case[0]) as served:
+        yield served

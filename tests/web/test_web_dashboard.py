@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from outbreak_fixture import HOSTILE_CMD
-from web_checks import assert_nothing_ran, click_node, graph_counts, shot, slide, wait_ready
+from web_checks import assert_nothing_ran, click_node, graph_counts, running_server, shot, slide, wait_ready
 
 from wormsign.store import Case
 
@@ -86,3 +86,13 @@ def test_dashboard_follows_a_new_hunt(
         with Case.open(str(path)) as case:
             case.set_meta("hunt", doc)
     assert watch.errors == []
+
+
+def test_dashboard_on_a_case_without_hunt_says_so(page: tuple[Any, Any], tmp_path: Path) -> None:
+    case = tmp_path / "empty.duckdb"
+    Case.open(str(case)).close()
+    with running_server(case) as (base, token):
+        pg, watch = page
+        pg.goto(f"{base}/?token={token}")
+        pg.wait_for_selector("#status:text('no hunt result')")
+        assert watch.errors == [] and watch.dialogs == []

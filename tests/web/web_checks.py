@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +58,31 @@ def shot(pg: Any, name: str, *, full_page: bool = True) -> None:
     """Save a screenshot for a person to look at (not committed, not compared)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+
+
+@contextmanager
+def running_server(case: Path) -> Iterator[tuple[str, str]]:
+    """``wormsign serve``'s app in a real uvicorn on 127.0.0.1, in a thread: (base URL, token)."""
+    import uvicorn
+
+    from wormsign.api import create_app, load_or_create
+
+    token, _ = load_or_create(case)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(case, token), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        server.should_exit = True
+        thread.join(10)

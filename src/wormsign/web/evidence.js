@@ -3,7 +3,11 @@
 function api(path) {
   return fetch(path, { headers: { Authorization: "Bearer " + state.token } }).then(function (r) {
     if (r.status === 401) throw new Error("the token was refused: open the URL that `wormsign serve` printed");
-    if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+    if (!r.ok) {
+      return r.json().catch(function () { return {}; }).then(function (d) {
+        throw new Error("HTTP " + r.status + ": " + text(typeof d.detail === "string" ? d.detail : path));
+      });
+    }
     return r.json();
   });
 }
