@@ -122,6 +122,9 @@ class _Writer:
     A group commits whole or not at all, so each file is still in the case completely or not at all.
     """
 
+    #: Rows held in Arrow before they go to the engine (a group commits at ``max_rows``).
+    APPEND_ROWS = 50_000
+
     def __init__(self, case: Case, report: IngestReport, progress: Progress | None,
                  max_rows: int = 200_000, max_files: int = 500) -> None:
         self.case, self.report, self.progress = case, report, progress
@@ -158,7 +161,7 @@ class _Writer:
         self._tables.append(table)
         self._buffered += table.num_rows
         self._group_rows += table.num_rows
-        if self._buffered >= self.max_rows:
+        if self._buffered >= self.APPEND_ROWS:
             self._append()
 
     def done(self, res: FileResult) -> None:
