@@ -51,7 +51,12 @@ class WannaCryOutbreak(Outbreak):
         return self._book
 
     def vulnerable(self, h: Host) -> bool:
-        return h.role != "dc" and rng(self.plan.seed, "ms17-010", h.name).random() < self.fam("wannacry")["vulnerable"]
+        """Whether ``h`` lacks MS17-010 (drawn once per host)."""
+        if not hasattr(self, "_vuln"):
+            share = self.fam("wannacry")["vulnerable"]
+            self._vuln = {x.idx: x.role != "dc" and rng(self.plan.seed, "ms17-010", x.name).random() < share
+                          for x in self.org.hosts}
+        return self._vuln[h.idx]
 
     def infected(self, inf: Infection) -> None:
         r = rng(self.plan.seed, "wc", inf.host.name)
@@ -61,18 +66,19 @@ class WannaCryOutbreak(Outbreak):
         f = self.fam("wannacry")
         r = rng(self.plan.seed, "wcscan", src.name)
         by_ip = self.address_book(t)
-        local = [f"{src.subnet}.{i}" for i in range(1, 255)]
-        r.shuffle(local)
-        addrs = local[: r.randint(*f["scan_local"])]
-        subnets = sorted({h.subnet for h in self.org.hosts})
-        addrs += [f"{r.choice(subnets)}.{r.randrange(1, 255)}" for _ in range(r.randint(*f["scan_random"]))]
+        addrs = [f"{src.subnet}.{i}" for i in r.sample(range(1, 255), r.randint(*f["scan_local"]))]
+        if not hasattr(self, "_subnets"):
+            self._subnets = sorted({h.subnet for h in self.org.hosts})
+        subnets, rnd = self._subnets, r.random
+        addrs += [f"{subnets[int(rnd() * len(subnets))]}.{1 + int(rnd() * 254)}"
+                  for _ in range(r.randint(*f["scan_random"]))]
         probes = []
         for ip in addrs:
-            t += r.randrange(20, 400)
+            t += 20 + int(rnd() * 380)
             h = by_ip.get(ip)
             if h is src:
                 continue
-            probes.append((t, ip, "SF" if h else r.choice(["S0", "REJ"])))
+            probes.append((t, ip, "SF" if h else ("S0" if rnd() < 0.5 else "REJ")))
             if h and self.vulnerable(h) and not self.infected_by(h, t):
                 t_run = t + r.randint(*f["exploit_s"]) * SEC
                 inf = self.record(h, t_run, src, "smb-exploit", "wannacry", self.sha, MSSEC)
