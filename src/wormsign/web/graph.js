@@ -29,7 +29,7 @@ function drawGraph(inc) {
   (inc.edges || []).forEach(function (e, i) {
     var t = ms(e.ts);
     elements.push({ group: "edges", data: { id: "e" + i, source: node(e.source), target: node(e.target), idx: i,
-      label: text(e.techniques || e.method).slice(0, 60) + "\n" + short(e.ts), t: t === null ? -Infinity : t } });
+      label: (Array.isArray(e.techniques) ? e.techniques : [e.method]).map(function (v) { return text(v); }).join(" ").slice(0, 60) + "\n" + short(e.ts).slice(5, 16), t: t === null ? -Infinity : t } });
   });
   var roots = inc.patient_zero && ids[inc.patient_zero] ? [ids[inc.patient_zero]] : undefined;
   state.cy = window.cytoscape({
