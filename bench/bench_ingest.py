@@ -92,47 +92,105 @@ def _doc(i: int, rnd: random.Random, t0: float) -> dict[str, object]:
     host = f"ws-{rnd.randrange(2000):04d}"
     src = f"10.1.{rnd.randrange(8)}.{rnd.randrange(1, 255)}"
     kind = i % 7
-    exe = rnd.choice(["C:\\Windows\\System32\\svchost.exe", "C:\\Windows\\System32\\cmd.exe",
-                      "C:\\Users\\jdoe\\AppData\\Local\\Temp\\upd" + str(rnd.randrange(999)) + ".exe"])
+    exe = rnd.choice(
+        [
+            "C:\\Windows\\System32\\svchost.exe",
+            "C:\\Windows\\System32\\cmd.exe",
+            "C:\\Users\\jdoe\\AppData\\Local\\Temp\\upd" + str(rnd.randrange(999)) + ".exe",
+        ]
+    )
     if kind in (0, 1):
         chan, prov, eid = "Security", _SEC, 4624 + kind
-        data = {"SubjectUserSid": "S-1-0-0", "SubjectUserName": "-", "SubjectDomainName": "-",
-                "SubjectLogonId": "0x0", "TargetUserName": f"user{rnd.randrange(500)}", "TargetDomainName": "CORP",
-                "TargetLogonId": hex(rnd.randrange(1 << 32)), "LogonType": "3", "LogonProcessName": "NtLmSsp ",
-                "AuthenticationPackageName": "NTLM", "WorkstationName": f"WS-{rnd.randrange(2000):04d}",
-                "IpAddress": src, "IpPort": str(rnd.randrange(1024, 65535)), "ProcessId": "0x0", "ProcessName": "-"}
+        data = {
+            "SubjectUserSid": "S-1-0-0",
+            "SubjectUserName": "-",
+            "SubjectDomainName": "-",
+            "SubjectLogonId": "0x0",
+            "TargetUserName": f"user{rnd.randrange(500)}",
+            "TargetDomainName": "CORP",
+            "TargetLogonId": hex(rnd.randrange(1 << 32)),
+            "LogonType": "3",
+            "LogonProcessName": "NtLmSsp ",
+            "AuthenticationPackageName": "NTLM",
+            "WorkstationName": f"WS-{rnd.randrange(2000):04d}",
+            "IpAddress": src,
+            "IpPort": str(rnd.randrange(1024, 65535)),
+            "ProcessId": "0x0",
+            "ProcessName": "-",
+        }
         if kind == 1:
             data.update({"Status": "0xc000006d", "SubStatus": "0xc000006a", "FailureReason": "%%2313"})
     elif kind == 2:
         chan, prov, eid = "Security", _SEC, 5145
-        data = {"SubjectUserSid": "S-1-5-21-1-2-3-500", "SubjectUserName": "Administrator",
-                "SubjectDomainName": "CORP", "SubjectLogonId": "0xfc635", "ObjectType": "File", "IpAddress": src,
-                "IpPort": str(rnd.randrange(1024, 65535)), "ShareName": "\\\\*\\ADMIN$",
-                "ShareLocalPath": "\\??\\C:\\Windows", "RelativeTargetName": f"upd{rnd.randrange(999)}.exe",
-                "AccessMask": "0x2", "AccessList": "%%4417\r\n\t\t\t\t", "AccessReason": "-"}
+        data = {
+            "SubjectUserSid": "S-1-5-21-1-2-3-500",
+            "SubjectUserName": "Administrator",
+            "SubjectDomainName": "CORP",
+            "SubjectLogonId": "0xfc635",
+            "ObjectType": "File",
+            "IpAddress": src,
+            "IpPort": str(rnd.randrange(1024, 65535)),
+            "ShareName": "\\\\*\\ADMIN$",
+            "ShareLocalPath": "\\??\\C:\\Windows",
+            "RelativeTargetName": f"upd{rnd.randrange(999)}.exe",
+            "AccessMask": "0x2",
+            "AccessList": "%%4417\r\n\t\t\t\t",
+            "AccessReason": "-",
+        }
     elif kind == 6:
         chan, prov, eid = "System", "Service Control Manager", 7045
-        data = {"ServiceName": f"svc{rnd.randrange(999)}", "ImagePath": "%SystemRoot%\\upd.exe",
-                "ServiceType": "user mode service", "StartType": "demand start", "AccountName": "LocalSystem"}
+        data = {
+            "ServiceName": f"svc{rnd.randrange(999)}",
+            "ImagePath": "%SystemRoot%\\upd.exe",
+            "ServiceType": "user mode service",
+            "StartType": "demand start",
+            "AccountName": "LocalSystem",
+        }
     else:
         chan, prov = "Microsoft-Windows-Sysmon/Operational", _SYSMON
         eid = (1, 3, 11)[kind - 3]
-        data = {"RuleName": "-", "UtcTime": "2026-03-02 09:14:07.250", "ProcessGuid": "{8a1c3e4f-b2d3-5c90-0000-0010a1b2c3d4}",
-                "ProcessId": str(rnd.randrange(65535)), "Image": exe, "User": "CORP\\jdoe"}
+        data = {
+            "RuleName": "-",
+            "UtcTime": "2026-03-02 09:14:07.250",
+            "ProcessGuid": "{8a1c3e4f-b2d3-5c90-0000-0010a1b2c3d4}",
+            "ProcessId": str(rnd.randrange(65535)),
+            "Image": exe,
+            "User": "CORP\\jdoe",
+        }
         if eid == 1:
-            data.update({"CommandLine": exe + " -k netsvcs -p -s Schedule", "CurrentDirectory": "C:\\Windows\\",
-                         "Hashes": "MD5=%032x,SHA256=%064x" % (rnd.getrandbits(128), rnd.getrandbits(256)),
-                         "ParentProcessGuid": "{8a1c3e4f-b2d3-5c90-0000-0010ffeeddcc}", "ParentProcessId": "700",
-                         "ParentImage": "C:\\Windows\\System32\\services.exe",
-                         "ParentCommandLine": "C:\\Windows\\system32\\services.exe", "IntegrityLevel": "System"})
+            data.update(
+                {
+                    "CommandLine": exe + " -k netsvcs -p -s Schedule",
+                    "CurrentDirectory": "C:\\Windows\\",
+                    "Hashes": f"MD5={rnd.getrandbits(128):032x},SHA256={rnd.getrandbits(256):064x}",
+                    "ParentProcessGuid": "{8a1c3e4f-b2d3-5c90-0000-0010ffeeddcc}",
+                    "ParentProcessId": "700",
+                    "ParentImage": "C:\\Windows\\System32\\services.exe",
+                    "ParentCommandLine": "C:\\Windows\\system32\\services.exe",
+                    "IntegrityLevel": "System",
+                }
+            )
         elif eid == 3:
-            data.update({"Protocol": "tcp", "Initiated": "true", "SourceIp": src, "SourceHostname": host,
-                         "SourcePort": str(rnd.randrange(1024, 65535)), "DestinationIp": "10.1.0.5",
-                         "DestinationHostname": "dc-01", "DestinationPort": "445"})
+            data.update(
+                {
+                    "Protocol": "tcp",
+                    "Initiated": "true",
+                    "SourceIp": src,
+                    "SourceHostname": host,
+                    "SourcePort": str(rnd.randrange(1024, 65535)),
+                    "DestinationIp": "10.1.0.5",
+                    "DestinationHostname": "dc-01",
+                    "DestinationPort": "445",
+                }
+            )
         else:
-            data.update({"TargetFilename": f"C:\\Windows\\upd{rnd.randrange(999)}.exe",
-                         "CreationUtcTime": "2026-03-02 09:14:07.250"})
-    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + i * 0.05)) + ".%03dZ" % (i % 1000)
+            data.update(
+                {
+                    "TargetFilename": f"C:\\Windows\\upd{rnd.randrange(999)}.exe",
+                    "CreationUtcTime": "2026-03-02 09:14:07.250",
+                }
+            )
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + i * 0.05)) + f".{i % 1000:03d}Z"
     return {
         "@timestamp": ts,
         "agent": {"type": "winlogbeat", "version": "8.12.0", "hostname": host},
@@ -140,8 +198,15 @@ def _doc(i: int, rnd: random.Random, t0: float) -> dict[str, object]:
         "event": {"code": str(eid), "kind": "event", "provider": prov, "id": f"bench-{i}"},
         "host": {"name": host + ".corp.example", "hostname": host, "ip": [src]},
         "log": {"level": "information"},
-        "winlog": {"api": "wineventlog", "channel": chan, "computer_name": host.upper() + ".corp.example",
-                   "event_id": str(eid), "provider_name": prov, "record_id": str(i + 1), "event_data": data},
+        "winlog": {
+            "api": "wineventlog",
+            "channel": chan,
+            "computer_name": host.upper() + ".corp.example",
+            "event_id": str(eid),
+            "provider_name": prov,
+            "record_id": str(i + 1),
+            "event_data": data,
+        },
     }
 
 
@@ -151,7 +216,10 @@ def write_ndjson(path: str, n: int) -> int:
     size = 0
     with open(path, "wb") as fh:
         for start in range(0, n, 10_000):
-            block = b"\n".join(orjson.dumps(_doc(i, rnd, t0)) for i in range(start, min(n, start + 10_000))) + b"\n"
+            block = (
+                b"\n".join(orjson.dumps(_doc(i, rnd, t0)) for i in range(start, min(n, start + 10_000)))
+                + b"\n"
+            )
             fh.write(block)
             size += len(block)
     return size
@@ -174,7 +242,9 @@ def main() -> int:
     args = ap.parse_args()
     rows: list[tuple[str, int, float, float, str]] = []
     cores = os.cpu_count() or 1
-    print(f"python {sys.version.split()[0]}, {cores} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"python {sys.version.split()[0]}, {cores} cores, load average {os.getloadavg()[0]:.1f}", flush=True
+    )
     with tempfile.TemporaryDirectory(prefix="wormsign-bench-") as tmp:
         if not args.skip_evtx:
             files = sorted(glob.glob(os.path.join(args.corpus, "**", "*.evtx"), recursive=True))
@@ -183,33 +253,59 @@ def main() -> int:
                 return 2
             per_pass, _, _ = bare_parse(files, 1, 1)  # also warms the page cache
             passes = max(1, math.ceil(args.evtx_records / per_pass))
-            print(f"EVTX: {len(files)} files, {per_pass:,} records a pass, {passes} passes "
-                  f"({per_pass * passes:,} records)", flush=True)
+            print(
+                f"EVTX: {len(files)} files, {per_pass:,} records a pass, {passes} passes "
+                f"({per_pass * passes:,} records)",
+                flush=True,
+            )
             n1, s1, c1 = bare_parse(files, passes, 1)
             rows.append(("evtx bare parse, 1 thread", n1, s1, c1, "baseline"))
             nall, sall, call = bare_parse(files, passes, 0)
             rows.append((f"evtx bare parse, {cores} threads", nall, sall, call, ""))
             w1, t1, cw1 = wormsign_ingest([args.corpus], passes, 1, tmp)
-            rows.append(("wormsign evtx ingest, 1 worker", w1, t1, cw1,
-                         f"ratio {(w1 / t1) / (n1 / s1):.3f} wall, {(w1 / cw1) / (n1 / c1):.3f} cpu (floor 0.40)"))
+            rows.append(
+                (
+                    "wormsign evtx ingest, 1 worker",
+                    w1,
+                    t1,
+                    cw1,
+                    f"ratio {(w1 / t1) / (n1 / s1):.3f} wall, {(w1 / cw1) / (n1 / c1):.3f} cpu (floor 0.40)",
+                )
+            )
             if args.workers > 1:
                 wn, tn, cwn = wormsign_ingest([args.corpus], passes, args.workers, tmp)
-                rows.append((f"wormsign evtx ingest, {args.workers} workers", wn, tn, cwn,
-                             f"ratio {(wn / tn) / (n1 / s1):.3f} wall; speedup x{t1 / tn:.2f} over 1 worker"))
+                rows.append(
+                    (
+                        f"wormsign evtx ingest, {args.workers} workers",
+                        wn,
+                        tn,
+                        cwn,
+                        f"ratio {(wn / tn) / (n1 / s1):.3f} wall; speedup x{t1 / tn:.2f} over 1 worker",
+                    )
+                )
         if not args.skip_ndjson:
             path = os.path.join(tmp, "winlogbeat.ndjson")
             size = write_ndjson(path, args.ndjson_events)
             print(f"NDJSON: {args.ndjson_events:,} Winlogbeat events, {size / 2**20:.0f} MiB", flush=True)
             n, s, c = wormsign_ingest([path], 1, 1, tmp)
-            rows.append(("wormsign winlogbeat ndjson, 1 worker", n, s, c,
-                         f"{n / s:,.0f}/s wall, {n / c:,.0f}/cpu-s (floor 100,000/s)"))
+            rows.append(
+                (
+                    "wormsign winlogbeat ndjson, 1 worker",
+                    n,
+                    s,
+                    c,
+                    f"{n / s:,.0f}/s wall, {n / c:,.0f}/cpu-s (floor 100,000/s)",
+                )
+            )
     me, kids = peak_rss_mib()
     print()
     print(f"{'what':<40} {'records':>10} {'wall s':>8} {'cpu s':>8} {'rec/s':>10} {'rec/cpu-s':>10}  note")
     for what, n, s, c, note in rows:
         print(f"{what:<40} {n:>10,} {s:>8.2f} {c:>8.2f} {n / s:>10,.0f} {n / c:>10,.0f}  {note}")
-    print(f"peak RSS: {me:,.0f} MiB (this process), {kids:,.0f} MiB (largest worker); "
-          f"load average now {os.getloadavg()[0]:.1f} on {cores} cores")
+    print(
+        f"peak RSS: {me:,.0f} MiB (this process), {kids:,.0f} MiB (largest worker); "
+        f"load average now {os.getloadavg()[0]:.1f} on {cores} cores"
+    )
     return 0
 
 

@@ -29,11 +29,7 @@ def parse_file(path: Path | str, *, strict: bool = False) -> Parsed:
     sink = Sink(src, reader.name, tables.append, strict=strict, on_reject=lambda r: None)
     reader.read(src, sink)
     sink.flush()
-    rows = [
-        {k: v for k, v in r.items() if v is not None}
-        for t in tables
-        for r in t.to_pylist()
-    ]
+    rows = [{k: v for k, v in r.items() if v is not None} for t in tables for r in t.to_pylist()]
     return rows, sink.stats, sink.rejects, reader.name
 
 

@@ -41,7 +41,9 @@ def _consistent(stats: Any, rows: list[Any]) -> None:
 # -- EVTX -----------------------------------------------------------------------------
 
 
-def test_truncated_evtx_counts_the_records_of_the_cut_chunk(parse: Parse, evtx: bytes, tmp_path: Path) -> None:
+def test_truncated_evtx_counts_the_records_of_the_cut_chunk(
+    parse: Parse, evtx: bytes, tmp_path: Path
+) -> None:
     path = _write(tmp_path, "half.evtx", evtx[: HEADER + CHUNK + 1000])
     rows, stats, rejects, reader = parse(path)
     _consistent(stats, rows)
@@ -64,7 +66,9 @@ def test_flipped_bytes_in_a_chunk_cost_that_chunk_only(parse: Parse, evtx: bytes
     assert "record IDs 99..197" in rejects[0].detail
 
 
-def test_a_chunk_cut_out_is_counted_from_the_record_number_gap(parse: Parse, evtx: bytes, tmp_path: Path) -> None:
+def test_a_chunk_cut_out_is_counted_from_the_record_number_gap(
+    parse: Parse, evtx: bytes, tmp_path: Path
+) -> None:
     cut = evtx[: HEADER + CHUNK] + evtx[HEADER + 2 * CHUNK :]
     rows, stats, rejects, _ = parse(_write(tmp_path, "cut.evtx", cut))
     _consistent(stats, rows)
@@ -95,7 +99,9 @@ def test_unknown_content_is_rejected_by_the_pipeline(tmp_path: Path, case_path: 
         assert report.unknown == [str(tmp_path / "noise.bin")]
         assert report.stats.reasons == {"unknown-format": 1}
         with pytest.raises(IngestError, match="noise.bin"):
-            ingest_paths([str(tmp_path / "noise.bin")], Case.open(str(tmp_path / "other.duckdb")), strict=True)
+            ingest_paths(
+                [str(tmp_path / "noise.bin")], Case.open(str(tmp_path / "other.duckdb")), strict=True
+            )
 
 
 # -- JSON lines -------------------------------------------------------------------------
@@ -103,15 +109,27 @@ def test_unknown_content_is_rejected_by_the_pipeline(tmp_path: Path, case_path: 
 
 def test_broken_json_lines_and_bad_utf8(parse: Parse, data: Path, tmp_path: Path) -> None:
     good = (data / "winlogbeat.ndjson").read_bytes().splitlines()
-    lines = [good[0], b'{"winlog": {"channel": "Security", "event_id": 46', good[1], b"\xff\xfe{not utf-8}",
-             b"", b"[1, 2", good[2], b'"just a string"']
+    lines = [
+        good[0],
+        b'{"winlog": {"channel": "Security", "event_id": 46',
+        good[1],
+        b"\xff\xfe{not utf-8}",
+        b"",
+        b"[1, 2",
+        good[2],
+        b'"just a string"',
+    ]
     path = _write(tmp_path, "broken.ndjson", b"\n".join(lines) + b"\n")
     rows, stats, rejects, reader = parse(path)
     _consistent(stats, rows)
     assert reader == "ecs"
     assert (stats.stored, stats.rejected) == (3, 4)
     assert [(r.record, r.reason) for r in rejects] == [
-        (2, "bad-json"), (4, "bad-encoding"), (6, "bad-json"), (8, "bad-record")]
+        (2, "bad-json"),
+        (4, "bad-encoding"),
+        (6, "bad-json"),
+        (8, "bad-record"),
+    ]
     assert all(r.file == str(path) and f"line {r.record}" in r.detail for r in rejects[:3])
     assert [r["src.record"] for r in rows] == [1, 3, 7]
     with pytest.raises(IngestError, match=r"broken.ndjson record 2: bad-json"):
@@ -162,9 +180,11 @@ def test_truncated_gzip_keeps_what_it_can(parse: Parse, evtx: bytes, data: Path,
     assert reader == "evtx" and 0 < stats.stored < RECORDS
     assert rejects[0].reason == "truncated-archive"
     assert stats.reasons["lost-records"] > 0  # the chunk the stream broke in
-    lines = b"".join(f'{{"@timestamp":"2026-01-01T00:00:{i % 60:02d}Z","host":{{"hostname":"ws-{i}"}},'
-                     f'"event":{{"category":"process","type":"start"}},"process":{{"pid":{i}}}}}\n'.encode()
-                     for i in range(5_000))
+    lines = b"".join(
+        f'{{"@timestamp":"2026-01-01T00:00:{i % 60:02d}Z","host":{{"hostname":"ws-{i}"}},'
+        f'"event":{{"category":"process","type":"start"}},"process":{{"pid":{i}}}}}\n'.encode()
+        for i in range(5_000)
+    )
     gz = gzip.compress(lines)
     rows, stats, rejects, reader = parse(_write(tmp_path, "t.ndjson.gz", gz[: len(gz) // 2]))
     _consistent(stats, rows)

@@ -37,7 +37,8 @@ def test_exit_status_clean_rejected_and_strict(data: Path, tmp_path: Path) -> No
     with Case.open(str(tmp_path / "b.duckdb"), read_only=True) as case:
         assert case.count() == 7
         assert case.rows("SELECT file, record, reason FROM rejects") == [
-            (str(bad / "broken.ndjson"), 3, "bad-json")]
+            (str(bad / "broken.ndjson"), 3, "bad-json")
+        ]
 
     code, out = _ingest(str(bad), "--case", str(tmp_path / "c.duckdb"), "--strict", "-j", "1")
     assert code == 1, out
@@ -61,7 +62,10 @@ def test_reingest_adds_nothing(data: Path, tmp_path: Path) -> None:
     assert code == 0 and "0 records" in out and "already in the case" in out
     with Case.open(case, read_only=True) as c:
         assert c.count() == events == 4 + 1 + 5 + 2 + 5
-        assert c.rows("SELECT digest, file, format, records, stored, rejected FROM sources ORDER BY digest") == before
+        assert (
+            c.rows("SELECT digest, file, format, records, stored, rejected FROM sources ORDER BY digest")
+            == before
+        )
         keys = c.rows('SELECT count(DISTINCT ("src.digest", "src.record")) FROM events')[0][0]
         assert keys == events
 

@@ -36,13 +36,26 @@ def test_winlogbeat_share_access_whole_event(parse: Parse, data: Path) -> None:
     raw = ev.pop("raw")
     assert json.loads(raw)["winlog"]["record_id"] == 437472
     assert ev == {
-        "ts": datetime(2019, 3, 18, 14, 23, 22, 134722, tzinfo=UTC), "host": "pc01", "kind": "share",
-        "src.record": 1, "src.format": "ecs", "event.code": "5145",
-        "event.provider": "Microsoft-Windows-Security-Auditing", "event.dataset": "Security",
-        "event.action": "share-object-access", "event.outcome": "success", "host.name": "PC01.example.corp",
-        "host.ip": "10.0.2.17", "user.name": "Administrator", "user.domain": "EXAMPLE",
-        "winlog.logon.id": "0xfc635", "source.ip": "10.0.2.15", "source.port": 55632,
-        "share.name": "\\\\*\\C$", "share.path": "\\", "share.access_mask": "0x100080",
+        "ts": datetime(2019, 3, 18, 14, 23, 22, 134722, tzinfo=UTC),
+        "host": "pc01",
+        "kind": "share",
+        "src.record": 1,
+        "src.format": "ecs",
+        "event.code": "5145",
+        "event.provider": "Microsoft-Windows-Security-Auditing",
+        "event.dataset": "Security",
+        "event.action": "share-object-access",
+        "event.outcome": "success",
+        "host.name": "PC01.example.corp",
+        "host.ip": "10.0.2.17",
+        "user.name": "Administrator",
+        "user.domain": "EXAMPLE",
+        "winlog.logon.id": "0xfc635",
+        "source.ip": "10.0.2.15",
+        "source.port": 55632,
+        "share.name": "\\\\*\\C$",
+        "share.path": "\\",
+        "share.access_mask": "0x100080",
     }
 
 
@@ -51,11 +64,18 @@ def test_winlogbeat_failed_logon_and_lockout(parse: Parse, data: Path) -> None:
     failed, lockout = rows[1], rows[3]
     assert (failed["event.action"], failed["event.outcome"]) == ("logon-failed", "failure")
     assert (failed["auth.status"], failed["auth.sub_status"]) == ("0xc000006d", "0xc000006a")
-    assert (failed["user.name"], failed["source.ip"], failed["source.domain"]) == ("jdoe", "10.0.2.31", "WS-0031")
+    assert (failed["user.name"], failed["source.ip"], failed["source.domain"]) == (
+        "jdoe",
+        "10.0.2.31",
+        "WS-0031",
+    )
     assert failed["winlog.logon.type"] == 3
     assert rows[2]["user.name"] == "Administrator"  # 1102 user_data unwrapped
     assert {k: lockout[k] for k in ("host", "event.code", "event.action", "user.name", "source.domain")} == {
-        "host": "dc-01", "event.code": "4740", "event.action": "lockout", "user.name": "jdoe",
+        "host": "dc-01",
+        "event.code": "4740",
+        "event.action": "lockout",
+        "user.name": "jdoe",
         "source.domain": "WS-0031",
     }
 
@@ -67,16 +87,28 @@ def test_elastic_agent_dotted_keys_whole_event(parse: Parse, data: Path) -> None
     ev = _event(rows, 0, path)
     ev.pop("raw")
     assert ev == {
-        "ts": datetime(2019, 3, 19, 9, 10, 11, 250000, tzinfo=UTC), "host": "ws-0012", "kind": "process",
-        "src.record": 1, "src.format": "ecs", "event.id": "EA-7f3c9e21", "event.code": "1",
-        "event.provider": "Microsoft-Windows-Sysmon", "event.dataset": "Microsoft-Windows-Sysmon/Operational",
-        "event.action": "process-start", "event.outcome": "success", "host.name": "WS-0012.corp.example",
-        "host.ip": "10.1.4.12", "user.name": "CORP\\jdoe", "process.pid": 4412,
+        "ts": datetime(2019, 3, 19, 9, 10, 11, 250000, tzinfo=UTC),
+        "host": "ws-0012",
+        "kind": "process",
+        "src.record": 1,
+        "src.format": "ecs",
+        "event.id": "EA-7f3c9e21",
+        "event.code": "1",
+        "event.provider": "Microsoft-Windows-Sysmon",
+        "event.dataset": "Microsoft-Windows-Sysmon/Operational",
+        "event.action": "process-start",
+        "event.outcome": "success",
+        "host.name": "WS-0012.corp.example",
+        "host.ip": "10.1.4.12",
+        "user.name": "CORP\\jdoe",
+        "process.pid": 4412,
         "process.entity_id": "{8a1c3e4f-b2d3-5c90-0000-0010a1b2c3d4}",
-        "process.executable": "C:\\Windows\\System32\\cmd.exe", "process.name": "cmd.exe",
+        "process.executable": "C:\\Windows\\System32\\cmd.exe",
+        "process.name": "cmd.exe",
         "process.command_line": "cmd.exe /c \\\\ws-0031\\ADMIN$\\update.exe",
         "process.hash.sha256": "7b8e2f9a1c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7",
-        "process.hash.md5": "6d9a2a2a0f1d5e4c3b2a19080706f5e4", "process.parent.pid": 3300,
+        "process.hash.md5": "6d9a2a2a0f1d5e4c3b2a19080706f5e4",
+        "process.parent.pid": 3300,
         "process.parent.entity_id": "{8a1c3e4f-b2d3-5c90-0000-0010ffeeddcc}",
         "process.parent.executable": "C:\\Windows\\explorer.exe",
         "process.parent.command_line": "C:\\Windows\\Explorer.EXE",
@@ -91,22 +123,43 @@ def test_native_ecs_whole_event_and_kinds(parse: Parse, data: Path) -> None:
     ev = _event(rows, 0, path)
     assert json.loads(ev.pop("raw"))["agent"]["type"] == "endpoint"
     assert ev == {
-        "ts": datetime(2026, 3, 2, 9, 14, 7, 250000, tzinfo=UTC), "host": "ws-0042", "kind": "process",
-        "src.record": 1, "src.format": "ecs", "event.id": "NfHq1mF2cd4a+x9m++++Aa1b", "event.provider": "endpoint",
-        "event.dataset": "endpoint.events.process", "event.action": "start", "event.outcome": "success",
-        "host.name": "ws-0042.corp.example", "host.ip": "10.1.4.42", "user.name": "jdoe", "user.domain": "CORP",
-        "process.pid": 6120, "process.entity_id": "NzQ0Mi0yMDI2LTAzLTAyVDA5OjE0OjA3",
-        "process.executable": "C:\\Users\\jdoe\\AppData\\Local\\Temp\\invoice.exe", "process.name": "invoice.exe",
+        "ts": datetime(2026, 3, 2, 9, 14, 7, 250000, tzinfo=UTC),
+        "host": "ws-0042",
+        "kind": "process",
+        "src.record": 1,
+        "src.format": "ecs",
+        "event.id": "NfHq1mF2cd4a+x9m++++Aa1b",
+        "event.provider": "endpoint",
+        "event.dataset": "endpoint.events.process",
+        "event.action": "start",
+        "event.outcome": "success",
+        "host.name": "ws-0042.corp.example",
+        "host.ip": "10.1.4.42",
+        "user.name": "jdoe",
+        "user.domain": "CORP",
+        "process.pid": 6120,
+        "process.entity_id": "NzQ0Mi0yMDI2LTAzLTAyVDA5OjE0OjA3",
+        "process.executable": "C:\\Users\\jdoe\\AppData\\Local\\Temp\\invoice.exe",
+        "process.name": "invoice.exe",
         "process.command_line": '"C:\\Users\\jdoe\\AppData\\Local\\Temp\\invoice.exe" /s',
         "process.hash.sha256": "0f3c1e6b9d2a4c5e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f",
-        "process.hash.md5": "9e107d9d372bb6826bd81d3542a419d6", "process.parent.pid": 4032,
+        "process.hash.md5": "9e107d9d372bb6826bd81d3542a419d6",
+        "process.parent.pid": 4032,
         "process.parent.entity_id": "NzQ0Mi0yMDI2LTAzLTAyVDA5OjEwOjAw",
         "process.parent.executable": "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
         "process.parent.command_line": '"WINWORD.EXE" /n invoice.docm',
     }
     net, fil, dns = rows[1], rows[2], rows[3]
-    assert (net["destination.ip"], net["destination.port"], net["source.port"]) == ("203.0.113.7", 8080, 50211)
-    assert (fil["file.path"], fil["file.name"], fil["file.size"]) == ("C:\\Windows\\Temp\\qbot.dll", "qbot.dll", 401408)
+    assert (net["destination.ip"], net["destination.port"], net["source.port"]) == (
+        "203.0.113.7",
+        8080,
+        50211,
+    )
+    assert (fil["file.path"], fil["file.name"], fil["file.size"]) == (
+        "C:\\Windows\\Temp\\qbot.dll",
+        "qbot.dll",
+        401408,
+    )
     assert dns["dns.question.name"] == "c2.example.net"
 
 
@@ -118,23 +171,37 @@ def test_otrf_whole_event(parse: Parse, data: Path) -> None:
     ev = _event(rows, 0, path)
     ev.pop("raw")
     assert ev == {
-        "ts": datetime(2020, 9, 21, 23, 5, 31, 813000, tzinfo=UTC), "host": "workstation5", "kind": "process",
-        "src.record": 1, "src.format": "otrf", "event.code": "1", "event.provider": "Microsoft-Windows-Sysmon",
-        "event.dataset": "Microsoft-Windows-Sysmon/Operational", "event.action": "process-start",
-        "event.outcome": "success", "host.name": "WORKSTATION5.theshire.local",
-        "user.name": "NT AUTHORITY\\NETWORK SERVICE", "process.pid": 6512,
+        "ts": datetime(2020, 9, 21, 23, 5, 31, 813000, tzinfo=UTC),
+        "host": "workstation5",
+        "kind": "process",
+        "src.record": 1,
+        "src.format": "otrf",
+        "event.code": "1",
+        "event.provider": "Microsoft-Windows-Sysmon",
+        "event.dataset": "Microsoft-Windows-Sysmon/Operational",
+        "event.action": "process-start",
+        "event.outcome": "success",
+        "host.name": "WORKSTATION5.theshire.local",
+        "user.name": "NT AUTHORITY\\NETWORK SERVICE",
+        "process.pid": 6512,
         "process.entity_id": "{39e4a257-31fb-5f69-ae0b-000000000800}",
-        "process.executable": "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe", "process.name": "WmiPrvSE.exe",
+        "process.executable": "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
+        "process.name": "WmiPrvSE.exe",
         "process.command_line": "C:\\Windows\\system32\\wbem\\wmiprvse.exe -secured -Embedding",
         "process.hash.sha256": "b5c78bef3883e3099f7ef844da1446db29107e5c0223b97f29e7fafab5527f15",
-        "process.hash.md5": "06c66ff5ccdc2d22344a3eb761a4d38a", "process.parent.pid": 780,
+        "process.hash.md5": "06c66ff5ccdc2d22344a3eb761a4d38a",
+        "process.parent.pid": 780,
         "process.parent.entity_id": "{39e4a257-c8a6-5f68-0b00-000000000800}",
         "process.parent.executable": "C:\\Windows\\System32\\svchost.exe",
         "process.parent.command_line": "C:\\Windows\\system32\\svchost.exe -k DcomLaunch -p",
     }
     logon = rows[1]
     assert (logon["kind"], logon["user.name"], logon["source.ip"], logon["winlog.logon.type"]) == (
-        "auth", "pgustavo", "172.18.39.5", 3)
+        "auth",
+        "pgustavo",
+        "172.18.39.5",
+        3,
+    )
 
 
 # -- the same event in EVTX and in Winlogbeat gives the same model fields ---------------
@@ -158,28 +225,37 @@ def _as_winlogbeat(doc: dict[str, Any], n: int) -> dict[str, Any]:
     system = doc["Event"]["System"]
     eid = system["EventID"]
     eid = eid["#text"] if isinstance(eid, dict) else eid
-    data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in flatten_data(doc["Event"]).items()
-            if v is not None and not isinstance(v, (dict, list, bool))}
+    data = {
+        k: v if isinstance(v, str) else json.dumps(v)
+        for k, v in flatten_data(doc["Event"]).items()
+        if v is not None and not isinstance(v, (dict, list, bool))
+    }
     return {
         "@timestamp": system["TimeCreated"]["#attributes"]["SystemTime"],
         "event": {"code": str(eid), "id": f"wlb-{n}"},
         "host": {"name": system["Computer"].lower()},
         "winlog": {
-            "channel": system["Channel"], "event_id": eid, "computer_name": system["Computer"],
-            "provider_name": system["Provider"]["#attributes"]["Name"], "record_id": system["EventRecordID"],
+            "channel": system["Channel"],
+            "event_id": eid,
+            "computer_name": system["Computer"],
+            "provider_name": system["Provider"]["#attributes"]["Name"],
+            "record_id": system["EventRecordID"],
             "event_data": data,
         },
     }
 
 
-@pytest.mark.parametrize("rel", [
-    "Lateral Movement/LM_5145_Remote_FileCopy.evtx",
-    "Lateral Movement/LM_Remote_Service02_7045.evtx",
-    "Credential Access/CA_4624_4625_LogonType2_LogonProc_chrome.evtx",
-    "Lateral Movement/lm_remote_registry_sysmon_1_13_3.evtx",
-    "Lateral Movement/remote_file_copy_system_proc_file_write_sysmon_11.evtx",
-    "Execution/temp_scheduled_task_4698_4699.evtx",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "Lateral Movement/LM_5145_Remote_FileCopy.evtx",
+        "Lateral Movement/LM_Remote_Service02_7045.evtx",
+        "Credential Access/CA_4624_4625_LogonType2_LogonProc_chrome.evtx",
+        "Lateral Movement/lm_remote_registry_sysmon_1_13_3.evtx",
+        "Lateral Movement/remote_file_copy_system_proc_file_write_sysmon_11.evtx",
+        "Execution/temp_scheduled_task_4698_4699.evtx",
+    ],
+)
 def test_evtx_and_winlogbeat_layouts_map_alike(corpus: Path, parse: Parse, tmp_path: Path, rel: str) -> None:
     path = corpus / rel
     docs = [orjson.loads(r["data"]) for r in PyEvtxParser(str(path)).records_json()]
@@ -204,20 +280,38 @@ def test_array_file_es_export_and_mixed_layouts(parse: Parse, data: Path, tmp_pa
     rows, stats, _, _ = parse(arr)
     assert stats.stored == 4 and [r["src.record"] for r in rows] == [1, 2, 3, 4]
     export = tmp_path / "export.json"
-    export.write_bytes(orjson.dumps({"took": 3, "hits": {"total": 4, "hits": [
-        {"_index": "winlogbeat-7", "_id": str(i), "_source": d} for i, d in enumerate(docs)]}}))
+    export.write_bytes(
+        orjson.dumps(
+            {
+                "took": 3,
+                "hits": {
+                    "total": 4,
+                    "hits": [
+                        {"_index": "winlogbeat-7", "_id": str(i), "_source": d} for i, d in enumerate(docs)
+                    ],
+                },
+            }
+        )
+    )
     rows2, stats2, _, _ = parse(export)
     assert stats2.stored == 4 and _model(rows2[0]) == _model(rows[0])
     mixed = tmp_path / "mixed.ndjson"
-    mixed.write_bytes(lines[0] + b"\n" + (data / "otrf.ndjson").read_bytes().splitlines()[1] + b"\n"
-                      + (data / "ecs_native.ndjson").read_bytes().splitlines()[2] + b"\n")
+    mixed.write_bytes(
+        lines[0]
+        + b"\n"
+        + (data / "otrf.ndjson").read_bytes().splitlines()[1]
+        + b"\n"
+        + (data / "ecs_native.ndjson").read_bytes().splitlines()[2]
+        + b"\n"
+    )
     rows3, stats3, _, _ = parse(mixed)
     assert [r["src.format"] for r in rows3] == ["ecs", "otrf", "ecs"]
     assert [r["kind"] for r in rows3] == ["share", "auth", "file"]
 
 
-def test_array_written_one_element_a_line_survives_a_broken_element(parse: Parse, data: Path,
-                                                                     tmp_path: Path) -> None:
+def test_array_written_one_element_a_line_survives_a_broken_element(
+    parse: Parse, data: Path, tmp_path: Path
+) -> None:
     lines = (data / "winlogbeat.ndjson").read_bytes().splitlines()
     path = tmp_path / "arr.json"
     path.write_bytes(b"[\n" + lines[0] + b",\n" + lines[1][:50] + b",\n" + lines[2] + b"\n]\n")

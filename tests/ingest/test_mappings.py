@@ -51,8 +51,14 @@ def test_windows_yaml_targets_are_columns_and_kinds_are_known() -> None:
 
 
 def test_windows_mapper_refuses_a_target_that_is_not_a_column() -> None:
-    bad = {"channels": {"security": {"match": ["Security"], "events": {
-        4624: {"kind": "auth", "fields": {"TargetUserName": "user.nmae"}}}}}}
+    bad = {
+        "channels": {
+            "security": {
+                "match": ["Security"],
+                "events": {4624: {"kind": "auth", "fields": {"TargetUserName": "user.nmae"}}},
+            }
+        }
+    }
     with pytest.raises(ValueError, match="user.nmae"):
         WindowsMapper(bad)
     bad_kind = {"channels": {"security": {"match": ["Security"], "events": {4624: {"kind": "logon"}}}}}

@@ -370,7 +370,9 @@ def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
                 if text.strip():
                     yield lineno, text
     except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
-        sink.reject(lineno + 1, "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}")
+        sink.reject(
+            lineno + 1, "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}"
+        )
 
 
 def first_not_null(*vals: Iterable[Any]) -> Any:

@@ -181,8 +181,9 @@ class JsonLinesReader:
         return True
 
     # -- one record ------------------------------------------------------------------
-    def _row(self, obj: Any, raw: str, windows: Any, ecs: EcsMapper, otrf: dict[str, tuple[str, ...]]
-             ) -> dict[str, Any] | None:
+    def _row(
+        self, obj: Any, raw: str, windows: Any, ecs: EcsMapper, otrf: dict[str, tuple[str, ...]]
+    ) -> dict[str, Any] | None:
         if obj.__class__ is not dict:
             return None
         src = obj.get("_source")
@@ -223,16 +224,18 @@ class JsonLinesReader:
             host = {}
         eid = w.get("event_id")
         eid = eid if eid.__class__ is int else to_int(eid if eid is not None else ev.get("code"))
-        row = windows.map(WinEvent(
-            w.get("channel"),
-            w.get("provider_name") or ev.get("provider"),
-            eid,
-            w.get("computer_name") or host.get("name"),
-            parse_ts(doc.get("@timestamp")),
-            to_int(w.get("record_id")),
-            data,
-            raw,
-        ))
+        row = windows.map(
+            WinEvent(
+                w.get("channel"),
+                w.get("provider_name") or ev.get("provider"),
+                eid,
+                w.get("computer_name") or host.get("name"),
+                parse_ts(doc.get("@timestamp")),
+                to_int(w.get("record_id")),
+                data,
+                raw,
+            )
+        )
         eid_ecs = ev.get("id")
         if eid_ecs is not None:
             row["event.id"] = str(eid_ecs)
@@ -244,24 +247,27 @@ class JsonLinesReader:
         return row
 
     @staticmethod
-    def _otrf(doc: dict[str, Any], eid: Any, raw: str, windows: Any, keys: dict[str, tuple[str, ...]]
-              ) -> dict[str, Any]:
+    def _otrf(
+        doc: dict[str, Any], eid: Any, raw: str, windows: Any, keys: dict[str, tuple[str, ...]]
+    ) -> dict[str, Any]:
         """An OTRF Security-Datasets record: System and EventData fields side by side."""
         ts = None
         for k in keys["timestamp"]:
             ts = parse_ts(doc.get(k))
             if ts is not None:
                 break
-        row = windows.map(WinEvent(
-            _first(doc, keys["channel"]),
-            _first(doc, keys["provider"]),
-            to_int(eid),
-            _first(doc, keys["computer"]),
-            ts,
-            to_int(_first(doc, keys["record"])),
-            doc,
-            raw,
-        ))
+        row = windows.map(
+            WinEvent(
+                _first(doc, keys["channel"]),
+                _first(doc, keys["provider"]),
+                to_int(eid),
+                _first(doc, keys["computer"]),
+                ts,
+                to_int(_first(doc, keys["record"])),
+                doc,
+                raw,
+            )
+        )
         row["src.format"] = "otrf"
         return row
 

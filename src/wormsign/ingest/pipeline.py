@@ -177,7 +177,8 @@ class _Writer:
         if self._tables:
             tables, self._tables, self._buffered = self._tables, [], 0
             # One contiguous chunk: DuckDB takes a many-chunk table several times slower.
-            self.case.append_events(pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0])
+            table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+            self.case.append_events(table)
 
     def commit(self) -> None:
         if not self._open:
