@@ -107,3 +107,16 @@ def test_report_without_the_graph_library_still_shows_the_tables(
     pg.locator("#host-table tbody tr").first.click()
     pg.wait_for_selector("#evidence-list .event")
     assert watch.errors == []
+
+
+def test_switching_to_an_incident_without_spread(page: tuple[Any, Any], report_url: str) -> None:
+    pg, watch = page
+    pg.goto(report_url)
+    wait_ready(pg)
+    pg.select_option("#incident-select", "INC-0002")
+    pg.wait_for_selector("#card-incident .v:text('INC-0002')")
+    assert graph_counts(pg) == (1, 0)
+    assert pg.locator("#card-patient-zero .v").inner_text() == "unknown"
+    assert slide(pg, 0) == (0, 0)
+    assert pg.locator("#host-table tbody tr").count() == 1
+    assert watch.errors == []
