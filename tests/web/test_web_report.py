@@ -83,7 +83,8 @@ def test_clicking_a_table_row_and_an_edge(page: tuple[Any, Any], report_url: str
     pg.locator("#timeline tbody tr", has_text="infection").first.click()
     pg.wait_for_selector("#details h2:text('Edge ws-0001 → ws-0002')")
     assert pg.locator("#evidence-list .event").count() == 2
-    pg.locator("#locked-table tbody tr").first.click()
+    pg.locator("#locked-table tbody tr").first.focus()
+    pg.keyboard.press("Enter")  # rows work from the keyboard too
     pg.wait_for_selector("#evidence-list .event")
     assert "4740" in pg.locator("#evidence-list").inner_text()
     assert_nothing_ran(pg, watch)

@@ -32,7 +32,11 @@ function table(parent, headers, rows, onClick) {
   rows.forEach(function (r) {
     var row = el("tr", onClick && r.item !== undefined ? "clickable" : null);
     r.cells.forEach(function (c) { row.appendChild(el("td", r.cls || null, c)); });
-    if (onClick && r.item !== undefined) row.addEventListener("click", function () { onClick(r.item); });
+    if (onClick && r.item !== undefined) {
+      row.tabIndex = 0;
+      row.addEventListener("click", function () { onClick(r.item); });
+      row.addEventListener("keydown", function (e) { if (e.key === "Enter") onClick(r.item); });
+    }
     tb.appendChild(row);
   });
   t.appendChild(tb);
