@@ -41,6 +41,11 @@ def browser() -> Iterator[Any]:
         pytest.skip("/usr/bin/chromium is missing (apt-get install -y chromium; .ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
+    from wormsign.web import bundled
+
+    if not bundled():
+        pytest.fail("the graph library is not bundled into the package: run scripts/build-web.sh")
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
