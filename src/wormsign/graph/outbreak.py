@@ -117,7 +117,10 @@ def outbreak_incident(
     c2_list = list(named.values()) + [c for k, c in c2.items() if k not in named]
     locked = sorted(lockouts, key=lambda x: x["ts"] or "")
     times = [t for t in [iso(t) for t in tree.infected_at.values()] + [a["first_seen"] for a in alerts] if t]
-    first_alert = min((a["ts"] for a in alerts if a.get("ts")), default=None)
+    # The first alert raised once the outbreak began (a long-running alert fused for its later
+    # part does not date the outbreak's detection before patient zero was infected).
+    began = iso(min(tree.infected_at.values())) if tree.infected_at else ""
+    first_alert = min((a["ts"] for a in alerts if a.get("ts") and a["ts"] >= (began or "")), default=None)
     cont = containment(tree)
     return {
         "type": "outbreak",
