@@ -121,3 +121,46 @@ def test_switching_to_an_incident_without_spread(page: tuple[Any, Any], report_u
     assert slide(pg, 0) == (0, 0)
     assert pg.locator("#host-table tbody tr").count() == 1
     assert watch.errors == []
+
+
+def test_host_names_that_are_object_keys_in_javascript(page: tuple[Any, Any], tmp_path: Path) -> None:
+    from outbreak_fixture import build
+
+    path = tmp_path / "proto.duckdb"
+    doc = build(path)
+    base = doc["incidents"][1]
+    hosts = [
+        {**base["hosts"][0], "host": h, "state": "infected", "generation": i, "infected_at": t}
+        for i, (h, t) in enumerate(
+            [("__proto__", "2026-03-02T09:00:00Z"), ("constructor", "2026-03-02T09:05:00Z")]
+        )
+    ]
+    edge = {
+        **doc["incidents"][0]["edges"][0],
+        "source": "__proto__",
+        "target": "constructor",
+        "evidence": ["__proto__:1"],
+    }
+    inc = {
+        **base,
+        "id": "INC-0003",
+        "type": "outbreak",
+        "hosts": hosts,
+        "edges": [edge],
+        "patient_zero": "__proto__",
+        "alerts": ["__proto__", "toString"],
+    }
+    with Case.open(str(path)) as case:
+        case.set_meta("hunt", {**doc, "incidents": [inc]})
+    out = tmp_path / "proto.html"
+    with Case.open(str(path), read_only=True) as case:
+        write_report(case, out)
+    pg, watch = page
+    pg.goto(out.as_uri())
+    wait_ready(pg)
+    assert graph_counts(pg) == (2, 1)
+    assert slide(pg, 1000) == (2, 1)
+    click_node(pg, "constructor")
+    pg.wait_for_selector("#evidence-list .event")
+    assert "not in the case" in pg.locator("#evidence-list").inner_text()
+    assert watch.errors == []

@@ -48,6 +48,7 @@ function card(parent, key, value, id) {
   c.appendChild(el("div", "k", key)); c.appendChild(el("div", "v", value));
   parent.appendChild(c);
 }
+function own(obj, key) { return obj && Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined; }
 function ms(t) { var v = Date.parse(t); return isNaN(v) ? null : v; }
 function short(t) { return t ? text(t).replace("T", " ").replace(/\.\d+Z$/, "Z") : ""; }
 function hours(a, b) { var x = ms(a), y = ms(b); return x === null || y === null ? "" : ((y - x) / 3600000).toFixed(1) + " h"; }

@@ -15,12 +15,12 @@ function evidence(refs) {
   refs = refs.filter(function (r) { return typeof r === "string"; }).slice(0, 50);
   if (config.mode !== "api") {
     var ev = (state.view && state.view.evidence) || {};
-    return Promise.resolve(refs.map(function (r) { return ev[r] || { ref: r, missing: true }; }));
+    return Promise.resolve(refs.map(function (r) { return own(ev, r) || { ref: r, missing: true }; }));
   }
   if (!refs.length) return Promise.resolve([]);
   var q = refs.map(function (r) { return "ref=" + encodeURIComponent(r); }).join("&");
   return api("/api/evidence?" + q).then(function (d) {
-    return refs.map(function (r) { return d.events[r] || { ref: r, missing: true }; });
+    return refs.map(function (r) { return own(d.events, r) || { ref: r, missing: true }; });
   });
 }// -- evidence panel ------------------------------------------------------------------
 function showEvidence(title, facts, refs) {

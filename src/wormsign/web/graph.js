@@ -14,7 +14,7 @@ function drawGraph(inc) {
     clear(box).appendChild(el("p", "empty", "graph library not bundled: run scripts/build-web.sh"));
     return;
   }
-  var ids = {}, elements = [], n = 0;
+  var ids = Object.create(null), elements = [], n = 0;
   function node(host, h) {
     if (ids[host] === undefined) {
       ids[host] = "n" + (n++);
@@ -46,7 +46,7 @@ function drawGraph(inc) {
       { selector: ":selected", style: { "border-width": 3, "border-color": "#000", "line-color": "#000" } }
     ]
   });
-  var hostById = {};
+  var hostById = Object.create(null);
   Object.keys(ids).forEach(function (h) { hostById[ids[h]] = h; });
   state.cy.on("tap", "node", function (evt) { selectHost(hostById[evt.target.id()]); });
   state.cy.on("tap", "edge", function (evt) { selectEdge(inc.edges[evt.target.data("idx")]); });

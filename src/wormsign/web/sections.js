@@ -50,19 +50,19 @@ function renderTimeline(inc) {
 function renderIocs(inc) {
   var s = section("iocs", "C2 and indicators");
   table(s, ["address", "port", "family", "hosts"], (inc.c2 || []).map(function (c) { return { cells: [c.address, c.port, c.family, c.hosts] }; }));
-  var files = {};
+  var files = Object.create(null);
   (inc.edges || []).forEach(function (e) { if (e.file && e.file.sha256) files[e.file.sha256] = e.file; });
   (inc.hosts || []).forEach(function (h) { (h.hashes || []).forEach(function (x) { files[x] = files[x] || { sha256: x }; }); });
   table(s, ["sha256", "file name", "path"], Object.keys(files).map(function (k) { return { cells: [k, files[k].name, files[k].path] }; }));
 }
 function renderAttack(inc) {
-  var s = section("attack", "ATT&CK techniques seen"), seen = {}, names = state.view.attack || {};
+  var s = section("attack", "ATT&CK techniques seen"), seen = Object.create(null), names = state.view.attack || {};
   (inc.edges || []).forEach(function (e) { (e.techniques || []).forEach(function (t) { seen[t] = (seen[t] || 0) + 1; }); });
   alertsOf(inc).forEach(function (a) { (a.attack || []).forEach(function (t) { seen[t] = (seen[t] || 0) + 1; }); });
-  table(s, ["technique", "name", "seen"], Object.keys(seen).sort().map(function (t) { return { cells: [t, names[t] || "", seen[t]] }; }));
+  table(s, ["technique", "name", "seen"], Object.keys(seen).sort().map(function (t) { return { cells: [t, own(names, t) || "", seen[t]] }; }));
 }
 function alertsOf(inc) {
-  var ids = {}; (inc.alerts || []).forEach(function (a) { ids[a] = true; });
+  var ids = Object.create(null); (inc.alerts || []).forEach(function (a) { ids[a] = true; });
   return (state.view.alerts || []).filter(function (a) { return ids[a.id]; });
 }
 function renderAlerts(inc) {
