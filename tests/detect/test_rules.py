@@ -16,7 +16,7 @@ from wormsign.schema import FIELD_NAMES
 def alerts(tmp_path: Path, rows: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
     cfg = config.load()
     # Every host logs something of its own, with its address (how addresses resolve to hosts).
-    hosts = [f"ws-{n:02d}" for n in range(1, 13)] + ["dc-01"]
+    hosts = [f"ws-{n:02d}" for n in range(1, 60)] + ["dc-01"]
     rows = rows + [ev(-60, h, "generic", "0") for h in hosts]
     with make_case(tmp_path / "c.duckdb", rows) as case:
         prep.prepare(case, cfg)
@@ -145,3 +145,21 @@ def test_remote_task(tmp_path: Path, code: str, field: str, rule: str) -> None:
     rows = [ev(0, "ws-02", "task", code, **{"task.name": "\\upd", field: "C:\\Windows\\Temp\\x.exe"})]
     got = alerts(tmp_path, rows, rule)
     assert [a["host"] for a in got] == ["ws-02"]
+
+
+def test_smb_exploit_spread_on_the_wire_alone(tmp_path: Path) -> None:
+    """Zeek only: ws-01 scans, sends a payload-sized SMB session to ws-02, which then scans on."""
+
+    def conn(minutes: float, src: str, dst: str, size: int = 0) -> dict[str, Any]:
+        row = ev(minutes, src, "network", "conn", **{"source.ip": ip(src), "destination.ip": ip(dst),
+                 "destination.port": 445, "network.bytes": size})
+        row["src.format"] = "zeek"
+        return row
+
+    rows = [conn(i * 0.05, "ws-01", f"ws-{n:02d}") for i, n in enumerate(range(20, 32))]
+    rows.append(conn(1, "ws-01", "ws-02", 80_000))
+    rows += [conn(2 + i * 0.05, "ws-02", f"ws-{n:02d}") for i, n in enumerate(range(40, 52))]
+    # a scanner that only probes (no payload) makes no spread
+    rows += [conn(30 + i * 0.05, "ws-03", f"ws-{n:02d}") for i, n in enumerate(range(20, 32))]
+    got = alerts(tmp_path, rows, "smb-exploit-spread")
+    assert [(a["host"], a["target_hosts"]) for a in got] == [("ws-01", ["ws-02"])]

@@ -65,9 +65,31 @@ SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [s
 )
 """
 
+# Credential-less spread seen on the wire alone (no host logs of the target): a scanning host
+# opened a payload-sized SMB session to a host that starts scanning port 445 itself soon after.
+SCAN_ON = """
+INSERT INTO h_edges
+WITH buckets AS (
+    SELECT source, min(ts) AS first FROM h_smb
+    GROUP BY source, time_bucket(to_seconds($scan_window_s), ts)
+    HAVING count(DISTINCT target) >= $scan_min_hosts
+),
+scans AS (SELECT source AS host, min(first) AS scan_ts FROM buckets GROUP BY ALL)
+SELECT s.source, c.host, c.scan_ts, 'smb-exploit', NULL, NULL, NULL, NULL, 'exploit', [s.ref], s.ts,
+       -row_number() OVER (ORDER BY c.host), 4
+FROM scans c
+JOIN h_smb s ON s.target = c.host AND s.strong AND s.ts <= c.scan_ts AND s.ts >= c.scan_ts - to_seconds($xw)
+JOIN scans a ON a.host = s.source AND a.scan_ts <= s.ts
+WHERE s.source <> c.host
+  AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = c.host AND l.source = s.source
+                  AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND c.scan_ts)
+QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY s.ts DESC) = 1
+"""
+
 # One explanation per execution, best first (column q): 0 an exploit session that carried a
 # payload, 1 a copy of the very file or a remote call naming its caller, 2 the latest copy of
-# some other file (a renamed copy), 3 a mere probe of port 445 before it.
+# some other file (a renamed copy), 3 a mere probe of port 445 before it, 4 (no execution
+# seen) the target scanning on after a payload-sized session.
 BEST = """
 DELETE FROM h_edges WHERE (xid, q) NOT IN (SELECT (xid, min(q)) FROM h_edges GROUP BY xid)
 """
@@ -88,7 +110,8 @@ def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
 
 def build_edges(case: Case, cfg: dict[str, Any]) -> None:
     """Fill ``h_edges`` (needs :func:`wormsign.detect.prep.prepare` first)."""
-    vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"]}
-    for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT, BEST):
+    vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"],
+            "scan_window_s": int(cfg["scan_window_s"]), "scan_min_hosts": int(cfg["scan_min_hosts"])}
+    for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT, SCAN_ON, BEST):
         q, params = bind(sql, vals)
         case.engine.execute(q, params)

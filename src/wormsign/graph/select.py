@@ -26,7 +26,9 @@ from wormsign.detect.baseline import Baseline
 
 
 def _keys(e: dict[str, Any]) -> set[str]:
-    return {str(k).lower() for k in (e.get("fname"), e.get("sha256")) if k}
+    """What says two copies are the same file: its name (an edge's hash may be that of the
+    process the copy explains, so it does not travel with the file reliably)."""
+    return {str(e["fname"]).lower()} if e.get("fname") else set()
 
 
 def _day(t: datetime) -> str:
