@@ -57,7 +57,7 @@ def hunt_doc(case: Case) -> dict[str, Any]:
         raise ViewError(f"{case.path}: hunt result has format {fmt!r}; this version reads {FORMAT}")
     if not isinstance(doc.get("incidents"), list):
         raise ViewError(f"{case.path}: hunt result has no list of incidents")
-    return doc
+    return dict(doc)
 
 
 def alerts(case: Case, doc: dict[str, Any] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
