@@ -77,15 +77,24 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
     return [dict(a) for a in out or []]
 
 
+# One edge per source, target, file and hour: the copy, the service install, the process start
+# and the RPC calls of one infection are one step, with all their evidence.
+EDGES = """
+SELECT source, target, min(ts) AS ts, arg_min(method, ts) AS method, fname, arg_min(fpath, ts) AS fpath,
+       max(sha256) AS sha256, arg_min(account, ts) AS account, arg_min(kind, ts) AS kind,
+       list_slice(list_distinct(flatten(list(evidence))), 1, 20) AS evidence, min(drop_ts) AS drop_ts
+FROM h_edges
+WHERE source IS NOT NULL AND target IS NOT NULL
+  AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
+GROUP BY source, target, fname, time_bucket(INTERVAL 1 HOUR, ts)
+ORDER BY ts
+"""
+
+
 def _edges(case: Case, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Propagation edges between hosts of the network (an outside address is no infector: the
     host it reached is where the outbreak entered)."""
-    return case.query(
-        "SELECT source, target, ts, method, fname, fpath, sha256, account, kind, evidence, drop_ts "
-        "FROM h_edges WHERE source IS NOT NULL AND target IS NOT NULL "
-        "AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?)) ORDER BY ts",
-        [cfg["internal_re"]],
-    ).to_pylist()
+    return case.query(EDGES, [cfg["internal_re"]]).to_pylist()
 
 
 def _is_outbreak(tree: Tree, ties: set[str], lure: bool) -> bool:
