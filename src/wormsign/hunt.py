@@ -119,7 +119,7 @@ def hunt(
     propagation.build_edges(case, cfg)
     alerts = rules.run_rules(case, cfg) + _sigma(case, sigma_rules)
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or ""))
-    alerts = [{"id": f"ALR-{i:06d}", **a} for i, a in enumerate(alerts, 1)]
+    alerts = [{"id": f"ALR-{i:06d}", **{k: v for k, v in a.items() if k != "id"}} for i, a in enumerate(alerts, 1)]
     for a in alerts:
         a.setdefault("target_hosts", [])
         a.setdefault("evidence", [])
