@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up wormsign from a fresh checkout: a virtual environment with the package and its test
+# tools, and the report's browser library bundled from npm (nothing is fetched at run time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[dev]'
+if command -v npm >/dev/null 2>&1; then
+  bash scripts/build-web.sh
+else
+  echo "npm not found: reports will be written without the interactive graph" >&2
+fi
