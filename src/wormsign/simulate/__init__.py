@@ -25,7 +25,7 @@ DEFAULT_START = "2026-03-02T00:00:00Z"  # a Monday
 
 def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.PathLike[str], *,
              start: str = DEFAULT_START, attack_at: float | None = None, zeek_format: str = "tsv",
-             compresslevel: int = 6, chunk_hosts: int = 250,
+             compresslevel: int = 6, chunk_hosts: int = 100,
              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Simulate ``scenario`` on ``hosts`` hosts for ``days`` days; write the files; return the truth.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from wormsign.simulate.org import Host, Org
 from wormsign.simulate.util import zeek_ts
-from wormsign.simulate.winlog import WinEvent
+from wormsign.simulate.winlog import WinEvent, is_failure, pack
 
 EXTERNAL = None  # a party outside the organisation (an address, no host)
 
@@ -26,7 +26,8 @@ class Emitter:
         if host.idx in self.written:
             raise RuntimeError(f"event {eid} for {host.name} after its chunk was written")
         self.seq += 1
-        self.win.setdefault(host.idx, []).append(WinEvent(ts, self.seq, channel, eid, data, attack))
+        self.win.setdefault(host.idx, []).append(
+            WinEvent(ts, self.seq, channel, eid, pack(data), attack, is_failure(eid, data)))
 
     def zrow(self, log: str, ts: int, uid: str | None, row: tuple[Any, ...], attack: bool = False) -> None:
         """A Zeek row: ``row`` holds the fields after ``ts`` (and after ``uid`` when given)."""

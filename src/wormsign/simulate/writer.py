@@ -44,7 +44,7 @@ class Stats:
         return self.windows + self.zeek
 
 
-def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 250, zeek_format: str = "tsv",
+def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_format: str = "tsv",
           level: int = 6, attack_ids: list[str] | None = None,
           progress: Callable[[int, int], None] | None = None) -> Stats:
     """Emit every host and day of ``plan`` under ``out/logs``; attack record ids go to ``attack_ids``."""
@@ -110,9 +110,12 @@ def _write_host(fh: IO[bytes], h: Host, events: list[Any], records: dict[tuple[i
         if ev.attack:
             ids.append(eid)
         lines.append(dumps(document(ev, h, rec, eid)))
+        if len(lines) >= 2000:  # orjson's buffers are roomy: write in batches, keep memory flat
+            fh.write(b"\n".join(lines) + b"\n")
+            lines = []
     if lines:
         fh.write(b"\n".join(lines) + b"\n")
-    return len(lines)
+    return len(events)
 
 
 def _dhcp(em: Emitter, org: Any, d: int) -> None:
