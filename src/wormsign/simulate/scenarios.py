@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wormsign.simulate.emotet import EmotetOutbreak
-from wormsign.simulate.others import NotPetyaOutbreak, SprayOutbreak, WannaCryOutbreak
+from wormsign.simulate.notpetya import NotPetyaOutbreak
 from wormsign.simulate.plan import Plan
+from wormsign.simulate.spray import SprayOutbreak
 from wormsign.simulate.util import MS_HOUR, rng
+from wormsign.simulate.wannacry import WannaCryOutbreak
 from wormsign.simulate.worm import config
 
 

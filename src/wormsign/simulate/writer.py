@@ -9,7 +9,7 @@ from typing import IO, Any
 
 import orjson
 
-from wormsign.simulate import attacks, campaigns, others
+from wormsign.simulate import attacks, campaigns, notpetya, wannacry
 from wormsign.simulate.benign import server_day, workstation_day
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.org import Host
@@ -18,7 +18,8 @@ from wormsign.simulate.util import MS_DAY, day_str, rng, zeek_uid
 from wormsign.simulate.winlog import CHANNEL_CODE, document
 from wormsign.simulate.zeek import ZeekWriter
 
-HANDLERS: dict[str, Callable[..., None]] = {**campaigns.HANDLERS, **attacks.HANDLERS, **others.HANDLERS}
+HANDLERS: dict[str, Callable[..., None]] = {**campaigns.HANDLERS, **attacks.HANDLERS, **wannacry.HANDLERS,
+                                         **notpetya.HANDLERS}
 
 
 def gz_open(path: str, level: int) -> IO[bytes]:
