@@ -28,7 +28,7 @@ def config() -> dict[str, Any]:
 
 def _dns(em: Emitter, org: Org, r: random.Random, h: Host, t: int, name: str, answers: list[str]) -> None:
     sport = ephemeral(r)
-    em.zrow("dns", t, zeek_uid(r), (h.ip(t), sport, org.dc(h.idx).ip(t), 53, "udp", r.randrange(65536),
+    em.zrow("dns", t, zeek_uid(r), (h.ip(t), sport, org.dc(h.idx).ip(t), 53, "udp", int(r.random() * 65536),
                                     "0.001200", name, 1, "C_INTERNET", 1, "A", 0, "NOERROR", False, False, True,
                                     True, 0, answers, ["300.000000"] * len(answers), False))
 
@@ -119,25 +119,26 @@ def workstation_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int,
     sites = cfg["sites"]
     span = max(t_end - t0 - 5000, 60_000)
     running: list[Proc] = []
+    rnd = r.random
     for _ in range(r.randint(*cfg["app_starts"])):
-        a = apps[r.randrange(len(apps))]
+        a = apps[int(rnd() * len(apps))]
         image = a["image"].replace("{user}", user)
-        t = t0 + 3000 + r.randrange(span)
+        t = t0 + 3000 + int(rnd() * span)
         p = process(em, r, h, t, image, a["cmd"].replace("{image}", image), explorer, uname,
                     cwd=f"C:\\Users\\{user}\\")
         if a["web"]:
             running.append(p)
     browser = running[0] if running else explorer
     for _ in range(r.randint(*cfg["web_sessions"])):
-        name, ip = sites[r.randrange(len(sites))]
-        t = t0 + 5000 + r.randrange(span)
-        p = running[r.randrange(len(running))] if running else browser
+        name, ip = sites[int(rnd() * len(sites))]
+        t = t0 + 5000 + int(rnd() * span)
+        p = running[int(rnd() * len(running))] if running else browser
         dns_query(em, r, h, t, p, name, [ip])
         _dns(em, org, r, h, t, name, [ip])
         sport = ephemeral(r)
         net_connect(em, h, t + 30, p, h.ip(t), sport, ip, 443, name)
         conn(em, r, t + 30, h.ip(t), sport, ip, 443, service="ssl", dur=r.uniform(0.2, 120.0),
-             ob=r.randrange(800, 40_000), rb=r.randrange(2000, 2_000_000), local_resp=False)
+             ob=800 + int(rnd() * 39_200), rb=2000 + int(rnd() * 1_998_000), local_resp=False)
     fss = org.by_role["fs"]
     for _ in range(r.randint(*cfg["file_server_visits"])):
         fs = fss[r.randrange(len(fss))]
@@ -156,10 +157,11 @@ def server_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int) -> N
     cfg = config()
     services = Proc("{" + f"{h.idx:08X}-0000-0000-0000-000000000002" + "}", 640, "C:\\Windows\\System32\\services.exe",
                     "C:\\Windows\\system32\\services.exe", "NT AUTHORITY\\SYSTEM")
+    images, rnd = cfg["server_images"], r.random
     for _ in range(r.randint(*cfg["server_processes"])):
-        cmd = cfg["server_images"][r.randrange(len(cfg["server_images"]))]
+        cmd = images[int(rnd() * len(images))]
         image = cmd.split(" ", 1)[0]
-        process(em, r, h, day0 + r.randrange(86_000_000), image, cmd, services, "NT AUTHORITY\\SYSTEM")
+        process(em, r, h, day0 + int(rnd() * 86_000_000), image, cmd, services, "NT AUTHORITY\\SYSTEM")
     # Windows Update check
     t = day0 + r.randrange(86_000_000)
     _dns(em, org, r, h, t, "fe2cr.update.microsoft.com", ["20.72.205.209"])

@@ -29,7 +29,7 @@ def _sid(account: str) -> str:
 
 
 def logon_id(r: random.Random) -> str:
-    return f"0x{r.randrange(0x100000, 0x9FFFFFF):x}"
+    return f"0x{0x100000 + int(r.random() * 0x9EFFFFF):x}"
 
 
 def ephemeral(r: random.Random) -> int:
@@ -97,7 +97,7 @@ def smb_logon(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Ho
             }, attack)
     if me is src:
         conn(em, r, t, sip, sport, dip, 445, service="smb,ntlm" if not kerberos else "smb,gssapi,krb",
-             dur=0.05 + r.random(), ob=900 + r.randrange(4000), rb=800 + r.randrange(3000), attack=attack,
+             dur=0.05 + r.random(), ob=900 + int(r.random() * 4000), rb=800 + int(r.random() * 3000), attack=attack,
              uid=uid)
         if not kerberos:
             em.zrow("ntlm", t, uid, (sip, sport, dip, 445, account, src.netbios, domain, dst.netbios,

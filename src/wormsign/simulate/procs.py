@@ -40,7 +40,7 @@ def process(em: Emitter, r: random.Random, h: Host, t: int, image: str, cmd: str
             integrity: str = "Medium", guid: str | None = None, pid: int | None = None) -> Proc:
     """Sysmon 1 for a new process under ``parent``; returns it as the next parent."""
     sha256, md5 = sha or image_hashes(image)
-    g, n = _guid(r), r.randrange(1000, 20000) & ~3
+    g, n = _guid(r), (1000 + int(r.random() * 19000)) & ~3
     p = Proc(guid or g, pid or n, image, cmd, user)
     name = image.rsplit("\\", 1)[-1]
     em.event(h, t, SYSMON, 1, {

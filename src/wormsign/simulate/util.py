@@ -33,7 +33,7 @@ def zeek_uid(r: random.Random, prefix: str = "C") -> str:
 
 def guid(r: random.Random) -> str:
     """A braced upper-case GUID as Sysmon and Windows write them."""
-    h = f"{r.getrandbits(128):032X}"
+    h = r.randbytes(16).hex().upper()
     return "{" + f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" + "}"
 
 
