@@ -191,3 +191,27 @@ def test_truncated_gzip_keeps_what_it_can(parse: Parse, evtx: bytes, data: Path,
     assert reader == "ecs" and 500 < stats.stored < 5_000
     assert [r.reason for r in rejects] == ["truncated-archive"]
     assert [r["process.pid"] for r in rows] == list(range(len(rows)))
+
+
+def test_empty_files_hold_no_record_and_are_not_rejected(tmp_path: Path, case_path: Path) -> None:
+    _write(tmp_path, "empty.log", b"")
+    _write(tmp_path, "blank.ndjson", b"\n \n")
+    with Case.open(str(case_path)) as case:
+        report = ingest_paths([str(tmp_path)], case, workers=1)
+        assert case.count() == 0
+    assert report.files == 2 and report.ok
+    assert report.stats.read == 0 and report.stats.rejected == 0
+
+
+def test_integers_beyond_int64_are_dropped_not_fatal(tmp_path: Path, case_path: Path) -> None:
+    line = (
+        b'{"@timestamp":"2026-03-02T09:00:00Z","winlog":{"channel":"Security","event_id":4624,'
+        b'"computer_name":"WS-1","event_data":{"LogonType":"99999999999999999999999",'
+        b'"IpPort":"\xc2\xb9\xc2\xb2","TargetUserName":"bob"}}}\n'
+    )
+    _write(tmp_path, "big.ndjson", line)
+    with Case.open(str(case_path)) as case:
+        report = ingest_paths([str(tmp_path)], case, workers=1)
+        rows = case.rows('SELECT "winlog.logon.type", "source.port", "user.name" FROM events')
+    assert report.stats.stored == 1 and report.stats.rejected == 0
+    assert rows == [(None, None, "bob")]

@@ -278,21 +278,30 @@ def clean_ip(v: Any) -> str | None:
     return v if is_ip(v) else None
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def to_int(v: Any) -> int | None:
-    """An integer from ints, decimal or hex strings; None when it is not one."""
-    if v is None or v.__class__ is int:
-        return v
-    if v.__class__ is str and v.isdigit():
-        return int(v)
-    if isinstance(v, float):
-        return int(v)
-    s = str(v).strip()
-    if not s or s in _NULLS:
+    """An integer from ints, decimal or hex strings; None when it is not one or does not fit int64."""
+    if v is None:
         return None
-    try:
-        return int(s, 16) if s[:2] in ("0x", "0X") else int(s)
-    except ValueError:
-        return None
+    if v.__class__ is int:
+        i = v
+    elif v.__class__ is str and len(v) < 19 and v.isascii() and v.isdigit():
+        return int(v)
+    elif isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return None
+        i = int(v)
+    else:
+        s = str(v).strip()
+        if not s or s in _NULLS or len(s) > 40:
+            return None
+        try:
+            i = int(s, 16) if s[:2] in ("0x", "0X") else int(s)
+        except ValueError:
+            return None
+    return i if _INT64_MIN <= i <= _INT64_MAX else None
 
 
 def parse_ts(v: Any) -> datetime | None:

@@ -62,6 +62,9 @@ class IngestReport:
 
 def _parse(source: Source, strict: bool, flush: Callable[[pa.Table], None]) -> FileResult:
     head = source.head(8192)
+    if not head.strip():
+        # An empty file (or only white space) holds no record: nothing to store or reject.
+        return FileResult(source, "empty", Stats(), [])
     reader = pick(source, head)
     if reader is None:
         st = Stats(read=1, rejected=1)
