@@ -38,3 +38,9 @@ def test_zeek_json_layout(tmp_path: Path) -> None:
         rows = [orjson.loads(x) for x in fh]
     assert rows and all(isinstance(r["ts"], float) and r["uid"].startswith("C") for r in rows)
     assert any(r["id.resp_p"] == 445 for r in rows)
+    from wormsign.ingest import ingest_paths
+    from wormsign.store import Case
+
+    with Case.open(str(tmp_path / "case.duckdb")) as case:
+        report = ingest_paths([str(tmp_path / "logs" / "zeek")], case, workers=1)
+        assert report.stats.rejected == 0 and report.unknown == [] and report.stats.stored > len(rows)
