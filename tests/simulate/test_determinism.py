@@ -44,3 +44,26 @@ def test_zeek_json_layout(tmp_path: Path) -> None:
     with Case.open(str(tmp_path / "case.duckdb")) as case:
         report = ingest_paths([str(tmp_path / "logs" / "zeek")], case, workers=1)
         assert report.stats.rejected == 0 and report.unknown == [] and report.stats.stored > len(rows)
+
+
+def test_refuses_to_mix_runs(tmp_path: Path) -> None:
+    import pytest
+
+    simulate("benign", 14, 1, 1, tmp_path)
+    with pytest.raises(ValueError, match="already holds a simulated run"):
+        simulate("benign", 14, 1, 2, tmp_path)
+    t = simulate("spray", 14, 1, 2, tmp_path, overwrite=True)
+    assert t["scenario"] == "spray" and t["seed"] == 2
+
+
+def test_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wormsign.cli import app
+
+    res = CliRunner().invoke(app, ["simulate", "-s", "wannacry", "-n", "16", "-d", "1", "--seed", "3",
+                                   "--attack-at", "2", "-o", str(tmp_path / "w")])
+    assert res.exit_code == 0, res.output
+    assert "wannacry" in res.output and (tmp_path / "w" / "truth.json").is_file()
+    bad = CliRunner().invoke(app, ["simulate", "-s", "nope", "-o", str(tmp_path / "x")])
+    assert bad.exit_code == 1

@@ -23,6 +23,7 @@ def simulate(
     attack_at: float = typer.Option(None, "--attack-at", help="Hours after --start when the attack begins."),
     zeek_format: str = typer.Option("tsv", "--zeek-format", help="tsv (Zeek's default) or json."),
     level: int = typer.Option(6, "--compress-level", min=1, max=9, help="gzip level of the output files."),
+    force: bool = typer.Option(False, "--force", help="Replace a run already in --out."),
 ) -> None:
     """Simulate an outbreak in a Windows organisation: Winlogbeat NDJSON, Zeek logs, intel feeds, truth.json.
 
@@ -37,7 +38,7 @@ def simulate(
                       TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("simulate", total=None)
             doc = run_simulation(scenario, hosts, days, seed, out, start=start, attack_at=attack_at,
-                                 zeek_format=zeek_format, compresslevel=level,
+                                 zeek_format=zeek_format, compresslevel=level, overwrite=force,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)

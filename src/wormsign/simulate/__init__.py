@@ -8,6 +8,7 @@ intel) and ``truth.json`` under ``out_dir``, and returns the truth dict.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +26,13 @@ DEFAULT_START = "2026-03-02T00:00:00Z"  # a Monday
 
 def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.PathLike[str], *,
              start: str = DEFAULT_START, attack_at: float | None = None, zeek_format: str = "tsv",
-             compresslevel: int = 6, chunk_hosts: int = 100,
+             compresslevel: int = 6, chunk_hosts: int = 100, overwrite: bool = False,
              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Simulate ``scenario`` on ``hosts`` hosts for ``days`` days; write the files; return the truth.
 
     ``attack_at`` is hours after ``start`` (default: drawn from the seed within the first day).
-    Same arguments give byte-identical files.
+    Same arguments give byte-identical files. A directory that already holds a run is refused
+    unless ``overwrite`` (then its ``logs/``, ``feeds/`` and ``truth.json`` are replaced).
     """
     if scenario not in PLANNERS:
         raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
@@ -46,7 +48,7 @@ def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.
     at = default_attack_at(plan) if attack_at is None else t0 + int(attack_at * MS_HOUR)
     PLANNERS[scenario](plan, at)
     out = os.fspath(out_dir)
-    os.makedirs(out, exist_ok=True)
+    _prepare(out, overwrite)
     ids: list[str] = []
     stats = write(plan, out, days, chunk_hosts=chunk_hosts, zeek_format=zeek_format, level=compresslevel,
                   attack_ids=ids, progress=progress)
@@ -55,6 +57,20 @@ def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.
     write_truth(os.path.join(out, "truth.json"), doc)
     doc["_stats"] = {"windows_events": stats.windows, "zeek_records": stats.zeek, "events": stats.events}
     return doc
+
+
+def _prepare(out: str, overwrite: bool) -> None:
+    ours = [os.path.join(out, x) for x in ("logs", "feeds", "truth.json")]
+    if any(os.path.exists(p) for p in ours):
+        if not overwrite:
+            raise ValueError(f"{out} already holds a simulated run (logs/, feeds/ or truth.json); "
+                             "choose another directory or overwrite it")
+        for p in ours:
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            elif os.path.exists(p):
+                os.unlink(p)
+    os.makedirs(out, exist_ok=True)
 
 
 __all__ = ["SCENARIOS", "simulate"]
