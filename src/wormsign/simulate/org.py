@@ -130,15 +130,19 @@ def build(n_hosts: int, seed: int, start: int, days: int) -> Org:
     n_adm = max(2, n_hosts // cfg["admins_per_hosts"])
     admins = ["adm-" + u for u in r.sample(users, min(n_adm, len(users)))]
     # DHCP moves: a few workstations per day get a new address in their subnet.
+    # An address given up today is offered again only from tomorrow (no two hosts share one).
     for d in range(days):
         rd = rng(seed, "dhcp", d)
+        released: list[tuple[str, int]] = []
         for h in ws:
             if rd.random() < cfg["dhcp_move_per_day"]:
                 t = start + d * MS_DAY + rd.randrange(6 * 3_600_000, 10 * 3_600_000)
                 octet = free[h.subnet].pop(rd.randrange(len(free[h.subnet])))
-                free[h.subnet].append(int(h.ips[-1].rsplit(".", 1)[1]))
+                released.append((h.subnet, int(h.ips[-1].rsplit(".", 1)[1])))
                 h.ips.append(f"{h.subnet}.{octet}")
                 h.ip_times.append(t)
+        for sub, octet in released:
+            free[sub].append(octet)
     by_role: dict[str, list[Host]] = {}
     for h in hosts:
         by_role.setdefault(h.role, []).append(h)
