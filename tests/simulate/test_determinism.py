@@ -52,6 +52,10 @@ def test_refuses_to_mix_runs(tmp_path: Path) -> None:
     simulate("benign", 14, 1, 1, tmp_path)
     with pytest.raises(ValueError, match="already holds a simulated run"):
         simulate("benign", 14, 1, 2, tmp_path)
+    with pytest.raises(ValueError, match="attack_at"):
+        simulate("emotet", 14, 1, 2, tmp_path, overwrite=True, attack_at=30)
+    with pytest.raises(ValueError, match="ISO 8601"):
+        simulate("emotet", 14, 1, 2, tmp_path, overwrite=True, start="yesterday")
     t = simulate("spray", 14, 1, 2, tmp_path, overwrite=True)
     assert t["scenario"] == "spray" and t["seed"] == 2
 

@@ -40,7 +40,12 @@ def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.
         raise ValueError("days must be at least 1")
     if zeek_format not in ("tsv", "json"):
         raise ValueError("zeek_format is tsv or json")
-    t0 = parse_iso_ms(start)
+    if attack_at is not None and not 0 <= attack_at < days * 24:
+        raise ValueError(f"attack_at must be within the run: 0 <= hours < {days * 24}")
+    try:
+        t0 = parse_iso_ms(start)
+    except ValueError:
+        raise ValueError(f"start is not an ISO 8601 time: {start!r}") from None
     t0 -= t0 % MS_DAY
     org = build(hosts, seed, t0, days)
     plan = Plan(org, seed, scenario)
