@@ -107,6 +107,8 @@ def test_spray_no_spread(runs: dict[str, Run]) -> None:
     fails = run.attack_docs("4625")
     assert len({d["winlog"]["event_data"]["TargetUserName"] for d in fails}) >= 20
     assert len({d["winlog"]["event_data"]["IpAddress"] for d in fails}) == 1
+    assert len(t["sources"]) == 1 and all(d["winlog"]["event_data"]["WorkstationName"] == t["sources"][0].upper()
+                                          for d in fails)
     assert run.attack_docs("7045") == [] and run.attack_docs("5145") == []
 
 

@@ -55,6 +55,7 @@ class Plan:
     lockouts: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     attacked: set[str] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)  # attacking hosts that are not infected (spray)
     c2: dict[str, list[str]] = field(default_factory=dict)
     hashes: dict[str, set[str]] = field(default_factory=dict)  # family -> sha256s
     patient_zero: str | None = None

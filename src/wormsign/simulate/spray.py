@@ -13,6 +13,7 @@ class SprayOutbreak(Outbreak):
         src = ws[self.r.randrange(len(ws))]
         servers = [h for h in self.org.hosts if h.role in ("dc", "fs", "app")]
         t = self.t0
+        self.plan.sources.add(src.name)
         accounts = self.r.sample(self.org.users + self.org.admins,
                                  min(len(self.org.users) + len(self.org.admins), self.r.randint(*f["accounts"])))
         known = set(accounts)

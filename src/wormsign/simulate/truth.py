@@ -34,6 +34,7 @@ def truth(plan: Plan, *, hosts: int, days: int, attack_ids: list[str]) -> dict[s
         "deliveries": plan.deliveries,
         "attacked": sorted(plan.attacked - set(plan.infections)),
         "hashes": {k: sorted(v) for k, v in sorted(plan.hashes.items())},
+        "sources": sorted(plan.sources),
     }
 
 
