@@ -78,8 +78,10 @@ def outbreak_incident(
     gens = tree.generations()
     gen_of = {h: i for i, g in enumerate(gens) for h in g}
     for a in alerts:
-        if a["rule"] == "remote-exec" and a["host"] in by_target and a.get("source_host") == by_target[a["host"]]["source"]:
-            by_target[a["host"]]["alerts"].append(a["id"])
+        if a["rule"] in ("remote-exec", "smb-exploit-spread"):
+            for t in a.get("target_hosts") or []:
+                if t in by_target and a.get("source_host") == by_target[t]["source"]:
+                    by_target[t]["alerts"].append(a["id"])
 
     attacked: set[str] = set()
     compromised: set[str] = {e["account"] for e in edges if e.get("account")}
