@@ -11,12 +11,16 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from wormsign.ingest.base import parse_ts
 from wormsign.intel.indicators import Indicator, IndicatorError, canon_port, classify, make
 
 Row = tuple[int, Indicator | str]
 
 FEODO_CSV_COLUMNS = ("first_seen_utc", "dst_ip", "dst_port", "c2_status", "last_online", "malware")
+#: AS numbers are 32-bit (RFC 6793).
+MAX_ASN = 2**32 - 1
 
 
 def sniff(text: str) -> str:
@@ -90,14 +94,13 @@ def feodo_json(
 ) -> Iterator[Row]:
     """The Feodo Tracker JSON blocklist: an array of ``{ip_address, port, status, ..., malware}``."""
     for lineno, item in json_array(text):
-        if isinstance(item, str):
-            yield lineno, item
+        if isinstance(item, BadJSON):
+            yield lineno, str(item)
             continue
         if not isinstance(item, dict):
             yield lineno, f"expected an object, found {type(item).__name__}"
             continue
         try:
-            asn = item.get("as_number")
             ind = make(
                 "ip_port",
                 f"{item.get('ip_address') or ''}:{canon_port(item.get('port'))}",
@@ -105,7 +108,7 @@ def feodo_json(
                 source=source,
                 first_seen=_ts(item.get("first_seen"), "first_seen"),
                 last_seen=_ts(item.get("last_online"), "last_online"),
-                asn=int(asn) if isinstance(asn, int) or (isinstance(asn, str) and asn.isdigit()) else None,
+                asn=_asn(item.get("as_number")),
                 as_name=item.get("as_name"),
                 country=item.get("country"),
                 status=item.get("status"),
@@ -118,30 +121,64 @@ def feodo_json(
         host = item.get("hostname")
         if isinstance(host, str) and host.strip():
             try:
-                yield (
-                    lineno,
-                    ind.with_(type="domain", value=host.strip().lower().rstrip("."), ip=None, port=None),
-                )
-            except IndicatorError:
-                pass
+                yield lineno, make("domain", host, family=ind.family, **_shared(ind))
+            except IndicatorError as exc:
+                yield lineno, f"hostname: {exc}"
+
+
+def _shared(ind: Indicator) -> dict[str, Any]:
+    keys = ("source", "first_seen", "last_seen", "asn", "as_name", "country", "status", "incident")
+    return {k: getattr(ind, k) for k in keys}
+
+
+def _asn(v: Any) -> int | None:
+    """An AS number (an integer, or ASCII digits) in 0..2**32-1; None for blank; IndicatorError otherwise."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool) or not (
+        isinstance(v, int) or (isinstance(v, str) and v.isascii() and v.strip().isdigit())
+    ):
+        raise IndicatorError(f"as_number is not a whole number from 0 to {MAX_ASN}: {str(v)[:40]!r}")
+    if isinstance(v, str) and len(v.strip()) > 10:
+        raise IndicatorError(f"as_number out of range: {v.strip()[:20]}... (AS numbers are 0 to {MAX_ASN})")
+    n = int(v)
+    if not 0 <= n <= MAX_ASN:
+        raise IndicatorError(f"as_number out of range (AS numbers are 0 to {MAX_ASN})")
+    return n
+
+
+class BadJSON(str):
+    """Why an item of a JSON array could not be read (told apart from an item that is a string)."""
 
 
 def json_array(text: str) -> Iterator[tuple[int, Any]]:
-    """Items of a JSON array with the line each starts on; a broken item yields an error and stops."""
+    """Items of a JSON array with the line each starts on.
+
+    An item that is not strict JSON (a lone UTF-16 surrogate such as ``"\\ud800"``, which no
+    store can hold) yields an error text and the next items are still read; broken syntax
+    yields an error and stops.
+    """
     dec = json.JSONDecoder()
     pos = _skip(text, 0)
     if pos >= len(text) or text[pos] != "[":
-        yield 1, "not a JSON array"
+        yield 1, BadJSON("not a JSON array")
         return
     pos = _skip(text, pos + 1)
     while pos < len(text) and text[pos] != "]":
         line = text.count("\n", 0, pos) + 1
         try:
-            item, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield line, f"bad JSON: {exc.msg} (the rest of the file cannot be read)"
+            _item, end = dec.raw_decode(text, pos)  # only to find where the item ends
+        except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python reads
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:200]
+            yield line, BadJSON(f"bad JSON: {why} (the rest of the file cannot be read)")
             return
-        yield line, item
+        except RecursionError:
+            yield line, BadJSON("bad JSON: nested too deeply (the rest of the file cannot be read)")
+            return
+        try:
+            yield line, orjson.loads(text[pos:end])
+        except orjson.JSONDecodeError as exc:
+            yield line, BadJSON(f"bad JSON: {str(exc)[:200]}")
         pos = _skip(text, end)
         if pos < len(text) and text[pos] == ",":
             pos = _skip(text, pos + 1)

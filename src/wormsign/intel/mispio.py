@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pymisp import MISPAttribute, MISPEvent
 
 from wormsign.intel.indicators import Indicator, IndicatorError, config, make
@@ -59,7 +60,7 @@ def read_event(
     """Indicators of a MISP event (its attributes and its objects' attributes)."""
     ev = MISPEvent()
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)  # strict: a lone surrogate ("\ud800") is refused, not stored
         if isinstance(data, dict) and "response" in data and isinstance(data["response"], list):
             data = data["response"][0] if data["response"] else {}
         ev.load(data)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import stix2
 from stix2patterns.pattern import Pattern
 
@@ -93,18 +94,22 @@ def read_bundle(
 ) -> Iterator[Row]:
     """Indicators of a STIX 2.1 bundle; the family comes from ``indicates`` relationships to malware."""
     try:
-        bundle = stix2.parse(text, allow_custom=True, version="2.1")
+        # orjson first: strict UTF-8 (a lone surrogate such as "\ud800" is refused), bounded depth.
+        bundle = stix2.parse(orjson.loads(text), allow_custom=True, version="2.1")
     except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for bad input
         yield 1, f"not a valid STIX 2.1 bundle: {str(exc)[:300]}"
         return
-    objects = list(getattr(bundle, "objects", None) or [])
-    names = {o.id: o.name for o in objects if o.type == "malware" and o.get("name")}
+    # Objects of custom types come back as plain dicts (allow_custom): none of them is read.
+    objects = [None if isinstance(o, dict) else o for o in getattr(bundle, "objects", None) or []]
+    names = {o.id: o.name for o in objects if o is not None and o.type == "malware" and o.get("name")}
     fam_of: dict[str, str] = {}
     for o in objects:
-        if o.type == "relationship" and o.relationship_type == "indicates" and o.target_ref in names:
+        if o is None or o.type != "relationship":
+            continue
+        if o.relationship_type == "indicates" and o.target_ref in names:
             fam_of.setdefault(o.source_ref, names[o.target_ref])
     for n, o in enumerate(objects, 1):
-        if o.type != "indicator":
+        if o is None or o.type != "indicator":
             continue
         where = str(o.id)
         if o.get("pattern_type", "stix") != "stix":
