@@ -8,9 +8,12 @@ record read is either stored or counted as rejected, never silently lost.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
+import itertools
 import logging
+import operator
 import re
 import zipfile
 import zlib
@@ -130,6 +133,7 @@ class Sink:
         strict: bool = False,
         batch_rows: int = 20_000,
         on_reject: Callable[[Reject], None] | None = None,
+        batch: Batch | None = None,
     ) -> None:
         self.source = source
         self.fmt = fmt
@@ -140,6 +144,7 @@ class Sink:
         self.rejects: list[Reject] = []  # the first few, for the report; all are counted
         self._on_reject = on_reject
         self._rows: list[dict[str, Any]] = []
+        self._batch = batch
 
     # -- what readers call ----------------------------------------------------------
     def add(self, row: dict[str, Any]) -> None:
@@ -184,49 +189,140 @@ class Sink:
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        table = self._finish(rows_to_table(rows))
-        self.stats.stored += table.num_rows
-        self._flush(table)
+        self.stats.stored += len(rows)
+        self.stats.kinds.update(map(_KIND, rows))
+        if self._batch is not None:  # gathered with other sources' rows, converted together
+            self._batch.add(self, rows)
+            return
+        batch = Batch(self._flush)
+        batch.add(self, rows)
+        batch.drain()
 
-    def _finish(self, table: pa.Table) -> pa.Table:
-        """Source pointer, format, bounded field sizes and kind counts of one batch."""
-        n = table.num_rows
-        names = table.schema.names
-        table = table.set_column(names.index("src.file"), "src.file", pa.repeat(self.source.name, n))
-        table = table.set_column(names.index("src.digest"), "src.digest", pa.repeat(self.source.digest, n))
-        i = names.index("src.format")  # a reader of several layouts may name the record's own
-        table = table.set_column(i, "src.format", pc.fill_null(table.column(i), self.fmt))
-        for i, f in enumerate(schema.FIELDS):
-            if f.type != pa.string():
-                continue
-            col = table.column(i)
-            if col.null_count == n:
-                continue
-            limit = schema.MAX_RAW_CHARS if f.name == "raw" else schema.MAX_FIELD_CHARS
-            if col.nbytes <= limit:  # the whole column is smaller than one value may be
+
+_KIND = operator.methodcaller("get", "kind")
+
+
+class Batch:
+    """Rows of one or more sources, converted into one Arrow table of the event model.
+
+    A corpus holds thousands of small files: converting each on its own costs more than its
+    rows do. A :class:`Sink` built with ``batch=`` hands its rows here instead; the batch
+    converts them when it holds ``max_rows`` rows, or on :meth:`drain`, and gives the table
+    to ``flush``. The source pointer (``src.file``, ``src.digest``, default ``src.format``)
+    and the size bounds are applied here, and truncations are counted on the stats of the
+    source each row came from, so those are final once the batch is drained.
+    """
+
+    def __init__(self, flush: Callable[[pa.Table], None], max_rows: int = 50_000) -> None:
+        self._flush = flush
+        self.max_rows = max_rows
+        self.rows: list[dict[str, Any]] = []
+        self._parts: list[tuple[Sink, int]] = []  # (sink, rows) in order
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, sink: Sink, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        self.rows.extend(rows)
+        self._parts.append((sink, len(rows)))
+        if len(self.rows) >= self.max_rows:
+            self.drain()
+
+    def clear(self) -> None:
+        self.rows, self._parts = [], []
+
+    def drain(self) -> None:
+        """Convert what is held and hand it to ``flush``."""
+        if not self.rows:
+            return
+        rows, parts = self.rows, self._parts
+        self.clear()
+        self._flush(self._table(rows, parts))
+
+    @staticmethod
+    def _table(rows: list[dict[str, Any]], parts: list[tuple[Sink, int]]) -> pa.Table:
+        n = len(rows)
+        cols = _columns(rows)
+        files: list[str] = []
+        digests: list[str] = []
+        fmts: list[str] = []
+        for sink, k in parts:
+            files += [sink.source.name] * k
+            digests += [sink.source.digest] * k
+            fmts += [sink.fmt] * k
+        cols["src.file"] = pa.array(files, pa.string())
+        cols["src.digest"] = pa.array(digests, pa.string())
+        fmt = pa.array(fmts, pa.string())
+        own = cols.get("src.format")  # a reader of several layouts may name the record's own
+        cols["src.format"] = fmt if own is None else pc.coalesce(own, fmt)
+        for name, col in cols.items():
+            if col.type != pa.string() or col.nbytes <= schema.MAX_FIELD_CHARS:
+                continue  # the whole column is smaller than one value may be
+            limit = schema.MAX_RAW_CHARS if name == "raw" else schema.MAX_FIELD_CHARS
+            if col.nbytes <= limit:
                 continue
             longest = pc.max(pc.binary_length(col)).as_py()
             if longest is None or longest <= limit:  # bytes >= characters: nothing is too long
                 continue
-            over = pc.sum(pc.greater(pc.utf8_length(col), limit)).as_py() or 0
-            if over:
-                self.stats.truncated += over
-                table = table.set_column(i, f.name, pc.utf8_slice_codeunits(col, 0, limit))
-        for vc in pc.value_counts(table.column("kind")).to_pylist():
-            self.stats.kinds[vc["values"]] += vc["counts"]
-        return table
+            over = pc.greater(pc.utf8_length(col), limit)
+            if not pc.any(over).as_py():
+                continue
+            _count_truncated(pc.indices_nonzero(over).to_pylist(), parts)
+            cols[name] = pc.utf8_slice_codeunits(col, 0, limit)
+        return _assemble(cols, n)
+
+
+def _count_truncated(rows: list[int], parts: list[tuple[Sink, int]]) -> None:
+    """Count truncated values on the stats of the sources the rows came from."""
+    ends = list(itertools.accumulate(k for _, k in parts))
+    for i in rows:
+        parts[bisect.bisect_right(ends, i)][0].stats.truncated += 1
+
+
+_FIELD_TYPES = {f.name: f.type for f in schema.FIELDS}
+_STRUCTS: dict[frozenset[str], pa.StructType] = {}
+_NULLS_CACHE: dict[tuple[int, pa.DataType], pa.Array] = {}
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    """The columns of the model that the rows fill, by name (one pass by Arrow, as a struct
+    array of only those fields: Arrow looks every field of the struct up in every row)."""
+    keys = frozenset(set().union(*rows).intersection(_FIELD_TYPES))
+    st = _STRUCTS.get(keys)
+    if st is None:
+        if len(_STRUCTS) > 1000:
+            _STRUCTS.clear()
+        st = _STRUCTS[keys] = pa.struct([f for f in schema.SCHEMA if f.name in keys])
+    arr = pa.array(rows, type=st)
+    return {st.field(i).name: arr.field(i) for i in range(st.num_fields)}
+
+
+def _nulls(n: int, t: pa.DataType) -> pa.Array:
+    a = _NULLS_CACHE.get((n, t))
+    if a is None:
+        if len(_NULLS_CACHE) > 256:
+            _NULLS_CACHE.clear()
+        a = _NULLS_CACHE[(n, t)] = pa.nulls(n, t)
+    return a
+
+
+def _assemble(cols: dict[str, pa.Array], n: int) -> pa.Table:
+    return pa.Table.from_arrays(
+        [cols[f.name] if f.name in cols else _nulls(n, f.type) for f in schema.FIELDS], schema=schema.SCHEMA
+    )
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Build an Arrow table of the event schema from row dicts (missing keys are null).
 
-    The dicts are converted in one pass by Arrow (as a struct array), not column by column
-    in Python: this is the hot path of every reader.
+    The dicts are converted in one pass by Arrow (as a struct array of the fields present),
+    not column by column in Python: this is the hot path of every reader.
     """
-    return pa.Table.from_struct_array(pa.array(rows, type=_ROW_TYPE))
-
-
-_ROW_TYPE = pa.struct(list(schema.SCHEMA))
+    if not rows:
+        return schema.SCHEMA.empty_table()
+    return _assemble(_columns(rows), len(rows))
 
 
 # -- value helpers shared by the readers ---------------------------------------------
@@ -304,10 +400,23 @@ def to_int(v: Any) -> int | None:
     return i if _INT64_MIN <= i <= _INT64_MAX else None
 
 
+_fromiso = datetime.fromisoformat
+
+
 def parse_ts(v: Any) -> datetime | None:
     """A UTC datetime from ISO 8601 text (any fraction length, ``Z`` or ``UTC``) or epoch seconds."""
     if v is None:
         return None
+    if v.__class__ is str:  # the common case: ISO 8601 that Python reads as is
+        try:
+            dt = _fromiso(v)
+        except ValueError:
+            pass
+        else:
+            tz = dt.tzinfo
+            if tz is UTC:
+                return dt
+            return dt.replace(tzinfo=UTC) if tz is None else dt.astimezone(UTC)
     if isinstance(v, datetime):
         return v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
     if isinstance(v, (int, float)):

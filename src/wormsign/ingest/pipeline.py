@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from wormsign.ingest.base import IngestError, Reject, Sink, Source, Stats
+from wormsign.ingest.base import Batch, IngestError, Reject, Sink, Source, Stats
 from wormsign.ingest.registry import pick
 from wormsign.ingest.walk import digest, sources
 from wormsign.store import Case
@@ -60,7 +60,8 @@ class IngestReport:
         return self.stats.rejected == 0 and not self.unknown
 
 
-def _parse(source: Source, strict: bool, flush: Callable[[pa.Table], None]) -> FileResult:
+def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
+    """Parse one source; its rows go to ``batch`` (which converts and hands them on)."""
     head = source.head(8192)
     if not head.strip():
         # An empty file (or only white space) holds no record: nothing to store or reject.
@@ -73,7 +74,7 @@ def _parse(source: Source, strict: bool, flush: Callable[[pa.Table], None]) -> F
         if strict:
             raise IngestError(str(rej))
         return FileResult(source, "unknown", st, [rej])
-    sink = Sink(source, reader.name, flush, strict=strict)
+    sink = Sink(source, reader.name, batch._flush, strict=strict, batch=batch)
     try:
         reader.read(source, sink)
     except IngestError:
@@ -84,39 +85,73 @@ def _parse(source: Source, strict: bool, flush: Callable[[pa.Table], None]) -> F
     return FileResult(source, reader.name, sink.stats, sink.rejects)
 
 
-#: A worker sends a file's rows back through the pipe below this many rows, else as an IPC file.
+#: A worker sends a chunk's rows back through the pipe below this many rows, else as an IPC file.
 INLINE_ROWS = 50_000
 
 
-def _parse_to_file(source: Source, strict: bool, tmpdir: str) -> FileResult:
-    """Worker side: parse one source into Arrow tables (small) or an Arrow IPC file (large)."""
-    path = os.path.join(tmpdir, f"{source.digest}.arrow")
-    tables: list[pa.Table] = []
+@dataclass(slots=True)
+class ChunkResult:
+    """What a worker sends back for a chunk of files: their results and their rows."""
+
+    results: list[FileResult]
+    tables: list[pa.Table] = field(default_factory=list)  # the rows (small chunks)
+    batches: str | None = None  # Arrow IPC file with the rows (large chunks)
+    error: str | None = None  # set when strict mode stopped on a file of the chunk
+
+
+def _parse_chunk(chunk: list[Source], strict: bool, tmpdir: str) -> ChunkResult:
+    """Worker side: parse a chunk of sources and convert their rows into Arrow here, in the
+    worker, so that the parent only appends. Small chunks come back as tables, large ones as
+    an Arrow IPC file."""
+    path = os.path.join(tmpdir, f"{chunk[0].digest}.arrow")
+    out = ChunkResult([])
     rows = [0]
     writer: list[ipc.RecordBatchFileWriter] = []
 
     def flush(t: pa.Table) -> None:
         if not writer and rows[0] + t.num_rows <= INLINE_ROWS:
-            tables.append(t)
+            out.tables.append(t)
             rows[0] += t.num_rows
             return
         if not writer:
             writer.append(ipc.new_file(path, t.schema))
-            for old in tables:
+            for old in out.tables:
                 writer[0].write_table(old)
-            tables.clear()
+            out.tables.clear()
         writer[0].write_table(t)
 
+    batch = Batch(flush)
     try:
-        res = _parse(source, strict, flush)
+        for source in chunk:
+            out.results.append(_parse(source, strict, batch))
+        batch.drain()  # the rows, and the truncation counts of the results, are final here
     except IngestError as exc:
-        res = FileResult(source, "?", Stats(), [], error=str(exc))
+        out.error = str(exc)
+        out.tables.clear()
     finally:
         if writer:
             writer[0].close()
-    res.batches = path if writer else None
-    res.tables = tables
-    return res
+    out.batches = path if writer and out.error is None else None
+    return out
+
+
+def _chunks(todo: list[Source], workers: int) -> list[list[Source]]:
+    """Sources in chunks for the workers: small files together (a task costs milliseconds),
+    large ones alone; enough chunks that every worker has work until near the end."""
+    total = sum(s.size for s in todo)
+    target = max(1 << 20, min(32 << 20, total // (workers * 4) or 1))
+    chunks: list[list[Source]] = []
+    cur: list[Source] = []
+    size = 0
+    for s in todo:
+        cur.append(s)
+        size += s.size
+        if size >= target or len(cur) >= 200:
+            chunks.append(cur)
+            cur, size = [], 0
+    if cur:
+        chunks.append(cur)
+    return chunks
 
 
 class _Writer:
@@ -138,6 +173,8 @@ class _Writer:
         self._buffered = 0
         self._group_rows = 0
         self._results: list[FileResult] = []
+        #: Rows of the files parsed in this process, converted together (see :class:`Batch`).
+        self.batch = Batch(self.add, self.APPEND_ROWS)
 
     def __enter__(self) -> _Writer:
         return self
@@ -148,6 +185,7 @@ class _Writer:
         elif self._open:
             self._open = False
             self._tables.clear()
+            self.batch.clear()
             self._stack.__exit__(et, ev, tb)  # rolls back the open group
 
     def _begin(self) -> None:
@@ -167,13 +205,15 @@ class _Writer:
         if self._buffered >= self.APPEND_ROWS:
             self._append()
 
-    def done(self, res: FileResult) -> None:
-        """One file parsed: record it, and commit the group when it is big enough."""
+    def done(self, *results: FileResult) -> None:
+        """Files parsed (their rows added or in the batch): record them, and commit the group
+        when it is big enough."""
         self._begin()
-        self._results.append(res)
-        if self.progress:
-            self.progress(res.source.name, res.stats.read, res.source.size)
-        if self._group_rows >= self.max_rows or len(self._results) >= self.max_files:
+        for res in results:
+            self._results.append(res)
+            if self.progress:
+                self.progress(res.source.name, res.stats.read, res.source.size)
+        if self._group_rows + len(self.batch) >= self.max_rows or len(self._results) >= self.max_files:
             self.commit()
 
     def _append(self) -> None:
@@ -186,6 +226,7 @@ class _Writer:
     def commit(self) -> None:
         if not self._open:
             return
+        self.batch.drain()  # before the sources rows: it completes their truncation counts
         self._append()
         results, self._results = self._results, []
         _record_sources(self.case, results)
@@ -233,17 +274,17 @@ def ingest_paths(
     with _Writer(case, report, progress) as out:
         if workers <= 1 or len(todo) <= 1:
             for s in todo:
-                out.done(_parse(s, strict, out.add))
+                out.done(_parse(s, strict, out.batch))
             return report
         with tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp, ProcessPoolExecutor(workers) as pool:
-            pending: set[Future[FileResult]] = set()
-            names: dict[Future[FileResult], str] = {}
-            queue = list(reversed(todo))
+            pending: set[Future[ChunkResult]] = set()
+            names: dict[Future[ChunkResult], str] = {}
+            queue = list(reversed(_chunks(todo, workers)))
             while queue or pending:
                 while queue and len(pending) < workers * 2:
-                    src = queue.pop()
-                    fut = pool.submit(_parse_to_file, src, strict, tmp)
-                    names[fut] = src.name
+                    chunk = queue.pop()
+                    fut = pool.submit(_parse_chunk, chunk, strict, tmp)
+                    names[fut] = chunk[0].name if len(chunk) == 1 else f"{chunk[0].name} (+{len(chunk) - 1} files)"
                     pending.add(fut)
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -264,7 +305,7 @@ def ingest_paths(
                             for i in range(rd.num_record_batches):
                                 out.add(pa.Table.from_batches([rd.get_batch(i)]))
                         os.unlink(res.batches)
-                    out.done(res)
+                    out.done(*res.results)
     return report
 
 
