@@ -116,12 +116,15 @@ def unwrap_system(system: dict[str, Any]) -> tuple[str | None, str | None, int |
 def flatten_data(event: dict[str, Any]) -> dict[str, Any]:
     """EventData or UserData as one flat name -> value dict."""
     data = event.get("EventData")
-    if isinstance(data, dict):
-        out = {k: v for k, v in data.items() if k != "#attributes"}
-        if "Data" in out and isinstance(out["Data"], dict) and "#text" in out["Data"]:
-            text = out.pop("Data")["#text"]
-            out["Data"] = "\n".join(map(str, text)) if isinstance(text, list) else text
-        return out
+    if data.__class__ is dict:
+        # The event's own dict, changed in place: it is parsed for this call and not kept.
+        if "#attributes" in data:
+            del data["#attributes"]
+        d = data.get("Data")
+        if d.__class__ is dict and "#text" in d:
+            text = d["#text"]
+            data["Data"] = "\n".join(map(str, text)) if isinstance(text, list) else text
+        return data
     user = event.get("UserData")
     if isinstance(user, dict):
         out: dict[str, Any] = {}
@@ -193,17 +196,32 @@ class EvtxReader:
         recno = rec.get("event_record_id")
         text = rec.get("data") or ""
         try:
-            doc = orjson.loads(text)
-            event = doc["Event"]
+            event = _loads(text)["Event"]
             system = event["System"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             sink.reject(recno, "bad-record", f"unreadable event XML/JSON: {exc}")
             return False
-        chan, prov, eid, comp, ts, rid = unwrap_system(system)
-        row = mapper.map(
-            WinEvent(chan, prov, eid, comp, parse_ts(ts or rec.get("timestamp")), rid or recno,
-                     flatten_data(event), text)
+        # unwrap_system, written out: this runs for every record.
+        get = system.get
+        eid = get("EventID")
+        if eid.__class__ is not int:
+            if eid.__class__ is dict:
+                eid = eid.get("#text")
+            eid = to_int(eid)
+        elif not _I64_MIN <= eid <= _I64_MAX:
+            eid = None
+        prov = get("Provider")
+        provider = prov.get("#attributes", {}).get("Name") if prov.__class__ is dict else None
+        tc = get("TimeCreated")
+        ts = tc.get("#attributes", {}).get("SystemTime") if tc.__class__ is dict else None
+        row = mapper.map_parts(
+            get("Channel"), provider, eid, get("Computer"), parse_ts(ts or rec.get("timestamp")),
+            flatten_data(event), text,
         )
-        row["src.record"] = recno if recno is not None else rid
+        row["src.record"] = recno if recno is not None else to_int(get("EventRecordID"))
         sink.add(row)
         return True
+
+
+_loads = orjson.loads
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1

@@ -153,12 +153,57 @@ def check_target(to: str, via: str, where: str) -> None:
         raise ValueError(f"{where}: {to!r} is not a column of the event model")
 
 
+#: Columns that :func:`_derive` reads: an event whose mapping fills none of them skips it.
+_DERIVE_FROM = frozenset(("_share_local", "share.path", "process.executable", "file.path", "source.domain"))
+
+
+def _compile_steps(steps: tuple[tuple[str, str, Transform], ...], name: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    """The steps of one event as one Python function (``fn(data, row)``), in their order.
+
+    Applying a mapping field by field costs a call and a loop turn per field, for every
+    record; the generated function does the same lookups and assignments inline (the plain
+    ``str`` transform written out, the others called). Field and column names enter the
+    source only through ``repr``.
+    """
+    env: dict[str, Any] = {"NULLS": NULLS}
+    lines = ["def " + name + "(data, row):", "    get = data.get"]
+    for i, (k, to, fn) in enumerate(steps):
+        lines.append(f"    v = get({k!r})")
+        lines.append("    if v is not None:")
+        if fn is _set:
+            env["_set"] = _set
+            lines.append("        if v.__class__ is str:")
+            lines.append("            if v not in NULLS:")
+            lines.append(f"                row[{to!r}] = v")
+            lines.append("        else:")
+            lines.append(f"            _set(v, {to!r}, row)")
+        else:
+            env[f"_f{i}"] = fn
+            lines.append(f"        _f{i}(v, {to!r}, row)")
+    if not steps:
+        lines.append("    return None")
+    exec("\n".join(lines), env)  # noqa: S102 - our own generated code, names quoted by repr
+    return env[name]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """What :meth:`WindowsMapper.map` applies to one event: spec (None: channel common only),
+    the compiled steps, and whether :func:`_derive` has anything to do."""
+
+    spec: EventSpec | None
+    apply: Callable[[dict[str, Any], dict[str, Any]], None]
+    derive: bool
+
+
 class WindowsMapper:
     """The compiled form of ``windows.yaml``."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.channels: dict[str, tuple[dict[str, tuple[str, Transform]], dict[int, EventSpec]]] = {}
         self._common_steps: dict[str, tuple[tuple[str, str, Transform], ...]] = {}
+        #: channel key -> (event id -> compiled, compiled common steps)
+        self._compiled: dict[str, tuple[dict[int, _Compiled], _Compiled]] = {}
         for key, block in doc["channels"].items():
             common = _compile_fields(block.get("common"))
             events: dict[int, EventSpec] = {}
@@ -175,38 +220,78 @@ class WindowsMapper:
                 steps = tuple((k, to, fn) for k, (to, fn) in common.items() if k not in own)
                 steps += tuple((k, to, fn) for k, (to, fn) in own.items())
                 events[int(eid)] = EventSpec(kind, ev.get("action"), outcome, fields, steps)
+            common_steps = tuple((k, to, fn) for k, (to, fn) in common.items())
+            compiled = (
+                {
+                    eid: _Compiled(sp, _compile_steps(sp.steps, f"_event_{eid}"),
+                                   any(to in _DERIVE_FROM for _, to, _ in sp.steps))
+                    for eid, sp in events.items()
+                },
+                _Compiled(None, _compile_steps(common_steps, "_common"),
+                          any(to in _DERIVE_FROM for _, to, _ in common_steps)),
+            )
             for name in block["match"]:
                 self.channels[name.lower()] = (common, events)
-                self._common_steps[name.lower()] = tuple((k, to, fn) for k, (to, fn) in common.items())
+                self._common_steps[name.lower()] = common_steps
+                self._compiled[name.lower()] = compiled
         self._hosts: dict[str, str] = {}  # computer name -> host key, memoised
+        self._codes: dict[int, str] = {}  # event id -> its text
+        self._by_channel: dict[str | None, tuple[dict[int, _Compiled], _Compiled] | None] = {}
 
     def map(self, ev: WinEvent) -> dict[str, Any]:
         """The model row of one Windows event (never raises on odd field values)."""
+        return self.map_parts(ev.channel, ev.provider, ev.event_id, ev.computer, ev.ts, ev.data, ev.raw)
+
+    def map_parts(
+        self,
+        channel: str | None,
+        provider: str | None,
+        event_id: int | None,
+        computer: str | None,
+        ts: datetime | None,
+        data: dict[str, Any],
+        raw: str,
+    ) -> dict[str, Any]:
+        """:meth:`map` of a :class:`WinEvent`'s parts, without building one (the hot path)."""
+        if event_id is None:
+            code = None
+        else:
+            code = self._codes.get(event_id)
+            if code is None:
+                if len(self._codes) > 100_000:
+                    self._codes.clear()
+                code = self._codes[event_id] = str(event_id)
         row: dict[str, Any] = {
-            "ts": ev.ts,
-            "event.code": None if ev.event_id is None else str(ev.event_id),
-            "event.provider": ev.provider,
-            "event.dataset": ev.channel,
-            "raw": ev.raw,
+            "ts": ts,
+            "event.code": code,
+            "event.provider": provider,
+            "event.dataset": channel,
+            "raw": raw,
         }
-        if ev.computer:
-            row["host.name"] = ev.computer
-            hk = self._hosts.get(ev.computer)
+        if computer:
+            row["host.name"] = computer
+            hk = self._hosts.get(computer)
             if hk is None:
                 if len(self._hosts) > 100_000:
                     self._hosts.clear()
-                hk = self._hosts[ev.computer] = host_key(ev.computer) or ""
+                hk = self._hosts[computer] = host_key(computer) or ""
             if hk:
                 row["host"] = hk
-        key = (ev.channel or "").lower()
-        chan = self.channels.get(key)
-        spec = chan[1].get(ev.event_id) if (chan and ev.event_id is not None) else None
-        steps = spec.steps if spec else self._common_steps.get(key, ())
-        data = ev.data
-        for k, to, fn in steps:
-            v = data.get(k)
-            if v is not None:
-                fn(v, to, row)
+        try:
+            chan = self._by_channel[channel]
+        except KeyError:
+            if len(self._by_channel) > 10_000:
+                self._by_channel.clear()
+            chan = self._by_channel[channel] = self._compiled.get((channel or "").lower())
+        if chan is None:
+            row["kind"] = "generic"
+            _derive(row)
+            return row
+        comp = chan[0].get(event_id) if event_id is not None else None
+        if comp is None:
+            comp = chan[1]
+        comp.apply(data, row)
+        spec = comp.spec
         if spec is None:
             row["kind"] = "generic"
         else:
@@ -220,7 +305,8 @@ class WindowsMapper:
                 )
             elif spec.outcome:
                 row["event.outcome"] = spec.outcome
-        _derive(row)
+        if comp.derive:
+            _derive(row)
         return row
 
 
