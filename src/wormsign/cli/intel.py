@@ -81,35 +81,41 @@ def import_(
 
     Exit status: 0 all rows imported; 3 some rows rejected; 1 failed.
     """
-    from wormsign.intel.importer import ImportReport, IntelImportError, import_file
+    from wormsign.intel.importer import FORMATS, ImportReport, IntelImportError, import_paths
 
+    if fmt not in FORMATS:
+        raise _fail(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    missing = [f for f in files if not f.exists() and not f.is_symlink()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(map(str, missing))}")
     report = ImportReport()
-    paths = [
-        p for f in files for p in (sorted(x for x in f.rglob("*") if x.is_file()) if f.is_dir() else [f])
-    ]
+    # Everything in a folder but its sub-folders: a FIFO or device there is named and skipped, not lost.
+    paths = [p for f in files for p in (sorted(x for x in f.rglob("*") if not x.is_dir()) if f.is_dir() else [f])]
     with _open(store, case, create=True) as (s, _c):
-        for f in paths:
-            try:
-                import_file(
-                    str(f),
-                    s,
-                    fmt=fmt,
-                    family=family,
-                    source=source,
-                    incident=incident,
-                    strict=strict,
-                    report=report,
-                )
-            except (IntelImportError, OSError) as exc:
-                raise _fail(str(exc)) from None
+        try:
+            import_paths(
+                [str(f) for f in paths],
+                s,
+                fmt=fmt,
+                family=family,
+                source=source,
+                incident=incident,
+                strict=strict,
+                report=report,
+            )
+        except IntelImportError as exc:
+            raise _fail(str(exc)) from None
     for name, kind in report.files.items():
-        console.print(f"{escape(name)}: read as [bold]{kind}[/]", highlight=False, soft_wrap=True)
+        console.print(f"{escape(name)}: read as [bold]{escape(kind)}[/]", highlight=False, soft_wrap=True)
     console.print(
         f"[green]{report.imported:,} indicators imported[/], "
-        f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/]",
+        f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/], "
+        f"[{'red' if report.bad_files else 'green'}]{len(report.bad_files):,} files rejected[/]",
         highlight=False,
         soft_wrap=True,
     )
+    for e in report.bad_files[:50]:
+        err.print(f"[yellow]file rejected[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     for e in report.errors[:20]:
         err.print(f"[yellow]rejected[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     if not report.ok:

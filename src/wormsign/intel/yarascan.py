@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yara
 
+from wormsign.intel.importer import FileRefused, read_limited
 from wormsign.intel.indicators import Indicator, IndicatorError, bound, config, family, make
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,8 @@ def _files(paths: list[str], report: ScanReport) -> Iterator[str]:
             for dirpath, _dirs, names in os.walk(p):
                 for n in sorted(names):
                     yield os.path.join(dirpath, n)
-        elif os.path.isfile(p):
-            yield p
+        elif os.path.lexists(p):
+            yield p  # not a regular file (FIFO, device): named and skipped when read
         else:
             report.skipped.append((p, "no such file"))
 
@@ -113,16 +114,18 @@ def scan(paths: list[str], rules: yara.Rules) -> ScanReport:
     limit = int(config()["limits"]["max_scan_bytes"])
     for path in _files(paths, report):
         try:
-            size = os.path.getsize(path)
-            if size > limit:
-                report.skipped.append((path, f"{size:,} bytes, above the {limit:,} byte limit"))
-                continue
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = read_limited(path, limit)
             matches = rules.match(data=data, timeout=60)
-        except (OSError, yara.Error) as exc:
+        except FileRefused as exc:
+            report.skipped.append((path, str(exc)))
+            continue
+        except OSError as exc:
+            report.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        except yara.Error as exc:
             report.skipped.append((path, str(exc)[:300]))
             continue
+        size = len(data)
         report.scanned += 1
         if not matches:
             continue
