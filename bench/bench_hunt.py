@@ -78,6 +78,9 @@ with Case.open(a["case"]) as case:
     res = hunt(case)
     s = time.perf_counter() - t
 doc = getattr(res, "document", res) or {}
+if a.get("save"):
+    with open(a["save"], "w") as f:
+        json.dump(doc, f)
 inc = doc.get("incidents") or []
 print(json.dumps({"seconds": s, "events": n, "incidents": len(inc),
                   "outbreaks": sum(1 for i in inc if i.get("type") == "outbreak"),
@@ -145,7 +148,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             console.print(f"built {case} in {time.perf_counter() - started:.0f}s: {built}", highlight=False)
         scan = _child(SCAN, {"case": str(case), "columns": list(COLUMNS)})
         try:
-            hunt: dict[str, Any] | None = _child(HUNT, {"case": str(case)})
+            hunt: dict[str, Any] | None = _child(HUNT, {"case": str(case), "save": str(work / "incidents.json")})
+            truth = args.from_dir / "truth.json" if args.from_dir else None
+            if truth and truth.is_file():  # score the hunt too, when the simulator's truth is at hand
+                from wormsign.eval import load_incidents, load_truth, score
+
+                hunt["eval"] = score(load_truth(truth), load_incidents(work / "incidents.json")).to_dict()
         except SystemExit as exc:  # the hunt is missing or failed: report the scan alone
             console.print(f"[yellow]the hunt did not run ({exc}); scan figures only[/]")
             hunt = None
@@ -166,6 +174,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t.add_section()
         t.add_row("ratio hunt / scan (rate)", "", f"{hunt_rate / scan_rate:.4f}", "", "")
     console.print(t)
+    if hunt and "eval" in hunt:
+        e = hunt["eval"]
+        console.print(f"eval against truth: recall {e['recall']}, precision {e['precision']}, infector "
+                      f"{e['infector_accuracy']}, patient zero right {e['patient_zero_right']}, false outbreak "
+                      f"incidents {e['false_incidents']}, lockouts {e['lockout_attribution']}", highlight=False)
     result = {"events": events, "case": str(args.case) if args.case else None, "built": built,
               "scan": scan, "hunt": hunt, "scan_rate": scan_rate, "hunt_rate": hunt_rate,
               "ratio": hunt_rate / scan_rate if hunt_rate else None}
