@@ -363,6 +363,22 @@ def is_ip(s: str) -> bool:
 
 def clean_ip(v: Any) -> str | None:
     """Normalise an address field: no ``::ffff:`` prefix, no placeholders."""
+    if v.__class__ is str:  # addresses repeat: remember what each text gave
+        try:
+            return _IP_CACHE[v]
+        except KeyError:
+            pass
+        if len(_IP_CACHE) >= 65_536:
+            _IP_CACHE.clear()
+        ip = _IP_CACHE[v] = _clean_ip(v)
+        return ip
+    return _clean_ip(v)
+
+
+_IP_CACHE: dict[str, str | None] = {}
+
+
+def _clean_ip(v: Any) -> str | None:
     v = clean(v)
     if v is None:
         return None
@@ -385,6 +401,11 @@ def to_int(v: Any) -> int | None:
         i = v
     elif v.__class__ is str and len(v) < 19 and v.isascii() and v.isdigit():
         return int(v)
+    elif v.__class__ is str and 2 < len(v) < 18 and v[:2] == "0x" and v.isalnum():
+        try:  # hex as Windows writes it (0x3e7): 15 digits or fewer always fit int64
+            return int(v, 16)
+        except ValueError:
+            return None
     elif isinstance(v, float):
         if v != v or v in (float("inf"), float("-inf")):
             return None
