@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,32 @@ def test_export_one_incident_of_a_hunt(tmp_path: Path) -> None:
     back.close()
     with pytest.raises(ValueError, match="no incident 'INC-0009'"):
         load_incident(str(path), "INC-0009")
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula_and_still_round_trip(tmp_path: Path) -> None:
+    import csv
+
+    hostile = [
+        make("url", '=HYPERLINK("http://x.example/")', family="emotet", source="@feed"),
+        make("url", "+cmd|'/c%20calc'!A0://x", family="emotet", source="-feed"),
+        make("url", "http://fine.example/gate.php", family="emotet", source="plain"),
+        make("url", "'=quoted://already", family="emotet", source="plain"),
+        make("url", "''@twice://quoted", family="emotet", source="plain"),
+    ]
+    text = export("csv", hostile)
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[0] == ["value", "family", "type", "first_seen", "last_seen", "source"]
+    cells = {r[0]: r for r in rows[1:]}
+    assert set(cells) == {
+        "'=HYPERLINK(\"http://x.example/\")",
+        "'+cmd|'/c%20calc'!A0://x",
+        "http://fine.example/gate.php",
+        "''=quoted://already",
+        "'''@twice://quoted",
+    }
+    assert cells["'=HYPERLINK(\"http://x.example/\")"][5] == "'@feed"
+    assert cells["'+cmd|'/c%20calc'!A0://x"][5] == "'-feed"
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for c in r)
+    back = reimport(tmp_path, text, "guarded.csv")
+    assert keys(back.indicators()) == keys(hostile)
+    back.close()

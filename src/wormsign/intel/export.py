@@ -19,6 +19,15 @@ from wormsign.intel.indicators import CERT_TYPES, Indicator
 
 FORMATS: tuple[str, ...] = ("stix", "misp", "csv")
 CSV_COLUMNS: tuple[str, ...] = ("value", "family", "type", "first_seen", "last_seen", "source")
+#: First characters that make a spreadsheet read a cell as a formula (or as the start of one).
+FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")  # feeds.plain_list reads the same set
+
+
+def cell(v: str) -> str:
+    """A CSV cell a spreadsheet shows as text: feed values are attacker-written, so a cell that
+    would start a formula gets a leading ``'`` (the plain-list reader takes it off again)."""
+    # Quotes before a formula character count too, so that the reader, taking one off, gets v back.
+    return "'" + v if v.lstrip("'").startswith(FORMULA_START) else v
 
 
 def sightings(attribution: Any | None) -> list[dict[str, Any]]:
@@ -98,7 +107,9 @@ def to_csv(indicators: Iterable[Indicator], attribution: Any | None = None) -> s
     for i in _observed(list(indicators), attribution):
         if i.type in CERT_TYPES:
             continue
-        w.writerow([i.value, i.family, i.type, _iso(i.first_seen), _iso(i.last_seen), i.source])
+        w.writerow(
+            [cell(v) for v in (i.value, i.family, i.type, _iso(i.first_seen), _iso(i.last_seen), i.source)]
+        )
     return buf.getvalue()
 
 

@@ -190,6 +190,11 @@ def _skip(text: str, pos: int) -> int:
     return pos
 
 
+def _unguard(v: str) -> str:
+    """A cell as written before ``intel export --format csv`` guarded it against spreadsheet formulas."""
+    return v[1:] if v[:1] == "'" and v.lstrip("'").startswith(("=", "+", "-", "@", "\t", "\r")) else v
+
+
 def plain_list(
     text: str, *, source: str, family: str | None = None, incident: str | None = None
 ) -> Iterator[Row]:
@@ -201,7 +206,7 @@ def plain_list(
     for lineno, fields in _csv_rows(text.splitlines()):
         if len(fields) == 1 and "\t" in fields[0]:
             fields = fields[0].split("\t")
-        fields = [f.strip() for f in fields]
+        fields = [_unguard(f.strip()) for f in fields]
         value = fields[0]
         if value.lower() == "value" and len(fields) > 1 and fields[1].lower() == "family":
             continue
