@@ -38,6 +38,7 @@ def _name(path: str | None) -> str:
 
 
 def is_lure(chain: list[dict[str, Any]], cfg: dict[str, Any]) -> bool:
-    """True when the chain passes through a mail client, Office or a script host."""
-    lures = set(cfg["initial_access_lures"])
-    return any({_name(r.get("process")), _name(r.get("parent"))} & lures for r in chain)
+    """True when a mail client, Office or a script host started a shell, script host or
+    download tool (a user opening a document is not enough)."""
+    lures, kids = set(cfg["initial_access_lures"]), set(cfg["initial_access_children"])
+    return any(_name(r.get("parent")) in lures and _name(r.get("process")) in kids for r in chain)
