@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections import Counter
+
+import orjson
 
 import pytest
 
@@ -37,6 +40,24 @@ def test_generates(runs: dict[str, Run], name: str) -> None:
             assert rec > last[key][0] and ts >= last[key][1]
         last[key] = (rec, ts)
     assert (run.out / "feeds" / "feodo_ipblocklist.csv").is_file() and (run.out / "feeds" / "hashes.txt").is_file()
+
+
+def test_record_ids_follow_time_across_days(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.simulate.conftest import load
+
+    # NotPetya starts at 23:57: its credential dumper runs after midnight, in the next day's file
+    run = load(tmp_path, simulate("notpetya", 16, 2, 8, tmp_path, attack_at=23.95))
+    last: dict[tuple[str, str], tuple[int, str]] = {}
+    for d in sorted(run.docs, key=lambda d: d["winlog"]["record_id"]):
+        key = (d["host"]["name"], d["winlog"]["channel"])
+        if key in last:
+            assert d["@timestamp"] >= last[key][1], (key, d["winlog"]["record_id"])
+        last[key] = (d["winlog"]["record_id"], d["@timestamp"])
+    assert any(d["@timestamp"][11:13] == "00" and d["event"]["id"] in run.attack_ids for d in run.docs)
+    for f in (tmp_path / "logs" / "winlogbeat").glob("*.ndjson.gz"):
+        day = f.name.split("-")[1].replace(".", "-")
+        with gzip.open(f) as fh:
+            assert all(orjson.loads(x)["@timestamp"].startswith(day) for x in fh)
 
 
 def test_emotet_lockouts(runs: dict[str, Run]) -> None:

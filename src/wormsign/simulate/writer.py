@@ -62,6 +62,7 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
         for ch in CHANNEL_CODE:
             records[(h.idx, ch)] = base.randrange(1000, 3_000_000)
     ids = attack_ids if attack_ids is not None else []
+    carry: dict[int, list[Any]] = {}
     stats = Stats()
     zw = ZeekWriter(zdir, zeek_format, level)
     em = Emitter(org)
@@ -82,6 +83,16 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
                 for a in plan.for_host_day(h, d):
                     HANDLERS[a.kind](em, org, seed, h, a)
             taken = em.take(group)
+            if d + 1 < days:  # records of actions that run past midnight go with the next day
+                for h in group:
+                    evs = taken[h.idx] + carry.pop(h.idx, [])
+                    taken[h.idx] = [e for e in evs if e.ts < day0 + MS_DAY]
+                    later = [e for e in evs if e.ts >= day0 + MS_DAY]
+                    if later:
+                        carry[h.idx] = later
+            else:
+                for h in group:
+                    taken[h.idx] += carry.pop(h.idx, [])
             path = os.path.join(wdir, f"winlogbeat-{day.replace('-', '.')}-{gi:03d}.ndjson.gz")
             fh = gz_open(path, level)
             for h in group:
