@@ -223,18 +223,19 @@ class JsonLinesReader:
         if host.__class__ is not dict:
             host = {}
         eid = w.get("event_id")
-        eid = eid if eid.__class__ is int else to_int(eid if eid is not None else ev.get("code"))
-        row = windows.map(
-            WinEvent(
-                w.get("channel"),
-                w.get("provider_name") or ev.get("provider"),
-                eid,
-                w.get("computer_name") or host.get("name"),
-                parse_ts(doc.get("@timestamp")),
-                to_int(w.get("record_id")),
-                data,
-                raw,
-            )
+        if eid.__class__ is not int:
+            eid = _EIDS.get(eid) if eid.__class__ is str else None
+            if eid is None:
+                eid = w.get("event_id")
+                eid = to_int(eid if eid is not None else ev.get("code"))
+        row = windows.map_parts(  # a WinEvent's parts: the record number is not needed here
+            w.get("channel"),
+            w.get("provider_name") or ev.get("provider"),
+            eid,
+            w.get("computer_name") or host.get("name"),
+            parse_ts(doc.get("@timestamp")),
+            data,
+            raw,
         )
         eid_ecs = ev.get("id")
         if eid_ecs is not None:
@@ -270,6 +271,10 @@ class JsonLinesReader:
         )
         row["src.format"] = "otrf"
         return row
+
+
+#: Event ids as Winlogbeat writes them (text), read once.
+_EIDS: dict[str, int] = {str(i): i for i in range(65536)}
 
 
 # -- native ECS ------------------------------------------------------------------------

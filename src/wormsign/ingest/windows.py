@@ -177,6 +177,12 @@ def _compile_steps(steps: tuple[tuple[str, str, Transform], ...], name: str) -> 
             lines.append(f"                row[{to!r}] = v")
             lines.append("        else:")
             lines.append(f"            _set(v, {to!r}, row)")
+        elif fn is _int:
+            env["_int"] = _int
+            lines.append("        if v.__class__ is str and len(v) < 19 and v.isdigit() and v.isascii():")
+            lines.append(f"            row[{to!r}] = int(v)")
+            lines.append("        else:")
+            lines.append(f"            _int(v, {to!r}, row)")
         else:
             env[f"_f{i}"] = fn
             lines.append(f"        _f{i}(v, {to!r}, row)")
