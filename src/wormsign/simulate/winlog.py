@@ -98,7 +98,6 @@ def document(ev: WinEvent, host: Host, record_id: int, event_id: str) -> dict[st
         "kind": "event",
         "provider": provider,
         "action": action,
-        "created": iso(ev.ts + 1500 + record_id % 2000),
     }
     if ev.channel == SECURITY:
         winlog["keywords"] = _FAIL if ev.failure else _OK
