@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
 from wormsign.ingest import IngestError, IngestReport, ingest_paths
@@ -66,10 +68,10 @@ def print_report(report: IngestReport, elapsed: float) -> None:
         t.add_column("reason")
         t.add_column("count", justify="right")
         for reason, n in st.reasons.most_common():
-            t.add_row(reason, f"{n:,}")
+            t.add_row(Text(str(reason)), f"{n:,}")  # reasons and files are attacker-written: no markup
         console.print(t)
         for r in report.rejects[:10]:
-            err.print(f"[yellow]rejected[/] {r}", markup=True, highlight=False)
+            err.print(Text.assemble(("rejected", "yellow"), " ", str(r)), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -88,7 +90,7 @@ def ingest(
         try:
             report = run_ingest(paths, c, strict=strict, workers=workers or None)
         except IngestError as exc:
-            err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
     if not report.ok:
         raise typer.Exit(EXIT_REJECTS)
@@ -98,7 +100,7 @@ def ingest(
 def stats(case: Path = CaseOpt) -> None:
     """Events per host, kind and source; the time range; rejected counts."""
     if not case.exists():
-        err.print(f"[red]error:[/] no case file {case}")
+        err.print(f"[red]error:[/] no case file {escape(str(case))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     with Case.open(str(case), read_only=True) as c:
         total = c.count()
@@ -116,7 +118,7 @@ def stats(case: Path = CaseOpt) -> None:
             t.add_column(title.split()[-1] if "top" not in title else title.split(" per ")[1].split(" (")[0])
             t.add_column("events", justify="right")
             for k, n in c.rows(sql):
-                t.add_row(str(k), f"{n:,}")
+                t.add_row(Text(str(k)), f"{n:,}")  # host names, channels: attacker-written
             console.print(t)
         files, rejected = c.rows("SELECT count(*), coalesce(sum(rejected), 0) FROM sources")[0]
         console.print(f"{files:,} source files; {rejected:,} records rejected", highlight=False)
@@ -128,5 +130,5 @@ def stats(case: Path = CaseOpt) -> None:
             for f, n, why in c.rows(
                 "SELECT file, rejected, reasons FROM sources WHERE rejected > 0 ORDER BY rejected DESC LIMIT 25"
             ):
-                t.add_row(f, f"{n:,}", why)
+                t.add_row(Text(str(f)), f"{n:,}", Text(str(why)))
             console.print(t)

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
 from wormsign.intel import render
@@ -290,7 +291,7 @@ def scan(
     for col in ("file", "rule", "family", "sha256"):
         t.add_column(col)
     for h in rep.hits:
-        t.add_row(escape(h.path), escape(h.rule), escape(h.family), h.sha256)
+        t.add_row(Text(h.path), Text(h.rule), Text(h.family), Text(h.sha256))
     console.print(t)
     console.print(
         f"{rep.scanned:,} files scanned, {len(rep.hits):,} hits, {stored:,} hash indicators stored, "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import typer
+from rich.markup import escape
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err
 from wormsign.store import Case
@@ -15,12 +16,16 @@ _CASE = typer.Option(..., "--case", "-c", help="Case file (DuckDB) that a hunt h
 
 def _open(case: Path) -> Case:
     if not case.is_file():
-        err.print(f"[red]error:[/] {case}: no such case file", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(case))}: no such case file", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     try:
         return Case.open(str(case), read_only=True)
     except duckdb.Error as e:
-        err.print(f"[red]error:[/] {case}: cannot open the case: {e}", highlight=False)
+        err.print(
+            f"[red]error:[/] {escape(str(case))}: cannot open the case: {escape(str(e))}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_ERROR) from e
 
 
@@ -37,9 +42,11 @@ def report(
         try:
             out = write_report(c, output)
         except (ViewError, AssetMissing) as e:
-            err.print(f"[red]error:[/] {e}", highlight=False)
+            err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from e
-    console.print(f"report written to {out} ({out.stat().st_size:,} bytes)", highlight=False)
+    console.print(
+        f"report written to {escape(str(out))} ({out.stat().st_size:,} bytes)", highlight=False, soft_wrap=True
+    )
     if not bundled():
         err.print(
             "[yellow]warning:[/] the graph library is not bundled (run scripts/build-web.sh): "
@@ -62,16 +69,18 @@ def export(
     from wormsign.report.export import export as run_export
 
     if fmt not in FORMATS:
-        err.print(f"[red]error:[/] unknown format {fmt!r}; known: {', '.join(FORMATS)}", highlight=False)
+        err.print(
+            f"[red]error:[/] unknown format {escape(repr(fmt))}; known: {', '.join(FORMATS)}", highlight=False
+        )
         raise typer.Exit(EXIT_ERROR)
     with _open(case) as c:
         try:
             files = run_export(c, fmt, output)
         except ViewError as e:
-            err.print(f"[red]error:[/] {e}", highlight=False)
+            err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from e
     for f in files:
-        console.print(f"wrote {f}", highlight=False)
+        console.print(f"wrote {escape(str(f))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -89,14 +98,20 @@ def serve(
     try:
         token, created = load_or_create(case)
     except (OSError, ValueError) as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from e
     url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}/"
     if created:
-        console.print(f"API token (shown once, kept in {token_path(case)}): {token}", highlight=False)
-        console.print(f"dashboard: {url}?token={token}", highlight=False)
+        console.print(
+            f"API token (shown once, kept in {escape(str(token_path(case)))}): {escape(token)}", highlight=False
+        )
+        console.print(f"dashboard: {escape(url)}?token={escape(token)}", highlight=False, soft_wrap=True)
     else:
-        console.print(f"API token: in {token_path(case)}; dashboard: {url}?token=<token>", highlight=False)
+        console.print(
+            f"API token: in {escape(str(token_path(case)))}; dashboard: {escape(url)}?token=<token>",
+            highlight=False,
+            soft_wrap=True,
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[yellow]warning:[/] serving on {host}: reachable from other machines", highlight=False)
+        err.print(f"[yellow]warning:[/] serving on {escape(host)}: reachable from other machines", highlight=False)
     uvicorn.run(create_app(case, token), host=host, port=port, log_level="warning")

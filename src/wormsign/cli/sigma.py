@@ -28,11 +28,11 @@ def sigma_cmd(
     from wormsign.detect.sigma import run_sigma
 
     if not case.exists():
-        err.print(f"[red]no such case: {case}[/]")
+        err.print(Text(f"no such case: {case}", style="red"), soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     for p in rules:
         if not p.exists():
-            err.print(f"[red]no such rule file or folder: {p}[/]")
+            err.print(Text(f"no such rule file or folder: {p}", style="red"), soft_wrap=True)
             raise typer.Exit(EXIT_ERROR)
     with Case.open(str(case), read_only=True) as c:
         run = run_sigma(c, [str(p) for p in rules], builtin=not no_builtin)

@@ -1,4 +1,4 @@
-"""Rich tables for the intel commands; every value from a feed or a case is escaped before display."""
+"""Rich tables for the intel commands: every value from a feed or a case is shown as plain text (never markup)."""
 
 from __future__ import annotations
 
@@ -6,42 +6,48 @@ from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from wormsign.intel.attribution import Attribution
 from wormsign.intel.indicators import Indicator
 
 
+def _cells(*values: Any) -> list[Text]:
+    """Table cells as plain text: rich would read ``[/x]`` in a str cell as markup (and fail on it)."""
+    return [Text(str(v)) for v in values]
+
+
 def indicators_table(title: str, inds: list[Indicator]) -> Table:
-    t = Table(title=escape(title))
+    t = Table(title=Text(title))
     t.add_column("type")
     t.add_column("value", overflow="fold", min_width=21)  # values are copied: fold, never cut
     for col in ("first seen", "last seen", "source"):
         t.add_column(col)
     for i in inds:
-        t.add_row(i.type, escape(i.value), str(i.first_seen or ""), str(i.last_seen or ""), escape(i.source))
+        t.add_row(*_cells(i.type, i.value, i.first_seen or "", i.last_seen or "", i.source))
     return t
 
 
 def summary_table(title: str, rows: list[tuple[str, str, int, Any, Any]]) -> Table:
-    t = Table(title=escape(title))
+    t = Table(title=Text(title))
     for col in ("family", "type", "indicators", "first seen", "last seen"):
         t.add_column(col, justify="right" if col == "indicators" else "left")
     for fam, typ, n, first, last in rows:
-        t.add_row(escape(fam), typ, f"{n:,}", str(first or ""), str(last or ""))
+        t.add_row(*_cells(fam, typ, f"{n:,}", first or "", last or ""))
     return t
 
 
 def overlap_table(rep: Any) -> Table:
     dims = list(next(iter(rep.sizes.values()), {}).keys())
-    t = Table(title=f"C2 overlap by {rep.by} (Jaccard)")
-    t.add_column(rep.by)
-    t.add_column(rep.by)
+    t = Table(title=Text(f"C2 overlap by {rep.by} (Jaccard)"))
+    t.add_column(Text(rep.by))
+    t.add_column(Text(rep.by))
     for d in dims:
-        t.add_column(d, justify="right")
+        t.add_column(Text(d), justify="right")
     t.add_column("shared")
     for p in rep.pairs:
         shared = "; ".join(f"{d}: {', '.join(v[:5])}" for d, v in p.shared.items())
-        t.add_row(escape(p.a), escape(p.b), *(f"{p.jaccard[d]:.2f}" for d in dims), escape(shared) or "none")
+        t.add_row(*_cells(p.a, p.b, *(f"{p.jaccard[d]:.2f}" for d in dims), shared or "none"))
     return t
 
 
@@ -63,9 +69,7 @@ def hosts_table(attr: Attribution) -> Table:
     for host, fams in sorted(attr.hosts.items()):
         for f in fams:
             matched = ", ".join(f"{k} x{n}" for k, n in sorted(f.matches.items()))
-            t.add_row(
-                escape(host), escape(f.family), f"{f.confidence:.2f}", str(f.first_seen), escape(matched)
-            )
+            t.add_row(*_cells(host, f.family, f"{f.confidence:.2f}", f.first_seen, matched))
     return t
 
 
