@@ -10,6 +10,10 @@ Run from the repository root: ``.venv/bin/python bench/bench_ingest.py`` (``--he
 (b) NDJSON. ``--ndjson-events`` Winlogbeat documents (Security 4624/4625/5145, Sysmon 1/3/11,
     System 7045) are generated into a file, then ingested on one worker.
 
+After each, "duckdb store only" appends the rows that ingest stored, as one Arrow table, to
+a fresh case (one transaction, then close): the storing share of the ingest, which bounds
+the ratio that any speed-up of the readers can reach.
+
 Speed is measured here only, never in the tests; a figure means something only next to
 the baseline measured in the same run on the same machine.
 """
@@ -80,6 +84,31 @@ def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tu
             if os.path.exists(p):
                 os.unlink(p)
     return stored, elapsed, cpu
+
+
+def store_only(paths: list[str], passes: int, tmp: str) -> tuple[int, float, float]:
+    """Events, seconds and CPU seconds of the storing alone: the rows one ingest of ``paths``
+    stored, appended again (as Arrow, in one transaction) into a fresh case ``passes`` times.
+    It is the part of the ingest that no reader change can remove."""
+    path = os.path.join(tmp, "case-store-src.duckdb")
+    with Case.open(path) as case:
+        ingest_paths(paths, case, workers=1)
+        table = case.query("SELECT * FROM events")
+    n = 0
+    elapsed = cpu = 0.0
+    for i in range(passes):
+        dst = os.path.join(tmp, f"case-store-{i}.duckdb")
+        c0 = cpu_seconds()
+        t0 = time.perf_counter()
+        with Case.open(dst) as case, case.transaction():
+            case.append_events(table)
+        elapsed += time.perf_counter() - t0
+        cpu += cpu_seconds() - c0
+        n += table.num_rows
+        for p in (dst, dst + ".wal"):
+            if os.path.exists(p):
+                os.unlink(p)
+    return n, elapsed, cpu
 
 
 # -- Winlogbeat documents ----------------------------------------------------------------
@@ -272,6 +301,16 @@ def main() -> int:
                     f"ratio {(w1 / t1) / (n1 / s1):.3f} wall, {(w1 / cw1) / (n1 / c1):.3f} cpu (floor 0.40)",
                 )
             )
+            ns, ts_, cs = store_only([args.corpus], passes, tmp)
+            rows.append(
+                (
+                    "duckdb store only (same rows)",
+                    ns,
+                    ts_,
+                    cs,
+                    f"ratio {(ns / ts_) / (n1 / s1):.3f} wall, {(ns / cs) / (n1 / c1):.3f} cpu: storing alone",
+                )
+            )
             if args.workers > 1:
                 wn, tn, cwn = wormsign_ingest([args.corpus], passes, args.workers, tmp)
                 rows.append(
@@ -296,6 +335,10 @@ def main() -> int:
                     c,
                     f"{n / s:,.0f}/s wall, {n / c:,.0f}/cpu-s (floor 100,000/s)",
                 )
+            )
+            ns, ts_, cs = store_only([path], 1, tmp)
+            rows.append(
+                ("duckdb store only (same rows)", ns, ts_, cs, f"{ns / ts_:,.0f}/s wall, {ns / cs:,.0f}/cpu-s: storing alone")
             )
     me, kids = peak_rss_mib()
     print()

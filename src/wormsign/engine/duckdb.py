@@ -74,5 +74,23 @@ class DuckDBEngine:
         finally:
             self._depth = 0
 
+    @contextmanager
+    def settings(self, **values: str | int) -> Iterator[None]:
+        """DuckDB settings changed for a while, then put back as they were.
+
+        Names and values come from wormsign's code, never from data.
+        """
+        old: dict[str, Any] = {}
+        for name, value in values.items():
+            if not name.replace("_", "").isalnum() or not str(value).replace(" ", "").replace(".", "").isalnum():
+                raise ValueError(f"not a setting: {name}={value!r}")
+            old[name] = self.rows("SELECT current_setting(?)", [name])[0][0]
+            self.con.execute(f"SET {name} = '{value}'")
+        try:
+            yield
+        finally:
+            for name, value in old.items():
+                self.con.execute(f"SET {name} = '{value}'")
+
     def close(self) -> None:
         self.con.close()

@@ -181,7 +181,7 @@ class _Writer:
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
         if et is None:
-            self.commit()
+            self.commit(final=True)
         elif self._open:
             self._open = False
             self._tables.clear()
@@ -223,7 +223,7 @@ class _Writer:
             table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
             self.case.append_events(table)
 
-    def commit(self) -> None:
+    def commit(self, final: bool = False) -> None:
         if not self._open:
             return
         self.batch.drain()  # before the sources rows: it completes their truncation counts
@@ -232,7 +232,15 @@ class _Writer:
         _record_sources(self.case, results)
         self._open = False
         self._group_rows = 0
-        self._stack.close()  # COMMIT
+        settings = getattr(self.case.engine, "settings", None)
+        if final and settings is not None:
+            # DuckDB writes a commit to its log and copies it into the file at the next
+            # checkpoint (at the latest when the case closes); checkpointing at the last
+            # commit writes the rows once instead of twice.
+            with settings(checkpoint_threshold="0 KiB"):
+                self._stack.close()  # COMMIT
+        else:
+            self._stack.close()  # COMMIT
         for res in results:
             _record(res, self.report)
 
