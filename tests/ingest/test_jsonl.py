@@ -171,8 +171,8 @@ def test_otrf_whole_event(parse: Parse, data: Path) -> None:
     ev = _event(rows, 0, path)
     ev.pop("raw")
     assert ev == {
-        "ts": datetime(2020, 9, 21, 23, 5, 31, 813000, tzinfo=UTC),
-        "host": "workstation5",
+        "ts": datetime(2025, 6, 14, 8, 41, 9, 402000, tzinfo=UTC),
+        "host": "buildbox3",
         "kind": "process",
         "src.record": 1,
         "src.format": "otrf",
@@ -181,27 +181,28 @@ def test_otrf_whole_event(parse: Parse, data: Path) -> None:
         "event.dataset": "Microsoft-Windows-Sysmon/Operational",
         "event.action": "process-start",
         "event.outcome": "success",
-        "host.name": "WORKSTATION5.theshire.local",
-        "user.name": "NT AUTHORITY\\NETWORK SERVICE",
-        "process.pid": 6512,
-        "process.entity_id": "{39e4a257-31fb-5f69-ae0b-000000000800}",
-        "process.executable": "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
-        "process.name": "WmiPrvSE.exe",
-        "process.command_line": "C:\\Windows\\system32\\wbem\\wmiprvse.exe -secured -Embedding",
-        "process.hash.sha256": "b5c78bef3883e3099f7ef844da1446db29107e5c0223b97f29e7fafab5527f15",
-        "process.hash.md5": "06c66ff5ccdc2d22344a3eb761a4d38a",
-        "process.parent.pid": 780,
-        "process.parent.entity_id": "{39e4a257-c8a6-5f68-0b00-000000000800}",
-        "process.parent.executable": "C:\\Windows\\System32\\svchost.exe",
-        "process.parent.command_line": "C:\\Windows\\system32\\svchost.exe -k DcomLaunch -p",
+        "host.name": "BUILDBOX3.lab.invalid",
+        "user.name": "LAB\\svc-build",
+        "process.pid": 7340,
+        "process.entity_id": "{6b1d0e93-3f2a-684d-5c01-000000001a00}",
+        "process.executable": "C:\\Tools\\msbuild-agent\\agent.exe",
+        "process.name": "agent.exe",
+        "process.command_line": '"C:\\Tools\\msbuild-agent\\agent.exe" --queue nightly --poll 30',
+        "process.hash.sha256": "4a1f0c9e7b3d2856a0e4c7b19f2d8e6053a1b7c4d9e0f2361b8a5c7d0e4f9a12",
+        "process.hash.md5": "3e7a9c10d4b25f68a0c1e97b2d4f6081",
+        "process.parent.pid": 1184,
+        "process.parent.entity_id": "{6b1d0e93-2e11-684d-0d00-000000001a00}",
+        "process.parent.executable": "C:\\Windows\\System32\\services.exe",
+        "process.parent.command_line": "C:\\Windows\\system32\\services.exe",
     }
     logon = rows[1]
     assert (logon["kind"], logon["user.name"], logon["source.ip"], logon["winlog.logon.type"]) == (
         "auth",
-        "pgustavo",
-        "172.18.39.5",
+        "svc-build",
+        "10.44.7.23",
         3,
     )
+    assert (logon["host"], logon["event.code"], logon["event.action"]) == ("authsrv1", "4624", "logon")
 
 
 # -- the same event in EVTX and in Winlogbeat gives the same model fields ---------------
@@ -327,6 +328,6 @@ def test_does_not_claim_zeek_json_or_text() -> None:
     zeek = b'{"ts":1591367999.305988,"uid":"CMdzit1AMNsmfAIiQc","id.orig_h":"192.168.4.76"}\n'
     assert not r.sniff(zeek, src)
     assert not r.sniff(b"#separator \\x09\n#fields\tts\tuid\n", src)
-    assert not r.sniff(b"1,C625$@DOM1,U147@DOM1,C625,C625,Negotiate,Batch,LogOn,Success\n", src)
+    assert not r.sniff(b"3,A.B@NORTHWIND,R.TANAKA@NORTHWIND,KIOSK-14,KIOSK-14,Negotiate,Batch,LogOn,Success\n", src)
     assert r.sniff(b'\xef\xbb\xbf{"@timestamp": "2020-01-01T00:00:00Z", "winlog": {}}\n', src)
     assert r.sniff(b'[{"EventID": 4624', src)

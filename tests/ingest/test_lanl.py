@@ -23,8 +23,8 @@ def test_auth_txt_whole_event(parse: Parse, data: Path) -> None:
     assert ev.pop("src.file") == str(path)
     assert len(ev.pop("src.digest")) == 64
     assert ev == {
-        "ts": datetime(2015, 1, 1, 0, 0, 1, tzinfo=UTC),
-        "host": "c586",
+        "ts": datetime(2015, 1, 1, 0, 0, 17, tzinfo=UTC),
+        "host": "filesrv-b",
         "kind": "auth",
         "src.record": 2,
         "src.format": "lanl",
@@ -32,36 +32,42 @@ def test_auth_txt_whole_event(parse: Parse, data: Path) -> None:
         "event.dataset": "lanl.auth",
         "event.action": "logon",
         "event.outcome": "success",
-        "host.name": "C586",
-        "user.name": "ANONYMOUS LOGON",
-        "user.domain": "C586",
+        "host.name": "FILESRV-B",
+        "user.name": "M.ABARA",
+        "user.domain": "NORTHWIND",
         "winlog.logon.type": 3,
         "auth.package": "NTLM",
-        "source.domain": "C1250",
-        "source.host": "c1250",
-        "destination.domain": "C586",
-        "destination.host": "c586",
-        "raw": "1,ANONYMOUS LOGON@C586,ANONYMOUS LOGON@C586,C1250,C586,NTLM,Network,LogOn,Success",
+        "source.domain": "KIOSK-22",
+        "source.host": "kiosk-22",
+        "destination.domain": "FILESRV-B",
+        "destination.host": "filesrv-b",
+        "raw": "17,M.ABARA@NORTHWIND,M.ABARA@NORTHWIND,KIOSK-22,FILESRV-B,NTLM,Network,LogOn,Success",
     }
     failed = rows[3]
-    assert (failed["event.outcome"], failed["host"], failed["source.host"]) == ("failure", "c612", "c10")
-    assert rows[0]["user.target.name"] == "C625$"  # the source user, when it differs
+    assert (failed["event.outcome"], failed["host"], failed["source.host"]) == (
+        "failure",
+        "print-03",
+        "kiosk-31",
+    )
+    assert rows[0]["user.target.name"] == "BKP-AGENT$"  # the source user, when it differs
+    assert rows[0]["user.name"] == "R.TANAKA" and rows[0]["winlog.logon.type"] == 4
     assert "auth.package" not in rows[2] and "winlog.logon.type" not in rows[2]  # '?' is no value
+    assert (rows[4]["event.action"], rows[4]["host"]) == ("kerberos-service-ticket", "dc-north")
 
 
 def test_sniff_by_content_not_name() -> None:
     r = LanlReader()
     src = Source("anything.log", "anything.log")
     good = (
-        b"1,C625$@DOM1,U147@DOM1,C625,C625,Negotiate,Batch,LogOn,Success\n"
-        b"2,U22@DOM1,U22@DOM1,C1065,C1065,?,?,LogOff,Su"
+        b"3,BKP-AGENT$@NORTHWIND,R.TANAKA@NORTHWIND,KIOSK-14,KIOSK-14,Negotiate,Batch,LogOn,Success\n"
+        b"8,J.VOSS@NORTHWIND,J.VOSS@NORTHWIND,LAPTOP-9Q,LAPTOP-9Q,?,?,LogOff,Su"
     )
     assert r.sniff(good, src)
     assert r.sniff(
         b"time,src_user,dst_user,src_comp,dst_comp,auth_type,logon_type,orientation,result\n" + good, src
     )
     assert not r.sniff(b"a,b,c,d,e,f,g,h,i\n1,2,3,4,5,6,7,8,9\n", src)  # no users
-    assert not r.sniff(b"1,U1@D,U1@D,C1,C2\n", src)  # flows or other LANL files
+    assert not r.sniff(b"1,A.B@D,A.B@D,PC-1,PC-2\n", src)  # flows or other LANL files
     assert not r.sniff(b'{"ts": 1}\n', src)
 
 
@@ -70,8 +76,9 @@ def test_bad_lines_are_rejected_and_counted(parse: Parse, data: Path, tmp_path: 
     path = tmp_path / "auth.txt"
     path.write_bytes(
         good
-        + b"4,U1@DOM1,U1@DOM1,C1,C2,NTLM\nx5,U1@DOM1,U1@DOM1,C1,C2,NTLM,Network,LogOn,Success\n"
-        + b"6,U1@DOM1,U1@DOM1,C1,C2,NTLM,Network,LogOn,Success\n\xff\xfe,bad\n"
+        + b"40,A.B@NORTHWIND,A.B@NORTHWIND,PC-1,PC-2,NTLM\n"
+        + b"x50,A.B@NORTHWIND,A.B@NORTHWIND,PC-1,PC-2,NTLM,Network,LogOn,Success\n"
+        + b"60,A.B@NORTHWIND,A.B@NORTHWIND,PC-1,PC-2,NTLM,Network,LogOn,Success\n\xff\xfe,bad\n"
     )
     rows, stats, rejects, reader = parse(path)
     assert reader == "lanl"
@@ -83,4 +90,4 @@ def test_bad_lines_are_rejected_and_counted(parse: Parse, data: Path, tmp_path: 
         (9, "bad-encoding"),
     ]
     assert all(r.file == str(path) for r in rejects)
-    assert rows[-1]["src.record"] == 8 and rows[-1]["ts"] == datetime(2015, 1, 1, 0, 0, 6, tzinfo=UTC)
+    assert rows[-1]["src.record"] == 8 and rows[-1]["ts"] == datetime(2015, 1, 1, 0, 1, 0, tzinfo=UTC)
