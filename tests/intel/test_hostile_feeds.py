@@ -119,7 +119,12 @@ def test_stix_bundle_with_an_object_of_a_custom_type_still_reads(tmp_path: Path,
     plain.close()
     data = json.loads((DATA / "stix_bundle.json").read_text(encoding="utf-8"))
     data["objects"].insert(
-        0, {"type": "x-acme-note", "spec_version": "2.1", "id": "x-acme-note--0d6f6c56-35c4-4f0e-9b7e-1a2b3c4d5e6f"}
+        0,
+        {
+            "type": "x-acme-note",
+            "spec_version": "2.1",
+            "id": "x-acme-note--0d6f6c56-35c4-4f0e-9b7e-1a2b3c4d5e6f",
+        },
     )
     f = tmp_path / "custom.json"
     f.write_text(json.dumps(data), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Reading feed and scan files: unreadable, empty, oversized and non-regular files are named, and the run goes on."""
+"""Feed and scan files: unreadable, empty, oversized and non-regular ones are named, and the run goes on."""
 
 from __future__ import annotations
 
@@ -59,14 +59,15 @@ def test_import_goes_on_after_unreadable_and_empty_files(tmp_path: Path) -> None
     assert f"{d / 'd_blank.csv'}: empty file: no indicators" in r.output
     assert f"{d / 'e_comments.txt'}: no indicators found (read as list)" in r.output
     with IntelStore.open(str(store), read_only=True) as s:
-        assert {i.value for i in s.indicators()} == {"203.0.113.50:443", "198.51.100.77", "bad-c2.example.com"}
+        got = {i.value for i in s.indicators()}
+    assert got == {"203.0.113.50:443", "198.51.100.77", "bad-c2.example.com"}
 
 
 def test_import_strict_stops_at_the_first_bad_file(tmp_path: Path) -> None:
     d = feed_folder(tmp_path)
-    r = runner.invoke(
-        app, ["intel", "import", str(d), "--store", str(tmp_path / "i.duckdb"), "--family", "emotet", "--strict"]
-    )
+    store = tmp_path / "i.duckdb"
+    args = ["intel", "import", str(d), "--store", str(store), "--family", "emotet", "--strict"]
+    r = runner.invoke(app, args)
     assert r.exit_code == 1 and f"{d / 'b_latin1.txt'}: not UTF-8 text" in r.output
     assert "indicators imported" not in r.output
 
@@ -83,7 +84,8 @@ def test_a_fifo_is_skipped_with_a_message_not_waited_on(tmp_path: Path, alarm: N
     d.mkdir()
     os.mkfifo(d / "a_pipe")
     (d / "b_good.txt").write_text("203.0.113.50:443\n", encoding="utf-8")
-    r = runner.invoke(app, ["intel", "import", str(d), "--store", str(tmp_path / "i.duckdb"), "--family", "x"])
+    store = tmp_path / "i.duckdb"
+    r = runner.invoke(app, ["intel", "import", str(d), "--store", str(store), "--family", "x"])
     assert r.exit_code == 3, r.output
     assert f"{d / 'a_pipe'}: not a regular file (a FIFO)" in r.output
     assert "1 indicators imported" in r.output and "1 files rejected" in r.output

@@ -91,7 +91,9 @@ def import_(
         raise _fail(f"no such file or folder: {', '.join(map(str, missing))}")
     report = ImportReport()
     # Everything in a folder but its sub-folders: a FIFO or device there is named and skipped, not lost.
-    paths = [p for f in files for p in (sorted(x for x in f.rglob("*") if not x.is_dir()) if f.is_dir() else [f])]
+    paths = [
+        p for f in files for p in (sorted(x for x in f.rglob("*") if not x.is_dir()) if f.is_dir() else [f])
+    ]
     with _open(store, case, create=True) as (s, _c):
         try:
             import_paths(

@@ -45,7 +45,9 @@ def report(
             err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from e
     console.print(
-        f"report written to {escape(str(out))} ({out.stat().st_size:,} bytes)", highlight=False, soft_wrap=True
+        f"report written to {escape(str(out))} ({out.stat().st_size:,} bytes)",
+        highlight=False,
+        soft_wrap=True,
     )
     if not bundled():
         err.print(
@@ -103,7 +105,8 @@ def serve(
     url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}/"
     if created:
         console.print(
-            f"API token (shown once, kept in {escape(str(token_path(case)))}): {escape(token)}", highlight=False
+            f"API token (shown once, kept in {escape(str(token_path(case)))}): {escape(token)}",
+            highlight=False,
         )
         console.print(f"dashboard: {escape(url)}?token={escape(token)}", highlight=False, soft_wrap=True)
     else:
@@ -113,5 +116,7 @@ def serve(
             soft_wrap=True,
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[yellow]warning:[/] serving on {escape(host)}: reachable from other machines", highlight=False)
+        err.print(
+            f"[yellow]warning:[/] serving on {escape(host)}: reachable from other machines", highlight=False
+        )
     uvicorn.run(create_app(case, token), host=host, port=port, log_level="warning")

@@ -1,4 +1,4 @@
-"""Rich tables for the intel commands: every value from a feed or a case is shown as plain text (never markup)."""
+"""Rich tables for the intel commands: every value from a feed or a case is shown as text, never as markup."""
 
 from __future__ import annotations
 
