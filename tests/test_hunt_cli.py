@@ -54,3 +54,16 @@ def test_hunt_cli_writes_the_report(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     html = report.read_text()
     assert "<html" in html.lower() and "ws-01" in html
+
+
+def test_hunt_cli_prints_hostile_names_as_text(tmp_path: Path) -> None:
+    """Host and account names are attacker-written: rich markup in them is shown, not run."""
+    rows = [r for r in outbreak_rows()]
+    for r in rows:
+        if r.get("user.name") == "alice":
+            r["user.name"] = "[/x][bold]mallory"
+    case_path = tmp_path / "c.duckdb"
+    make_case(case_path, rows).close()
+    res = CliRunner().invoke(app, ["hunt", "--case", str(case_path), "--out", str(tmp_path), "--no-sigma"])
+    assert res.exit_code == 0, res.output
+    assert "[/x][bold]mallory" in res.output

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err
 from wormsign.store import Case
@@ -23,6 +24,11 @@ def _demo_paths() -> list[Path]:
         err.print("[red]error:[/] the bundled demo outbreak is not installed (wormsign.demo.path())")
         raise typer.Exit(EXIT_ERROR)
     return [Path(demo.logs()) if hasattr(demo, "logs") else Path(demo.path())]
+
+
+def _t(v: Any) -> Text:
+    """A table cell or line of attacker-written text: shown as is, never read as rich markup."""
+    return Text("" if v is None else str(v))
 
 
 def write_outputs(out: Path, document: dict[str, Any], alerts: list[dict[str, Any]]) -> tuple[Path, Path]:
@@ -43,23 +49,21 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
     console.print(f"[bold]{len(alerts):,}[/] alerts, [bold]{len(incs)}[/] incidents, "
                   f"[bold red]{len(outbreaks)}[/] outbreak(s)", highlight=False)
     for inc in outbreaks:
-        console.rule(f"[bold red]{inc['id']}[/] {inc['title']}", characters="=")
-        console.print(f"patient zero: [bold]{inc['patient_zero']}[/]   spread rate: {inc['spread_rate_per_hour']}/h   "
-                      f"R: {inc['r_estimate']}   first alert: {inc['first_alert']}", markup=True, highlight=False)
+        console.rule(Text(f"{inc['id']} {inc['title']}", style="bold red"), characters="=")
+        console.print(_t(f"patient zero: {inc['patient_zero']}   spread rate: {inc['spread_rate_per_hour']}/h   "
+                         f"R: {inc['r_estimate']}   first alert: {inc['first_alert']}"), highlight=False)
         if inc["initial_access"]:
             t = Table(title="Initial access on patient zero", title_justify="left")
             for c in ("time", "parent", "process", "command line"):
                 t.add_column(c, overflow="fold")
             for r in inc["initial_access"][:10]:
-                t.add_row(str(r["ts"]), str(r.get("parent") or ""), str(r.get("process") or ""),
-                          str(r.get("command_line") or "")[:120])
+                t.add_row(_t(r["ts"]), _t(r.get("parent")), _t(r.get("process")), _t(str(r.get("command_line") or "")[:120]))
             console.print(t)
         t = Table(title="Infection order", title_justify="left")
         for c in ("gen", "host", "infected at", "infector", "technique"):
             t.add_column(c)
         for h in [h for h in inc["hosts"] if h["state"] == "infected"][:200]:
-            t.add_row(str(h["generation"]), h["host"], str(h["infected_at"] or ""), str(h["infector"] or "-"),
-                      str(h["technique"] or ""))
+            t.add_row(_t(h["generation"]), _t(h["host"]), _t(h["infected_at"]), _t(h["infector"] or "-"), _t(h["technique"]))
         console.print(t)
         if inc["under_attack"]:
             console.print(f"under attack, not infected ({len(inc['under_attack'])}): "
@@ -70,7 +74,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
             for c in ("account", "when", "caused by", "dc"):
                 t.add_column(c)
             for lk in locked[:100]:
-                t.add_row(str(lk["account"]), str(lk["ts"]), str(lk["source_host"] or "?"), str(lk["dc"] or ""))
+                t.add_row(_t(lk["account"]), _t(lk["ts"]), _t(lk["source_host"] or "?"), _t(lk["dc"]))
             console.print(t)
         for f in inc["families"]:
             console.print(f"family {f.get('family')}: {len(f.get('hosts') or [])} hosts; C2 {', '.join(f.get('c2') or [])}",
@@ -82,7 +86,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
         for c in ("rank", "host", "downstream", "reason"):
             t.add_column(c)
         for c in inc["containment"][:25]:
-            t.add_row(str(c["rank"]), c["host"], str(c["downstream"]), c["reason"])
+            t.add_row(_t(str(c["rank"])), _t(c["host"]), _t(str(c["downstream"])), _t(c["reason"]))
         console.print(t)
         act = inc["actions"]
         console.print(f"actions: isolate {len(act['isolate'])} hosts; reset {', '.join(act['reset_credentials'][:20]) or '-'}; "
@@ -94,7 +98,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
         for c in ("id", "type", "severity", "first seen", "title"):
             t.add_column(c, overflow="fold")
         for i in others[:50]:
-            t.add_row(i["id"], i["type"], i["severity"], str(i["first_seen"] or ""), i["title"])
+            t.add_row(_t(i["id"]), _t(i["type"]), _t(i["severity"]), _t(str(i["first_seen"] or "")), _t(i["title"]))
         console.print(t)
         if len(others) > 50:
             console.print(f"... and {len(others) - 50} more in incidents.json", highlight=False)
@@ -125,7 +129,7 @@ def hunt(
         tmp = Path(tempfile.mkdtemp(prefix="wormsign-"))
         case = tmp / "case.duckdb"
     elif not paths and not case.exists():
-        err.print(f"[red]error:[/] no case file {case}")
+        err.print(f"error: no case file {case}", markup=False, style="red")
         raise typer.Exit(EXIT_ERROR)
     out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
     with Case.open(str(case)) as c:
@@ -135,18 +139,18 @@ def hunt(
             try:
                 run_ingest(paths, c, strict=strict, workers=None)
             except IngestError as exc:
-                err.print(f"[red]error:[/] {exc}", highlight=False)
+                err.print(f"error: {exc}", highlight=False, markup=False, style="red")
                 raise typer.Exit(EXIT_ERROR) from None
         try:
             result = run_hunt(c, sigma_rules=None if no_sigma else [str(s) for s in sigma or []],
                               allowlist=str(allowlist) if allowlist else None,
                               intel=str(intel) if intel else None)
         except (ValueError, KeyError, OSError) as exc:
-            err.print(f"[red]error:[/] {exc}", highlight=False)
+            err.print(f"error: {exc}", highlight=False, markup=False, style="red")
             raise typer.Exit(EXIT_ERROR) from None
         inc, al = write_outputs(out, result.document, result.alerts)
         print_summary(result.document, result.alerts)
-        console.print(f"wrote {inc} and {al}", highlight=False)
+        console.print(f"wrote {inc} and {al}", highlight=False, markup=False)
         if report is not None:
             try:
                 from wormsign.report import write_report
@@ -154,4 +158,4 @@ def hunt(
                 err.print("[yellow]warning:[/] the report module is not available; --report skipped")
             else:
                 write_report(c, str(report))
-                console.print(f"wrote {report}", highlight=False)
+                console.print(f"wrote {report}", highlight=False, markup=False)
