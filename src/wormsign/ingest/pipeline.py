@@ -1,9 +1,10 @@
 """Ingest paths into a case: walk, sniff, parse (in parallel over files), store, count.
 
-Each file is parsed whole by one process into Arrow batches; the parent writes a file's
-batches and its ``sources`` row in one transaction (shared by a group of small files), so
-a file is either in the case completely or not at all, and ingesting the same content
-again adds nothing.
+Each file is parsed whole by one process; the rows of many small files are converted to
+Arrow together (:class:`~wormsign.ingest.base.Batch`), in the worker when there are
+several. The parent only appends: a file's rows and its ``sources`` row go in one
+transaction (shared by a group of small files), so a file is either in the case completely
+or not at all, and ingesting the same content again adds nothing.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
     return FileResult(source, reader.name, sink.stats, sink.rejects)
 
 
+#: Rows held as Python dicts before they are converted to Arrow (as many as a Sink holds).
+BATCH_ROWS = 20_000
+
 #: A worker sends a chunk's rows back through the pipe below this many rows, else as an IPC file.
 INLINE_ROWS = 50_000
 
@@ -120,7 +124,7 @@ def _parse_chunk(chunk: list[Source], strict: bool, tmpdir: str) -> ChunkResult:
             out.tables.clear()
         writer[0].write_table(t)
 
-    batch = Batch(flush)
+    batch = Batch(flush, BATCH_ROWS)
     try:
         for source in chunk:
             out.results.append(_parse(source, strict, batch))
@@ -174,7 +178,7 @@ class _Writer:
         self._group_rows = 0
         self._results: list[FileResult] = []
         #: Rows of the files parsed in this process, converted together (see :class:`Batch`).
-        self.batch = Batch(self.add, self.APPEND_ROWS)
+        self.batch = Batch(self.add, BATCH_ROWS)
 
     def __enter__(self) -> _Writer:
         return self
