@@ -68,7 +68,7 @@ def _kind(mode: int) -> str:
     ):
         if test(mode):
             return name
-    return "not a plain file"
+    return "another kind of file"
 
 
 @dataclass(slots=True)
