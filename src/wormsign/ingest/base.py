@@ -239,7 +239,14 @@ class Batch:
             return
         rows, parts = self.rows, self._parts
         self.clear()
-        self._flush(self._table(rows, parts))
+        try:
+            table = self._table(rows, parts)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            # A reader gave a value of the wrong type: a bug, not a bad record. It fails the
+            # run (the open group rolls back) rather than costing whichever file was being read.
+            names = ", ".join(dict.fromkeys(sink.source.name for sink, _ in parts))[:300]
+            raise IngestError(f"rows of {names} do not fit the event model: {exc}") from exc
+        self._flush(table)
 
     @staticmethod
     def _table(rows: list[dict[str, Any]], parts: list[tuple[Sink, int]]) -> pa.Table:
