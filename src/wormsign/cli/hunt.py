@@ -11,19 +11,33 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, app, console, err
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
 from wormsign.store import Case
 
 
-def _demo_paths() -> list[Path]:
-    try:
-        from wormsign import demo
-    except ImportError:
-        demo = None  # type: ignore[assignment]
-    if demo is None or not hasattr(demo, "path"):
-        err.print("[red]error:[/] the bundled demo outbreak is not installed (wormsign.demo.path())")
-        raise typer.Exit(EXIT_ERROR)
-    return [Path(demo.logs()) if hasattr(demo, "logs") else Path(demo.path())]
+def _demo() -> tuple[list[Path], Path | None]:
+    """The bundled demo's telemetry, and its threat-intel feeds (used when --intel is not given)."""
+    from wormsign import demo
+
+    feeds = Path(demo.path()) / "feeds"
+    return [Path(demo.logs())], (feeds if feeds.is_dir() else None)
+
+
+def c2_overlap(families: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """For each pair of families, the C2 they share by exact address, address:port and /24."""
+    def keys(c2: list[str]) -> dict[str, set[str]]:
+        ipport = set(c2)
+        ips = {c.rsplit(":", 1)[0] for c in c2}
+        nets = {ip.rsplit(".", 1)[0] + ".0/24" for ip in ips if ip.count(".") == 3}
+        return {"ip:port": ipport, "ip": ips, "/24": nets}
+
+    out = []
+    for i, a in enumerate(families):
+        for b in families[i + 1 :]:
+            ka, kb = keys(a.get("c2") or []), keys(b.get("c2") or [])
+            shared = {k: sorted(ka[k] & kb[k]) for k in ka if ka[k] & kb[k]}
+            out.append((str(a.get("family")), str(b.get("family")), shared))
+    return out
 
 
 def _t(v: Any) -> Text:
@@ -60,10 +74,11 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
                 t.add_row(_t(r["ts"]), _t(r.get("parent")), _t(r.get("process")), _t(str(r.get("command_line") or "")[:120]))
             console.print(t)
         t = Table(title="Infection order", title_justify="left")
-        for c in ("gen", "host", "infected at", "infector", "technique"):
+        for c in ("gen", "host", "infected at", "infector", "technique", "families"):
             t.add_column(c)
         for h in [h for h in inc["hosts"] if h["state"] == "infected"][:200]:
-            t.add_row(_t(h["generation"]), _t(h["host"]), _t(h["infected_at"]), _t(h["infector"] or "-"), _t(h["technique"]))
+            t.add_row(_t(h["generation"]), _t(h["host"]), _t(h["infected_at"]), _t(h["infector"] or "-"),
+                      _t(h["technique"]), _t(", ".join(h.get("families") or []) or "-"))
         console.print(t)
         if inc["under_attack"]:
             console.print(f"under attack, not infected ({len(inc['under_attack'])}): "
@@ -79,6 +94,18 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
         for f in inc["families"]:
             console.print(f"family {f.get('family')}: {len(f.get('hosts') or [])} hosts; C2 {', '.join(f.get('c2') or [])}",
                           highlight=False, markup=False)
+        deliveries = inc.get("deliveries") or []
+        if deliveries:
+            pairs: dict[tuple[str, str], set[str]] = {}
+            for d in deliveries:
+                pairs.setdefault((str(d.get("from_family")), str(d.get("to_family"))), set()).add(str(d.get("host")))
+            for (a, b), hosts in sorted(pairs.items()):
+                console.print(f"delivery chain: {a} delivered {b} on {len(hosts)} hosts "
+                              f"(first on {deliveries[0].get('host')} at {deliveries[0].get('ts')})",
+                              highlight=False, markup=False)
+        for a, b, shared in c2_overlap(inc["families"]):
+            what = "; ".join(f"{k}: {', '.join(v[:5])}" for k, v in shared.items()) or "none"
+            console.print(f"C2 overlap {a} / {b}: {what}", highlight=False, markup=False)
         if inc["c2"]:
             console.print("C2: " + ", ".join(f"{c['address']}:{c['port']}" for c in inc["c2"][:20]),
                           highlight=False, markup=False)
@@ -121,7 +148,10 @@ def hunt(
     from wormsign.hunt import hunt as run_hunt
     from wormsign.ingest import IngestError
 
-    paths = list(paths or []) + (_demo_paths() if demo else [])
+    if demo:
+        demo_logs, demo_feeds = _demo()
+        paths = list(paths or []) + demo_logs
+        intel = intel or demo_feeds
     if not paths and case is None:
         err.print("[red]error:[/] give telemetry PATHS, --case CASE or --demo")
         raise typer.Exit(EXIT_ERROR)
@@ -132,12 +162,13 @@ def hunt(
         err.print(f"error: no case file {case}", markup=False, style="red")
         raise typer.Exit(EXIT_ERROR)
     out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
+    rejected = False
     with Case.open(str(case)) as c:
         if paths:
             from wormsign.cli.ingest import run_ingest
 
             try:
-                run_ingest(paths, c, strict=strict, workers=None)
+                rejected = not run_ingest(paths, c, strict=strict, workers=None).ok
             except IngestError as exc:
                 err.print(f"error: {exc}", highlight=False, markup=False, style="red")
                 raise typer.Exit(EXIT_ERROR) from None
@@ -159,3 +190,5 @@ def hunt(
             else:
                 write_report(c, str(report))
                 console.print(f"wrote {report}", highlight=False, markup=False)
+    if rejected:
+        raise typer.Exit(EXIT_REJECTS)
