@@ -75,6 +75,15 @@ def test_bruteforce_and_success_after(tmp_path: Path) -> None:
     assert [(a["source_host"], a["fields"]["account"], a["fields"]["success"]) for a in got] == [("ws-01", "admin", True)]
 
 
+def test_bruteforce_counts_each_failure_once_however_many_successes_follow(tmp_path: Path) -> None:
+    rows = [fail(i * 0.1, "ws-01", "ws-02", "admin") for i in range(12)]
+    rows += [ev(2 + i * 0.1, "ws-02", "auth", "4624", **{"source.ip": ip("ws-01"), "user.name": "admin",
+             "event.outcome": "success", "winlog.logon.type": 3}) for i in range(3)]
+    (got,) = alerts(tmp_path, rows, "bruteforce")
+    assert got["fields"]["count"] == 12
+    assert len(got["evidence"]) == len(set(got["evidence"])) == 12
+
+
 def test_spray_counts_accounts(tmp_path: Path) -> None:
     rows = [fail(i * 0.2, "ws-01", "dc-01", f"user{i}") for i in range(6)]
     rows += [fail(i * 0.2, "ws-04", "dc-01", f"u{i % 2}") for i in range(8)]
