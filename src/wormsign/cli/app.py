@@ -15,8 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 #: Exit statuses (docs/cli.md).
 EXIT_OK = 0
