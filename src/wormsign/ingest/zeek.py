@@ -344,12 +344,18 @@ class ZeekReader:
             return True
         if not text.startswith(b"{"):
             return False
-        first, nl, _ = text.partition(b"\n")
-        try:
-            return _looks_zeek(orjson.loads(first))
-        except orjson.JSONDecodeError:
-            # The head may cut a long first line: judge by the keys it shows.
-            return not nl and b'"ts"' in first and _JSON_KEYS.search(first) is not None
+        # Judge by the first line that parses: a cut or broken first line must not hide a Zeek log.
+        lines = text.split(b"\n")
+        for i, line in enumerate(lines[:20]):
+            if not line.strip():
+                continue
+            try:
+                return _looks_zeek(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                if i == len(lines) - 1:
+                    # The head cut this line: judge by the keys it shows.
+                    return b'"ts"' in line and _JSON_KEYS.search(line) is not None
+        return False
 
     def read(self, source: Source, sink: Sink) -> None:
         mapper = load_mapper()
@@ -411,7 +417,7 @@ class ZeekReader:
                         sep = unescape(value.strip()) or "\t"
                         names, types, spec = [], [], None
                     elif key == "set_separator":
-                        set_sep = unescape(value)
+                        set_sep = unescape(value) or ","
                     elif key == "empty_field":
                         empty = value
                     elif key == "unset_field":
@@ -425,7 +431,7 @@ class ZeekReader:
                     if key in ("fields", "path", "types") and names:
                         spec = mapper.spec(log if log != "unknown" else (mapper.infer(frozenset(names)) or log))
                         ts_at = names.index("ts") if "ts" in names else -1
-                        sets = [i for i, t in enumerate(types) if t.startswith(("set[", "vector["))]
+                        sets = [i for i, t in enumerate(types[: len(names)]) if t.startswith(("set[", "vector["))]
             elif spec is None:
                 sink.reject(lineno, "no-header", "a data line before any #fields header")
             else:
