@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from intel_cases import EMOTET, QAKBOT, event, known_case_at, known_rows, ref, sample_store
+from intel_cases import EMOTET, QAKBOT, event, known_rows, ref
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute
 from wormsign.intel.delivery import summary
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IntelStore]:
-    s = sample_store(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def known_case(tmp_path: Path) -> Iterator[Case]:
-    c = known_case_at(tmp_path)
-    yield c
-    c.close()
 
 
 def run(tmp_path: Path, rows: list, store: IntelStore):

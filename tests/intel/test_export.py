@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import stix2
-from intel_cases import DATA, known_case_at, sample_store
+from intel_cases import DATA
 from pymisp import MISPEvent
 
 from wormsign.intel import attribute
@@ -18,20 +17,6 @@ from wormsign.intel.importer import import_file
 from wormsign.intel.indicators import make
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IntelStore]:
-    s = sample_store(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def known_case(tmp_path: Path) -> Iterator[Case]:
-    c = known_case_at(tmp_path)
-    yield c
-    c.close()
 
 
 def keys(inds) -> set[tuple[str, str, str]]:
@@ -186,7 +171,6 @@ def test_export_one_incident_of_a_hunt(tmp_path: Path) -> None:
 
 
 def test_csv_cells_never_start_a_spreadsheet_formula_and_still_round_trip(tmp_path: Path) -> None:
-    import csv
 
     hostile = [
         make("url", '=HYPERLINK("http://x.example/")', family="emotet", source="@feed"),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from intel_cases import DATA, EMOTET, known_case_at, known_rows, ref, sample_store
+from intel_cases import DATA, EMOTET, known_rows, ref
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute
@@ -14,20 +13,6 @@ from wormsign.intel.importer import import_file
 from wormsign.intel.match import noisy_or
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IntelStore]:
-    s = sample_store(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def known_case(tmp_path: Path) -> Iterator[Case]:
-    c = known_case_at(tmp_path)
-    yield c
-    c.close()
 
 
 def fams(attr, host: str) -> dict[str, float]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from intel_cases import known_case_at, known_rows, sample_store
+from intel_cases import known_rows
 
 from wormsign.ingest.base import rows_to_table
 from wormsign.intel import attribute
@@ -23,20 +21,6 @@ from wormsign.intel.overlap import (
 )
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IntelStore]:
-    s = sample_store(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def known_case(tmp_path: Path) -> Iterator[Case]:
-    c = known_case_at(tmp_path)
-    yield c
-    c.close()
 
 
 def inds(fam: str, *specs: tuple[str, str], asn: int | None = None) -> list:
