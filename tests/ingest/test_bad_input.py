@@ -215,3 +215,47 @@ def test_integers_beyond_int64_are_dropped_not_fatal(tmp_path: Path, case_path: 
         rows = case.rows('SELECT "winlog.logon.type", "source.port", "user.name" FROM events')
     assert report.stats.stored == 1 and report.stats.rejected == 0
     assert rows == [(None, None, "bob")]
+
+
+def test_fifo_is_named_not_read_and_corrupt_deflate_is_counted(tmp_path: Path, case_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    data = bytearray(gzip.compress("".join(f"line {i * 7919 % 10007}\n" for i in range(5000)).encode()))
+    for i in range(40, 60):
+        data[i] ^= 0xFF
+    _write(tmp_path, "damaged.log.gz", bytes(data))
+    with Case.open(str(case_path)) as case:
+        report = ingest_paths([str(tmp_path)], case, workers=1)
+    reasons = {r.file.rsplit("/", 1)[-1]: r.reason for r in report.rejects}
+    assert reasons["pipe"] == "unreadable"
+    assert "damaged.log.gz" in reasons  # counted, not a crash
+    assert report.stats.read == report.stats.stored + report.stats.rejected
+
+
+def test_a_huge_line_is_skipped_and_the_next_lines_are_read(tmp_path: Path, case_path: Path) -> None:
+    head = "#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.resp_h\n"
+    with open(tmp_path / "conn.log", "w") as fh:
+        fh.write(head + "1709370000.1\tC1\t10.0.0.1\t10.0.0.2\n")
+        fh.write("9" * (schema.MAX_RECORD_BYTES + 10) + "\n")
+        fh.write("1709370000.2\tC2\t10.0.0.1\t10.0.0.2\n")
+    with Case.open(str(case_path)) as case:
+        report = ingest_paths([str(tmp_path)], case, workers=1)
+        ids = [r[0] for r in case.rows('SELECT "event.id" FROM events ORDER BY "src.record"')]
+    assert ids == ["C1", "C2"]
+    assert report.stats.reasons["record-too-large"] == 1 and report.stats.rejected == 1
+
+
+def test_broken_first_json_line_is_rejected_and_array_elements_get_their_own_numbers(
+    tmp_path: Path, case_path: Path
+) -> None:
+    ev = ('{"@timestamp":"2026-03-02T09:00:00Z","winlog":{"channel":"Security","event_id":4624,'
+          '"computer_name":"WS-1","event_data":{"TargetUserName":"u%d"}}}')
+    text = '{"@timestamp": "2026-03-02T09:00:00Z", "winlog": {\n' + ev % 1 + "\n"
+    text += "[" + ev % 2 + "," + ev % 3 + "]\n" + "[" + ev % 4 + "]\n"
+    _write(tmp_path, "mixed.ndjson", text.encode())
+    with Case.open(str(case_path)) as case:
+        report = ingest_paths([str(tmp_path)], case, workers=1)
+        recs = case.rows('SELECT "src.record", "user.name" FROM events ORDER BY 1')
+    assert report.stats.read == 5 and report.stats.rejected == 1 and report.stats.reasons["bad-json"] == 1
+    assert recs == [(2, "u1"), (3_000_001, "u2"), (3_000_002, "u3"), (4_000_001, "u4")]

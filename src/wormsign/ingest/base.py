@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import gzip
-import io
 import itertools
 import logging
 import operator
@@ -499,13 +498,27 @@ class Reader(Protocol):
 
 
 def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of a text source; undecodable lines are rejected, not dropped."""
+    """Yield (line number, text) of a text source; undecodable lines are rejected, not dropped.
+
+    A line is read at most ``MAX_RECORD_BYTES`` at a time: a longer one is skipped (and
+    rejected) without ever being held whole.
+    """
     lineno = 0
+    limit = schema.MAX_RECORD_BYTES
     try:
         with source.open() as raw:
-            for lineno, bline in enumerate(io.BufferedReader(raw) if not hasattr(raw, "peek") else raw, 1):
-                if len(bline) > schema.MAX_RECORD_BYTES:
-                    sink.reject(lineno, "record-too-large", f"line of {len(bline)} bytes")
+            readline = raw.readline
+            while True:
+                bline = readline(limit + 1)
+                if not bline:
+                    return
+                lineno += 1
+                if len(bline) > limit and not (len(bline) == limit + 1 and bline.endswith(b"\n")):
+                    size = len(bline)
+                    while bline and not bline.endswith(b"\n"):
+                        bline = readline(1 << 20)
+                        size += len(bline)
+                    sink.reject(lineno, "record-too-large", f"line of {size} bytes (limit {limit})")
                     continue
                 try:
                     text = bline.decode("utf-8")

@@ -73,6 +73,9 @@ def _first(doc: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+_ELEMENTS = 1_000_000  # record numbers of JSON array elements on one line (see _lines_of)
+
+
 class JsonLinesReader:
     """Newline-delimited JSON in the Winlogbeat, native ECS and OTRF layouts (see module doc)."""
 
@@ -122,6 +125,7 @@ class JsonLinesReader:
             lineno = 0
             first = True  # the first line with text: it may open a whole-file document
             lenient = False  # inside a JSON array written one element a line
+            wide = False  # line 1 held an array: later lines are numbered L * 1,000,000
             for line in _lines(fh, limit):
                 lineno += 1
                 if line is None:
@@ -141,6 +145,9 @@ class JsonLinesReader:
                         if done:
                             return
                         lenient = text[:1] == b"["
+                        if not lenient:
+                            # Not a whole-file document either: this first line is simply broken.
+                            sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
                         continue
                     first = False
                     if lenient:
@@ -159,10 +166,15 @@ class JsonLinesReader:
                 first = False
                 items = _items(obj)
                 if items is not None:  # a one-line array or Elasticsearch export
+                    # Element i of line 1 is record i (a whole-file array); element i of a later line L
+                    # is record L * 1,000,000 + i, so that every record of the file has its own number.
+                    if lineno == 1:
+                        wide = True
+                    base = 0 if lineno == 1 else lineno * _ELEMENTS
                     for i, el in enumerate(items, 1):
-                        yield i, el, orjson.dumps(el).decode()
+                        yield base + i, el, orjson.dumps(el).decode()
                     continue
-                yield lineno, obj, line.decode().rstrip("\r\n")
+                yield (lineno * _ELEMENTS if wide else lineno), obj, line.decode().rstrip("\r\n")
 
     def _document(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
         """A file that is one JSON document (array or export); False when it does not parse whole."""

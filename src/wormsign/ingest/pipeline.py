@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -61,12 +63,30 @@ class IngestReport:
         return self.stats.rejected == 0 and not self.unknown
 
 
+def _unreadable(source: Source) -> str | None:
+    """Why the start of a source cannot be read (a damaged archive), or None when it reads."""
+    try:
+        with source.open() as fh:
+            fh.read(8192)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, RuntimeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
     """Parse one source; its rows go to ``batch`` (which converts and hands them on)."""
     head = source.head(8192)
-    if not head.strip():
-        # An empty file (or only white space) holds no record: nothing to store or reject.
-        return FileResult(source, "empty", Stats(), [])
+    if len(head) < 8192 and not head.strip():
+        damage = _unreadable(source)
+        if damage is None:
+            # An empty file (or only white space) holds no record: nothing to store or reject.
+            return FileResult(source, "empty", Stats(), [])
+        st = Stats(read=1, rejected=1)
+        st.reasons["truncated-archive"] = 1
+        rej = Reject(source.name, None, "truncated-archive", f"the content cannot be read: {damage}")
+        if strict:
+            raise IngestError(str(rej))
+        return FileResult(source, "unknown", st, [rej])
     reader = pick(source, head)
     if reader is None:
         st = Stats(read=1, rejected=1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 from wormsign.ingest.base import Source
@@ -37,19 +39,35 @@ def sources(paths: list[str]) -> Iterator[Source | tuple[str, str]]:
 
 
 def _file(path: str) -> Iterator[Source | tuple[str, str]]:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        yield (path, str(exc))
+        return
+    if not stat.S_ISREG(mode):
+        # A FIFO, device or socket (also behind a link) would block or never end: never read one.
+        yield (path, "not a regular file (FIFO, device or socket)")
+        return
     magic = _magic(path)
     if magic.startswith(ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as zf:
                 infos = [i for i in zf.infolist() if not i.is_dir()]
-                heads = {}
+                heads: dict[str, bytes] = {}
+                bad: dict[str, str] = {}
                 for i in infos:
-                    with zf.open(i) as fh:
-                        heads[i.filename] = fh.read(2)
+                    try:
+                        with zf.open(i) as fh:
+                            heads[i.filename] = fh.read(2)
+                    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
+                        bad[i.filename] = str(exc)  # an encrypted or damaged member costs only itself
         except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
             yield (path, f"unreadable zip archive: {exc}")
             return
         for i in infos:
+            if i.filename in bad:
+                yield (f"{path}!{i.filename}", f"unreadable zip member: {bad[i.filename]}")
+                continue
             container = "zip-gzip" if heads[i.filename].startswith(GZIP_MAGIC) else "zip"
             yield Source(f"{path}!{i.filename}", path, container, i.filename, i.file_size)
     elif magic.startswith(GZIP_MAGIC):
@@ -70,7 +88,7 @@ def digest(source: Source) -> str:
         with source.open() as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
-    except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
-        # A truncated archive still gets a stable key: hash what could be read plus the error.
+    except (OSError, EOFError, RuntimeError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+        # A truncated or damaged archive still gets a stable key: hash what could be read plus the error.
         h.update(repr(exc).encode())
     return h.hexdigest()
