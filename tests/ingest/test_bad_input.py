@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import zipfile
 from collections.abc import Callable
@@ -146,7 +147,11 @@ def test_huge_field_is_cut_and_huge_record_rejected(parse: Parse, data: Path, tm
     assert (stats.stored, stats.rejected) == (2, 1)
     assert (rejects[0].record, rejects[0].reason) == (2, "record-too-large")
     assert len(rows[0]["process.command_line"]) == schema.MAX_FIELD_CHARS
-    assert len(rows[0]["raw"]) == schema.MAX_RAW_CHARS
+    # The original record is shortened, not cut: it stays JSON that rules can read fields from.
+    assert len(rows[0]["raw"]) <= schema.MAX_RAW_CHARS
+    kept = json.loads(rows[0]["raw"])
+    assert kept["process"]["name"] == "invoice.exe"
+    assert kept["process"]["command_line"].startswith("AAAA")
     assert stats.truncated == 2
     assert rows[1]["src.record"] == 3 and rows[1]["process.name"] == "invoice.exe"
 

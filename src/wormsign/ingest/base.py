@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -275,9 +276,43 @@ class Batch:
             over = pc.greater(pc.utf8_length(col), limit)
             if not pc.any(over).as_py():
                 continue
-            _count_truncated(pc.indices_nonzero(over).to_pylist(), parts)
-            cols[name] = pc.utf8_slice_codeunits(col, 0, limit)
+            rows = pc.indices_nonzero(over).to_pylist()
+            _count_truncated(rows, parts)
+            if name == "raw":
+                # The original record must stay valid JSON (rules read fields from it): shorten
+                # its long values rather than cut the text.
+                vals = col.to_pylist()
+                for i in rows:
+                    vals[i] = shorten_json(vals[i], limit)
+                cols[name] = pa.array(vals, pa.string())
+            else:
+                cols[name] = pc.utf8_slice_codeunits(col, 0, limit)
         return _assemble(cols, n)
+
+
+def shorten_json(text: str, limit: int) -> str:
+    """JSON text of at most ``limit`` characters: long strings inside are cut (marked with an
+    ellipsis) so that the result still parses; text that is not JSON is simply cut."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text[:limit]
+    cap = max(limit // 4, 64)
+    while True:
+        out = orjson.dumps(_cut_strings(doc, cap)).decode()
+        if len(out) <= limit or cap <= 16:
+            return out if len(out) <= limit else text[:limit]
+        cap //= 4
+
+
+def _cut_strings(obj: Any, cap: int) -> Any:
+    if isinstance(obj, str):
+        return obj if len(obj) <= cap else obj[:cap] + "\u2026"
+    if isinstance(obj, dict):
+        return {k[:cap]: _cut_strings(v, cap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cut_strings(v, cap) for v in obj[:cap]]
+    return obj
 
 
 def _count_truncated(rows: list[int], parts: list[tuple[Sink, int]]) -> None:
