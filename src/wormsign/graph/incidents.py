@@ -39,14 +39,23 @@ def other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for a in alerts:
         rule = a["rule"]
-        kind = "sigma" if rule.startswith("sigma:") else RULE_TYPE.get(rule, "lateral")
+        if rule.startswith("sigma:"):
+            # Sigma rules outside an outbreak: one incident per rule, across the hosts it fired on.
+            groups.setdefault(("sigma", str(a.get("title") or rule)), []).append(a)
+            continue
+        kind = RULE_TYPE.get(rule, "lateral")
         key = a.get("source_host") or a.get("host") or "?"
         groups.setdefault((kind, key), []).append(a)
     out = []
     for (kind, key), group in sorted(groups.items(), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
         sev = max((a["severity"] for a in group), key=lambda s: SEV_RANK.get(s, 0))
-        rules_ = sorted({a["rule"] for a in group})
-        inc = blank(kind, f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)", sev, group)
+        if kind == "sigma":
+            hosts = {a.get("host") for a in group if a.get("host")}
+            title = f"Sigma: {key} on {len(hosts)} host{'s' if len(hosts) != 1 else ''} ({len(group)} alerts)"
+        else:
+            rules_ = sorted({a["rule"] for a in group})
+            title = f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)"
+        inc = blank(kind, title, sev, group)
         if kind == "bruteforce":
             mine = [lk for lk in lockouts if lk["source_host"] == key]
             inc["accounts"]["locked"] = mine
