@@ -264,3 +264,18 @@ def test_broken_first_json_line_is_rejected_and_array_elements_get_their_own_num
         recs = case.rows('SELECT "src.record", "user.name" FROM events ORDER BY 1')
     assert report.stats.read == 5 and report.stats.rejected == 1 and report.stats.reasons["bad-json"] == 1
     assert recs == [(2, "u1"), (3_000_001, "u2"), (3_000_002, "u3"), (4_000_001, "u4")]
+
+
+def test_a_repeated_record_id_is_counted_not_stored_twice(parse: Parse, evtx: bytes, tmp_path: Path) -> None:
+    import struct
+
+    data = bytearray(evtx)
+    first = HEADER + 512  # the first record of the first chunk
+    _sig, size, rid = struct.unpack_from("<IIQ", data, first)
+    struct.pack_into("<Q", data, first + size + 8, rid)  # the second record claims the first's id
+    rows, stats, rejects, _ = parse(_write(tmp_path, "dup.evtx", bytes(data)))
+    _consistent(stats, rows)
+    assert (stats.stored, stats.rejected) == (RECORDS - 1, 1)
+    assert rejects[0].reason == "duplicate-record-id"
+    recs = [r["src.record"] for r in rows]
+    assert len(recs) == len(set(recs))

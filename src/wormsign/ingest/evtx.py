@@ -173,6 +173,7 @@ class EvtxReader:
             sink.reject(None, "corrupt-file", f"not a readable EVTX file: {exc}")
             return
         errors: list[str] = []
+        ids: set[int] = set()
         good = bad = 0
         while True:
             # The parser raises on a bad record or chunk and then goes on with the next one.
@@ -185,6 +186,15 @@ class EvtxReader:
                 if len(errors) >= self.MAX_CONSECUTIVE_ERRORS and good == 0:
                     break
                 continue
+            rid = rec.get("event_record_id")
+            if rid in ids or (rid is not None and not 0 <= rid <= _I64_MAX):
+                # A record id must point at one event: a repeated (or absurd) id in a crafted file
+                # would make its event reference ambiguous, so the later copy is counted, not stored.
+                why = "appears again in this file" if rid in ids else "is out of range"
+                sink.reject(None, "duplicate-record-id", f"record id {rid} {why}; that copy is not stored")
+                bad += 1
+                continue
+            ids.add(rid)
             if self._one(rec, mapper, sink):
                 good += 1
             else:
