@@ -86,3 +86,21 @@ def test_whole_corpus_ingests_and_stats_shows_the_kinds(corpus: Path, tmp_path: 
     assert res.exit_code == 0, res.output
     for kind in ("auth", "process", "file", "share", "service", "task", "wmi", "network", "dns", "generic"):
         assert f" {kind} " in res.output, kind
+
+
+def test_files_that_cannot_be_opened_are_kept_in_the_case(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from wormsign.cli import app
+
+    case = tmp_path / "c.duckdb"
+    missing = tmp_path / "gone.evtx"
+    res = CliRunner().invoke(app, ["ingest", str(missing), "--case", str(case)])
+    assert res.exit_code == 3
+    res = CliRunner().invoke(app, ["stats", "--case", str(case)])
+    assert res.exit_code == 0
+    assert "no such file or directory" in res.output
+    from wormsign.store import Case
+
+    with Case.open(str(case), read_only=True) as c:
+        assert c.rows("SELECT file, reason FROM rejects") == [(str(missing), "unreadable")]

@@ -132,3 +132,11 @@ def stats(case: Path = CaseOpt) -> None:
             ):
                 t.add_row(Text(str(f)), f"{n:,}", Text(str(why)))
             console.print(t)
+        unread = c.rows("SELECT file, detail FROM rejects WHERE digest = '' ORDER BY file LIMIT 25")
+        if unread:
+            t = Table(title="Files that could not be opened")
+            t.add_column("file", overflow="fold")
+            t.add_column("why")
+            for f, why in unread:
+                t.add_row(Text(str(f)), Text(str(why)))
+            console.print(t)

@@ -282,6 +282,7 @@ def ingest_paths(
     todo: list[Source] = []
     seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
     own = os.path.abspath(case.path)
+    unreadable: list[Reject] = []  # files that could not be opened: kept in the case's rejects too
     for s in sources(paths):
         if not isinstance(s, tuple) and os.path.abspath(s.path) in (own, own + ".wal"):
             continue  # the case file itself, when it lies under a directory being ingested
@@ -294,6 +295,7 @@ def ingest_paths(
             report.stats.rejected += 1
             report.stats.reasons["unreadable"] += 1
             report.rejects.append(rej)
+            unreadable.append(rej)
             continue
         s.digest = digest(s)
         if s.digest in seen:
@@ -301,6 +303,9 @@ def ingest_paths(
             continue
         seen.add(s.digest)
         todo.append(s)
+    if unreadable:
+        with case.transaction():
+            case.add_rejects("", unreadable)
     if workers is None:
         workers = min(os.cpu_count() or 1, len(todo))
     with _Writer(case, report, progress) as out:
