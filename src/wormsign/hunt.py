@@ -144,7 +144,8 @@ def hunt(
     incidents, used, locks_used = _outbreaks(case, cfg, forest, alerts, lockouts, tie_at, bruteforcers,
                                              families, intel_doc)
     incidents += other_incidents([a for a in alerts if a["id"] not in used],
-                                  [lk for i, lk in enumerate(lockouts) if i not in locks_used])
+                                  [lk for i, lk in enumerate(lockouts) if i not in locks_used],
+                                  routine=lambda a: base.routine_alert(a, bruteforcers))
     for i, inc in enumerate(incidents, 1):
         inc["id"] = f"INC-{i:04d}"
     doc = {

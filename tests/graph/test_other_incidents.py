@@ -23,3 +23,25 @@ def test_sigma_alerts_group_by_rule_with_their_title() -> None:
                       "lateral from adm-01: remote-service (1 alerts)"]
     psexec = next(i for i in incs if "PsExec" in i["title"])
     assert psexec["type"] == "sigma" and psexec["alerts"] == ["ALR-000001", "ALR-000002"]
+
+
+def test_a_known_deployers_usual_push_is_kept_but_ranked_low() -> None:
+    from wormsign.detect.baseline import Baseline
+
+    base = Baseline(deployers={"sccm-01"}, known={("sccm-01", "ccmsetup.exe")})
+    usual = _alert(1, "admin-share-copy", "Copy", "ws-01", "sccm-01")
+    usual["fields"] = {"file": "ccmsetup.exe"}
+    service = _alert(2, "remote-service", "Service installed", "ws-01", "sccm-01")
+    new_binary = _alert(3, "admin-share-copy", "Copy", "ws-02", "pdq-01")
+    new_binary["fields"] = {"file": "evil.exe"}
+    pdq_base = Baseline(deployers={"sccm-01", "pdq-01"}, known={("sccm-01", "ccmsetup.exe"), ("pdq-01", "x.exe")})
+
+    def routine(a: dict) -> bool:
+        return pdq_base.routine_alert(a, bruteforcers=set())
+
+    incs = {i["title"].split(":")[0]: i for i in other_incidents([usual, service, new_binary], [], routine)}
+    assert incs["routine deployment by sccm-01 (learned baseline)"]["severity"] == "low"
+    assert incs["lateral from pdq-01"]["severity"] == "high"  # a deployer pushing a never-seen binary
+    # The same deployer tied to brute force is not routine.
+    assert not base.routine_alert(usual, bruteforcers={"sccm-01"})
+    assert base.routine_alert(usual, bruteforcers=set())

@@ -52,6 +52,26 @@ class Baseline:
         return src in self.deployers and any((src, k) in self.known for k in keys)
 
 
+    def routine_alert(self, alert: dict[str, Any], bruteforcers: set[str]) -> bool:
+        """True when a lateral-movement alert is a known deployer pushing what it always pushes
+        (or an allowlisted host or file). A deployer tied to brute force, or naming a file it
+        was never seen pushing, is not routine."""
+        src = alert.get("source_host")
+        if not src or src in bruteforcers:
+            return False
+        f = alert.get("fields") or {}
+        # Each file the alert names, as (name, hash): it is known when either was seen pushed.
+        files = [(f.get("file"), f.get("file.hash.sha256"))] if f.get("file") else []
+        files += [(n, None) for n in f.get("files") or [] if n]
+        files = [(str(n).lower(), str(h).lower() if h else None) for n, h in files]
+        if src in self.allow_hosts or (files and all(n in self.allow_files or h in self.allow_files
+                                                      for n, h in files)):
+            return True
+        if src not in self.deployers:
+            return False
+        return all((src, n) in self.known or (h is not None and (src, h) in self.known) for n, h in files)
+
+
 def load_allowlist(path: str | None) -> tuple[set[str], set[str]]:
     """(hosts, files) from an allowlist YAML; a bad file is an error naming it."""
     if not path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wormsign.graph.outbreak import beacon_addresses
@@ -34,8 +35,14 @@ def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) ->
     }
 
 
-def other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts outside every outbreak, grouped by kind and the host that acted."""
+def other_incidents(
+    alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]],
+    routine: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Alerts outside every outbreak, grouped by kind and the host that acted.
+
+    ``routine`` tells a known deployer's usual push (the learned baseline): a lateral
+    incident made only of such alerts is kept, but titled as routine and ranked low."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for a in alerts:
         rule = a["rule"]
@@ -44,6 +51,8 @@ def other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]
             groups.setdefault(("sigma", str(a.get("title") or rule)), []).append(a)
             continue
         kind = RULE_TYPE.get(rule, "lateral")
+        if kind == "lateral" and routine is not None and routine(a):
+            kind = "routine"  # a known deployer's usual push: kept apart, ranked low
         key = a.get("source_host") or a.get("host") or "?"
         groups.setdefault((kind, key), []).append(a)
     out = []
@@ -52,6 +61,10 @@ def other_incidents(alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]]
         if kind == "sigma":
             hosts = {a.get("host") for a in group if a.get("host")}
             title = f"Sigma: {key} on {len(hosts)} host{'s' if len(hosts) != 1 else ''} ({len(group)} alerts)"
+        elif kind == "routine":
+            rules_ = sorted({a["rule"] for a in group})
+            sev, kind = "low", "lateral"
+            title = f"routine deployment by {key} (learned baseline): {', '.join(rules_)} ({len(group)} alerts)"
         else:
             rules_ = sorted({a["rule"] for a in group})
             title = f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)"
