@@ -391,7 +391,8 @@ Software deployment (SCCM, PDQ, backup agents) looks like a worm: one host copie
 many hosts and starts it. wormsign does not drop those alerts; it keeps routine deployments **out of
 the infection graph**, so they do not become outbreaks. `spreader-fanout`, `admin-share-copy`,
 `remote-exec` and the other analytics still raise their alerts; alerts outside every outbreak become
-`lateral` incidents of their own (see below).
+`lateral` incidents of their own, and a known deployer's usual pushes a low-severity "routine
+deployment" incident (see below).
 
 **Learned baseline** (`detect/baseline.py`). From `h_drops`: a source host that copied the same file
 (keyed by SHA-256, else by file name) to `deployer_min_hosts` or more hosts in one UTC day, on
@@ -472,9 +473,10 @@ accounts, families, C2 and the containment order (docs/formats.md).
 | `spray` | `spray` | acting host |
 | `beacon` | `beacon` | acting host; lists the C2 addresses and ports to block |
 | every other analytic | `lateral` | acting host, titled with the rule ids |
+| every other analytic, when it is a known deployer's usual push (`Baseline.routine_alert`: a learned or allowlisted deployer, a file it was seen pushing, no tie to brute force) | `lateral`, severity `low` | deployer, titled "routine deployment by HOST (learned baseline)" |
 | Sigma rules (`sigma:<id>`) | `sigma` | rule, titled by the rule's title, across the hosts it fired on |
 
-The severity of an incident is the highest of its alerts. Lockouts left over go into one `bruteforce`
+The severity of an incident is the highest of its alerts (routine deployments: `low`). Lockouts left over go into one `bruteforce`
 incident, "N account lockouts", of severity medium.
 
 """
