@@ -513,6 +513,16 @@ def parse_ts(v: Any) -> datetime | None:
     return dt.astimezone(UTC)
 
 
+def derive_names(row: dict[str, Any]) -> None:
+    """``process.name`` and ``file.name`` from their paths, where the record did not give them."""
+    exe = row.get("process.executable")
+    if exe and "process.name" not in row:
+        row["process.name"] = basename(exe)
+    fp = row.get("file.path")
+    if fp and "file.name" not in row:
+        row["file.name"] = basename(fp)
+
+
 def basename(path: str | None) -> str | None:
     if not path:
         return None

@@ -29,7 +29,7 @@ import orjson
 import yaml
 
 from wormsign import schema
-from wormsign.ingest.base import Sink, Source, basename, clean, clean_ip, host_key, parse_ts, to_int
+from wormsign.ingest.base import Sink, Source, clean, clean_ip, derive_names, host_key, parse_ts, to_int
 from wormsign.ingest.windows import WinEvent, load_mapper
 
 #: libyaml's loader when PyYAML has it (ten times faster), else the pure-Python one.
@@ -343,12 +343,7 @@ class EcsMapper:
             if row.get("host.ip"):
                 row["host"] = row["host.ip"]
         row["kind"] = self.kind(flat, row)
-        exe = row.get("process.executable")
-        if exe and "process.name" not in row:
-            row["process.name"] = basename(exe)
-        fp = row.get("file.path")
-        if fp and "file.name" not in row:
-            row["file.name"] = basename(fp)
+        derive_names(row)
         return row
 
     def kind(self, flat: dict[str, Any], row: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from xml.sax.saxutils import unescape
 import yaml
 
 from wormsign import schema
-from wormsign.ingest.base import NULLS, basename, clean, clean_ip, host_key, to_int
+from wormsign.ingest.base import NULLS, basename, clean, clean_ip, derive_names, host_key, to_int
 
 #: libyaml's loader when PyYAML has it (ten times faster), else the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -325,12 +325,7 @@ def _derive(row: dict[str, Any]) -> None:
             base = local[4:] if local.startswith("\\??\\") else local
             row["file.path"] = base.rstrip("\\") + "\\" + rel.lstrip("\\")
         row.setdefault("file.name", basename(rel))
-    exe = row.get("process.executable")
-    if exe and "process.name" not in row:
-        row["process.name"] = basename(exe)
-    fp = row.get("file.path")
-    if fp and "file.name" not in row:
-        row["file.name"] = basename(fp)
+    derive_names(row)
     sd = row.get("source.domain")
     if sd is not None and sd.startswith("\\\\"):
         row["source.domain"] = sd[2:]
