@@ -15,7 +15,7 @@ import orjson
 from evtx import PyEvtxParser
 
 from wormsign.ingest.base import Sink, Source, parse_ts, to_int
-from wormsign.ingest.windows import WinEvent, load_mapper
+from wormsign.ingest.windows import load_mapper
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
