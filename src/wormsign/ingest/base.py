@@ -431,7 +431,7 @@ def _clean_ip(v: Any) -> str | None:
     return v if is_ip(v) else None
 
 
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1  #: the range of the model's integer columns
 
 
 def to_int(v: Any) -> int | None:
@@ -459,7 +459,7 @@ def to_int(v: Any) -> int | None:
             i = int(s, 16) if s[:2] in ("0x", "0X") else int(s)
         except ValueError:
             return None
-    return i if _INT64_MIN <= i <= _INT64_MAX else None
+    return i if INT64_MIN <= i <= INT64_MAX else None
 
 
 _fromiso = datetime.fromisoformat

@@ -14,7 +14,7 @@ from typing import IO, Any
 import orjson
 from evtx import PyEvtxParser
 
-from wormsign.ingest.base import Sink, Source, parse_ts, to_int
+from wormsign.ingest.base import INT64_MAX, INT64_MIN, Sink, Source, parse_ts, to_int
 from wormsign.ingest.windows import load_mapper
 
 MAGIC = b"ElfFile\x00"
@@ -187,7 +187,7 @@ class EvtxReader:
                     break
                 continue
             rid = rec.get("event_record_id")
-            if rid in ids or (rid is not None and not 0 <= rid <= _I64_MAX):
+            if rid in ids or (rid is not None and not 0 <= rid <= INT64_MAX):
                 # A record id must point at one event: a repeated (or absurd) id in a crafted file
                 # would make its event reference ambiguous, so the later copy is counted, not stored.
                 why = "appears again in this file" if rid in ids else "is out of range"
@@ -218,7 +218,7 @@ class EvtxReader:
             if eid.__class__ is dict:
                 eid = eid.get("#text")
             eid = to_int(eid)
-        elif not _I64_MIN <= eid <= _I64_MAX:
+        elif not INT64_MIN <= eid <= INT64_MAX:
             eid = None
         prov = get("Provider")
         provider = prov.get("#attributes", {}).get("Name") if prov.__class__ is dict else None
@@ -234,4 +234,3 @@ class EvtxReader:
 
 
 _loads = orjson.loads
-_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1

@@ -14,17 +14,27 @@ import orjson
 import yaml
 
 from wormsign import schema
-from wormsign.ingest.base import EPOCH, Sink, Source, basename, clean, clean_ip, iter_lines, parse_ts, to_int
+from wormsign.ingest.base import (
+    EPOCH,
+    INT64_MAX,
+    INT64_MIN,
+    NULLS,
+    Sink,
+    Source,
+    basename,
+    clean,
+    clean_ip,
+    iter_lines,
+    parse_ts,
+    to_int,
+)
 
 Transform = Callable[[Any, str, dict[str, Any]], None]  # (value, target, row)
 
 
-_PLACEHOLDERS = frozenset(("", "-", "N/A", "null", "(null)"))
-
-
 def _text(v: Any) -> str | None:
     if v.__class__ is str:  # the common case, fast
-        return None if v in _PLACEHOLDERS else v
+        return None if v in NULLS else v
     if isinstance(v, list):
         v = ";".join(str(x) for x in v if x is not None) or None
     v = clean(v)
@@ -42,20 +52,9 @@ def _keep(v: Any, to: str, row: dict[str, Any]) -> None:
         _set(v, to, row)
 
 
-_INT64 = 2**63
-
-
 def as_int(v: Any) -> int | None:
-    """An integer that fits the model's int64 columns, or None (values are attacker-written)."""
-    if v.__class__ is str and v.isdecimal() and len(v) <= 18:  # the common case, fast
-        return int(v)
-    if isinstance(v, bool):
-        return None
-    try:
-        i = to_int(v)
-    except (ValueError, OverflowError):
-        return None
-    return i if i is not None and -_INT64 <= i < _INT64 else None
+    """An integer that fits the model's int64 columns, or None (booleans are not counts)."""
+    return None if isinstance(v, bool) else to_int(v)
 
 
 def _int(v: Any, to: str, row: dict[str, Any]) -> None:
@@ -68,7 +67,7 @@ def _add(v: Any, to: str, row: dict[str, Any]) -> None:
     i = as_int(v)
     if i is not None:
         total = (row.get(to) or 0) + i
-        row[to] = total if -_INT64 <= total < _INT64 else None
+        row[to] = total if INT64_MIN <= total <= INT64_MAX else None
 
 
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
