@@ -64,3 +64,16 @@ def test_quote_rejects_unknown_columns():
     assert schema.q("source.ip") == '"source.ip"'
     with pytest.raises(KeyError):
         schema.q('x" OR 1=1 --')
+
+
+def test_raw_records_are_stored_zstd_compressed(case_path):
+    rows = [dict(_row(n % 60), **{"src.record": n}, raw='{"Event": {"n": %d, "pad": "%s"}}' % (n, "x" * 400)) for n in range(3000)]
+    with Case.open(str(case_path)) as case:
+        case.append_events(rows_to_table(rows))
+        case.engine.execute("CHECKPOINT")
+        used = {r[0] for r in case.rows(
+            "SELECT DISTINCT compression FROM pragma_storage_info('events') WHERE column_name = 'raw'"
+        )}
+        back = case.rows("SELECT raw FROM events WHERE \"src.record\" = 2999")[0][0]
+    assert "ZSTD" in used
+    assert back == rows[-1]["raw"]
