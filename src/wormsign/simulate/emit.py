@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wormsign.simulate.org import Host, Org
 from wormsign.simulate.util import zeek_ts
 from wormsign.simulate.winlog import WinEvent, is_failure, pack
+from wormsign.simulate.zeek import tsv_row
 
 EXTERNAL = None  # a party outside the organisation (an address, no host)
 
@@ -14,10 +16,12 @@ EXTERNAL = None  # a party outside the organisation (an address, no host)
 class Emitter:
     """Where generators put records. Events for hosts already written are a bug, and raise."""
 
-    def __init__(self, org: Org) -> None:
+    def __init__(self, org: Org, zeek_line: Callable[[str, tuple[Any, ...]], Any] = tsv_row) -> None:
         self.org = org
         self.win: dict[int, list[WinEvent]] = {}
-        self.zeek: dict[str, list[tuple[int, int, tuple[Any, ...]]]] = {}
+        # log -> (ts, seq, line): a row is formatted when it is made (a line is smaller than its values)
+        self.zeek: dict[str, list[tuple[int, int, Any]]] = {}
+        self.zeek_line = zeek_line
         self.written: set[int] = set()
         self.attack_uids: dict[str, None] = {}  # ordered set: a connection's uid is on several logs
         self.seq = 0
@@ -33,7 +37,7 @@ class Emitter:
         """A Zeek row: ``row`` holds the fields after ``ts`` (and after ``uid`` when given)."""
         self.seq += 1
         vals = (zeek_ts(ts), uid, *row) if uid is not None else (zeek_ts(ts), *row)
-        self.zeek.setdefault(log, []).append((ts, self.seq, vals))
+        self.zeek.setdefault(log, []).append((ts, self.seq, self.zeek_line(log, vals)))
         if attack and uid is not None:
             self.attack_uids[uid] = None
 
@@ -45,7 +49,13 @@ class Emitter:
             self.written.add(h.idx)
         return out
 
-    def take_zeek(self) -> dict[str, list[tuple[Any, ...]]]:
+    def take_one(self, h: Host) -> list[WinEvent]:
+        """The events of ``h``, removed from the collector; it may get no more."""
+        self.written.add(h.idx)
+        return self.win.pop(h.idx, [])
+
+    def take_zeek(self) -> dict[str, list[Any]]:
+        """The Zeek lines made since the last call, per log, in (time, order made)."""
         out = {log: [v for _, _, v in sorted(rows, key=lambda x: (x[0], x[1]))] for log, rows in self.zeek.items()}
         self.zeek = {}
         return out

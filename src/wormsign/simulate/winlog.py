@@ -148,3 +148,55 @@ def _host(host: Host, ip: str) -> dict[str, Any]:
 def host_agent_id(host: Host) -> str:
     h = digest_hex("md5", "agent", host.name)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+# The same document as ``document`` gives, put together from JSON pieces: the parts that do not
+# change per event are serialised once (per host and address, per channel and event id), so a
+# record costs one string join. ``orjson.dumps(document(...))`` is the reference (tests compare).
+_J = orjson.dumps
+
+
+def _kind_parts(channel: str, eid: int, failure: bool) -> tuple[str, str, str, str]:
+    provider, pguid = _PROVIDERS[channel]
+    task, action = _TASKS.get(eid, ("None", str(eid)))
+    code = _J(str(eid)).decode()
+    if channel == SECURITY:
+        tail = ',"keywords":' + _J(_FAIL if failure else _OK).decode() + "}}"
+        outcome = ',"outcome":' + _J("failure" if failure else "success").decode()
+    elif channel == SYSMON:
+        tail = ',"user":' + _J(_SYSMON_USER).decode() + ',"version":' + ("5" if eid == 1 else "2") + "}}"
+        outcome = ""
+    else:
+        tail = ',"keywords":["Classic"]}}'
+        outcome = ""
+    head = ('","code":' + code + ',"kind":"event","provider":' + _J(provider).decode() + ',"action":'
+            + _J(action).decode() + outcome + '},"log":' + _J(_LOG).decode() + ',"winlog":{"api":"wineventlog",'
+            '"channel":' + _J(channel).decode() + ',"computer_name":')
+    mid = (',"event_id":' + code + ',"opcode":"Info","process":{"pid":' + ("4" if channel == SYSMON else "780")
+           + ',"thread":{"id":')
+    rest = '}},"provider_guid":' + _J(pguid).decode() + ',"provider_name":' + _J(provider).decode() + ',"record_id":'
+    return head, mid, rest, ',"task":' + _J(task).decode() + tail
+
+
+_KINDS: dict[tuple[str, int, bool], tuple[str, str, str, str]] = {}
+
+
+def line(ev: WinEvent, host: Host, record_id: int, event_id: str) -> str:
+    """``orjson.dumps(document(ev, host, record_id, event_id))``, as text, built faster.
+    ``event_id`` is a channel letter and digits (no JSON escaping needed)."""
+    key = (ev.channel, ev.eid, ev.failure)
+    parts = _KINDS.get(key)
+    if parts is None:
+        parts = _KINDS[key] = _kind_parts(*key)
+    ip = host.ip(ev.ts)
+    pre = host.memo.get("line:" + ip)
+    if pre is None:
+        pre = host.memo["line:" + ip] = (
+            '","agent":' + _J(_agent(host)).decode() + ',"ecs":' + _J(_ECS).decode() + ',"host":'
+            + _J(_host(host, ip)).decode() + ',"event":{"id":')
+    comp = host.memo.get("line:fqdn")
+    if comp is None:
+        comp = host.memo["line:fqdn"] = _J(host.fqdn).decode() + ',"event_data":'
+    head, mid, rest, tail = parts
+    return (f'{{"@timestamp":"{iso(ev.ts)}{pre}"{event_id}{head}{comp}{ev.data}{mid}'
+            f"{1000 + record_id % 7000}{rest}{record_id}{tail}")

@@ -1,13 +1,20 @@
-"""Writes a planned run: per day, hosts in chunks; Winlogbeat NDJSON per chunk, Zeek logs per day."""
+"""Writes a planned run: per day, hosts in chunks; Winlogbeat NDJSON per chunk, Zeek logs per day.
+
+Memory stays flat however long the run: a workstation's records are written as soon as its
+day is made; the servers' records (domain controllers hear from every workstation) are
+sorted and spilled to an unnamed temporary file whenever many are held, and merged back,
+in order, when the servers' chunk is written at the end of the day.
+"""
 
 from __future__ import annotations
 
 import gzip
+import heapq
 import os
-from collections.abc import Callable
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
-
-import orjson
 
 from wormsign.simulate import attacks, campaigns, notpetya, wannacry
 from wormsign.simulate.benign import server_day, workstation_day
@@ -15,11 +22,13 @@ from wormsign.simulate.emit import Emitter
 from wormsign.simulate.org import Host
 from wormsign.simulate.plan import Plan
 from wormsign.simulate.util import MS_DAY, day_str, rng, zeek_uid
-from wormsign.simulate.winlog import CHANNEL_CODE, document
+from wormsign.simulate.winlog import CHANNEL_CODE, WinEvent, line
 from wormsign.simulate.zeek import ZeekWriter
 
 HANDLERS: dict[str, Callable[..., None]] = {**campaigns.HANDLERS, **attacks.HANDLERS, **wannacry.HANDLERS,
                                          **notpetya.HANDLERS}
+SPILL_EVENTS = 20_000  # servers' records held in memory before they are spilled to disk
+SPILL_BATCH = 500  # records per pickled batch of a spilled run (what a merge holds per run)
 
 
 def gz_open(path: str, level: int) -> IO[bytes]:
@@ -45,10 +54,52 @@ class Stats:
         return self.windows + self.zeek
 
 
+class Spill:
+    """Sorted runs of hosts' records in an unnamed temporary file, read back merged in (ts, seq) order."""
+
+    def __init__(self, directory: str) -> None:
+        self.fh: IO[bytes] | None = None
+        self.dir = directory
+        self.runs: dict[int, list[list[int]]] = {}  # host idx -> runs -> offsets of their batches
+
+    def add(self, idx: int, events: list[WinEvent]) -> None:
+        if self.fh is None:
+            self.fh = tempfile.TemporaryFile(dir=self.dir)
+        events.sort()  # (ts, seq) first, and seq is unique
+        offsets = []
+        for i in range(0, len(events), SPILL_BATCH):
+            offsets.append(self.fh.tell())
+            pickle.dump(events[i : i + SPILL_BATCH], self.fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.runs.setdefault(idx, []).append(offsets)
+
+    def _read(self, offsets: list[int]) -> Iterator[WinEvent]:
+        assert self.fh is not None
+        for off in offsets:
+            self.fh.seek(off)
+            batch = pickle.load(self.fh)
+            self.fh.seek(0, os.SEEK_END)
+            yield from batch
+
+    def merged(self, idx: int, held: list[WinEvent]) -> Iterable[WinEvent]:
+        """The spilled runs of ``idx`` and ``held`` (sorted here), as one sorted stream."""
+        held.sort()
+        runs = self.runs.pop(idx, [])
+        return heapq.merge(*(self._read(r) for r in runs), held) if runs else held
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+        self.fh, self.runs = None, {}
+
+
 def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_format: str = "tsv",
           level: int = 6, attack_ids: list[str] | None = None,
-          progress: Callable[[int, int], None] | None = None) -> Stats:
-    """Emit every host and day of ``plan`` under ``out/logs``; attack record ids go to ``attack_ids``."""
+          progress: Callable[[int, int], None] | None = None,
+          background: Callable[[Emitter, Any, Any, Host, int, int], None] | None = None) -> Stats:
+    """Emit every host and day of ``plan`` under ``out/logs``; attack record ids go to ``attack_ids``.
+
+    ``background(em, org, rng, host, day0, weekday)``, when given, adds extra everyday records of a
+    host's day (the benign volume), after its usual day and its planned actions."""
     org, seed = plan.org, plan.seed
     wdir, zdir = os.path.join(out, "logs", "winlogbeat"), os.path.join(out, "logs", "zeek")
     os.makedirs(wdir, exist_ok=True)
@@ -62,41 +113,60 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
         for ch in CHANNEL_CODE:
             records[(h.idx, ch)] = base.randrange(1000, 3_000_000)
     ids = attack_ids if attack_ids is not None else []
-    carry: dict[int, list[Any]] = {}
+    carry: dict[int, list[WinEvent]] = {}  # records of actions that run past midnight go with the next day
     stats = Stats()
     zw = ZeekWriter(zdir, zeek_format, level)
-    em = Emitter(org)
+    em = Emitter(org, zw.line_maker())
+    spill = Spill(out)
+
+    def make_day(h: Host, d: int, day0: int, weekday: int) -> None:
+        r = rng(seed, "day", h.name, d)
+        if h.server:
+            server_day(em, org, r, h, day0)
+        else:
+            workstation_day(em, org, r, h, day0, weekday)
+        for a in plan.for_host_day(h, d):
+            HANDLERS[a.kind](em, org, seed, h, a)
+        if background is not None:
+            background(em, org, rng(seed, "background", h.name, d), h, day0, weekday)
+
+    def write_host(fh: IO[bytes], h: Host, stream: Iterable[WinEvent], end: int | None) -> None:
+        """``stream`` sorted; records from ``end`` on are kept for the next day."""
+        later: list[WinEvent] = []
+        if end is not None:
+            stream = _until(stream, end, later)
+        stats.windows += _write_host(fh, h, stream, records, ids)
+        if later:
+            carry[h.idx] = later
+
     for d in range(days):
         day0 = org.start + d * MS_DAY
         day = day_str(day0)
         weekday = (day0 // MS_DAY + 3) % 7
+        end = day0 + MS_DAY if d + 1 < days else None
         em.new_day()
         zw.open_day(day, day + "-00-00-00")
         _dhcp(em, org, d)
         for gi, group in enumerate(groups):
-            for h in group:
-                r = rng(seed, "day", h.name, d)
-                if h.server:
-                    server_day(em, org, r, h, day0)
-                else:
-                    workstation_day(em, org, r, h, day0, weekday)
-                for a in plan.for_host_day(h, d):
-                    HANDLERS[a.kind](em, org, seed, h, a)
-            taken = em.take(group)
-            if d + 1 < days:  # records of actions that run past midnight go with the next day
-                for h in group:
-                    evs = taken[h.idx] + carry.pop(h.idx, [])
-                    taken[h.idx] = [e for e in evs if e.ts < day0 + MS_DAY]
-                    later = [e for e in evs if e.ts >= day0 + MS_DAY]
-                    if later:
-                        carry[h.idx] = later
-            else:
-                for h in group:
-                    taken[h.idx] += carry.pop(h.idx, [])
             path = os.path.join(wdir, f"winlogbeat-{day.replace('-', '.')}-{gi:03d}.ndjson.gz")
             fh = gz_open(path, level)
-            for h in group:
-                stats.windows += _write_host(fh, h, taken[h.idx], records, ids)
+            if group is servers:  # they hear from the others all day: all made first, then written
+                for h in group:
+                    make_day(h, d, day0, weekday)
+                for h in group:
+                    held = em.take_one(h) + carry.pop(h.idx, [])
+                    write_host(fh, h, spill.merged(h.idx, held), end)
+                spill.close()
+            else:
+                for h in group:
+                    make_day(h, d, day0, weekday)
+                    held = em.take_one(h) + carry.pop(h.idx, [])
+                    held.sort()
+                    write_host(fh, h, held, end)
+                if sum(len(em.win.get(h.idx, ())) for h in servers) > SPILL_EVENTS:
+                    for h in servers:
+                        if em.win.get(h.idx):
+                            spill.add(h.idx, em.win.pop(h.idx))
             _close(fh)
             stats.files += 1
             for log, rows in em.take_zeek().items():
@@ -110,24 +180,40 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
     return stats
 
 
-def _write_host(fh: IO[bytes], h: Host, events: list[Any], records: dict[tuple[int, str], int],
+def _until(stream: Iterable[WinEvent], end: int, later: list[WinEvent]) -> Iterator[WinEvent]:
+    """The records of sorted ``stream`` before ``end``; the rest go to ``later``."""
+    it = iter(stream)
+    for ev in it:
+        if ev.ts >= end:
+            later.append(ev)
+            later.extend(it)
+            return
+        yield ev
+
+
+def _write_host(fh: IO[bytes], h: Host, events: Iterable[WinEvent], records: dict[tuple[int, str], int],
                 ids: list[str]) -> int:
-    events.sort(key=lambda e: (e.ts, e.seq))
-    lines = []
-    dumps = orjson.dumps
+    """Number and write ``events`` (sorted) of ``h``; returns how many."""
+    lines: list[str] = []
+    n = 0
+    counters = {ch: records[(h.idx, ch)] for ch in CHANNEL_CODE}
+    prefix = {ch: f"{code}{h.idx:05d}" for ch, code in CHANNEL_CODE.items()}
     for ev in events:
-        key = (h.idx, ev.channel)
-        rec = records[key] = records[key] + 1
-        eid = f"{CHANNEL_CODE[ev.channel]}{h.idx:05d}{rec:010d}"
+        rec = counters[ev.channel] = counters[ev.channel] + 1
+        eid = f"{prefix[ev.channel]}{rec:010d}"
         if ev.attack:
             ids.append(eid)
-        lines.append(dumps(document(ev, h, rec, eid)))
-        if len(lines) >= 2000:  # orjson's buffers are roomy: write in batches, keep memory flat
-            fh.write(b"\n".join(lines) + b"\n")
+        lines.append(line(ev, h, rec, eid))
+        if len(lines) >= 2000:
+            fh.write(("\n".join(lines) + "\n").encode())
+            n += len(lines)
             lines = []
     if lines:
-        fh.write(b"\n".join(lines) + b"\n")
-    return len(events)
+        fh.write(("\n".join(lines) + "\n").encode())
+        n += len(lines)
+    for ch in CHANNEL_CODE:
+        records[(h.idx, ch)] = counters[ch]
+    return n
 
 
 def _dhcp(em: Emitter, org: Any, d: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
@@ -99,6 +100,11 @@ def tsv_line(values: tuple[Any, ...]) -> str:
     ])
 
 
+def tsv_row(log: str, values: tuple[Any, ...]) -> str:
+    """``tsv_line`` with the log's name first, as ``json_line`` takes it."""
+    return tsv_line(values)
+
+
 def _json_value(kind: str, v: Any) -> Any:
     if kind in ("time", "interval"):
         return float(v)
@@ -135,14 +141,19 @@ class ZeekWriter:
                 fh.write(header(log, open_ts))
             self._fh[log] = fh
 
-    def write(self, log: str, rows: list[tuple[Any, ...]]) -> None:
+    def line_maker(self) -> Callable[[str, tuple[Any, ...]], Any]:
+        """How a row becomes a line in this writer's format (``tsv_row`` or ``json_line``)."""
+        return tsv_row if self.fmt == "tsv" else json_line
+
+    def write(self, log: str, lines: list[Any]) -> None:
+        """Rows already made into lines by ``line_maker()``."""
         fh = self._fh[log]
-        if not rows:
+        if not lines:
             return
         if self.fmt == "tsv":
-            fh.write(("\n".join([tsv_line(v) for v in rows]) + "\n").encode())
+            fh.write(("\n".join(lines) + "\n").encode())
         else:
-            fh.write(b"".join(json_line(log, v) for v in rows))
+            fh.write(b"".join(lines))
 
     def close(self) -> None:
         for fh in self._fh.values():
