@@ -12,12 +12,14 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+from wormsign.simulate.benign import config as benign_config
 from wormsign.simulate.campaigns import plan_benign
 from wormsign.simulate.org import build
 from wormsign.simulate.plan import Plan
 from wormsign.simulate.scenarios import PLANNERS, default_attack_at
 from wormsign.simulate.truth import truth, write_feeds, write_truth
 from wormsign.simulate.util import MS_DAY, MS_HOUR, parse_iso_ms
+from wormsign.simulate.volume import maker as volume_maker
 from wormsign.simulate.writer import write
 
 SCENARIOS: tuple[str, ...] = tuple(PLANNERS)
@@ -27,12 +29,15 @@ DEFAULT_START = "2026-03-02T00:00:00Z"  # a Monday
 def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.PathLike[str], *,
              start: str = DEFAULT_START, attack_at: float | None = None, zeek_format: str = "tsv",
              compresslevel: int = 6, chunk_hosts: int = 100, overwrite: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[int, int], None] | None = None, benign_volume: float | None = None) -> dict[str, Any]:
     """Simulate ``scenario`` on ``hosts`` hosts for ``days`` days; write the files; return the truth.
 
     ``attack_at`` is hours after ``start`` (default: drawn from the seed within the first day).
     Same arguments give byte-identical files. A directory that already holds a run is refused
     unless ``overwrite`` (then its ``logs/``, ``feeds/`` and ``truth.json`` are replaced).
+    ``benign_volume`` (default: ``volume`` in ``benign.yaml``, 1) scales the everyday background: at
+    v, each host logs about (v - 1) x 170 more records a day (see ``volume.py``); hosts per
+    Winlogbeat file shrink by the same factor, so a chunk's memory stays the same.
     """
     if scenario not in PLANNERS:
         raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
@@ -52,11 +57,15 @@ def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.
     plan_benign(plan, days)
     at = default_attack_at(plan) if attack_at is None else t0 + int(attack_at * MS_HOUR)
     PLANNERS[scenario](plan, at)
+    volume = float(benign_config()["volume"] if benign_volume is None else benign_volume)
+    background = volume_maker(volume)
+    if background is not None:
+        chunk_hosts = max(1, round(chunk_hosts / volume))
     out = os.fspath(out_dir)
     _prepare(out, overwrite)
     ids: list[str] = []
     stats = write(plan, out, days, chunk_hosts=chunk_hosts, zeek_format=zeek_format, level=compresslevel,
-                  attack_ids=ids, progress=progress)
+                  attack_ids=ids, progress=progress, background=background)
     write_feeds(out, plan)
     doc = truth(plan, hosts=hosts, days=days, attack_ids=ids)
     write_truth(os.path.join(out, "truth.json"), doc)

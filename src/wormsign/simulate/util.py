@@ -42,21 +42,16 @@ def _day(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
-_SECONDS: dict[int, str] = {}
+_HMS: list[str] = []  # "HH:MM:SS." of each second of a day, made on first use
 
 
 def iso(ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC with milliseconds and a ``Z`` (Winlogbeat's @timestamp)."""
-    s, f = divmod(ms, 1000)
-    head = _SECONDS.get(s)
-    if head is None:
-        if len(_SECONDS) > 200_000:
-            _SECONDS.clear()
-        d, r = divmod(s, 86400)
-        h, r = divmod(r, 3600)
-        m, sec = divmod(r, 60)
-        head = _SECONDS[s] = f"{_day(d)}T{h:02d}:{m:02d}:{sec:02d}."
-    return f"{head}{f:03d}Z"
+    if not _HMS:
+        _HMS.extend(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(86400))
+    d, r = divmod(ms, 86_400_000)
+    s, f = divmod(r, 1000)
+    return f"{_day(d)}T{_HMS[s]}{f:03d}Z"
 
 
 def iso_us(ms: int) -> str:

@@ -8,7 +8,6 @@ in order, when the servers' chunk is written at the end of the day.
 
 from __future__ import annotations
 
-import gzip
 import heapq
 import os
 import pickle
@@ -19,6 +18,7 @@ from typing import IO, Any
 from wormsign.simulate import attacks, campaigns, notpetya, wannacry
 from wormsign.simulate.benign import server_day, workstation_day
 from wormsign.simulate.emit import Emitter
+from wormsign.simulate.gzout import Compressor, GzStream
 from wormsign.simulate.org import Host
 from wormsign.simulate.plan import Plan
 from wormsign.simulate.util import MS_DAY, day_str, rng, zeek_uid
@@ -29,18 +29,6 @@ HANDLERS: dict[str, Callable[..., None]] = {**campaigns.HANDLERS, **attacks.HAND
                                          **notpetya.HANDLERS}
 SPILL_EVENTS = 20_000  # servers' records held in memory before they are spilled to disk
 SPILL_BATCH = 500  # records per pickled batch of a spilled run (what a merge holds per run)
-
-
-def gz_open(path: str, level: int) -> IO[bytes]:
-    """A gzip stream with no name and no time in its header, so equal content gives equal bytes."""
-    return gzip.GzipFile(filename="", mode="wb", fileobj=open(path, "wb"), mtime=0, compresslevel=level)
-
-
-def _close(fh: IO[bytes]) -> None:
-    raw = getattr(fh, "fileobj", None)
-    fh.close()
-    if raw is not None:
-        raw.close()
 
 
 class Stats:
@@ -64,7 +52,7 @@ class Spill:
 
     def add(self, idx: int, events: list[WinEvent]) -> None:
         if self.fh is None:
-            self.fh = tempfile.TemporaryFile(dir=self.dir)
+            self.fh = tempfile.TemporaryFile(dir=self.dir)  # noqa: SIM115 - open across calls; close() ends it
         events.sort()  # (ts, seq) first, and seq is unique
         offsets = []
         for i in range(0, len(events), SPILL_BATCH):
@@ -115,7 +103,8 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
     ids = attack_ids if attack_ids is not None else []
     carry: dict[int, list[WinEvent]] = {}  # records of actions that run past midnight go with the next day
     stats = Stats()
-    zw = ZeekWriter(zdir, zeek_format, level)
+    gz = Compressor()
+    zw = ZeekWriter(zdir, zeek_format, level, gz.open)
     em = Emitter(org, zw.line_maker())
     spill = Spill(out)
 
@@ -130,7 +119,7 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
         if background is not None:
             background(em, org, rng(seed, "background", h.name, d), h, day0, weekday)
 
-    def write_host(fh: IO[bytes], h: Host, stream: Iterable[WinEvent], end: int | None) -> None:
+    def write_host(fh: GzStream, h: Host, stream: Iterable[WinEvent], end: int | None) -> None:
         """``stream`` sorted; records from ``end`` on are kept for the next day."""
         later: list[WinEvent] = []
         if end is not None:
@@ -139,44 +128,48 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
         if later:
             carry[h.idx] = later
 
-    for d in range(days):
-        day0 = org.start + d * MS_DAY
-        day = day_str(day0)
-        weekday = (day0 // MS_DAY + 3) % 7
-        end = day0 + MS_DAY if d + 1 < days else None
-        em.new_day()
-        zw.open_day(day, day + "-00-00-00")
-        _dhcp(em, org, d)
-        for gi, group in enumerate(groups):
-            path = os.path.join(wdir, f"winlogbeat-{day.replace('-', '.')}-{gi:03d}.ndjson.gz")
-            fh = gz_open(path, level)
-            if group is servers:  # they hear from the others all day: all made first, then written
-                for h in group:
-                    make_day(h, d, day0, weekday)
-                for h in group:
-                    held = em.take_one(h) + carry.pop(h.idx, [])
-                    write_host(fh, h, spill.merged(h.idx, held), end)
-                spill.close()
-            else:
-                for h in group:
-                    make_day(h, d, day0, weekday)
-                    held = em.take_one(h) + carry.pop(h.idx, [])
-                    held.sort()
-                    write_host(fh, h, held, end)
-                if sum(len(em.win.get(h.idx, ())) for h in servers) > SPILL_EVENTS:
-                    for h in servers:
-                        if em.win.get(h.idx):
-                            spill.add(h.idx, em.win.pop(h.idx))
-            _close(fh)
-            stats.files += 1
-            for log, rows in em.take_zeek().items():
-                zw.write(log, rows)
-                stats.zeek += len(rows)
-            if progress:
-                progress(d * len(groups) + gi + 1, days * len(groups))
-        ids.extend(em.attack_uids)
-        em.attack_uids = {}
-    zw.close()
+    try:
+        for d in range(days):
+            day0 = org.start + d * MS_DAY
+            day = day_str(day0)
+            weekday = (day0 // MS_DAY + 3) % 7
+            end = day0 + MS_DAY if d + 1 < days else None
+            em.new_day()
+            zw.open_day(day, day + "-00-00-00")
+            _dhcp(em, org, d)
+            for gi, group in enumerate(groups):
+                path = os.path.join(wdir, f"winlogbeat-{day.replace('-', '.')}-{gi:03d}.ndjson.gz")
+                fh = gz.open(path, level)
+                if group is servers:  # they hear from the others all day: all made first, then written
+                    for h in group:
+                        make_day(h, d, day0, weekday)
+                    for h in group:
+                        held = em.take_one(h) + carry.pop(h.idx, [])
+                        write_host(fh, h, spill.merged(h.idx, held), end)
+                    spill.close()
+                else:
+                    for h in group:
+                        make_day(h, d, day0, weekday)
+                        held = em.take_one(h) + carry.pop(h.idx, [])
+                        held.sort()
+                        write_host(fh, h, held, end)
+                    if sum(len(em.win.get(h.idx, ())) for h in servers) > SPILL_EVENTS:
+                        for h in servers:
+                            if em.win.get(h.idx):
+                                spill.add(h.idx, em.win.pop(h.idx))
+                fh.close()
+                stats.files += 1
+                for log, rows in em.take_zeek().items():
+                    zw.write(log, rows)
+                    stats.zeek += len(rows)
+                if progress:
+                    progress(d * len(groups) + gi + 1, days * len(groups))
+            ids.extend(em.attack_uids)
+            em.attack_uids = {}
+        zw.close()
+    finally:
+        spill.close()
+        gz.finish()
     return stats
 
 
@@ -191,7 +184,7 @@ def _until(stream: Iterable[WinEvent], end: int, later: list[WinEvent]) -> Itera
         yield ev
 
 
-def _write_host(fh: IO[bytes], h: Host, events: Iterable[WinEvent], records: dict[tuple[int, str], int],
+def _write_host(fh: GzStream, h: Host, events: Iterable[WinEvent], records: dict[tuple[int, str], int],
                 ids: list[str]) -> int:
     """Number and write ``events`` (sorted) of ``h``; returns how many."""
     lines: list[str] = []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import orjson
+
+from wormsign.simulate.gzout import open_plain
 
 _C = [("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
       ("id.resp_h", "addr"), ("id.resp_p", "port")]
@@ -122,11 +123,12 @@ def json_line(log: str, values: tuple[Any, ...]) -> bytes:
 class ZeekWriter:
     """One file per log per day, each opened with its header and closed with ``#close`` (TSV)."""
 
-    def __init__(self, directory: str, fmt: str, level: int) -> None:
+    def __init__(self, directory: str, fmt: str, level: int, opener: Callable[[str, int], Any] | None = None) -> None:
         self.dir = directory
         self.fmt = fmt
         self.level = level
-        self._fh: dict[str, IO[bytes]] = {}
+        self._open = opener or open_plain
+        self._fh: dict[str, Any] = {}
 
     def open_day(self, day: str, open_ts: str) -> None:
         self.close()
@@ -136,7 +138,7 @@ class ZeekWriter:
         self._close_ts = open_ts[:11] + "23-59-59"
         for log in NAMES:
             path = os.path.join(self.dir, day, f"{log}.log.gz")
-            fh = gzip.GzipFile(filename="", mode="wb", fileobj=open(path, "wb"), mtime=0, compresslevel=self.level)
+            fh = self._open(path, self.level)
             if self.fmt == "tsv":
                 fh.write(header(log, open_ts))
             self._fh[log] = fh
@@ -159,8 +161,6 @@ class ZeekWriter:
         for fh in self._fh.values():
             if self.fmt == "tsv":
                 fh.write(f"#close\t{self._close_ts}\n".encode())
-            raw = fh.fileobj
             fh.close()
-            if raw is not None:
-                raw.close()
         self._fh = {}
+
