@@ -85,7 +85,8 @@ def _status_kb(pid: int, key: str) -> int:
 
 def run_child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
     """Run ``code`` in a fresh Python with ``arg`` as JSON in argv[1]; measure time and memory.
-    Returns ``{seconds, peak_rss_mb, tree_peak_mb, stdout}``."""
+    Returns ``{seconds, cpu_seconds, peak_rss_mb, tree_peak_mb, stdout}`` (CPU: the child's user + system,
+    threads included, from ``wait4``)."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(arg)], stdout=subprocess.PIPE)
     peak = {"tree": 0, "hwm": 0}
@@ -110,6 +111,7 @@ def run_child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"child failed with status {proc.returncode}")
     return {
         "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": max(peak["hwm"], usage.ru_maxrss) / 1024,
         "tree_peak_mb": peak["tree"] / 1024,
         "stdout": stdout.decode(errors="replace"),
@@ -137,7 +139,7 @@ def count_events(out: Path) -> tuple[int, int]:
 def baseline(lines: int, tmp: Path, level: int) -> dict[str, Any]:
     """Write ``lines`` copies of FIXED (orjson, one a line) into a gzip file; time it."""
     path = tmp / "baseline.ndjson.gz"
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     with gzip.open(path, "wb", compresslevel=level) as f:
         buf = []
         for i in range(lines):
@@ -147,10 +149,11 @@ def baseline(lines: int, tmp: Path, level: int) -> dict[str, Any]:
                 buf.clear()
         if buf:
             f.write(b"\n".join(buf) + b"\n")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
     size = path.stat().st_size
     path.unlink()
-    return {"lines": lines, "seconds": seconds, "rate": lines / seconds, "bytes": size}
+    return {"lines": lines, "seconds": seconds, "rate": lines / seconds, "cpu_seconds": cpu,
+            "cpu_rate": lines / cpu, "bytes": size}
 
 
 def simulate(args: argparse.Namespace, hosts: int, days: int, out: Path, count: bool = True) -> dict[str, Any]:
@@ -168,6 +171,7 @@ def simulate(args: argparse.Namespace, hosts: int, days: int, out: Path, count: 
         counted, res["bytes"] = reported, sum(p.stat().st_size for p in logs.rglob("*") if p.is_file())
     res["events"] = counted
     res["rate"] = res["events"] / res["seconds"]
+    res["cpu_rate"] = res["events"] / res["cpu_seconds"]
     return res
 
 
@@ -190,6 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="write the simulated output here and keep it (e.g. for bench_hunt.py --from)")
     args = ap.parse_args(argv)
 
+    load0 = f"{os.getloadavg()[0]:.2f}"
     root = Path(tempfile.mkdtemp(prefix="wormsign-bench-sim-", dir=args.tmp))
     try:
         days, pilot = args.days, None
@@ -207,19 +212,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    ratio = sim["rate"] / base["rate"]
-    t = Table(title=f"simulate {args.scenario}: {args.hosts:,} hosts x {days} days, seed {args.seed}")
-    for col in ("run", "events", "seconds", "events/s", "peak RSS MiB", "output MiB"):
+    ratio, cpu_ratio = sim["rate"] / base["rate"], sim["cpu_rate"] / base["cpu_rate"]
+    t = Table(title=f"simulate {args.scenario}: {args.hosts:,} hosts x {days} days, seed {args.seed}, "
+                    f"options {args.opts}; load {load0} -> {os.getloadavg()[0]:.2f}")
+    for col in ("run", "events", "wall s", "events/s", "CPU s", "events/CPU s", "peak RSS MiB", "output MiB"):
         t.add_column(col, justify="left" if col == "run" else "right")
     t.add_row("simulator", f"{sim['events']:,}", f"{sim['seconds']:.1f}", f"{sim['rate']:,.0f}",
+              f"{sim['cpu_seconds']:.1f}", f"{sim['cpu_rate']:,.0f}",
               f"{sim['peak_rss_mb']:,.0f} (tree {sim['tree_peak_mb']:,.0f})", f"{sim['bytes'] / 2**20:,.0f}")
     t.add_row("baseline: orjson lines -> gzip", f"{base['lines']:,}", f"{base['seconds']:.1f}",
-              f"{base['rate']:,.0f}", "", f"{base['bytes'] / 2**20:,.1f}")
+              f"{base['rate']:,.0f}", f"{base['cpu_seconds']:.1f}", f"{base['cpu_rate']:,.0f}", "",
+              f"{base['bytes'] / 2**20:,.1f}")
     t.add_section()
-    t.add_row("ratio simulator / baseline", "", "", f"{ratio:.3f}", "", "")
+    t.add_row("ratio simulator / baseline", "", "", f"{ratio:.3f}", "", f"{cpu_ratio:.3f}", "", "")
     console.print(t)
     result = {"hosts": args.hosts, "days": days, "scenario": args.scenario, "seed": args.seed,
               "target_events": args.events, "simulator": sim, "baseline": base, "ratio": ratio,
+              "cpu_ratio": cpu_ratio, "load": [load0, os.getloadavg()[0]],
               "pilot": pilot, "cpus": os.cpu_count(), "python": sys.version.split()[0]}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
