@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,8 @@ from wormsign.store import Case
 log = logging.getLogger(__name__)
 
 FORMAT = "wormsign.incidents/1"
-TIE_RULES = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload")
+BRUTE_RULES = ("bruteforce", "spray", "lockout-storm")
+TIE_RULES = (*BRUTE_RULES, "beacon", "loader-payload")
 
 
 @dataclass(slots=True)
@@ -115,9 +117,44 @@ def hunt(
     """Run every detection on ``case``, rebuild the outbreaks, save both into the case."""
     cfg = _config(config)
     _resolve(case)
+    with _settings(case):
+        return _hunt(case, cfg, sigma_rules, allowlist, intel)
+
+
+def _settings(case: Case) -> AbstractContextManager[None]:
+    """Engine settings for the hunt's working tables (bigger than memory on a huge case)."""
+    settings = getattr(case.engine, "settings", None)
+    return settings(preserve_insertion_order="false") if settings else nullcontext()
+
+
+def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
+    """When each host was first tied to brute force, lockouts, C2 or a loader (less ``lead``)."""
+    tie_at: dict[str, datetime] = {}
+    for a in alerts:
+        h = a.get("source_host") if a["rule"] in BRUTE_RULES else a["host"]
+        if a["rule"] in TIE_RULES and h and a.get("first_seen"):
+            t = _parse(a["first_seen"]) - lead  # type: ignore[operator]
+            tie_at[h] = min(tie_at.get(h, t), t)
+    return tie_at
+
+
+def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
+          intel: object | None) -> HuntResult:
     prep.prepare(case, cfg)
     propagation.build_edges(case, cfg)
-    alerts = rules.run_rules(case, cfg) + _sigma(case, sigma_rules)
+    every = rules.load_rules()
+    alerts = rules.run_rules(case, cfg, [r for r in every if r.id not in rules.LATE])
+    lead = timedelta(seconds=int(cfg["exec_window_s"]))
+    base = baseline.learn(case, cfg, allowlist)
+    edges = _edges(case, cfg)
+    # Beaconing and loader payloads are looked for on implicated hosts only: the hosts of the
+    # infections the other detections support, deployers (whose allowance C2 would revoke)
+    # and brute-forcing hosts (prep.implicate adds hosts where a program wrote an executable).
+    bruteforcers = {a["source_host"] for a in alerts if a["rule"] in BRUTE_RULES}
+    pre = select_infections(edges, base, _ties(alerts, lead), cfg)
+    prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
+                   | base.deployers | base.allow_hosts | bruteforcers)
+    alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE]) + _sigma(case, sigma_rules)
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or ""))
     alerts = [{"id": f"ALR-{i:06d}", **{k: v for k, v in a.items() if k != "id"}} for i, a in enumerate(alerts, 1)]
     for a in alerts:
@@ -125,16 +162,8 @@ def hunt(
         a.setdefault("evidence", [])
         a.setdefault("fields", {})
 
-    bruteforcers = {a["source_host"] for a in alerts if a["rule"] in ("bruteforce", "spray", "lockout-storm")}
-    lead = timedelta(seconds=int(cfg["exec_window_s"]))
-    tie_at: dict[str, datetime] = {}
-    for a in alerts:
-        h = a.get("source_host") if a["rule"] in ("bruteforce", "spray", "lockout-storm") else a["host"]
-        if a["rule"] in TIE_RULES and h and a.get("first_seen"):
-            t = _parse(a["first_seen"]) - lead  # type: ignore[operator]
-            tie_at[h] = min(tie_at.get(h, t), t)
-    base = baseline.learn(case, cfg, allowlist)
-    forest = build_forest(select_infections(_edges(case, cfg), base, tie_at, cfg))
+    tie_at = _ties(alerts, lead)
+    forest = build_forest(select_infections(edges, base, tie_at, cfg))
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
         for r in case.query("SELECT * FROM h_lockouts ORDER BY ts").to_pylist()

@@ -122,9 +122,18 @@ def test_beacon_is_periodic(tmp_path: Path) -> None:
                  "destination.port": 443}) for m in (0, 1, 30, 31, 90, 200, 201, 400, 402, 700)]
     internal = [ev(i * 5, "ws-03", "network", "3", **{"source.ip": ip("ws-03"), "destination.ip": "10.0.8.1",
                    "destination.port": 389}) for i in range(10)]
-    got = alerts(tmp_path, periodic + ragged + internal, "beacon")
+    # Only implicated hosts are tested: here each of the three had a program write an executable.
+    drops = [ev(0, h, "file", "11", **{"process.executable": "C:\\Users\\a\\dl.exe", "file.path": "C:\\Temp\\x.exe"})
+             for h in ("ws-01", "ws-02", "ws-03")]
+    # ws-04 polls just as regularly, but nothing implicates it.
+    quiet = [ev(i * 5, "ws-04", "network", "3", **{"source.ip": ip("ws-04"), "destination.ip": "203.0.113.8",
+                "destination.port": 8080}) for i in range(10)]
+    got = alerts(tmp_path, periodic + ragged + internal + drops + quiet, "beacon")
     assert [(a["host"], a["fields"]["address"], a["fields"]["port"], a["fields"]["interval_s"]) for a in got] == [
         ("ws-01", "203.0.113.7", 8080, 300)]
+    # Without the drop on ws-01 it is not implicated either.
+    (tmp_path / "b").mkdir()
+    assert alerts(tmp_path / "b", periodic + ragged + internal + drops[1:] + quiet, "beacon") == []
 
 
 def test_loader_payload_needs_new_hash_and_new_infrastructure(tmp_path: Path) -> None:

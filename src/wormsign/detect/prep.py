@@ -1,7 +1,13 @@
 """Working tables the detections share: address map, remote drops, remote executions, SMB reach.
 
-Each is one SQL set operation over ``events`` into a TEMP table (values bound as
-parameters), so the detections and the propagation graph never loop over events in Python.
+The big ``events`` table is read once: :data:`CANDIDATES` copies the few rows any detection
+needs (share writes, service/task installs, remote-parent and lure processes, SMB/RPC on the
+wire, logons and failures, lockouts) with the few columns they need into ``h_ev``, keeping
+the column names of ``events``. Every working table is then one SQL set operation over
+``h_ev`` into a TEMP table (values bound as parameters), so the detections and the
+propagation graph never loop over events in Python, nor scan ``events`` once per rule.
+
+``h_ev``      the candidate rows (see :data:`CANDIDATES`)
 
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
@@ -9,12 +15,15 @@ parameters), so the detections and the propagation graph never loop over events 
               children, Zeek dce_rpc svcctl/atsvc), with every file name its command names
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
+``h_impl``    implicated hosts, and ``h_act`` their process starts and outside connections (a
+              second pass, for beaconing and loader payloads: :func:`implicate`)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
 #: SQL macros: host key of a name, file name of a path, names of executables in a command.
@@ -31,6 +40,39 @@ MACROS = (
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
 )
+
+#: Columns of ``events`` that the detections read (the names are kept in ``h_ev``).
+COLUMNS = (
+    "ts", "host", "kind", "event.code", "event.action", "event.outcome", "src.digest", "src.record",
+    "src.format", "source.ip", "source.host", "source.domain", "destination.ip", "destination.host",
+    "destination.port", "network.bytes", "user.name", "winlog.logon.type", "share.name", "share.path",
+    "share.access_mask", "file.name", "file.path", "file.hash.sha256", "service.name", "service.image",
+    "task.name", "task.command", "process.executable", "process.parent.executable", "process.command_line",
+    "process.hash.sha256", "process.pid", "process.parent.pid", "rpc.endpoint", "rpc.operation",
+)
+
+# The one pass over events: each line is what one or more detections start from. Outside
+# connections are read in a second pass, for implicated hosts only (:data:`ACTIVITY`); the
+# lure chain on patient zero is read per host (detect/access.py).
+_COLS = ", ".join(f'"{c}"' for c in COLUMNS)
+CANDIDATES = f"""
+CREATE OR REPLACE TEMP TABLE h_ev AS
+SELECT {_COLS} FROM events
+WHERE kind IN ('share', 'smb_file', 'file', 'service', 'task', 'dce_rpc', 'auth', 'ntlm', 'kerberos', 'process')
+  AND ("event.code" = '5145'                                                 -- share access (drops, pipes)
+       OR (kind = 'smb_file' AND lower(coalesce("event.action", '')) LIKE '%write%')  -- Zeek SMB writes
+       OR (kind = 'file' AND "event.code" = '11')                            -- files written (drops, loaders)
+       OR (kind = 'service' AND "event.code" IN ('7045', '4697'))
+       OR (kind = 'task' AND "event.code" IN ('4698', '4702'))
+       OR kind = 'dce_rpc'
+       OR (kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'failure')
+       OR (kind = 'auth' AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3)))
+       OR (kind = 'process' AND ("process.parent.executable" IS NULL    -- remote execution, WMI
+           OR list_contains($parents, ws_base("process.parent.executable"))
+           OR ws_base("process.executable") = 'wmiprvse.exe')))
+UNION ALL
+SELECT {_COLS} FROM events WHERE kind = 'network' AND "destination.port" = 445
+"""
 
 IPMAP = """
 CREATE OR REPLACE TEMP TABLE h_ipmap AS
@@ -61,7 +103,7 @@ WITH raw AS (
            ws_base(coalesce(e."share.path", e."file.path")) AS fname, e."file.path" AS fpath,
            e."file.hash.sha256" AS sha256, e."user.name" AS account, 'admin-share' AS via,
            ws_ref(e."src.digest", e."src.record") AS ref
-    FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
+    FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
     WHERE e."event.code" = '5145' AND list_contains(?, e."share.name")
       AND (coalesce(try_cast(e."share.access_mask" AS BIGINT), 0) & ?) <> 0
       AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
@@ -70,12 +112,12 @@ WITH raw AS (
            coalesce(e."source.host", ms.host, e."source.ip"), e.ts,
            ws_base(coalesce(e."file.name", e."file.path", e."share.path")), e."file.path",
            e."file.hash.sha256", e."user.name", 'smb-write', ws_ref(e."src.digest", e."src.record")
-    FROM events e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+    FROM h_ev e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'smb_file' AND lower(coalesce(e."event.action", '')) LIKE '%write%'
     UNION ALL
     SELECT e.host, NULL, e.ts, ws_base(e."file.path"), e."file.path", e."file.hash.sha256", NULL,
            'system-write', ws_ref(e."src.digest", e."src.record")
-    FROM events e
+    FROM h_ev e
     WHERE e.kind = 'file' AND e."event.code" = '11' AND lower(e."process.executable") = 'system'
 )
 SELECT * FROM raw
@@ -92,22 +134,22 @@ raw AS (
     SELECT host, ts, 'service' AS method, "service.name" AS what, "service.image" AS image,
            ws_names("service.image") AS names, CAST(NULL AS VARCHAR) AS sha256,
            CAST(NULL AS VARCHAR) AS source, "user.name" AS account, ws_ref("src.digest", "src.record") AS ref
-    FROM events WHERE kind = 'service' AND "event.code" IN ('7045', '4697')
+    FROM h_ev WHERE kind = 'service' AND "event.code" IN ('7045', '4697')
     UNION ALL
     SELECT host, ts, 'scheduled-task', "task.name", "task.command", ws_names("task.command"), NULL, NULL,
            "user.name", ws_ref("src.digest", "src.record")
-    FROM events WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
+    FROM h_ev WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
     UNION ALL
     SELECT e.host, e.ts, rp.method, ws_base(e."process.executable"), e."process.executable",
            list_distinct(list_prepend(ws_base(e."process.executable"), ws_names(e."process.command_line"))),
            e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record")
-    FROM events e JOIN rp ON rp.parent = ws_base(e."process.parent.executable")
+    FROM h_ev e JOIN rp ON rp.parent = ws_base(e."process.parent.executable")
     WHERE e.kind = 'process'
     UNION ALL
     SELECT coalesce(e."destination.host", md.host, e."destination.ip"), e.ts, rpc.method, e."rpc.operation",
            NULL, [], NULL, coalesce(e."source.host", ms.host, e."source.ip"), e."user.name",
            ws_ref(e."src.digest", e."src.record")
-    FROM events e JOIN rpc ON lower(rpc.endpoint) = lower(e."rpc.endpoint")
+    FROM h_ev e JOIN rpc ON lower(rpc.endpoint) = lower(e."rpc.endpoint")
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
 )
@@ -122,7 +164,7 @@ SELECT coalesce(e."source.host", ms.host, e."source.ip") AS source,
        -- a session that carried a payload, or the target's own record of it, beats a probe
        (coalesce(e."network.bytes", 0) >= ? OR (e."src.format" <> 'zeek'
         AND e.host = coalesce(e."destination.host", md.host))) AS strong
-FROM events e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+FROM h_ev e LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
 WHERE e.kind = 'network' AND e."destination.port" = 445
   AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
   AND NOT list_contains(?, coalesce(e."destination.ip", '-'))
@@ -134,7 +176,7 @@ LOGONS = """
 CREATE OR REPLACE TEMP TABLE h_logons AS
 SELECT e.host AS target, coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
        e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
-FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
+FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
 WHERE e.kind = 'auth' AND e."event.code" = '4624' AND e."winlog.logon.type" = 3
   AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
 """
@@ -145,7 +187,7 @@ SELECT coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.i
        coalesce(e."destination.host", md.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END,
                 e."destination.ip") AS target,
        e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
-FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
 WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."event.outcome" = 'failure' AND e."user.name" IS NOT NULL
   AND (e."source.ip" IS NULL OR NOT list_contains(?, e."source.ip"))
 """
@@ -155,7 +197,7 @@ LOCKOUTS = """
 CREATE OR REPLACE TEMP TABLE h_lockouts AS
 SELECT ws_hkey(e."source.domain") AS source, e.host AS dc, e.ts, e."user.name" AS account,
        ws_ref(e."src.digest", e."src.record") AS ref
-FROM events e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL
+FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL
 """
 
 
@@ -164,6 +206,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
     eng = case.engine
     for m in MACROS:
         eng.execute(m)
+    eng.execute(*bind(CANDIDATES, {"parents": sorted(cfg["remote_parents"])}))
     loop = list(cfg["loopback"])
     if case.rows("SELECT count(*) FROM host_addr")[0][0]:  # the resolver has run: use its map alone
         eng.execute(IPMAP_RESOLVED, [loop])
@@ -193,3 +236,44 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
            WHERE h_drops.source IS NULL AND h_drops.ref = l.ref""",
         [int(cfg["logon_window_s"])],
     )
+
+
+# Hosts a detection implicated: by default (the rules alone, without the hunt's graph) either
+# end of a propagation edge, a source of repeated failed logons or of lockouts; always a host
+# where a program (not the kernel) wrote an executable (a loader).
+IMPLICATED = """
+CREATE OR REPLACE TEMP TABLE h_impl AS
+SELECT DISTINCT host FROM (
+    SELECT unnest($hosts) AS host
+    UNION ALL SELECT source FROM h_edges WHERE $default
+    UNION ALL SELECT target FROM h_edges WHERE $default
+    UNION ALL SELECT source FROM h_authfail WHERE $default GROUP BY source HAVING count(*) >= $min_failures
+    UNION ALL SELECT source FROM h_lockouts WHERE $default
+    UNION ALL SELECT host FROM h_ev WHERE kind = 'file' AND "event.code" = '11'
+        AND list_contains($exec_extensions, ws_ext("file.path"))
+        AND lower(coalesce("process.executable", 'system')) <> 'system'
+) WHERE host IS NOT NULL
+"""
+
+# The second pass: process starts with a hash and connections to outside addresses, of the
+# implicated hosts only (beaconing and loader payloads read these).
+ACTIVITY = """
+CREATE OR REPLACE TEMP TABLE h_act AS
+SELECT ts, host, kind, "src.format", "source.ip", "source.host", "destination.ip", "destination.port",
+       "process.executable", "process.hash.sha256", "src.digest", "src.record"
+FROM events
+WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
+  AND CASE WHEN kind = 'process' THEN "process.hash.sha256" IS NOT NULL
+           ELSE "destination.ip" IS NOT NULL AND NOT regexp_matches("destination.ip", $internal_re) END
+"""
+
+
+def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) -> int:
+    """Build ``h_impl`` (``hosts`` and loader hosts; without ``hosts``, the default above) and
+    ``h_act``, after the propagation edges. Returns how many hosts are implicated."""
+    vals = {"hosts": sorted(h for h in hosts or () if h), "default": hosts is None,
+            "min_failures": min(int(cfg["bruteforce_min_failures"]), int(cfg["spray_min_accounts"])),
+            "exec_extensions": list(cfg["exec_extensions"]), "internal_re": cfg["internal_re"]}
+    for sql in (IMPLICATED, ACTIVITY):
+        case.engine.execute(*bind(sql, vals))
+    return int(case.rows("SELECT count(*) FROM h_impl")[0][0])

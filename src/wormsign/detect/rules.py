@@ -20,10 +20,13 @@ from typing import Any
 
 import yaml
 
+from wormsign.detect.prep import implicate
 from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
+#: Rules that read the implicated hosts' activity (``h_act``, :func:`wormsign.detect.prep.implicate`).
+LATE = ("beacon", "loader-payload")
 SEVERITIES = ("low", "medium", "high", "critical")
 _REQUIRED = ("id", "title", "attack", "severity", "explanation", "summary", "sql")
 
@@ -107,8 +110,13 @@ def run_rule(case: Case, rule: Rule, cfg: dict[str, Any]) -> list[dict[str, Any]
 
 
 def run_rules(case: Case, cfg: dict[str, Any], rules: list[Rule] | None = None) -> list[dict[str, Any]]:
-    """Run every rule (needs the working tables of :mod:`wormsign.detect.prep`)."""
+    """Run every rule (needs the working tables of :mod:`wormsign.detect.prep`; the implicated
+    hosts are built with their default when a rule of :data:`LATE` needs them and the caller
+    did not build them)."""
+    rules = rules if rules is not None else load_rules()
+    if any(r.id in LATE for r in rules) and not case.engine.has_table("h_act"):
+        implicate(case, cfg)
     alerts: list[dict[str, Any]] = []
-    for rule in rules if rules is not None else load_rules():
+    for rule in rules:
         alerts.extend(run_rule(case, rule, cfg))
     return alerts
