@@ -136,6 +136,8 @@ def build(n_hosts: int, seed: int, start: int, days: int) -> Org:
         released: list[tuple[str, int]] = []
         for h in ws:
             if rd.random() < cfg["dhcp_move_per_day"]:
+                if not free[h.subnet]:  # a full subnet: no address to move to today
+                    continue
                 t = start + d * MS_DAY + rd.randrange(6 * 3_600_000, 10 * 3_600_000)
                 octet = free[h.subnet].pop(rd.randrange(len(free[h.subnet])))
                 released.append((h.subnet, int(h.ips[-1].rsplit(".", 1)[1])))
