@@ -12,7 +12,7 @@ from typing import Any
 import networkx as nx
 import pyarrow as pa
 
-from wormsign.detect import access, baseline, config, prep, propagation, rules
+from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules
 from wormsign.graph.incidents import other_incidents
 from wormsign.graph.outbreak import iso, outbreak_incident
 from wormsign.graph.select import select_infections
@@ -22,6 +22,8 @@ from wormsign.store import Case
 log = logging.getLogger(__name__)
 
 FORMAT = "wormsign.incidents/1"
+#: Columns of ``events`` a hunt reads (bench/bench_hunt.py scans these for its baseline).
+COLUMNS = candidates.columns()
 BRUTE_RULES = ("bruteforce", "spray", "lockout-storm")
 TIE_RULES = (*BRUTE_RULES, "beacon", "loader-payload")
 

@@ -1,13 +1,13 @@
 """Working tables the detections share: address map, remote drops, remote executions, SMB reach.
 
-The big ``events`` table is read once: :data:`CANDIDATES` copies the few rows any detection
-needs (share writes, service/task installs, remote-parent and lure processes, SMB/RPC on the
-wire, logons and failures, lockouts) with the few columns they need into ``h_ev``, keeping
-the column names of ``events``. Every working table is then one SQL set operation over
+The big ``events`` table is read once: :mod:`wormsign.detect.candidates` copies the few rows
+any detection needs (share writes, service/task installs, remote-parent processes, SMB/RPC on
+the wire, logons and failures, lockouts) with the few columns they need into ``h_ev``,
+keeping the column names of ``events``. Every working table is then one SQL set operation over
 ``h_ev`` into a TEMP table (values bound as parameters), so the detections and the
 propagation graph never loop over events in Python, nor scan ``events`` once per rule.
 
-``h_ev``      the candidate rows (see :data:`CANDIDATES`)
+``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
 
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wormsign.detect import candidates
 from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
@@ -40,39 +41,6 @@ MACROS = (
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
 )
-
-#: Columns of ``events`` that the detections read (the names are kept in ``h_ev``).
-COLUMNS = (
-    "ts", "host", "kind", "event.code", "event.action", "event.outcome", "src.digest", "src.record",
-    "src.format", "source.ip", "source.host", "source.domain", "destination.ip", "destination.host",
-    "destination.port", "network.bytes", "user.name", "winlog.logon.type", "share.name", "share.path",
-    "share.access_mask", "file.name", "file.path", "file.hash.sha256", "service.name", "service.image",
-    "task.name", "task.command", "process.executable", "process.parent.executable", "process.command_line",
-    "process.hash.sha256", "process.pid", "process.parent.pid", "rpc.endpoint", "rpc.operation",
-)
-
-# The one pass over events: each line is what one or more detections start from. Outside
-# connections are read in a second pass, for implicated hosts only (:data:`ACTIVITY`); the
-# lure chain on patient zero is read per host (detect/access.py).
-_COLS = ", ".join(f'"{c}"' for c in COLUMNS)
-CANDIDATES = f"""
-CREATE OR REPLACE TEMP TABLE h_ev AS
-SELECT {_COLS} FROM events
-WHERE kind IN ('share', 'smb_file', 'file', 'service', 'task', 'dce_rpc', 'auth', 'ntlm', 'kerberos', 'process')
-  AND ("event.code" = '5145'                                                 -- share access (drops, pipes)
-       OR (kind = 'smb_file' AND lower(coalesce("event.action", '')) LIKE '%write%')  -- Zeek SMB writes
-       OR (kind = 'file' AND "event.code" = '11')                            -- files written (drops, loaders)
-       OR (kind = 'service' AND "event.code" IN ('7045', '4697'))
-       OR (kind = 'task' AND "event.code" IN ('4698', '4702'))
-       OR kind = 'dce_rpc'
-       OR (kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'failure')
-       OR (kind = 'auth' AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3)))
-       OR (kind = 'process' AND ("process.parent.executable" IS NULL    -- remote execution, WMI
-           OR list_contains($parents, ws_base("process.parent.executable"))
-           OR ws_base("process.executable") = 'wmiprvse.exe')))
-UNION ALL
-SELECT {_COLS} FROM events WHERE kind = 'network' AND "destination.port" = 445
-"""
 
 IPMAP = """
 CREATE OR REPLACE TEMP TABLE h_ipmap AS
@@ -206,7 +174,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
     eng = case.engine
     for m in MACROS:
         eng.execute(m)
-    eng.execute(*bind(CANDIDATES, {"parents": sorted(cfg["remote_parents"])}))
+    eng.execute(*bind(candidates.CANDIDATES, candidates.params(cfg)))
     loop = list(cfg["loopback"])
     if case.rows("SELECT count(*) FROM host_addr")[0][0]:  # the resolver has run: use its map alone
         eng.execute(IPMAP_RESOLVED, [loop])
@@ -255,16 +223,11 @@ SELECT DISTINCT host FROM (
 ) WHERE host IS NOT NULL
 """
 
-# The second pass: process starts with a hash and connections to outside addresses, of the
-# implicated hosts only (beaconing and loader payloads read these).
+# The second pass: what the implicated hosts did, read by beaconing and loader payloads
+# straight from events (a view: nothing is copied).
 ACTIVITY = """
-CREATE OR REPLACE TEMP TABLE h_act AS
-SELECT ts, host, kind, "src.format", "source.ip", "source.host", "destination.ip", "destination.port",
-       "process.executable", "process.hash.sha256", "src.digest", "src.record"
-FROM events
-WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
-  AND CASE WHEN kind = 'process' THEN "process.hash.sha256" IS NOT NULL
-           ELSE "destination.ip" IS NOT NULL AND NOT regexp_matches("destination.ip", $internal_re) END
+CREATE OR REPLACE TEMP VIEW h_act AS
+SELECT * FROM events WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
 """
 
 
@@ -273,7 +236,7 @@ def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) ->
     ``h_act``, after the propagation edges. Returns how many hosts are implicated."""
     vals = {"hosts": sorted(h for h in hosts or () if h), "default": hosts is None,
             "min_failures": min(int(cfg["bruteforce_min_failures"]), int(cfg["spray_min_accounts"])),
-            "exec_extensions": list(cfg["exec_extensions"]), "internal_re": cfg["internal_re"]}
-    for sql in (IMPLICATED, ACTIVITY):
-        case.engine.execute(*bind(sql, vals))
+            "exec_extensions": list(cfg["exec_extensions"])}
+    case.engine.execute(*bind(IMPLICATED, vals))
+    case.engine.execute(ACTIVITY)
     return int(case.rows("SELECT count(*) FROM h_impl")[0][0])

@@ -19,12 +19,13 @@ def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) ->
     seen = [a["first_seen"] or a["ts"] for a in alerts if a.get("first_seen") or a.get("ts")]
     last = [a["last_seen"] or a["ts"] for a in alerts if a.get("last_seen") or a.get("ts")]
     hosts = sorted({h for a in alerts for h in [a.get("host"), a.get("source_host"), *a["target_hosts"]] if h})
+    sources = {a.get("source_host") for a in alerts}
     return {
         "type": kind, "title": title, "severity": severity,
         "first_seen": min(seen, default=None), "last_seen": max(last, default=None),
         "first_alert": min((a["ts"] for a in alerts if a.get("ts")), default=None),
         "patient_zero": None, "initial_access": [],
-        "hosts": [{"host": h, "state": "source" if any(a.get("source_host") == h for a in alerts) else "attacked",
+        "hosts": [{"host": h, "state": "source" if h in sources else "attacked",
                    "infected_at": None, "infector": None, "generation": None, "technique": None,
                    "families": [], "hashes": []} for h in hosts],
         "edges": [], "generations": [], "spread_rate_per_hour": 0.0, "r_estimate": 0.0,

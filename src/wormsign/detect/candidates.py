@@ -1,0 +1,87 @@
+"""The hunt's one pass over ``events``: the few rows any detection starts from, into ``h_ev``.
+
+Each branch below is one kind of evidence: a filter on narrow columns (kind, event code),
+which DuckDB tests inside the scan, and the columns the detections read for that kind. The
+branches are stacked by name (``UNION ALL BY NAME``): ``h_ev`` keeps the column names of
+``events``, and a column a branch does not need is NULL there, so a row costs only the
+values it carries. Outside connections and process starts with hashes are not here: they
+are read for implicated hosts only (:data:`wormsign.detect.prep.ACTIVITY`), and the lure
+chain on patient zero per host (:mod:`wormsign.detect.access`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Columns every branch carries.
+COMMON = ("ts", "host", "kind", "event.code", "src.digest", "src.record", "src.format", "user.name")
+_SRC = ("source.ip", "source.host")
+_ENDS = (*_SRC, "destination.ip", "destination.host")
+
+#: (what it is for, filter, columns beyond COMMON). ``$parents_re`` is bound at run time.
+BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("share access: admin-share drops, PsExec and svcctl/atsvc pipes",
+     """kind = 'share' AND "event.code" = '5145'""",
+     (*_SRC, "share.name", "share.path", "share.access_mask", "file.path", "file.hash.sha256")),
+    ("Zeek SMB file writes",
+     """kind = 'smb_file' AND lower(coalesce("event.action", '')) LIKE '%write%'""",
+     (*_ENDS, "event.action", "file.name", "file.path", "share.path", "file.hash.sha256")),
+    ("files written: drops by System, loaders",
+     """kind = 'file' AND "event.code" = '11'""",
+     ("file.path", "file.hash.sha256", "process.executable")),
+    ("services installed",
+     """kind = 'service' AND "event.code" IN ('7045', '4697')""",
+     ("service.name", "service.image")),
+    ("scheduled tasks registered",
+     """kind = 'task' AND "event.code" IN ('4698', '4702')""",
+     ("task.name", "task.command")),
+    ("processes of remote-execution parents, WMI hosts and their orphans",
+     """kind = 'process' AND ("process.parent.executable" IS NULL
+        OR regexp_matches("process.parent.executable", $parents_re)
+        OR regexp_matches("process.executable", '(?i)(^|[\\\\/])wmiprvse\\.exe$'))""",
+     ("process.executable", "process.parent.executable", "process.command_line", "process.hash.sha256",
+      "process.pid", "process.parent.pid")),
+    ("RPC calls on the wire",
+     "kind = 'dce_rpc'",
+     (*_ENDS, "rpc.endpoint", "rpc.operation")),
+    ("SMB sessions (port 445)",
+     """kind = 'network' AND "destination.port" = 445""",
+     (*_ENDS, "destination.port", "network.bytes")),
+    ("failed logons",
+     """kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'failure'""",
+     (*_ENDS, "source.domain", "event.outcome")),
+    ("network logons and lockouts",
+     """kind = 'auth' AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3))""",
+     (*_SRC, "source.domain", "winlog.logon.type")),
+)
+
+
+def _quote(cols: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in cols)
+
+
+CANDIDATES = "CREATE OR REPLACE TEMP TABLE h_ev AS\n" + "\nUNION ALL BY NAME\n".join(
+    f"SELECT {_quote(COMMON + cols)} FROM events WHERE {where}  -- {why}" for why, where, cols in BRANCHES
+)
+
+
+def parents_re(names: list[str]) -> str:
+    """A pattern for a path whose file name is one of ``names`` (any case)."""
+    return r"(?i)(^|[\\/])(" + "|".join(re.escape(n) for n in sorted(names)) + r")$"
+
+
+def params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The values the branches bind."""
+    return {"parents_re": parents_re(list(cfg["remote_parents"]))}
+
+
+#: Columns read after the pass: the implicated hosts' activity (beaconing, loader payloads) and
+#: the lure chain on patient zero.
+LATER = ("source.ip", "source.host", "destination.ip", "destination.port", "process.executable",
+         "process.hash.sha256", "process.parent.executable", "process.command_line")
+
+
+def columns() -> tuple[str, ...]:
+    """Every column of ``events`` a hunt reads, in first-use order."""
+    return tuple(dict.fromkeys(COMMON + tuple(c for _, _, cols in BRANCHES for c in cols) + LATER))
