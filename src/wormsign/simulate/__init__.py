@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wormsign.simulate.benign import config as benign_config
-from wormsign.simulate.campaigns import plan_benign
+from wormsign.simulate.campaigns import BenignDays
 from wormsign.simulate.org import build
 from wormsign.simulate.plan import Plan
 from wormsign.simulate.scenarios import PLANNERS, default_attack_at
@@ -54,7 +54,7 @@ def simulate(scenario: str, hosts: int, days: int, seed: int, out_dir: str | os.
     t0 -= t0 % MS_DAY
     org = build(hosts, seed, t0, days)
     plan = Plan(org, seed, scenario)
-    plan_benign(plan, days)
+    plan.benign = BenignDays(plan, days)  # numbers every day's everyday actions; holds none yet
     at = default_attack_at(plan) if attack_at is None else t0 + int(attack_at * MS_HOUR)
     PLANNERS[scenario](plan, at)
     volume = float(benign_config()["volume"] if benign_volume is None else benign_volume)

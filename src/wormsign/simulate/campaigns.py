@@ -15,7 +15,55 @@ from wormsign.simulate.util import MS_DAY, MS_HOUR, digest_hex, rng, zeek_uid
 from wormsign.simulate.winlog import SECURITY
 
 
-def plan_benign(plan: Plan, days: int) -> None:
+class BenignDays:
+    """The everyday actions, planned a day at a time. Planning every day once up front (keeping
+    nothing) gives each day's first action id, the same ids as planning them all at once; the
+    writer then asks for a day's actions, and only the days whose actions can still fall on the
+    day being written are held."""
+
+    def __init__(self, plan: Plan, days: int) -> None:
+        self.plan, self.days = plan, days
+        self.first: list[int] = []  # id of the first action each day's planning adds
+        self.reach: list[int] = []  # the last day an action of that planning falls on
+        held, plan.by_host = plan.by_host, None
+        try:
+            for d in range(days):
+                self.first.append(plan.next_id)
+                plan.last_t = -1
+                plan_benign(plan, days, only=d)
+                self.reach.append(max(d, (plan.last_t - plan.org.start) // MS_DAY))
+        finally:
+            plan.by_host = held
+        self.loaded: dict[int, dict[int, list[Action]]] = {}  # planning day -> host idx -> actions
+        self.ready = -1  # the day the loaded plannings are for
+
+    def for_host(self, h: Host, day: int) -> list[Action]:
+        """The everyday actions of ``h`` planned on any day whose actions reach ``day``, in the order planned."""
+        if day != self.ready:
+            self._load(day)
+        out: list[Action] = []
+        for p in sorted(self.loaded):
+            out.extend(self.loaded[p].get(h.idx, ()))
+        return out
+
+    def _load(self, day: int) -> None:
+        plan = self.plan
+        for p in [p for p in self.loaded if self.reach[p] < day]:
+            del self.loaded[p]
+        saved = plan.next_id, plan.by_host, plan.last_t
+        try:
+            for p in range(day + 1):
+                if self.reach[p] >= day and p not in self.loaded:
+                    plan.next_id, plan.by_host = self.first[p], {}
+                    plan_benign(plan, self.days, only=p)
+                    self.loaded[p] = plan.by_host
+        finally:
+            plan.next_id, plan.by_host, plan.last_t = saved
+        self.ready = day
+
+
+def plan_benign(plan: Plan, days: int, only: int | None = None) -> None:
+    """Add the everyday administration of every day (of day ``only``) to ``plan``."""
     org, seed = plan.org, plan.seed
     c = config()["campaigns"]
     ws = org.workstations
@@ -26,7 +74,7 @@ def plan_benign(plan: Plan, days: int) -> None:
     weekdays = [((org.start // MS_DAY) + d + 3) % 7 for d in range(days)]  # 1970-01-01 was a Thursday
     patch_days = [d for d in range(days) if weekdays[d] == c["patch_weekday"]] or [0]
     scan_days = [d for d in range(days) if weekdays[d] == c["scan_weekday"]] or [min(1, days - 1)]
-    for d in range(days):
+    for d in range(days) if only is None else (only,):
         r = rng(seed, "campaigns", d)
         day0 = org.start + d * MS_DAY
         workday = weekdays[d] < 5

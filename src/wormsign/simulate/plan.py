@@ -2,7 +2,10 @@
 
 The plan is small (one entry per deployment target, brute-force session, infection,
 beacon day), so the writer can emit hosts one at a time and still have both ends of an
-action agree. Each action draws its randomness from ``rng(seed, "act", id)``.
+action agree. Each action draws its randomness from ``rng(seed, "act", id)``; ids are given
+in the order actions are added. The everyday administration (``campaigns.BenignDays``) is
+planned again a day at a time while the run is written, with the ids a whole-run plan gives,
+so a long run does not hold every day's deployments at once.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ class Plan:
     org: Org
     seed: int
     scenario: str
-    actions: list[Action] = field(default_factory=list)
-    by_host: dict[int, list[Action]] = field(default_factory=dict)
+    next_id: int = 0  # the id of the next action in the window
+    by_host: dict[int, list[Action]] | None = field(default_factory=dict)  # where add() indexes (None: only count)
+    last_t: int = -1  # the latest action time added
+    benign: Any = None  # campaigns.BenignDays: the everyday actions of a day, planned when asked
     infections: dict[str, Infection] = field(default_factory=dict)  # host name -> first infection
     extra: list[Infection] = field(default_factory=list)  # later families on an infected host
     lockouts: list[dict[str, Any]] = field(default_factory=list)
@@ -62,10 +67,13 @@ class Plan:
 
     def add(self, kind: str, t: int, src: Host | None, dst: Host | None, attack: bool = False, **p: Any) -> Action:
         """Add an action; it is indexed under both hosts (each emits its own side)."""
-        a = Action(len(self.actions), kind, t, src, dst, p, attack)
+        a = Action(self.next_id, kind, t, src, dst, p, attack)
         if not self.org.start <= t < self.org.end:
             return a  # outside the window: not recorded, not emitted
-        self.actions.append(a)
+        self.next_id += 1
+        self.last_t = max(self.last_t, t)
+        if self.by_host is None:
+            return a
         for h in (src, dst):
             if h is not None:
                 lst = self.by_host.setdefault(h.idx, [])
@@ -74,8 +82,11 @@ class Plan:
         return a
 
     def for_host_day(self, h: Host, day: int) -> list[Action]:
+        """The actions of ``h`` on ``day``: everyday ones first, then the others, each in the order added."""
         lo = self.org.start + day * MS_DAY
-        return [a for a in self.by_host.get(h.idx, ()) if lo <= a.t < lo + MS_DAY]
+        mine = self.by_host.get(h.idx, ()) if self.by_host is not None else ()
+        first = self.benign.for_host(h, day) if self.benign is not None else []
+        return [a for a in (*first, *mine) if lo <= a.t < lo + MS_DAY]
 
     def infect(self, inf: Infection) -> bool:
         if inf.host.name in self.infections:
