@@ -11,7 +11,6 @@ chain on patient zero per host (:mod:`wormsign.detect.access`).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 #: Columns every branch carries.
@@ -19,7 +18,9 @@ COMMON = ("ts", "host", "kind", "event.code", "src.digest", "src.record", "src.f
 _SRC = ("source.ip", "source.host")
 _ENDS = (*_SRC, "destination.ip", "destination.host")
 
-#: (what it is for, filter, columns beyond COMMON). ``$parents_re`` is bound at run time.
+#: (what it is for, filter, columns beyond COMMON). ``$parents`` is bound at run time; ``ws_base``
+#: is a macro of :mod:`wormsign.detect.prep` (a file name: DuckDB evaluates it once per distinct
+#: path of a dictionary-compressed column, where a case-blind pattern costs four times the scan).
 BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("share access: admin-share drops, PsExec and svcctl/atsvc pipes",
      """kind = 'share' AND "event.code" = '5145'""",
@@ -38,8 +39,8 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("task.name", "task.command")),
     ("processes of remote-execution parents, WMI hosts and their orphans",
      """kind = 'process' AND ("process.parent.executable" IS NULL
-        OR regexp_matches("process.parent.executable", $parents_re)
-        OR regexp_matches("process.executable", '(?i)(^|[\\\\/])wmiprvse\\.exe$'))""",
+        OR list_contains($parents, ws_base("process.parent.executable"))
+        OR ws_base("process.executable") = 'wmiprvse.exe')""",
      ("process.executable", "process.parent.executable", "process.command_line", "process.hash.sha256",
       "process.pid", "process.parent.pid")),
     ("RPC calls on the wire",
@@ -66,14 +67,9 @@ CANDIDATES = "CREATE OR REPLACE TEMP TABLE h_ev AS\n" + "\nUNION ALL BY NAME\n".
 )
 
 
-def parents_re(names: list[str]) -> str:
-    """A pattern for a path whose file name is one of ``names`` (any case)."""
-    return r"(?i)(^|[\\/])(" + "|".join(re.escape(n) for n in sorted(names)) + r")$"
-
-
 def params(cfg: dict[str, Any]) -> dict[str, Any]:
     """The values the branches bind."""
-    return {"parents_re": parents_re(list(cfg["remote_parents"]))}
+    return {"parents": sorted(cfg["remote_parents"])}
 
 
 #: Columns read after the pass: the implicated hosts' activity (beaconing, loader payloads) and
