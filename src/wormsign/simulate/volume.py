@@ -14,9 +14,9 @@ from typing import Any
 
 from wormsign.simulate.benign import _dns, config
 from wormsign.simulate.emit import Emitter
-from wormsign.simulate.net import conn, ephemeral, services_guid
+from wormsign.simulate.net import conn, ephemeral
 from wormsign.simulate.org import Host, Org
-from wormsign.simulate.procs import Proc, dns_query, file_created, net_connect, process
+from wormsign.simulate.procs import Proc, dns_query, file_created, net_connect, process, services_proc
 from wormsign.simulate.util import MS_DAY
 from wormsign.simulate.winlog import SECURITY
 
@@ -32,16 +32,12 @@ def maker(volume: float) -> Any:
     return partial(host_day, records=per_day) if per_day > 0 else None
 
 
-def _services(h: Host) -> Proc:
-    return Proc(services_guid(h), 636 + h.idx % 40, "C:\\Windows\\System32\\services.exe",
-                "C:\\Windows\\system32\\services.exe", SYSTEM)
-
-
-def _browser(h: Host, user: str) -> Proc:
+def _browser(org: Org, h: Host, user: str) -> Proc:
+    """The user's browser, running all day (one per host)."""
     image = "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"
     g = random.Random(h.idx * 7 + 5).randbytes(16).hex().upper()
     return Proc("{" + f"{g[:8]}-{g[8:12]}-{g[12:16]}-{g[16:20]}-{g[20:]}" + "}", 4000 + (h.idx % 900) * 4,
-                image, f'"{image}"', f"CORP\\{user}")
+                image, f'"{image}"', f"{org.netbios}\\{user}")
 
 
 def host_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int, weekday: int, *, records: int) -> None:
@@ -50,8 +46,8 @@ def host_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int, weekda
     kinds = list(cfg["bursts"])
     weights = [cfg["bursts"][k] for k in kinds]
     user = h.owner or "user"
-    services = _services(h)
-    web_proc = services if h.server else _browser(h, user)
+    services = services_proc(h)
+    web_proc = services if h.server else _browser(org, h, user)
     images = config()["server_images"] if h.server else cfg["ws_processes"]
     sites = config()["sites"]
     fpat = cfg["server_file"] if h.server else cfg["ws_file"]
