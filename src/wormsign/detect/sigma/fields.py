@@ -32,7 +32,9 @@ TABLE = "sigma_events"
 META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host", CATEGORY_FIELD, SERVICE_FIELD)
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}")
 #: Where a Windows record keeps its EventData, by reader: EVTX, Winlogbeat, OTRF (flat).
-_EVENT_DATA = "coalesce(json_extract(j, '$.Event.EventData'), json_extract(j, '$.winlog.event_data'), j)"
+#: Both containers come out of one parse of the record (a list of paths); the EventData object
+#: is then parsed once more for all the rule fields together.
+_EVENT_DATA = "coalesce(c[1], c[2], j::JSON)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +104,16 @@ def build(
     CREATE OR REPLACE TEMP TABLE {TABLE} AS
     WITH base AS (
         SELECT e.*, c.tags AS {CATEGORY_FIELD}, s.tags AS {SERVICE_FIELD},
-               CASE WHEN json_valid(e.raw) THEN e.raw::JSON END AS j
+               CASE WHEN json_valid(e.raw) THEN e.raw END AS j  -- text: a cast to JSON parses it again
         FROM events e
         LEFT JOIN sigma_ls_cat c ON c.channel = lower(e."event.dataset") AND c.code = e."event.code"
         LEFT JOIN sigma_ls_svc s ON s.channel = lower(e."event.dataset")
-        WHERE c.tags IS NOT NULL OR s.tags IS NOT NULL
+        WHERE (c.tags IS NOT NULL OR s.tags IS NOT NULL)
+          AND e."event.dataset" IN ({{datasets}})  -- tested in the scan: no other record is read
+    ), cs AS (
+        SELECT *, json_extract(j, ['$.Event.EventData', '$.winlog.event_data']) AS c FROM base
     ), ed AS (
-        SELECT *, json_extract_string({_EVENT_DATA}, ?::VARCHAR[]) AS v FROM base
+        SELECT *, json_extract_string({_EVENT_DATA}, ?::VARCHAR[]) AS v FROM cs
     )
     SELECT "ts" AS wormsign_ts, "host" AS wormsign_host,
            "src.digest" || ':' || CAST("src.record" AS VARCHAR) AS wormsign_ref,
@@ -118,5 +123,10 @@ def build(
            {select}
     FROM ed
     """
-    eng.execute(sql, [paths])
+    # The datasets of the case that are log sources, as written (a plain IN list of constants is
+    # tested inside the scan, so the records of other sources are never read nor decompressed).
+    channels = {str(r[0]) for r in logsources.category_rows()} | {str(r[0]) for r in logsources.service_rows()}
+    datasets = [d for (d,) in eng.rows('SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
+                if d.lower() in channels] or [None]
+    eng.execute(sql.replace("{datasets}", ", ".join("?" * len(datasets))), [*datasets, paths])
     return cols
