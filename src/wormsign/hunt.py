@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -124,9 +125,17 @@ def hunt(
 
 
 def _settings(case: Case) -> AbstractContextManager[None]:
-    """Engine settings for the hunt's working tables (bigger than memory on a huge case)."""
+    """Engine settings for the hunt's working tables: no insertion order to keep, and at most
+    half of the machine's memory (the rest for the graph work in Python); bigger working
+    tables spill to DuckDB's temporary folder beside the case."""
     settings = getattr(case.engine, "settings", None)
-    return settings(preserve_insertion_order="false") if settings else nullcontext()
+    if settings is None:
+        return nullcontext()
+    try:
+        half_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: DuckDB's default
+        return settings(preserve_insertion_order="false")
+    return settings(preserve_insertion_order="false", memory_limit=f"{max(half_mb, 256)}MB")
 
 
 def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
