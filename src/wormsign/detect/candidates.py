@@ -17,6 +17,8 @@ from typing import Any
 COMMON = ("ts", "host", "kind", "event.code", "src.digest", "src.record", "src.format", "user.name")
 _SRC = ("source.ip", "source.host")
 _ENDS = (*_SRC, "destination.ip", "destination.host")
+_PROC = ("process.executable", "process.parent.executable", "process.command_line", "process.hash.sha256",
+         "process.pid", "process.parent.pid")
 
 #: (what it is for, filter, columns beyond COMMON). ``$parents`` is bound at run time; ``ws_base``
 #: is a macro of :mod:`wormsign.detect.prep` (a file name: DuckDB evaluates it once per distinct
@@ -37,12 +39,17 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("scheduled tasks registered",
      """kind = 'task' AND "event.code" IN ('4698', '4702')""",
      ("task.name", "task.command")),
-    ("processes of remote-execution parents, WMI hosts and their orphans",
-     """kind = 'process' AND ("process.parent.executable" IS NULL
-        OR list_contains($parents, ws_base("process.parent.executable"))
-        OR ws_base("process.executable") = 'wmiprvse.exe')""",
-     ("process.executable", "process.parent.executable", "process.command_line", "process.hash.sha256",
-      "process.pid", "process.parent.pid")),
+    # Processes: three disjoint branches, each filtered on one column so that DuckDB tests it
+    # inside the scan, once per distinct path of the dictionary (an OR across columns would be
+    # a filter over every process row).
+    ("processes of remote-execution parents",
+     """kind = 'process' AND list_contains($parents, ws_base("process.parent.executable"))""", _PROC),
+    ("WMI hosts (their children name no parent image, see wmi-exec)",
+     """kind = 'process' AND ws_base("process.executable") = 'wmiprvse.exe'
+        AND NOT list_contains($parents, coalesce(ws_base("process.parent.executable"), ''))""", _PROC),
+    ("processes without a parent image",
+     """kind = 'process' AND "process.parent.executable" IS NULL
+        AND coalesce(ws_base("process.executable"), '') <> 'wmiprvse.exe'""", _PROC),
     ("RPC calls on the wire",
      "kind = 'dce_rpc'",
      (*_ENDS, "rpc.endpoint", "rpc.operation")),
