@@ -174,7 +174,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
     eng = case.engine
     for m in MACROS:
         eng.execute(m)
-    eng.execute(*bind(candidates.CANDIDATES, candidates.params(cfg)))
+    candidates.build(case, cfg)
     loop = list(cfg["loopback"])
     if case.rows("SELECT count(*) FROM host_addr")[0][0]:  # the resolver has run: use its map alone
         eng.execute(IPMAP_RESOLVED, [loop])
