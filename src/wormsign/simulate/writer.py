@@ -128,6 +128,13 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
         if later:
             carry[h.idx] = later
 
+    def spill_servers() -> None:
+        """Sort and spill the servers' held records once there are many."""
+        if sum(len(em.win.get(h.idx, ())) for h in servers) > SPILL_EVENTS:
+            for h in servers:
+                if em.win.get(h.idx):
+                    spill.add(h.idx, em.win.pop(h.idx))
+
     try:
         for d in range(days):
             day0 = org.start + d * MS_DAY
@@ -143,6 +150,7 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
                 if group is servers:  # they hear from the others all day: all made first, then written
                     for h in group:
                         make_day(h, d, day0, weekday)
+                        spill_servers()
                     for h in group:
                         held = em.take_one(h) + carry.pop(h.idx, [])
                         write_host(fh, h, spill.merged(h.idx, held), end)
@@ -153,10 +161,7 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
                         held = em.take_one(h) + carry.pop(h.idx, [])
                         held.sort()
                         write_host(fh, h, held, end)
-                    if sum(len(em.win.get(h.idx, ())) for h in servers) > SPILL_EVENTS:
-                        for h in servers:
-                            if em.win.get(h.idx):
-                                spill.add(h.idx, em.win.pop(h.idx))
+                    spill_servers()
                 fh.close()
                 stats.files += 1
                 for log, rows in em.take_zeek().items():
