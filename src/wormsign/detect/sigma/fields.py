@@ -20,8 +20,10 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+from sigma.rule import SigmaRule
 
 from wormsign import schema
+from wormsign.detect.sigma import scope
 from wormsign.detect.sigma.backend import quote_ident
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD, Logsources
 from wormsign.store import Case
@@ -69,9 +71,17 @@ def _text(col: str) -> str:
 
 
 def build(
-    case: Case, names: Iterable[str], logsources: Logsources, fmap: FieldMap | None = None
+    case: Case,
+    names: Iterable[str],
+    logsources: Logsources,
+    fmap: FieldMap | None = None,
+    rules: Iterable[SigmaRule] | None = None,
 ) -> list[str]:
-    """(Re)build the temporary ``sigma_events`` table with a column per name; returns the columns."""
+    """(Re)build the temporary ``sigma_events`` table with a column per name; returns the columns.
+
+    With ``rules`` (converted), only the rows of the (channel, EventID) pairs one of them can
+    match are copied (:mod:`wormsign.detect.sigma.scope`); without, every log source row is.
+    """
     fmap = fmap or load()
     eng = case.engine
     eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_cat (channel VARCHAR, code VARCHAR, tags VARCHAR)")
@@ -108,8 +118,10 @@ def build(
         FROM events e
         LEFT JOIN sigma_ls_cat c ON c.channel = lower(e."event.dataset") AND c.code = e."event.code"
         LEFT JOIN sigma_ls_svc s ON s.channel = lower(e."event.dataset")
+        {{keep}}
         WHERE (c.tags IS NOT NULL OR s.tags IS NOT NULL)
           AND e."event.dataset" IN ({{datasets}})  -- tested in the scan: no other record is read
+          {{codes}}
     ), cs AS (
         SELECT *, json_extract(j, ['$.Event.EventData', '$.winlog.event_data']) AS c FROM base
     ), ed AS (
@@ -128,5 +140,36 @@ def build(
     channels = {str(r[0]) for r in logsources.category_rows()} | {str(r[0]) for r in logsources.service_rows()}
     datasets = [d for (d,) in eng.rows('SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
                 if d.lower() in channels] or [None]
-    eng.execute(sql.replace("{datasets}", ", ".join("?" * len(datasets))), [*datasets, paths])
+    params: list[object] = list(datasets)
+    sql = sql.replace("{datasets}", ", ".join("?" * len(datasets)))
+    if rules is None:
+        sql = sql.replace("{keep}", "").replace("{codes}", "")
+    else:
+        keep = _keep_pairs(case, datasets, rules, fmap)
+        codes = sorted({c for _, c in keep if c is not None}) or [None]
+        sql = sql.replace("{keep}", "JOIN sigma_keep k ON k.dataset = e.\"event.dataset\" AND k.code IS NOT DISTINCT FROM e.\"event.code\"")
+        # EventIDs as a second constant list in the scan: rows of no kept pair are not read.
+        nulls = " OR e.\"event.code\" IS NULL" if any(c is None for _, c in keep) else ""
+        sql = sql.replace("{codes}", f"AND (e.\"event.code\" IN ({', '.join('?' * len(codes))}){nulls})")
+        params += codes
+    eng.execute(sql, [*params, paths])
     return cols
+
+
+def _keep_pairs(case: Case, datasets: list[str | None], rules: Iterable[SigmaRule], fmap: FieldMap) -> set[tuple[str, str | None]]:
+    """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them."""
+    eng = case.engine
+    present = eng.rows(
+        f"""WITH p AS (SELECT DISTINCT "event.dataset" AS d, "event.code" AS code FROM events
+                       WHERE "event.dataset" IN ({', '.join('?' * len(datasets))}))
+            SELECT p.d, p.code, c.tags, s.tags FROM p
+            LEFT JOIN sigma_ls_cat c ON c.channel = lower(p.d) AND c.code = p.code
+            LEFT JOIN sigma_ls_svc s ON s.channel = lower(p.d)
+            WHERE c.tags IS NOT NULL OR s.tags IS NOT NULL""",
+        datasets,
+    )
+    keep = {(str(p[0]), p[1]) for p in scope.needed(rules, [tuple(r) for r in present], fmap.system)}
+    eng.execute("CREATE OR REPLACE TEMP TABLE sigma_keep (dataset VARCHAR, code VARCHAR)")
+    for d, c in sorted(keep, key=lambda k: (k[0], k[1] or "")):
+        eng.execute("INSERT INTO sigma_keep VALUES (?, ?)", [d, c])
+    return keep

@@ -227,7 +227,7 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
             _skip(run, res, corr, why)
         else:
             plans.append(corr)
-    fields.build(case, {n for c in compiled.values() for n in c.fields}, ls, fmap)
+    fields.build(case, {n for c in compiled.values() for n in c.fields}, ls, fmap, [c.rule for c in compiled.values()])
 
     limit = int(cfg["max_hits_per_rule"])
     rows_of: dict[int, list[tuple[Any, ...]]] = {}

@@ -1,0 +1,111 @@
+"""Which (channel, EventID) pairs of the case a Sigma rule can match, read from the rule alone.
+
+Design: building ``sigma_events`` parses the JSON record of every row it copies, and that parse
+is most of a Sigma run. A row can only match a rule if its channel and EventID fit the rule's
+log source and the ``EventID``/``Channel`` values its condition requires, and those are narrow
+columns of ``events`` (``event.code``, ``event.dataset``). So, before the table is built, each
+rule's condition tree (as converted: log source conditions included) is walked over the pairs
+present in the case:
+
+* a plain ``EventID``/``Channel`` value keeps the pairs with that code or channel (compared
+  case-insensitively: never fewer pairs than the SQL the backend writes can match);
+* ``and`` keeps what every operand keeps, ``or`` what any operand keeps;
+* anything else (``not``, other fields, wildcards, modifiers, keywords) keeps every pair.
+
+The result is a superset of the pairs the rule's SQL can match, so leaving out the rows of every
+other pair changes no rule's result. Only the rows of pairs some rule keeps are copied (and
+parsed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+from sigma.rule import SigmaRule
+from sigma.types import SigmaNumber, SigmaString, SpecialChars
+
+from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
+
+Pair = tuple[str | None, ...]  # (event.dataset, event.code, category tags, service tags)
+_PLAIN = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-/ .")
+
+
+def _plain(value: Any) -> str | None:
+    """The value as the text it must equal (lower case), or None when it is not a plain value."""
+    if type(value) is SigmaNumber:
+        text = str(value)
+    elif isinstance(value, SigmaString) and not value.contains_special() and not value.contains_placeholder():
+        text = str(value)
+    else:
+        return None
+    return text.lower() if text and set(text) <= _PLAIN else None
+
+
+def _infix(value: Any) -> str | None:
+    """For ``*text*`` (the log source conditions of logsources.py): the text, lower case."""
+    star = SpecialChars.WILDCARD_MULTI
+    if isinstance(value, SigmaString) and len(value) >= 2 and value.startswith(star) and value.endswith(star):
+        inner = value[1:-1]
+        if not inner.contains_special() and not inner.contains_placeholder():
+            text = str(inner)
+            return text.lower() if text.isascii() else None
+    return None
+
+
+def _keep(node: Any, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
+    if isinstance(node, ConditionAND):
+        out = pairs
+        for a in node.args:
+            out &= _keep(a, pairs, cols)
+        return out
+    if isinstance(node, ConditionOR):
+        got: set[Pair] = set()
+        for a in node.args:
+            got |= _keep(a, pairs, cols)
+        return frozenset(got)
+    if isinstance(node, ConditionFieldEqualsValueExpression) and isinstance(node.field, str):
+        i = cols.get(node.field.lower())
+        if i is not None and i < 2:
+            text = _plain(node.value)
+            if text is not None:  # a non-ASCII value is kept: DuckDB may fold its case otherwise
+                return frozenset(p for p in pairs if p[i] is not None and (not p[i].isascii() or p[i].lower() == text))
+        elif i is not None:
+            text = _infix(node.value)
+            if text is not None:
+                return frozenset(p for p in pairs if p[i] is not None and text in p[i].lower())
+    return pairs
+
+
+def rule_pairs(rule: SigmaRule, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
+    """The pairs (of ``pairs``) whose rows the converted ``rule`` can match.
+
+    A pair is ``(event.dataset, event.code, category tags, service tags)``, the tags as in
+    ``sigma_events`` (``|process_creation|``). The rule must have been converted: its log
+    source is then a condition on the tags like any other. ``cols``: lower-case field name ->
+    index in the pair (:func:`columns`).
+    """
+    got: set[Pair] = set()
+    for cond in rule.detection.parsed_condition:
+        got |= _keep(cond.parsed, pairs, cols)
+    return frozenset(got)
+
+
+def columns(system: dict[str, str]) -> dict[str, int]:
+    """Lower-case Sigma field name -> index in a pair, from the ``system`` map of fields.yaml."""
+    at = {"event.dataset": 0, "event.code": 1}
+    cols = {k.lower(): at[v] for k, v in system.items() if v in at}
+    cols.update({CATEGORY_FIELD: 2, SERVICE_FIELD: 3})
+    return cols
+
+
+def needed(rules: Iterable[SigmaRule], pairs: Iterable[Pair], system: dict[str, str]) -> set[Pair]:
+    """The pairs any of the (converted) ``rules`` can match."""
+    present, cols = frozenset(pairs), columns(system)
+    out: set[Pair] = set()
+    for r in rules:
+        out |= rule_pairs(r, present, cols)
+        if out == present:
+            break
+    return out
