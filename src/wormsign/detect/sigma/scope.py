@@ -54,17 +54,23 @@ def _infix(value: Any) -> str | None:
     return None
 
 
-def _keep(node: Any, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
+def _keep(node: Any, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair] | None:
+    """The pairs ``node`` can be true on; None for all of them (most nodes: kept cheap)."""
     if isinstance(node, ConditionAND):
-        out = pairs
+        out: frozenset[Pair] | None = None
         for a in node.args:
-            out &= _keep(a, pairs, cols)
+            got = _keep(a, pairs, cols)
+            if got is not None:
+                out = got if out is None else out & got
         return out
     if isinstance(node, ConditionOR):
-        got: set[Pair] = set()
+        union: set[Pair] = set()
         for a in node.args:
-            got |= _keep(a, pairs, cols)
-        return frozenset(got)
+            got = _keep(a, pairs, cols)
+            if got is None:
+                return None
+            union |= got
+        return frozenset(union)
     if isinstance(node, ConditionFieldEqualsValueExpression) and isinstance(node.field, str):
         i = cols.get(node.field.lower())
         if i is not None and i < 2:
@@ -75,7 +81,7 @@ def _keep(node: Any, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[
             text = _infix(node.value)
             if text is not None:
                 return frozenset(p for p in pairs if p[i] is not None and text in p[i].lower())
-    return pairs
+    return None
 
 
 def rule_pairs(rule: SigmaRule, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
@@ -88,7 +94,10 @@ def rule_pairs(rule: SigmaRule, pairs: frozenset[Pair], cols: dict[str, int]) ->
     """
     got: set[Pair] = set()
     for cond in rule.detection.parsed_condition:
-        got |= _keep(cond.parsed, pairs, cols)
+        keep = _keep(cond.parsed, pairs, cols)
+        if keep is None:
+            return pairs
+        got |= keep
     return frozenset(got)
 
 
