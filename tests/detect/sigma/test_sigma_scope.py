@@ -11,6 +11,7 @@ import pytest
 from sigmacase import event, make_case, write_rules
 
 from wormsign.detect.sigma import run_sigma, scope
+from wormsign.detect.sigma.backend import DuckDBSigmaBackend
 from wormsign.store import Case
 
 S = timedelta(seconds=1)
@@ -120,3 +121,19 @@ def test_several_rules_copy_the_union_and_each_matches_as_alone(case: Case, tmp_
         key = f"sigma:00000000-0000-0000-0000-{n:012d}"
         assert alone.hits[key] == together.hits[key], key
     assert together.hits["sigma:00000000-0000-0000-0000-000000000001"] == 2
+
+
+def test_backend_keeps_one_tree_per_condition_and_the_scope_reads_it() -> None:
+    from sigma.collection import SigmaCollection
+
+    from wormsign.detect.sigma import logsources
+
+    text = _rule(1, "  a: {EventID: 4625}\n  b: {EventID: 4624}\n  condition: [a, b]", ", service: security")
+    rule = SigmaCollection.from_yaml(text).rules[0]
+    backend = DuckDBSigmaBackend(processing_pipeline=logsources.load().pipeline(), collect_errors=True)
+    assert len(backend.convert_rule(rule)) == 2
+    assert len(backend.trees) == 2
+    pairs = [("Security", "4625", None, "|security|"), ("Security", "4624", None, "|security|"),
+             ("Security", "4688", "|process_creation|", "|security|"), ("System", "4625", None, "|system|")]
+    got = scope.needed([backend.trees], pairs, {"EventID": "event.code", "Channel": "event.dataset"})
+    assert got == set(pairs[:2])

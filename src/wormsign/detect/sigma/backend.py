@@ -57,6 +57,13 @@ class DuckDBSigmaBackend(sqliteBackend):  # type: ignore[misc]
     """SQLite backend, re-tokenised for DuckDB; a query is a bare WHERE condition."""
 
     name: ClassVar[str] = "wormsign DuckDB backend"
+    trees: list[Any]
+    _depth: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trees = []
+        self._depth = 0
 
     eq_expression: ClassVar[str] = "{field} ILIKE {value}"
     startswith_expression: ClassVar[str] = "{field} ILIKE '{value}%' ESCAPE '\\'"
@@ -143,6 +150,20 @@ class DuckDBSigmaBackend(sqliteBackend):  # type: ignore[misc]
                     field=self.escape_and_quote_field(args[0].field), regex=regex.replace("'", "''")
                 )
         return super().convert_condition_or(cond, state)
+
+    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
+        """Also keep each converted condition tree (the outermost call's) in ``trees``.
+
+        :mod:`wormsign.detect.sigma.scope` reads the trees as converted (log source conditions
+        included) without parsing the rule's condition again.
+        """
+        if self._depth == 0:
+            self.trees.append(cond)
+        self._depth += 1
+        try:
+            return super().convert_condition(cond, state)
+        finally:
+            self._depth -= 1
 
     def finalize_query_default(self, rule: Any, query: str, index: int, state: ConversionState) -> Any:
         """Keep the bare condition: :mod:`wormsign.detect.sigma.runner` writes the SELECT."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from functools import cache
 from pathlib import Path
 
 import yaml
-from sigma.rule import SigmaRule
 
 from wormsign import schema
 from wormsign.detect.sigma import scope
@@ -75,11 +75,11 @@ def build(
     names: Iterable[str],
     logsources: Logsources,
     fmap: FieldMap | None = None,
-    rules: Iterable[SigmaRule] | None = None,
+    rules: Iterable[list[Any]] | None = None,
 ) -> list[str]:
     """(Re)build the temporary ``sigma_events`` table with a column per name; returns the columns.
 
-    With ``rules`` (converted), only the rows of the (channel, EventID) pairs one of them can
+    With ``rules`` (each rule's converted condition trees), only the rows of the (channel, EventID) pairs one of them can
     match are copied (:mod:`wormsign.detect.sigma.scope`); without, every log source row is.
     """
     fmap = fmap or load()
@@ -156,7 +156,7 @@ def build(
     return cols
 
 
-def _keep_pairs(case: Case, datasets: list[str | None], rules: Iterable[SigmaRule], fmap: FieldMap) -> set[tuple[str, str | None]]:
+def _keep_pairs(case: Case, datasets: list[str | None], rules: Iterable[list[Any]], fmap: FieldMap) -> set[tuple[str, str | None]]:
     """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them."""
     eng = case.engine
     present = eng.rows(

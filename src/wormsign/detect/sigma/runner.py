@@ -27,6 +27,7 @@ class Compiled:
     rule: SigmaRule
     where: str
     fields: list[str]
+    trees: list[Any]  # the converted condition trees (scope.py)
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ def _compile(
     reason = ls.unsupported(rule.logsource)
     if reason:
         return reason
-    before = len(backend.errors)
+    before, first = len(backend.errors), len(backend.trees)
     try:
         queries = backend.convert_rule(rule)
         if len(backend.errors) > before:
@@ -93,7 +94,11 @@ def _compile(
         if bad:
             return bad
     shown = [f for f in rule.fields or [] if isinstance(f, str) and fmap.unsupported(f) is None][:20]
-    return Compiled(rule, " OR ".join(f"({q})" for q in queries), sorted(set(names) | set(shown)))
+    trees = backend.trees[first:]
+    del backend.trees[first:]
+    if len(trees) != len(rule.detection.parsed_condition):  # not seen converting: parse them again
+        trees = [c.parsed for c in rule.detection.parsed_condition]
+    return Compiled(rule, " OR ".join(f"({q})" for q in queries), sorted(set(names) | set(shown)), trees)
 
 
 def _group_fields(corr: SigmaCorrelationRule, base: AnyRule) -> list[str]:
@@ -227,7 +232,7 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
             _skip(run, res, corr, why)
         else:
             plans.append(corr)
-    fields.build(case, {n for c in compiled.values() for n in c.fields}, ls, fmap, [c.rule for c in compiled.values()])
+    fields.build(case, {n for c in compiled.values() for n in c.fields}, ls, fmap, [c.trees for c in compiled.values()])
 
     limit = int(cfg["max_hits_per_rule"])
     rows_of: dict[int, list[tuple[Any, ...]]] = {}

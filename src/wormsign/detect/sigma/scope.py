@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
-from sigma.rule import SigmaRule
 from sigma.types import SigmaNumber, SigmaString, SpecialChars
 
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
@@ -84,17 +83,17 @@ def _keep(node: Any, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[
     return None
 
 
-def rule_pairs(rule: SigmaRule, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
-    """The pairs (of ``pairs``) whose rows the converted ``rule`` can match.
+def rule_pairs(trees: list[Any], pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
+    """The pairs (of ``pairs``) whose rows a rule can match, from its converted condition ``trees``.
 
     A pair is ``(event.dataset, event.code, category tags, service tags)``, the tags as in
-    ``sigma_events`` (``|process_creation|``). The rule must have been converted: its log
-    source is then a condition on the tags like any other. ``cols``: lower-case field name ->
+    ``sigma_events`` (``|process_creation|``). The trees are those the backend converted
+    (:attr:`DuckDBSigmaBackend.trees`): the log source is a condition on the tags like any other. ``cols``: lower-case field name ->
     index in the pair (:func:`columns`).
     """
     got: set[Pair] = set()
-    for cond in rule.detection.parsed_condition:
-        keep = _keep(cond.parsed, pairs, cols)
+    for tree in trees:
+        keep = _keep(tree, pairs, cols)
         if keep is None:
             return pairs
         got |= keep
@@ -109,8 +108,8 @@ def columns(system: dict[str, str]) -> dict[str, int]:
     return cols
 
 
-def needed(rules: Iterable[SigmaRule], pairs: Iterable[Pair], system: dict[str, str]) -> set[Pair]:
-    """The pairs any of the (converted) ``rules`` can match."""
+def needed(rules: Iterable[list[Any]], pairs: Iterable[Pair], system: dict[str, str]) -> set[Pair]:
+    """The pairs any rule can match; ``rules``: each rule's converted condition trees."""
     present, cols = frozenset(pairs), columns(system)
     out: set[Pair] = set()
     for r in rules:
