@@ -79,3 +79,15 @@ def test_suite_end_to_end_smallest(tmp_path):
     assert run["score"]["true_infected"] > 0
     assert doc["summary"]["overall"]["runs"] == 1
     assert scenario in res.output and "overall" in res.output
+
+
+def test_suite_passes_the_benign_volume_to_the_simulator(tmp_path):
+    seen: list[dict[str, Any]] = []
+
+    def sim(scenario: str, hosts: int, days: float, seed: int, out_dir: Path, **opts: Any) -> dict[str, Any]:
+        seen.append(opts)
+        return _truth_only(scenario, hosts, days, seed, out_dir)
+
+    run_one(Run("emotet", 1, 100, 2), sim, None, sim_opts={"benign_volume": 4.0})
+    run_one(Run("emotet", 1, 100, 2), sim, None)
+    assert seen == [{"benign_volume": 4.0}, {}]

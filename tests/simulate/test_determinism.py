@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from wormsign.simulate import simulate
@@ -71,3 +72,26 @@ def test_cli(tmp_path: Path) -> None:
     assert "wannacry" in res.output and (tmp_path / "w" / "truth.json").is_file()
     bad = CliRunner().invoke(app, ["simulate", "-s", "nope", "-o", str(tmp_path / "x")])
     assert bad.exit_code == 1
+
+
+def _records(path: Path) -> int:
+    with gzip.open(path, "rt") as fh:
+        return sum(1 for line in fh if not line.startswith("#"))
+
+
+def test_cli_benign_volume_adds_background(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wormsign.cli import app
+
+    counts = {}
+    for v in ("1", "3"):
+        out = tmp_path / f"v{v}"
+        res = CliRunner().invoke(app, ["simulate", "-s", "benign", "-n", "12", "-d", "1", "--seed", "5",
+                                       "--benign-volume", v, "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        counts[v] = sum(_records(f) for f in (out / "logs").rglob("*.gz"))
+    # (v - 1) x ~170 more records a host-day: about 340 a host at 3
+    assert counts["3"] > counts["1"] + 12 * 200
+    low = CliRunner().invoke(app, ["simulate", "-s", "benign", "--benign-volume", "0.5", "-o", str(tmp_path / "x")])
+    assert low.exit_code != 0 and not (tmp_path / "x" / "truth.json").exists()

@@ -98,7 +98,7 @@ def _suite_table(result: dict[str, Any]) -> Table:
 
 
 def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: float,
-           out: Path, json_out: Path | None, workers: int) -> int:
+           out: Path, json_out: Path | None, workers: int, benign_volume: float | None = None) -> int:
     cfg = settings()["suite"]
     names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else cfg["scenarios"] or None
     seed_list = _ints(seeds, "--seeds") or list(cfg["seeds"])
@@ -115,7 +115,7 @@ def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: fl
         err.print("[yellow]warning:[/] the hunt (wormsign.hunt) is not there yet; "
                   "every run scores an empty incidents document (zero recall)")
     result = run_suite(names, seed_list, size_list, int(days) if float(days).is_integer() else days,
-                       out=out, workers=workers or None, on_run=on_run)
+                       out=out, workers=workers or None, on_run=on_run, benign_volume=benign_volume)
     # piped output is wide enough for the ten columns (a terminal keeps its own width)
     (console if console.is_terminal else Console(width=130, highlight=False)).print(_suite_table(result))
     console.print(f"wrote {out / 'suite.json'}", highlight=False)
@@ -136,6 +136,10 @@ def eval_command(
     scenarios: str = typer.Option(None, "--scenarios", help="Suite: scenarios, comma-separated (default all)."),
     out: Path = typer.Option(Path("eval-suite"), "--out", help="Suite: folder for suite.json and each run's files."),
     workers: int = typer.Option(0, "--workers", "-j", help="Suite: ingest processes (0: one per core)."),
+    benign_volume: float = typer.Option(
+        None, "--benign-volume", min=1.0,
+        help="Suite: the simulator's everyday background per host-day, as a multiple (default 1).",
+    ),
 ) -> None:
     """Score a hunt against the truth: recall and precision of infected hosts, infectors,
     patient zero, time from first spread to first alert, false incidents per 10k host-days,
@@ -146,7 +150,7 @@ def eval_command(
     try:
         if suite:
             code = _suite(scenarios, seeds, sizes, days or float(settings()["suite"]["days"]),
-                          out, json_out, workers)
+                          out, json_out, workers, benign_volume)
             if code:
                 raise typer.Exit(code)
             return

@@ -24,6 +24,11 @@ def simulate(
     zeek_format: str = typer.Option("tsv", "--zeek-format", help="tsv (Zeek's default) or json."),
     level: int = typer.Option(6, "--compress-level", min=1, max=9, help="gzip level of the output files."),
     force: bool = typer.Option(False, "--force", help="Replace a run already in --out."),
+    benign_volume: float = typer.Option(
+        None, "--benign-volume", min=1.0,
+        help="Everyday background per host-day, as a multiple (default: 'volume' in benign.yaml, 1); "
+             "at v each host logs about (v - 1) x 170 more records a day.",
+    ),
 ) -> None:
     """Simulate an outbreak in a Windows organisation: Winlogbeat NDJSON, Zeek logs, intel feeds, truth.json.
 
@@ -39,6 +44,7 @@ def simulate(
             task = bar.add_task("simulate", total=None)
             doc = run_simulation(scenario, hosts, days, seed, out, start=start, attack_at=attack_at,
                                  zeek_format=zeek_format, compresslevel=level, overwrite=force,
+                                 benign_volume=benign_volume,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)

@@ -89,12 +89,14 @@ def _document(result: Any) -> dict[str, Any] | None:
 
 
 def run_one(run: Run, simulate: Callable[..., dict[str, Any]], hunt: Hunt | None,
-            keep: Path | None = None, workers: int | None = None) -> Run:
-    """Simulate, ingest into a fresh case, hunt and score one run; failures land in ``run.error``."""
+            keep: Path | None = None, workers: int | None = None,
+            sim_opts: dict[str, Any] | None = None) -> Run:
+    """Simulate, ingest into a fresh case, hunt and score one run; failures land in ``run.error``.
+    ``sim_opts`` are keyword options of the simulator (such as ``benign_volume``)."""
     with tempfile.TemporaryDirectory(prefix=f"wormsign-eval-{run.name}-") as tmp:
         sim, clock = Path(tmp) / "sim", time.perf_counter()
         try:
-            truth_doc = simulate(run.scenario, run.hosts, run.days, run.seed, sim)
+            truth_doc = simulate(run.scenario, run.hosts, run.days, run.seed, sim, **(sim_opts or {}))
             run.seconds["simulate"] = time.perf_counter() - clock
             truth = truth_from_dict(truth_doc, f"truth of {run.name}")
             files = telemetry(sim)
@@ -127,8 +129,11 @@ def run_suite(
     out: Path | None = None,
     workers: int | None = None,
     on_run: Callable[[Run, bool], None] | None = None,
+    benign_volume: float | None = None,
 ) -> dict[str, Any]:
-    """Run the suite; returns (and writes to ``out/suite.json``) the runs and their summary."""
+    """Run the suite; returns (and writes to ``out/suite.json``) the runs and their summary.
+    ``benign_volume`` scales the simulated everyday background (None: the simulator's default)."""
+    sim_opts = {} if benign_volume is None else {"benign_volume": benign_volume}
     simulate, known = load_simulator()
     names = list(scenarios or known)
     unknown = [n for n in names if n not in known]
@@ -142,7 +147,7 @@ def run_suite(
                 run = Run(name, seed, size, days)
                 if on_run:
                     on_run(run, False)
-                run_one(run, simulate, hunt, out / "runs" / run.name if out else None, workers)
+                run_one(run, simulate, hunt, out / "runs" / run.name if out else None, workers, sim_opts)
                 runs.append(run)
                 if on_run:
                     on_run(run, True)
@@ -150,6 +155,7 @@ def run_suite(
         "format": "wormsign.eval-suite/1",
         "hunt": "missing" if hunt is None else f"{hunt.__module__}.{hunt.__name__}",
         "days": days,
+        "benign_volume": benign_volume,
         "runs": [r.to_dict() for r in runs],
         "summary": summarise([r.score for r in runs if r.score is not None]),
         "errors": sum(1 for r in runs if r.error),
