@@ -131,11 +131,31 @@ def _settings(case: Case) -> AbstractContextManager[None]:
     settings = getattr(case.engine, "settings", None)
     if settings is None:
         return nullcontext()
-    try:
-        half_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: DuckDB's default
+    total = _memory_bytes()
+    if total is None:  # not a POSIX system: DuckDB's default
         return settings(preserve_insertion_order="false")
-    return settings(preserve_insertion_order="false", memory_limit=f"{max(half_mb, 256)}MB")
+    return settings(preserve_insertion_order="false", memory_limit=f"{max(total // 2**21, 256)}MiB")
+
+
+#: Where a container's memory cap is written (cgroup v2, then v1).
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def _memory_bytes() -> int | None:
+    """The memory this process may use: the machine's, or its container's cap when lower."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    for path in _CGROUP_LIMITS:
+        try:
+            with open(path, encoding="ascii") as fh:
+                text = fh.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit():  # "max" (v2) means no cap
+            total = min(total, int(text))
+    return total
 
 
 def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:

@@ -137,7 +137,7 @@ def eval_command(
     out: Path = typer.Option(Path("eval-suite"), "--out", help="Suite: folder for suite.json and each run's files."),
     workers: int = typer.Option(0, "--workers", "-j", help="Suite: ingest processes (0: one per core)."),
     benign_volume: float = typer.Option(
-        None, "--benign-volume", min=1.0,
+        None, "--benign-volume", min=1.0, max=1000.0,
         help="Suite: the simulator's everyday background per host-day, as a multiple (default 1).",
     ),
 ) -> None:

@@ -25,7 +25,7 @@ def simulate(
     level: int = typer.Option(6, "--compress-level", min=1, max=9, help="gzip level of the output files."),
     force: bool = typer.Option(False, "--force", help="Replace a run already in --out."),
     benign_volume: float = typer.Option(
-        None, "--benign-volume", min=1.0,
+        None, "--benign-volume", min=1.0, max=1000.0,
         help="Everyday background per host-day, as a multiple (default: 'volume' in benign.yaml, 1); "
              "at v each host logs about (v - 1) x 170 more records a day.",
     ),

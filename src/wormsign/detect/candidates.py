@@ -63,7 +63,8 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      """kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'failure'""",
      (*_ENDS, "source.domain", "event.outcome")),
     ("network logons and lockouts",
-     """kind = 'auth' AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3))""",
+     """kind = 'auth' AND "event.outcome" IS DISTINCT FROM 'failure'
+        AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3))""",
      (*_SRC, "source.domain", "winlog.logon.type")),
 )
 
