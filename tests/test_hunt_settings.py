@@ -27,4 +27,4 @@ def test_memory_follows_a_lower_container_cap(tmp_path, monkeypatch):
     assert during == ("1.0 GiB" if machine >= 2 * 2**30 else f"{max(machine // 2**21, 256)}.0 MiB")
     # put back as it was (DuckDB prints the restored limit rounded to 0.1)
     (a, unit_a), (b, unit_b) = after.split(), before.split()
-    assert unit_a == unit_b and abs(float(a) - float(b)) <= 0.1
+    assert unit_a == unit_b and abs(float(a) - float(b)) < 0.15
