@@ -94,6 +94,13 @@ def replicate(files: list[str], passes: int, tmp: str) -> list[str]:
     return dirs
 
 
+def _remove_case(path: str) -> None:
+    """Delete a case file and its write-ahead log, if there."""
+    for p in (path, path + ".wal"):
+        if os.path.exists(p):
+            os.unlink(p)
+
+
 def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tuple[int, float, float]:
     """Events stored, seconds and CPU seconds for ``passes`` ingests of ``paths``, each into a fresh case."""
     stored = 0
@@ -107,9 +114,7 @@ def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tu
         elapsed += time.perf_counter() - t0
         cpu += cpu_seconds() - c0
         stored += report.stats.stored
-        for p in (path, path + ".wal"):
-            if os.path.exists(p):
-                os.unlink(p)
+        _remove_case(path)
     return stored, elapsed, cpu
 
 
@@ -121,9 +126,7 @@ def store_only(paths: list[str], passes: int, tmp: str) -> tuple[int, float, flo
     with Case.open(path) as case:
         ingest_paths(paths, case, workers=1)
         table = case.query("SELECT * FROM events")
-    for p in (path, path + ".wal"):
-        if os.path.exists(p):
-            os.unlink(p)
+    _remove_case(path)
     n = 0
     elapsed = cpu = 0.0
     for i in range(passes):
@@ -135,9 +138,7 @@ def store_only(paths: list[str], passes: int, tmp: str) -> tuple[int, float, flo
         elapsed += time.perf_counter() - t0
         cpu += cpu_seconds() - c0
         n += table.num_rows
-        for p in (dst, dst + ".wal"):
-            if os.path.exists(p):
-                os.unlink(p)
+        _remove_case(dst)
     return n, elapsed, cpu
 
 
@@ -211,9 +212,7 @@ def breakdown(files: list[str], corpus: str, tmp: str, reps: int = 3) -> list[tu
         path = os.path.join(tmp, "case-breakdown.duckdb")
         with Case.open(path) as case, case.transaction():
             case.append_events(tables[0])
-        for p in (path, path + ".wal"):
-            if os.path.exists(p):
-                os.unlink(p)
+        _remove_case(path)
 
     def digests() -> None:
         for s in sources([corpus]):

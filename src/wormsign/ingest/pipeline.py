@@ -73,6 +73,16 @@ def _unreadable(source: Source) -> str | None:
     return None
 
 
+def _whole_file_rejected(source: Source, reason: str, detail: str, strict: bool) -> FileResult:
+    """A file no reader can take, counted as one rejected record (fatal with ``strict``)."""
+    st = Stats(read=1, rejected=1)
+    st.reasons[reason] = 1
+    rej = Reject(source.name, None, reason, detail)
+    if strict:
+        raise IngestError(str(rej))
+    return FileResult(source, "unknown", st, [rej])
+
+
 def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
     """Parse one source; its rows go to ``batch`` (which converts and hands them on)."""
     head = source.head(8192)
@@ -81,20 +91,12 @@ def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
         if damage is None:
             # An empty file (or only white space) holds no record: nothing to store or reject.
             return FileResult(source, "empty", Stats(), [])
-        st = Stats(read=1, rejected=1)
-        st.reasons["truncated-archive"] = 1
-        rej = Reject(source.name, None, "truncated-archive", f"the content cannot be read: {damage}")
-        if strict:
-            raise IngestError(str(rej))
-        return FileResult(source, "unknown", st, [rej])
+        return _whole_file_rejected(source, "truncated-archive", f"the content cannot be read: {damage}", strict)
     reader = pick(source, head)
     if reader is None:
-        st = Stats(read=1, rejected=1)
-        st.reasons["unknown-format"] = 1
-        rej = Reject(source.name, None, "unknown-format", f"no reader recognises this content ({head[:16]!r})")
-        if strict:
-            raise IngestError(str(rej))
-        return FileResult(source, "unknown", st, [rej])
+        return _whole_file_rejected(
+            source, "unknown-format", f"no reader recognises this content ({head[:16]!r})", strict
+        )
     sink = Sink(source, reader.name, batch._flush, strict=strict, batch=batch)
     try:
         reader.read(source, sink)
