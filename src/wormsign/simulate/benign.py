@@ -26,6 +26,20 @@ def config() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def web_visit(em: Emitter, org: Org, r: random.Random, h: Host, t: int, proc: Proc, name: str, ip: str, *,
+              dur: tuple[float, float], ob: tuple[int, int], rb: tuple[int, int]) -> None:
+    """``proc`` on ``h`` visits the web site ``name`` (``ip``) over HTTPS: Sysmon DNS and connection
+    on the host, Zeek dns and conn on the wire. ``dur`` (seconds), ``ob`` and ``rb`` (bytes sent
+    and received) are (low, high) ranges, drawn from ``r`` in that order."""
+    dns_query(em, r, h, t, proc, name, [ip])
+    _dns(em, org, r, h, t, name, [ip])
+    sport = ephemeral(r)
+    net_connect(em, h, t + 30, proc, h.ip(t), sport, ip, 443, name)
+    conn(em, r, t + 30, h.ip(t), sport, ip, 443, service="ssl", dur=r.uniform(*dur),
+         ob=ob[0] + int(r.random() * (ob[1] - ob[0])), rb=rb[0] + int(r.random() * (rb[1] - rb[0])),
+         local_resp=False)
+
+
 def _dns(em: Emitter, org: Org, r: random.Random, h: Host, t: int, name: str, answers: list[str]) -> None:
     sport = ephemeral(r)
     em.zrow("dns", t, zeek_uid(r), (h.ip(t), sport, org.dc(h.idx).ip(t), 53, "udp", int(r.random() * 65536),
@@ -133,12 +147,7 @@ def workstation_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int,
         name, ip = sites[int(rnd() * len(sites))]
         t = t0 + 5000 + int(rnd() * span)
         p = running[int(rnd() * len(running))] if running else browser
-        dns_query(em, r, h, t, p, name, [ip])
-        _dns(em, org, r, h, t, name, [ip])
-        sport = ephemeral(r)
-        net_connect(em, h, t + 30, p, h.ip(t), sport, ip, 443, name)
-        conn(em, r, t + 30, h.ip(t), sport, ip, 443, service="ssl", dur=r.uniform(0.2, 120.0),
-             ob=800 + int(rnd() * 39_200), rb=2000 + int(rnd() * 1_998_000), local_resp=False)
+        web_visit(em, org, r, h, t, p, name, ip, dur=(0.2, 120.0), ob=(800, 40_000), rb=(2000, 2_000_000))
     fss = org.by_role["fs"]
     for _ in range(r.randint(*cfg["file_server_visits"])):
         fs = fss[r.randrange(len(fss))]

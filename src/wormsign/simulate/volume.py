@@ -12,11 +12,10 @@ import random
 from functools import partial
 from typing import Any
 
-from wormsign.simulate.benign import _dns, config
+from wormsign.simulate.benign import config, web_visit
 from wormsign.simulate.emit import Emitter
-from wormsign.simulate.net import conn, ephemeral
 from wormsign.simulate.org import Host, Org
-from wormsign.simulate.procs import Proc, dns_query, file_created, net_connect, process, services_proc
+from wormsign.simulate.procs import Proc, file_created, process, services_proc
 from wormsign.simulate.util import MS_DAY
 from wormsign.simulate.winlog import SECURITY
 
@@ -65,12 +64,7 @@ def host_day(em: Emitter, org: Org, r: random.Random, h: Host, day0: int, weekda
             process(em, r, h, t, cmd.split(" ", 1)[0], cmd, services, SYSTEM)
         elif kind == "web":
             name, ip = sites[int(rnd() * len(sites))]
-            dns_query(em, r, h, t, web_proc, name, [ip])
-            _dns(em, org, r, h, t, name, [ip])
-            sport = ephemeral(r)
-            net_connect(em, h, t + 30, web_proc, h.ip(t), sport, ip, 443, name)
-            conn(em, r, t + 30, h.ip(t), sport, ip, 443, service="ssl", dur=r.uniform(0.1, 30.0),
-                 ob=500 + int(rnd() * 9_500), rb=1000 + int(rnd() * 99_000), local_resp=False)
+            web_visit(em, org, r, h, t, web_proc, name, ip, dur=(0.1, 30.0), ob=(500, 10_000), rb=(1000, 100_000))
         else:
             file_created(em, h, t, web_proc, fpat.format(user=user, n=int(rnd() * 0xFFFFFF)))
         done += _RECORDS[kind]
