@@ -166,16 +166,22 @@ FROM (SELECT ip, host, first_seen FROM host_addr
                                                     AND a.last_seen >= c.first_seen))
 """
 
-_ENRICH = f"""
+#: The resolution intervals, kept for the batches of the enrichment below.
+_RES = f"CREATE OR REPLACE TEMP TABLE _ws_res AS {RESOLUTION}"
+
+# One batch of events: a range of rowids (the first two parameters), which DuckDB tests inside
+# the scan, skipping the row groups outside it.
+_ENRICH = """
 CREATE OR REPLACE TEMP TABLE _ws_new AS
-WITH r AS ({RESOLUTION}),
+WITH r AS (SELECT * FROM _ws_res),
 cand AS (
     SELECT rowid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip,
            ws_resolve_hkey("source.domain") AS sd0, ws_resolve_hkey("destination.domain") AS dd0,
            "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
     FROM events
-    WHERE "source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
-       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL),
+    WHERE rowid >= ? AND rowid < ?
+      AND ("source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
+       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL)),
 named AS (
     SELECT cand.*,
            -- a logon from a remote address that names its own host as the workstation (RDP):
@@ -209,8 +215,20 @@ class ResolveReport:
     updated: int = 0  # events whose source.host, destination.host or host changed
 
 
-def resolve(case: Case) -> ResolveReport:
-    """Rebuild ``host_addr`` and ``host_conflicts`` from the case's events, then enrich the events."""
+#: Events enriched per transaction. An UPDATE keeps the old values of every row it changes
+#: until it commits (about 600 bytes a row), so one transaction over a large case would hold
+#: gigabytes (4.7 GiB at 10M events): batches keep the peak flat whatever the size of the case.
+ENRICH_BATCH = 2_000_000
+
+
+def resolve(case: Case, *, batch_rows: int = ENRICH_BATCH) -> ResolveReport:
+    """Rebuild ``host_addr`` and ``host_conflicts`` from the case's events, then enrich the events.
+
+    The identities are rebuilt in one transaction; the events are then enriched in batches
+    of ``batch_rows`` rowids, each committed on its own. A run cut short leaves the case
+    marked unresolved (meta ``resolved`` is written last), and the next run redoes it all
+    (every value is recomputed from the events' own fields, so a batch done twice is the same).
+    """
     eng = case.engine
     rep = ResolveReport()
     with case.transaction():
@@ -227,16 +245,21 @@ def resolve(case: Case) -> ResolveReport:
             "INSERT INTO host_conflicts SELECT DISTINCT ip, array_to_string(hosts, ','), bf, bl FROM _ws_blocks "
             "WHERE nhosts > 1"
         )
-        eng.execute(_ENRICH, [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
-        eng.execute(
-            'UPDATE events SET "source.host" = n.nsh, "destination.host" = n.ndh, host = n.nhost '
-            "FROM _ws_new n WHERE events.rowid = n.rid"
-        )
+        eng.execute(_RES)
         rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM _ws_obs")[0][0])
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
         rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
-        rep.updated = int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
-        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_new"):
+    top = int(eng.rows("SELECT coalesce(max(rowid) + 1, 0) FROM events")[0][0])
+    for lo in range(0, top, max(int(batch_rows), 1)):
+        with case.transaction():
+            eng.execute(_ENRICH, [lo, lo + batch_rows, list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
+            eng.execute(
+                'UPDATE events SET "source.host" = n.nsh, "destination.host" = n.ndh, host = n.nhost '
+                "FROM _ws_new n WHERE events.rowid = n.rid"
+            )
+            rep.updated += int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
+    with case.transaction():
+        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", {"sources": _source_count(case), "events": case.count()})
     return rep
