@@ -229,10 +229,16 @@ def resolve(case: Case, *, batch_rows: int = ENRICH_BATCH) -> ResolveReport:
     marked unresolved (meta ``resolved`` is written last), and the next run redoes it all
     (every value is recomputed from the events' own fields, so a batch done twice is the same).
     """
+    from wormsign.detect import candidates, config, prep
+
     eng = case.engine
     rep = ResolveReport()
+    cfg = config.load(None)
     with case.transaction():
         eng.execute(_MACRO)
+        for m in prep.MACROS:
+            eng.execute(m)
+        candidates.start_index(case, cfg)
         eng.execute(_LONG)
         eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
         eng.execute("UPDATE _ws_obs SET host = l.full FROM _ws_long l WHERE _ws_obs.host = l.short")
@@ -258,7 +264,9 @@ def resolve(case: Case, *, batch_rows: int = ENRICH_BATCH) -> ResolveReport:
                 "FROM _ws_new n WHERE events.rowid = n.rid"
             )
             rep.updated += int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
+            candidates.index_batch(case, cfg, lo, lo + batch_rows)  # the hunt's pass, stored
     with case.transaction():
+        candidates.finish_index(case, cfg)
         for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", {"sources": _source_count(case), "events": case.count()})
@@ -270,9 +278,13 @@ def _source_count(case: Case) -> int:
 
 
 def ensure_resolved(case: Case) -> ResolveReport | None:
-    """Resolve when events were ingested since the last resolution (for ``hunt``); else None."""
+    """Resolve when events were ingested since the last resolution, or when the stored hunt
+    index is not this version's (for ``hunt``); else None."""
+    from wormsign.detect import candidates, config
+
     last: dict[str, Any] | None = case.get_meta("resolved")
-    if last and last.get("sources") == _source_count(case) and last.get("events") == case.count():
+    if (last and last.get("sources") == _source_count(case) and last.get("events") == case.count()
+            and candidates.index_is_fresh(case, config.load(None))):
         return None
     return resolve(case)
 

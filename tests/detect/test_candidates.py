@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from huntrows import copy_exec, ev, ip, make_case
 
 from wormsign import hunt
@@ -65,3 +67,64 @@ def test_activity_is_read_for_implicated_hosts_only(tmp_path: Path) -> None:
         assert prep.implicate(case, cfg, {"ws-01"}) == 2
         assert case.rows("SELECT DISTINCT host FROM h_act ORDER BY host") == [("ws-01",), ("ws-03",)]
     assert set(LATE) == {"beacon", "loader-payload"}
+
+
+def _outcome(case: object) -> tuple[list[object], list[object]]:
+    res = hunt.hunt(case, sigma_rules=None)  # type: ignore[arg-type]
+    strip = {"generated_at"}
+    doc = {k: v for k, v in res.document.items() if k not in strip}
+    return [doc], sorted((a["rule"], a["ts"], a["host"], a["summary"], tuple(a["evidence"])) for a in res.alerts)
+
+
+def test_stored_index_gives_the_hunt_of_a_pass_over_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resolver stores the hunt's pass (hunt_index); a hunt that reads it finds exactly
+    what a hunt that scans events finds, and the index is not used once it is stale."""
+    from wormsign import demo
+    from wormsign.ingest import ingest_paths
+    from wormsign.resolve import ensure_resolved
+    from wormsign.store import Case
+
+    cfg = config.load()
+    with Case.open(str(tmp_path / "c.duckdb")) as case:
+        ingest_paths([str(demo.logs())], case, workers=1)
+        ensure_resolved(case)
+        assert candidates.index_is_fresh(case, cfg)
+        stored = case.rows(f"SELECT count(*) FROM {candidates.INDEX}")[0][0]
+        for m in prep.MACROS:
+            case.engine.execute(m)
+        assert candidates.build(case, cfg) == stored > 1000
+        assert case.rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'h_ev'") == [("VIEW",)]
+        with_index = _outcome(case)
+        # Another remote_parents gives another pass: the index is not that pass.
+        other = {**cfg, "remote_parents": {**cfg["remote_parents"], "extra.exe": "service"}}
+        assert not candidates.index_is_fresh(case, other)
+        case.set_meta(candidates.INDEX, {"spec": "stale"})  # force the pass over events
+        assert not candidates.index_is_fresh(case, cfg)
+        assert candidates.build(case, cfg) == stored
+        assert case.rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'h_ev'") != [("VIEW",)]
+        assert ensure_resolved(case) is not None  # a stale index is rebuilt by the next resolution
+        assert candidates.index_is_fresh(case, cfg)
+        case.set_meta(candidates.INDEX, {"spec": "stale"})
+        monkeypatch.setattr("wormsign.resolve.ensure_resolved", lambda c: None)  # the hunt must scan events
+        without_index = _outcome(case)
+    assert with_index == without_index
+    assert any(r[0] == "admin-share-copy" for r in with_index[1])
+
+
+def test_index_goes_stale_when_events_are_added(tmp_path: Path) -> None:
+    from wormsign.ingest import ingest_paths
+    from wormsign.resolve import resolve
+    from wormsign.store import Case
+
+    cfg = config.load()
+    with Case.open(str(tmp_path / "c.duckdb")) as case:
+        ingest_paths([str(Path(__file__).parents[1] / "data" / "zeek" / "conn.log")], case, workers=1)
+        resolve(case)
+        assert candidates.index_is_fresh(case, cfg)
+        ingest_paths([str(Path(__file__).parents[1] / "data" / "zeek" / "smb_files.log")], case, workers=1)
+        assert not candidates.index_is_fresh(case, cfg)
+        resolve(case)
+        assert candidates.index_is_fresh(case, cfg)
+        n = case.rows(f"SELECT count(*) FROM {candidates.INDEX} WHERE kind = 'smb_file'")[0][0]
+        assert n == case.rows("SELECT count(*) FROM events WHERE kind = 'smb_file' AND "
+                              "lower(coalesce(\"event.action\", '')) LIKE '%write%'")[0][0] > 0

@@ -7,10 +7,18 @@ branches are stacked by name (``UNION ALL BY NAME``): ``h_ev`` keeps the column 
 values it carries. Outside connections and process starts with hashes are not here: they
 are read for implicated hosts only (:data:`wormsign.detect.prep.ACTIVITY`), and the lure
 chain on patient zero per host (:mod:`wormsign.detect.access`).
+
+The pass depends on the events alone (and on ``remote_parents``), so the resolver
+(:mod:`wormsign.resolve`, once per change of the case) stores it as the table ``hunt_index``
+while it enriches the events, batch by batch. A hunt whose configuration gives the same pass
+reads that table instead of scanning ``events``; otherwise (another ``remote_parents``, a case
+resolved by an older version, events added since) it makes the pass itself, as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from wormsign.detect.propagation import bind
@@ -73,18 +81,74 @@ def _quote(cols: tuple[str, ...]) -> str:
     return ", ".join(f'"{c}"' for c in cols)
 
 
+def _select(where: str = "") -> str:
+    """The branches stacked, each filtered on ``where`` too (``where`` ends with ``AND``)."""
+    return "\nUNION ALL BY NAME\n".join(
+        f"SELECT {_quote(COMMON + cols)} FROM events WHERE {where}{cond}  -- {why}" for why, cond, cols in BRANCHES
+    ) + "\n"
+
+
 #: The rows, stacked (read into Arrow, then appended to ``h_ev``: DuckDB writes a temporary
 #: table from a query at about twice the CPU cost of this route, measured on 10M events).
-SELECT = "\nUNION ALL BY NAME\n".join(
-    f"SELECT {_quote(COMMON + cols)} FROM events WHERE {where}  -- {why}" for why, where, cols in BRANCHES
-) + "\n"
+SELECT = _select()
+#: The same for one batch of rowids (``$lo`` inclusive, ``$hi`` exclusive), for the stored index.
+RANGE_SELECT = _select("rowid >= $lo AND rowid < $hi AND ")
+#: The stored pass (a table of the case file, rebuilt by every resolution).
+INDEX = "hunt_index"
+
+
+def spec(cfg: dict[str, Any]) -> str:
+    """What the pass depends on besides the events: its SQL and the values bound into it."""
+    blob = json.dumps([SELECT, sorted(cfg["remote_parents"])], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def start_index(case: Case, cfg: dict[str, Any]) -> None:
+    """An empty ``hunt_index`` with the pass's columns (needs the macros of :mod:`wormsign.detect.prep`)."""
+    case.set_meta(INDEX, None)
+    sql, params = bind(SELECT, {"parents": sorted(cfg["remote_parents"])})
+    case.engine.execute(f"CREATE OR REPLACE TABLE {INDEX} AS SELECT * FROM ({sql}) LIMIT 0", params)
+
+
+def index_batch(case: Case, cfg: dict[str, Any], lo: int, hi: int) -> None:
+    """Add the pass's rows of events ``lo <= rowid < hi`` to ``hunt_index``."""
+    sql, params = bind(RANGE_SELECT, {"parents": sorted(cfg["remote_parents"]), "lo": lo, "hi": hi})
+    case.engine.execute(f"INSERT INTO {INDEX} BY NAME {sql}", params)
+
+
+def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": spec(cfg), "events": case.count(), "sources": int(case.rows("SELECT count(*) FROM sources")[0][0])}
+
+
+def finish_index(case: Case, cfg: dict[str, Any]) -> None:
+    """Mark ``hunt_index`` as the pass of the events as they are now."""
+    case.set_meta(INDEX, _state(case, cfg))
+
+
+def index_is_fresh(case: Case, cfg: dict[str, Any]) -> bool:
+    """Whether ``hunt_index`` holds this configuration's pass over the events as they are now."""
+    stored = case.get_meta(INDEX)
+    return bool(stored) and stored == _state(case, cfg) and case.engine.has_table(INDEX)
+
+
+def _drop_h_ev(case: Case) -> None:
+    rows = case.rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'h_ev'")
+    for (kind,) in rows:
+        case.engine.execute("DROP VIEW h_ev" if kind == "VIEW" else "DROP TABLE h_ev")
 
 
 def build(case: Case, cfg: dict[str, Any]) -> int:
-    """Fill ``h_ev`` (needs the macros of :mod:`wormsign.detect.prep`); returns its rows."""
+    """Fill ``h_ev`` (needs the macros of :mod:`wormsign.detect.prep`); returns its rows.
+
+    ``h_ev`` is a view of the stored ``hunt_index`` when that is fresh, else a TEMP table
+    filled by the pass over ``events``."""
+    _drop_h_ev(case)
+    if index_is_fresh(case, cfg):
+        case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
+        return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])
     sql, params = bind(SELECT, {"parents": sorted(cfg["remote_parents"])})
     rows = case.query(sql, params)
-    case.engine.execute(f"CREATE OR REPLACE TEMP TABLE h_ev AS SELECT * FROM ({sql}) LIMIT 0", params)
+    case.engine.execute(f"CREATE TEMP TABLE h_ev AS SELECT * FROM ({sql}) LIMIT 0", params)
     if rows.num_rows:
         case.engine.append("h_ev", rows)
     return rows.num_rows
