@@ -26,6 +26,7 @@ def test_h_ev_carries_every_column_the_working_tables_and_rules_read() -> None:
                access.CHAIN] + [r.sql for r in load_rules()]
     for sql in working:
         assert _read(sql) <= carried, _read(sql) - carried
+    assert set(candidates.ACTIVITY) <= carried
 
 
 def test_one_pass_keeps_the_evidence_and_leaves_the_noise(tmp_path: Path) -> None:

@@ -77,14 +77,31 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+#: Values computed once per row in the pass (so that a stored index holds them too): the file
+#: names a command names (``x_names``: an executable started remotely is matched to the file
+#: dropped before it by name), and the parent's file name (``x_parent``).
+_NAMES = {
+    "process": ('list_distinct(list_prepend(ws_base("process.executable"), ws_names("process.command_line"))) '
+                'AS x_names', 'ws_base("process.parent.executable") AS x_parent'),
+    "service": ('ws_names("service.image") AS x_names',),
+    "task": ('ws_names("task.command") AS x_names',),
+}
+
+
 def _quote(cols: tuple[str, ...]) -> str:
     return ", ".join(f'"{c}"' for c in cols)
+
+
+def _derived(cond: str) -> str:
+    kind = cond.split("'")[1]  # every branch starts with kind = '...'
+    return "".join(", " + x for x in _NAMES.get(kind, ()))
 
 
 def _select(where: str = "") -> str:
     """The branches stacked, each filtered on ``where`` too (``where`` ends with ``AND``)."""
     return "\nUNION ALL BY NAME\n".join(
-        f"SELECT {_quote(COMMON + cols)} FROM events WHERE {where}{cond}  -- {why}" for why, cond, cols in BRANCHES
+        f"SELECT {_quote(COMMON + cols)}{_derived(cond)} FROM events WHERE {where}{cond}  -- {why}"
+        for why, cond, cols in BRANCHES
     ) + "\n"
 
 
@@ -158,6 +175,11 @@ def build(case: Case, cfg: dict[str, Any]) -> int:
 #: the lure chain on patient zero.
 LATER = ("source.ip", "source.host", "destination.ip", "destination.port", "process.executable",
          "process.hash.sha256", "process.parent.executable", "process.command_line")
+
+
+#: Columns of the implicated hosts' activity (``h_act``, :data:`wormsign.detect.prep.ACTIVITY`).
+ACTIVITY = ("ts", "host", "kind", "src.digest", "src.record", "src.format", "source.ip", "source.host",
+            "destination.ip", "destination.port", "process.executable", "process.hash.sha256")
 
 
 def columns() -> tuple[str, ...]:

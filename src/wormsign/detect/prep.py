@@ -100,18 +100,17 @@ WITH rp AS (SELECT unnest(?) AS parent, unnest(?) AS method),
 rpc AS (SELECT unnest(?) AS endpoint, unnest(?) AS method, unnest(?) AS ops),
 raw AS (
     SELECT host, ts, 'service' AS method, "service.name" AS what, "service.image" AS image,
-           ws_names("service.image") AS names, CAST(NULL AS VARCHAR) AS sha256,
+           x_names AS names, CAST(NULL AS VARCHAR) AS sha256,
            CAST(NULL AS VARCHAR) AS source, "user.name" AS account, ws_ref("src.digest", "src.record") AS ref
     FROM h_ev WHERE kind = 'service' AND "event.code" IN ('7045', '4697')
     UNION ALL
-    SELECT host, ts, 'scheduled-task', "task.name", "task.command", ws_names("task.command"), NULL, NULL,
+    SELECT host, ts, 'scheduled-task', "task.name", "task.command", x_names, NULL, NULL,
            "user.name", ws_ref("src.digest", "src.record")
     FROM h_ev WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
     UNION ALL
-    SELECT e.host, e.ts, rp.method, ws_base(e."process.executable"), e."process.executable",
-           list_distinct(list_prepend(ws_base(e."process.executable"), ws_names(e."process.command_line"))),
+    SELECT e.host, e.ts, rp.method, ws_base(e."process.executable"), e."process.executable", e.x_names,
            e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record")
-    FROM h_ev e JOIN rp ON rp.parent = ws_base(e."process.parent.executable")
+    FROM h_ev e JOIN rp ON rp.parent = e.x_parent
     WHERE e.kind = 'process'
     UNION ALL
     SELECT coalesce(e."destination.host", md.host, e."destination.ip"), e.ts, rpc.method, e."rpc.operation",
@@ -224,11 +223,17 @@ SELECT DISTINCT host FROM (
 """
 
 # The second pass: what the implicated hosts did, read by beaconing and loader payloads
-# straight from events (a view: nothing is copied).
-ACTIVITY = """
-CREATE OR REPLACE TEMP VIEW h_act AS
-SELECT * FROM events WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
+# (three reads): copied once, with only the columns they read, so ``events`` is scanned once.
+ACTIVITY = f"""
+CREATE OR REPLACE TEMP TABLE h_act AS
+SELECT {", ".join(f'"{c}"' for c in candidates.ACTIVITY)} FROM events
+WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
 """
+
+
+def _drop_act(case: Case) -> None:
+    for (kind,) in case.rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'h_act'"):
+        case.engine.execute("DROP VIEW h_act" if kind == "VIEW" else "DROP TABLE h_act")
 
 
 def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) -> int:
@@ -238,5 +243,6 @@ def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) ->
             "min_failures": min(int(cfg["bruteforce_min_failures"]), int(cfg["spray_min_accounts"])),
             "exec_extensions": list(cfg["exec_extensions"])}
     case.engine.execute(*bind(IMPLICATED, vals))
+    _drop_act(case)
     case.engine.execute(ACTIVITY)
     return int(case.rows("SELECT count(*) FROM h_impl")[0][0])
