@@ -135,6 +135,11 @@ class Case:
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self.engine.rows(sql, list(params))
 
+    def drop(self, name: str) -> None:
+        """Drop the table or view ``name`` (a name from wormsign's code), whichever it is, if any."""
+        for (kind,) in self.rows("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]):
+            self.engine.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} "{name}"')
+
     def count(self) -> int:
         return int(self.rows("SELECT count(*) FROM events")[0][0])
 

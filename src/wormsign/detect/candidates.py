@@ -148,18 +148,12 @@ def index_is_fresh(case: Case, cfg: dict[str, Any]) -> bool:
     return bool(stored) and stored == _state(case, cfg) and case.engine.has_table(INDEX)
 
 
-def _drop_h_ev(case: Case) -> None:
-    rows = case.rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'h_ev'")
-    for (kind,) in rows:
-        case.engine.execute("DROP VIEW h_ev" if kind == "VIEW" else "DROP TABLE h_ev")
-
-
 def build(case: Case, cfg: dict[str, Any]) -> int:
     """Fill ``h_ev`` (needs the macros of :mod:`wormsign.detect.prep`); returns its rows.
 
     ``h_ev`` is a view of the stored ``hunt_index`` when that is fresh, else a TEMP table
     filled by the pass over ``events``."""
-    _drop_h_ev(case)
+    case.drop("h_ev")
     if index_is_fresh(case, cfg):
         case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
         return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])

@@ -231,11 +231,6 @@ WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
 """
 
 
-def _drop_act(case: Case) -> None:
-    for (kind,) in case.rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'h_act'"):
-        case.engine.execute("DROP VIEW h_act" if kind == "VIEW" else "DROP TABLE h_act")
-
-
 def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) -> int:
     """Build ``h_impl`` (``hosts`` and loader hosts; without ``hosts``, the default above) and
     ``h_act``, after the propagation edges. Returns how many hosts are implicated."""
@@ -243,6 +238,5 @@ def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) ->
             "min_failures": min(int(cfg["bruteforce_min_failures"]), int(cfg["spray_min_accounts"])),
             "exec_extensions": list(cfg["exec_extensions"])}
     case.engine.execute(*bind(IMPLICATED, vals))
-    _drop_act(case)
     case.engine.execute(ACTIVITY)
     return int(case.rows("SELECT count(*) FROM h_impl")[0][0])
