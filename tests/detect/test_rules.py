@@ -181,3 +181,23 @@ def test_smb_exploit_spread_on_the_wire_alone(tmp_path: Path) -> None:
     rows += [conn(30 + i * 0.05, "ws-03", f"ws-{n:02d}") for i, n in enumerate(range(20, 32))]
     got = alerts(tmp_path, rows, "smb-exploit-spread")
     assert [(a["host"], a["target_hosts"]) for a in got] == [("ws-01", ["ws-02"])]
+
+
+def test_remote_service_learns_routine_service_programs(tmp_path: Path) -> None:
+    """A program the service control manager starts on many hosts, day after day, is routine;
+    a new one is reported, and an install of the routine program still is."""
+    scm = "C:\\Windows\\System32\\services.exe"
+    agent = "C:\\Program Files\\Vendor\\agent.exe"
+
+    def child(minutes: float, host: str, image: str) -> dict[str, Any]:
+        return ev(minutes, host, "process", "1", **{"process.executable": image, "process.parent.executable": scm})
+
+    rows = [child(day * 1440 + n, f"ws-{n:02d}", agent) for day in range(2) for n in range(1, 4)]
+    rows.append(child(30, "ws-05", "C:\\Windows\\x7f3k.exe"))  # once, on one host
+    rows.append(ev(60, "ws-06", "service", "7045", **{"service.name": "agent", "service.image": agent}))
+    got = alerts(tmp_path, rows, "remote-service")
+    assert sorted((a["host"], a["fields"]["what"]) for a in got) == [("ws-05", "x7f3k.exe"), ("ws-06", "agent")]
+    # Seen on one day only it is not routine yet (a worm's copy lands on many hosts within hours).
+    (tmp_path / "b").mkdir()
+    got = alerts(tmp_path / "b", [r for r in rows if r["ts"].day == rows[0]["ts"].day], "remote-service")
+    assert ("ws-01", "agent.exe") in {(a["host"], a["fields"]["what"]) for a in got}

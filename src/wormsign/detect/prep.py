@@ -12,7 +12,8 @@ propagation graph never loop over events in Python, nor scan ``events`` once per
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
 ``h_execs``   code started on a host the way remote tools start it (7045/4697, 4698, services/WMI
-              children, Zeek dce_rpc svcctl/atsvc), with every file name its command names
+              children, Zeek dce_rpc svcctl/atsvc), with every file name its command names, and
+              ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
 ``h_impl``    implicated hosts, and ``h_act`` their process starts and outside connections (a
@@ -101,21 +102,22 @@ rpc AS (SELECT unnest(?) AS endpoint, unnest(?) AS method, unnest(?) AS ops),
 raw AS (
     SELECT host, ts, 'service' AS method, "service.name" AS what, "service.image" AS image,
            x_names AS names, CAST(NULL AS VARCHAR) AS sha256,
-           CAST(NULL AS VARCHAR) AS source, "user.name" AS account, ws_ref("src.digest", "src.record") AS ref
+           CAST(NULL AS VARCHAR) AS source, "user.name" AS account, ws_ref("src.digest", "src.record") AS ref,
+           'install' AS via
     FROM h_ev WHERE kind = 'service' AND "event.code" IN ('7045', '4697')
     UNION ALL
     SELECT host, ts, 'scheduled-task', "task.name", "task.command", x_names, NULL, NULL,
-           "user.name", ws_ref("src.digest", "src.record")
+           "user.name", ws_ref("src.digest", "src.record"), 'install'
     FROM h_ev WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
     UNION ALL
     SELECT e.host, e.ts, rp.method, ws_base(e."process.executable"), e."process.executable", e.x_names,
-           e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record")
+           e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record"), 'process'
     FROM h_ev e JOIN rp ON rp.parent = e.x_parent
     WHERE e.kind = 'process'
     UNION ALL
     SELECT coalesce(e."destination.host", md.host, e."destination.ip"), e.ts, rpc.method, e."rpc.operation",
            NULL, [], NULL, coalesce(e."source.host", ms.host, e."source.ip"), e."user.name",
-           ws_ref(e."src.digest", e."src.record")
+           ws_ref(e."src.digest", e."src.record"), 'rpc'
     FROM h_ev e JOIN rpc ON lower(rpc.endpoint) = lower(e."rpc.endpoint")
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
