@@ -85,9 +85,9 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
 # One edge per source, target, file and hour: the copy, the service install, the process start
 # and the RPC calls of one infection are one step, with all their evidence.
 EDGES = """
-SELECT source, target, min(ts) AS ts, arg_min(method, ts) AS method, fname, arg_min(fpath, ts) AS fpath,
-       max(sha256) AS sha256, arg_min(account, ts) AS account, arg_min(kind, ts) AS kind,
-       list_slice(list_distinct(flatten(list(evidence))), 1, 20) AS evidence, min(drop_ts) AS drop_ts
+SELECT source, target, min(ts) AS ts, arg_min(method, (ts, evidence)) AS method, fname, arg_min(fpath, (ts, evidence)) AS fpath,
+       max(sha256) AS sha256, arg_min(account, (ts, evidence)) AS account, arg_min(kind, (ts, evidence)) AS kind,
+       list_slice(ws_uniq(flatten(list(evidence ORDER BY ts, evidence))), 1, 20) AS evidence, min(drop_ts) AS drop_ts
 FROM h_edges
 WHERE source IS NOT NULL AND target IS NOT NULL
   AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
@@ -186,7 +186,8 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
                    | base.deployers | base.allow_hosts | bruteforcers)
     alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE]) + _sigma(case, sigma_rules)
-    alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or ""))
+    alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or "", a.get("summary") or "",
+                               a.get("evidence") or []))
     alerts = [{"id": f"ALR-{i:06d}", **{k: v for k, v in a.items() if k != "id"}} for i, a in enumerate(alerts, 1)]
     for a in alerts:
         a.setdefault("target_hosts", [])

@@ -41,6 +41,8 @@ MACROS = (
             '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
+    # A list without repeats, in the order of first appearance (list_distinct keeps no order).
+    r"""CREATE OR REPLACE TEMP MACRO ws_uniq(l) AS list_filter(l, lambda x, i: list_position(l, x) = i)""",
 )
 
 IPMAP = """
@@ -110,7 +112,7 @@ raw AS (
            "user.name", ws_ref("src.digest", "src.record"), 'install'
     FROM h_ev WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
     UNION ALL
-    SELECT e.host, e.ts, rp.method, ws_base(e."process.executable"), e."process.executable", e.x_names,
+    SELECT e.host, e.ts, rp.method, e.x_base, e."process.executable", e.x_names,
            e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record"), 'process'
     FROM h_ev e JOIN rp ON rp.parent = e.x_parent
     WHERE e.kind = 'process'
@@ -122,7 +124,7 @@ raw AS (
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
 )
-SELECT row_number() OVER (ORDER BY ts, ref) AS xid, * FROM raw WHERE host IS NOT NULL
+SELECT row_number() OVER () AS xid, * FROM raw WHERE host IS NOT NULL  -- xid: an identity, in no order
 """
 
 SMB = """

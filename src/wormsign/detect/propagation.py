@@ -23,13 +23,15 @@ named AS (
 ),
 near AS (
     SELECT x.xid, d.source, d.ts, d.fname, d.fpath, d.sha256, d.account, d.via, d.ref, 2
-    FROM h_execs x ASOF JOIN (SELECT * FROM h_drops WHERE source IS NOT NULL) d
+    FROM (SELECT * FROM h_execs WHERE host IN (SELECT target FROM h_drops WHERE source IS NOT NULL)) x
+    ASOF JOIN (SELECT * FROM h_drops WHERE source IS NOT NULL  -- of drops at one instant, the first by ref
+               QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) d
       ON d.target = x.host AND x.ts >= d.ts
     WHERE x.ts - d.ts <= to_seconds($w)
 ),
 best AS (
     SELECT * FROM (SELECT * FROM named UNION ALL SELECT * FROM near)
-    QUALIFY row_number() OVER (PARTITION BY xid ORDER BY q, drop_ts DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY xid ORDER BY q, drop_ts DESC, dref) = 1  -- ties: by the drop's ref
 )
 SELECT b.source, x.host AS target, x.ts, x.method, b.fname, b.fpath,
        coalesce(x.sha256, b.sha256) AS sha256, coalesce(b.account, x.account) AS account,
@@ -61,7 +63,7 @@ SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [s
     WHERE s.source <> x.host
       AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = x.host AND l.source = s.source
                       AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND x.ts)
-    QUALIFY row_number() OVER (PARTITION BY x.xid ORDER BY s.strong DESC, s.ts DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY x.xid ORDER BY s.strong DESC, s.ts DESC, s.ref) = 1
 )
 """
 
@@ -83,7 +85,7 @@ JOIN scans a ON a.host = s.source AND a.scan_ts <= s.ts
 WHERE s.source <> c.host
   AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = c.host AND l.source = s.source
                   AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND c.scan_ts)
-QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY s.ts DESC) = 1
+QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY s.ts DESC, s.ref) = 1
 """
 
 # One explanation per execution, best first (column q): 0 an exploit session that carried a
