@@ -1,10 +1,10 @@
-"""The hunt's DuckDB memory limit follows a container's cap, never above it."""
+"""DuckDB's memory limit in large jobs (ingest, resolution, hunt) follows a container's cap, never above it."""
 
 from __future__ import annotations
 
 import os
 
-from wormsign import hunt
+from wormsign import hunt, store
 from wormsign.store import Case
 
 
@@ -14,11 +14,11 @@ def test_memory_follows_a_lower_container_cap(tmp_path, monkeypatch):
     cap.write_text(f"{2 * 2**30}\n")
     none = tmp_path / "none.max"
     none.write_text("max\n")
-    monkeypatch.setattr(hunt, "_CGROUP_LIMITS", (str(none), str(cap)))
-    assert hunt._memory_bytes() == min(machine, 2 * 2**30)
-    monkeypatch.setattr(hunt, "_CGROUP_LIMITS", (str(none), str(tmp_path / "missing")))
-    assert hunt._memory_bytes() == machine
-    monkeypatch.setattr(hunt, "_CGROUP_LIMITS", (str(cap),))
+    monkeypatch.setattr(store, "CGROUP_LIMITS", (str(none), str(cap)))
+    assert store.memory_bytes() == min(machine, 2 * 2**30)
+    monkeypatch.setattr(store, "CGROUP_LIMITS", (str(none), str(tmp_path / "missing")))
+    assert store.memory_bytes() == machine
+    monkeypatch.setattr(store, "CGROUP_LIMITS", (str(cap),))
     with Case.open(str(tmp_path / "c.duckdb")) as case:
         before = case.rows("SELECT current_setting('memory_limit')")[0][0]
         with hunt._settings(case):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,35 +126,8 @@ def hunt(
 def _settings(case: Case) -> AbstractContextManager[None]:
     """Engine settings for the hunt's working tables: no insertion order to keep, and at most
     half of the machine's memory (the rest for the graph work in Python); bigger working
-    tables spill to DuckDB's temporary folder beside the case."""
-    settings = getattr(case.engine, "settings", None)
-    if settings is None:
-        return nullcontext()
-    total = _memory_bytes()
-    if total is None:  # not a POSIX system: DuckDB's default
-        return settings(preserve_insertion_order="false")
-    return settings(preserve_insertion_order="false", memory_limit=f"{max(total // 2**21, 256)}MiB")
-
-
-#: Where a container's memory cap is written (cgroup v2, then v1).
-_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-
-
-def _memory_bytes() -> int | None:
-    """The memory this process may use: the machine's, or its container's cap when lower."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-    for path in _CGROUP_LIMITS:
-        try:
-            with open(path, encoding="ascii") as fh:
-                text = fh.read().strip()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if text.isdigit():  # "max" (v2) means no cap
-            total = min(total, int(text))
-    return total
+    tables spill to DuckDB's temporary folder beside the case (:meth:`Case.bounded`)."""
+    return case.bounded(preserve_insertion_order="false")
 
 
 def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:

@@ -222,6 +222,12 @@ ENRICH_BATCH = 2_000_000
 
 
 def resolve(case: Case, *, batch_rows: int = ENRICH_BATCH) -> ResolveReport:
+    """See :func:`_resolve`; DuckDB may use at most half the memory meanwhile (it spills beyond)."""
+    with case.bounded(preserve_insertion_order="false"):
+        return _resolve(case, batch_rows=batch_rows)
+
+
+def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
     """Rebuild ``host_addr`` and ``host_conflicts`` from the case's events, then enrich the events.
 
     The identities are rebuilt in one transaction; the events are then enriched in batches

@@ -12,8 +12,9 @@ Tables (all in the engine, DuckDB by default):
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,27 @@ DDL = (
         ip VARCHAR, hosts VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ)""",
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
 )
+
+
+#: Where a container's memory cap is written (cgroup v2, then v1).
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def memory_bytes() -> int | None:
+    """The memory this process may use: the machine's, or its container's cap when lower."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    for path in CGROUP_LIMITS:
+        try:
+            with open(path, encoding="ascii") as fh:
+                text = fh.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit():  # "max" (v2) means no cap
+            total = min(total, int(text))
+    return total
 
 
 @dataclass(slots=True)
@@ -89,6 +111,19 @@ class Case:
 
     def close(self) -> None:
         self.engine.close()
+
+    def bounded(self, **settings: str) -> AbstractContextManager[None]:
+        """Engine settings for a large job (ingest, resolution, hunt), put back afterwards: at
+        most half of the memory this process may use (a container's cap included), so that
+        DuckDB spills to its temporary folder beside the case instead of taking the machine;
+        DuckDB's own default is 80 % of the machine's. ``settings`` are set too."""
+        change = getattr(self.engine, "settings", None)
+        if change is None:
+            return nullcontext()
+        total = memory_bytes()
+        if total is not None:
+            settings = {"memory_limit": f"{max(total // 2**21, 256)}MiB", **settings}
+        return change(**settings)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -280,6 +280,12 @@ def ingest_paths(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest every file under ``paths`` into ``case``. See the module docstring."""
+    with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
+        return _ingest(paths, case, strict=strict, workers=workers, progress=progress)
+
+
+def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
+            progress: Progress | None) -> IngestReport:
     report = IngestReport()
     todo: list[Source] = []
     seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
