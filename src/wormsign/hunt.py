@@ -86,7 +86,7 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
 EDGES = """
 SELECT source, target, min(ts) AS ts, arg_min(method, (ts, evidence)) AS method, fname, arg_min(fpath, (ts, evidence)) AS fpath,
        max(sha256) AS sha256, arg_min(account, (ts, evidence)) AS account, arg_min(kind, (ts, evidence)) AS kind,
-       list_slice(ws_uniq(flatten(list(evidence ORDER BY ts, evidence))), 1, 20) AS evidence, min(drop_ts) AS drop_ts
+       ws_first(flatten(list(evidence ORDER BY ts, evidence)), 20) AS evidence, min(drop_ts) AS drop_ts
 FROM h_edges
 WHERE source IS NOT NULL AND target IS NOT NULL
   AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
