@@ -84,14 +84,18 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
 # One edge per source, target, file and hour: the copy, the service install, the process start
 # and the RPC calls of one infection are one step, with all their evidence.
 EDGES = """
-SELECT source, target, min(ts) AS ts, arg_min(method, (ts, evidence)) AS method, fname, arg_min(fpath, (ts, evidence)) AS fpath,
-       max(sha256) AS sha256, arg_min(account, (ts, evidence)) AS account, arg_min(kind, (ts, evidence)) AS kind,
-       ws_first(flatten(list(evidence ORDER BY ts, evidence)), 20) AS evidence, min(drop_ts) AS drop_ts
-FROM h_edges
-WHERE source IS NOT NULL AND target IS NOT NULL
-  AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
-GROUP BY source, target, fname, time_bucket(INTERVAL 1 HOUR, ts)
-ORDER BY ts
+SELECT source, target, ts, method, fname, fpath, sha256, account, kind, list_slice(ws_uniq(ev), 1, 20) AS evidence,
+       drop_ts
+FROM (
+    SELECT source, target, min(ts) AS ts, arg_min(method, (ts, evidence)) AS method, fname,
+           arg_min(fpath, (ts, evidence)) AS fpath, max(sha256) AS sha256, arg_min(account, (ts, evidence)) AS account,
+           arg_min(kind, (ts, evidence)) AS kind, list_slice(flatten(list(evidence ORDER BY ts, evidence)), 1, 80) AS ev,
+           min(drop_ts) AS drop_ts
+    FROM h_edges
+    WHERE source IS NOT NULL AND target IS NOT NULL
+      AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
+    GROUP BY source, target, fname, time_bucket(INTERVAL 1 HOUR, ts))
+ORDER BY ts, source, target, fname
 """
 
 

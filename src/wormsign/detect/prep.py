@@ -41,12 +41,10 @@ MACROS = (
             '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
-    # The first n distinct elements of a list, in the order of first appearance (list_distinct
-    # keeps no order). Only the first 4n elements are looked at: the test is quadratic, and an
-    # alert's evidence of a deployment to 10,000 hosts is a list of 20,000 references.
-    r"""CREATE OR REPLACE TEMP MACRO ws_first(l, n) AS
-        list_slice(list_filter(list_slice(l, 1, 4 * n),
-                               lambda x, i: list_position(list_slice(l, 1, 4 * n), x) = i), 1, n)""",
+    # A list without repeats, in the order of first appearance (list_distinct keeps no order).
+    # Quadratic, and the argument is written out once per element: give it a column of a few
+    # hundred elements at most (slice the aggregate in a subquery first).
+    r"""CREATE OR REPLACE TEMP MACRO ws_uniq(l) AS list_filter(l, lambda x, i: list_position(l, x) = i)""",
 )
 
 IPMAP = """
