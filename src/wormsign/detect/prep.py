@@ -1,9 +1,10 @@
 """Working tables the detections share: address map, remote drops, remote executions, SMB reach.
 
-The big ``events`` table is read once: :mod:`wormsign.detect.candidates` copies the few rows
-any detection needs (share writes, service/task installs, remote-parent processes, SMB/RPC on
-the wire, logons and failures, lockouts) with the few columns they need into ``h_ev``,
-keeping the column names of ``events``. Every working table is then one SQL set operation over
+The big ``events`` table is read at most once for them: :mod:`wormsign.detect.candidates`
+gives the few rows any detection needs (share writes, service/task installs, remote-parent
+processes, SMB/RPC on the wire, logons and failures, lockouts) with the few columns they need
+as ``h_ev``, keeping the column names of ``events`` (a view of the stored ``hunt_index`` when
+it is fresh, so ``events`` is not read at all). Every working table is then one SQL set operation over
 ``h_ev`` into a TEMP table (values bound as parameters), so the detections and the
 propagation graph never loop over events in Python, nor scan ``events`` once per rule.
 
@@ -16,8 +17,8 @@ propagation graph never loop over events in Python, nor scan ``events`` once per
               ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
-``h_impl``    implicated hosts, and ``h_act`` their process starts and outside connections (a
-              second pass, for beaconing and loader payloads: :func:`implicate`)
+``h_impl``    implicated hosts, and ``h_act`` their process starts and connections, copied once
+              with the columns beaconing and loader payloads read (:func:`implicate`)
 """
 
 from __future__ import annotations
