@@ -79,11 +79,13 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 #: Values computed once per row in the pass (so that a stored index holds them too): the file
 #: names a command names (``x_names``: an executable started remotely is matched to the file
-#: dropped before it by name), the process's and its parent's file names (``x_base``, ``x_parent``).
+#: dropped before it by name), the process's and its parent's file names (``x_base``, ``x_parent``),
+#: a written file's extension (``x_ext``).
 _NAMES = {
     "process": ('list_distinct(list_prepend(ws_base("process.executable"), ws_names("process.command_line"))) '
                 'AS x_names', 'ws_base("process.executable") AS x_base',
                 'ws_base("process.parent.executable") AS x_parent'),
+    "file": ('ws_ext("file.path") AS x_ext',),
     "service": ('ws_names("service.image") AS x_names',),
     "task": ('ws_names("task.command") AS x_names',),
 }

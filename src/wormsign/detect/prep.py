@@ -224,7 +224,7 @@ SELECT DISTINCT host FROM (
     UNION ALL SELECT source FROM h_authfail WHERE $default GROUP BY source HAVING count(*) >= $min_failures
     UNION ALL SELECT source FROM h_lockouts WHERE $default
     UNION ALL SELECT host FROM h_ev WHERE kind = 'file' AND "event.code" = '11'
-        AND list_contains($exec_extensions, ws_ext("file.path"))
+        AND list_contains($exec_extensions, x_ext)
         AND lower(coalesce("process.executable", 'system')) <> 'system'
 ) WHERE host IS NOT NULL
 """
