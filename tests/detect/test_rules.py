@@ -201,3 +201,25 @@ def test_remote_service_learns_routine_service_programs(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     got = alerts(tmp_path / "b", [r for r in rows if r["ts"].day == rows[0]["ts"].day], "remote-service")
     assert ("ws-01", "agent.exe") in {(a["host"], a["fields"]["what"]) for a in got}
+
+
+def test_remote_service_names_the_caller_of_an_install(tmp_path: Path) -> None:
+    """A 7045 names no caller: the host that logged on over the network just before is it."""
+    install = {"service.name": "upd", "service.image": "C:\\Windows\\upd.exe", "user.name": "LocalSystem"}
+    rows = [
+        ev(0, "ws-02", "auth", "4624", **{"winlog.logon.type": 3, "user.name": "adm", "source.ip": ip("ws-01")}),
+        ev(1, "ws-02", "service", "7045", **install),
+        ev(30, "ws-03", "auth", "4624", **{"winlog.logon.type": 3, "user.name": "adm", "source.ip": ip("ws-01")}),
+        ev(60, "ws-03", "service", "7045", **install),  # 30 minutes later: not that logon's doing
+    ]
+    got = alerts(tmp_path, rows, "remote-service")
+    assert sorted((a["host"], a["source_host"]) for a in got) == [("ws-02", "ws-01"), ("ws-03", None)]
+
+
+def test_remote_exec_evidence_is_distinct_and_in_time_order(tmp_path: Path) -> None:
+    rows = [r for i in range(6) for r in copy_exec(i, "ws-01", f"ws-{i + 2:02d}", "same.exe")]
+    got = alerts(tmp_path, rows, "remote-exec")
+    assert len(got) == 1
+    ev_refs = got[0]["evidence"]
+    assert len(ev_refs) == len(set(ev_refs)) == 12
+    assert ev_refs == sorted(ev_refs, key=lambda r: int(r.rsplit(":", 1)[1]))  # records were made in time order
