@@ -45,3 +45,24 @@ def test_a_known_deployers_usual_push_is_kept_but_ranked_low() -> None:
     # The same deployer tied to brute force is not routine.
     assert not base.routine_alert(usual, bruteforcers={"sccm-01"})
     assert base.routine_alert(usual, bruteforcers=set())
+
+
+def test_a_known_deployers_sigma_alerts_join_its_routine_incident() -> None:
+    from wormsign.detect.baseline import Baseline
+
+    base = Baseline(deployers={"sccm-01"}, known={("sccm-01", "ccmsetup.exe")})
+    usual = _alert(1, "admin-share-copy", "Copy", "ws-01", "sccm-01")
+    usual["fields"] = {"file": "ccmsetup.exe"}
+    write = _alert(2, "sigma:cccc", "Write to an administrative share", "ws-01", "sccm-01")
+    other = _alert(3, "sigma:cccc", "Write to an administrative share", "ws-02", "ws-09")  # not a deployer
+    own = _alert(4, "sigma:dddd", "Suspicious shell", "sccm-01", "sccm-01")  # on the deployer itself
+
+    incs = other_incidents([usual, write, other, own], [], lambda a: base.routine_alert(a, bruteforcers=set()))
+    by_title = {i["title"]: i for i in incs}
+    assert by_title["routine deployment by sccm-01 (learned baseline): admin-share-copy, sigma (2 alerts)"][
+        "alerts"] == ["ALR-000001", "ALR-000002"]
+    assert by_title["Sigma: Write to an administrative share on 1 host (1 alerts)"]["alerts"] == ["ALR-000003"]
+    assert by_title["Sigma: Suspicious shell on 1 host (1 alerts)"]["severity"] == "high"
+    # A deployer tied to brute force: its Sigma alerts stay Sigma incidents.
+    incs = other_incidents([usual, write], [], lambda a: base.routine_alert(a, bruteforcers={"sccm-01"}))
+    assert sorted(i["type"] for i in incs) == ["lateral", "sigma"]

@@ -43,10 +43,17 @@ def other_incidents(
     """Alerts outside every outbreak, grouped by kind and the host that acted.
 
     ``routine`` tells a known deployer's usual push (the learned baseline): a lateral
-    incident made only of such alerts is kept, but titled as routine and ranked low."""
+    incident made only of such alerts is kept, but titled as routine and ranked low. A Sigma
+    alert of a known deployer acting on another host (its admin-share writes, say) joins that
+    deployer's routine incident: Sigma alerts name no file, so a never-seen binary is told by
+    the analytics' own alerts, which stay apart."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for a in alerts:
         rule = a["rule"]
+        src = a.get("source_host")
+        if rule.startswith("sigma:") and routine is not None and src and src != a.get("host") and routine(a):
+            groups.setdefault(("routine", src), []).append(a)
+            continue
         if rule.startswith("sigma:"):
             # Sigma rules outside an outbreak: one incident per rule, across the hosts it fired on.
             groups.setdefault(("sigma", str(a.get("title") or rule)), []).append(a)
@@ -63,7 +70,7 @@ def other_incidents(
             hosts = {a.get("host") for a in group if a.get("host")}
             title = f"Sigma: {key} on {len(hosts)} host{'s' if len(hosts) != 1 else ''} ({len(group)} alerts)"
         elif kind == "routine":
-            rules_ = sorted({a["rule"] for a in group})
+            rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
             sev, kind = "low", "lateral"
             title = f"routine deployment by {key} (learned baseline): {', '.join(rules_)} ({len(group)} alerts)"
         else:
