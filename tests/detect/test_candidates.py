@@ -155,3 +155,21 @@ def test_the_hunt_is_the_same_on_one_thread_and_on_many(tmp_path: Path) -> None:
             got.append((doc, res.alerts))
     assert got[0] == got[1]
     assert len(got[0][1]) > 100
+
+
+def test_a_sigma_alert_on_a_service_install_names_the_caller(tmp_path: Path) -> None:
+    """A 7045 names no caller, so a Sigma alert on it would name the host itself: the hunt
+    takes the host that logged on over the network just before, as remote-service does."""
+    from huntrows import ev, ip, make_case
+
+    def install(minutes: float, host: str) -> dict:
+        return ev(minutes, host, "service", "7045", **{"event.dataset": "System", "service.name": "PSEXESVC",
+                                                       "service.image": "C:\\Windows\\PSEXESVC.exe"})
+
+    rows = [ev(-60, h, "generic", "0") for h in ("ws-01", "ws-02", "ws-03")]
+    rows += [ev(0, "ws-02", "auth", "4624", **{"winlog.logon.type": 3, "user.name": "adm", "source.ip": ip("ws-01")}),
+             install(0.5, "ws-02"), install(90, "ws-03")]  # ws-03: no logon before it
+    with make_case(tmp_path / "c.duckdb", rows) as case:
+        res = hunt.hunt(case, sigma_rules=[])
+    got = sorted((a["host"], a["source_host"]) for a in res.alerts if a["title"] == "PsExec service installed")
+    assert got == [("ws-02", "ws-01"), ("ws-03", "ws-03")]
