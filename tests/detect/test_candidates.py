@@ -173,3 +173,12 @@ def test_a_sigma_alert_on_a_service_install_names_the_caller(tmp_path: Path) -> 
         res = hunt.hunt(case, sigma_rules=[])
     got = sorted((a["host"], a["source_host"]) for a in res.alerts if a["title"] == "PsExec service installed")
     assert got == [("ws-02", "ws-01"), ("ws-03", "ws-03")]
+
+
+def test_the_index_is_stale_when_a_macro_it_stores_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load()
+    before = candidates.spec(cfg)
+    changed = tuple(m.replace("(?:exe|", "(?:exe|pif|") if "ws_names" in m else m for m in prep.MACROS)
+    assert changed != prep.MACROS
+    monkeypatch.setattr(prep, "MACROS", changed)
+    assert candidates.spec(cfg) != before

@@ -118,8 +118,11 @@ INDEX = "hunt_index"
 
 
 def spec(cfg: dict[str, Any]) -> str:
-    """What the pass depends on besides the events: its SQL and the values bound into it."""
-    blob = json.dumps([SELECT, sorted(cfg["remote_parents"])], sort_keys=True)
+    """What the pass depends on besides the events: its SQL, the macros it calls (they compute
+    the stored ``x_*`` values) and the values bound into it."""
+    from wormsign.detect.prep import MACROS  # prep imports this module
+
+    blob = json.dumps([SELECT, list(MACROS), sorted(cfg["remote_parents"])], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
