@@ -81,25 +81,24 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
     return [dict(a) for a in out or []]
 
 
-# The caller of a service install a Sigma alert cites first: the host that logged on over the
-# network just before (a 7045 names no caller; `remote-service` reads it the same way).
+# The caller of a service install a Sigma alert cites first (``h_execs.caller``, detect/prep.py:
+# the host that logged on over the network just before; a 7045 names none).
 CALLERS = """
-WITH a AS (SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS ref),
-s AS (SELECT a.i, a.host, e.ts FROM a JOIN h_ev e
-      ON e.kind = 'service' AND e.host = a.host AND ws_ref(e."src.digest", e."src.record") = a.ref)
-SELECT s.i, l.source FROM s ASOF JOIN h_logons l ON l.target = s.host AND s.ts >= l.ts
-WHERE s.ts - l.ts <= to_seconds(?) AND l.source <> s.host
+WITH a AS (SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS ref)
+SELECT a.i, x.caller FROM a JOIN h_execs x
+  ON x.method = 'service' AND x.via = 'install' AND x.host = a.host AND x.ref = a.ref
+WHERE x.caller IS NOT NULL
 """
 
 
-def _install_callers(case: Case, cfg: dict[str, Any], alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _install_callers(case: Case, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Sigma alerts of a service install name the host itself as the one that acted: name the
     caller instead, when a network logon from another host came just before."""
     todo = [(i, a) for i, a in enumerate(alerts)
             if a.get("evidence") and a.get("source_host") in (None, a.get("host")) and a.get("host")]
     if todo:
         rows = case.rows(CALLERS, [[i for i, _ in todo], [a["host"] for _, a in todo],
-                                   [a["evidence"][0] for _, a in todo], int(cfg["logon_window_s"])])
+                                   [a["evidence"][0] for _, a in todo]])
         for i, caller in rows:
             alerts[i]["source_host"] = caller
     return alerts
@@ -186,7 +185,7 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
                    | base.deployers | base.allow_hosts | bruteforcers)
     alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE])
-    alerts += _install_callers(case, cfg, _sigma(case, sigma_rules))
+    alerts += _install_callers(case, _sigma(case, sigma_rules))
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or "", a.get("summary") or "",
                                a.get("evidence") or []))
     alerts = [{"id": f"ALR-{i:06d}", **{k: v for k, v in a.items() if k != "id"}} for i, a in enumerate(alerts, 1)]

@@ -13,8 +13,9 @@ propagation graph never loop over events in Python, nor scan ``events`` once per
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
 ``h_execs``   code started on a host the way remote tools start it (7045/4697, 4698, services/WMI
-              children, Zeek dce_rpc svcctl/atsvc), with every file name its command names, and
-              ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call
+              children, Zeek dce_rpc svcctl/atsvc), with every file name its command names,
+              ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call, and an
+              install's ``caller`` (the host that logged on over the network just before)
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
 ``h_impl``    implicated hosts, and ``h_act`` their process starts and connections, copied once
@@ -127,7 +128,8 @@ raw AS (
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
 )
-SELECT row_number() OVER () AS xid, * FROM raw WHERE host IS NOT NULL  -- xid: an identity, in no order
+SELECT row_number() OVER () AS xid, *, CAST(NULL AS VARCHAR) AS caller  -- xid: an identity, in no order
+FROM raw WHERE host IS NOT NULL
 """
 
 SMB = """
@@ -208,6 +210,17 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
                  FROM h_drops d ASOF JOIN h_logons l ON l.target = d.target AND d.ts >= l.ts
                  WHERE d.source IS NULL AND d.ts - l.ts <= to_seconds(?) AND l.source <> d.target) l
            WHERE h_drops.source IS NULL AND h_drops.ref = l.ref""",
+        [int(cfg["logon_window_s"])],
+    )
+    # An install (7045/4697, 4698) names no caller either: the same logon tells it (``caller``,
+    # read by remote-service and by the Sigma alerts of the hunt; never an edge of its own).
+    eng.execute(
+        """UPDATE h_execs SET caller = l.source
+           FROM (SELECT x.xid, l.source
+                 FROM (SELECT * FROM h_execs WHERE via = 'install') x
+                 ASOF JOIN h_logons l ON l.target = x.host AND x.ts >= l.ts
+                 WHERE x.ts - l.ts <= to_seconds(?) AND l.source <> x.host) l
+           WHERE h_execs.xid = l.xid""",
         [int(cfg["logon_window_s"])],
     )
 
