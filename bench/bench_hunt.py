@@ -6,9 +6,9 @@ the same events table measured in the same run.
 
 The case is simulated and ingested first (timed, but not part of the ratio). Then the scan,
 the resolution of host identities with the stored ``hunt_index`` (once per change of the
-case: nothing to do when it ran already) and the hunt each run in a fresh child process on the same case file, and only the
-query / analytics themselves are timed, in wall and CPU seconds (threads included):
-``events / seconds`` for each, and the hunt's rate divided by the scan's. ``--sigma`` also
+case: nothing to do when it ran already) and the hunt each run in a fresh child process on
+the same case file, and only the query / analytics themselves are timed, in wall and CPU
+seconds (threads included): ``events / seconds`` for each, and the hunt's rate divided by the scan's. ``--sigma`` also
 times a hunt with the in-house Sigma rules, to show their share apart.
 """
 
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{events / max(r['cpu'], 1e-9):,.0f}", f"{r['peak_rss_mb']:,.0f}", detail)
 
     row(f"baseline: DuckDB scan of {scan['columns']} columns", scan, "count(*), count(DISTINCT host), max(col)...")
-    t.add_row("resolve host identities, store hunt_index (once per ingest)", f"{resolve['seconds']:.2f}", f"{resolve['cpu']:.2f}", "",
+    t.add_row("resolve host identities, store hunt_index (once per ingest)", f"{resolve['seconds']:.2f}",
+              f"{resolve['cpu']:.2f}", "",
               "", f"{resolve['peak_rss_mb']:,.0f}",
               f"{resolve['updated']:,} events rewritten" if resolve["ran"] else "already resolved: nothing to do")
     if hunt and hunt_rate:

@@ -172,7 +172,8 @@ class Case:
 
     def drop(self, name: str) -> None:
         """Drop the table or view ``name`` (a name from wormsign's code), whichever it is, if any."""
-        for (kind,) in self.rows("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]):
+        found = self.rows("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name])
+        for (kind,) in found:
             self.engine.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} "{name}"')
 
     def count(self) -> int:

@@ -140,7 +140,8 @@ def index_batch(case: Case, cfg: dict[str, Any], lo: int, hi: int) -> None:
 
 
 def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"spec": spec(cfg), "events": case.count(), "sources": int(case.rows("SELECT count(*) FROM sources")[0][0])}
+    sources = int(case.rows("SELECT count(*) FROM sources")[0][0])
+    return {"spec": spec(cfg), "events": case.count(), "sources": sources}
 
 
 def finish_index(case: Case, cfg: dict[str, Any]) -> None:
