@@ -8,10 +8,10 @@ values it carries. Outside connections and process starts with hashes are not he
 are read for implicated hosts only (:data:`wormsign.detect.prep.ACTIVITY`), and the lure
 chain on patient zero per host (:mod:`wormsign.detect.access`).
 
-The pass depends on the events alone (and on ``remote_parents``), so the resolver
+The pass depends on the events alone (and on ``remote_parents`` and ``exec_extensions``), so the resolver
 (:mod:`wormsign.resolve`, once per change of the case) stores it as the table ``hunt_index``
 while it enriches the events, batch by batch. A hunt whose configuration gives the same pass
-reads that table instead of scanning ``events``; otherwise (another ``remote_parents``, a case
+reads that table instead of scanning ``events``; otherwise (another configuration of the pass, a case
 resolved by an older version, events added since) it makes the pass itself, as before.
 """
 
@@ -41,8 +41,8 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Zeek SMB file writes",
      """kind = 'smb_file' AND lower(coalesce("event.action", '')) LIKE '%write%'""",
      (*_ENDS, "event.action", "file.name", "file.path", "share.path", "file.hash.sha256")),
-    ("files written: drops by System, loaders",
-     """kind = 'file' AND "event.code" = '11'""",
+    ("executables written: drops by System, loaders",
+     """kind = 'file' AND "event.code" = '11' AND list_contains($exec_extensions, ws_ext("file.path"))""",
      ("file.path", "file.hash.sha256", "process.executable")),
     ("services installed",
      """kind = 'service' AND "event.code" IN ('7045', '4697')""",
@@ -122,20 +122,25 @@ def spec(cfg: dict[str, Any]) -> str:
     the stored ``x_*`` values) and the values bound into it."""
     from wormsign.detect.prep import MACROS  # prep imports this module
 
-    blob = json.dumps([SELECT, list(MACROS), sorted(cfg["remote_parents"])], sort_keys=True)
+    blob = json.dumps([SELECT, list(MACROS), _values(cfg)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _values(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The configuration bound into the pass."""
+    return {"parents": sorted(cfg["remote_parents"]), "exec_extensions": sorted(cfg["exec_extensions"])}
 
 
 def start_index(case: Case, cfg: dict[str, Any]) -> None:
     """An empty ``hunt_index`` with the pass's columns (needs the macros of :mod:`wormsign.detect.prep`)."""
     case.set_meta(INDEX, None)
-    sql, params = bind(SELECT, {"parents": sorted(cfg["remote_parents"])})
+    sql, params = bind(SELECT, _values(cfg))
     case.engine.execute(f"CREATE OR REPLACE TABLE {INDEX} AS SELECT * FROM ({sql}) LIMIT 0", params)
 
 
 def index_batch(case: Case, cfg: dict[str, Any], lo: int, hi: int) -> None:
     """Add the pass's rows of events ``lo <= rowid < hi`` to ``hunt_index``."""
-    sql, params = bind(RANGE_SELECT, {"parents": sorted(cfg["remote_parents"]), "lo": lo, "hi": hi})
+    sql, params = bind(RANGE_SELECT, {**_values(cfg), "lo": lo, "hi": hi})
     case.engine.execute(f"INSERT INTO {INDEX} BY NAME {sql}", params)
 
 
@@ -164,7 +169,7 @@ def build(case: Case, cfg: dict[str, Any]) -> int:
     if index_is_fresh(case, cfg):
         case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
         return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])
-    sql, params = bind(SELECT, {"parents": sorted(cfg["remote_parents"])})
+    sql, params = bind(SELECT, _values(cfg))
     rows = case.query(sql, params)
     case.engine.execute(f"CREATE TEMP TABLE h_ev AS SELECT * FROM ({sql}) LIMIT 0", params)
     if rows.num_rows:
