@@ -15,7 +15,14 @@ from wormsign.store import Case
 # name), else the latest drop before it (worms rename every copy).
 COPY_EXEC = """
 CREATE OR REPLACE TEMP TABLE h_edges AS
-WITH xn AS (SELECT xid, host, ts, unnest(names) AS name FROM h_execs),
+WITH dk AS (  -- the windows (exec_window_s + 60 s long) that hold a drop, and those beside them
+    SELECT DISTINCT target AS host, CAST(floor(epoch(ts) / $bw) AS BIGINT) + k AS b
+    FROM h_drops, (VALUES (-1), (0), (1)) v(k) WHERE source IS NOT NULL
+),
+xc AS (  -- the executions a drop could explain (most code a host starts is nowhere near a drop)
+    SELECT x.* FROM h_execs x SEMI JOIN dk ON dk.host = x.host AND dk.b = CAST(floor(epoch(x.ts) / $bw) AS BIGINT)
+),
+xn AS (SELECT xid, host, ts, unnest(names) AS name FROM xc),
 named AS (
     SELECT x.xid, d.source, d.ts AS drop_ts, d.fname, d.fpath, d.sha256, d.account, d.via, d.ref AS dref, 1 AS q
     FROM xn x JOIN h_drops d ON d.target = x.host AND d.fname = x.name
@@ -23,7 +30,7 @@ named AS (
 ),
 near AS (
     SELECT x.xid, d.source, d.ts, d.fname, d.fpath, d.sha256, d.account, d.via, d.ref, 2
-    FROM (SELECT * FROM h_execs WHERE host IN (SELECT target FROM h_drops WHERE source IS NOT NULL)) x
+    FROM xc x
     ASOF JOIN (SELECT * FROM h_drops WHERE source IS NOT NULL  -- of drops at one instant, the first by ref
                QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) d
       ON d.target = x.host AND x.ts >= d.ts
@@ -36,7 +43,7 @@ best AS (
 SELECT b.source, x.host AS target, x.ts, x.method, b.fname, b.fpath,
        coalesce(x.sha256, b.sha256) AS sha256, coalesce(b.account, x.account) AS account,
        'copy' AS kind, [b.dref, x.ref] AS evidence, b.drop_ts, x.xid, b.q
-FROM best b JOIN h_execs x USING (xid)
+FROM best b JOIN xc x USING (xid)
 WHERE b.source <> x.host
 """
 
@@ -112,7 +119,7 @@ def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
 
 def build_edges(case: Case, cfg: dict[str, Any]) -> None:
     """Fill ``h_edges`` (needs :func:`wormsign.detect.prep.prepare` first)."""
-    vals = {"w": int(cfg["exec_window_s"]), "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"],
+    vals = {"w": int(cfg["exec_window_s"]), "bw": int(cfg["exec_window_s"]) + 60, "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"],
             "scan_window_s": int(cfg["scan_window_s"]), "scan_min_hosts": int(cfg["scan_min_hosts"])}
     for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT, SCAN_ON, BEST):
         q, params = bind(sql, vals)
