@@ -1,4 +1,4 @@
-"""The hunt's one pass over events (h_ev) and the implicated hosts' activity (h_act)."""
+"""The hunt's one pass over events (h_ev) and the summaries of what hosts did (h_chan, h_img, h_runs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from huntrows import copy_exec, ev, ip, make_case
 
 from wormsign import hunt
-from wormsign.detect import access, candidates, config, prep, propagation
+from wormsign.detect import access, activity, candidates, config, prep, propagation
 from wormsign.detect.rules import LATE, load_rules
 from wormsign.schema import FIELD_NAMES
 
@@ -23,10 +23,9 @@ def test_h_ev_carries_every_column_the_working_tables_and_rules_read() -> None:
     carried = set(candidates.columns())
     assert set(hunt.COLUMNS) == carried and carried <= set(FIELD_NAMES)
     working = [prep.DROPS, prep.EXECS, prep.SMB, prep.LOGONS, prep.AUTHFAIL, prep.LOCKOUTS, prep.IMPLICATED,
-               access.CHAIN] + [r.sql for r in load_rules()]
+               access.CHAIN] + [r.sql for r in load_rules()] + [sql for _, _, sql in activity.PARTS]
     for sql in working:
         assert _read(sql) <= carried, _read(sql) - carried
-    assert set(candidates.ACTIVITY) <= carried
 
 
 def test_one_pass_keeps_the_evidence_and_leaves_the_noise(tmp_path: Path) -> None:
@@ -56,17 +55,29 @@ def test_one_pass_keeps_the_evidence_and_leaves_the_noise(tmp_path: Path) -> Non
     assert proc == [("C:\\Windows\\System32\\services.exe", None, None)]
 
 
-def test_activity_is_read_for_implicated_hosts_only(tmp_path: Path) -> None:
-    rows = [ev(i, h, "network", "3", **{"destination.ip": "203.0.113.9", "destination.port": 443})
-            for i, h in enumerate(["ws-01", "ws-02", "ws-03"])]
-    # ws-03: a program (not the kernel) wrote an executable, as a loader does
+def test_activity_is_summarised_for_implicated_hosts_only(tmp_path: Path) -> None:
+    """Without stored summaries, a hunt summarises the implicated hosts' activity only: the
+    channels of their outside connections, their images' hashes and addresses, and the starts
+    of executables a program wrote there."""
+    rows = [ev(i * 10 + k, h, "network", "3", **{"destination.ip": "203.0.113.9", "destination.port": 443,
+                                                  "process.executable": "C:\\u\\p.exe"})
+            for i, h in enumerate(["ws-01", "ws-02", "ws-03"]) for k in range(3)]
+    # ws-03: a program (not the kernel) wrote an executable, as a loader does, and it started
     rows.append(ev(9, "ws-03", "file", "11", **{"process.executable": "C:\\u\\ldr.exe", "file.path": "C:\\u\\p.exe"}))
+    rows.append(ev(10, "ws-03", "process", "1", **{"process.executable": "C:\\u\\p.exe",
+                                                   "process.hash.sha256": "ab" * 32}))
+    rows.append(ev(11, "ws-02", "process", "1", **{"process.executable": "C:\\u\\p.exe",
+                                                   "process.hash.sha256": "cd" * 32}))
     cfg = config.load()
     with make_case(tmp_path / "c.duckdb", rows) as case:
         prep.prepare(case, cfg)
         propagation.build_edges(case, cfg)
         assert prep.implicate(case, cfg, {"ws-01"}) == 2
-        assert case.rows("SELECT DISTINCT host FROM h_act ORDER BY host") == [("ws-01",), ("ws-03",)]
+        assert case.rows("SELECT src, chan, n FROM h_chan ORDER BY src") == [
+            ("ws-01", "c:\\u\\p.exe", 3), ("ws-03", "c:\\u\\p.exe", 3)]
+        assert case.rows("SELECT host, img, sha, dests FROM h_img ORDER BY host") == [
+            ("ws-01", "c:\\u\\p.exe", None, ["203.0.113.9"]), ("ws-03", "c:\\u\\p.exe", "ab" * 32, ["203.0.113.9"])]
+        assert case.rows("SELECT host, img, sha FROM h_runs") == [("ws-03", "c:\\u\\p.exe", "ab" * 32)]
     assert set(LATE) == {"beacon", "loader-payload"}
 
 

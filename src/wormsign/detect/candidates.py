@@ -5,14 +5,15 @@ which DuckDB tests inside the scan, and the columns the detections read for that
 branches are stacked by name (``UNION ALL BY NAME``): ``h_ev`` keeps the column names of
 ``events``, and a column a branch does not need is NULL there, so a row costs only the
 values it carries. Outside connections and process starts with hashes are not here: they
-are read for implicated hosts only (:data:`wormsign.detect.prep.ACTIVITY`), and the lure
-chain on patient zero per host (:mod:`wormsign.detect.access`).
+are summarised per host (:mod:`wormsign.detect.activity`), and the lure chain on patient
+zero is read per host (:mod:`wormsign.detect.access`).
 
-The pass depends on the events alone (and on ``remote_parents`` and ``exec_extensions``), so the resolver
-(:mod:`wormsign.resolve`, once per change of the case) stores it as the table ``hunt_index``
-while it enriches the events, batch by batch. A hunt whose configuration gives the same pass
-reads that table instead of scanning ``events``; otherwise (another configuration of the pass, a case
-resolved by an older version, events added since) it makes the pass itself, as before.
+The pass depends on the events alone (and on ``remote_parents`` and ``exec_extensions``), so
+the resolver (:mod:`wormsign.resolve`, once per change of the case) stores it as the table
+``hunt_index`` while it enriches the events, batch by batch, and then the activity summaries.
+A hunt whose configuration gives the same pass reads these tables instead of scanning
+``events``; otherwise (another configuration, a case resolved by an older version, events
+added since) it makes the pass itself, and summarises the implicated hosts' activity.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 from typing import Any
 
+from wormsign.detect import activity
 from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
@@ -120,9 +122,10 @@ INDEX = "hunt_index"
 def spec(cfg: dict[str, Any]) -> str:
     """What the pass depends on besides the events: its SQL, the macros it calls (they compute
     the stored ``x_*`` values) and the values bound into it."""
-    from wormsign.detect.prep import MACROS  # prep imports this module
+    from wormsign.detect.prep import IPMAP, IPMAP_RESOLVED, MACROS  # prep imports this module
 
-    blob = json.dumps([SELECT, list(MACROS), _values(cfg)], sort_keys=True)
+    blob = json.dumps([SELECT, list(MACROS), _values(cfg), activity.spec(cfg), IPMAP, IPMAP_RESOLVED,
+                       list(cfg["loopback"])], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -150,14 +153,23 @@ def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def finish_index(case: Case, cfg: dict[str, Any]) -> None:
-    """Mark ``hunt_index`` as the pass of the events as they are now."""
+    """Store the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
+    ``hunt_index`` and them as those of the events as they are now."""
+    from wormsign.detect.prep import ipmap
+
+    ipmap(case, cfg)
+    case.drop("h_ev")
+    case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
+    activity.store(case, cfg)
     case.set_meta(INDEX, _state(case, cfg))
 
 
 def index_is_fresh(case: Case, cfg: dict[str, Any]) -> bool:
-    """Whether ``hunt_index`` holds this configuration's pass over the events as they are now."""
+    """Whether ``hunt_index`` (and the stored summaries of :mod:`wormsign.detect.activity`)
+    hold this configuration's pass over the events as they are now."""
     stored = case.get_meta(INDEX)
-    return bool(stored) and stored == _state(case, cfg) and case.engine.has_table(INDEX)
+    return (bool(stored) and stored == _state(case, cfg) and case.engine.has_table(INDEX)
+            and all(case.engine.has_table(t) for t in activity.tables()))
 
 
 def build(case: Case, cfg: dict[str, Any]) -> int:
@@ -166,8 +178,11 @@ def build(case: Case, cfg: dict[str, Any]) -> int:
     ``h_ev`` is a view of the stored ``hunt_index`` when that is fresh, else a TEMP table
     filled by the pass over ``events``."""
     case.drop("h_ev")
+    for view, _, _ in activity.PARTS:
+        case.drop(view)
     if index_is_fresh(case, cfg):
         case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
+        activity.build(case, cfg, stored=True)
         return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])
     sql, params = bind(SELECT, _values(cfg))
     rows = case.query(sql, params)
@@ -177,15 +192,10 @@ def build(case: Case, cfg: dict[str, Any]) -> int:
     return rows.num_rows
 
 
-#: Columns read after the pass: the implicated hosts' activity (beaconing, loader payloads) and
-#: the lure chain on patient zero.
+#: Columns read after the pass: the activity summaries (beaconing, loader payloads) and the
+#: lure chain on patient zero.
 LATER = ("source.ip", "source.host", "destination.ip", "destination.port", "process.executable",
          "process.hash.sha256", "process.parent.executable", "process.command_line")
-
-
-#: Columns of the implicated hosts' activity (``h_act``, :data:`wormsign.detect.prep.ACTIVITY`).
-ACTIVITY = ("ts", "host", "kind", "src.digest", "src.record", "src.format", "source.ip", "source.host",
-            "destination.ip", "destination.port", "process.executable", "process.hash.sha256")
 
 
 def columns() -> tuple[str, ...]:

@@ -18,15 +18,16 @@ propagation graph never loop over events in Python, nor scan ``events`` once per
               install's ``caller`` (the host that logged on over the network just before)
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
-``h_impl``    implicated hosts, and ``h_act`` their process starts and connections, copied once
-              with the columns beaconing and loader payloads read (:func:`implicate`)
+``h_impl``    implicated hosts (:func:`implicate`)
+``h_chan``, ``h_img``, ``h_runs``  what hosts did, summarised for beaconing and loader payloads
+              (:mod:`wormsign.detect.activity`: stored by the resolver, or computed for ``h_impl``)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wormsign.detect import candidates
+from wormsign.detect import activity, candidates
 from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
@@ -177,6 +178,15 @@ FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" 
 """
 
 
+def ipmap(case: Case, cfg: dict[str, Any]) -> None:
+    """``h_ipmap``: the resolver's map alone once it has run, else what the logs say."""
+    loop = list(cfg["loopback"])
+    if case.rows("SELECT count(*) FROM host_addr")[0][0]:
+        case.engine.execute(IPMAP_RESOLVED, [loop])
+    else:
+        case.engine.execute(IPMAP, [loop])
+
+
 def prepare(case: Case, cfg: dict[str, Any]) -> None:
     """Build the working tables of a hunt (TEMP: they vanish with the connection)."""
     eng = case.engine
@@ -184,10 +194,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
         eng.execute(m)
     candidates.build(case, cfg)
     loop = list(cfg["loopback"])
-    if case.rows("SELECT count(*) FROM host_addr")[0][0]:  # the resolver has run: use its map alone
-        eng.execute(IPMAP_RESOLVED, [loop])
-    else:
-        eng.execute(IPMAP, [loop])
+    ipmap(case, cfg)
     eng.execute(DROPS, [list(cfg["admin_shares"]), int(cfg["write_mask_bit"]), loop, list(cfg["exec_extensions"])])
     parents = dict(cfg["remote_parents"])
     rpc = dict(cfg["rpc_exec"])
@@ -242,21 +249,15 @@ SELECT DISTINCT host FROM (
 ) WHERE host IS NOT NULL
 """
 
-# The second pass: what the implicated hosts did, read by beaconing and loader payloads
-# (three reads): copied once, with only the columns they read, so ``events`` is scanned once.
-ACTIVITY = f"""
-CREATE OR REPLACE TEMP TABLE h_act AS
-SELECT {", ".join(f'"{c}"' for c in candidates.ACTIVITY)} FROM events
-WHERE kind IN ('network', 'process') AND host IN (SELECT host FROM h_impl)
-"""
-
-
 def implicate(case: Case, cfg: dict[str, Any], hosts: set[str] | None = None) -> int:
-    """Build ``h_impl`` (``hosts`` and loader hosts; without ``hosts``, the default above) and
-    ``h_act``, after the propagation edges. Returns how many hosts are implicated."""
+    """Build ``h_impl`` (``hosts`` and loader hosts; without ``hosts``, the default above)
+    after the propagation edges, and the summaries of what hosts did (``h_chan``, ``h_img``,
+    ``h_runs``: :mod:`wormsign.detect.activity`) when the stored ones are not fresh, for
+    ``h_impl``. Returns how many hosts are implicated."""
     vals = {"hosts": sorted(h for h in hosts or () if h), "default": hosts is None,
             "min_failures": min(int(cfg["bruteforce_min_failures"]), int(cfg["spray_min_accounts"])),
             "exec_extensions": list(cfg["exec_extensions"])}
     case.engine.execute(*bind(IMPLICATED, vals))
-    case.engine.execute(ACTIVITY)
+    if not case.engine.has_table("h_chan"):
+        activity.build(case, cfg, stored=False)
     return int(case.rows("SELECT count(*) FROM h_impl")[0][0])

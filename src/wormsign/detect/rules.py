@@ -25,7 +25,7 @@ from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-#: Rules that read the implicated hosts' activity (``h_act``, :func:`wormsign.detect.prep.implicate`).
+#: Rules that read the implicated hosts (``h_impl``) and their activity (:func:`wormsign.detect.prep.implicate`).
 LATE = ("beacon", "loader-payload")
 SEVERITIES = ("low", "medium", "high", "critical")
 _REQUIRED = ("id", "title", "attack", "severity", "explanation", "summary", "sql")
@@ -114,7 +114,7 @@ def run_rules(case: Case, cfg: dict[str, Any], rules: list[Rule] | None = None) 
     hosts are built with their default when a rule of :data:`LATE` needs them and the caller
     did not build them)."""
     rules = rules if rules is not None else load_rules()
-    if any(r.id in LATE for r in rules) and not case.engine.has_table("h_act"):
+    if any(r.id in LATE for r in rules) and not case.engine.has_table("h_impl"):
         implicate(case, cfg)
     alerts: list[dict[str, Any]] = []
     for rule in rules:
