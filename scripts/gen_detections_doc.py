@@ -33,7 +33,10 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         "executables written to a host from another host",
         ["admin_shares", "write_mask_bit", "loopback", "exec_extensions", "logon_window_s"],
     ),
-    "h_execs": ("code started the way remote tools start it", ["remote_parents", "rpc_exec"]),
+    "h_execs": ("code started the way remote tools start it (stored by the resolver)", ["remote_parents", "rpc_exec"]),
+    "h_callers": ("the caller of each install: the host that logged on over the network just before",
+                  ["logon_window_s", "loopback"]),
+    "h_svc": ("per image the service control manager starts: on how many hosts and days (stored)", ["remote_parents"]),
     "h_smb": ("port-445 connections between hosts", ["exploit_min_bytes", "loopback"]),
     "h_logons": ("successful network logons (4624 type 3)", ["loopback"]),
     "h_authfail": ("failed authentications", ["loopback"]),
@@ -42,6 +45,9 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         "propagation edges (a host starting code it got from another host)",
         ["exec_window_s", "exploit_window_s", "system_dirs_re", "scan_window_s", "scan_min_hosts"],
     ),
+    "h_chan": ("connection channels to outside addresses, per source host (stored)", ["internal_re"]),
+    "h_img": ("per host and image: its hash and the outside addresses it connected to (stored)", ["internal_re"]),
+    "h_runs": ("starts of executables a program (not the kernel) wrote on the same host (stored)", ["exec_extensions"]),
 }
 # h_edges is built from these tables, so a rule on h_edges is shaped by their settings too.
 TABLE_DEPS = {"h_edges": ["h_drops", "h_execs", "h_smb", "h_logons"]}
@@ -66,7 +72,8 @@ EVIDENCE = {
     "binaries in `binaries`, and executions of them; up to 50. One alert per host and clock hour.",
     "remote-exec": "For each edge, the drop event and the execution event (or the Zeek `dce_rpc` call); up "
     "to 50. One alert per source, file name and clock hour, listing every target.",
-    "remote-service": "Service installs (7045, 4697), children of `services.exe`, Zeek `svcctl` calls, and "
+    "remote-service": "Service installs (7045, 4697), children of `services.exe` that are not routine in the case, "
+    "Zeek `svcctl` calls, and "
     "5145 opens of the `svcctl` pipe from a non-loopback address; up to 50. One alert per "
     "source, service (or child image) and clock hour.",
     "remote-task": "Task registrations (4698, 4702), children of `taskeng.exe`, Zeek `atsvc`/"
@@ -221,8 +228,12 @@ def render() -> str:
         "| the in-house Sigma rules and their tuning | `src/wormsign/detect/sigma/rules/`, `sigma/settings.yaml` |"
     )
     w("")
-    w("A hunt runs in this order (`wormsign.hunt.hunt`): resolve addresses to hosts, build the working")
-    w("tables, build the propagation edges, run every analytic below and the Sigma rules (alerts, numbered")
+    w("A hunt runs in this order (`wormsign.hunt.hunt`): resolve addresses to hosts (only when the case")
+    w("changed since the last resolution), take the rows the detections start from and the tables that")
+    w("depend on them alone (`hunt_index`, `hunt_execs`, `hunt_svc`, and the activity summaries")
+    w("`hunt_chan`, `hunt_img`, `hunt_runs`, which the resolver stores when it covers the case's events")
+    w("and the hunt's configuration of them; else one pass over `events`), build the working tables, build")
+    w("the propagation edges, run every analytic below and the Sigma rules (alerts, numbered")
     w("`ALR-000001`... in time order), learn the deployer baseline, pick the edges that are infections,")
     w("build the infection trees, and turn them and the remaining alerts into incidents (`INC-0001`...).")
     w("Alerts and incidents are written as `alerts.ndjson` and `incidents.json` (docs/formats.md).")
@@ -272,6 +283,15 @@ def render() -> str:
         "  in `remote_parents` (`services.exe`, `wmiprvse.exe`, `taskeng.exe`, `psexesvc.exe`), and Zeek `dce_rpc`"
     )
     w("  calls listed in `rpc_exec`, each with every executable name its command line names.")
+    w("- `h_callers`: an install names no caller: its caller is the host whose network logon on it came")
+    w("  last, at most `logon_window_s` before (read by `remote-service` and the hunt's Sigma alerts, never")
+    w("  an edge).")
+    w("- `h_chan`, `h_img`, `h_runs` (`detect/activity.py`): a channel is a process's connections to")
+    w("  addresses outside `internal_re` (Sysmon 3), or on the wire those to one outside address and port")
+    w("  (Zeek `conn`), with its count, first and last connection and the mean and spread of its gaps;")
+    w("  `h_img` holds per host and image its least hash and outside addresses; `h_runs` the starts (with a")
+    w("  hash) of executables a program wrote on the same host. The resolver stores them for every host;")
+    w("  without them a hunt computes them for the implicated hosts only.")
     w("- `h_edges`: one row per execution on a host explained by another host, keeping the best")
     w("  explanation (`propagation.py`), in this order: (0) a port-445 session that carried")
     w("  `exploit_min_bytes` or more (or that the target logged itself) at most `exploit_window_s` before an")
@@ -474,7 +494,8 @@ accounts, families, C2 and the containment order (docs/formats.md).
 | `beacon` | `beacon` | acting host; lists the C2 addresses and ports to block |
 | every other analytic | `lateral` | acting host, titled with the rule ids |
 | every other analytic, when it is a known deployer's usual push (`Baseline.routine_alert`: a learned or allowlisted deployer, a file it was seen pushing, no tie to brute force) | `lateral`, severity `low` | deployer, titled "routine deployment by HOST (learned baseline)" |
-| Sigma rules (`sigma:<id>`) | `sigma` | rule, titled by the rule's title, across the hosts it fired on |
+| Sigma rules (`sigma:<id>`) of a known deployer acting on another host (its admin-share writes; Sigma alerts name no file, so only the deployer and the tie to brute force are checked) | `lateral`, severity `low` | joins that deployer's routine incident (listed there as `sigma`) |
+| other Sigma rules (`sigma:<id>`) | `sigma` | rule, titled by the rule's title, across the hosts it fired on |
 
 The severity of an incident is the highest of its alerts (routine deployments: `low`). Lockouts left over go into one `bruteforce`
 incident, "N account lockouts", of severity medium.
@@ -487,7 +508,10 @@ PROSE_SIGMA = """## Sigma rules
 them (and any others). Their alerts have `rule` = `sigma:<id>` (the rule's UUID, else its `name`, else
 its title) and a severity from the rule's `level` (the `severity` map of `settings.yaml`). Single-event
 hits of one rule on one host closer than `merge_gap_seconds` are one alert. A base rule named by a
-correlation only feeds it unless the correlation says `generate: true`.
+correlation only feeds it unless the correlation says `generate: true`. An alert's `source_host` is
+the host its first event names as the source, else the host itself; in a hunt, an alert whose first
+event is a service install (7045, 4697: they name no caller) takes as `source_host` the host that
+logged on over the network within `logon_window_s` before, as `remote-service` does.
 
 ### In-house rules (src/wormsign/detect/sigma/rules/)
 

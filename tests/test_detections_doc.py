@@ -68,3 +68,15 @@ def test_rule_titles_and_sigma_settings_are_documented(doc: str) -> None:
         assert str(yaml.safe_load(p.read_text("utf-8"))["title"]) in doc, p.name
     for k in yaml.safe_load((DETECT / "sigma" / "settings.yaml").read_text("utf-8")):
         assert f"`{k}`" in doc, k
+
+
+def test_doc_is_what_the_generator_writes(doc: str) -> None:
+    """Edits go into scripts/gen_detections_doc.py (its prose) or the data it reads, never into
+    the doc alone: a hand edit is lost at the next regeneration."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_detections_doc", ROOT / "scripts" / "gen_detections_doc.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.render() == doc, "docs/detections.md is out of date: run scripts/gen_detections_doc.py"

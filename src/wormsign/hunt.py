@@ -81,13 +81,13 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
     return [dict(a) for a in out or []]
 
 
-# The caller of a service install a Sigma alert cites first (``h_execs.caller``, detect/prep.py:
+# The caller of a service install a Sigma alert cites first (``h_callers``, detect/prep.py:
 # the host that logged on over the network just before; a 7045 names none).
 CALLERS = """
 WITH a AS (SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS ref)
-SELECT a.i, x.caller FROM a JOIN h_execs x
+SELECT a.i, c.caller FROM a JOIN h_execs x
   ON x.method = 'service' AND x.via = 'install' AND x.host = a.host AND x.ref = a.ref
-WHERE x.caller IS NOT NULL
+JOIN h_callers c ON c.xid = x.xid
 """
 
 

@@ -123,9 +123,10 @@ def spec(cfg: dict[str, Any]) -> str:
     """What the pass depends on besides the events: its SQL, the macros it calls (they compute
     the stored ``x_*`` values) and the values bound into it."""
     from wormsign.detect.prep import IPMAP, IPMAP_RESOLVED, MACROS  # prep imports this module
+    from wormsign.detect.prep import spec as working_spec
 
-    blob = json.dumps([SELECT, list(MACROS), _values(cfg), activity.spec(cfg), IPMAP, IPMAP_RESOLVED,
-                       list(cfg["loopback"])], sort_keys=True)
+    blob = json.dumps([SELECT, list(MACROS), _values(cfg), activity.spec(cfg), working_spec(cfg), IPMAP,
+                       IPMAP_RESOLVED, list(cfg["loopback"])], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -153,26 +154,34 @@ def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def finish_index(case: Case, cfg: dict[str, Any]) -> None:
-    """Store the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
+    """Store the working tables that depend on the pass alone (:data:`wormsign.detect.prep.STORED`)
+    and the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
     ``hunt_index`` and them as those of the events as they are now."""
-    from wormsign.detect.prep import ipmap
+    from wormsign.detect import prep
 
-    ipmap(case, cfg)
+    prep.ipmap(case, cfg)
     case.drop("h_ev")
     case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
+    prep.store(case, cfg)
     activity.store(case, cfg)
     case.set_meta(INDEX, _state(case, cfg))
 
 
 def index_is_fresh(case: Case, cfg: dict[str, Any]) -> bool:
-    """Whether ``hunt_index`` (and the stored summaries of :mod:`wormsign.detect.activity`)
-    hold this configuration's pass over the events as they are now."""
+    """Whether ``hunt_index`` (and the tables stored with it) hold this configuration's pass
+    over the events as they are now."""
+    from wormsign.detect import prep
+
     stored = case.get_meta(INDEX)
-    return (bool(stored) and stored == _state(case, cfg) and case.engine.has_table(INDEX)
-            and all(case.engine.has_table(t) for t in activity.tables()))
+    if not stored or stored != _state(case, cfg):
+        return False
+    names = sorted({INDEX, *activity.tables(), *prep.stored_tables()})
+    found = case.rows("SELECT count(DISTINCT table_name) FROM information_schema.tables WHERE list_contains(?, table_name)",
+                      [names])
+    return int(found[0][0]) == len(names)
 
 
-def build(case: Case, cfg: dict[str, Any]) -> int:
+def build(case: Case, cfg: dict[str, Any], *, fresh: bool | None = None) -> int:
     """Fill ``h_ev`` (needs the macros of :mod:`wormsign.detect.prep`); returns its rows.
 
     ``h_ev`` is a view of the stored ``hunt_index`` when that is fresh, else a TEMP table
@@ -180,7 +189,7 @@ def build(case: Case, cfg: dict[str, Any]) -> int:
     case.drop("h_ev")
     for view, _, _ in activity.PARTS:
         case.drop(view)
-    if index_is_fresh(case, cfg):
+    if index_is_fresh(case, cfg) if fresh is None else fresh:
         case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
         activity.build(case, cfg, stored=True)
         return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])

@@ -10,12 +10,15 @@ propagation graph never loop over events in Python, nor scan ``events`` once per
 
 ``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
 
+``h_execs`` and ``h_svc`` depend on ``h_ev`` alone: the resolver stores them too (:data:`STORED`).
+
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
 ``h_execs``   code started on a host the way remote tools start it (7045/4697, 4698, services/WMI
               children, Zeek dce_rpc svcctl/atsvc), with every file name its command names,
-              ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call, and an
-              install's ``caller`` (the host that logged on over the network just before)
+              ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call
+``h_callers`` an install's caller (``xid``, ``caller``: the host that logged on over the network just before)
+``h_svc``     per image the service control manager starts: on how many hosts and days
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
 ``h_impl``    implicated hosts (:func:`implicate`)
@@ -103,7 +106,6 @@ WHERE fname IS NOT NULL AND target IS NOT NULL AND list_contains(?, ws_ext(fname
 
 # Code started on a host the way remote-execution tools start it.
 EXECS = """
-CREATE OR REPLACE TEMP TABLE h_execs AS
 WITH rp AS (SELECT unnest(?) AS parent, unnest(?) AS method),
 rpc AS (SELECT unnest(?) AS endpoint, unnest(?) AS method, unnest(?) AS ops),
 raw AS (
@@ -129,9 +131,55 @@ raw AS (
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
 )
-SELECT row_number() OVER () AS xid, *, CAST(NULL AS VARCHAR) AS caller  -- xid: an identity, in no order
+SELECT row_number() OVER () AS xid, *  -- xid: an identity, in no order
 FROM raw WHERE host IS NOT NULL
 """
+
+# What the service control manager starts, per image: on how many hosts and days (the
+# routine programs of remote-service).
+SERVICE_IMAGES = """
+SELECT lower(image) AS img, count(DISTINCT host) AS hosts, count(DISTINCT date_trunc('day', ts)) AS days
+FROM h_execs WHERE method = 'service' AND via = 'process' AND image IS NOT NULL GROUP BY 1
+"""
+
+#: Working tables that depend on the pass over events alone (and on the configuration the
+#: candidates' spec covers): (name in a hunt, stored table, SQL). The resolver stores them
+#: beside ``hunt_index`` (:func:`store`); a hunt reads them as views when they are fresh.
+STORED = (("h_execs", "hunt_execs", EXECS), ("h_svc", "hunt_svc", SERVICE_IMAGES))
+
+
+def _execs_params(cfg: dict[str, Any]) -> list[Any]:
+    parents = dict(cfg["remote_parents"])
+    rpc = dict(cfg["rpc_exec"])
+    return [list(parents), list(parents.values()),
+            list(rpc), [v[0] for v in rpc.values()], [list(v[1]) for v in rpc.values()]]
+
+
+def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
+    """The tables of :data:`STORED`: computed into the case (``store``) and read as views,
+    or computed as TEMP tables of this hunt."""
+    for name, table, sql in STORED:
+        params = _execs_params(cfg) if sql is EXECS else []
+        case.drop(name)
+        if store:
+            case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params)
+            case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+        else:
+            case.engine.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+
+
+def store(case: Case, cfg: dict[str, Any]) -> None:
+    """Store the working tables of :data:`STORED` (needs ``h_ev`` and ``h_ipmap``)."""
+    _working(case, cfg, store=True)
+
+
+def stored_tables() -> tuple[str, ...]:
+    return tuple(t for _, t, _ in STORED)
+
+
+def spec(cfg: dict[str, Any]) -> list[Any]:
+    """What the stored working tables depend on besides the pass."""
+    return [[sql for _, _, sql in STORED], _execs_params(cfg)]
 
 SMB = """
 CREATE OR REPLACE TEMP TABLE h_smb AS
@@ -192,19 +240,17 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
     eng = case.engine
     for m in MACROS:
         eng.execute(m)
-    candidates.build(case, cfg)
+    fresh = candidates.index_is_fresh(case, cfg)
+    candidates.build(case, cfg, fresh=fresh)
     loop = list(cfg["loopback"])
     ipmap(case, cfg)
     eng.execute(DROPS, [list(cfg["admin_shares"]), int(cfg["write_mask_bit"]), loop, list(cfg["exec_extensions"])])
-    parents = dict(cfg["remote_parents"])
-    rpc = dict(cfg["rpc_exec"])
-    eng.execute(
-        EXECS,
-        [
-            list(parents), list(parents.values()),
-            list(rpc), [v[0] for v in rpc.values()], [list(v[1]) for v in rpc.values()],
-        ],
-    )
+    if fresh:
+        for name, table, _ in STORED:
+            case.drop(name)
+            eng.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+    else:
+        _working(case, cfg, store=False)
     eng.execute(SMB, [int(cfg["exploit_min_bytes"]), loop, loop])
     eng.execute(LOGONS, [loop])
     eng.execute(AUTHFAIL, [loop])
@@ -219,15 +265,14 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
            WHERE h_drops.source IS NULL AND h_drops.ref = l.ref""",
         [int(cfg["logon_window_s"])],
     )
-    # An install (7045/4697, 4698) names no caller either: the same logon tells it (``caller``,
+    # An install (7045/4697, 4698) names no caller either: the same logon tells it (``h_callers``,
     # read by remote-service and by the Sigma alerts of the hunt; never an edge of its own).
     eng.execute(
-        """UPDATE h_execs SET caller = l.source
-           FROM (SELECT x.xid, l.source
-                 FROM (SELECT * FROM h_execs WHERE via = 'install') x
-                 ASOF JOIN h_logons l ON l.target = x.host AND x.ts >= l.ts
-                 WHERE x.ts - l.ts <= to_seconds(?) AND l.source <> x.host) l
-           WHERE h_execs.xid = l.xid""",
+        """CREATE OR REPLACE TEMP TABLE h_callers AS
+           SELECT x.xid, l.source AS caller
+           FROM (SELECT xid, host, ts FROM h_execs WHERE via = 'install') x
+           ASOF JOIN h_logons l ON l.target = x.host AND x.ts >= l.ts
+           WHERE x.ts - l.ts <= to_seconds(?) AND l.source <> x.host""",
         [int(cfg["logon_window_s"])],
     )
 
