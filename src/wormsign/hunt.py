@@ -13,6 +13,7 @@ import networkx as nx
 import pyarrow as pa
 
 from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules
+from wormsign.engine import records
 from wormsign.graph.incidents import other_incidents
 from wormsign.graph.outbreak import iso, outbreak_incident
 from wormsign.graph.select import select_infections
@@ -105,27 +106,46 @@ def _install_callers(case: Case, alerts: list[dict[str, Any]]) -> list[dict[str,
 
 
 # One edge per source, target, file and hour: the copy, the service install, the process start
-# and the RPC calls of one infection are one step, with all their evidence.
+# and the RPC calls of one infection are one step. Its evidence is read for the edges that
+# are infections only (:data:`EDGE_EVIDENCE`): most edges are routine deployments.
 EDGES = """
-SELECT source, target, ts, method, fname, fpath, sha256, account, kind, list_slice(ws_uniq(ev), 1, 20) AS evidence,
-       drop_ts
-FROM (
-    SELECT source, target, min(ts) AS ts, arg_min(method, (ts, evidence)) AS method, fname,
-           arg_min(fpath, (ts, evidence)) AS fpath, max(sha256) AS sha256, arg_min(account, (ts, evidence)) AS account,
-           arg_min(kind, (ts, evidence)) AS kind, list_slice(flatten(list(evidence ORDER BY ts, evidence)), 1, 80) AS ev,
-           min(drop_ts) AS drop_ts
-    FROM h_edges
-    WHERE source IS NOT NULL AND target IS NOT NULL
-      AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
-    GROUP BY source, target, fname, time_bucket(INTERVAL 1 HOUR, ts))
+SELECT source, target, min(ts) AS ts, arg_min(method, (ts, evidence)) AS method, fname,
+       arg_min(fpath, (ts, evidence)) AS fpath, max(sha256) AS sha256, arg_min(account, (ts, evidence)) AS account,
+       arg_min(kind, (ts, evidence)) AS kind, min(drop_ts) AS drop_ts, time_bucket(INTERVAL 1 HOUR, ts) AS bucket
+FROM h_edges
+WHERE source IS NOT NULL AND target IS NOT NULL
+  AND NOT (regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?))
+GROUP BY source, target, fname, bucket
 ORDER BY ts, source, target, fname
+"""
+
+# The evidence of the edges (source, target, file, hour) numbered ``i``: the first 20 distinct
+# references in time order.
+EDGE_EVIDENCE = """
+WITH k AS (SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS source, unnest(?::VARCHAR[]) AS target,
+                  unnest(?::VARCHAR[]) AS fname, unnest(?::TIMESTAMPTZ[]) AS bucket)
+SELECT i, list_slice(ws_uniq(ev), 1, 20) AS evidence FROM (
+    SELECT k.i, list_slice(flatten(list(e.evidence ORDER BY e.ts, e.evidence)), 1, 80) AS ev
+    FROM k JOIN h_edges e ON e.source = k.source AND e.target = k.target
+     AND e.fname IS NOT DISTINCT FROM k.fname AND time_bucket(INTERVAL 1 HOUR, e.ts) = k.bucket
+    GROUP BY k.i)
 """
 
 
 def _edges(case: Case, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Propagation edges between hosts of the network (an outside address is no infector: the
-    host it reached is where the outbreak entered)."""
-    return case.query(EDGES, [cfg["internal_re"]]).to_pylist()
+    host it reached is where the outbreak entered), without their evidence (:func:`_evidence`)."""
+    return records(case.query(EDGES, [cfg["internal_re"]]))
+
+
+def _evidence(case: Case, edges: list[dict[str, Any]]) -> None:
+    """Give ``edges`` (rows of :data:`EDGES`) their evidence."""
+    if not edges:
+        return
+    cols = ("source", "target", "fname", "bucket")
+    rows = case.rows(EDGE_EVIDENCE, [list(range(len(edges)))] + [[e[c] for e in edges] for c in cols])
+    for i, ev in rows:
+        edges[i]["evidence"] = list(ev or [])
 
 
 def _is_outbreak(tree: Tree, ties: set[str], lure: bool) -> bool:
@@ -195,10 +215,12 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
         a.setdefault("fields", {})
 
     tie_at = _ties(alerts, lead)
-    forest = build_forest(select_infections(edges, base, tie_at, cfg))
+    infections = select_infections(edges, base, tie_at, cfg)
+    _evidence(case, infections)
+    forest = build_forest(infections)
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
-        for r in case.query("SELECT * FROM h_lockouts ORDER BY ts").to_pylist()
+        for r in records(case.query("SELECT * FROM h_lockouts ORDER BY ts"))
     ]
     families, intel_doc = _intel(case, intel)
 

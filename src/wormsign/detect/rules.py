@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from wormsign.detect.prep import implicate
+from wormsign.engine import records
 from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
@@ -94,7 +95,7 @@ def run_rule(case: Case, rule: Rule, cfg: dict[str, Any]) -> list[dict[str, Any]
     """Run one rule; its rows as alert dicts (without ids)."""
     sql, params = bind(rule.sql, {**cfg, **rule.thresholds})
     out: list[dict[str, Any]] = []
-    for row in case.query(sql, params).to_pylist():
+    for row in records(case.query(sql, params)):
         row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
         out.append(
             {

@@ -19,7 +19,7 @@ until nothing changes.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from wormsign.detect.baseline import Baseline
@@ -31,8 +31,8 @@ def _keys(e: dict[str, Any]) -> set[str]:
     return {str(e["fname"]).lower()} if e.get("fname") else set()
 
 
-def _day(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d")
+def _day(t: datetime) -> date:
+    return t.date()
 
 
 def deployment_like(edges: list[dict[str, Any]], min_hosts: int) -> set[int]:
