@@ -55,7 +55,9 @@ def _times(col: pa.ChunkedArray | pa.Array) -> list[datetime | None]:
         return list(col.to_pylist())
     mul = _PER_US[typ.unit]
     base = _EPOCH if typ.tz else _NAIVE_EPOCH
-    return [None if v is None else base + timedelta(microseconds=v * mul) for v in col.cast(pa.int64()).to_pylist()]
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    ints = [v for c in chunks for v in c.view(pa.int64()).to_pylist()]  # a view: no pyarrow.compute
+    return [None if v is None else base + timedelta(microseconds=v * mul) for v in ints]
 
 
 def records(table: pa.Table) -> list[dict[str, Any]]:
