@@ -30,17 +30,17 @@ OUT = ROOT / "docs" / "detections.md"
 TABLES: dict[str, tuple[str, list[str]]] = {
     "h_ipmap": ("address -> host map", ["loopback"]),
     "h_drops": (
-        "executables written to a host from another host",
+        "executables written to a host from another host (stored; the hunt names the writers of System-written ones)",
         ["admin_shares", "write_mask_bit", "loopback", "exec_extensions", "logon_window_s"],
     ),
-    "h_execs": ("code started the way remote tools start it (stored by the resolver)", ["remote_parents", "rpc_exec"]),
+    "h_execs": ("code started the way remote tools start it (stored)", ["remote_parents", "rpc_exec"]),
     "h_callers": ("the caller of each install: the host that logged on over the network just before",
                   ["logon_window_s", "loopback"]),
     "h_svc": ("per image the service control manager starts: on how many hosts and days (stored)", ["remote_parents"]),
-    "h_smb": ("port-445 connections between hosts", ["exploit_min_bytes", "loopback"]),
-    "h_logons": ("successful network logons (4624 type 3)", ["loopback"]),
-    "h_authfail": ("failed authentications", ["loopback"]),
-    "h_lockouts": ("account lockouts (4740)", []),
+    "h_smb": ("port-445 connections between hosts (stored)", ["exploit_min_bytes", "loopback"]),
+    "h_logons": ("successful network logons (4624 type 3) (stored)", ["loopback"]),
+    "h_authfail": ("failed authentications (stored)", ["loopback"]),
+    "h_lockouts": ("account lockouts (4740) (stored)", []),
     "h_edges": (
         "propagation edges (a host starting code it got from another host)",
         ["exec_window_s", "exploit_window_s", "system_dirs_re", "scan_window_s", "scan_min_hosts"],
@@ -229,11 +229,11 @@ def render() -> str:
     )
     w("")
     w("A hunt runs in this order (`wormsign.hunt.hunt`): resolve addresses to hosts (only when the case")
-    w("changed since the last resolution), take the rows the detections start from and the tables that")
-    w("depend on them alone (`hunt_index`, `hunt_execs`, `hunt_svc`, and the activity summaries")
-    w("`hunt_chan`, `hunt_img`, `hunt_runs`, which the resolver stores when it covers the case's events")
-    w("and the hunt's configuration of them; else one pass over `events`), build the working tables, build")
-    w("the propagation edges, run every analytic below and the Sigma rules (alerts, numbered")
+    w("changed since the last resolution), take the rows the detections start from and the working tables")
+    w("that depend on the events alone (stored by the resolver: `hunt_index` and the tables marked (stored)")
+    w("below, when they cover the case's events and the hunt's configuration; else computed from one pass")
+    w("over `events`), build the other working tables and the propagation edges, run every analytic below")
+    w("and the Sigma rules (alerts, numbered")
     w("`ALR-000001`... in time order), learn the deployer baseline, pick the edges that are infections,")
     w("build the infection trees, and turn them and the remaining alerts into incidents (`INC-0001`...).")
     w("Alerts and incidents are written as `alerts.ndjson` and `incidents.json` (docs/formats.md).")
@@ -257,8 +257,10 @@ def render() -> str:
     w("")
     w("### Working tables")
     w("")
-    w("Built once per hunt by `detect/prep.py` and `detect/propagation.py`; a threshold that shapes a table")
-    w("shapes every analytic that reads it.")
+    w("Built once per hunt by `detect/prep.py`, `detect/propagation.py` and `detect/activity.py`; a threshold")
+    w("that shapes a table shapes every analytic that reads it. A table marked (stored) depends on the events")
+    w("alone: the resolver stores it (`hunt_*`) with the pass over the events, and a hunt reads it while its")
+    w("configuration is the one stored (`meta.hunt_index`); otherwise the hunt computes it.")
     w("")
     w("| table | holds | config.yaml keys |")
     w("|---|---|---|")

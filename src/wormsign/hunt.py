@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import networkx as nx
+import orjson
 import pyarrow as pa
 
 from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules
@@ -327,7 +328,7 @@ def save(case: Case, document: dict[str, Any], alerts: list[dict[str, Any]]) -> 
                 "severity": [a["severity"] for a in alerts],
                 "ts": pa.array([_parse(a.get("ts")) for a in alerts], type=pa.timestamp("us", tz="UTC")),
                 "host": [a.get("host") for a in alerts],
-                "doc": [json.dumps(a, default=str) for a in alerts],
+                "doc": [orjson.dumps(a, default=str).decode() for a in alerts],
             })
             eng.append("alerts", tbl)
 

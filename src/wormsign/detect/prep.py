@@ -28,6 +28,7 @@ propagation graph never loop over events in Python, nor scan ``events`` once per
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wormsign.detect import activity, candidates
@@ -76,7 +77,6 @@ WHERE ip IS NOT NULL AND host IS NOT NULL AND NOT list_contains(?, ip) GROUP BY 
 # Executables written to a host by another host. `source` may be NULL (Sysmon 11 by System:
 # the writer is found afterwards from the inbound logon just before).
 DROPS = """
-CREATE OR REPLACE TEMP TABLE h_drops AS
 WITH raw AS (
     SELECT e.host AS target, coalesce(e."source.host", m.host, e."source.ip") AS source, e.ts,
            ws_base(coalesce(e."share.path", e."file.path")) AS fname, e."file.path" AS fpath,
@@ -142,47 +142,7 @@ SELECT lower(image) AS img, count(DISTINCT host) AS hosts, count(DISTINCT date_t
 FROM h_execs WHERE method = 'service' AND via = 'process' AND image IS NOT NULL GROUP BY 1
 """
 
-#: Working tables that depend on the pass over events alone (and on the configuration the
-#: candidates' spec covers): (name in a hunt, stored table, SQL). The resolver stores them
-#: beside ``hunt_index`` (:func:`store`); a hunt reads them as views when they are fresh.
-STORED = (("h_execs", "hunt_execs", EXECS), ("h_svc", "hunt_svc", SERVICE_IMAGES))
-
-
-def _execs_params(cfg: dict[str, Any]) -> list[Any]:
-    parents = dict(cfg["remote_parents"])
-    rpc = dict(cfg["rpc_exec"])
-    return [list(parents), list(parents.values()),
-            list(rpc), [v[0] for v in rpc.values()], [list(v[1]) for v in rpc.values()]]
-
-
-def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
-    """The tables of :data:`STORED`: computed into the case (``store``) and read as views,
-    or computed as TEMP tables of this hunt."""
-    for name, table, sql in STORED:
-        params = _execs_params(cfg) if sql is EXECS else []
-        case.drop(name)
-        if store:
-            case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params)
-            case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
-        else:
-            case.engine.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
-
-
-def store(case: Case, cfg: dict[str, Any]) -> None:
-    """Store the working tables of :data:`STORED` (needs ``h_ev`` and ``h_ipmap``)."""
-    _working(case, cfg, store=True)
-
-
-def stored_tables() -> tuple[str, ...]:
-    return tuple(t for _, t, _ in STORED)
-
-
-def spec(cfg: dict[str, Any]) -> list[Any]:
-    """What the stored working tables depend on besides the pass."""
-    return [[sql for _, _, sql in STORED], _execs_params(cfg)]
-
 SMB = """
-CREATE OR REPLACE TEMP TABLE h_smb AS
 SELECT coalesce(e."source.host", ms.host, e."source.ip") AS source,
        coalesce(e."destination.host", md.host, e."destination.ip") AS target, e.ts,
        ws_ref(e."src.digest", e."src.record") AS ref,
@@ -198,7 +158,6 @@ WHERE e.kind = 'network' AND e."destination.port" = 445
 # Successful network logons between hosts (for the writer of a System-written drop, and for
 # "no successful logon before" in credential-less spread).
 LOGONS = """
-CREATE OR REPLACE TEMP TABLE h_logons AS
 SELECT e.host AS target, coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
        e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
 FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
@@ -207,7 +166,6 @@ WHERE e.kind = 'auth' AND e."event.code" = '4624' AND e."winlog.logon.type" = 3
 """
 
 AUTHFAIL = """
-CREATE OR REPLACE TEMP TABLE h_authfail AS
 SELECT coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
        coalesce(e."destination.host", md.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END,
                 e."destination.ip") AS target,
@@ -219,11 +177,76 @@ WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."event.outcome" = 'failure' A
 
 # 4740: the locked account, the caller computer (whose bad passwords locked it), the DC.
 LOCKOUTS = """
-CREATE OR REPLACE TEMP TABLE h_lockouts AS
 SELECT ws_hkey(e."source.domain") AS source, e.host AS dc, e.ts, e."user.name" AS account,
        ws_ref(e."src.digest", e."src.record") AS ref
 FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL
 """
+
+
+
+
+def _execs_params(cfg: dict[str, Any]) -> list[Any]:
+    parents = dict(cfg["remote_parents"])
+    rpc = dict(cfg["rpc_exec"])
+    return [list(parents), list(parents.values()),
+            list(rpc), [v[0] for v in rpc.values()], [list(v[1]) for v in rpc.values()]]
+
+
+def _loop(cfg: dict[str, Any]) -> list[str]:
+    return list(cfg["loopback"])
+
+
+#: Working tables that depend on the pass over events alone, and on the configuration the
+#: candidates' spec covers: (name in a hunt, stored table, SQL, its parameters). The resolver
+#: stores them beside ``hunt_index`` (:func:`store`); a hunt reads them as views when they are
+#: fresh (``h_drops`` as a copy: the hunt names the writers of System-written drops in it),
+#: else computes them (they need ``h_ev``, ``h_ipmap`` and the macros).
+STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] = (
+    ("h_drops", "hunt_drops", DROPS, lambda c: [list(c["admin_shares"]), int(c["write_mask_bit"]), _loop(c),
+                                                list(c["exec_extensions"])]),
+    ("h_execs", "hunt_execs", EXECS, _execs_params),
+    ("h_svc", "hunt_svc", SERVICE_IMAGES, lambda c: []),
+    ("h_smb", "hunt_smb", SMB, lambda c: [int(c["exploit_min_bytes"]), _loop(c), _loop(c)]),
+    ("h_logons", "hunt_logons", LOGONS, lambda c: [_loop(c)]),
+    ("h_authfail", "hunt_authfail", AUTHFAIL, lambda c: [_loop(c)]),
+    ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: []),
+)
+#: Working tables a hunt changes: copied from the stored ones, not viewed.
+COPIED = ("h_drops",)
+
+
+def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
+    """The tables of :data:`STORED`: computed into the case (``store``), and read as views,
+    or computed as TEMP tables of this hunt."""
+    for name, table, sql, params in STORED:
+        case.drop(name)
+        if store:
+            case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params(cfg))
+            case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+        else:
+            case.engine.execute(f"CREATE TEMP TABLE {name} AS {sql}", params(cfg))
+
+
+def _stored(case: Case) -> None:
+    """The tables of :data:`STORED`, as views of (or, :data:`COPIED`, copies of) the stored ones."""
+    for name, table, _, _ in STORED:
+        case.drop(name)
+        kind = "TABLE" if name in COPIED else "VIEW"
+        case.engine.execute(f"CREATE TEMP {kind} {name} AS SELECT * FROM {table}")
+
+
+def store(case: Case, cfg: dict[str, Any]) -> None:
+    """Store the working tables of :data:`STORED` (needs ``h_ev`` and ``h_ipmap``)."""
+    _working(case, cfg, store=True)
+
+
+def stored_tables() -> tuple[str, ...]:
+    return tuple(t for _, t, _, _ in STORED)
+
+
+def spec(cfg: dict[str, Any]) -> list[Any]:
+    """What the stored working tables depend on besides the pass."""
+    return [[(sql, params(cfg)) for _, _, sql, params in STORED]]
 
 
 def ipmap(case: Case, cfg: dict[str, Any]) -> None:
@@ -242,19 +265,11 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
         eng.execute(m)
     fresh = candidates.index_is_fresh(case, cfg)
     candidates.build(case, cfg, fresh=fresh)
-    loop = list(cfg["loopback"])
     ipmap(case, cfg)
-    eng.execute(DROPS, [list(cfg["admin_shares"]), int(cfg["write_mask_bit"]), loop, list(cfg["exec_extensions"])])
     if fresh:
-        for name, table, _ in STORED:
-            case.drop(name)
-            eng.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+        _stored(case)
     else:
         _working(case, cfg, store=False)
-    eng.execute(SMB, [int(cfg["exploit_min_bytes"]), loop, loop])
-    eng.execute(LOGONS, [loop])
-    eng.execute(AUTHFAIL, [loop])
-    eng.execute(LOCKOUTS)
     # A System-written drop names no writer: take the host that logged on over the network
     # just before (the SMB session that wrote it).
     eng.execute(
