@@ -191,8 +191,9 @@ def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
 
 def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
           intel: object | None) -> HuntResult:
-    prep.prepare(case, cfg)
-    propagation.build_edges(case, cfg)
+    with case.transaction():
+        prep.prepare(case, cfg)
+        propagation.build_edges(case, cfg)
     every = rules.load_rules()
     alerts = rules.run_rules(case, cfg, [r for r in every if r.id not in rules.LATE])
     lead = timedelta(seconds=int(cfg["exec_window_s"]))
