@@ -216,6 +216,30 @@ def test_remote_service_names_the_caller_of_an_install(tmp_path: Path) -> None:
     assert sorted((a["host"], a["source_host"]) for a in got) == [("ws-02", "ws-01"), ("ws-03", None)]
 
 
+def test_remote_service_start_takes_the_caller_of_its_install(tmp_path: Path) -> None:
+    """A started service names no caller: it is the caller of the latest install of that file on
+    the host. A start with no caller of Windows' own program is not remote evidence, unless
+    its command names another file (NotPetya's rundll32 C:\\Windows\\perfc.dat)."""
+    scm = "C:\\Windows\\System32\\services.exe"
+
+    def start(minutes: float, host: str, image: str, cmd: str | None = None) -> dict[str, Any]:
+        return ev(minutes, host, "process", "1", **{"process.executable": image, "process.parent.executable": scm,
+                                                    "process.command_line": cmd or image})
+
+    rows = [
+        ev(0, "ws-02", "auth", "4624", **{"winlog.logon.type": 3, "user.name": "adm", "source.ip": ip("ws-01")}),
+        ev(1, "ws-02", "service", "7045", **{"service.name": "runner", "service.image": "C:\\Windows\\runner.exe"}),
+        start(2, "ws-02", "C:\\Windows\\runner.exe"),
+        start(3, "ws-04", "C:\\Windows\\System32\\wuauclt.exe"),  # Windows' own: no alert
+        start(4, "ws-05", "C:\\Windows\\System32\\rundll32.exe", "rundll32.exe C:\\Windows\\perfc.dat,#1"),
+        start(5, "ws-06", "C:\\Windows\\x7f3k.exe"),  # no install seen: no caller, still reported
+    ]
+    got = alerts(tmp_path, rows, "remote-service")
+    assert sorted((a["host"], a["source_host"], a["fields"]["what"]) for a in got) == [
+        ("ws-02", "ws-01", "runner"), ("ws-02", "ws-01", "runner.exe"), ("ws-05", None, "rundll32.exe"),
+        ("ws-06", None, "x7f3k.exe")]
+
+
 def test_remote_exec_evidence_is_distinct_and_in_time_order(tmp_path: Path) -> None:
     rows = [r for i in range(6) for r in copy_exec(i, "ws-01", f"ws-{i + 2:02d}", "same.exe")]
     got = alerts(tmp_path, rows, "remote-exec")
