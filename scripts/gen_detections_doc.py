@@ -494,7 +494,7 @@ accounts, families, C2 and the containment order (docs/formats.md).
 | `bruteforce`, `lockout-storm` | `bruteforce` | acting host (`source_host`, else `host`); lists the lockouts that host caused and the accounts to reset |
 | `spray` | `spray` | acting host |
 | `beacon` | `beacon` | acting host; lists the C2 addresses and ports to block |
-| every other analytic | `lateral` | acting host, titled with the rule ids |
+| every other analytic | `lateral` | acting host, titled with the rule ids (and, for a learned or allowlisted deployer, "a known deployer outside its baseline") |
 | every other analytic, when it is a known deployer's usual push (`Baseline.routine_alert`: a learned or allowlisted deployer, a file it was seen pushing, no tie to brute force) | `lateral`, severity `low` | deployer, titled "routine deployment by HOST (learned baseline)" |
 | Sigma rules (`sigma:<id>`) of a known deployer acting on another host (its admin-share writes; Sigma alerts name no file, so only the deployer and the tie to brute force are checked) | `lateral`, severity `low` | joins that deployer's routine incident (listed there as `sigma`) |
 | other Sigma rules (`sigma:<id>`) | `sigma` | rule, titled by the rule's title, across the hosts it fired on |

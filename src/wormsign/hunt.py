@@ -230,7 +230,8 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
                                              families, intel_doc)
     incidents += other_incidents([a for a in alerts if a["id"] not in used],
                                   [lk for i, lk in enumerate(lockouts) if i not in locks_used],
-                                  routine=lambda a: base.routine_alert(a, bruteforcers))
+                                  routine=lambda a: base.routine_alert(a, bruteforcers),
+                                  deployers=base.deployers | base.allow_hosts)
     for i, inc in enumerate(incidents, 1):
         inc["id"] = f"INC-{i:04d}"
     doc = {

@@ -42,6 +42,10 @@ def test_a_known_deployers_usual_push_is_kept_but_ranked_low() -> None:
     incs = {i["title"].split(":")[0]: i for i in other_incidents([usual, service, new_binary], [], routine)}
     assert incs["routine deployment by sccm-01 (learned baseline)"]["severity"] == "low"
     assert incs["lateral from pdq-01"]["severity"] == "high"  # a deployer pushing a never-seen binary
+    # ... and the title says that it is a known deployer acting outside its baseline
+    incs = other_incidents([usual, service, new_binary], [], routine, deployers=pdq_base.deployers)
+    assert "lateral from pdq-01, a known deployer outside its baseline: admin-share-copy (1 alerts)" in {
+        i["title"] for i in incs}
     # The same deployer tied to brute force is not routine.
     assert not base.routine_alert(usual, bruteforcers={"sccm-01"})
     assert base.routine_alert(usual, bruteforcers=set())

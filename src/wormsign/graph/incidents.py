@@ -39,6 +39,7 @@ def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) ->
 def other_incidents(
     alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]],
     routine: Callable[[dict[str, Any]], bool] | None = None,
+    deployers: set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Alerts outside every outbreak, grouped by kind and the host that acted.
 
@@ -46,7 +47,9 @@ def other_incidents(
     incident made only of such alerts is kept, but titled as routine and ranked low. A Sigma
     alert of a known deployer acting on another host (its admin-share writes, say) joins that
     deployer's routine incident: Sigma alerts name no file, so a never-seen binary is told by
-    the analytics' own alerts, which stay apart."""
+    the analytics' own alerts, which stay apart. A lateral incident of one of ``deployers``
+    (learned or allowlisted) that is not routine says so in its title: the deployer pushed a
+    file it was never seen pushing, or was tied to brute force."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for a in alerts:
         rule = a["rule"]
@@ -75,7 +78,8 @@ def other_incidents(
             title = f"routine deployment by {key} (learned baseline): {', '.join(rules_)} ({len(group)} alerts)"
         else:
             rules_ = sorted({a["rule"] for a in group})
-            title = f"{kind} from {key}: {', '.join(rules_)} ({len(group)} alerts)"
+            who = f"{key}, a known deployer outside its baseline" if kind == "lateral" and key in deployers else key
+            title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
         inc = blank(kind, title, sev, group)
         if kind == "bruteforce":
             mine = [lk for lk in lockouts if lk["source_host"] == key]
