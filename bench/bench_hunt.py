@@ -8,8 +8,9 @@ The case is simulated and ingested first (timed, but not part of the ratio). The
 the resolution of host identities with the stored ``hunt_index`` (once per change of the
 case: nothing to do when it ran already) and the hunt each run in a fresh child process on
 the same case file, and only the query / analytics themselves are timed, in wall and CPU
-seconds (threads included): ``events / seconds`` for each, and the hunt's rate divided by the scan's. ``--sigma`` also
-times a hunt with the in-house Sigma rules, to show their share apart.
+seconds (threads included): ``events / seconds`` for each, and the hunt's rate divided by the scan's. ``--rounds N``
+runs the scan and the hunt N times, alternately, and reports the median run of each (on a shared machine one
+run says little). ``--sigma`` also times a hunt with the in-house Sigma rules, to show their share apart.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ def build_case(args: argparse.Namespace, case: Path, work: Path) -> dict[str, An
     return {"days": days, "simulate_seconds": sim["wall_seconds"], "ingest": ing}
 
 
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time (the lower one of an even count)."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=10_000_000, help="events in the simulated case")
@@ -153,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--tmp", type=Path, default=None)
     ap.add_argument("--sigma", action="store_true", help="also time a hunt with the in-house Sigma rules (their share)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="scan and hunt this many times, alternately, each in a fresh process; the median is reported")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="wormsign-bench-hunt-", dir=args.tmp))
@@ -163,10 +171,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             started = time.perf_counter()
             built = build_case(args, case, work)
             console.print(f"built {case} in {time.perf_counter() - started:.0f}s: {built}", highlight=False)
-        scan = _child(SCAN, {"case": str(case), "columns": list(COLUMNS)})
-        resolve = _child(RESOLVE, {"case": str(case)})
+        resolve = _child(RESOLVE, {"case": str(case)})  # first: a hunt would otherwise resolve inside its timing
+        scans: list[dict[str, Any]] = []
+        hunts: list[dict[str, Any]] = []
         try:
-            hunt: dict[str, Any] | None = _child(HUNT, {"case": str(case), "save": str(work / "incidents.json")})
+            for _ in range(max(args.rounds, 1)):
+                scans.append(_child(SCAN, {"case": str(case), "columns": list(COLUMNS)}))
+                hunts.append(_child(HUNT, {"case": str(case), "save": str(work / "incidents.json")}))
+            hunt: dict[str, Any] | None = _median(hunts)
             truth = args.from_dir / "truth.json" if args.from_dir else None
             if truth and truth.is_file():  # score the hunt too, when the simulator's truth is at hand
                 from wormsign.eval import load_incidents, load_truth, score
@@ -177,8 +189,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except SystemExit as exc:  # the hunt is missing or failed: report the scan alone
             console.print(f"[yellow]the hunt did not run ({exc}); scan figures only[/]")
             hunt = sigma = None
+            if not scans:
+                scans.append(_child(SCAN, {"case": str(case), "columns": list(COLUMNS)}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    scan = _median(scans)
 
     events = scan["events"]
     scan_rate = events / scan["seconds"]
@@ -192,10 +207,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{events / max(r['cpu'], 1e-9):,.0f}", f"{r['peak_rss_mb']:,.0f}", detail)
 
     row(f"baseline: DuckDB scan of {scan['columns']} columns", scan, "count(*), count(DISTINCT host), max(col)...")
-    t.add_row("resolve host identities, store hunt_index (once per ingest)", f"{resolve['seconds']:.2f}",
+    t.add_row("resolve host identities, store the hunt's tables (once per ingest)", f"{resolve['seconds']:.2f}",
               f"{resolve['cpu']:.2f}", "",
               "", f"{resolve['peak_rss_mb']:,.0f}",
               f"{resolve['updated']:,} events rewritten" if resolve["ran"] else "already resolved: nothing to do")
+    if len(hunts) > 1:
+        spread = (f"median of {len(hunts)} rounds: scans {min(r['seconds'] for r in scans):.2f}-"
+                  f"{max(r['seconds'] for r in scans):.2f} s, hunts {min(r['seconds'] for r in hunts):.2f}-"
+                  f"{max(r['seconds'] for r in hunts):.2f} s")
+        console.print(spread, highlight=False)
     if hunt and hunt_rate:
         row("hunt analytics", hunt, f"{hunt['incidents']} incidents ({hunt['outbreaks']} outbreak), {hunt['alerts']} alerts")
         if sigma:
@@ -212,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"incidents {e['false_incidents']}, lockouts {e['lockout_attribution']}", highlight=False)
     result = {"events": events, "case": str(args.case) if args.case else None, "built": built,
               "scan": scan, "resolve": resolve, "hunt": hunt, "sigma": sigma, "scan_rate": scan_rate, "hunt_rate": hunt_rate,
+              "rounds": {"scan": scans, "hunt": hunts},
               "ratio": hunt_rate / scan_rate if hunt_rate else None}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
