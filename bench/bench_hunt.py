@@ -8,9 +8,10 @@ The case is simulated and ingested first (timed, but not part of the ratio). The
 the resolution of host identities with the stored ``hunt_index`` (once per change of the
 case: nothing to do when it ran already) and the hunt each run in a fresh child process on
 the same case file, and only the query / analytics themselves are timed, in wall and CPU
-seconds (threads included): ``events / seconds`` for each, and the hunt's rate divided by the scan's. ``--rounds N``
-runs the scan and the hunt N times, alternately, and reports the median run of each (on a shared machine one
-run says little). ``--sigma`` also times a hunt with the in-house Sigma rules, to show their share apart.
+seconds (threads included): ``events / seconds`` for each, and the hunt's rate divided by the
+scan's. ``--rounds N`` runs the scan and the hunt N times, alternately, and reports the median
+run of each (on a shared machine one run says little). ``--sigma`` also times a hunt with the
+in-house Sigma rules, to show their share apart.
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--sigma", action="store_true", help="also time a hunt with the in-house Sigma rules (their share)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="scan and hunt this many times, alternately, each in a fresh process; the median is reported")
+                    help="scan and hunt this many times, alternately, each in a fresh process; "
+                         "the median is reported")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="wormsign-bench-hunt-", dir=args.tmp))
@@ -171,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             started = time.perf_counter()
             built = build_case(args, case, work)
             console.print(f"built {case} in {time.perf_counter() - started:.0f}s: {built}", highlight=False)
-        resolve = _child(RESOLVE, {"case": str(case)})  # first: a hunt would otherwise resolve inside its timing
+        # first: a hunt would otherwise resolve inside its own timing
+        resolve = _child(RESOLVE, {"case": str(case)})
         scans: list[dict[str, Any]] = []
         hunts: list[dict[str, Any]] = []
         try:
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{events / max(r['cpu'], 1e-9):,.0f}", f"{r['peak_rss_mb']:,.0f}", detail)
 
     row(f"baseline: DuckDB scan of {scan['columns']} columns", scan, "count(*), count(DISTINCT host), max(col)...")
-    t.add_row("resolve host identities, store the hunt's tables (once per ingest)", f"{resolve['seconds']:.2f}",
+    t.add_row("resolve host identities, store the hunt's tables (once per ingest)",
+              f"{resolve['seconds']:.2f}",
               f"{resolve['cpu']:.2f}", "",
               "", f"{resolve['peak_rss_mb']:,.0f}",
               f"{resolve['updated']:,} events rewritten" if resolve["ran"] else "already resolved: nothing to do")

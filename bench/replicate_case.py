@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("src", type=Path)
     ap.add_argument("dst", type=Path)
-    ap.add_argument("--copies", type=int, default=10, help="copies of the events in DST, the original included")
+    ap.add_argument("--copies", type=int, default=10,
+                    help="copies of the events in DST, the original included")
     a = ap.parse_args(argv)
     if a.dst.exists():
         print(f"{a.dst} exists; remove it first", file=sys.stderr)

@@ -30,13 +30,15 @@ OUT = ROOT / "docs" / "detections.md"
 TABLES: dict[str, tuple[str, list[str]]] = {
     "h_ipmap": ("address -> host map", ["loopback"]),
     "h_drops": (
-        "executables written to a host from another host (stored; the hunt names the writers of System-written ones)",
+        "executables written to a host from another host "
+        "(stored; the hunt names the writers of System-written ones)",
         ["admin_shares", "write_mask_bit", "loopback", "exec_extensions", "logon_window_s"],
     ),
     "h_execs": ("code started the way remote tools start it (stored)", ["remote_parents", "rpc_exec"]),
     "h_callers": ("the caller of each install: the host that logged on over the network just before",
                   ["logon_window_s", "loopback"]),
-    "h_svc": ("per image the service control manager starts: on how many hosts and days (stored)", ["remote_parents"]),
+    "h_svc": ("per image the service control manager starts: on how many hosts and days (stored)",
+              ["remote_parents"]),
     "h_smb": ("port-445 connections between hosts (stored)", ["exploit_min_bytes", "loopback"]),
     "h_logons": ("successful network logons (4624 type 3) (stored)", ["loopback"]),
     "h_authfail": ("failed authentications (stored)", ["loopback"]),
@@ -46,8 +48,10 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         ["exec_window_s", "exploit_window_s", "system_dirs_re", "scan_window_s", "scan_min_hosts"],
     ),
     "h_chan": ("connection channels to outside addresses, per source host (stored)", ["internal_re"]),
-    "h_img": ("per host and image: its hash and the outside addresses it connected to (stored)", ["internal_re"]),
-    "h_runs": ("starts of executables a program (not the kernel) wrote on the same host (stored)", ["exec_extensions"]),
+    "h_img": ("per host and image: its hash and the outside addresses it connected to (stored)",
+              ["internal_re"]),
+    "h_runs": ("starts of executables a program (not the kernel) wrote on the same host (stored)",
+               ["exec_extensions"]),
 }
 # h_edges is built from these tables, so a rule on h_edges is shaped by their settings too.
 TABLE_DEPS = {"h_edges": ["h_drops", "h_execs", "h_smb", "h_logons"]}
@@ -72,7 +76,8 @@ EVIDENCE = {
     "binaries in `binaries`, and executions of them; up to 50. One alert per host and clock hour.",
     "remote-exec": "For each edge, the drop event and the execution event (or the Zeek `dce_rpc` call); up "
     "to 50. One alert per source, file name and clock hour, listing every target.",
-    "remote-service": "Service installs (7045, 4697), children of `services.exe` that are not routine in the case, "
+    "remote-service": "Service installs (7045, 4697), children of `services.exe` that are not routine in the "
+    "case, "
     "Zeek `svcctl` calls, and "
     "5145 opens of the `svcctl` pipe from a non-loopback address; up to 50. One alert per "
     "source, service (or child image) and clock hour.",

@@ -75,7 +75,8 @@ def test_doc_is_what_the_generator_writes(doc: str) -> None:
     the doc alone: a hand edit is lost at the next regeneration."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("gen_detections_doc", ROOT / "scripts" / "gen_detections_doc.py")
+    path = ROOT / "scripts" / "gen_detections_doc.py"
+    spec = importlib.util.spec_from_file_location("gen_detections_doc", path)
     assert spec and spec.loader
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)

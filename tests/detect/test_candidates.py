@@ -76,7 +76,8 @@ def test_activity_is_summarised_for_implicated_hosts_only(tmp_path: Path) -> Non
         assert case.rows("SELECT src, chan, n FROM h_chan ORDER BY src") == [
             ("ws-01", "c:\\u\\p.exe", 3), ("ws-03", "c:\\u\\p.exe", 3)]
         assert case.rows("SELECT host, img, sha, dests FROM h_img ORDER BY host") == [
-            ("ws-01", "c:\\u\\p.exe", None, ["203.0.113.9"]), ("ws-03", "c:\\u\\p.exe", "ab" * 32, ["203.0.113.9"])]
+            ("ws-01", "c:\\u\\p.exe", None, ["203.0.113.9"]),
+            ("ws-03", "c:\\u\\p.exe", "ab" * 32, ["203.0.113.9"])]
         assert case.rows("SELECT host, img, sha FROM h_runs") == [("ws-03", "c:\\u\\p.exe", "ab" * 32)]
     assert set(LATE) == {"beacon", "loader-payload"}
 
@@ -156,7 +157,8 @@ def test_the_resolver_stores_every_table_the_hunt_reads_and_each_is_needed(tmp_p
         stored = (*prep.stored_tables(), *activity.tables())
         assert len(stored) == 10 and candidates.index_is_fresh(case, cfg)
         counts = {t: case.rows(f"SELECT count(*) FROM {t}")[0][0] for t in stored}
-        assert counts["hunt_smb"] > 0 and counts["hunt_execs"] > 0  # the Zeek fixtures' SMB sessions and RPC calls
+        # the Zeek fixtures' SMB sessions and RPC calls
+        assert counts["hunt_smb"] > 0 and counts["hunt_execs"] > 0
         # what a hunt computes from the events itself is what was stored
         for m in prep.MACROS:
             case.engine.execute(m)
@@ -167,7 +169,8 @@ def test_the_resolver_stores_every_table_the_hunt_reads_and_each_is_needed(tmp_p
                 continue
             cols = "* EXCLUDE (xid)" if name == "h_execs" else "*"  # xid: an identity, in no order
             a, b = f"SELECT {cols} FROM {name}", f"SELECT {cols} FROM {table}"
-            assert case.rows(f"SELECT count(*) FROM (({a} EXCEPT ALL {b}) UNION ALL ({b} EXCEPT ALL {a}))") == [(0,)]
+            both = f"(({a} EXCEPT ALL {b}) UNION ALL ({b} EXCEPT ALL {a}))"
+            assert case.rows(f"SELECT count(*) FROM {both}") == [(0,)]
         assert ensure_resolved(case) is not None and candidates.index_is_fresh(case, cfg)
         case.engine.execute("DROP TABLE hunt_chan")
         assert not candidates.index_is_fresh(case, cfg)

@@ -31,4 +31,5 @@ def test_records_match_to_pylist_on_every_timestamp_unit() -> None:
 def test_records_of_a_duckdb_query() -> None:
     eng = DuckDBEngine(":memory:")
     tbl = eng.query("SELECT TIMESTAMPTZ '2026-03-02 08:02:03.5+00' AS ts, 7 AS n UNION ALL SELECT NULL, 8")
-    assert records(tbl) == [{"ts": datetime(2026, 3, 2, 8, 2, 3, 500000, tzinfo=UTC), "n": 7}, {"ts": None, "n": 8}]
+    assert records(tbl) == [{"ts": datetime(2026, 3, 2, 8, 2, 3, 500000, tzinfo=UTC), "n": 7},
+                            {"ts": None, "n": 8}]

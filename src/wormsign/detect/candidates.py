@@ -176,8 +176,8 @@ def index_is_fresh(case: Case, cfg: dict[str, Any]) -> bool:
     if not stored or stored != _state(case, cfg):
         return False
     names = sorted({INDEX, *activity.tables(), *prep.stored_tables()})
-    found = case.rows("SELECT count(DISTINCT table_name) FROM information_schema.tables WHERE list_contains(?, table_name)",
-                      [names])
+    found = case.rows("SELECT count(DISTINCT table_name) FROM information_schema.tables "
+                      "WHERE list_contains(?, table_name)", [names])
     return int(found[0][0]) == len(names)
 
 

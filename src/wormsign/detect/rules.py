@@ -29,7 +29,8 @@ from wormsign.store import Case
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-#: Rules that read the implicated hosts (``h_impl``) and their activity (:func:`wormsign.detect.prep.implicate`).
+#: Rules that read the implicated hosts (``h_impl``) and their activity
+#: (:func:`wormsign.detect.prep.implicate`).
 LATE = ("beacon", "loader-payload")
 SEVERITIES = ("low", "medium", "high", "critical")
 _REQUIRED = ("id", "title", "attack", "severity", "explanation", "summary", "sql")

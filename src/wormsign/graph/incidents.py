@@ -78,7 +78,8 @@ def other_incidents(
             title = f"routine deployment by {key} (learned baseline): {', '.join(rules_)} ({len(group)} alerts)"
         else:
             rules_ = sorted({a["rule"] for a in group})
-            who = f"{key}, a known deployer outside its baseline" if kind == "lateral" and key in deployers else key
+            known = kind == "lateral" and key in deployers
+            who = f"{key}, a known deployer outside its baseline" if known else key
             title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
         inc = blank(kind, title, sev, group)
         if kind == "bruteforce":
