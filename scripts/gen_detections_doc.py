@@ -520,6 +520,14 @@ the host its first event names as the source, else the host itself; in a hunt, a
 event is a service install (7045, 4697: they name no caller) takes as `source_host` the host that
 logged on over the network within `logon_window_s` before, as `remote-service` does.
 
+The fields the rules read are parsed out of each record once and kept in the case
+(`sigma_cache`, described by meta `sigma_cache`; `src/wormsign/detect/sigma/fields.py`): a later
+run on the same events whose rules need no other field and no other (channel, EventID) pair
+reads them instead of parsing the records again (on a 10M-event case a Sigma run takes 1.1 s
+instead of 5.7 s); one that needs more rebuilds the cache with both, and events added since
+make it stale. A case opened read-only reads a cache that covers its run, else parses into a
+temporary table.
+
 ### In-house rules (src/wormsign/detect/sigma/rules/)
 
 """

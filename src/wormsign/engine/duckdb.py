@@ -21,6 +21,7 @@ class DuckDBEngine:
 
     def __init__(self, path: str, *, read_only: bool = False, threads: int | None = None) -> None:
         self.path = path
+        self.read_only = read_only
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads

@@ -9,16 +9,26 @@ which fall back to a column when the record itself lacks the field (Security 468
 EventData with one JSON parse per event (``json_extract_string`` with a list of paths). Building
 it once makes each rule a plain scan of one table; a view would parse the JSON again for
 every rule. Only events of a known log source (``logsources.yaml``) are copied.
+
+Parsing the records is most of a Sigma run's cost (4 of its 6 s on a 10M-event case), so
+the table is kept in the case (``sigma_cache``, described by meta ``sigma_cache``) and
+``sigma_events`` is a view of it. A later run on the same events, whose rules need no field
+and no (channel, EventID) pair the cache lacks, reads it as it is; one that needs more
+rebuilds it with the union of both, so that a hunt's in-house rules and a folder of SigmaHQ
+rules are both served after one run of each. A case opened read-only reads a cache that
+covers the run, else builds a temporary table as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,8 +40,15 @@ from wormsign.store import Case
 
 HERE = Path(__file__).resolve().parent
 TABLE = "sigma_events"
+#: The kept table of the parsed fields (see the module docstring) and its meta key.
+CACHE = "sigma_cache"
+#: This module's text: the SQL that fills the cache is written here, so a change of it is a
+#: change of what the cache holds.
+_SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 #: Columns every row of sigma_events has besides the rule fields.
 META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host", CATEGORY_FIELD, SERVICE_FIELD)
+#: And every row of the cache: its (channel, EventID) pair, so that a run sees its own pairs only.
+PAIR = ("wormsign_dataset", "wormsign_code")
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}")
 #: Where a Windows record keeps its EventData, by reader: EVTX, Winlogbeat, OTRF (flat).
 #: Both containers come out of one parse of the record (a list of paths); the EventData object
@@ -77,13 +94,15 @@ def build(
     fmap: FieldMap | None = None,
     rules: Iterable[list[Any]] | None = None,
 ) -> list[str]:
-    """(Re)build the temporary ``sigma_events`` table with a column per name; returns the columns.
+    """Make ``sigma_events`` (a view of the cache, or a temporary table on a read-only case) with
+    a column per name; returns the columns.
 
     With ``rules`` (each rule's converted condition trees), only the rows of the (channel, EventID) pairs one of them can
     match are copied (:mod:`wormsign.detect.sigma.scope`); without, every log source row is.
     """
     fmap = fmap or load()
     eng = case.engine
+    case.drop(TABLE)
     eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_cat (channel VARCHAR, code VARCHAR, tags VARCHAR)")
     eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_svc (channel VARCHAR, tags VARCHAR)")
     for row in logsources.category_rows():
@@ -95,7 +114,27 @@ def build(
     for n in names:
         if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None:
             seen.setdefault(n.lower(), n)
-    cols = sorted(seen.values())
+    want = sorted(seen.values())
+    # The datasets of the case that are log sources, as written (a plain IN list of constants is
+    # tested inside the scan, so the records of other sources are never read nor decompressed).
+    channels = {str(r[0]) for r in logsources.category_rows()} | {str(r[0]) for r in logsources.service_rows()}
+    datasets = [d for (d,) in eng.rows('SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
+                if d.lower() in channels] or [None]
+    keep = None if rules is None else _keep_pairs(case, datasets, rules, fmap)
+    state = _state(case, logsources, fmap)
+    cached = case.get_meta(CACHE)
+    if not (cached and cached.get("state") == state and case.engine.has_table(CACHE)):
+        cached = None
+    if cached and _covers(cached, want, keep):
+        _view(case, want, keep is not None)
+        return want
+    temporary = bool(getattr(eng, "read_only", False))
+    cols, pairs = want, keep
+    if cached and not temporary:  # serve this run and the earlier ones: the union of both
+        cols = sorted({c.lower(): c for c in [*cached["cols"], *want]}.values(), key=str.lower)
+        pairs = None if keep is None or cached["pairs"] is None else keep | {(d, c) for d, c in cached["pairs"]}
+        if pairs is not None:
+            _fill_keep(case, pairs)
     paths: list[str] = []
     exprs: list[str] = []
     system = {k.lower(): v for k, v in fmap.system.items()}
@@ -110,8 +149,9 @@ def build(
             raw = f"v[{len(paths)}]"
             exprs.append(f"coalesce({', '.join([raw, *(_text(c) for c in fallback.get(n.lower(), ()))])})")
     select = ",\n".join(f"{e} AS {quote_ident(n)}" for n, e in zip(cols, exprs, strict=True))
+    target = f"TEMP TABLE {TABLE}" if temporary else f"TABLE {CACHE}"
     sql = f"""
-    CREATE OR REPLACE TEMP TABLE {TABLE} AS
+    CREATE OR REPLACE {target} AS
     WITH base AS (
         SELECT e.*, c.tags AS {CATEGORY_FIELD}, s.tags AS {SERVICE_FIELD},
                CASE WHEN json_valid(e.raw) THEN e.raw END AS j  -- text: a cast to JSON parses it again
@@ -130,30 +170,62 @@ def build(
     SELECT "ts" AS wormsign_ts, "host" AS wormsign_host,
            "src.digest" || ':' || CAST("src.record" AS VARCHAR) AS wormsign_ref,
            coalesce("source.host", CASE WHEN kind IN ('auth', 'share') THEN "source.ip" END)
-               AS wormsign_source_host, {CATEGORY_FIELD}, {SERVICE_FIELD}
+               AS wormsign_source_host, {CATEGORY_FIELD}, {SERVICE_FIELD},
+           "event.dataset" AS {PAIR[0]}, "event.code" AS {PAIR[1]}
            {"," if select else ""}
            {select}
     FROM ed
     """
-    # The datasets of the case that are log sources, as written (a plain IN list of constants is
-    # tested inside the scan, so the records of other sources are never read nor decompressed).
-    channels = {str(r[0]) for r in logsources.category_rows()} | {str(r[0]) for r in logsources.service_rows()}
-    datasets = [d for (d,) in eng.rows('SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
-                if d.lower() in channels] or [None]
     params: list[object] = list(datasets)
     sql = sql.replace("{datasets}", ", ".join("?" * len(datasets)))
-    if rules is None:
+    if pairs is None:
         sql = sql.replace("{keep}", "").replace("{codes}", "")
     else:
-        keep = _keep_pairs(case, datasets, rules, fmap)
-        codes = sorted({c for _, c in keep if c is not None}) or [None]
+        codes = sorted({c for _, c in pairs if c is not None}) or [None]
         sql = sql.replace("{keep}", "JOIN sigma_keep k ON k.dataset = e.\"event.dataset\" AND k.code IS NOT DISTINCT FROM e.\"event.code\"")
         # EventIDs as a second constant list in the scan: rows of no kept pair are not read.
-        nulls = " OR e.\"event.code\" IS NULL" if any(c is None for _, c in keep) else ""
+        nulls = " OR e.\"event.code\" IS NULL" if any(c is None for _, c in pairs) else ""
         sql = sql.replace("{codes}", f"AND (e.\"event.code\" IN ({', '.join('?' * len(codes))}){nulls})")
         params += codes
-    eng.execute(sql, [*params, paths])
-    return cols
+    if temporary:
+        eng.execute(sql, [*params, paths])
+        return want
+    with case.transaction():  # the table and the meta that describes it land together
+        eng.execute(sql, [*params, paths])
+        kept = None if pairs is None else [[d, c] for d, c in sorted(pairs, key=lambda k: (k[0], k[1] or ""))]
+        case.set_meta(CACHE, {"state": state, "cols": cols, "pairs": kept})
+    if keep is not None and pairs != keep:
+        _fill_keep(case, keep)  # this run's own pairs, for the view
+    _view(case, want, keep is not None)
+    return want
+
+
+def _state(case: Case, logsources: Logsources, fmap: FieldMap) -> dict[str, Any]:
+    """What the cache depends on: the events (and their resolution), the log source and field
+    tables, and the SQL that fills it."""
+    spec = json.dumps([sorted(map(list, logsources.category_rows())), sorted(map(list, logsources.service_rows())),
+                       sorted(fmap.system.items()), sorted(fmap.fallback.items()), _SOURCE], default=str)
+    return {"events": case.count(), "sources": int(case.rows("SELECT count(*) FROM sources")[0][0]),
+            "resolved": case.get_meta("resolved"), "spec": hashlib.sha256(spec.encode()).hexdigest()[:32]}
+
+
+def _covers(cached: dict[str, Any], want: list[str], keep: set[tuple[str, str | None]] | None) -> bool:
+    have = {c.lower() for c in cached["cols"]}
+    if not {c.lower() for c in want} <= have:
+        return False
+    if cached["pairs"] is None:
+        return True
+    return keep is not None and keep <= {(d, c) for d, c in cached["pairs"]}
+
+
+def _view(case: Case, cols: list[str], scoped: bool) -> None:
+    """``sigma_events``: the cache's rows of this run's pairs (``scoped``: those in ``sigma_keep``;
+    else every row), with the meta columns and ``cols``: what a fresh build would hold."""
+    case.drop(TABLE)
+    sel = ", ".join([*(f"c.{m}" for m in (*META, *PAIR)), *(f"c.{quote_ident(c)}" for c in cols)])
+    where = (f" SEMI JOIN sigma_keep k ON k.dataset = c.{PAIR[0]} AND k.code IS NOT DISTINCT FROM c.{PAIR[1]}"
+             if scoped else "")
+    case.engine.execute(f"CREATE TEMP VIEW {TABLE} AS SELECT {sel} FROM {CACHE} c{where}")
 
 
 def _keep_pairs(case: Case, datasets: list[str | None], rules: Iterable[list[Any]], fmap: FieldMap) -> set[tuple[str, str | None]]:
@@ -169,7 +241,11 @@ def _keep_pairs(case: Case, datasets: list[str | None], rules: Iterable[list[Any
         datasets,
     )
     keep = {(str(p[0]), p[1]) for p in scope.needed(rules, [tuple(r) for r in present], fmap.system)}
-    eng.execute("CREATE OR REPLACE TEMP TABLE sigma_keep (dataset VARCHAR, code VARCHAR)")
-    for d, c in sorted(keep, key=lambda k: (k[0], k[1] or "")):
-        eng.execute("INSERT INTO sigma_keep VALUES (?, ?)", [d, c])
+    _fill_keep(case, keep)
     return keep
+
+
+def _fill_keep(case: Case, keep: set[tuple[str, str | None]]) -> None:
+    case.engine.execute("CREATE OR REPLACE TEMP TABLE sigma_keep (dataset VARCHAR, code VARCHAR)")
+    for d, c in sorted(keep, key=lambda k: (k[0], k[1] or "")):
+        case.engine.execute("INSERT INTO sigma_keep VALUES (?, ?)", [d, c])
