@@ -132,7 +132,8 @@ def build(
     cols, pairs = want, keep
     if cached and not temporary:  # serve this run and the earlier ones: the union of both
         cols = sorted({c.lower(): c for c in [*cached["cols"], *want]}.values(), key=str.lower)
-        pairs = None if keep is None or cached["pairs"] is None else keep | {(d, c) for d, c in cached["pairs"]}
+        before = None if cached["pairs"] is None else {(d, c) for d, c in cached["pairs"]}
+        pairs = None if keep is None or before is None else keep | before
         if pairs is not None:
             _fill_keep(case, pairs)
     paths: list[str] = []
@@ -203,8 +204,8 @@ def build(
 def _state(case: Case, logsources: Logsources, fmap: FieldMap) -> dict[str, Any]:
     """What the cache depends on: the events (and their resolution), the log source and field
     tables, and the SQL that fills it."""
-    spec = json.dumps([sorted(map(list, logsources.category_rows())), sorted(map(list, logsources.service_rows())),
-                       sorted(fmap.system.items()), sorted(fmap.fallback.items()), _SOURCE], default=str)
+    tables = [sorted(map(list, logsources.category_rows())), sorted(map(list, logsources.service_rows()))]
+    spec = json.dumps([*tables, sorted(fmap.system.items()), sorted(fmap.fallback.items()), _SOURCE], default=str)
     return {"events": case.count(), "sources": int(case.rows("SELECT count(*) FROM sources")[0][0]),
             "resolved": case.get_meta("resolved"), "spec": hashlib.sha256(spec.encode()).hexdigest()[:32]}
 
