@@ -44,19 +44,12 @@ _JOINS: tuple[tuple[str, str, str], ...] = (
         AND e."destination.ip" = i.ip AND (i.type = 'ip' OR e."destination.port" IS DISTINCT FROM i.port)""",
     ),
     ("url", "process", """FROM events e JOIN {intel} i ON i.type = 'url' AND e."url.full" = i.value"""),
-    (
-        "hash",
-        "process",
-        """FROM events e JOIN {intel} i ON
-        (i.type = 'sha256' AND lower(e."process.hash.sha256") = i.value)
-        OR (i.type = 'md5' AND lower(e."process.hash.md5") = i.value)""",
-    ),
-    (
-        "hash",
-        "file",
-        """FROM events e JOIN {intel} i ON
-        (i.type = 'sha256' AND lower(e."file.hash.sha256") = i.value)
-        OR (i.type = 'md5' AND lower(e."file.hash.md5") = i.value)""",
+    # One equality join per hash column (an OR of two joins would compare every event with
+    # every indicator).
+    *(
+        ("hash", target, f"""FROM events e JOIN {{intel}} i ON i.type = '{algo}'
+        AND lower(e."{target}.hash.{algo}") = i.value""")
+        for target in ("process", "file") for algo in ("sha256", "md5")
     ),
     # Every suffix of a DNS question or destination name, then an equality join with the domains.
     (
