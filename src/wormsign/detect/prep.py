@@ -4,13 +4,15 @@ The big ``events`` table is read at most once for them: :mod:`wormsign.detect.ca
 gives the few rows any detection needs (share writes, service/task installs, remote-parent
 processes, SMB/RPC on the wire, logons and failures, lockouts) with the few columns they need
 as ``h_ev``, keeping the column names of ``events`` (a view of the stored ``hunt_index`` when
-it is fresh, so ``events`` is not read at all). Every working table is then one SQL set operation over
-``h_ev`` into a TEMP table (values bound as parameters), so the detections and the
-propagation graph never loop over events in Python, nor scan ``events`` once per rule.
+it is fresh, so ``events`` is not read at all). Every working table is then one SQL set
+operation over ``h_ev`` (values bound as parameters), so the detections and the propagation
+graph never loop over events in Python, nor scan ``events`` once per rule. The tables that
+depend on ``h_ev`` alone (:data:`STORED`: drops, executions, service images, port-445
+sessions, logons, failures, lockouts) are stored by the resolver beside ``hunt_index`` and read
+as views; the hunt computes the rest (and all of them when the stored index is stale) as TEMP
+tables.
 
 ``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
-
-``h_execs`` and ``h_svc`` depend on ``h_ev`` alone: the resolver stores them too (:data:`STORED`).
 
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
 ``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
