@@ -160,11 +160,16 @@ def finish_index(case: Case, cfg: dict[str, Any]) -> None:
     from wormsign.detect import prep
 
     prep.ipmap(case, cfg)
-    case.drop("h_ev")
-    case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
+    _index_view(case)
     prep.store(case, cfg)
     activity.store(case, cfg)
     case.set_meta(INDEX, _state(case, cfg))
+
+
+def _index_view(case: Case) -> None:
+    """``h_ev`` as a view of the stored pass."""
+    case.drop("h_ev")
+    case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
 
 
 def index_is_fresh(case: Case, cfg: dict[str, Any]) -> bool:
@@ -186,15 +191,15 @@ def build(case: Case, cfg: dict[str, Any], *, fresh: bool | None = None) -> int:
 
     ``h_ev`` is a view of the stored ``hunt_index`` when that is fresh, else a TEMP table
     filled by the pass over ``events``."""
-    case.drop("h_ev")
-    for view, _, _ in activity.PARTS:
+    for view, _, _ in activity.PARTS:  # gone unless stored: prep.implicate computes them then
         case.drop(view)
     if index_is_fresh(case, cfg) if fresh is None else fresh:
-        case.engine.execute(f"CREATE TEMP VIEW h_ev AS SELECT * FROM {INDEX}")
+        _index_view(case)
         activity.build(case, cfg, stored=True)
         return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])
     sql, params = bind(SELECT, _values(cfg))
     rows = case.query(sql, params)
+    case.drop("h_ev")
     case.engine.execute(f"CREATE TEMP TABLE h_ev AS SELECT * FROM ({sql}) LIMIT 0", params)
     if rows.num_rows:
         case.engine.append("h_ev", rows)

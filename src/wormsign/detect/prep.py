@@ -185,8 +185,6 @@ FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" 
 """
 
 
-
-
 def _execs_params(cfg: dict[str, Any]) -> list[Any]:
     parents = dict(cfg["remote_parents"])
     rpc = dict(cfg["rpc_exec"])
@@ -253,11 +251,8 @@ def spec(cfg: dict[str, Any]) -> list[Any]:
 
 def ipmap(case: Case, cfg: dict[str, Any]) -> None:
     """``h_ipmap``: the resolver's map alone once it has run, else what the logs say."""
-    loop = list(cfg["loopback"])
-    if case.rows("SELECT count(*) FROM host_addr")[0][0]:
-        case.engine.execute(IPMAP_RESOLVED, [loop])
-    else:
-        case.engine.execute(IPMAP, [loop])
+    resolved = case.rows("SELECT count(*) FROM host_addr")[0][0]
+    case.engine.execute(IPMAP_RESOLVED if resolved else IPMAP, [_loop(cfg)])
 
 
 def prepare(case: Case, cfg: dict[str, Any]) -> None:

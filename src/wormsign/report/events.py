@@ -12,7 +12,8 @@ from wormsign import schema
 from wormsign.store import Case
 
 _REF = re.compile(r"^([0-9A-Za-z_\-]{1,128}):(\d{1,18})$")
-_CHUNK = 500
+#: References looked up in one query.
+_PAIRS = 10_000
 _COLUMNS = ", ".join(schema.q(n) for n in schema.FIELD_NAMES)
 
 
@@ -67,8 +68,8 @@ def fetch_events(case: Case, refs: Iterable[str], *, max_raw: int = 16384) -> di
         by_digest[digest].add(record)
     pairs = [(d, r) for d, recs in by_digest.items() for r in sorted(recs)]
     found: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(pairs), _CHUNK * 20):
-        chunk = pairs[i : i + _CHUNK * 20]
+    for i in range(0, len(pairs), _PAIRS):
+        chunk = pairs[i : i + _PAIRS]
         ids = case.rows(
             """WITH k AS (SELECT unnest(?::VARCHAR[]) AS d, unnest(?::BIGINT[]) AS r)
                SELECT e.rowid FROM events e SEMI JOIN k ON e."src.digest" = k.d AND e."src.record" = k.r""",
