@@ -15,21 +15,7 @@ from wormsign.cli.app import EXIT_ERROR, app, console, err
 from wormsign.eval import EvalError, Run, load_incidents, load_truth, run_suite, score
 from wormsign.eval.docs import settings
 from wormsign.eval.suite import load_hunt, load_simulator
-
-
-def _r(v: float | None) -> str:
-    return "—" if v is None else f"{v:.3f}"
-
-
-def _secs(v: float | None) -> str:
-    if v is None:
-        return "—"
-    sign, v = ("-" if v < 0 else ""), abs(v)
-    if v < 120:
-        return f"{sign}{v:.0f}s"
-    if v < 7200:
-        return f"{sign}{v / 60:.1f}m"
-    return f"{sign}{v / 3600:.1f}h"
+from wormsign.eval import table as tab
 
 
 def _ints(text: str | None, what: str) -> list[int] | None:
@@ -53,16 +39,21 @@ def _one(truth: Path, incidents: Path, out: Path | None) -> None:
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_column("detail")
-    t.add_row("recall (infected hosts)", _r(s.recall), f"{s.true_positives} of {s.true_infected} found")
-    t.add_row("precision", _r(s.precision), f"{len(s.extra)} of {s.found_infected} not infected")
-    t.add_row("infector right", _r(s.infector_accuracy), f"{s.infectors_right} of {s.true_infected}")
+    t.add_row("recall (infected hosts)", tab.ratio(s.recall),
+              f"{s.true_positives} of {s.true_infected} found")
+    t.add_row("precision", tab.ratio(s.precision), f"{len(s.extra)} of {s.found_infected} not infected")
+    t.add_row("infector right", tab.ratio(s.infector_accuracy), f"{s.infectors_right} of {s.true_infected}")
     t.add_row("patient zero right", {None: "—", True: "yes", False: "no"}[s.patient_zero_right],
               escape(f"truth {s.patient_zero_true or '—'}, found {s.patient_zero_found or '—'}"))
-    t.add_row("first spread to first alert", _secs(s.time_to_first_alert_s),
+    t.add_row("first spread to first alert", tab.secs(s.time_to_first_alert_s),
               escape(f"{s.first_spread or '—'} -> {s.first_alert or '—'}"))
-    t.add_row("false incidents / 10k host-days", _r(s.false_incidents_per_10k_host_days),
-              f"{s.false_incidents} of {s.outbreak_incidents} outbreak incidents")
-    t.add_row("lockouts attributed right", _r(s.lockout_attribution),
+    t.add_row("false outbreaks / 10k host-days", tab.rate(s.false_incidents_per_10k_host_days),
+              f"{s.false_incidents} of {s.outbreak_incidents} outbreak incidents hold no infected host")
+    t.add_row("incidents read", str(s.incidents),
+              ", ".join(f"{n} {sev}" for sev, n in s.incidents_by_severity.items()))
+    t.add_row("false highs / 10k host-days", tab.rate(s.false_highs_per_10k_host_days),
+              f"{s.false_highs} of {s.high_incidents} high or critical incidents name no host of the truth")
+    t.add_row("lockouts attributed right", tab.ratio(s.lockout_attribution),
               f"{s.lockouts_right} of {s.true_lockouts} ({s.lockouts_matched} matched)")
     console.print(t)
     if s.missed:
@@ -70,35 +61,49 @@ def _one(truth: Path, incidents: Path, out: Path | None) -> None:
                       highlight=False, markup=False)
     if out:
         _write(out, s.to_dict())
+    for inc in s.false_high_incidents[:20]:
+        console.print(f"false high: {inc.get('id')} {inc.get('severity')} {inc.get('type')}: "
+                      f"{inc.get('title')}", highlight=False, markup=False)
+    if len(s.false_high_incidents) > 20:
+        console.print(f"... and {len(s.false_high_incidents) - 20} more false highs", highlight=False)
 
 
 def _suite_table(result: dict[str, Any]) -> Table:
     t = Table(title=f"eval suite: {len(result['runs'])} runs, {result['days']:g} days each",
-              caption="pooled over runs; alert time: median, negative = alerted before the first spread "
-                      "(alerted runs / runs with a spread); — = not applicable")
-    for col in ("scenario", "runs", "recall", "precision", "infector", "patient zero",
-                "1st alert after spread", "false /10k host-days", "lockouts", "errors"):
-        t.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=col == "scenario")
-    errors: dict[str, int] = {}
-    for r in result["runs"]:
-        errors[r["scenario"]] = errors.get(r["scenario"], 0) + bool(r["error"])
-    rows = list(result["summary"]["scenarios"].items()) + [("overall", result["summary"]["overall"])]
-    for name, p in rows:
-        if name == "overall":
+              caption=tab.CAPTION)
+    for i, col in enumerate(tab.headers(result)):
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for cells in tab.rows(result):
+        if cells[0] == "overall":
             t.add_section()
-        errs = result["errors"] if name == "overall" else errors.get(name, 0)
-        t.add_row(
-            escape(name), str(p["runs"]), _r(p["recall"]), _r(p["precision"]), _r(p["infector_accuracy"]),
-            _r(p["patient_zero_rate"]),
-            _secs(p["time_to_first_alert_s"]) + (f" ({p['alerted']}/{p['spread_runs']})" if p["spread_runs"] else ""),
-            f"{_r(p['false_incidents_per_10k_host_days'])} ({p['false_incidents']})",
-            _r(p["lockout_attribution"]), str(errs),
-        )
+        t.add_row(*(escape(c) for c in cells))
     return t
 
 
+def _print_table(result: dict[str, Any], md: bool) -> None:
+    if md:
+        console.print(tab.markdown(result), highlight=False, markup=False, soft_wrap=True, end="")
+        return
+    # piped output is wide enough for every column (a terminal keeps its own width)
+    (console if console.is_terminal else Console(width=200, highlight=False)).print(_suite_table(result))
+
+
+def _show(path: Path, md: bool) -> None:
+    """Print the table of a suite.json written earlier (``--table``)."""
+    try:
+        result = orjson.loads(path.read_bytes())
+        assert isinstance(result, dict) and isinstance(result["summary"]["scenarios"], dict)
+        assert isinstance(result["runs"], list)
+    except OSError as exc:
+        raise EvalError(f"{path}: cannot read the suite file ({exc.strerror or exc})") from None
+    except (orjson.JSONDecodeError, AssertionError, KeyError, TypeError):
+        raise EvalError(f"{path}: not a suite.json written by wormsign eval --suite") from None
+    _print_table(result, md)
+
+
 def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: float,
-           out: Path, json_out: Path | None, workers: int, benign_volume: float | None = None) -> int:
+           out: Path, json_out: Path | None, workers: int, benign_volume: float | None = None,
+           md: bool = False) -> int:
     cfg = settings()["suite"]
     names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else cfg["scenarios"] or None
     seed_list = _ints(seeds, "--seeds") or list(cfg["seeds"])
@@ -116,9 +121,8 @@ def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: fl
                   "every run scores an empty incidents document (zero recall)")
     result = run_suite(names, seed_list, size_list, int(days) if float(days).is_integer() else days,
                        out=out, workers=workers or None, on_run=on_run, benign_volume=benign_volume)
-    # piped output is wide enough for the ten columns (a terminal keeps its own width)
-    (console if console.is_terminal else Console(width=130, highlight=False)).print(_suite_table(result))
-    console.print(f"wrote {out / 'suite.json'}", highlight=False)
+    _print_table(result, md)
+    (err if md else console).print(f"wrote {out / 'suite.json'}", highlight=False)
     if json_out:
         _write(json_out, result)
     return EXIT_ERROR if result["errors"] else 0
@@ -133,24 +137,34 @@ def eval_command(
     seeds: str = typer.Option(None, "--seeds", help="Suite: seeds, comma-separated (default in eval.yaml)."),
     sizes: str = typer.Option(None, "--sizes", help="Suite: host counts, comma-separated."),
     days: float = typer.Option(None, "--days", help="Suite: days simulated per run."),
-    scenarios: str = typer.Option(None, "--scenarios", help="Suite: scenarios, comma-separated (default all)."),
-    out: Path = typer.Option(Path("eval-suite"), "--out", help="Suite: folder for suite.json and each run's files."),
+    scenarios: str = typer.Option(None, "--scenarios",
+                                  help="Suite: scenarios, comma-separated (default all)."),
+    out: Path = typer.Option(Path("eval-suite"), "--out",
+                             help="Suite: folder for suite.json and each run's files."),
     workers: int = typer.Option(0, "--workers", "-j", help="Suite: ingest processes (0: one per core)."),
     benign_volume: float = typer.Option(
         None, "--benign-volume", min=1.0, max=1000.0,
         help="Suite: the simulator's everyday background per host-day, as a multiple (default 1).",
     ),
+    md: bool = typer.Option(False, "--markdown", help="Suite: print the table as Markdown (for the README)."),
+    table: Path = typer.Option(None, "--table", help="Print the table of a suite.json written earlier."),
 ) -> None:
     """Score a hunt against the truth: recall and precision of infected hosts, infectors,
-    patient zero, time from first spread to first alert, false incidents per 10k host-days,
-    and lockout attribution. With --suite, run every scenario x seed x size end to end.
+    patient zero, time from first spread to first alert, false outbreaks per 10k host-days,
+    every incident by severity, false highs (high or critical incidents that name no host of
+    the truth) per 10k host-days, and lockout attribution. With --suite, run every scenario x
+    seed x size end to end, and say which scenarios meet the false-high floor (eval.yaml).
+    With --table suite.json, print the table of an earlier suite (--markdown: as Markdown).
 
     Exit status: 0 scored; 1 a file could not be read or a suite run failed.
     """
     try:
+        if table is not None:
+            _show(table, md)
+            return
         if suite:
             code = _suite(scenarios, seeds, sizes, days or float(settings()["suite"]["days"]),
-                          out, json_out, workers, benign_volume)
+                          out, json_out, workers, benign_volume, md)
             if code:
                 raise typer.Exit(code)
             return

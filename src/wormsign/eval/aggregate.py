@@ -25,6 +25,12 @@ def pool(scores: list[Score]) -> dict[str, Any]:
     spread_runs = sum(1 for s in scores if s.first_spread is not None)
     host_days = sum(s.hosts * s.days for s in scores)
     false = sum(s.false_incidents for s in scores)
+    unit = float(settings()["host_days_unit"])
+    by_sev: dict[str, int] = {}
+    for s in scores:
+        for sev, n in s.incidents_by_severity.items():
+            by_sev[sev] = by_sev.get(sev, 0) + n
+    false_highs = sum(s.false_highs for s in scores)
     return {
         "runs": len(scores),
         "recall": _ratio(tp, truly),
@@ -36,8 +42,15 @@ def pool(scores: list[Score]) -> dict[str, Any]:
         "spread_runs": spread_runs,
         "false_incidents": false,
         "false_incidents_per_10k_host_days": (
-            false / host_days * float(settings()["host_days_unit"]) if host_days else None
+            false / host_days * unit if host_days else None
         ),
+        "incidents": sum(s.incidents for s in scores),
+        "incidents_by_severity": by_sev,
+        "incidents_per_run_by_severity": {k: v / len(scores) for k, v in by_sev.items()} if scores else {},
+        "high_incidents": sum(s.high_incidents for s in scores),
+        "false_highs": false_highs,
+        "false_highs_per_10k_host_days": false_highs / host_days * unit if host_days else None,
+        "host_days": host_days,
         "lockout_attribution": _ratio(sum(s.lockouts_right for s in scores),
                                       sum(s.true_lockouts for s in scores)),
         "true_infected": truly,
@@ -46,9 +59,27 @@ def pool(scores: list[Score]) -> dict[str, Any]:
     }
 
 
+def floor_verdicts(scenarios: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each floor of eval.yaml (``floors``) judged on the pooled scenarios it names that were run:
+    ``{measure: {"max": limit, "scenarios": {name: met}}}``; a scenario with no figure (no
+    host-days) is ``None``, neither met nor missed."""
+    out: dict[str, Any] = {}
+    for measure, floor in (settings().get("floors") or {}).items():
+        limit = float(floor["max"])
+        verdicts = {}
+        for name in floor["scenarios"]:
+            if name in scenarios:
+                v = scenarios[name].get(measure)
+                verdicts[name] = None if v is None else v <= limit
+        out[measure] = {"max": limit, "scenarios": verdicts}
+    return out
+
+
 def summarise(scores: list[Score]) -> dict[str, Any]:
-    """``{"scenarios": {name: pooled}, "overall": pooled}`` in first-seen scenario order."""
+    """``{"scenarios": {name: pooled}, "overall": pooled, "floors": verdicts}`` in first-seen
+    scenario order (``floors``: :func:`floor_verdicts`)."""
     by: dict[str, list[Score]] = {}
     for s in scores:
         by.setdefault(s.scenario, []).append(s)
-    return {"scenarios": {k: pool(v) for k, v in by.items()}, "overall": pool(scores)}
+    scenarios = {k: pool(v) for k, v in by.items()}
+    return {"scenarios": scenarios, "overall": pool(scores), "floors": floor_verdicts(scenarios)}

@@ -132,6 +132,20 @@ class Truth:
     patient_zero: str | None
     infections: list[Infection] = field(default_factory=list)
     lockouts: list[Lockout] = field(default_factory=list)
+    attacked: list[str] = field(default_factory=list)  # attacked, not infected
+    sources: list[str] = field(default_factory=list)  # attacking hosts that are not infected
+
+    def host_sets(self) -> dict[str, set[str]]:
+        """The truth's hosts by what the truth says of them (the names eval.yaml's
+        ``false_highs.in_truth`` lists)."""
+        infected = {i.host for i in self.infections} | {i.infector for i in self.infections if i.infector}
+        return {
+            "infected": infected,
+            "patient_zero": {self.patient_zero} if self.patient_zero else set(),
+            "attacked": set(self.attacked),
+            "sources": set(self.sources),
+            "lockout_sources": {lk.source_host for lk in self.lockouts if lk.source_host},
+        }
 
 
 def truth_from_dict(doc: dict[str, Any], where: str = "truth") -> Truth:
@@ -156,13 +170,21 @@ def truth_from_dict(doc: dict[str, Any], where: str = "truth") -> Truth:
             raise EvalError(f"{w}: no account")
         lockouts.append(Lockout(acct, parse_time(rec.get("time"), w), host_key(rec.get("source_host")),
                                 host_key(rec.get("dc"))))
+    named: dict[str, list[str]] = {}
+    for key in ("attacked", "sources"):
+        names = []
+        for i, raw in enumerate(_list(doc.get(key), f"{where}: {key}")):
+            if not isinstance(raw, str) or (h := host_key(raw)) is None:
+                raise EvalError(f"{where}: {key}[{i}] is not a host name")
+            names.append(h)
+        named[key] = names
     try:
         hosts = int(doc.get("hosts") or 0)
         days = float(doc.get("days") or 0)
     except (TypeError, ValueError):
         raise EvalError(f"{where}: hosts and days must be numbers") from None
     return Truth(str(doc.get("scenario") or "?"), doc.get("seed"), hosts, days,
-                 host_key(doc.get("patient_zero")), infections, lockouts)
+                 host_key(doc.get("patient_zero")), infections, lockouts, **named)
 
 
 def load_truth(path: str | Path) -> Truth:
@@ -181,13 +203,17 @@ def incidents_from_dict(doc: dict[str, Any] | None, where: str = "incidents") ->
     for i, raw in enumerate(incidents):
         inc = _obj(raw, f"{where}: incidents[{i}]")
         w = f"{where}: incident {i} ({str(inc.get('id', '?'))[:32]})"
-        if not isinstance(inc.get("type", ""), str):
-            raise EvalError(f"{w}: type is not a string")
+        for key in ("type", "severity"):
+            if not isinstance(inc.get(key, ""), str):
+                raise EvalError(f"{w}: {key} is not a string")
         for j, h in enumerate(_list(inc.get("hosts"), f"{w}: hosts")):
             h = _obj(h, f"{w}: hosts[{j}]")
             if host_key(h.get("host")) is None:
                 raise EvalError(f"{w}: hosts[{j}] has no host")
             parse_time(h.get("infected_at"), f"{w}: hosts[{j}].infected_at")
+        for j, e in enumerate(_list(inc.get("edges"), f"{w}: edges")):
+            _obj(e, f"{w}: edges[{j}]")
+        _list(inc.get("under_attack"), f"{w}: under_attack")
         for key in ("first_alert", "first_seen"):
             parse_time(inc.get(key), f"{w}: {key}")
         accounts = inc.get("accounts") or {}

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from wormsign.eval.docs import Truth, account_key, host_key, parse_time, settings
+from wormsign.eval.docs import EvalError, Truth, account_key, host_key, parse_time, settings
 
 
 @dataclass(slots=True)
@@ -41,6 +41,14 @@ class Score:
     outbreak_incidents: int = 0
     false_incidents: int = 0
     false_incidents_per_10k_host_days: float | None = None
+    # every incident a responder reads, by severity
+    incidents: int = 0
+    incidents_by_severity: dict[str, int] = field(default_factory=dict)
+    # false highs: high or critical incidents none of whose hosts is in the truth
+    high_incidents: int = 0
+    false_highs: int = 0
+    false_highs_per_10k_host_days: float | None = None
+    false_high_incidents: list[dict[str, Any]] = field(default_factory=list)  # {id, type, severity, title}
     # lockouts
     true_lockouts: int = 0
     lockouts_matched: int = 0
@@ -76,7 +84,8 @@ def _found_hosts(outbreaks: list[dict[str, Any]]) -> dict[str, tuple[datetime | 
 
 
 def _infected_in(inc: dict[str, Any]) -> set[str]:
-    return {k for h in inc.get("hosts") or [] if h.get("state") == "infected" and (k := host_key(h.get("host")))}
+    return {k for h in inc.get("hosts") or []
+            if h.get("state") == "infected" and (k := host_key(h.get("host")))}
 
 
 def _patient_zero(outbreaks: list[dict[str, Any]], truly: set[str]) -> str | None:
@@ -122,6 +131,54 @@ def _lockouts(truth: Truth, incidents: list[dict[str, Any]], tol_s: float) -> tu
     return matched, right
 
 
+def severity_counts(incidents: list[dict[str, Any]], order: list[str]) -> dict[str, int]:
+    """Incidents by severity: every severity in ``order`` (zero included), then ``other`` when
+    some incident has a severity outside it (or none)."""
+    counts = dict.fromkeys(order, 0)
+    for inc in incidents:
+        sev = str(inc.get("severity") or "").strip().lower()
+        key = sev if sev in order else "other"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def incident_roles(inc: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """An incident's hosts as ``(actors, targets)``: actors are its patient zero, its edges' sources
+    and its hosts whose state is ``infected`` or ``source``; targets are its edges' targets, its
+    other hosts and ``under_attack``. A host may be both."""
+    actors: set[str | None] = set()
+    targets: set[str | None] = set()
+    for h in inc.get("hosts") or []:
+        key = host_key(h.get("host"))
+        (actors if h.get("state") in ("infected", "source") else targets).add(key)
+    for e in inc.get("edges") or []:
+        actors.add(host_key(e.get("source")))
+        targets.add(host_key(e.get("target")))
+    actors.add(host_key(inc.get("patient_zero")))
+    targets.update(host_key(h) for h in inc.get("under_attack") or [])
+    return {a for a in actors if a}, {t for t in targets if t}
+
+
+def false_highs(truth: Truth, incidents: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The high incidents (eval.yaml ``false_highs.severities``) none of whose hosts is in the truth
+    for the role the incident gives it (``false_highs.in_truth``); returns (them, all high ones)."""
+    cfg = settings()["false_highs"]
+    sets = truth.host_sets()
+    unknown = {n for names in cfg["in_truth"].values() for n in names} - set(sets)
+    if unknown:
+        raise EvalError(f"eval.yaml: false_highs.in_truth names no truth host set {sorted(unknown)}")
+    actor_ok = set().union(*(sets[n] for n in cfg["in_truth"]["actor"]))
+    target_ok = set().union(*(sets[n] for n in cfg["in_truth"]["target"]))
+    levels = {str(v).lower() for v in cfg["severities"]}
+    highs = [i for i in incidents if str(i.get("severity") or "").strip().lower() in levels]
+    false = []
+    for inc in highs:
+        actors, targets = incident_roles(inc)
+        if not (actors & actor_ok or targets & target_ok):
+            false.append({k: inc.get(k) for k in ("id", "type", "severity", "title")})
+    return false, len(highs)
+
+
 def score(truth: Truth, incidents: list[dict[str, Any]]) -> Score:
     """Score a hunt's incidents against the truth (see ``docs/formats.md`` and eval.yaml)."""
     cfg = settings()
@@ -161,6 +218,13 @@ def score(truth: Truth, incidents: list[dict[str, Any]]) -> Score:
     host_days = truth.hosts * truth.days
     if host_days > 0:
         s.false_incidents_per_10k_host_days = s.false_incidents / host_days * float(cfg["host_days_unit"])
+
+    s.incidents = len(incidents)
+    s.incidents_by_severity = severity_counts(incidents, [str(v).lower() for v in cfg["severities"]])
+    s.false_high_incidents, s.high_incidents = false_highs(truth, incidents)
+    s.false_highs = len(s.false_high_incidents)
+    if host_days > 0:
+        s.false_highs_per_10k_host_days = s.false_highs / host_days * float(cfg["host_days_unit"])
 
     s.true_lockouts = len(truth.lockouts)
     s.lockouts_matched, s.lockouts_right = _lockouts(truth, incidents, float(cfg["lockout_tolerance_s"]))
