@@ -2,25 +2,37 @@
 
 Evidence that an address belongs to a host (each an *observation* of ``(ip, host, ts)``):
 
-``win-logon``       4624/4625 ``IpAddress`` with ``WorkstationName`` (``source.ip`` + ``source.domain``)
-``sysmon-3``        Sysmon network connection: ``SourceIp``/``SourceHostname`` and the destination pair
-``zeek-ntlm``       the client ``hostname`` and the server's NetBIOS name of an NTLM exchange
-``zeek-dhcp``       ``assigned_addr`` with ``host_name``
-``zeek-kerberos``   a machine account (``WS-01$``) asking for a ticket
+``own-address``     the host's own side of a connection it logged itself (Sysmon 3 ``Initiated``,
+                    WFP 5156/5158 ``Direction``): outbound, the source address; inbound, the destination
+``machine-account`` a machine account (``WS-01$``) authenticating from the address: a DC's TGT or
+                    service ticket (4768/4769), a network logon (4624), Zeek kerberos
 ``host.ip``         the address an endpoint records as its own (Winlogbeat ``host.ip``)
+``zeek-dhcp``       ``assigned_addr`` with ``host_name``
+``win-logon``       a successful 4624's ``IpAddress`` with ``WorkstationName`` (a claim of the
+                    client: a failed logon's name is never evidence, brute-force tools send a
+                    random one with each attempt)
+``sysmon-3``        Sysmon network connection: ``SourceIp``/``SourceHostname`` and the destination pair
+``dns``             a DNS answer (Sysmon 22, Zeek dns) for a host the telemetry confirms: one
+                    that logs events itself, or a machine account that authenticated
+``zeek-ntlm``       the client ``hostname`` and the server's NetBIOS name of an NTLM exchange
+``zeek-kerberos``   the client of a Kerberos exchange
+
+Names are host keys: FQDN and short name are one host, as are a NetBIOS name cut to 15
+characters and the one longer host key of the case it starts.
 
 Observations of one ``(ip, host)`` closer than :data:`CLAIM_GAP` form a *claim*. Claims of
 two hosts on one address that overlap in time are a conflict, reported in ``host_conflicts``.
 When exactly one of those hosts has :data:`AUTHORITATIVE` evidence (the address vouches for
-it: its own ``host.ip``, a DHCP lease) that host keeps the address, since client-given names
+it: its own ``host.ip`` or connections, a DHCP lease, its machine account) that host keeps the address, since client-given names
 can be forged; otherwise the address resolves to nothing while the conflict lasts (no
 guessing). Every other claim is a row of ``host_addr``; a DHCP move is two rows, one per
 host. An address resolves to the host of the latest row that starts at or before the event
 (the first row also covers the time before it).
 
 Then events are enriched with set operations only (bucketed aggregation, ASOF joins, one
-UPDATE): ``source.host``/``destination.host`` from the name the record gives, else from the
-address at the event's time; the ``host`` of Zeek records (the originator's address) becomes
+UPDATE): ``source.host``/``destination.host`` from the address at the event's time, else
+from the name the record gives (never a failed logon's); a Kerberos network logon without an
+address from the DC's service ticket for the target just before (:data:`_KRB`); the ``host`` of Zeek records (the originator's address) becomes
 the resolved host key. Running it again recomputes everything from the events, so it is
 idempotent and picks up data ingested since.
 """
@@ -39,7 +51,7 @@ CLAIM_GAP = timedelta(hours=1)
 #: Evidence the address itself vouches for: the endpoint's own record of its address, a DHCP
 #: lease. Names a client gives (WorkstationName, NTLM hostname, ...) can be forged; where
 #: they contradict this evidence the conflict is reported and this evidence decides.
-AUTHORITATIVE: tuple[str, ...] = ("host.ip", "zeek-dhcp")
+AUTHORITATIVE: tuple[str, ...] = ("host.ip", "zeek-dhcp", "own-address", "machine-account")
 #: Formats whose ``host`` is the originator's address (network sensors), rewritten to the host key.
 NETWORK_FORMATS: tuple[str, ...] = ("zeek",)
 #: Addresses that never identify a host.
@@ -52,29 +64,67 @@ _MACRO = r"""CREATE OR REPLACE TEMP MACRO ws_resolve_hkey(x) AS CASE
     WHEN lower(trim(x)) IN ('localhost', 'localhost.localdomain') THEN NULL
     ELSE nullif(split_part(regexp_replace(lower(trim(trim(x), '\')), '\$$', ''), '.', 1), '') END"""
 
-#: (evidence, which events, side): the side's ``.ip`` belongs to the host its ``.domain`` names.
-RULES: tuple[tuple[str, str, str], ...] = (
+#: (evidence, which events, address, host): the address belonged to the host. A failed
+#: logon's name is never evidence (the attacker's to choose, often random per attempt); a
+#: DNS answer is evidence only for a host the telemetry confirms (``_ws_known``, :data:`_KNOWN`).
+RULES: tuple[tuple[str, str, str, str], ...] = (
     # WorkstationName is the client for network logons, but the target itself for RDP and
-    # local logons (type 10, 2, 7): a logon that names its own host says nothing about the address.
-    ("win-logon", "kind = 'auth' AND \"event.code\" IN ('4624', '4625') "
-                  "AND ws_resolve_hkey(\"source.domain\") NOT IN (host, left(host, 15))", "source"),
-    ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "source"),
-    ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", "destination"),
-    ("zeek-ntlm", "kind = 'ntlm'", "source"),
-    ("zeek-ntlm", "kind = 'ntlm'", "destination"),
-    ("zeek-dhcp", "kind = 'dhcp'", "source"),
-    ("zeek-kerberos", "kind = 'kerberos'", "source"),
+    # local logons (type 10, 2, 7): a logon that names its own host says nothing about the
+    # address. A failed logon's name is the attacker's to choose: never evidence.
+    ("win-logon", "kind = 'auth' AND \"event.code\" = '4624' "
+                  "AND ws_resolve_hkey(\"source.domain\") NOT IN (host, left(host, 15))",
+     '"source.ip"', 'ws_resolve_hkey("source.domain")'),
+    ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
+    ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'",
+     '"destination.ip"', 'ws_resolve_hkey("destination.domain")'),
+    # The host's own side of a connection it logged (Sysmon 3 Initiated, WFP 5156 Direction):
+    # outbound, the source; inbound TCP, the destination (Sysmon writes inbound UDP reversed).
+    ("own-address", "\"network.direction\" = 'outbound' AND \"src.format\" <> 'zeek'",
+     '"source.ip"', "ws_resolve_hkey(host)"),
+    ("own-address", "\"network.direction\" = 'inbound' AND \"src.format\" <> 'zeek' "
+                    "AND (\"event.code\" <> '3' OR \"network.transport\" = 'tcp')",
+     '"destination.ip"', "ws_resolve_hkey(host)"),
+    # A machine account (HOST$) authenticating from an address: a domain controller's record
+    # of a TGT or service ticket (4768/4769) or of a network logon, proven with the machine's key.
+    ("machine-account", "kind IN ('auth', 'kerberos') AND \"event.outcome\" = 'success' "
+                        "AND \"event.code\" IN ('4768', '4769', '4624', 'kerberos') "
+                        "AND split_part(\"user.name\", '@', 1) LIKE '%$'",
+     '"source.ip"', "ws_resolve_hkey(split_part(\"user.name\", '@', 1))"),
+    # A DNS answer (Sysmon 22, Zeek dns): every IPv4 address it gives, for the name asked.
+    ("dns", "kind = 'dns' AND \"dns.answers\" IS NOT NULL",
+     "unnest(regexp_extract_all(\"dns.answers\", '[0-9]{1,3}(?:\\.[0-9]{1,3}){3}'))",
+     'ws_resolve_hkey("dns.question.name")'),
+    ("zeek-ntlm", "kind = 'ntlm'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
+    ("zeek-ntlm", "kind = 'ntlm'", '"destination.ip"', 'ws_resolve_hkey("destination.domain")'),
+    ("zeek-dhcp", "kind = 'dhcp'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
+    ("zeek-kerberos", "kind = 'kerberos'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
 )
+
+#: Evidence that counts only for hosts of ``_ws_known``.
+NEEDS_KNOWN: tuple[str, ...] = ("dns",)
+
+# Hosts the telemetry confirms: those that log events themselves (not network sensors'
+# address keys), and machine accounts that authenticated.
+_KNOWN = """
+CREATE OR REPLACE TEMP TABLE _ws_known AS
+SELECT DISTINCT h AS host FROM (
+    SELECT ws_resolve_hkey(host) AS h FROM events WHERE NOT list_contains(?, "src.format")
+    UNION ALL
+    SELECT ws_resolve_hkey(split_part("user.name", '@', 1)) FROM events
+    WHERE kind IN ('auth', 'kerberos') AND "event.outcome" = 'success' AND split_part("user.name", '@', 1) LIKE '%$'
+) WHERE h IS NOT NULL
+"""
 
 
 def _observations_sql() -> str:
     parts = [
-        f"""SELECT "{side}.ip" AS ip, ws_resolve_hkey("{side}.domain") AS host,
-                   time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f, max(ts) AS l, count(*) AS n,
+        f"""SELECT ip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f, max(ts) AS l, count(*) AS n,
                    '{label}' AS ev
-            FROM events WHERE {where} AND "{side}.ip" IS NOT NULL AND "{side}.domain" IS NOT NULL
+            FROM (SELECT {ip} AS ip, {host} AS host, ts FROM events WHERE {where})
+            WHERE ip IS NOT NULL AND host IS NOT NULL
+              {'AND host IN (SELECT host FROM _ws_known)' if label in NEEDS_KNOWN else ''}
             GROUP BY ALL"""
-        for label, where, side in RULES
+        for label, where, ip, host in RULES
     ]
     # host.ip may hold several addresses (a list written as text): split after aggregating.
     parts.append(
@@ -88,7 +138,7 @@ def _observations_sql() -> str:
         "CREATE OR REPLACE TEMP TABLE _ws_obs AS SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, "
         "list_distinct(list(ev)) AS evs FROM (" + " UNION ALL ".join(parts) + ") "
         "WHERE host IS NOT NULL AND ip IS NOT NULL AND ip <> '' AND NOT list_contains(?, ip) "
-        "AND ip NOT LIKE '127.%' GROUP BY ip, host, b"
+        "AND ip NOT LIKE '127.%' AND ip NOT LIKE 'fe80:%' AND ip NOT LIKE '169.254.%' GROUP BY ip, host, b"
     )
 
 
@@ -169,33 +219,64 @@ FROM (SELECT ip, host, first_seen FROM host_addr
 #: The resolution intervals, kept for the batches of the enrichment below.
 _RES = f"CREATE OR REPLACE TEMP TABLE _ws_res AS {RESOLUTION}"
 
+# A Kerberos network logon often records no address (IpAddress '-'): the domain controller's
+# service ticket for the target's machine account (4769, ServiceName TARGET$), asked by the
+# same account from an address just before, names it. The latest such ticket at most
+# ``kerberos_ticket_window_s`` before the logon (and ``kerberos_ticket_skew_s`` after it: the
+# two hosts' clocks differ), when one address asked for it.
+_KRB = """
+CREATE OR REPLACE TEMP TABLE _ws_krb AS
+WITH l AS (
+    SELECT rowid AS rid, ws_resolve_hkey(host) AS target, ts, ts + to_seconds(?) AS ts_late,
+           lower(split_part("user.name", '@', 1)) AS u
+    FROM events
+    WHERE kind = 'auth' AND "event.code" = '4624' AND "winlog.logon.type" = 3 AND "source.ip" IS NULL
+      AND "user.name" IS NOT NULL AND "user.name" NOT LIKE '%$'),
+t AS (
+    SELECT ws_resolve_hkey("service.name") AS svc, lower(split_part("user.name", '@', 1)) AS u, ts,
+           any_value("source.ip") AS ip, count(DISTINCT "source.ip") AS ips
+    FROM events
+    WHERE kind = 'auth' AND "event.code" = '4769' AND "event.outcome" = 'success' AND "source.ip" IS NOT NULL
+      AND NOT list_contains(?, "source.ip") AND "source.ip" NOT LIKE '127.%' AND "service.name" LIKE '%$'
+    GROUP BY ALL)
+SELECT l.rid, t.ip, t.ts FROM l ASOF JOIN t ON t.svc = l.target AND t.u = l.u AND l.ts_late >= t.ts
+WHERE t.ips = 1 AND l.ts - t.ts <= to_seconds(?)
+"""
+
 # One batch of events: a range of rowids (the first two parameters), which DuckDB tests inside
-# the scan, skipping the row groups outside it.
+# the scan, skipping the row groups outside it. The source is the host that held the address
+# at the time; failing that, the name the record gives, never from a failure (a failed
+# logon's WorkstationName is the attacker's to choose: it stays in source.domain).
 _ENRICH = """
 CREATE OR REPLACE TEMP TABLE _ws_new AS
 WITH r AS (SELECT * FROM _ws_res),
 cand AS (
-    SELECT rowid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip,
+    SELECT rowid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip, "event.outcome" AS outcome,
            ws_resolve_hkey("source.domain") AS sd0, ws_resolve_hkey("destination.domain") AS dd0,
            "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
     FROM events
     WHERE rowid >= ? AND rowid < ?
       AND ("source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
-       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL)),
+       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL
+       OR rowid IN (SELECT rid FROM _ws_krb))),
 named AS (
-    SELECT cand.*,
+    SELECT cand.*, k.ip AS kip, k.ts AS kts,
            -- a logon from a remote address that names its own host as the workstation (RDP):
            -- the name is not the source's, the address is
            CASE WHEN kind = 'auth' AND (sd0 = ohost OR sd0 = left(ohost, 15)) AND sip IS NOT NULL
                      AND NOT list_contains(?, sip) AND sip NOT LIKE '127.%' THEN NULL
+                WHEN outcome = 'failure' THEN NULL
                 ELSE coalesce(ls.full, sd0) END AS sd,
            coalesce(ld.full, dd0) AS dd
-    FROM cand LEFT JOIN _ws_long ls ON ls.short = cand.sd0 LEFT JOIN _ws_long ld ON ld.short = cand.dd0),
+    FROM cand LEFT JOIN _ws_long ls ON ls.short = cand.sd0 LEFT JOIN _ws_long ld ON ld.short = cand.dd0
+    LEFT JOIN _ws_krb k ON k.rid = cand.rid),
 s AS (SELECT named.*, r.host AS sres FROM named ASOF LEFT JOIN r ON named.sip = r.ip AND named.ts >= r.valid_from),
-d AS (SELECT s.*, r.host AS dres FROM s ASOF LEFT JOIN r ON s.dip = r.ip AND s.ts >= r.valid_from),
+kr AS (SELECT s.*, r.host AS kres FROM s ASOF LEFT JOIN r ON s.kip = r.ip AND s.kts >= r.valid_from),
+d AS (SELECT kr.*, r.host AS dres FROM kr ASOF LEFT JOIN r ON kr.dip = r.ip AND kr.ts >= r.valid_from),
 n AS (
-    SELECT rid, osh, odh, ohost, coalesce(sd, sres) AS nsh, coalesce(dd, dres) AS ndh,
-           CASE WHEN list_contains(?, fmt) AND sip IS NOT NULL THEN coalesce(sd, sres, lower(sip)) ELSE ohost END
+    SELECT rid, osh, odh, ohost,
+           coalesce(sres, sd, kres, kip) AS nsh, coalesce(dres, dd) AS ndh,
+           CASE WHEN list_contains(?, fmt) AND sip IS NOT NULL THEN coalesce(sres, sd, lower(sip)) ELSE ohost END
                AS nhost
     FROM d)
 SELECT rid, nsh, ndh, nhost FROM n
@@ -246,6 +327,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             eng.execute(m)
         candidates.start_index(case, cfg)
         eng.execute(_LONG)
+        eng.execute(_KNOWN, [list(NETWORK_FORMATS)])
         eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
         eng.execute("UPDATE _ws_obs SET host = l.full FROM _ws_long l WHERE _ws_obs.host = l.short")
         eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE)])
@@ -258,6 +340,8 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             "WHERE nhosts > 1"
         )
         eng.execute(_RES)
+        eng.execute(_KRB, [int(cfg["kerberos_ticket_skew_s"]), list(NOT_HOST_IPS),
+                           int(cfg["kerberos_ticket_window_s"])])
         rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM _ws_obs")[0][0])
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
         rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
@@ -273,7 +357,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             candidates.index_batch(case, cfg, lo, lo + batch_rows)  # the hunt's pass, stored
     with case.transaction():
         candidates.finish_index(case, cfg)
-        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new"):
+        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new", "_ws_known", "_ws_krb"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", {"sources": _source_count(case), "events": case.count()})
     return rep

@@ -97,6 +97,7 @@ FIELDS: tuple[Field, ...] = (
     Field("network.transport", _S, "tcp, udp, icmp."),
     Field("network.protocol", _S, "Application protocol (smb, dce_rpc, dns, ...)."),
     Field("network.bytes", _I, "Bytes in both directions."),
+    Field("network.direction", _S, "inbound or outbound, as the host that logged it saw the connection."),
     # -- process -------------------------------------------------------------------
     Field("process.pid", _I, "Process id."),
     Field("process.entity_id", _S, "Unique process id (Sysmon ProcessGuid)."),

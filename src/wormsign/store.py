@@ -101,7 +101,17 @@ class Case:
         if not read_only:
             for stmt in DDL:
                 eng.execute(stmt)
+            case._add_new_columns()
         return case
+
+    def _add_new_columns(self) -> None:
+        """A case made by an earlier version gains the columns the event model has gained since
+        (NULL in its old events; rows are appended by name, so their order does not matter)."""
+        have = {r[0] for r in self.engine.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'")}
+        for f in schema.FIELDS:
+            if f.name not in have:
+                self.engine.execute(f'ALTER TABLE events ADD COLUMN "{f.name}" {schema.duckdb_type(f.type)}')
 
     def __enter__(self) -> Case:
         return self

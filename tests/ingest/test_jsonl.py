@@ -101,6 +101,7 @@ def test_elastic_agent_dotted_keys_whole_event(parse: Parse, data: Path) -> None
         "host.name": "WS-0012.corp.example",
         "host.ip": "10.1.4.12",
         "user.name": "CORP\\jdoe",
+        "winlog.logon.id": "0x998877",
         "process.pid": 4412,
         "process.entity_id": "{8a1c3e4f-b2d3-5c90-0000-0010a1b2c3d4}",
         "process.executable": "C:\\Windows\\System32\\cmd.exe",
@@ -183,6 +184,7 @@ def test_otrf_whole_event(parse: Parse, data: Path) -> None:
         "event.outcome": "success",
         "host.name": "BUILDBOX3.lab.invalid",
         "user.name": "LAB\\svc-build",
+        "winlog.logon.id": "0x4f8a21",
         "process.pid": 7340,
         "process.entity_id": "{6b1d0e93-3f2a-684d-5c01-000000001a00}",
         "process.executable": "C:\\Tools\\msbuild-agent\\agent.exe",
@@ -227,9 +229,9 @@ def _as_winlogbeat(doc: dict[str, Any], n: int) -> dict[str, Any]:
     eid = system["EventID"]
     eid = eid["#text"] if isinstance(eid, dict) else eid
     data = {
-        k: v if isinstance(v, str) else json.dumps(v)
+        k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else json.dumps(v)
         for k, v in flatten_data(doc["Event"]).items()
-        if v is not None and not isinstance(v, (dict, list, bool))
+        if v is not None and not isinstance(v, (dict, list))
     }
     return {
         "@timestamp": system["TimeCreated"]["#attributes"]["SystemTime"],

@@ -176,7 +176,7 @@ def test_sysmon_and_kerberos_evidence(tmp_path: Path, case_path: Path) -> None:
             "Image": "C:\\Windows\\System32\\svchost.exe", "Protocol": "tcp"}, None)])
         resolve(case)
         assert case.rows("SELECT ip, host, evidence FROM host_addr ORDER BY ip") == [
-            ("10.10.1.2", "dc-01", "sysmon-3"), ("10.10.1.80", "ws-g", "sysmon-3,zeek-kerberos"),
+            ("10.10.1.2", "dc-01", "sysmon-3"), ("10.10.1.80", "ws-g", "machine-account,sysmon-3,zeek-kerberos"),
         ]
         # A user's ticket names no host; the KDC's address is known from Sysmon.
         assert hosts(case, "kind = 'kerberos'") == [("kerberos", at(0), "ws-g", "ws-g", "dc-01"),
@@ -223,7 +223,8 @@ def test_netbios_names_cut_to_15_characters(tmp_path: Path, case_path: Path) -> 
 
 
 def test_forged_workstation_name_does_not_take_the_address(tmp_path: Path, case_path: Path) -> None:
-    # A tool on WS-0021 sends a made-up WorkstationName; the endpoint's own address record wins.
+    # A tool on WS-0021 sends a made-up WorkstationName with a failed logon: the name is the
+    # attacker's to choose, so it is no evidence at all, and the failure's source is the address's host.
     conn = zeek(tmp_path / "conn.log", "conn", CONN, [(12, "C1", "10.10.1.21", 50000, "10.10.1.35", 445, "tcp", "SF")])
     own = ("Microsoft-Windows-Sysmon/Operational", 1, "WS-0021.corp.example")
     with Case.open(str(case_path)) as case:
@@ -233,11 +234,27 @@ def test_forged_workstation_name_does_not_take_the_address(tmp_path: Path, case_
             ("Security", 4625, "WS-0035", 11, {"TargetUserName": "administrator", "LogonType": "3",
                                                "IpAddress": "10.10.1.21", "WorkstationName": "WIN-R4ND0M"}, None)])
         resolve(case)
-        assert case.rows("SELECT hosts FROM host_conflicts") == [("win-r4nd0m,ws-0021",)]
+        assert case.rows("SELECT hosts FROM host_conflicts") == []
         assert case.rows("SELECT host, evidence FROM host_addr") == [("ws-0021", "host.ip")]
         assert hosts(case, "kind = 'network'") == [("conn", at(12), "ws-0021", "ws-0021", None)]
-        # The failed logon keeps the name it gave: that is what the record says.
-        assert hosts(case, "\"event.code\" = '4625'") == [("4625", at(11), "ws-0035", "win-r4nd0m", None)]
+        assert hosts(case, "\"event.code\" = '4625'") == [("4625", at(11), "ws-0035", "ws-0021", None)]
+        # The name it gave is kept as what the record says (a claim), not as the source.
+        assert case.rows("SELECT \"source.domain\" FROM events WHERE \"event.code\" = '4625'") == [("WIN-R4ND0M",)]
+
+
+def test_failed_logon_names_are_never_hosts(tmp_path: Path, case_path: Path) -> None:
+    # Brute force with a random NetBIOS name per attempt, from an address nothing else names:
+    # no name becomes a host, no conflict is invented, and every failure keeps the bare address.
+    names = ["WIN-A1B2C3", "DESKTOP-Q9Z8", "KALI", "XJ3K2LMN0P"]
+    fails = [("Security", 4625, "WS-0035", 11 + i, {"TargetUserName": "administrator", "LogonType": "3",
+                                                    "IpAddress": "10.10.1.66", "WorkstationName": n}, None)
+             for i, n in enumerate(names)]
+    with Case.open(str(case_path)) as case:
+        windows(case, "ws-0035-security.evtx", fails)
+        rep = resolve(case)
+        assert (rep.addresses, rep.conflicts) == (0, 0)
+        assert [r[3] for r in hosts(case)] == [None] * 4
+        assert host_of(case, "10.10.1.66", at(12)) is None
 
 
 def test_batched_enrichment_matches_one_pass(tmp_path: Path) -> None:

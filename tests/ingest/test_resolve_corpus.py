@@ -27,10 +27,11 @@ def test_corpus_logons_name_addresses(corpus: Path, tmp_path: Path, case_path: P
         rep = ingest_paths([str(corpus / f) for f in FILES] + [str(conn)], case, workers=1)
         assert rep.stats.rejected == 0 and rep.files == 4
         resolve(case)
-        # 10.0.2.17 was PC01 in the 2019 recording and MSEDGEWIN10 (Sysmon 3) in the 2021 one.
+        # 10.0.2.17 was PC01 in the 2019 recording and MSEDGEWIN10 (Sysmon 3: its own outbound
+        # connections, and the reverse lookups of its addresses) in the 2021 one.
         assert case.rows("SELECT ip, host, evidence, n FROM host_addr ORDER BY ip, first_seen") == [
-            ("10.0.2.17", "pc01", "win-logon", 1), ("10.0.2.17", "msedgewin10", "sysmon-3", 2),
-            ("10.0.3.15", "msedgewin10", "sysmon-3", 2), ("172.16.66.142", "04246w-win10", "win-logon", 1),
+            ("10.0.2.17", "pc01", "win-logon", 1), ("10.0.2.17", "msedgewin10", "own-address,sysmon-3", 3),
+            ("10.0.3.15", "msedgewin10", "own-address,sysmon-3", 3), ("172.16.66.142", "04246w-win10", "win-logon", 1),
         ]
         assert case.rows("SELECT count(*) FROM host_conflicts") == [(0,)]
         # The network record lands on the workstation's host key; the logons name their source.

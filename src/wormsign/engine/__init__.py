@@ -30,7 +30,7 @@ class Engine(Protocol):
         """Run a query and return its rows as tuples (for small results)."""
 
     def append(self, table: str, data: pa.Table) -> None:
-        """Append Arrow rows to a table whose columns match by position."""
+        """Append Arrow rows to a table, matching columns by name (a column the rows lack is NULL)."""
 
     def has_table(self, table: str) -> bool:
         """True when the table or view exists."""

@@ -46,7 +46,7 @@ class DuckDBEngine:
         view = f"_wormsign_batch_{os.getpid()}_{next(_names)}"
         self.con.register(view, data)
         try:
-            self.con.execute(f'INSERT INTO "{table}" SELECT * FROM "{view}"')
+            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{view}"')
         finally:
             self.con.unregister(view)
 

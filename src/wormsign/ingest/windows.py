@@ -88,6 +88,19 @@ def _task_command(v: Any, to: str, row: dict[str, Any]) -> None:
     row[to] = unescape(line, _XML_ENTITIES)  # the task XML escapes &, <, > and quotes
 
 
+#: Sysmon 3 ``Initiated`` and WFP 5156 ``Direction`` (message ids or rendered text) -> network.direction.
+_DIRECTIONS = {"true": "outbound", "false": "inbound", "%%14593": "outbound", "%%14592": "inbound",
+               "outbound": "outbound", "inbound": "inbound", "1": "outbound", "0": "inbound"}
+
+
+def _direction(v: Any, to: str, row: dict[str, Any]) -> None:
+    v = clean(v)
+    if v is not None:
+        d = _DIRECTIONS.get(str(v).strip().lower())
+        if d:
+            row[to] = d
+
+
 TRANSFORMS: dict[str, Transform] = {
     "str": _set,
     "int": _int,
@@ -95,6 +108,7 @@ TRANSFORMS: dict[str, Transform] = {
     "lower": _lower,
     "hashes": _hashes,
     "task_command": _task_command,
+    "direction": _direction,
 }
 
 #: Columns a mapping may target besides the schema's: prefixes filled by ``hashes`` and
