@@ -178,15 +178,21 @@ def test_other_logs_are_generic_and_unknown_lines_rejected(tmp_path: Path, case_
         "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tname\taddl\tnotice\tpeer\n"
         "#types\ttime\tstring\taddr\tport\taddr\tport\tstring\tstring\tbool\tstring\n"
         "1772442860.5\tCw1\t10.10.1.50\t5000\t10.10.1.2\t53\tdns_unmatched_msg\t-\tF\tzeek\n"
+        "1772442861.5\t-\t-\t-\t-\t-\tip_hdr_len_zero\t-\tF\tzeek\n"
         "#separator \\x09\n#path\tstats\n#fields\tts\tpeer\tmem\n#types\ttime\tstring\tcount\n"
         "1772442900.0\tsensor-1\t512\n"
     )
     with Case.open(str(case_path)) as case:
         rep = ingest_paths([str(p)], case, workers=1)
-        assert rep.stats.stored == 2 and dict(rep.stats.reasons) == {"no-header": 1}
-        rows = case.rows('SELECT kind, host, "event.dataset", "source.ip" FROM events ORDER BY ts')
-    # A log with no address at all lands on the sensor's host key.
-    assert rows == [("generic", "10.10.1.50", "zeek.weird", "10.10.1.50"), ("generic", "zeek", "zeek.stats", None)]
+        assert rep.stats.stored == 2
+        assert dict(rep.stats.reasons) == {"no-header": 1, "zeek-housekeeping": 1}
+        assert case.rows("SELECT record, reason FROM rejects ORDER BY record") == [
+            (2, "no-header"), (15, "zeek-housekeeping")]
+        rows = case.rows('SELECT kind, host, "event.dataset", "source.ip", "event.action" FROM events '
+                         "ORDER BY ts")
+    # A weird with no address is no host's ("-"), never a pseudo-host; Zeek's own stats are not stored.
+    assert rows == [("generic", "10.10.1.50", "zeek.weird", "10.10.1.50", "dns_unmatched_msg"),
+                    ("generic", "-", "zeek.weird", None, "ip_hdr_len_zero")]
 
 
 def test_sniff_claims_zeek_only() -> None:

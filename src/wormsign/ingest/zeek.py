@@ -1,4 +1,11 @@
-"""Zeek logs, TSV (with ``#fields`` headers) or JSON lines, mapped by ``mappings/zeek.yaml``."""
+"""Zeek logs, TSV (with ``#fields`` headers) or JSON lines, mapped by ``mappings/zeek.yaml``.
+
+JSON comes as Zeek writes it (``id.orig_h``), nested (``{"id": {"orig_h": ..}}``) or as
+sensor pipelines ship it, with dots turned into underscores (``id_orig_h``) and the log
+named by ``@stream`` (the sensor by ``@system``). The log is ``_path``, else ``@stream``,
+else the one whose fields the record has, else the one the file name ends with
+(``NASHUA_x509.log``).
+"""
 
 from __future__ import annotations
 
@@ -77,9 +84,21 @@ def _ip(v: Any, to: str, row: dict[str, Any]) -> None:
     if v.__class__ is str and _IPV4.fullmatch(v):  # the common case, fast
         row[to] = v
         return
+    if isinstance(v, list):  # a set of addresses (files.log tx_hosts): the first that is one
+        v = next((x for x in v[:64] if clean_ip(x) is not None), None)
     ip = clean_ip(v)
     if ip is not None:
         row[to] = ip
+
+
+def _orig_side(v: Any, to: str, row: dict[str, Any]) -> None:
+    """``is_orig`` F: the file came from the responder, so its receiver (mapped to the
+    destination) is the connection's originator: source and destination swap."""
+    if v is False or v in ("F", "false", "False"):
+        row[to], row["destination.ip"] = row.get("destination.ip"), row.get(to)
+        for k in (to, "destination.ip"):
+            if row[k] is None:
+                del row[k]
 
 
 def _lower(v: Any, to: str, row: dict[str, Any]) -> None:
@@ -138,10 +157,22 @@ def _krb_client(v: Any, to: str, row: dict[str, Any]) -> None:
 TRANSFORMS: dict[str, Transform] = {
     "str": _set, "keep": _keep, "int": _int, "add": _add, "ip": _ip, "lower": _lower,
     "join": _set, "basename": _basename, "winpath": _winpath, "bool_outcome": _bool_outcome,
-    "krb_client": _krb_client,
+    "krb_client": _krb_client, "orig_side": _orig_side,
 }
 #: Columns a transform fills besides its target.
-_SIDE_TARGETS = {"krb_client": ("user.domain", "source.domain")}
+_SIDE_TARGETS = {"krb_client": ("user.domain", "source.domain"), "orig_side": ("destination.ip",)}
+
+
+def _alias(name: str) -> str | None:
+    """The name a shipper that turns dots into underscores gives a field (``id_orig_h``)."""
+    return name.replace(".", "_") if "." in name else None
+
+
+Plan = tuple[tuple[str, str | None, list[tuple[str, Transform]]], ...]
+
+
+def _plan(fields: dict[str, list[tuple[str, Transform]]]) -> Plan:
+    return tuple((k, _alias(k), m) for k, m in fields.items())
 
 
 @dataclass(slots=True)
@@ -156,6 +187,11 @@ class LogSpec:
     outcome_field: str | None = None
     outcomes: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    housekeeping: bool = False  # Zeek's own state (loaded_scripts, stats, ...): not stored
+    plan: Plan = ()  # fields as (name, underscored name, transforms), in mapping order
+
+    def __post_init__(self) -> None:
+        self.plan = _plan(self.fields)
 
 
 def _compile(where: str, spec: dict[str, Any] | None) -> dict[str, list[tuple[str, Transform]]]:
@@ -176,8 +212,10 @@ class ZeekMapper:
     """The compiled form of ``zeek.yaml``."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
-        self.sensor_host: str = doc.get("sensor_host", "zeek")
-        self.host_fields: tuple[str, ...] = tuple(doc.get("host_fields") or ())
+        self.no_host: str = str(doc.get("no_host", "-"))
+        self.host_fields: tuple[tuple[str, str | None], ...] = tuple(
+            (str(f), _alias(str(f))) for f in doc.get("host_fields") or ())
+        self.housekeeping: frozenset[str] = frozenset(map(str, doc.get("housekeeping") or ()))
         common = _compile("common", doc.get("common"))
         self.logs: dict[str, LogSpec] = {}
         for name, block in (doc.get("logs") or {}).items():
@@ -192,23 +230,29 @@ class ZeekMapper:
             for col in extra:
                 if col not in schema.FIELD_BY_NAME:
                     raise ValueError(f"zeek.yaml {name} extra: {col!r} is not a column of the event model")
-            detect = [frozenset(map(str, d)) for d in block.get("detect") or ()]
+            detect = [frozenset(_norm(str(k)) for k in d) for d in block.get("detect") or ()]
             self.logs[name] = LogSpec(name, kind, block.get("protocol"), detect, fields,
                                       oc.get("field"), outcomes, extra)
         self._common = common
         self._generic: dict[str, LogSpec] = {}
 
+    def known(self) -> frozenset[str]:
+        """Every log name the mapping knows (housekeeping logs included)."""
+        return frozenset(self.logs) | self.housekeeping
+
     def spec(self, log: str) -> LogSpec:
         """The spec of a log; a log the mapping does not know is generic (common fields only)."""
         s = self.logs.get(log) or self._generic.get(log)
         if s is None:
-            s = LogSpec(log[:64], "generic", None, [], self._common)
+            s = LogSpec(log[:64], "generic", None, [], self._common, housekeeping=log in self.housekeeping)
             if len(self._generic) < 1000:  # #path is attacker-written: bound the cache
                 self._generic[log] = s
         return s
 
     def infer(self, keys: frozenset[str]) -> str | None:
-        """The log whose ``detect`` field set the keys contain (first in file order)."""
+        """The log whose ``detect`` field set the keys contain (first in file order); dotted
+        and underscored names are the same field."""
+        keys = frozenset(map(_norm, keys))
         for name, s in self.logs.items():
             if any(d <= keys for d in s.detect):
                 return name
@@ -221,8 +265,10 @@ class ZeekMapper:
             "event.provider": "zeek", "src.record": line, "raw": raw,
         }
         get = rec.get
-        for k, m in spec.fields.items():  # in mapping order: common fields first, then the log's
+        for k, alias, m in spec.plan:  # in mapping order: common fields first, then the log's
             v = get(k)
+            if v is None and alias is not None:
+                v = get(alias)
             if v is not None:
                 for to, fn in m:
                     fn(v, to, row)
@@ -236,12 +282,19 @@ class ZeekMapper:
             row.setdefault(k, v)
         host = row.get("source.ip")  # already a clean address
         if host is None:
-            for f in self.host_fields:
-                host = clean_ip(_text(rec.get(f)))
+            for f, alias in self.host_fields:
+                v = get(f)
+                host = clean_ip(_text(get(alias) if v is None and alias is not None else v))
                 if host:
                     break
-        row["host"] = host.lower() if host else self.sensor_host  # an address is its own host key
+        # An address is its own host key until the resolver names it; a record that names no
+        # address (x509, pe: only the file id ties them to a connection) is no host's.
+        row["host"] = host.lower() if host else self.no_host
         return row
+
+
+def _norm(name: str) -> str:
+    return name.replace(".", "_")
 
 
 @cache
@@ -291,6 +344,10 @@ def epoch_ts(v: Any) -> datetime | None:
 
 def _record(sink: Sink, mapper: ZeekMapper, spec: LogSpec, rec: dict[str, Any], ts_val: Any,
             line: int, raw: str) -> None:
+    if spec.housekeeping:
+        sink.reject(line, "zeek-housekeeping",
+                    f"Zeek's own {spec.name} log (the sensor's state, no host's activity) is not stored")
+        return
     if ts_val is None:
         sink.reject(line, "no-timestamp", "the record has no ts field")
         return
@@ -303,7 +360,9 @@ def _record(sink: Sink, mapper: ZeekMapper, spec: LogSpec, rec: dict[str, Any], 
 
 # -- the reader ------------------------------------------------------------------------
 
-_JSON_KEYS = re.compile(rb'"(?:uid|uids|id\.orig_h|_path|id)"\s*:')
+_JSON_KEYS = re.compile(rb'"(?:uid|uids|fuid|id\.orig_h|id_orig_h|_path|@stream|id)"\s*:')
+#: What a sensor pipeline names the process that wrote a record (``@proc``).
+_ZEEK_PROCS = frozenset(("zeek", "bro"))
 _HEADER_KEYS = frozenset(
     ("separator", "set_separator", "empty_field", "unset_field", "path", "open", "close", "fields", "types")
 )
@@ -324,12 +383,29 @@ def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _looks_zeek(obj: Any) -> bool:
-    if not isinstance(obj, dict) or "ts" not in obj:
+    if not isinstance(obj, dict):
         return False
-    if "_path" in obj or "uid" in obj or "uids" in obj or "id.orig_h" in obj:
+    if obj.get("_path").__class__ is str:
+        return True
+    stream, proc = obj.get("@stream"), obj.get("@proc")
+    if stream.__class__ is str and (("ts" in obj and proc is None) or str(proc).lower() in _ZEEK_PROCS):
+        return True  # a log with no time (loaded_scripts) still is Zeek's
+    if "ts" not in obj:
+        return False
+    if "uid" in obj or "uids" in obj or "fuid" in obj or "id.orig_h" in obj or "id_orig_h" in obj:
         return True
     ident = obj.get("id")
     return isinstance(ident, dict) and "orig_h" in ident
+
+
+def log_from_name(name: str, known: frozenset[str]) -> str | None:
+    """The log a file name gives: ``conn.log``, ``conn.00:00:00-01:00:00.log.gz``, or a known
+    log at the end of the stem (``NASHUA_x509.log``, ``day1-smb_files.json``)."""
+    stem = (basename(name.replace("!", "/")) or "").lower().split(".", 1)[0]
+    if stem in known:
+        return stem
+    ends = [k for k in known if stem.endswith(k) and stem[-len(k) - 1 : -len(k)] in ("_", "-")]
+    return max(ends, key=len) if ends else None
 
 
 class ZeekReader:
@@ -370,8 +446,7 @@ class ZeekReader:
     # -- JSON ----------------------------------------------------------------------------
     def _json(self, source: Source, sink: Sink, mapper: ZeekMapper, lineno: int, text: str, rest: Any) -> None:
         by_keys: dict[frozenset[str], LogSpec] = {}
-        fallback = basename(source.name.replace("!", "/")) or ""
-        fallback = fallback.split(".", 1)[0]
+        fallback = log_from_name(source.name, mapper.known()) or "unknown"
         while True:
             try:
                 obj = orjson.loads(text)
@@ -382,15 +457,14 @@ class ZeekReader:
                 sink.reject(lineno, "bad-json", "the line is JSON but not an object")
             elif obj is not None:
                 rec = _flatten(obj)
-                log = rec.get("_path")
-                if isinstance(log, str) and log:
+                log = rec.get("_path") or rec.get("@stream")
+                if log.__class__ is str and log:
                     spec = mapper.spec(log)
                 else:
                     keys = frozenset(rec)
                     spec = by_keys.get(keys)  # type: ignore[assignment]
                     if spec is None:
-                        name = mapper.infer(keys) or (fallback if fallback in mapper.logs else "unknown")
-                        spec = mapper.spec(name)
+                        spec = mapper.spec(mapper.infer(keys) or fallback)
                         if len(by_keys) < 256:  # key sets are attacker-written: bound the cache
                             by_keys[keys] = spec
                 _record(sink, mapper, spec, rec, rec.get("ts"), lineno, text)
@@ -408,6 +482,7 @@ class ZeekReader:
         spec: LogSpec | None = None
         ts_at = -1
         sets: list[int] = []
+        known = mapper.known()
         while True:
             if text.startswith("#"):
                 key, _, value = text[1:].partition(" " if text.startswith("#separator") else sep)
@@ -428,7 +503,10 @@ class ZeekReader:
                     elif key == "types":
                         types = value.split(sep)
                     if key in ("fields", "path", "types") and names:
-                        spec = mapper.spec(log if log != "unknown" else (mapper.infer(frozenset(names)) or log))
+                        name = log
+                        if name == "unknown":
+                            name = mapper.infer(frozenset(names)) or log_from_name(source.name, known) or name
+                        spec = mapper.spec(name)
                         ts_at = names.index("ts") if "ts" in names else -1
                         sets = [i for i, t in enumerate(types[: len(names)]) if t.startswith(("set[", "vector["))]
             elif spec is None:
