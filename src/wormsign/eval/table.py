@@ -9,8 +9,9 @@ from wormsign.eval.docs import settings
 CAPTION = (
     "pooled over runs; alert time: median, negative = alerted before the first spread "
     "(alerted runs / runs with a spread); false outbreaks: outbreak incidents with no truly infected "
-    "host; read/run: every incident by severity, per run; false highs: high or critical incidents "
-    "none of whose hosts is in the truth (count in brackets); — = not applicable"
+    "host; crit/high/med/low per run: every incident a responder reads, by severity; false highs: high "
+    "or critical incidents none of whose hosts is in the truth; h-d: host-days; (n): the count; "
+    "≤ 1 false high: the floor (eval.yaml), yes or NO for the scenarios it applies to; — = not applicable"
 )
 FALSE_HIGHS = "false_highs_per_10k_host_days"
 
@@ -46,9 +47,10 @@ def _floor(result: dict[str, Any]) -> dict[str, Any]:
 
 def headers(result: dict[str, Any]) -> list[str]:
     """The column names of :func:`rows`, in order."""
+    short = {"critical": "crit", "medium": "med"}
     return ["scenario", "runs", "recall", "precision", "infector", "patient zero", "1st alert after spread",
-            "false outbreaks /10k host-days", *(f"{s} read/run" for s in _severities()),
-            "false highs /10k host-days", f"false highs ≤ {_floor(result)['max']:g}", "lockouts", "errors"]
+            "false outbreaks /10k h-d", *(f"{short.get(s, s)}/run" for s in _severities()),
+            "false highs /10k h-d", f"≤ {_floor(result)['max']:g} false high", "lockouts", "errors"]
 
 
 def rows(result: dict[str, Any]) -> list[list[str]]:
