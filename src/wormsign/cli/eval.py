@@ -92,12 +92,14 @@ def _show(path: Path, md: bool) -> None:
     """Print the table of a suite.json written earlier (``--table``)."""
     try:
         result = orjson.loads(path.read_bytes())
-        assert isinstance(result, dict) and isinstance(result["summary"]["scenarios"], dict)
-        assert isinstance(result["runs"], list)
     except OSError as exc:
         raise EvalError(f"{path}: cannot read the suite file ({exc.strerror or exc})") from None
-    except (orjson.JSONDecodeError, AssertionError, KeyError, TypeError):
-        raise EvalError(f"{path}: not a suite.json written by wormsign eval --suite") from None
+    except orjson.JSONDecodeError:
+        result = None
+    summary = result.get("summary") if isinstance(result, dict) else None
+    if not (isinstance(summary, dict) and isinstance(summary.get("scenarios"), dict)
+            and isinstance(result.get("runs"), list)):
+        raise EvalError(f"{path}: not a suite.json written by wormsign eval --suite")
     _print_table(result, md)
 
 
