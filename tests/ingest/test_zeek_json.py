@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from test_zeek import event
 
 from wormsign.ingest import ingest_paths
+from wormsign.ingest.base import IngestError, Source
+from wormsign.ingest.zeek import ZeekReader, log_from_name, load_mapper
 from wormsign.store import Case
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "zeek" / "json"
@@ -65,7 +70,7 @@ def test_json_logs(case_path: Path) -> None:
         # Modern dhcp has no uid and no id.*: the host is the assigned address.
         dhcp = event(case, "kind = 'dhcp'", [])
         assert (dhcp["host"], dhcp["source.ip"], dhcp["source.domain"]) == ("10.10.1.35", "10.10.1.35", "WS-0035")
-        # A log the mapping does not know is kept, as generic.
+        # A log with no kind of its own is kept, as generic.
         http = event(case, '"event.code" = ?', ["http"])
         assert (http["kind"], http["event.dataset"], http["destination.ip"]) == ("generic", "zeek.http", "198.51.100.9")
 
@@ -77,3 +82,79 @@ def test_gzip_and_reingest_adds_nothing(tmp_path: Path, case_path: Path) -> None
         assert ingest_paths([str(gz)], case, workers=1).stats.stored == 1
         again = ingest_paths([str(gz)], case, workers=1)
         assert again.skipped == 1 and again.stats.stored == 0 and case.count() == 1
+
+
+def _lines(*docs: dict[str, object]) -> str:
+    return "".join(json.dumps(d) + "\n" for d in docs)
+
+
+SHIPPED = {"@system": "sensor-7", "@proc": "zeek"}
+
+
+def test_shipped_layout_underscored_fields_and_stream(tmp_path: Path, case_path: Path) -> None:
+    """Sensor pipelines rename id.orig_h to id_orig_h and name the log in @stream: the same meaning."""
+    ids = {"id_orig_h": "10.1.0.7", "id_orig_p": 50000, "id_resp_h": "10.1.0.9", "id_resp_p": 445}
+    (tmp_path / "a.log").write_text(_lines(
+        {"@stream": "smb_mapping", **SHIPPED, "ts": 1700000000.5, "uid": "C1", **ids, "path": "\\\\H\\C$",
+         "share_type": "DISK"},
+        # is_orig T: the originator sent the file; F: the responder did, the receiver is the originator.
+        {"@stream": "files", **SHIPPED, "ts": 1700000001.0, "fuid": "F1", "tx_hosts": ["10.1.0.7"],
+         "rx_hosts": ["10.1.0.9"], "is_orig": True, "source": "SMB", "filename": "evil.exe", "md5": "ab" * 16,
+         "sha256": "cd" * 32, "total_bytes": 9},
+        {"@stream": "files", **SHIPPED, "ts": 1700000002.0, "fuid": "F2", "tx_hosts": ["203.0.113.5"],
+         "rx_hosts": ["10.1.0.7"], "is_orig": False, "source": "SSL",
+         "mime_type": "application/x-x509-user-cert"},
+        {"@stream": "x509", **SHIPPED, "ts": 1700000002.0, "id": "F2",
+         "certificate_subject": "CN=c2.example"},
+        {"@stream": "loaded_scripts", **SHIPPED, "name": "/usr/share/zeek/base/init-bare.zeek"},
+        {"@stream": "stats", **SHIPPED, "ts": 1700000003.0, "peer": "zeek", "mem": 96},
+    ))
+    with Case.open(str(case_path)) as case:
+        rep = ingest_paths([str(tmp_path / "a.log")], case, workers=1)
+        assert rep.by_format == {"zeek": 1}
+        assert (rep.stats.stored, dict(rep.stats.reasons)) == (4, {"zeek-housekeeping": 2})
+        rows = case.rows('SELECT "event.code", kind, host, "event.provider", "event.id", "source.ip", '
+                         '"destination.ip", "share.name", "file.name", "file.hash.sha256", message '
+                         "FROM events ORDER BY ts")
+    assert rows == [
+        ("smb_mapping", "smb_mapping", "10.1.0.7", "sensor-7", "C1", "10.1.0.7", "10.1.0.9", "\\\\H\\C$",
+         None, None, None),
+        ("files", "generic", "10.1.0.7", "sensor-7", "F1", "10.1.0.7", "10.1.0.9", None, "evil.exe",
+         "cd" * 32, None),
+        ("files", "generic", "10.1.0.7", "sensor-7", "F2", "10.1.0.7", "203.0.113.5", None, None, None,
+         "application/x-x509-user-cert"),
+        ("x509", "generic", "-", "sensor-7", "F2", None, None, None, None, None, "CN=c2.example"),
+    ]
+
+
+def test_log_from_fields_then_file_name(tmp_path: Path, case_path: Path) -> None:
+    """No _path or @stream: the log is the one whose fields the record has, else the file name's."""
+    (tmp_path / "NASHUA_x509.log").write_text(_lines(
+        {"ts": 1700000000.0, "id": "F9", "certificate": {"subject": "CN=a", "issuer": "CN=b"}}))
+    (tmp_path / "S1_dpd.log").write_text(_lines({"ts": 1700000001.0, "uid": "C9", "id_orig_h": "10.1.0.8"}))
+    with Case.open(str(case_path)) as case:
+        rep = ingest_paths([str(tmp_path)], case, workers=1)
+        assert (rep.stats.stored, rep.stats.rejected) == (2, 0)
+        rows = case.rows('SELECT "event.code", host, message FROM events ORDER BY ts')
+    assert rows == [("x509", "-", "CN=a"), ("dpd", "10.1.0.8", None)]
+    known = load_mapper().known()
+    assert log_from_name("/x/UTICA-A_smb_files.log", known) == "smb_files"
+    assert log_from_name("/x/a.zip!logs/conn.00:00:00-01:00:00.log.gz", known) == "conn"
+    assert log_from_name("/x/NEWYORK_loaded_scripts.log", known) == "loaded_scripts"
+    assert log_from_name("/x/notes.log", known) is None and log_from_name("/x/xfiles.log", known) is None
+
+
+def test_sniff_shipped_zeek_and_strict(tmp_path: Path, case_path: Path) -> None:
+    r, src = ZeekReader(), Source("x", "x")
+    assert r.sniff(b'{"@stream":"loaded_scripts","@system":"s","@proc":"zeek","name":"a.zeek"}\n', src)
+    assert r.sniff(b'{"@stream":"x509","@system":"s","@proc":"zeek","ts":1.0,"id":"F1"}\n', src)
+    assert r.sniff(b'{"ts":1.0,"fuid":"F1","tx_hosts":["10.0.0.1"]}\n', src)
+    assert r.sniff(b'{"ts":1.0,"uid":"C1","id_orig_h":"10.0.0.1","id_orig_p":1,"id_resp_h":"10.0.0', src)
+    assert not r.sniff(b'{"@stream":"app","@proc":"nginx","msg":"x"}\n', src)
+    # --strict stops on a bad record, but not on Zeek's housekeeping, which is well formed.
+    p = tmp_path / "x.log"
+    p.write_text(_lines({"@stream": "loaded_scripts", **SHIPPED, "name": "a.zeek"},
+                        {"@stream": "conn", **SHIPPED, "ts": 1.0, "uid": "C1", "id_orig_h": "10.1.0.1"})
+                 + '{"@stream": "conn", "ts": 2.0, "uid": \n')
+    with Case.open(str(case_path)) as case, pytest.raises(IngestError, match=r"x\.log record 3: bad-json"):
+        ingest_paths([str(p)], case, workers=1, strict=True)

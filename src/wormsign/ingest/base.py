@@ -163,15 +163,18 @@ class Sink:
         if len(self._rows) >= self.batch_rows:
             self.flush()
 
-    def reject(self, record: int | None, reason: str, detail: str, count: int = 1) -> None:
+    def reject(self, record: int | None, reason: str, detail: str, count: int = 1, *,
+               bad: bool = True) -> None:
         """Count records that could not be read, and say why (``count`` > 1: a run of
-        records lost together, such as a corrupt EVTX chunk, reported once)."""
+        records lost together, such as a corrupt EVTX chunk, reported once). ``bad=False``:
+        a well-formed record that is not stored by design (Zeek's own housekeeping logs), which
+        ``strict`` does not stop on."""
         count = max(1, count)
         self.stats.read += count
-        self._reject(record, reason, detail, count)
+        self._reject(record, reason, detail, count, bad=bad)
 
     # -- internals -------------------------------------------------------------------
-    def _reject(self, record: Any, reason: str, detail: str, count: int = 1) -> None:
+    def _reject(self, record: Any, reason: str, detail: str, count: int = 1, *, bad: bool = True) -> None:
         rec = record if isinstance(record, int) else None
         rej = Reject(self.source.name, rec, reason, detail[:500])
         self.stats.rejected += count
@@ -180,9 +183,11 @@ class Sink:
             self.rejects.append(rej)
         if self._on_reject is not None:
             self._on_reject(rej)
-        else:
+        elif bad:
             log.warning("%s", rej)
-        if self.strict:
+        else:
+            log.info("%s", rej)
+        if self.strict and bad:
             raise IngestError(str(rej))
 
     def flush(self) -> None:

@@ -346,7 +346,8 @@ def _record(sink: Sink, mapper: ZeekMapper, spec: LogSpec, rec: dict[str, Any], 
             line: int, raw: str) -> None:
     if spec.housekeeping:
         sink.reject(line, "zeek-housekeeping",
-                    f"Zeek's own {spec.name} log (the sensor's state, no host's activity) is not stored")
+                    f"Zeek's own {spec.name} log (the sensor's state, no host's activity) is not stored",
+                    bad=False)
         return
     if ts_val is None:
         sink.reject(line, "no-timestamp", "the record has no ts field")
@@ -382,7 +383,7 @@ def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _looks_zeek(obj: Any) -> bool:
+def _looks_zeek(obj: Any, name: str = "") -> bool:
     if not isinstance(obj, dict):
         return False
     if obj.get("_path").__class__ is str:
@@ -395,7 +396,13 @@ def _looks_zeek(obj: Any) -> bool:
     if "uid" in obj or "uids" in obj or "fuid" in obj or "id.orig_h" in obj or "id_orig_h" in obj:
         return True
     ident = obj.get("id")
-    return isinstance(ident, dict) and "orig_h" in ident
+    if isinstance(ident, dict) and "orig_h" in ident:
+        return True
+    # No connection id (x509, files, weird): the field set of a log, else a log's file name.
+    mapper = load_mapper()
+    if mapper.infer(frozenset(_flatten(obj))) is not None:
+        return True
+    return log_from_name(name, mapper.known()) is not None
 
 
 def log_from_name(name: str, known: frozenset[str]) -> str | None:
@@ -425,7 +432,7 @@ class ZeekReader:
             if not line.strip():
                 continue
             try:
-                return _looks_zeek(orjson.loads(line))
+                return _looks_zeek(orjson.loads(line), source.name)
             except orjson.JSONDecodeError:
                 if i == len(lines) - 1:
                     # The head cut this line: judge by the keys it shows.
