@@ -104,7 +104,8 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
 NEEDS_KNOWN: tuple[str, ...] = ("dns",)
 
 # Hosts the telemetry confirms: those that log events themselves (not network sensors'
-# address keys), and machine accounts that authenticated.
+# address keys), machine accounts that authenticated, and hosts whose services the KDC
+# issued a ticket for (Zeek kerberos ``cifs/NASHUA``: the domain holds that computer).
 _KNOWN = """
 CREATE OR REPLACE TEMP TABLE _ws_known AS
 SELECT DISTINCT h AS host FROM (
@@ -112,6 +113,10 @@ SELECT DISTINCT h AS host FROM (
     UNION ALL
     SELECT ws_resolve_hkey(split_part("user.name", '@', 1)) FROM events
     WHERE kind IN ('auth', 'kerberos') AND "event.outcome" = 'success' AND split_part("user.name", '@', 1) LIKE '%$'
+    UNION ALL
+    SELECT ws_resolve_hkey(split_part("service.name", '/', 2)) FROM events
+    WHERE kind = 'kerberos' AND "event.outcome" = 'success'
+      AND lower(split_part("service.name", '/', 1)) IN ('host', 'cifs', 'http', 'ldap', 'gc', 'wsman', 'termsrv')
 ) WHERE h IS NOT NULL
 """
 

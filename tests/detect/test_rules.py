@@ -81,7 +81,8 @@ def test_bruteforce_counts_each_failure_once_however_many_successes_follow(tmp_p
              "event.outcome": "success", "winlog.logon.type": 3}) for i in range(3)]
     (got,) = alerts(tmp_path, rows, "bruteforce")
     assert got["fields"]["count"] == 12
-    assert len(got["evidence"]) == len(set(got["evidence"])) == 12
+    # the 12 failures, then the first success after them (the one that proves the password found)
+    assert len(got["evidence"]) == len(set(got["evidence"])) == 13
 
 
 def test_spray_counts_accounts(tmp_path: Path) -> None:

@@ -120,7 +120,11 @@ def test_resolution_names_the_hosts_the_logs_tie(case: Case) -> None:
     assert not hosts & {"zeek", *SENSORS}
     # UTICA's machine account asks for tickets from 10.0.1.5 (kerberos.log): its records are UTICA's.
     assert case.rows("SELECT DISTINCT host FROM events WHERE \"source.ip\" = '10.0.1.5'") == [("utica",)]
-    # Every address the resolver names is named as the README names it (none from internet
-    # DNS answers, none from a user name); the others stay addresses.
+    # The DC issued service tickets for cifs/NASHUA, HTTP/SCRANTON, LDAP/NEWYORK, HTTP/WEC: those
+    # computers exist, so the DNS answers for their names tie their addresses. Internet names
+    # answered by DNS (arc.msn.com, ...) and user names name no host.
+    assert dict(case.rows("SELECT ip, host FROM host_addr")) == NAMES
     for ip, host in case.rows('SELECT DISTINCT "source.ip", host FROM events WHERE "source.ip" IS NOT NULL'):
-        assert host in (ip, NAMES.get(ip)), (ip, host)
+        assert host == NAMES.get(ip, ip), (ip, host)
+    conn = dict(case.rows("SELECT host, count(*) FROM events WHERE \"event.code\" = 'conn' GROUP BY 1"))
+    assert {"scranton", "nashua", "utica", "newyork"} <= set(conn)

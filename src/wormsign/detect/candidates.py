@@ -69,9 +69,19 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("SMB sessions (port 445)",
      """kind = 'network' AND "destination.port" = 445""",
      (*_ENDS, "destination.port", "network.bytes")),
-    ("failed logons",
+    ("failed logons (Windows 4625, 4768/4771 Kerberos, 4776 NTLM; Zeek; LANL)",
      """kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'failure'""",
+     (*_ENDS, "source.domain", "event.outcome", "auth.status", "auth.sub_status")),
+    # The logons of the next branch are not repeated here.
+    ("successful authentications that may end a run of failures (success after)",
+     """kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'success'
+        AND ("event.code" IS NULL OR (list_contains($success_codes, "event.code")
+             AND NOT (kind = 'auth' AND "event.code" = '4624' AND coalesce("winlog.logon.type", 0) = 3)))
+        AND coalesce("source.ip", "source.host", "source.domain") IS NOT NULL""",
      (*_ENDS, "source.domain", "event.outcome")),
+    ("explicit credentials (4648): one process trying many accounts",
+     """kind = 'auth' AND "event.code" = '4648'""",
+     ("user.target.name", "destination.domain", "process.executable")),
     ("network logons and lockouts",
      """kind = 'auth' AND "event.outcome" IS DISTINCT FROM 'failure'
         AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3))""",
@@ -132,7 +142,8 @@ def spec(cfg: dict[str, Any]) -> str:
 
 def _values(cfg: dict[str, Any]) -> dict[str, Any]:
     """The configuration bound into the pass."""
-    return {"parents": sorted(cfg["remote_parents"]), "exec_extensions": sorted(cfg["exec_extensions"])}
+    return {"parents": sorted(cfg["remote_parents"]), "exec_extensions": sorted(cfg["exec_extensions"]),
+            "success_codes": sorted(cfg["auth_success_codes"])}
 
 
 def start_index(case: Case, cfg: dict[str, Any]) -> None:

@@ -167,14 +167,49 @@ WHERE e.kind = 'auth' AND e."event.code" = '4624' AND e."winlog.logon.type" = 3
   AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
 """
 
+# Failed authentications that are guesses (``auth_guess_statuses``), one row each. ``source``:
+# the host the address map gives the address, else the bare address; with no address, the
+# source computer of readers whose names are the data set's own (LANL), else the claimed
+# WorkstationName only when it is a host of the address map (a tool sends a random one per
+# attempt). ``claim``: the name the client gave where it is not the source (a detail, never a
+# host). ``ok_ts``, ``ok_ref``: the first successful authentication of the same account from the
+# same source (with none, the same claimed name) within ``auth_window_s`` after the failure:
+# 4624, Kerberos 4768/4769, NTLM 4776, Zeek, LANL.
 AUTHFAIL = """
-SELECT coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
-       coalesce(e."destination.host", md.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END,
-                e."destination.ip") AS target,
-       e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
-FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
-WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."event.outcome" = 'failure' AND e."user.name" IS NOT NULL
-  AND (e."source.ip" IS NULL OR NOT list_contains(?, e."source.ip"))
+WITH g AS (SELECT unnest(?) AS code, unnest(?) AS statuses),
+known AS (SELECT DISTINCT host FROM h_ipmap),
+a AS (
+    SELECT e.ts, e."event.code" AS code, e."event.outcome" IS NOT DISTINCT FROM 'failure' AS failed,
+           e."user.name" AS account, lower(split_part(e."user.name", '@', 1)) AS acct,
+           lower(coalesce(nullif(e."auth.sub_status", '0x0'), e."auth.status")) AS status,
+           coalesce(m.host, e."source.ip", CASE WHEN list_contains(?, e."src.format")
+                    THEN coalesce(e."source.host", ws_hkey(e."source.domain")) END,
+                    -- a success's host found by the resolver (a Kerberos logon's ticket)
+                    CASE WHEN e."event.outcome" IS DISTINCT FROM 'failure' THEN e."source.host" END,
+                    k.host) AS source,
+           CASE WHEN NOT list_contains(?, e."src.format") THEN ws_hkey(e."source.domain") END AS claimed,
+           coalesce(e."destination.host", md.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END,
+                    e."destination.ip") AS target,
+           ws_ref(e."src.digest", e."src.record") AS ref
+    FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
+    LEFT JOIN known k ON e."source.ip" IS NULL AND k.host = ws_hkey(e."source.domain")
+    WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."user.name" IS NOT NULL
+      -- the network logons' branch of h_ev carries no outcome: they are successes
+      AND (e."event.outcome" = 'failure' OR e."event.code" IS NULL OR list_contains(?, e."event.code"))
+      AND (e."source.ip" IS NULL OR NOT list_contains(?, e."source.ip"))
+),
+f AS (
+    SELECT a.ts, a.code, a.account, a.acct, a.status, a.source, a.target, a.ref,
+           CASE WHEN a.claimed IS DISTINCT FROM a.source THEN a.claimed END AS claim
+    FROM a LEFT JOIN g ON g.code = a.code
+    WHERE a.failed AND (g.code IS NULL OR list_contains(g.statuses, a.status))
+),
+-- one success per instant (the first record): the same ones whatever order the rows come in
+s AS (SELECT ts, acct, coalesce(source, claimed) AS who, min(ref) AS ref FROM a WHERE NOT failed GROUP BY ALL)
+SELECT f.source, f.target, f.ts, f.account, f.ref, f.code, f.status, f.claim,
+       CASE WHEN s.ts - f.ts <= to_seconds(?) THEN s.ts END AS ok_ts,
+       CASE WHEN s.ts - f.ts <= to_seconds(?) THEN s.ref END AS ok_ref
+FROM f ASOF LEFT JOIN s ON s.who = coalesce(f.source, f.claim) AND s.acct = f.acct AND f.ts <= s.ts
 """
 
 # 4740: the locked account, the caller computer (whose bad passwords locked it), the DC.
@@ -196,6 +231,14 @@ def _loop(cfg: dict[str, Any]) -> list[str]:
     return list(cfg["loopback"])
 
 
+def _authfail_params(cfg: dict[str, Any]) -> list[Any]:
+    guess = {str(k): [str(v).lower() for v in vs] for k, vs in dict(cfg["auth_guess_statuses"]).items()}
+    named = [str(f) for f in cfg["auth_named_formats"]]
+    window = int(cfg["auth_window_s"])
+    return [list(guess), list(guess.values()), named, named, [str(c) for c in cfg["auth_success_codes"]],
+            _loop(cfg), window, window]
+
+
 #: Working tables that depend on the pass over events alone, and on the configuration the
 #: candidates' spec covers: (name in a hunt, stored table, SQL, its parameters). The resolver
 #: stores them beside ``hunt_index`` (:func:`store`); a hunt reads them as views when they are
@@ -208,7 +251,7 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_svc", "hunt_svc", SERVICE_IMAGES, lambda c: []),
     ("h_smb", "hunt_smb", SMB, lambda c: [int(c["exploit_min_bytes"]), _loop(c), _loop(c)]),
     ("h_logons", "hunt_logons", LOGONS, lambda c: [_loop(c)]),
-    ("h_authfail", "hunt_authfail", AUTHFAIL, lambda c: [_loop(c)]),
+    ("h_authfail", "hunt_authfail", AUTHFAIL, _authfail_params),
     ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: []),
 )
 #: Working tables a hunt changes: copied from the stored ones, not viewed.
