@@ -116,7 +116,8 @@ SELECT DISTINCT h AS host FROM (
     UNION ALL
     SELECT ws_resolve_hkey(split_part("service.name", '/', 2)) FROM events
     WHERE kind = 'kerberos' AND "event.outcome" = 'success'
-      AND lower(split_part("service.name", '/', 1)) IN ('host', 'cifs', 'http', 'ldap', 'gc', 'wsman', 'termsrv')
+      AND lower(split_part("service.name", '/', 1))
+          IN ('host', 'cifs', 'http', 'ldap', 'gc', 'wsman', 'termsrv')
 ) WHERE h IS NOT NULL
 """
 
