@@ -91,3 +91,17 @@ def test_suite_passes_the_benign_volume_to_the_simulator(tmp_path):
     run_one(Run("emotet", 1, 100, 2), sim, None, sim_opts={"benign_volume": 4.0})
     run_one(Run("emotet", 1, 100, 2), sim, None)
     assert seen == [{"benign_volume": 4.0}, {}]
+
+
+def test_a_scenario_whose_runs_all_failed_keeps_its_row_in_the_table():
+    from wormsign.eval import summarise, table
+
+    ok = run_one(Run("emotet", 1, 100, 2), _truth_only, lambda case: perfect_incidents())
+    bad = run_one(Run("benign", 1, 100, 2), _truth_only, lambda case: {"incidents": "nope"})
+    assert ok.score is not None and bad.error is not None
+    result = {"runs": [ok.to_dict(), bad.to_dict()], "days": 2, "errors": 1, "summary": summarise([ok.score])}
+    rows = {r[0]: r for r in table.rows(result)}
+    assert list(rows) == ["emotet", "benign", "overall"]
+    assert all(len(r) == len(table.headers(result)) for r in rows.values())
+    assert rows["benign"][1] == "0" and rows["benign"][-1] == "1" and rows["overall"][-1] == "1"
+    assert rows["emotet"][2] == "1.000" and rows["emotet"][-1] == "0"

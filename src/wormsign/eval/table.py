@@ -65,6 +65,9 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
     for name, p in [*summary["scenarios"].items(), ("overall", summary["overall"])]:
         per_run = p.get("incidents_per_run_by_severity") or {}
         met = verdicts.get(name) if name != "overall" else None
+        if name == "overall":  # a scenario none of whose runs was scored: its errors, nothing else
+            out += [[n, "0", *["—"] * (len(headers(result)) - 3), str(k)]
+                    for n, k in errors.items() if n not in summary["scenarios"]]
         out.append([
             name, str(p["runs"]), ratio(p["recall"]), ratio(p["precision"]), ratio(p["infector_accuracy"]),
             ratio(p["patient_zero_rate"]),
