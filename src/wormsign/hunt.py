@@ -202,7 +202,8 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     # Beaconing and loader payloads are looked for on implicated hosts only: the hosts of the
     # infections the other detections support, deployers (whose allowance C2 would revoke)
     # and brute-forcing hosts (prep.implicate adds hosts where a program wrote an executable).
-    bruteforcers = {a["source_host"] for a in alerts if a["rule"] in BRUTE_RULES}
+    # (an attempt with no address nor confirmed host names no source: no host to implicate)
+    bruteforcers = {a["source_host"] for a in alerts if a["rule"] in BRUTE_RULES and a["source_host"]}
     pre = select_infections(edges, base, _ties(alerts, lead), cfg)
     prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
                    | base.deployers | base.allow_hosts | bruteforcers)
