@@ -52,6 +52,12 @@ CLAIM_GAP = timedelta(hours=1)
 #: lease. Names a client gives (WorkstationName, NTLM hostname, ...) can be forged; where
 #: they contradict this evidence the conflict is reported and this evidence decides.
 AUTHORITATIVE: tuple[str, ...] = ("host.ip", "zeek-dhcp", "own-address", "machine-account")
+#: Where claims of several hosts overlap on one address and no single one is authoritative, a
+#: host whose observations outweigh all the others together this many times (and number at
+#: least DOMINANCE_MIN) keeps it: one odd record (a misread connection, a forged name) does not
+#: take a busy host's address away. Otherwise the address resolves to nothing meanwhile.
+DOMINANCE = 10
+DOMINANCE_MIN = 10
 #: Formats whose ``host`` is the originator's address (network sensors), rewritten to the host key.
 NETWORK_FORMATS: tuple[str, ...] = ("zeek",)
 #: Addresses that never identify a host.
@@ -78,12 +84,19 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
     ("sysmon-3", "kind = 'network' AND \"event.code\" = '3'",
      '"destination.ip"', 'ws_resolve_hkey("destination.domain")'),
     # The host's own side of a connection it logged (Sysmon 3 Initiated, WFP 5156 Direction):
-    # outbound, the source; inbound TCP, the destination (Sysmon writes inbound UDP reversed).
+    # outbound, the source; inbound, WFP's destination, and for Sysmon the side of the listening
+    # port, the lower one when it is below the ephemeral ranges (Sysmon has written it as the
+    # destination since 2020, as the source before, and for UDP); two ephemeral ports (RPC's
+    # dynamic endpoints) tell nothing.
     ("own-address", "\"network.direction\" = 'outbound' AND \"src.format\" <> 'zeek'",
      '"source.ip"', "ws_resolve_hkey(host)"),
-    ("own-address", "\"network.direction\" = 'inbound' AND \"src.format\" <> 'zeek' "
-                    "AND (\"event.code\" <> '3' OR \"network.transport\" = 'tcp')",
+    ("own-address", "\"network.direction\" = 'inbound' AND \"event.code\" IN ('5156', '5158')",
      '"destination.ip"', "ws_resolve_hkey(host)"),
+    ("own-address", "\"network.direction\" = 'inbound' AND \"event.code\" = '3' AND \"src.format\" <> 'zeek' "
+                    "AND least(\"source.port\", \"destination.port\") < 10000",
+     'CASE WHEN "destination.port" < "source.port" THEN "destination.ip" '
+     'WHEN "source.port" < "destination.port" THEN "source.ip" END',
+     "ws_resolve_hkey(host)"),
     # A machine account (HOST$) authenticating from an address: a domain controller's record
     # of a TGT or service ticket (4768/4769) or of a network logon, proven with the machine's key.
     ("machine-account", "kind IN ('auth', 'kerberos') AND \"event.outcome\" = 'success' "
@@ -101,7 +114,7 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 #: Evidence that counts only for hosts of ``_ws_known``.
-NEEDS_KNOWN: tuple[str, ...] = ("dns",)
+NEEDS_KNOWN: tuple[str, ...] = ("dns", "sysmon-3")
 
 # Hosts the telemetry confirms: those that log events themselves (not network sensors'
 # address keys), machine accounts that authenticated, and hosts whose services the KDC
@@ -144,7 +157,8 @@ def _observations_sql() -> str:
         "CREATE OR REPLACE TEMP TABLE _ws_obs AS SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, "
         "list_distinct(list(ev)) AS evs FROM (" + " UNION ALL ".join(parts) + ") "
         "WHERE host IS NOT NULL AND ip IS NOT NULL AND ip <> '' AND NOT list_contains(?, ip) "
-        "AND ip NOT LIKE '127.%' AND ip NOT LIKE 'fe80:%' AND ip NOT LIKE '169.254.%' GROUP BY ip, host, b"
+        "AND ip NOT LIKE '127.%' AND ip NOT LIKE 'fe80:%' AND ip NOT LIKE '169.254.%' AND ip NOT LIKE '%.255' "
+        "AND NOT regexp_matches(ip, '^(22[4-9]|23[0-9])\\.|^ff') GROUP BY ip, host, b"
     )
 
 
@@ -187,6 +201,8 @@ bh AS (
     FROM k GROUP BY ip, block, host)
 SELECT *, count(*) OVER (PARTITION BY ip, block) AS nhosts,
        sum(CASE WHEN auth THEN 1 ELSE 0 END) OVER (PARTITION BY ip, block) AS nauth,
+       -- outweighs every other claim of the block together (DOMINANCE times, DOMINANCE_MIN at least)
+       n >= ? AND n >= ? * (sum(n) OVER (PARTITION BY ip, block) - n) AS dominant,
        min(f) OVER (PARTITION BY ip, block) AS bf, max(l) OVER (PARTITION BY ip, block) AS bl,
        list_sort(list(host) OVER (PARTITION BY ip, block)) AS hosts
 FROM bh
@@ -200,8 +216,11 @@ _MERGED = """
 CREATE OR REPLACE TEMP TABLE _ws_rows AS
 WITH b AS (
     SELECT ip, host AS h, f, l, n, evs FROM _ws_blocks WHERE nhosts = 1 OR (nauth = 1 AND auth)
+        OR (nauth <> 1 AND dominant AND (auth OR nauth = 0))
     UNION ALL
-    SELECT DISTINCT ip, NULL, bf, bl, 0, [] FROM _ws_blocks WHERE nhosts > 1 AND nauth <> 1),
+    SELECT DISTINCT ip, NULL, bf, bl, 0, [] FROM _ws_blocks k WHERE nhosts > 1 AND nauth <> 1
+        AND NOT EXISTS (SELECT 1 FROM _ws_blocks d WHERE d.ip = k.ip AND d.block = k.block AND d.dominant
+                                                       AND (d.auth OR d.nauth = 0))),
 g AS (SELECT *, CASE WHEN h IS NOT NULL AND h = lag(h) OVER (PARTITION BY ip ORDER BY f) THEN 0 ELSE 1 END AS brk
       FROM b),
 r AS (SELECT *, sum(brk) OVER (PARTITION BY ip ORDER BY f ROWS UNBOUNDED PRECEDING) AS grp FROM g)
@@ -336,7 +355,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         eng.execute(_KNOWN, [list(NETWORK_FORMATS)])
         eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
         eng.execute("UPDATE _ws_obs SET host = l.full FROM _ws_long l WHERE _ws_obs.host = l.short")
-        eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE)])
+        eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE), DOMINANCE_MIN, DOMINANCE])
         eng.execute(_MERGED)
         eng.execute("DELETE FROM host_addr")
         eng.execute("INSERT INTO host_addr SELECT ip, host, f, l, array_to_string(evs, ','), n FROM _ws_rows")

@@ -155,7 +155,7 @@ def test_the_resolver_stores_every_table_the_hunt_reads_and_each_is_needed(tmp_p
         ingest_paths([str(Path(__file__).parents[1] / "data" / "zeek")], case, workers=1)
         ensure_resolved(case)
         stored = (*prep.stored_tables(), *activity.tables())
-        assert len(stored) == 10 and candidates.index_is_fresh(case, cfg)
+        assert len(stored) == 12 and candidates.index_is_fresh(case, cfg)
         counts = {t: case.rows(f"SELECT count(*) FROM {t}")[0][0] for t in stored}
         # the Zeek fixtures' SMB sessions and RPC calls
         assert counts["hunt_smb"] > 0 and counts["hunt_execs"] > 0

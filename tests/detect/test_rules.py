@@ -159,11 +159,28 @@ def test_loader_payload_needs_new_hash_and_new_infrastructure(tmp_path: Path) ->
     assert alerts(tmp_path / "b", rows, "loader-payload") == []
 
 
-@pytest.mark.parametrize("code,field,rule", [("4698", "task.command", "remote-task")])
-def test_remote_task(tmp_path: Path, code: str, field: str, rule: str) -> None:
-    rows = [ev(0, "ws-02", "task", code, **{"task.name": "\\upd", field: "C:\\Windows\\Temp\\x.exe"})]
-    got = alerts(tmp_path, rows, rule)
-    assert [a["host"] for a in got] == ["ws-02"]
+def inbound(minutes: float, src: str, dst: str, port: int = 445) -> dict[str, Any]:
+    """A connection the target logged (Sysmon 3, not initiated by it) from another host."""
+    return ev(minutes, dst, "network", "3", **{"source.ip": ip(src), "source.port": 50123, "destination.ip": ip(dst),
+                                               "destination.port": port, "network.direction": "inbound"})
+
+
+def netlogon(minutes: float, src: str, dst: str, lid: str = "0x5a1") -> dict[str, Any]:
+    return ev(minutes, dst, "auth", "4624", **{"winlog.logon.type": 3, "user.name": "adm", "source.ip": ip(src),
+                                               "winlog.logon.id": lid})
+
+
+@pytest.mark.parametrize("code", ["4698", "4702"])
+def test_remote_task_is_the_one_set_in_an_inbound_logon(tmp_path: Path, code: str) -> None:
+    """A task registered in the session of a network logon from ws-01 is remote, and names ws-01
+    and the logon; one registered in a local session is not, even right after such a logon."""
+    task = {"task.name": "\\upd", "task.command": "C:\\Windows\\Temp\\x.exe"}
+    rows = [netlogon(0, "ws-01", "ws-02"), ev(1, "ws-02", "task", code, **task, **{"winlog.logon.id": "0x5a1"}),
+            netlogon(10, "ws-01", "ws-03"), ev(11, "ws-03", "task", code, **task, **{"winlog.logon.id": "0x3e7"}),
+            ev(20, "ws-04", "task", code, **task)]
+    got = alerts(tmp_path, rows, "remote-task")
+    assert [(a["host"], a["source_host"], a["fields"]["account"]) for a in got] == [("ws-02", "ws-01", "adm")]
+    assert len(got[0]["evidence"]) == 2  # the logon it rode on, and the task
 
 
 def test_smb_exploit_spread_on_the_wire_alone(tmp_path: Path) -> None:
@@ -193,11 +210,15 @@ def test_remote_service_learns_routine_service_programs(tmp_path: Path) -> None:
     def child(minutes: float, host: str, image: str) -> dict[str, Any]:
         return ev(minutes, host, "process", "1", **{"process.executable": image, "process.parent.executable": scm})
 
-    rows = [child(day * 1440 + n, f"ws-{n:02d}", agent) for day in range(2) for n in range(1, 4)]
-    rows.append(child(30, "ws-05", "C:\\Windows\\x7f3k.exe"))  # once, on one host
-    rows.append(ev(60, "ws-06", "service", "7045", **{"service.name": "agent", "service.image": agent}))
+    # every start comes right after an SMB session from ws-09 (as a push does)
+    rows = [r for day in range(2) for n in range(1, 4)
+            for r in (inbound(day * 1440 + n - 0.5, "ws-09", f"ws-{n:02d}"), child(day * 1440 + n, f"ws-{n:02d}", agent))]
+    rows += [inbound(29.5, "ws-09", "ws-05"), child(30, "ws-05", "C:\\Windows\\x7f3k.exe")]  # once, on one host
+    rows += [netlogon(59, "ws-09", "ws-06"),
+             ev(60, "ws-06", "service", "7045", **{"service.name": "agent", "service.image": agent})]
     got = alerts(tmp_path, rows, "remote-service")
-    assert sorted((a["host"], a["fields"]["what"]) for a in got) == [("ws-05", "x7f3k.exe"), ("ws-06", "agent")]
+    assert sorted((a["host"], a["source_host"], a["fields"]["what"]) for a in got) == [
+        ("ws-05", "ws-09", "x7f3k.exe"), ("ws-06", "ws-09", "agent")]
     # Seen on one day only it is not routine yet (a worm's copy lands on many hosts within hours).
     (tmp_path / "b").mkdir()
     got = alerts(tmp_path / "b", [r for r in rows if r["ts"].day == rows[0]["ts"].day], "remote-service")
@@ -214,13 +235,16 @@ def test_remote_service_names_the_caller_of_an_install(tmp_path: Path) -> None:
         ev(60, "ws-03", "service", "7045", **install),  # 30 minutes later: not that logon's doing
     ]
     got = alerts(tmp_path, rows, "remote-service")
-    assert sorted((a["host"], a["source_host"]) for a in got) == [("ws-02", "ws-01"), ("ws-03", None)]
+    # the second install has no caller: a local install, not lateral movement
+    assert sorted((a["host"], a["source_host"]) for a in got) == [("ws-02", "ws-01")]
 
 
 def test_remote_service_start_takes_the_caller_of_its_install(tmp_path: Path) -> None:
     """A started service names no caller: it is the caller of the latest install of that file on
-    the host. A start with no caller of Windows' own program is not remote evidence, unless
-    its command names another file (NotPetya's rundll32 C:\\Windows\\perfc.dat)."""
+    the host, or, with no install, the host whose SMB session the target logged just before. A
+    start with neither is local (not reported), and so is a start of Windows' own program with
+    no caller of its install, unless its command names another file (NotPetya's rundll32
+    C:\\Windows\\perfc.dat)."""
     scm = "C:\\Windows\\System32\\services.exe"
 
     def start(minutes: float, host: str, image: str, cmd: str | None = None) -> dict[str, Any]:
@@ -232,13 +256,13 @@ def test_remote_service_start_takes_the_caller_of_its_install(tmp_path: Path) ->
         ev(1, "ws-02", "service", "7045", **{"service.name": "runner", "service.image": "C:\\Windows\\runner.exe"}),
         start(2, "ws-02", "C:\\Windows\\runner.exe"),
         start(3, "ws-04", "C:\\Windows\\System32\\wuauclt.exe"),  # Windows' own: no alert
+        inbound(3.9, "ws-03", "ws-05"),
         start(4, "ws-05", "C:\\Windows\\System32\\rundll32.exe", "rundll32.exe C:\\Windows\\perfc.dat,#1"),
-        start(5, "ws-06", "C:\\Windows\\x7f3k.exe"),  # no install seen: no caller, still reported
+        start(5, "ws-06", "C:\\Windows\\x7f3k.exe"),  # no install, no session: local, not reported
     ]
     got = alerts(tmp_path, rows, "remote-service")
     assert sorted((a["host"], a["source_host"], a["fields"]["what"]) for a in got) == [
-        ("ws-02", "ws-01", "runner"), ("ws-02", "ws-01", "runner.exe"), ("ws-05", None, "rundll32.exe"),
-        ("ws-06", None, "x7f3k.exe")]
+        ("ws-02", "ws-01", "runner"), ("ws-02", "ws-01", "runner.exe"), ("ws-05", "ws-03", "rundll32.exe")]
 
 
 def test_remote_exec_evidence_is_distinct_and_in_time_order(tmp_path: Path) -> None:

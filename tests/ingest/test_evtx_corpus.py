@@ -259,8 +259,8 @@ CASES: list[tuple[str, str, int, int, dict[str, int], dict[str, Any]]] = [
             "user.domain": "EXAMPLE",
             "user.target.name": "user01",
             "winlog.logon.id": "0x3e7",
-            "source.ip": "127.0.0.1",
-            "source.port": 0,
+            "destination.ip": "127.0.0.1",  # 4648's network address is the server's
+            "destination.port": 0,
             "destination.domain": "localhost",
             "process.pid": 1796,
             "process.executable": "C:\\Windows\\System32\\winlogon.exe",
@@ -273,7 +273,7 @@ CASES: list[tuple[str, str, int, int, dict[str, int], dict[str, Any]]] = [
         "4769",
         0,
         18,
-        {"auth": 9, "generic": 9},
+        {"auth": 12, "generic": 6},  # 4742 (computer account changed) is auth
         {
             "ts": datetime(2021, 12, 12, 17, 57, 52, 277095, tzinfo=UTC),
             "host": "01566s-win16-ir",

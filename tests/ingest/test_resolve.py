@@ -174,6 +174,8 @@ def test_sysmon_and_kerberos_evidence(tmp_path: Path, case_path: Path) -> None:
             "SourceIp": "10.10.1.80", "SourceHostname": "ws-g.corp.example", "SourcePort": "50100",
             "DestinationIp": "10.10.1.2", "DestinationHostname": "DC-01.corp.example", "DestinationPort": "445",
             "Image": "C:\\Windows\\System32\\svchost.exe", "Protocol": "tcp"}, None)])
+        # the DC logs too: a reverse lookup names only a host the telemetry confirms
+        windows(case, "dc-01-security.evtx", [("Security", 4672, "DC-01.corp.example", 3, {}, None)])
         resolve(case)
         assert case.rows("SELECT ip, host, evidence FROM host_addr ORDER BY ip") == [
             ("10.10.1.2", "dc-01", "sysmon-3"), ("10.10.1.80", "ws-g", "machine-account,sysmon-3,zeek-kerberos"),

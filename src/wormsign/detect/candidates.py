@@ -31,7 +31,7 @@ COMMON = ("ts", "host", "kind", "event.code", "src.digest", "src.record", "src.f
 _SRC = ("source.ip", "source.host")
 _ENDS = (*_SRC, "destination.ip", "destination.host")
 _PROC = ("process.executable", "process.parent.executable", "process.command_line", "process.hash.sha256",
-         "process.pid", "process.parent.pid")
+         "process.pid", "process.parent.pid", "winlog.logon.id")
 
 #: (what it is for, filter, columns beyond COMMON). ``$parents`` is bound at run time; ``ws_base``
 #: is a macro of :mod:`wormsign.detect.prep` (a file name: DuckDB evaluates it once per distinct
@@ -48,10 +48,10 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("file.path", "file.hash.sha256", "process.executable")),
     ("services installed",
      """kind = 'service' AND "event.code" IN ('7045', '4697')""",
-     ("service.name", "service.image")),
+     ("service.name", "service.image", "winlog.logon.id")),
     ("scheduled tasks registered",
      """kind = 'task' AND "event.code" IN ('4698', '4702')""",
-     ("task.name", "task.command")),
+     ("task.name", "task.command", "winlog.logon.id")),
     # Processes: three disjoint branches, each filtered on one column so that DuckDB tests it
     # inside the scan, once per distinct path of the dictionary (an OR across columns would be
     # a filter over every process row).
@@ -63,12 +63,34 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("processes without a parent image",
      """kind = 'process' AND "process.parent.executable" IS NULL
         AND coalesce(ws_base("process.executable"), '') <> 'wmiprvse.exe'""", _PROC),
+    # Code that runs in the logon session of an inbound network logon (WinRM's wsmprovhost,
+    # a COM server DCOM started for the caller, WMI's children) was started from another host.
+    ("other processes in the session of an inbound network logon (_ws_netlids)",
+     """kind = 'process' AND "process.parent.executable" IS NOT NULL
+        AND NOT list_contains($parents, ws_base("process.parent.executable"))
+        AND ws_base("process.executable") <> 'wmiprvse.exe'
+        AND (host, "winlog.logon.id") IN (SELECT host, lid FROM _ws_netlids)""", _PROC),
+    ("shells and script hosts the Windows shell (explorer.exe) started: DCOM ShellWindows runs them so",
+     """kind = 'process' AND ws_base("process.parent.executable") = 'explorer.exe'
+        AND list_contains($shell_children, ws_base("process.executable"))
+        AND NOT coalesce((host, "winlog.logon.id") IN (SELECT host, lid FROM _ws_netlids), false)""", _PROC),
+    ("permanent WMI event subscriptions (Sysmon 19-21, WMI-Activity 5861)",
+     """kind = 'wmi' AND "event.code" IN ('19', '20', '21', '5861')""",
+     ("task.name", "message")),
+    ("computer accounts changed by an anonymous logon (Zerologon)",
+     """kind = 'auth' AND "event.code" = '4742' AND upper("user.name") = 'ANONYMOUS LOGON'""",
+     ("user.target.name",)),
+    ("inbound connections to remote-execution ports (RPC, WinRM), as the target logged them",
+     """kind = 'network' AND "network.direction" = 'inbound' AND "destination.port" IS DISTINCT FROM 445
+        AND (list_contains($session_ports, "destination.port") OR list_contains($session_ports, "source.port")
+             OR "source.port" = 445)""",
+     (*_ENDS, "source.port", "destination.port", "network.direction")),
     ("RPC calls on the wire",
      "kind = 'dce_rpc'",
      (*_ENDS, "rpc.endpoint", "rpc.operation")),
     ("SMB sessions (port 445)",
      """kind = 'network' AND "destination.port" = 445""",
-     (*_ENDS, "destination.port", "network.bytes")),
+     (*_ENDS, "source.port", "destination.port", "network.bytes", "network.direction")),
     ("failed logons (Windows 4625, 4768/4771 Kerberos, 4776 NTLM; Zeek; LANL)",
      """kind IN ('auth', 'ntlm', 'kerberos') AND "event.outcome" = 'failure'""",
      (*_ENDS, "source.domain", "event.outcome", "auth.status", "auth.sub_status")),
@@ -85,7 +107,7 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("network logons and lockouts",
      """kind = 'auth' AND "event.outcome" IS DISTINCT FROM 'failure'
         AND ("event.code" = '4740' OR ("event.code" = '4624' AND "winlog.logon.type" = 3))""",
-     (*_SRC, "source.domain", "winlog.logon.type")),
+     (*_SRC, "source.domain", "winlog.logon.type", "winlog.logon.id")),
 )
 
 
@@ -135,7 +157,7 @@ def spec(cfg: dict[str, Any]) -> str:
     from wormsign.detect.prep import IPMAP, IPMAP_RESOLVED, MACROS  # prep imports this module
     from wormsign.detect.prep import spec as working_spec
 
-    blob = json.dumps([SELECT, list(MACROS), _values(cfg), activity.spec(cfg), working_spec(cfg), IPMAP,
+    blob = json.dumps([SELECT, NETLIDS, list(MACROS), _values(cfg), activity.spec(cfg), working_spec(cfg), IPMAP,
                        IPMAP_RESOLVED, list(cfg["loopback"])], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -143,12 +165,29 @@ def spec(cfg: dict[str, Any]) -> str:
 def _values(cfg: dict[str, Any]) -> dict[str, Any]:
     """The configuration bound into the pass."""
     return {"parents": sorted(cfg["remote_parents"]), "exec_extensions": sorted(cfg["exec_extensions"]),
-            "success_codes": sorted(cfg["auth_success_codes"])}
+            "success_codes": sorted(cfg["auth_success_codes"]), "session_ports": sorted(cfg["session_ports"]),
+            "shell_children": sorted(cfg["shell_children"])}
+
+
+#: The logon sessions of inbound network logons (4624 type 3 of a user, not a machine account,
+#: nor from the host's loopback), per host: the pass keeps the processes that run in them.
+NETLIDS = """
+CREATE OR REPLACE TEMP TABLE _ws_netlids AS
+SELECT DISTINCT host, "winlog.logon.id" AS lid FROM events
+WHERE kind = 'auth' AND "event.code" = '4624' AND "winlog.logon.type" = 3 AND "winlog.logon.id" IS NOT NULL
+  AND lower("winlog.logon.id") NOT IN ('0x3e7', '0x3e4', '0x3e5', '0x0')
+  AND "user.name" NOT LIKE '%$' AND coalesce("source.ip", '-') NOT IN ('::1', '127.0.0.1')
+"""
+
+
+def _netlids(case: Case) -> None:
+    case.engine.execute(NETLIDS)
 
 
 def start_index(case: Case, cfg: dict[str, Any]) -> None:
     """An empty ``hunt_index`` with the pass's columns (needs the macros of :mod:`wormsign.detect.prep`)."""
     case.set_meta(INDEX, None)
+    _netlids(case)
     sql, params = bind(SELECT, _values(cfg))
     case.engine.execute(f"CREATE OR REPLACE TABLE {INDEX} AS SELECT * FROM ({sql}) LIMIT 0", params)
 
@@ -208,6 +247,7 @@ def build(case: Case, cfg: dict[str, Any], *, fresh: bool | None = None) -> int:
         _index_view(case)
         activity.build(case, cfg, stored=True)
         return int(case.rows(f"SELECT count(*) FROM {INDEX}")[0][0])
+    _netlids(case)
     sql, params = bind(SELECT, _values(cfg))
     rows = case.query(sql, params)
     case.drop("h_ev")

@@ -114,21 +114,22 @@ raw AS (
     SELECT host, ts, 'service' AS method, "service.name" AS what, "service.image" AS image,
            x_names AS names, CAST(NULL AS VARCHAR) AS sha256,
            CAST(NULL AS VARCHAR) AS source, "user.name" AS account, ws_ref("src.digest", "src.record") AS ref,
-           'install' AS via
+           'install' AS via, "winlog.logon.id" AS lid, "event.code" AS code
     FROM h_ev WHERE kind = 'service' AND "event.code" IN ('7045', '4697')
     UNION ALL
     SELECT host, ts, 'scheduled-task', "task.name", "task.command", x_names, NULL, NULL,
-           "user.name", ws_ref("src.digest", "src.record"), 'install'
+           "user.name", ws_ref("src.digest", "src.record"), 'install', "winlog.logon.id", "event.code"
     FROM h_ev WHERE kind = 'task' AND "event.code" IN ('4698', '4702')
     UNION ALL
     SELECT e.host, e.ts, rp.method, e.x_base, e."process.executable", e.x_names,
-           e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record"), 'process'
+           e."process.hash.sha256", NULL, e."user.name", ws_ref(e."src.digest", e."src.record"), 'process',
+           e."winlog.logon.id", e."event.code"
     FROM h_ev e JOIN rp ON rp.parent = e.x_parent
     WHERE e.kind = 'process'
     UNION ALL
     SELECT coalesce(e."destination.host", md.host, e."destination.ip"), e.ts, rpc.method, e."rpc.operation",
            NULL, [], NULL, coalesce(e."source.host", ms.host, e."source.ip"), e."user.name",
-           ws_ref(e."src.digest", e."src.record"), 'rpc'
+           ws_ref(e."src.digest", e."src.record"), 'rpc', NULL, e."event.code"
     FROM h_ev e JOIN rpc ON lower(rpc.endpoint) = lower(e."rpc.endpoint")
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
@@ -157,14 +158,55 @@ WHERE e.kind = 'network' AND e."destination.port" = 445
   AND NOT list_contains(?, coalesce(e."destination.ip", '-'))
 """
 
-# Successful network logons between hosts (for the writer of a System-written drop, and for
-# "no successful logon before" in credential-less spread).
+# Successful network logons between hosts (for the writer of a System-written drop, the caller
+# of an install, the session remote code runs in, and "no successful logon before" in
+# credential-less spread), with their logon id. A Kerberos logon that records no address has
+# the source the resolver found from the DC's service ticket (``source.host``).
 LOGONS = """
 SELECT e.host AS target, coalesce(e."source.host", m.host, ws_hkey(e."source.domain"), e."source.ip") AS source,
-       e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref
+       e.ts, e."user.name" AS account, ws_ref(e."src.digest", e."src.record") AS ref, e."winlog.logon.id" AS lid
 FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
 WHERE e.kind = 'auth' AND e."event.code" = '4624' AND e."winlog.logon.type" = 3
-  AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
+  AND coalesce(e."source.ip", e."source.host") IS NOT NULL
+  AND (e."source.ip" IS NULL OR NOT list_contains(?, e."source.ip"))
+"""
+
+# Inbound sessions from other hosts, for code that names no logon of its own: network logons,
+# and connections the target logged to a remote-execution port (``session_ports``, SMB). The
+# target's side of a connection is the listening port's, the lower (Sysmon has written it as
+# the destination since 2020, as the source before).
+INBOUND = """
+SELECT target, source, ts, account, ref, 'logon' AS via FROM h_logons WHERE source <> target
+UNION ALL
+SELECT c.host, coalesce(c.rhost, m.host, c.rip), c.ts, NULL, c.ref, 'connection'
+FROM (SELECT e.host, e.ts, ws_ref(e."src.digest", e."src.record") AS ref,
+             least(e."destination.port", coalesce(e."source.port", 65536)) AS lport,
+             CASE WHEN e."destination.port" <= coalesce(e."source.port", 65536) THEN e."source.ip"
+                  ELSE e."destination.ip" END AS rip,
+             CASE WHEN e."destination.port" <= coalesce(e."source.port", 65536) THEN e."source.host"
+                  ELSE e."destination.host" END AS rhost
+      FROM h_ev e
+      WHERE e.kind = 'network' AND e."network.direction" = 'inbound' AND e."src.format" <> 'zeek'
+        AND e."source.ip" IS DISTINCT FROM e."destination.ip") c
+LEFT JOIN h_ipmap m ON m.ip = c.rip
+WHERE (list_contains(?, c.lport) OR c.lport = 445) AND c.rip IS NOT NULL AND NOT list_contains(?, c.rip)
+  AND c.rip NOT LIKE '127.%'
+"""
+
+# Code started in the session of an inbound network logon from another host (the process's
+# logon id is the logon's): how WinRM (wsmprovhost.exe and what it starts), DCOM (a COM
+# server the service host starts for the caller) and WMI (WmiPrvSE's children) run code for a
+# remote caller. ``method`` from the process and its parent; NULL for what those start in turn.
+SESSEXEC = """
+SELECT p.host AS target, l.source, p.ts, l.account, l.ts AS logon_ts, l.ref AS logon_ref, l.lid,
+       p."process.executable" AS image, p.x_base AS name, p.x_parent AS parent,
+       CASE WHEN p.x_base = 'wsmprovhost.exe' OR p.x_parent = 'wsmprovhost.exe' THEN 'winrm'
+            WHEN p.x_parent = 'wmiprvse.exe' THEN 'wmi'
+            WHEN p.x_parent IN ('svchost.exe', 'dllhost.exe') THEN 'dcom' END AS method,
+       ws_ref(p."src.digest", p."src.record") AS ref
+FROM h_ev p JOIN h_logons l ON l.target = p.host AND l.lid = p."winlog.logon.id"
+WHERE p.kind = 'process' AND p."winlog.logon.id" IS NOT NULL AND l.source <> p.host
+  AND p.ts >= l.ts - INTERVAL 5 SECOND AND p.ts - l.ts <= to_seconds(?)
 """
 
 # Failed authentications that are guesses (``auth_guess_statuses``), one row each. ``source``:
@@ -251,6 +293,8 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_svc", "hunt_svc", SERVICE_IMAGES, lambda c: []),
     ("h_smb", "hunt_smb", SMB, lambda c: [int(c["exploit_min_bytes"]), _loop(c), _loop(c)]),
     ("h_logons", "hunt_logons", LOGONS, lambda c: [_loop(c)]),
+    ("h_inbound", "hunt_inbound", INBOUND, lambda c: [list(c["session_ports"]), _loop(c)]),
+    ("h_sessexec", "hunt_sessexec", SESSEXEC, lambda c: [int(c["session_max_s"])]),
     ("h_authfail", "hunt_authfail", AUTHFAIL, _authfail_params),
     ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: []),
 )
@@ -322,13 +366,23 @@ def prepare(case: Case, cfg: dict[str, Any]) -> None:
     )
     # An install (7045/4697, 4698) names no caller either: the same logon tells it (``h_callers``,
     # read by remote-service and by the Sigma alerts of the hunt; never an edge of its own).
+    # An install that names its logon (4697, 4698, 4702: the subject's logon id) has the caller
+    # of that logon, or none when it is a local session; one that names none (7045), the latest.
     eng.execute(
         """CREATE OR REPLACE TEMP TABLE h_callers AS
-           SELECT x.xid, l.source AS caller
-           FROM (SELECT xid, host, ts FROM h_execs WHERE via = 'install') x
+           WITH x AS (SELECT xid, host, ts, lid FROM h_execs WHERE via = 'install'),
+           bylid AS (
+               SELECT x.xid, min(l.source) AS caller, min(l.account) AS account, min(l.ref) AS logon_ref
+               FROM x JOIN h_logons l ON l.target = x.host AND l.lid = x.lid
+               WHERE x.ts >= l.ts - INTERVAL 5 SECOND AND x.ts - l.ts <= to_seconds(?) AND l.source <> x.host
+               GROUP BY x.xid)
+           SELECT * FROM bylid
+           UNION ALL
+           SELECT x.xid, l.source, l.account, l.ref
+           FROM (SELECT * FROM x WHERE lid IS NULL) x
            ASOF JOIN h_logons l ON l.target = x.host AND x.ts >= l.ts
            WHERE x.ts - l.ts <= to_seconds(?) AND l.source <> x.host""",
-        [int(cfg["logon_window_s"])],
+        [int(cfg["session_max_s"]), int(cfg["logon_window_s"])],
     )
 
 
