@@ -184,15 +184,15 @@ def test_other_logs_are_generic_and_unknown_lines_rejected(tmp_path: Path, case_
     )
     with Case.open(str(case_path)) as case:
         rep = ingest_paths([str(p)], case, workers=1)
-        assert rep.stats.stored == 2
-        assert dict(rep.stats.reasons) == {"no-header": 1, "zeek-housekeeping": 1}
-        assert case.rows("SELECT record, reason FROM rejects ORDER BY record") == [
-            (2, "no-header"), (15, "zeek-housekeeping")]
+        assert rep.stats.stored == 3
+        assert dict(rep.stats.reasons) == {"no-header": 1}
+        assert case.rows("SELECT record, reason FROM rejects ORDER BY record") == [(2, "no-header")]
         rows = case.rows('SELECT kind, host, "event.dataset", "source.ip", "event.action" FROM events '
                          "ORDER BY ts")
-    # A weird with no address is no host's ("-"), never a pseudo-host; Zeek's own stats are not stored.
+    # A weird with no address is no host's ("-"), never a pseudo-host; so are Zeek's own stats.
     assert rows == [("generic", "10.10.1.50", "zeek.weird", "10.10.1.50", "dns_unmatched_msg"),
-                    ("generic", "-", "zeek.weird", None, "ip_hdr_len_zero")]
+                    ("generic", "-", "zeek.weird", None, "ip_hdr_len_zero"),
+                    ("generic", "-", "zeek.stats", None, None)]
 
 
 def test_sniff_claims_zeek_only() -> None:

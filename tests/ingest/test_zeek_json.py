@@ -112,7 +112,8 @@ def test_shipped_layout_underscored_fields_and_stream(tmp_path: Path, case_path:
     with Case.open(str(case_path)) as case:
         rep = ingest_paths([str(tmp_path / "a.log")], case, workers=1)
         assert rep.by_format == {"zeek": 1}
-        assert (rep.stats.stored, dict(rep.stats.reasons)) == (4, {"zeek-housekeeping": 2})
+        # the stats record is the sensor's (host '-'); loaded_scripts has no time: rejected, counted
+        assert (rep.stats.stored, dict(rep.stats.reasons)) == (5, {"zeek-housekeeping": 1})
         rows = case.rows('SELECT "event.code", kind, host, "event.provider", "event.id", "source.ip", '
                          '"destination.ip", "share.name", "file.name", "file.hash.sha256", message '
                          "FROM events ORDER BY ts")
@@ -124,6 +125,7 @@ def test_shipped_layout_underscored_fields_and_stream(tmp_path: Path, case_path:
         ("files", "generic", "10.1.0.7", "sensor-7", "F2", "10.1.0.7", "203.0.113.5", None, None, None,
          "application/x-x509-user-cert"),
         ("x509", "generic", "-", "sensor-7", "F2", None, None, None, None, None, "CN=c2.example"),
+        ("stats", "generic", "-", "sensor-7", None, None, None, None, None, None, None),
     ]
 
 

@@ -187,7 +187,7 @@ class LogSpec:
     outcome_field: str | None = None
     outcomes: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
-    housekeeping: bool = False  # Zeek's own state (loaded_scripts, stats, ...): not stored
+    housekeeping: bool = False  # Zeek's own state (loaded_scripts, stats, ...): the sensor's, no host's
     plan: Plan = ()  # fields as (name, underscored name, transforms), in mapping order
 
     def __post_init__(self) -> None:
@@ -344,9 +344,9 @@ def epoch_ts(v: Any) -> datetime | None:
 
 def _record(sink: Sink, mapper: ZeekMapper, spec: LogSpec, rec: dict[str, Any], ts_val: Any,
             line: int, raw: str) -> None:
-    if spec.housekeeping:
+    if spec.housekeeping and ts_val is None:
         sink.reject(line, "zeek-housekeeping",
-                    f"Zeek's own {spec.name} log (the sensor's state, no host's activity) is not stored",
+                    f"Zeek's own {spec.name} log has no time (the sensor's configuration, no host's activity)",
                     bad=False)
         return
     if ts_val is None:
