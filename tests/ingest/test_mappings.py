@@ -43,6 +43,8 @@ def test_windows_yaml_targets_are_columns_and_kinds_are_known() -> None:
                 if via == "hashes":
                     assert to in HASH_PREFIXES
                     assert all(f"{to}.{a}" in schema.FIELD_BY_NAME for a in ("sha256", "md5"))
+                elif via == "ip_port":  # an address and its port: <to>.ip and <to>.port
+                    assert all(f"{to}.{a}" in schema.FIELD_BY_NAME for a in ("ip", "port"))
                 else:
                     assert to in schema.FIELD_BY_NAME or to.startswith("_"), (key, eid, to)
                 checked += 1

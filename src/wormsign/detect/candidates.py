@@ -77,6 +77,9 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("permanent WMI event subscriptions (Sysmon 19-21, WMI-Activity 5861)",
      """kind = 'wmi' AND "event.code" IN ('19', '20', '21', '5861')""",
      ("task.name", "message")),
+    ("Remote Desktop authentications (1149) and local group enumerations (4799)",
+     """(kind = 'auth' AND "event.code" = '1149') OR (kind = 'generic' AND "event.code" = '4799')""",
+     (*_SRC, "winlog.logon.id", "user.target.name")),
     ("computer accounts changed by an anonymous logon (Zerologon)",
      """kind = 'auth' AND "event.code" = '4742' AND upper("user.name") = 'ANONYMOUS LOGON'""",
      ("user.target.name",)),
@@ -100,7 +103,7 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         AND ("event.code" IS NULL OR (list_contains($success_codes, "event.code")
              AND NOT (kind = 'auth' AND "event.code" = '4624' AND coalesce("winlog.logon.type", 0) = 3)))
         AND coalesce("source.ip", "source.host", "source.domain") IS NOT NULL""",
-     (*_ENDS, "source.domain", "event.outcome")),
+     (*_ENDS, "source.domain", "event.outcome", "winlog.logon.type")),
     ("explicit credentials (4648): one process trying many accounts",
      """kind = 'auth' AND "event.code" = '4648'""",
      ("user.target.name", "destination.domain", "process.executable")),

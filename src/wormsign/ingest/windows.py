@@ -101,6 +101,22 @@ def _direction(v: Any, to: str, row: dict[str, Any]) -> None:
             row[to] = d
 
 
+def _ip_port(v: Any, to: str, row: dict[str, Any]) -> None:
+    """``10.0.0.5:49152`` or ``[fe80::1]:49152`` (RdpCoreTS ClientIP) -> ``<to>.ip`` and ``<to>.port``."""
+    v = clean(v)
+    if v is None:
+        return
+    text = str(v).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdecimal() or (host.count(":") and not host.startswith("[")):
+        host, port = text, ""  # a bare address (IPv6 without brackets included)
+    ip = clean_ip(host.strip("[]"))
+    if ip is not None:
+        row[f"{to}.ip"] = ip
+        if port:
+            row[f"{to}.port"] = int(port)
+
+
 TRANSFORMS: dict[str, Transform] = {
     "str": _set,
     "int": _int,
@@ -109,6 +125,7 @@ TRANSFORMS: dict[str, Transform] = {
     "hashes": _hashes,
     "task_command": _task_command,
     "direction": _direction,
+    "ip_port": _ip_port,
 }
 
 #: Columns a mapping may target besides the schema's: prefixes filled by ``hashes`` and
@@ -162,6 +179,10 @@ def check_target(to: str, via: str, where: str) -> None:
     if via == "hashes":
         if to not in HASH_PREFIXES:
             raise ValueError(f"{where}: hashes go to one of {HASH_PREFIXES}, not {to!r}")
+        return
+    if via == "ip_port":
+        if to not in ("source", "destination"):
+            raise ValueError(f"{where}: ip_port goes to source or destination, not {to!r}")
         return
     if to not in schema.FIELD_BY_NAME:
         raise ValueError(f"{where}: {to!r} is not a column of the event model")
