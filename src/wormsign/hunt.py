@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import pyarrow as pa
 
 from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules
 from wormsign.engine import records
+from wormsign.graph import deploy
 from wormsign.graph.incidents import other_incidents
 from wormsign.graph.outbreak import iso, outbreak_incident
 from wormsign.graph.select import select_infections
@@ -227,12 +229,15 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     ]
     families, intel_doc = _intel(case, intel)
 
-    incidents, used, locks_used = _outbreaks(case, cfg, forest, alerts, lockouts, tie_at, bruteforcers,
-                                             families, intel_doc)
+    def deploys(since: dict[str, datetime]) -> list[deploy.Deployment]:
+        return deploy.deployments(edges, since, base, tie_at, alerts, cfg)
+
+    incidents, used, locks_used, deps = _outbreaks(case, cfg, forest, alerts, lockouts, tie_at, bruteforcers,
+                                                   families, intel_doc, deploys)
     incidents += other_incidents([a for a in alerts if a["id"] not in used],
                                   [lk for i, lk in enumerate(lockouts) if i not in locks_used],
                                   routine=lambda a: base.routine_alert(a, bruteforcers),
-                                  deployers=base.deployers | base.allow_hosts)
+                                  deployers=base.deployers | base.allow_hosts, deploys=deps, lead=lead)
     for i, inc in enumerate(incidents, 1):
         inc["id"] = f"INC-{i:04d}"
     doc = {
@@ -248,13 +253,16 @@ def _outbreaks(
     case: Case, cfg: dict[str, Any], forest: list[Tree], alerts: list[dict[str, Any]],
     lockouts: list[dict[str, Any]], tie_at: dict[str, datetime], bruteforcers: set[str],
     families: dict[str, list[str]], intel_doc: dict[str, Any] | None,
-) -> tuple[list[dict[str, Any]], set[str], set[int]]:
-    """Outbreak incidents, the alert ids and the lockouts (by index) they took."""
+    deploys: Callable[[dict[str, datetime]], list[deploy.Deployment]],
+) -> tuple[list[dict[str, Any]], set[str], set[int], list[deploy.Deployment]]:
+    """Outbreak incidents, the alert ids and the lockouts (by index) they took, and the
+    deployments outside them (``deploys`` of each outbreak host's infection time less the lead)."""
     lead = timedelta(seconds=int(cfg["exec_window_s"]))
     ties = set(tie_at)
     incidents: list[dict[str, Any]] = []
     used: set[str] = set()
     locks_used: set[int] = set()
+    chosen: list[tuple[Tree, list[dict[str, Any]], dict[str, str]]] = []
     for tree in forest:
         first = min(tree.infected_at.values())
         chain = access.initial_access(case, tree.root, first, cfg)
@@ -264,16 +272,12 @@ def _outbreaks(
             r["ts"] = iso(r["ts"])
         if not _is_outbreak(tree, ties, access.is_lure(chain, cfg)):
             continue
-        members = set(tree.hosts)
         since = {h: iso(t - lead) or "" for h, t in tree.infected_at.items()}
         if chain:
             since[tree.root] = min(since.get(tree.root, "9"), str(chain[0]["ts"]))
-        mine = _fused(alerts, tree, since)
-        locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] in members and not locks_used.add(i)]
-        incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
-        used.update(a["id"] for a in mine)
+        chosen.append((tree, chain, since))
     # A host that came in through a lure and then attacked others, with no spread seen yet.
-    done = {x["host"] for inc in incidents for x in inc["hosts"] if x["state"] == "infected"}
+    done = {h for tree, _, _ in chosen for h in tree.hosts}
     for h in sorted(bruteforcers - done):
         if not h or h not in tie_at:
             continue
@@ -285,11 +289,17 @@ def _outbreaks(
         tree = Tree(g, h, {h: chain[0]["ts"]})
         for r in chain:
             r["ts"] = iso(r["ts"])
-        mine = _fused(alerts, tree, {h: chain[0]["ts"]})
-        locks = [lk for i, lk in enumerate(lockouts) if lk["source_host"] == h and not locks_used.add(i)]
-        incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc))
+        chosen.append((tree, chain, {h: chain[0]["ts"]}))
+    deps = deploys({h: t - lead for tree, _, _ in chosen for h, t in tree.infected_at.items()})
+    routine = deploy.routine_pairs(deps)
+    for tree, chain, since in chosen:
+        mine = _fused(alerts, tree, since)
+        members = set(tree.hosts)
+        locks = [lk for i, lk in enumerate(lockouts)
+                 if lk["source_host"] in members and not locks_used.add(i)]
+        incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc, routine))
         used.update(a["id"] for a in mine)
-    return incidents, used, locks_used
+    return incidents, used, locks_used, deps
 
 
 def _resolve(case: Case) -> None:

@@ -65,7 +65,9 @@ def test_a_known_deployers_sigma_alerts_join_its_routine_incident() -> None:
     by_title = {i["title"]: i for i in incs}
     assert by_title["routine deployment by sccm-01 (learned baseline): admin-share-copy, sigma (2 alerts)"][
         "alerts"] == ["ALR-000001", "ALR-000002"]
-    assert by_title["Sigma: Write to an administrative share on 1 host (1 alerts)"]["alerts"] == ["ALR-000003"]
+    # A Sigma incident names the host that acted: other sources' writes are other incidents.
+    assert by_title["Sigma: Write to an administrative share from ws-09 on 1 host (1 alerts)"][
+        "alerts"] == ["ALR-000003"]
     assert by_title["Sigma: Suspicious shell on 1 host (1 alerts)"]["severity"] == "high"
     # A deployer tied to brute force: its Sigma alerts stay Sigma incidents.
     incs = other_incidents([usual, write], [], lambda a: base.routine_alert(a, bruteforcers={"sccm-01"}))

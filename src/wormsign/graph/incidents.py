@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from wormsign.graph.deploy import Deployment
 from wormsign.graph.outbreak import beacon_addresses
 
 #: Incident type of the alerts left outside every outbreak (other rules: ``lateral``).
@@ -12,6 +14,8 @@ RULE_TYPE = {
     "bruteforce": "bruteforce", "spray": "spray", "lockout-storm": "bruteforce", "beacon": "beacon",
 }
 SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+#: Alerts that are never a deployment's doing (they stay what they are, and tie the deployer).
+NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload", "smb-exploit-spread")
 
 
 def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,6 +44,8 @@ def other_incidents(
     alerts: list[dict[str, Any]], lockouts: list[dict[str, Any]],
     routine: Callable[[dict[str, Any]], bool] | None = None,
     deployers: set[str] | frozenset[str] = frozenset(),
+    deploys: list[Deployment] | None = None,
+    lead: timedelta = timedelta(hours=1),
 ) -> list[dict[str, Any]]:
     """Alerts outside every outbreak, grouped by kind and the host that acted.
 
@@ -49,17 +55,30 @@ def other_incidents(
     deployer's routine incident: Sigma alerts name no file, so a never-seen binary is told by
     the analytics' own alerts, which stay apart. A lateral incident of one of ``deployers``
     (learned or allowlisted) that is not routine says so in its title: the deployer pushed a
-    file it was never seen pushing, or was tied to brute force."""
+    file it was never seen pushing, or was tied to brute force.
+
+    ``deploys`` (:mod:`wormsign.graph.deploy`) come first: an alert one of them explains (same
+    source, file and hour; a same-file correlation over its pushed hosts) joins that deployment's
+    incident, at the deployment's severity. Other Sigma alerts are grouped per rule and acting host
+    (a remote source), or per rule and UTC day when the host acted on itself: hosts and times that
+    have nothing to do with each other are never one incident."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    deps = list(deploys or [])
     for a in alerts:
         rule = a["rule"]
         src = a.get("source_host")
+        owner = None if rule in NEVER_DEPLOY else next(
+            (i for i, d in enumerate(deps) if d.explains(a, lead)), None)
+        if owner is not None:
+            groups.setdefault(("deploy", str(owner)), []).append(a)
+            continue
         if rule.startswith("sigma:") and routine is not None and src and src != a.get("host") and routine(a):
             groups.setdefault(("routine", src), []).append(a)
             continue
         if rule.startswith("sigma:"):
-            # Sigma rules outside an outbreak: one incident per rule, across the hosts it fired on.
-            groups.setdefault(("sigma", str(a.get("title") or rule)), []).append(a)
+            # Sigma rules outside an outbreak: one incident per rule and acting host (or day).
+            actor = src if src and src != a.get("host") else f"day {str(a.get('ts') or '')[:10]}"
+            groups.setdefault(("sigma", f"{a.get('title') or rule}\x00{actor}"), []).append(a)
             continue
         kind = RULE_TYPE.get(rule, "lateral")
         if kind == "lateral" and routine is not None and routine(a):
@@ -69,9 +88,16 @@ def other_incidents(
     out = []
     for (kind, key), group in sorted(groups.items(), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
         sev = max((a["severity"] for a in group), key=lambda s: SEV_RANK.get(s, 0))
-        if kind == "sigma":
+        if kind == "deploy":
+            dep = deps[int(key)]
+            rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
+            sev, kind, title = dep.severity, "lateral", dep.title(rules_, len(group))
+        elif kind == "sigma":
+            name, actor = key.split("\x00", 1)
             hosts = {a.get("host") for a in group if a.get("host")}
-            title = f"Sigma: {key} on {len(hosts)} host{'s' if len(hosts) != 1 else ''} ({len(group)} alerts)"
+            by = f" from {actor}" if not actor.startswith("day ") else ""
+            n = f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
+            title = f"Sigma: {name}{by} on {n} ({len(group)} alerts)"
         elif kind == "routine":
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
             sev, kind = "low", "lateral"

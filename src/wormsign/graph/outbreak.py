@@ -70,8 +70,11 @@ def outbreak_incident(
     initial_access: list[dict[str, Any]],
     families: dict[str, list[str]],
     intel_doc: dict[str, Any] | None,
+    routine: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, Any]:
-    """The INCIDENT of one tree (docs/formats.md); ``alerts`` are those fused into it."""
+    """The INCIDENT of one tree (docs/formats.md); ``alerts`` are those fused into it. A host that
+    a copy alert names only as the target of a routine push (``routine``: (deployer, target) of
+    :func:`wormsign.graph.deploy.routine_pairs`) is not under attack."""
     infected = set(tree.graph.nodes)
     edges = [edge_doc(e) for e in tree.edges]
     by_target = {e["target"]: e for e in edges}
@@ -89,8 +92,11 @@ def outbreak_incident(
     deliveries: list[dict[str, Any]] = []
     for a in alerts:
         f = a.get("fields") or {}
-        if a["rule"] in ("bruteforce", "spray", "admin-share-copy", "spreader-fanout", "smb-exploit-spread"):
+        if a["rule"] in ("bruteforce", "spray", "smb-exploit-spread"):
             attacked.update(h for h in a.get("target_hosts") or [] if h not in infected)
+        if a["rule"] in ("admin-share-copy", "spreader-fanout"):
+            src = a.get("source_host")
+            attacked.update(h for h in a.get("target_hosts") or [] if h not in infected and (src, h) not in routine)
         if a["rule"] == "bruteforce" and f.get("success") and f.get("account"):
             compromised.add(str(f["account"]))
         if a["rule"] == "beacon" and a["host"] in infected:
