@@ -202,13 +202,16 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     base = baseline.learn(case, cfg, allowlist)
     edges = _edges(case, cfg)
     # Beaconing and loader payloads are looked for on implicated hosts only: the hosts of the
-    # infections the other detections support, deployers (whose allowance C2 would revoke)
-    # and brute-forcing hosts (prep.implicate adds hosts where a program wrote an executable).
+    # infections the other detections support, deployers and the hosts they pushed to (C2 from
+    # either makes the push a worm's: graph/deploy.py) and brute-forcing hosts (prep.implicate
+    # adds hosts where a program wrote an executable).
     # (an attempt with no address nor confirmed host names no source: no host to implicate)
     bruteforcers = {a["source_host"] for a in alerts if a["rule"] in BRUTE_RULES and a["source_host"]}
     pre = select_infections(edges, base, _ties(alerts, lead), cfg)
+    kept = {id(e) for e in pre}
+    pushed = {h for e in edges if id(e) not in kept and e["kind"] != "exploit" for h in (e["source"], e["target"])}
     prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
-                   | base.deployers | base.allow_hosts | bruteforcers)
+                   | base.deployers | base.allow_hosts | bruteforcers | pushed)
     alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE])
     alerts += _install_callers(case, _sigma(case, sigma_rules))
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or "", a.get("summary") or "",
