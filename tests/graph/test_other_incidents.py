@@ -41,10 +41,12 @@ def test_a_known_deployers_usual_push_is_kept_but_ranked_low() -> None:
 
     incs = {i["title"].split(":")[0]: i for i in other_incidents([usual, service, new_binary], [], routine)}
     assert incs["routine deployment by sccm-01 (learned baseline)"]["severity"] == "low"
-    assert incs["lateral from pdq-01"]["severity"] == "high"  # a deployer pushing a never-seen binary
+    # a deployer copying a never-seen binary that nothing started: medium (graph/deploy.py ranks its pushes)
+    assert incs["lateral from pdq-01 (copies, nothing started)"]["severity"] == "medium"
     # ... and the title says that it is a known deployer acting outside its baseline
     incs = other_incidents([usual, service, new_binary], [], routine, deployers=pdq_base.deployers)
-    assert "lateral from pdq-01, a known deployer outside its baseline: admin-share-copy (1 alerts)" in {
+    assert "lateral from pdq-01, a known deployer outside its baseline (copies, nothing started): " \
+        "admin-share-copy (1 alerts)" in {
         i["title"] for i in incs}
     # The same deployer tied to brute force is not routine.
     assert not base.routine_alert(usual, bruteforcers={"sccm-01"})
@@ -72,3 +74,16 @@ def test_a_known_deployers_sigma_alerts_join_its_routine_incident() -> None:
     # A deployer tied to brute force: its Sigma alerts stay Sigma incidents.
     incs = other_incidents([usual, write], [], lambda a: base.routine_alert(a, bruteforcers={"sccm-01"}))
     assert sorted(i["type"] for i in incs) == ["lateral", "sigma"]
+
+
+def test_copies_that_nothing_started_are_medium_unless_the_host_is_tied() -> None:
+    copy = _alert(1, "admin-share-copy", "Copy", "ws-02", "ws-01")
+    fan = _alert(2, "spreader-fanout", "Fan-out", "ws-01", "ws-01")
+    (inc,) = other_incidents([copy, fan], [])
+    assert inc["severity"] == "medium"
+    assert inc["title"] == "lateral from ws-01 (copies, nothing started): admin-share-copy, spreader-fanout (2 alerts)"
+    (inc,) = other_incidents([copy, fan], [], tied={"ws-01"})  # it also guessed passwords or beaconed
+    assert inc["severity"] == "high"
+    started = _alert(3, "remote-exec", "Started", "ws-02", "ws-01")
+    (inc,) = other_incidents([copy, fan, started], [])
+    assert inc["severity"] == "high"

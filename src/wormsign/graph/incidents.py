@@ -14,6 +14,8 @@ RULE_TYPE = {
     "bruteforce": "bruteforce", "spray": "spray", "lockout-storm": "bruteforce", "beacon": "beacon",
 }
 SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+#: Rules of copies with nothing started: alone, no code ran on the targets.
+COPY_ONLY = {"admin-share-copy", "spreader-fanout"}
 #: Alerts that are never a deployment's doing (they stay what they are, and tie the deployer).
 NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload", "smb-exploit-spread")
 
@@ -46,6 +48,7 @@ def other_incidents(
     deployers: set[str] | frozenset[str] = frozenset(),
     deploys: list[Deployment] | None = None,
     lead: timedelta = timedelta(hours=1),
+    tied: set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Alerts outside every outbreak, grouped by kind and the host that acted.
 
@@ -61,7 +64,9 @@ def other_incidents(
     source, file and hour; a same-file correlation over its pushed hosts) joins that deployment's
     incident, at the deployment's severity. Other Sigma alerts are grouped per rule and acting host
     (a remote source), or per rule and UTC day when the host acted on itself: hosts and times that
-    have nothing to do with each other are never one incident."""
+    have nothing to do with each other are never one incident. A lateral incident of copies only
+    (``admin-share-copy``, ``spreader-fanout``: nothing was started) is at most medium unless its
+    host is one of ``tied`` (brute force, lockouts, C2 or a loader)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     deps = list(deploys or [])
     for a in alerts:
@@ -106,6 +111,10 @@ def other_incidents(
             rules_ = sorted({a["rule"] for a in group})
             known = kind == "lateral" and key in deployers
             who = f"{key}, a known deployer outside its baseline" if known else key
+            if kind == "lateral" and set(rules_) <= COPY_ONLY and key not in tied:
+                # files copied and nothing started, by a host with no worm evidence: no code ran
+                sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
+                who = f"{who} (copies, nothing started)"
             title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
         inc = blank(kind, title, sev, group)
         if kind == "bruteforce":
