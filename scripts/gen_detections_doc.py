@@ -461,6 +461,36 @@ allowlisted nor a learned deployer of that file, unless it pushed that file name
 (same proviso); an allowlisted or learned deployer once it is tied to brute force, spray, lockouts,
 beaconing or a loader payload (same proviso); and any set-aside copy whose file travels on.
 
+**Deployment tools by their footprints** (`graph/deploy.py`, `graph/deployment.yaml`). The YAML lists
+the public, documented footprints of SCCM/ConfigMgr (client push of `ccmsetup.exe` to
+`ADMIN$\\ccmsetup`, the `ccmsetup` and `CcmExec` services, `ccmcache`), PDQ Deploy
+(`PDQDeployRunner-N`), Intune (`IntuneManagementExtension`, `AgentExecutor.exe`), ManageEngine
+(`dcagentservice`, `UEMS_Agent`), Ivanti/LANDesk (`LDClient`, `sdclient.exe`, `ldlogon`), Tanium
+(`TaniumClient.exe`), Group Policy software installation (msiexec of an `.msi` from `SYSVOL`) and
+PsExec (`PSEXESVC`), each with the documentation it comes from and the severity of a recognised push.
+A name is a claim (a worm can call itself `ccmsetup.exe`): the pushes of one source outside every
+outbreak (before the source's own infection less `exec_window_s`) are one *deployment* per tool (or
+per source, with no footprint) when the footprint matches or the source behaves as a deployer (same
+file to `deploy_min_hosts` or more hosts that day, learned baseline, allowlist). Its severity:
+
+- `high` when worm evidence joins it: the source was tied (brute force, spray, lockouts, beacon,
+  loader payload; the tie rules above) before its last push, or a pushed host beaconed within
+  `exec_window_s` after the push from the pushed file (or from no process named). Onward spread from
+  the targets makes their copies infections, so the pushes become part of an outbreak (critical).
+  Pushed hosts are implicated, so their beaconing is looked for;
+- `low` when a learned or allowlisted deployer pushed, or a recognised tool was pushed with deployer
+  behaviour (the tool's own severity: PsExec, which attackers use as it is, stays `medium` on first
+  sight);
+- `medium` otherwise: a deployer outside its baseline, a one-day push with no footprint, a footprint
+  pushed to too few hosts to call its source a deployer.
+
+An alert outside every outbreak that a deployment explains joins its incident at its severity: the same
+source, within `exec_window_s` of its pushes, and every file it names pushed there or of the tool's
+footprint (a service name alone must match the footprint; an alert naming no file, such as the wire's
+svcctl calls, only pushed hosts, each within the window). A same-file Sigma correlation joins when its
+hash was pushed or all its hosts are pushed hosts. The pushes of a deployment with no worm evidence
+never put a host on an outbreak's "under attack" list.
+
 """
 
 PROSE_FUSION = """## From alerts to incidents
@@ -499,10 +529,11 @@ accounts, families, C2 and the containment order (docs/formats.md).
 | `bruteforce`, `lockout-storm` | `bruteforce` | acting host (`source_host`, else `host`); lists the lockouts that host caused and the accounts to reset |
 | `spray` | `spray` | acting host |
 | `beacon` | `beacon` | acting host; lists the C2 addresses and ports to block |
-| every other analytic | `lateral` | acting host, titled with the rule ids (and, for a learned or allowlisted deployer, "a known deployer outside its baseline") |
+| any alert but brute force, spray, lockouts, beacon, loader payload and SMB exploit, when a deployment explains it (above) | `lateral`, the deployment's severity | deployment, titled "routine deployment by HOST: TOOL to N hosts", "possible TOOL push", "deployment by HOST outside its baseline" or "... joined by worm evidence (...)" |
+| every other analytic | `lateral` | acting host, titled with the rule ids (and, for a learned or allowlisted deployer, "a known deployer outside its baseline"); at most `medium` when its alerts are copies only (`admin-share-copy`, `spreader-fanout`: nothing started) and the host is not tied |
 | every other analytic, when it is a known deployer's usual push (`Baseline.routine_alert`: a learned or allowlisted deployer, a file it was seen pushing, no tie to brute force) | `lateral`, severity `low` | deployer, titled "routine deployment by HOST (learned baseline)" |
 | Sigma rules (`sigma:<id>`) of a known deployer acting on another host (its admin-share writes; Sigma alerts name no file, so only the deployer and the tie to brute force are checked) | `lateral`, severity `low` | joins that deployer's routine incident (listed there as `sigma`) |
-| other Sigma rules (`sigma:<id>`) | `sigma` | rule, titled by the rule's title, across the hosts it fired on |
+| other Sigma rules (`sigma:<id>`) | `sigma` | rule and acting host (`source_host` when another host acted), else rule and UTC day; titled by the rule's title |
 
 The severity of an incident is the highest of its alerts (routine deployments: `low`). Lockouts left over go into one `bruteforce`
 incident, "N account lockouts", of severity medium.
