@@ -10,6 +10,7 @@ from wormsign.ingest.base import Reader, Source
 @cache
 def readers() -> tuple[Reader, ...]:
     """Every reader, most specific first. Add a new reader here (see docs/adding-a-reader.md)."""
+    from wormsign.ingest.dhcpsrv import DhcpSrvReader
     from wormsign.ingest.evtx import EvtxReader
     from wormsign.ingest.jsonl import JsonLinesReader
     from wormsign.ingest.lanl import LanlReader
@@ -19,6 +20,7 @@ def readers() -> tuple[Reader, ...]:
         EvtxReader(),
         ZeekReader(),
         JsonLinesReader(),
+        DhcpSrvReader(),
         LanlReader(),
     )
 
