@@ -109,7 +109,11 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
      'ws_resolve_hkey("dns.question.name")'),
     ("zeek-ntlm", "kind = 'ntlm'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
     ("zeek-ntlm", "kind = 'ntlm'", '"destination.ip"', 'ws_resolve_hkey("destination.domain")'),
-    ("zeek-dhcp", "kind = 'dhcp'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
+    # A lease granted or renewed (Zeek dhcp, the Windows DHCP server's log); one that ends
+    # (released, expired, deleted, denied, declined) is no evidence that the client holds it.
+    ("zeek-dhcp", "kind = 'dhcp' AND coalesce(\"event.action\", '') NOT IN ('lease-release', "
+                  "'lease-expire', 'lease-delete', 'lease-deny', 'lease-decline')",
+     '"source.ip"', 'ws_resolve_hkey("source.domain")'),
     ("zeek-kerberos", "kind = 'kerberos'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
 )
 
