@@ -55,7 +55,8 @@ def test_v4_counts_and_whole_events(parse: Parse) -> None:
     assert (stats.read, stats.stored, stats.rejected) == (15, 13, 2)
     assert dict(stats.kinds) == {"dhcp": 7, "generic": 6}
     assert [r["event.action"] for r in rows if r["kind"] == "dhcp"] == [
-        "lease-assign", "lease-renew", "lease-renew", "lease-release", "lease-assign", "lease-deny", "lease-expire"]
+        "lease-assign", "lease-renew", "lease-renew", "lease-release", "lease-assign", "lease-deny",
+        "lease-expire"]
     ev = dict(rows[2])
     assert ev.pop("src.file") == str(V4)
     assert len(ev.pop("src.digest")) == 64
@@ -141,7 +142,8 @@ def test_bad_ids_and_dates(tmp_path: Path, parse: Parse) -> None:
         "10,03/02/26,08:03:00,Assign,not-an-address,WS-D,0015A1B2C004,,1,0,,,,,,,,,0",
     ])
     rows, stats, rejects, _ = parse(path)
-    assert [(r.record, r.reason) for r in rejects] == [(10, "bad-id"), (11, "bad-timestamp"), (12, "bad-timestamp")]
+    assert [(r.record, r.reason) for r in rejects] == [
+        (10, "bad-id"), (11, "bad-timestamp"), (12, "bad-timestamp")]
     assert [r["source.domain"] for r in rows] == ["WS-A", "WS-D"]
     assert "source.ip" not in rows[1]  # an address that is none is left out, the event kept
     assert rows[0]["host"] == "dhcp02"
@@ -166,7 +168,8 @@ def test_older_layout_and_a_file_cut_below_its_header(tmp_path: Path, parse: Par
     assert [(r.record, r.reason) for r in rejects] == [(3, "bad-field-count")]
 
 
-def test_time_zone_from_the_environment(tmp_path: Path, parse: Parse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_time_zone_from_the_environment(tmp_path: Path, parse: Parse,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     path = dhcp_log(tmp_path / "DHCP04" / "DhcpSrvLog-Mon.log", [
         "10,06/16/25,08:41:09,Assign,10.44.7.23,WS-0042,0015A1B2C3D4,,1,0,,,,,,,,,0",  # summer: UTC-4
         "10,01/12/26,08:41:09,Assign,10.44.7.24,WS-0043,0015A1B2C3D5,,1,0,,,,,,,,,0",  # winter: UTC-5
@@ -197,7 +200,8 @@ def test_the_server_is_the_setting_or_the_folder(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_file_no_folder_names_is_no_hosts(tmp_path: Path, parse: Parse) -> None:
-    log = dhcp_log(tmp_path / "src" / "DhcpSrvLog-Mon.log", [lease(10, "08:00", "10.44.8.10", "WS-A", "00AA")])
+    log = dhcp_log(tmp_path / "src" / "DhcpSrvLog-Mon.log",
+                   [lease(10, "08:00", "10.44.8.10", "WS-A", "00AA")])
     archive = tmp_path / "dhcp logs (copy).zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(log, "Windows/System32/dhcp/DhcpSrvLog-Mon.log")
@@ -271,7 +275,8 @@ def test_mapping_compiles_and_refuses_wrong_entries() -> None:
 
 def sysmon_inbound(case: Case, computer: str, minutes_events: list[tuple[datetime, str, int]]) -> None:
     """Sysmon 3 on a server: inbound SMB from an address, no client host name (as Sysmon often logs)."""
-    sink = Sink(Source("fs-sysmon.evtx", "fs-sysmon.evtx", digest="win-fs-sysmon"), "evtx", case.append_events)
+    src = Source("fs-sysmon.evtx", "fs-sysmon.evtx", digest="win-fs-sysmon")
+    sink = Sink(src, "evtx", case.append_events)
     mapper = load_mapper()
     for i, (ts, ip, port) in enumerate(minutes_events, 1):
         row = mapper.map(WinEvent("Microsoft-Windows-Sysmon/Operational", None, 3, computer, ts, i, {
