@@ -64,7 +64,7 @@ FIELDS: tuple[Field, ...] = (
     Field("src.file", _S, "Path of the file the record came from (inside an archive: archive!member).", ext=True),
     Field("src.record", _I, "Record number in the file (EVTX record id, or 1-based line).", ext=True),
     Field("src.digest", _S, "SHA-256 of the source file; with src.record it keys the event.", ext=True),
-    Field("src.format", _S, "Reader that parsed the record (evtx, ecs, otrf, zeek, lanl).", ext=True),
+    Field("src.format", _S, "Reader that parsed the record (evtx, ecs, otrf, zeek, lanl, dhcpsrv).", ext=True),
     Field("raw", _S, "The original record, as JSON text (bounded in size).", ext=True),
     # -- event ---------------------------------------------------------------------
     Field("event.id", _S, "Identifier the source gave the event (ECS event.id, Zeek uid), if any."),
