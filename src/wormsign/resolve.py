@@ -7,7 +7,7 @@ Evidence that an address belongs to a host (each an *observation* of ``(ip, host
 ``machine-account`` a machine account (``WS-01$``) authenticating from the address: a DC's TGT or
                     service ticket (4768/4769), a network logon (4624), Zeek kerberos
 ``host.ip``         the address an endpoint records as its own (Winlogbeat ``host.ip``)
-``zeek-dhcp``       ``assigned_addr`` with ``host_name``
+``dhcp-lease``      a DHCP lease: Zeek dhcp ``assigned_addr`` with ``host_name``, the Windows DHCP server log
 ``win-logon``       a successful 4624's ``IpAddress`` with ``WorkstationName`` (a claim of the
                     client: a failed logon's name is never evidence, brute-force tools send a
                     random one with each attempt)
@@ -51,7 +51,7 @@ CLAIM_GAP = timedelta(hours=1)
 #: Evidence the address itself vouches for: the endpoint's own record of its address, a DHCP
 #: lease. Names a client gives (WorkstationName, NTLM hostname, ...) can be forged; where
 #: they contradict this evidence the conflict is reported and this evidence decides.
-AUTHORITATIVE: tuple[str, ...] = ("host.ip", "zeek-dhcp", "own-address", "machine-account")
+AUTHORITATIVE: tuple[str, ...] = ("host.ip", "dhcp-lease", "own-address", "machine-account")
 #: Where claims of several hosts overlap on one address and no single one is authoritative, a
 #: host whose observations outweigh all the others together this many times (and number at
 #: least DOMINANCE_MIN) keeps it: one odd record (a misread connection, a forged name) does not
@@ -111,7 +111,7 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
     ("zeek-ntlm", "kind = 'ntlm'", '"destination.ip"', 'ws_resolve_hkey("destination.domain")'),
     # A lease granted or renewed (Zeek dhcp, the Windows DHCP server's log); one that ends
     # (released, expired, deleted, denied, declined) is no evidence that the client holds it.
-    ("zeek-dhcp", "kind = 'dhcp' AND coalesce(\"event.action\", '') NOT IN ('lease-release', "
+    ("dhcp-lease", "kind = 'dhcp' AND coalesce(\"event.action\", '') NOT IN ('lease-release', "
                   "'lease-expire', 'lease-delete', 'lease-deny', 'lease-decline')",
      '"source.ip"', 'ws_resolve_hkey("source.domain")'),
     ("zeek-kerberos", "kind = 'kerberos'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),

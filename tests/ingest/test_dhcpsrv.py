@@ -296,7 +296,7 @@ def test_a_lease_names_the_host_of_sysmon_connections(tmp_path: Path, case_path:
         sysmon_inbound(case, "FS-01.corp.example", [(at("09:15"), "10.44.8.30", 50100)])
         resolve(case)
         assert case.rows("SELECT ip, host, evidence FROM host_addr WHERE ip = '10.44.8.30'") == [
-            ("10.44.8.30", "ws-0042", "zeek-dhcp")]
+            ("10.44.8.30", "ws-0042", "dhcp-lease")]
         assert case.rows("""SELECT host, "source.host" FROM events WHERE "event.code" = '3'""") == [
             ("fs-01", "ws-0042")]
         assert host_of(case, "10.44.8.30", at("09:15")) == "ws-0042"
@@ -324,8 +324,8 @@ def test_a_dhcp_move_resolves_each_time_to_the_holder(tmp_path: Path, case_path:
         assert rep.conflicts == 0
         assert case.rows("SELECT ip, host, first_seen, last_seen, evidence FROM host_addr WHERE ip = ? "
                          "ORDER BY first_seen", [ip]) == [
-            (ip, "ws-a", at("08:00"), at("10:00"), "zeek-dhcp"),
-            (ip, "ws-b", at("11:30"), at("11:30"), "zeek-dhcp")]
+            (ip, "ws-a", at("08:00"), at("10:00"), "dhcp-lease"),
+            (ip, "ws-b", at("11:30"), at("11:30"), "dhcp-lease")]
         assert [h for (h,) in case.rows("""SELECT "source.host" FROM events WHERE "event.code" = '3'
                                            ORDER BY ts""")] == ["ws-a", "ws-a", "ws-b", "ws-b", "ws-b"]
         assert host_of(case, ip, at("07:00")) == "ws-a" and host_of(case, ip, at("11:31")) == "ws-b"

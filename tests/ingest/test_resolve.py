@@ -103,7 +103,7 @@ def test_dhcp_move(tmp_path: Path, case_path: Path) -> None:
         rep = resolve(case)
         assert rep.conflicts == 0
         assert case.rows("SELECT ip, host, first_seen, last_seen, evidence FROM host_addr ORDER BY first_seen") == [
-            (ip, "ws-a", at(0), at(0), "zeek-dhcp"), (ip, "ws-b", at(240), at(240), "zeek-dhcp"),
+            (ip, "ws-a", at(0), at(0), "dhcp-lease"), (ip, "ws-b", at(240), at(240), "dhcp-lease"),
         ]
         assert [(c, h, d) for c, _, h, _, d in hosts(case, "kind = 'network'")] == [
             ("conn", "ws-a", None), ("conn", "ws-a", None), ("conn", "ws-b", None), ("conn", "10.10.1.2", "ws-b"),
