@@ -7,7 +7,8 @@ Evidence that an address belongs to a host (each an *observation* of ``(ip, host
 ``machine-account`` a machine account (``WS-01$``) authenticating from the address: a DC's TGT or
                     service ticket (4768/4769), a network logon (4624), Zeek kerberos
 ``host.ip``         the address an endpoint records as its own (Winlogbeat ``host.ip``)
-``dhcp-lease``      a DHCP lease: Zeek dhcp ``assigned_addr`` with ``host_name``, the Windows DHCP server log
+``dhcp-lease``      a DHCP lease: Zeek dhcp ``assigned_addr`` with ``host_name``, the Windows DHCP
+                    server log
 ``win-logon``       a successful 4624's ``IpAddress`` with ``WorkstationName`` (a claim of the
                     client: a failed logon's name is never evidence, brute-force tools send a
                     random one with each attempt)
