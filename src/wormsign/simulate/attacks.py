@@ -11,6 +11,7 @@ from wormsign.simulate.net import conn, ephemeral, smb_logon
 from wormsign.simulate.org import Host, Org
 from wormsign.simulate.plan import Action
 from wormsign.simulate.procs import Proc, dns_query, file_created, net_connect, process, registry_run
+from wormsign.simulate.realism import claimed_name
 from wormsign.simulate.util import sysmon_time, zeek_uid
 from wormsign.simulate.winlog import SYSMON
 
@@ -61,13 +62,20 @@ def emit_phish(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
 
 
 def emit_bruteforce(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
+    """Password guessing over SMB (NTLM); where the run's tool makes up names, each attempt claims
+    a random workstation name (and the successful one too, for some tools)."""
     r = a.rng(seed)
     assert a.src is not None and a.dst is not None
+    real = org.real
     for t, account, domain, status in a.p["attempts"]:
         ok = status is None
+        claimed = None
+        if real.random_netbios and (not ok or real.random_netbios_success):
+            claimed = claimed_name(seed, a.src.name, t)
         smb_logon(em, org, me, random.Random(r.getrandbits(64)), t, a.src, a.dst, account, domain, ok=ok,
                   sub_status=status if status and status != "0xc0000234" else "0xc000006a",
-                  status="0xc0000234" if status == "0xc0000234" else "0xc000006d", attack=True)
+                  status="0xc0000234" if status == "0xc0000234" else "0xc000006d", attack=True,
+                  claimed=claimed)
 
 
 def emit_spread(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
@@ -76,7 +84,7 @@ def emit_spread(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
     push(em, org, me, r, a.t, a.src, a.dst, account=p["account"], domain=p["domain"], share=p["share"],
          rel=p["rel"], sha=tuple(p["sha"]), how=p["how"], name=p["name"], attack=True,
          t_run=p.get("t_run"), guid=p.get("guid"), pid=p.get("pid"), launch=p.get("launch"),
-         kerberos=p.get("kerberos", False))
+         kerberos=p.get("kerberos", False), claimed=p.get("claimed"))
 
 
 def emit_beacon(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
@@ -95,13 +103,16 @@ def emit_beacon(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
 
 
 def emit_lockout(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
+    """4740: the Caller Computer Name is the workstation name the locking attempt gave (a made-up
+    one where the run's brute-forcer sends random names)."""
     caller = org.by_name[a.p["caller"]]
-    em_lock(em, org, me, a.t, a.p["account"], caller)
+    name = claimed_name(seed, caller.name, a.p["attempt"]) if org.real.random_netbios else caller.netbios
+    em_lock(em, org, me, a.t, a.p["account"], caller, name)
 
 
-def em_lock(em: Emitter, org: Org, dc: Host, t: int, account: str, caller: Host) -> None:
+def em_lock(em: Emitter, org: Org, dc: Host, t: int, account: str, caller: Host, name: str) -> None:
     before = len(em.win.get(dc.idx, []))
-    lockout_event(em, org, dc, t, account, caller)
+    lockout_event(em, org, dc, t, account, caller, name)
     evs = em.win[dc.idx]
     evs[before:] = [e._replace(attack=True) for e in evs[before:]]
 

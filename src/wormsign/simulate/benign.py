@@ -86,11 +86,12 @@ def logon_interactive(em: Emitter, org: Org, r: random.Random, h: Host, t: int, 
             "IpPort": str(ephemeral(r)), "CertIssuerName": "", "CertSerialNumber": "", "CertThumbprint": ""})
 
 
-def lockout(em: Emitter, org: Org, h: Host, t: int, user: str, caller: Host) -> None:
-    """4740 on the domain controller: ``user`` locked, caller computer ``caller``."""
+def lockout(em: Emitter, org: Org, h: Host, t: int, user: str, caller: Host, name: str | None = None) -> None:
+    """4740 on the domain controller: ``user`` locked, caller computer ``caller`` (the workstation
+    name its attempt gave: ``name``, when that is not the host's own)."""
     dc = org.dc(h.idx)
     em.event(dc, t, SECURITY, 4740, {
-        "TargetUserName": user, "TargetDomainName": caller.netbios, "TargetSid": sid(org, user),
+        "TargetUserName": user, "TargetDomainName": name or caller.netbios, "TargetSid": sid(org, user),
         "SubjectUserSid": "S-1-5-18", "SubjectUserName": dc.netbios + "$", "SubjectDomainName": org.netbios,
         "SubjectLogonId": "0x3e7"})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from wormsign.simulate.benign import config
+from wormsign.simulate.chores import plan_chores
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.lateral import push
 from wormsign.simulate.net import conn, ephemeral, share_access, smb_logon
@@ -119,6 +120,7 @@ def plan_benign(plan: Plan, days: int, only: int | None = None) -> None:
         targets = servers + [h for h in ws if r.random() < c["backup_ws_share"]]
         for i, h in enumerate(targets):
             plan.add("backup", t + i * 45_000 + r.randrange(30_000), bak, h, account="svc-backup")
+        plan_chores(plan, days, d, rng(seed, "chores-plan", d))
 
 
 def _sha(name: str, version: int) -> tuple[str, str]:
@@ -134,7 +136,8 @@ def emit_deploy(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
                        kerberos=True)
     if me is a.dst and p.get("package"):
         runner = Proc(zeek_uid(r), 4100, path, path, "NT AUTHORITY\\SYSTEM")
-        pkg = f"C:\\Windows\\AdminArsenal\\PDQDeployRunner\\service-1\\exec\\{p['package']}"
+        exec_dir = p.get("exec_dir", "C:\\Windows\\AdminArsenal\\PDQDeployRunner\\service-1\\exec\\")
+        pkg = exec_dir + p["package"]
         process(em, r, me, t_run + 2500, pkg, f'"{pkg}" /S', runner, "NT AUTHORITY\\SYSTEM", sha=tuple(p["package_sha"]))
 
 

@@ -70,7 +70,7 @@ class EmotetOutbreak(Outbreak):
         if cred is None:
             return
         share = self.share_mode if r.random() < 0.8 else ("C$" if self.share_mode == "ADMIN$" else "ADMIN$")
-        name = self.rand_name(r)
+        name = self.copy_name("emotet", self.rand_name(r))
         rel = name if share == "ADMIN$" else f"Windows\\Temp\\{name}"
         path = ("C:\\Windows\\" if share == "ADMIN$" else "C:\\") + rel
         sha = self.binary("emotet", dst, self.same_hash)
@@ -78,9 +78,13 @@ class EmotetOutbreak(Outbreak):
         inf = self.record(dst, t_run, src, "admin-share-copy+service", "emotet", sha, path)
         if inf is None:
             return
+        service = self.service_name(r, self.svc_style)
+        if self.org.real.fixed_names:
+            service = self.service_name(rng(self.plan.seed, "fixed-service"), self.svc_style)
         self.plan.add("spread", t_end + 800, src, dst, attack=True, family="emotet", account=cred[0], domain=cred[1],
-                      share=share, rel=rel, sha=sha, how="service", name=self.service_name(r, self.svc_style),
-                      guid=inf.guid, pid=inf.pid, t_run=t_run)
+                      share=share, rel=rel, sha=sha, how="service", name=service,
+                      guid=inf.guid, pid=inf.pid, t_run=t_run,
+                      **self.logon_style(src, dst, t_end + 800, cred[1]))
         self.infected(inf)
 
     # -- Qakbot ------------------------------------------------------------------------
@@ -118,10 +122,10 @@ class EmotetOutbreak(Outbreak):
             account = src.owner or self.org.users[0]
             self.plan.add("bruteforce", t, src, dst, attack=True, attempts=[(t, account, self.org.netbios, BAD_PASSWORD)])
             if self.locks.fail(account, t):
-                self.lockout(t + 500, account, src, dst)
+                self.lockout(t + 500, account, src, dst, t)
             self.plan.attacked.add(dst.name)
             return
-        name = self.rand_name(r, ".dll" if r.random() < 0.3 else ".exe")
+        name = self.copy_name("qakbot", self.rand_name(r, ".dll" if r.random() < 0.3 else ".exe"))
         rel = f"Windows\\Temp\\{name}" if self.share_mode == "C$" else name
         share = self.share_mode
         path = ("C:\\Windows\\" if share == "ADMIN$" else "C:\\") + rel
@@ -132,6 +136,7 @@ class EmotetOutbreak(Outbreak):
         self.plan.add("spread", t, src, dst, attack=True, family="qakbot", account=self.weak_admin,
                       domain=self.org.netbios, share=share, rel=rel, sha=sha, how="task",
                       name="\\" + "{" + f"{r.getrandbits(32):08X}-{r.getrandbits(16):04X}-{r.getrandbits(16):04X}" + "}",
-                      guid=inf.guid, pid=inf.pid, t_run=inf.time)
+                      guid=inf.guid, pid=inf.pid, t_run=inf.time,
+                      **self.logon_style(src, dst, t, self.org.netbios))
         self.q_infected(inf)
 

@@ -24,13 +24,17 @@ def push(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Host, d
          domain: str, share: str, rel: str, sha: tuple[str, str], how: str, name: str, args: str = "",
          attack: bool = False, kerberos: bool = False, size: int = 250_000, t_run: int | None = None,
          guid: str | None = None, pid: int | None = None,
-         launch: tuple[str, str, tuple[str, str]] | None = None) -> tuple[int, str]:
+         launch: tuple[str, str, tuple[str, str]] | None = None,
+         claimed: str | None = None) -> tuple[int, str]:
     """Copy a binary to ``dst``'s ``share`` and start it with a service (``how='service'``) or a
     scheduled task (``how='task'``). Returns (time the binary starts, its path on the target).
 
     ``t_run`` fixes when it starts (the plan's infection time); ``guid``/``pid`` fix the started
-    process; ``launch`` = (image, command line, hashes) starts another program instead (PsExec)."""
-    uid, sport = smb_logon(em, org, me, r, t, src, dst, account, domain, ok=True, attack=attack, kerberos=kerberos)
+    process; ``launch`` = (image, command line, hashes) starts another program instead (PsExec);
+    ``claimed`` is the workstation name an NTLM logon gives, when not ``src``'s own."""
+    lid: list[str] = []
+    uid, sport = smb_logon(em, org, me, r, t, src, dst, account, domain, ok=True, attack=attack,
+                           kerberos=kerberos, claimed=claimed, logon=lid)
     path = SHARE_ROOT[share] + rel
     t_copy = t + 200 + r.randrange(800)
     fuid = zeek_uid(r, "F")
@@ -51,11 +55,12 @@ def push(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Host, d
         file_written_by_system(em, dst, rr, t_copy + 80, path, attack)
         if how == "service":
             service_installed(em, org, rr, dst, t_reg, name, cmd if (args or launch) else path, account,
-                              attack=attack)
+                              attack=attack, subject_logon=lid[0])
             process(em, rr, dst, t_run, image, cmd, services_proc(dst), "NT AUTHORITY\\SYSTEM", sha=run_sha,
                     attack=attack, guid=guid, pid=pid)
         else:
-            task_created(em, org, rr, dst, t_reg, name, image, args, account, attack=attack)
+            task_created(em, org, rr, dst, t_reg, name, image, args, account, attack=attack,
+                         subject_logon=lid[0])
             svc = Proc(svchost_guid(dst), 1200 + dst.idx % 50, "C:\\Windows\\System32\\svchost.exe",
                        "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule", "NT AUTHORITY\\SYSTEM")
             process(em, rr, dst, t_run, image, cmd, svc, "NT AUTHORITY\\SYSTEM", sha=run_sha, attack=attack,

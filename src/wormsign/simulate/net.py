@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.org import Host, Org
-from wormsign.simulate.util import guid, sysmon_time, zeek_uid
+from wormsign.simulate.realism import dash
+from wormsign.simulate.util import MS_DAY, guid, sysmon_time, zeek_uid
 from wormsign.simulate.winlog import SECURITY, SYSMON
 
 Z = "{00000000-0000-0000-0000-000000000000}"
@@ -57,20 +58,35 @@ def conn(em: Emitter, r: random.Random, t: int, sip: str, sport: int, dip: str, 
 
 def smb_logon(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Host, dst: Host, account: str,
               domain: str, *, ok: bool, sub_status: str = "0xc000006a", status: str = "0xc000006d",
-              attack: bool = False, kerberos: bool = False, logon_type: int = 3) -> tuple[str, int]:
-    """A network logon of ``account`` from ``src`` to ``dst``; returns the connection uid and port."""
+              attack: bool = False, kerberos: bool = False, logon_type: int = 3,
+              claimed: str | None = None, logon: list[str] | None = None) -> tuple[str, int]:
+    """A network logon of ``account`` from ``src`` to ``dst``; returns the connection uid and port.
+
+    NTLM names the client's workstation (``claimed``: the name the client sends, a brute-forcer's
+    random one); Kerberos names none, and on a share of logons (per seed) records no address
+    either: the DC's service ticket for ``TARGET$`` just before, from the client's address, has it.
+    Where the run's Sysmon logs SMB, both ends log the connection (Sysmon 3, Initiated). ``logon``
+    gets the new logon's id (what the target's 4697 and 4698 name as their subject's logon)."""
     sport, uid, lid = ephemeral(r), zeek_uid(r), logon_id(r)
+    if logon is not None:
+        logon.append(lid)
     kuid, kport = zeek_uid(r), ephemeral(r)
     sip, dip = src.ip(t), dst.ip(t)
     local = domain != org.netbios
+    real = org.real
+    kerberos = kerberos and not local  # a local account has no ticket: NTLM
+    noip = kerberos and r.random() < real.kerberos_no_ip
+    t_ticket = t - 5 - int(r.random() * 1500)
+    wks = claimed or src.netbios
     if me is dst:
         common = {
             "SubjectUserSid": "S-1-0-0", "SubjectUserName": "-", "SubjectDomainName": "-", "SubjectLogonId": "0x0",
             "TargetUserName": account, "TargetDomainName": domain, "LogonType": str(logon_type),
             "LogonProcessName": "Kerberos" if kerberos else "NtLmSsp ",
             "AuthenticationPackageName": "Kerberos" if kerberos else "NTLM",
-            "WorkstationName": "-" if kerberos else src.netbios, "TransmittedServices": "-",
-            "ProcessId": "0x0", "ProcessName": "-", "IpAddress": sip, "IpPort": str(sport),
+            "WorkstationName": "-" if kerberos else wks, "TransmittedServices": "-",
+            "ProcessId": "0x0", "ProcessName": "-", "IpAddress": "-" if noip else sip,
+            "IpPort": "-" if noip else str(sport),
         }
         if ok:
             common.update({
@@ -93,14 +109,20 @@ def smb_logon(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Ho
             dc = org.dc(dst.idx)
             em.event(dc, t + 3, SECURITY, 4776, {
                 "PackageName": "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0", "TargetUserName": account,
-                "Workstation": src.netbios, "Status": st,
+                "Workstation": wks, "Status": st,
             }, attack)
+        if kerberos and ok:
+            service_ticket(em, org, max(t_ticket, t - t % MS_DAY), src, dst, account, kport, attack)
+        if real.smb_sysmon:
+            smb_connect(em, org, dst, t - 2, sip, sport, dip, inbound=True, attack=attack)
+    if me is src and real.smb_sysmon:
+        smb_connect(em, org, src, t - 2, sip, sport, dip, inbound=False, attack=attack)
     if me is src:
         conn(em, r, t, sip, sport, dip, 445, service="smb,ntlm" if not kerberos else "smb,gssapi,krb",
              dur=0.05 + r.random(), ob=900 + int(r.random() * 4000), rb=800 + int(r.random() * 3000), attack=attack,
              uid=uid)
         if not kerberos:
-            em.zrow("ntlm", t, uid, (sip, sport, dip, 445, account, src.netbios, domain, dst.netbios,
+            em.zrow("ntlm", t, uid, (sip, sport, dip, 445, account, wks, domain, dst.netbios,
                                      dst.fqdn, org.domain, ok), attack)
         else:
             em.zrow("kerberos", t, kuid, (sip, kport, org.dc(src.idx).ip(t), 88, "TGS",
@@ -108,6 +130,33 @@ def smb_logon(em: Emitter, org: Org, me: Host, r: random.Random, t: int, src: Ho
                                                 None, None, None, "aes256-cts-hmac-sha1-96", True, True,
                                                 None, None, None, None), attack)
     return uid, sport
+
+
+def service_ticket(em: Emitter, org: Org, t: int, src: Host, dst: Host, account: str, port: int,
+                   attack: bool) -> None:
+    """4769 on ``src``'s domain controller: ``account`` asked, from ``src``'s address, for a ticket to
+    ``dst``'s machine account (what a Kerberos logon to ``dst`` rides on)."""
+    em.event(org.dc(src.idx), t, SECURITY, 4769, {
+        "TargetUserName": f"{account}@{org.domain.upper()}", "TargetDomainName": org.domain.upper(),
+        "ServiceName": dst.netbios + "$", "ServiceSid": sid(org, dst.name), "TicketOptions": "0x40810000",
+        "TicketEncryptionType": "0x12", "IpAddress": "::ffff:" + src.ip(t), "IpPort": str(port),
+        "Status": "0x0", "LogonGuid": Z, "TransmittedServices": "-"}, attack)
+
+
+def smb_connect(em: Emitter, org: Org, me: Host, t: int, sip: str, sport: int, dip: str, *, inbound: bool,
+                attack: bool) -> None:
+    """Sysmon 3 for an SMB session as the kernel (System, pid 4) logs it on either end: outbound, the
+    source is the logging host; inbound (``Initiated`` false), the destination and its listening port.
+    Host names are '-' on the run's share of records (Sysmon often resolves none)."""
+    no_names = dash(org.real.sysmon_dash, t, sport, me.idx)
+    em.event(me, t, SYSMON, 3, {
+        "RuleName": "-", "UtcTime": sysmon_time(t), "ProcessGuid": system_guid(me), "ProcessId": "4",
+        "Image": "System", "User": "NT AUTHORITY\\SYSTEM", "Protocol": "tcp",
+        "Initiated": "false" if inbound else "true", "SourceIsIpv6": "false", "SourceIp": sip,
+        "SourceHostname": "-" if no_names or inbound else me.fqdn, "SourcePort": str(sport),
+        "SourcePortName": "-", "DestinationIsIpv6": "false", "DestinationIp": dip,
+        "DestinationHostname": "-" if no_names or not inbound else me.fqdn, "DestinationPort": "445",
+        "DestinationPortName": "microsoft-ds"}, attack)
 
 
 SHARES = {"ADMIN$": "\\??\\C:\\Windows", "C$": "\\??\\C:\\", "IPC$": "", "NETLOGON":

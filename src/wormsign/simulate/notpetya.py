@@ -28,12 +28,18 @@ class NotPetyaOutbreak(Outbreak):
         p0 = ws[self.r.randrange(len(ws))]
         self.plan.patient_zero = p0.name
         self.sha = self.binary("notpetya", p0, True)
-        inf = self.record(p0, self.t0, None, "supply-chain", "notpetya", self.sha, PERFC)
+        inf = self.record(p0, self.t0, None, "supply-chain", "notpetya", self.sha, self.path(p0))
         assert inf is not None
         self.plan.add("np_initial", self.t0 - 20 * SEC, None, p0, attack=True, user=p0.owner or "user", guid=inf.guid,
-                      pid=inf.pid, sha=self.sha)
+                      pid=inf.pid, sha=self.sha, path=self.path(p0))
         self.infected(inf)
         self.run()
+
+    def path(self, h: Host) -> str:
+        """Where the worm lies on ``h``: perfc.dat, or a variant's random name per host."""
+        if self.org.real.fixed_names:
+            return PERFC
+        return "C:\\Windows\\" + self.rand_name(rng(self.plan.seed, "npname", h.name), ".dat")
 
     def infected(self, inf: Infection) -> None:
         f = self.fam("notpetya")
@@ -41,7 +47,7 @@ class NotPetyaOutbreak(Outbreak):
         t_dump = inf.time + r.randint(*f["dump_delay"]) * MIN
         reboot = inf.time + r.randint(*f["reboot_after"]) * MIN
         self.plan.add("np_local", inf.time + 15 * SEC, None, inf.host, attack=True, guid=inf.guid, pid=inf.pid,
-                      t_dump=t_dump, reboot=reboot)
+                      t_dump=t_dump, reboot=reboot, path=inf.image)
         self.at(t_dump + r.randint(*f["spread_delay"]) * MIN, self.spread, inf.host)
 
     def spread(self, t: int, src: Host) -> None:
@@ -54,11 +60,13 @@ class NotPetyaOutbreak(Outbreak):
                 continue
             method = weighted(r, f["method"])
             t_run = t + r.randint(4, 12) * SEC
-            inf = self.record(dst, t_run, src, method, "notpetya", self.sha, PERFC)
+            inf = self.record(dst, t_run, src, method, "notpetya", self.sha, self.path(dst))
             if inf is None:
                 continue
+            krb = rng(self.plan.seed, "krb", src.name, dst.name)
+            kerberos = krb.random() < self.org.real.kerberos_lateral
             self.plan.add("np_spread", t, src, dst, attack=True, method=method, account=account, t_run=t_run,
-                          guid=inf.guid, pid=inf.pid, sha=self.sha)
+                          guid=inf.guid, pid=inf.pid, sha=self.sha, path=inf.image, kerberos=kerberos)
             self.infected(inf)
 
 
@@ -73,15 +81,16 @@ def emit_np_initial(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> No
     sport = ephemeral(r)
     conn(em, r, t - 2 * MIN, me.ip(t), sport, "92.60.184.55", 443, service="ssl", dur=3.2, ob=800, rb=380_000,
          attack=True, local_resp=False)
-    file_created(em, me, t + 10 * SEC, ezvit, PERFC, attack=True)
-    process(em, r, me, t + 20 * SEC, RUNDLL, f'{RUNDLL} "{PERFC}",#1 30', ezvit, uname, sha=tuple(p["sha"]),
+    file_created(em, me, t + 10 * SEC, ezvit, p["path"], attack=True)
+    process(em, r, me, t + 20 * SEC, RUNDLL, f'{RUNDLL} "{p["path"]}",#1 30', ezvit, uname,
+            sha=tuple(p["sha"]),
             attack=True, guid=p["guid"], pid=p["pid"])
 
 
 def emit_np_local(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
     """On an infected host: the credential dumper and the scheduled reboot."""
     r, p = a.rng(seed), a.p
-    perfc = Proc(p["guid"], p["pid"], RUNDLL, f'{RUNDLL} "{PERFC}",#1 30', "NT AUTHORITY\\SYSTEM")
+    perfc = Proc(p["guid"], p["pid"], RUNDLL, f'{RUNDLL} "{p["path"]}",#1 30', "NT AUTHORITY\\SYSTEM")
     tmp = f"C:\\Windows\\TEMP\\{zeek_uid(r)[1:5].upper()}.tmp"
     file_created(em, me, p["t_dump"] - 2000, perfc, tmp, attack=True)
     process(em, r, me, p["t_dump"], tmp, f'{tmp} \\\\.\\pipe\\{{{zeek_uid(r)[1:9]}-{zeek_uid(r)[1:5]}}}', perfc,
@@ -96,19 +105,21 @@ def emit_np_local(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None
 
 
 def emit_np_spread(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
-    """Copy perfc.dat to ADMIN$ with stolen admin credentials, then PsExec (service) or WMIC runs it."""
+    """Copy perfc.dat (or the variant's name) to ADMIN$ with stolen admin credentials, then PsExec
+    (service) or WMIC runs it."""
     r, p, src, dst = a.rng(seed), a.p, a.src, a.dst
     assert src is not None and dst is not None
-    t, t_run = a.t, p["t_run"]
-    uid, sport = smb_logon(em, org, me, r, t, src, dst, p["account"], org.netbios, ok=True, attack=True)
-    share_access(em, org, me, t + 400, src, dst, p["account"], "ADMIN$", "perfc.dat", "0x2", uid=uid, sport=sport,
-                 attack=True, size=362_360)
+    t, t_run, path = a.t, p["t_run"], p["path"]
+    uid, sport = smb_logon(em, org, me, r, t, src, dst, p["account"], org.netbios, ok=True, attack=True,
+                           kerberos=p["kerberos"])
+    share_access(em, org, me, t + 400, src, dst, p["account"], "ADMIN$", path.rsplit("\\", 1)[-1], "0x2",
+                 uid=uid, sport=sport, attack=True, size=362_360)
     rr = random.Random(r.getrandbits(64))
-    cmd = f'{RUNDLL} "{PERFC}",#1 30'
+    cmd = f'{RUNDLL} "{path}",#1 30'
     if me is src:
         explicit_credentials(em, org, src, t - 300, p["account"], dst, p["method"])
     if me is dst:
-        file_written_by_system(em, dst, rr, t + 480, PERFC, True)
+        file_written_by_system(em, dst, rr, t + 480, path, True)
     if p["method"] == "psexec":
         if me is dst:
             service_installed(em, org, rr, dst, t_run - 1500, "PSEXESVC", "%SystemRoot%\\PSEXESVC.exe", p["account"],

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from wormsign.simulate.realism import Realism, draw
 from wormsign.simulate.util import MS_DAY, rng
 
 
@@ -60,6 +61,7 @@ class Org:
     by_role: dict[str, list[Host]]
     start: int
     end: int
+    real: Realism = field(default_factory=lambda: draw(0))  # how hard the run is to read (per seed)
 
     def dc(self, i: int = 0) -> Host:
         dcs = self.by_role["dc"]
@@ -87,6 +89,7 @@ def build(n_hosts: int, seed: int, start: int, days: int) -> Org:
     if n_hosts < 12:
         raise ValueError("the simulated organisation needs at least 12 hosts")
     r = rng(seed, "org")
+    real = draw(seed)
     hosts: list[Host] = []
     server_ip = 10
     for role, spec in cfg["roles"].items():
@@ -129,13 +132,13 @@ def build(n_hosts: int, seed: int, start: int, days: int) -> Org:
         h.owner = name
     n_adm = max(2, n_hosts // cfg["admins_per_hosts"])
     admins = ["adm-" + u for u in r.sample(users, min(n_adm, len(users)))]
-    # DHCP moves: a few workstations per day get a new address in their subnet.
+    # DHCP moves: a share of the workstations (drawn per seed) get a new address in their subnet each day.
     # An address given up today is offered again only from tomorrow (no two hosts share one).
     for d in range(days):
         rd = rng(seed, "dhcp", d)
         released: list[tuple[str, int]] = []
         for h in ws:
-            if rd.random() < cfg["dhcp_move_per_day"]:
+            if rd.random() < real.dhcp_move:
                 if not free[h.subnet]:  # a full subnet: no address to move to today
                     continue
                 t = start + d * MS_DAY + rd.randrange(6 * 3_600_000, 10 * 3_600_000)
@@ -150,5 +153,5 @@ def build(n_hosts: int, seed: int, start: int, days: int) -> Org:
         by_role.setdefault(h.role, []).append(h)
     return Org(
         seed, cfg["domain"], cfg["netbios"], hosts, users, admins, list(cfg["service_accounts"]),
-        {h.name: h for h in hosts}, by_role, start, start + days * MS_DAY,
+        {h.name: h for h in hosts}, by_role, start, start + days * MS_DAY, real,
     )

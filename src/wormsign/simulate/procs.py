@@ -9,6 +9,7 @@ from functools import lru_cache
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.net import services_guid, sid
 from wormsign.simulate.org import Host, Org
+from wormsign.simulate.realism import dash
 from wormsign.simulate.util import digest_hex, sysmon_time
 from wormsign.simulate.util import guid as _guid
 from wormsign.simulate.winlog import SECURITY, SYSMON, SYSTEM
@@ -58,15 +59,17 @@ def process(em: Emitter, r: random.Random, h: Host, t: int, image: str, cmd: str
 
 
 def service_installed(em: Emitter, org: Org, r: random.Random, h: Host, t: int, name: str, image_path: str,
-                      account: str, *, attack: bool = False, start_type: str = "demand start") -> None:
-    """7045 in System and 4697 in Security, as the Service Control Manager records a new service."""
+                      account: str, *, attack: bool = False, start_type: str = "demand start",
+                      subject_logon: str | None = None) -> None:
+    """7045 in System and 4697 in Security, as the Service Control Manager records a new service
+    (``subject_logon``: the installer's logon id, 0x3e7 for SYSTEM; else a network logon's)."""
     em.event(h, t, SYSTEM, 7045, {
         "ServiceName": name, "ImagePath": image_path, "ServiceType": "user mode service",
         "StartType": start_type, "AccountName": "LocalSystem",
     }, attack)
     em.event(h, t, SECURITY, 4697, {
         "SubjectUserSid": sid(org, account), "SubjectUserName": account, "SubjectDomainName": org.netbios,
-        "SubjectLogonId": f"0x{r.randrange(0x100000, 0x9FFFFFF):x}", "ServiceName": name,
+        "SubjectLogonId": subject_logon or f"0x{r.randrange(0x100000, 0x9FFFFFF):x}", "ServiceName": name,
         "ServiceFileName": image_path, "ServiceType": "0x10",
         "ServiceStartType": "3" if start_type == "demand start" else "2", "ServiceAccount": "LocalSystem",
     }, attack)
@@ -93,12 +96,13 @@ def _xml(s: str) -> str:
 
 
 def task_created(em: Emitter, org: Org, r: random.Random, h: Host, t: int, name: str, command: str,
-                 arguments: str, account: str, *, attack: bool = False) -> None:
-    """4698: a scheduled task registered on ``h`` by ``account``."""
+                 arguments: str, account: str, *, attack: bool = False,
+                 subject_logon: str | None = None) -> None:
+    """4698: a scheduled task registered on ``h`` by ``account`` (in logon ``subject_logon``)."""
     start = sysmon_time(t + 60_000).replace(" ", "T")[:19]
     em.event(h, t, SECURITY, 4698, {
         "SubjectUserSid": sid(org, account), "SubjectUserName": account, "SubjectDomainName": org.netbios,
-        "SubjectLogonId": f"0x{r.randrange(0x100000, 0x9FFFFFF):x}", "TaskName": name,
+        "SubjectLogonId": subject_logon or f"0x{r.randrange(0x100000, 0x9FFFFFF):x}", "TaskName": name,
         "TaskContent": task_xml(command, arguments, f"{org.netbios}\\{account}", start),
         "ClientProcessStartKey": str(r.randrange(10**15, 10**16)), "ClientProcessId": str(r.randrange(1000, 9000)),
         "ParentProcessId": str(r.randrange(600, 900)), "RpcCallClientLocality": "0", "FqdnLength": "0",
@@ -118,12 +122,14 @@ def dns_query(em: Emitter, r: random.Random, h: Host, t: int, proc: Proc, name: 
 
 def net_connect(em: Emitter, h: Host, t: int, proc: Proc, sip: str, sport: int, dip: str, dport: int,
                 dhost: str = "-", attack: bool = False) -> None:
-    """Sysmon 3: an outbound TCP connection from ``proc``."""
+    """Sysmon 3: an outbound TCP connection from ``proc``; host names '-' on the run's share."""
+    no_names = dash(em.org.real.sysmon_dash, t, sport, h.idx)
     em.event(h, t, SYSMON, 3, {
         "RuleName": "-", "UtcTime": sysmon_time(t), "ProcessGuid": proc.guid, "ProcessId": str(proc.pid),
         "Image": proc.image, "User": proc.user, "Protocol": "tcp", "Initiated": "true", "SourceIsIpv6": "false",
-        "SourceIp": sip, "SourceHostname": h.fqdn, "SourcePort": str(sport), "SourcePortName": "-",
-        "DestinationIsIpv6": "false", "DestinationIp": dip, "DestinationHostname": dhost,
+        "SourceIp": sip, "SourceHostname": "-" if no_names else h.fqdn, "SourcePort": str(sport),
+        "SourcePortName": "-", "DestinationIsIpv6": "false", "DestinationIp": dip,
+        "DestinationHostname": "-" if no_names else dhost,
         "DestinationPort": str(dport), "DestinationPortName": {445: "microsoft-ds", 443: "https", 80: "http",
                                                                135: "epmap"}.get(dport, "-"),
     }, attack)

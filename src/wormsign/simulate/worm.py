@@ -18,6 +18,7 @@ import yaml
 from wormsign.simulate.creds import BAD_PASSWORD, LOCKED, Lockouts
 from wormsign.simulate.org import Host
 from wormsign.simulate.plan import Infection, Plan
+from wormsign.simulate.realism import claimed_name
 from wormsign.simulate.util import MS_DAY, digest_hex, guid, iso_us, rng, weighted
 
 MIN = 60_000
@@ -89,6 +90,24 @@ class Outbreak:
         n = r.randint(6, 12)
         return "".join(r.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n)) + ext
 
+    def copy_name(self, family: str, drawn: str) -> str:
+        """The file name a copy goes under: ``drawn`` (random per copy), or where the run's worms copy
+        under fixed names, one name the family uses on every host."""
+        if not self.org.real.fixed_names:
+            return drawn
+        return self.rand_name(rng(self.plan.seed, "fixed-name", family), drawn[drawn.rfind("."):])
+
+    def logon_style(self, src: Host, dst: Host, t: int, domain: str) -> dict[str, Any]:
+        """How a spreading logon from ``src`` authenticates (per seed): Kerberos for a share of
+        domain logons, else NTLM with the host's name or, for some tools, a random one."""
+        real = self.org.real
+        krb = rng(self.plan.seed, "krb", src.name, dst.name)
+        if domain == self.org.netbios and krb.random() < real.kerberos_lateral:
+            return {"kerberos": True}
+        if real.random_netbios_success:
+            return {"claimed": claimed_name(self.plan.seed, src.name, t)}
+        return {}
+
     def service_name(self, r: random.Random, style: str) -> str:
         if style == "words":
             return r.choice(_WORDS) + r.choice(_WORDS) + r.choice(["", "Svc", "Host"])
@@ -137,10 +156,11 @@ class Outbreak:
         inf = Infection(host, t, infector, technique, family, [sha[0]], image, guid(r), r.randrange(1000, 9000) & ~3)
         return inf if self.plan.infect(inf) else None
 
-    def lockout(self, t: int, account: str, src: Host, target: Host) -> None:
+    def lockout(self, t: int, account: str, src: Host, target: Host, attempt: int) -> None:
+        """``account`` locked at ``t`` by the failed attempt from ``src`` at ``attempt``."""
         dc = self.org.dc(target.idx)
         self.plan.lockouts.append({"account": account, "time": iso_us(t), "source_host": src.name, "dc": dc.name})
-        self.plan.add("lockout", t, None, dc, attack=True, account=account, caller=src.name)
+        self.plan.add("lockout", t, None, dc, attack=True, account=account, caller=src.name, attempt=attempt)
 
     def brute(self, r: random.Random, t: int, src: Host, dst: Host, fam: dict[str, Any]) -> tuple[int, list[Any], tuple[str, str] | None]:
         """Password guessing against ``dst``; returns (end time, attempts, the credential that worked)."""
@@ -167,7 +187,7 @@ class Outbreak:
                     return t, attempts, (account, domain)
                 attempts.append((t, account, domain, BAD_PASSWORD))
                 if not local and self.locks.fail(account, t):
-                    self.lockout(t + 500, account, src, dst)
+                    self.lockout(t + 500, account, src, dst, t)
         return t, attempts, None
 
     def r_admin_pos(self, tries: int) -> int:

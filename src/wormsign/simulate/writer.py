@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from wormsign.simulate import attacks, campaigns, notpetya, wannacry
+from wormsign.simulate import attacks, campaigns, chores, notpetya, wannacry
 from wormsign.simulate.benign import server_day, workstation_day
 from wormsign.simulate.emit import Emitter
 from wormsign.simulate.gzout import Compressor, GzStream
@@ -26,7 +26,7 @@ from wormsign.simulate.winlog import CHANNEL_CODE, WinEvent, line
 from wormsign.simulate.zeek import ZeekWriter
 
 HANDLERS: dict[str, Callable[..., None]] = {**campaigns.HANDLERS, **attacks.HANDLERS, **wannacry.HANDLERS,
-                                         **notpetya.HANDLERS}
+                                         **notpetya.HANDLERS, **chores.HANDLERS}
 SPILL_EVENTS = 20_000  # servers' records held in memory before they are spilled to disk
 SPILL_BATCH = 500  # records per pickled batch of a spilled run (what a merge holds per run)
 
@@ -114,6 +114,7 @@ def write(plan: Plan, out: str, days: int, *, chunk_hosts: int = 100, zeek_forma
             server_day(em, org, r, h, day0)
         else:
             workstation_day(em, org, r, h, day0, weekday)
+        chores.host_day(em, org, seed, h, d, day0, weekday)
         for a in plan.for_host_day(h, d):
             HANDLERS[a.kind](em, org, seed, h, a)
         if background is not None:
