@@ -84,6 +84,13 @@ def test_copies_that_nothing_started_are_medium_unless_the_host_is_tied() -> Non
     assert inc["title"] == "lateral from ws-01 (copies, nothing started): admin-share-copy, spreader-fanout (2 alerts)"
     (inc,) = other_incidents([copy, fan], [], tied={"ws-01"})  # it also guessed passwords or beaconed
     assert inc["severity"] == "high"
+    # started on the target, but nothing went on from it and ws-01 has no worm evidence: an admin
+    # does this too, so it is lateral movement to look at (medium), not "act now"
     started = _alert(3, "remote-exec", "Started", "ws-02", "ws-01")
     (inc,) = other_incidents([copy, fan, started], [])
+    assert inc["severity"] == "medium" and inc["title"].startswith("lateral from ws-01: ")
+    (inc,) = other_incidents([copy, fan, started], [], tied={"ws-01"})
+    assert inc["severity"] == "high"
+    # an exploit is no administration: Zerologon stays high whoever sent it
+    (inc,) = other_incidents([_alert(4, "netlogon-exploit", "Zerologon", "dc-01", "ws-01")], [])
     assert inc["severity"] == "high"

@@ -16,6 +16,12 @@ RULE_TYPE = {
 SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 #: Rules of copies with nothing started: alone, no code ran on the targets.
 COPY_ONLY = {"admin-share-copy", "spreader-fanout"}
+#: Movement between two hosts that administrators make too (a copy, a service, a task, WMI,
+#: WinRM, DCOM, PsExec, RDP, a sweep of a few RPC pipes): outside every outbreak, an incident of
+#: these alone is at most medium unless its host has worm evidence (``tied``: brute force,
+#: lockouts, C2, a loader). It is what it is, lateral movement to look at, not "act now".
+MOVEMENT = COPY_ONLY | {"remote-exec", "remote-service", "remote-task", "wmi-exec", "winrm-exec", "dcom-exec",
+                        "psexec", "wmi-subscription", "rdp-fanout", "enum-fanout"}
 #: Alerts that are never a deployment's doing (they stay what they are, and tie the deployer).
 NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload", "smb-exploit-spread")
 
@@ -65,8 +71,9 @@ def other_incidents(
     incident, at the deployment's severity. Other Sigma alerts are grouped per rule and acting host
     (a remote source), or per rule and UTC day when the host acted on itself: hosts and times that
     have nothing to do with each other are never one incident. A lateral incident of copies only
-    (``admin-share-copy``, ``spreader-fanout``: nothing was started) is at most medium unless its
-    host is one of ``tied`` (brute force, lockouts, C2 or a loader)."""
+    (``admin-share-copy``, ``spreader-fanout``: nothing was started), or of any movement
+    (:data:`MOVEMENT`) that did not go on from its targets (that would be an outbreak), is at most
+    medium unless its host is one of ``tied`` (brute force, lockouts, C2 or a loader)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     deps = list(deploys or [])
     for a in alerts:
@@ -115,6 +122,9 @@ def other_incidents(
                 # files copied and nothing started, by a host with no worm evidence: no code ran
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
                 who = f"{who} (copies, nothing started)"
+            elif kind == "lateral" and set(rules_) <= MOVEMENT and key not in tied:
+                # one host moving to others, no spread on, no guessing, no C2: an admin does this too
+                sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
             title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
         inc = blank(kind, title, sev, group)
         if kind == "bruteforce":
