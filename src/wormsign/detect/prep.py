@@ -254,11 +254,23 @@ SELECT f.source, f.target, f.ts, f.account, f.ref, f.code, f.status, f.claim,
 FROM f ASOF LEFT JOIN s ON s.who = coalesce(f.source, f.claim) AND s.acct = f.acct AND f.ts <= s.ts
 """
 
-# 4740: the locked account, the caller computer (whose bad passwords locked it), the DC.
+# 4740: the locked account, the caller computer (whose bad passwords locked it), the DC. The
+# caller name is the one the client sent with its attempts (a tool sends a random one): the
+# source is the address of that account's last failure before the lockout (h_authfail, within
+# auth_window_s), else the caller name when it is a host the address map knows, else none
+# (``claimed`` keeps the name as a detail).
 LOCKOUTS = """
-SELECT ws_hkey(e."source.domain") AS source, e.host AS dc, e.ts, e."user.name" AS account,
-       ws_ref(e."src.digest", e."src.record") AS ref
-FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL
+WITH l AS (
+    SELECT ws_hkey(e."source.domain") AS claimed, e.host AS dc, e.ts, e."user.name" AS account,
+           lower(split_part(e."user.name", '@', 1)) AS acct, ws_ref(e."src.digest", e."src.record") AS ref
+    FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL),
+f AS (SELECT lower(split_part(account, '@', 1)) AS acct, ts, source FROM h_authfail WHERE source IS NOT NULL),
+tied AS (
+    SELECT l.ref, CASE WHEN l.ts - f.ts <= to_seconds(?) THEN f.source END AS failed_from
+    FROM l ASOF JOIN f ON f.acct = l.acct AND l.ts >= f.ts)
+SELECT coalesce(t.failed_from, CASE WHEN l.claimed IN (SELECT host FROM h_ipmap) THEN l.claimed END) AS source,
+       l.dc, l.ts, l.account, l.ref, l.claimed
+FROM l LEFT JOIN tied t ON t.ref = l.ref
 """
 
 
@@ -296,7 +308,7 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_inbound", "hunt_inbound", INBOUND, lambda c: [list(c["session_ports"]), _loop(c)]),
     ("h_sessexec", "hunt_sessexec", SESSEXEC, lambda c: [int(c["session_max_s"])]),
     ("h_authfail", "hunt_authfail", AUTHFAIL, _authfail_params),
-    ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: []),
+    ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: [int(c["auth_window_s"])]),
 )
 #: Working tables a hunt changes: copied from the stored ones, not viewed.
 COPIED = ("h_drops",)
