@@ -3,6 +3,7 @@
 Edges come from :mod:`wormsign.detect.propagation` (one row per host starting code it got
 from another host). A host is infected by the earliest edge into it, unless it had already
 spread itself before that edge (then the edge is a re-infection attempt, not its infection),
+or that edge is a lone copy and an infected host reached it later (:func:`_prefer_chains`),
 so the result is a forest; each weakly connected tree is one candidate outbreak.
 """
 
@@ -49,6 +50,26 @@ class Tree:
         return {h: len(nx.descendants(self.graph, h)) for h in self.graph.nodes}
 
 
+def _prefer_chains(edges: list[dict[str, Any]], infector: dict[str, dict[str, Any]],
+                   first_out: dict[str, datetime]) -> None:
+    """A host first reached by a lone copy (its source infected nothing else and was reached by
+    no one: an admin who copied an installer to it and ran it, say) and later by an infected
+    host, before it spread itself, was infected by the later one: the lone copy is no outbreak's
+    start, the chain is."""
+    fanout: dict[str, int] = {}
+    for e in infector.values():
+        fanout[e["source"]] = fanout.get(e["source"], 0) + 1
+    for t, e in list(infector.items()):
+        s = e["source"]
+        if s in infector or fanout.get(s, 0) != 1:
+            continue
+        later = [e2 for e2 in edges if e2["target"] == t and e2["ts"] > e["ts"] and e2["source"] in infector
+                 and e2["source"] != t and infector[e2["source"]]["ts"] < e2["ts"]
+                 and not (t in first_out and first_out[t] < e2["ts"])]
+        if later:
+            infector[t] = min(later, key=lambda x: (x["ts"], x["source"]))
+
+
 def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
     """Pick each host's infecting edge and split the result into trees (largest first)."""
     first_out: dict[str, datetime] = {}
@@ -64,6 +85,7 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
         if t in first_out and first_out[t] < e["ts"]:
             continue  # it spread before this edge reached it: already infected
         infector[t] = e
+    _prefer_chains(edges, infector, first_out)
     g = nx.DiGraph()
     for t, e in infector.items():
         g.add_edge(e["source"], t)
