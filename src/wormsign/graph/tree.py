@@ -77,14 +77,37 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
         s = e["source"]
         if s not in first_out or e["ts"] < first_out[s]:
             first_out[s] = e["ts"]
+    def fname(e: dict[str, Any]) -> str:
+        return str(e.get("fname") or "").lower()
+
+    passed = {(e["source"], fname(e)) for e in edges}  # (host, file) a host sent on
+    out: dict[str, list[dict[str, Any]]] = {}
+    for e in edges:
+        out.setdefault(e["source"], []).append(e)
+
+    def lone_before(h: str, ts: datetime) -> bool:
+        """Every file ``h`` sent before ``ts`` went no further (its targets never sent it on)."""
+        return all((o["target"], fname(o)) not in passed for o in out.get(h, ()) if o["ts"] < ts)
+
+    def chained(src: str) -> bool:
+        """``src`` was infected, or is a root that reached several hosts."""
+        return src in infector or len({o["target"] for o in out.get(src, ())}) >= 2
+
     infector: dict[str, dict[str, Any]] = {}
     for e in sorted(edges, key=lambda e: (e["ts"], e["source"], e["target"])):
         t = e["target"]
         if t in infector or t == e["source"]:
             continue
-        if t in first_out and first_out[t] < e["ts"]:
-            continue  # it spread before this edge reached it: already infected
+        if t in first_out and first_out[t] < e["ts"] and not (chained(e["source"]) and lone_before(t, e["ts"])):
+            # it spread before this edge reached it: already infected (unless all it sent before
+            # went nowhere, as an admin's installs do, and an infected host reaches it now)
+            continue
         infector[t] = e
+    # what a host sent before it was infected itself infected no one (the admin's installs)
+    for t, e in list(infector.items()):
+        s = e["source"]
+        if s in infector and infector[s]["ts"] > e["ts"]:
+            del infector[t]
     _prefer_chains(edges, infector, first_out)
     g = nx.DiGraph()
     for t, e in infector.items():
