@@ -29,6 +29,33 @@ def test_a_host_that_spread_first_is_not_infected_later() -> None:
     assert tree.root == "b" and "a" not in tree.graph
 
 
+def fedge(src: str, dst: str, minutes: float, fname: str) -> dict[str, Any]:
+    return {**edge(src, dst, minutes), "fname": fname}
+
+
+def test_an_admins_copies_do_not_shield_a_host_from_its_infection() -> None:
+    # adm copied an installer to srv at minute 5 (it went no further); the worm from w0, which
+    # reached several hosts, infects adm at 60 and adm spreads the worm on: adm is infected by w0,
+    # and srv was not infected by adm's installer (adm was not infected then).
+    edges = [fedge("adm", "srv", 5, "vlc.exe"), fedge("w0", "w1", 50, "perfc.dat"),
+             fedge("w0", "adm", 60, "perfc.dat"), fedge("adm", "w2", 70, "perfc.dat")]
+    trees = build_forest(edges)
+    [tree] = [t for t in trees if "adm" in t.graph]
+    assert tree.root == "w0" and next(iter(tree.graph.predecessors("adm"))) == "w0"
+    assert "srv" not in tree.graph and ("w2" in tree.graph and next(iter(tree.graph.predecessors("w2"))) == "adm")
+    # one that had sent the same file on before is already infected: the later edge is no infection
+    edges = [fedge("b", "c", 5, "x.exe"), fedge("c", "d", 6, "x.exe"), fedge("w0", "w1", 8, "x.exe"),
+             fedge("w0", "b", 10, "x.exe")]
+    assert [t.root for t in build_forest(edges) if "c" in t.graph] == ["b"]
+
+
+def test_a_lone_copy_gives_way_to_the_chain_that_reaches_the_host_later() -> None:
+    # an admin's single copy reached fs at 5; the worm's chain reached it at 90: the chain infected it
+    edges = [fedge("adm", "fs", 5, "wireshark.exe"), fedge("w0", "w1", 50, "q.exe"), fedge("w1", "fs", 90, "q.exe")]
+    [tree] = [t for t in build_forest(edges) if "fs" in t.graph]
+    assert tree.root == "w0" and next(iter(tree.graph.predecessors("fs"))) == "w1"
+
+
 def test_separate_outbreaks_are_separate_trees_largest_first() -> None:
     trees = build_forest([edge("x", "y", 1), edge("a", "b", 2), edge("b", "c", 3)])
     assert [t.root for t in trees] == ["a", "x"]

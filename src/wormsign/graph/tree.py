@@ -103,11 +103,17 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
             # went nowhere, as an admin's installs do, and an infected host reaches it now)
             continue
         infector[t] = e
-    # what a host sent before it was infected itself infected no one (the admin's installs)
-    for t, e in list(infector.items()):
-        s = e["source"]
-        if s in infector and infector[s]["ts"] > e["ts"]:
-            del infector[t]
+    # what a host sent before it was infected itself infected no one (the admin's installs):
+    # such a target was infected, if at all, by the first infected host to reach it afterwards
+    dropped = [t for t, e in infector.items() if e["source"] in infector and infector[e["source"]]["ts"] > e["ts"]]
+    for t in dropped:
+        del infector[t]
+    for t in dropped:
+        later = [e for e in edges if e["target"] == t and e["source"] != t and chained(e["source"])
+                 and (e["source"] not in infector or infector[e["source"]]["ts"] <= e["ts"])
+                 and (t not in first_out or first_out[t] >= e["ts"] or lone_before(t, e["ts"]))]
+        if later:
+            infector[t] = min(later, key=lambda x: (x["ts"], x["source"]))
     _prefer_chains(edges, infector, first_out)
     g = nx.DiGraph()
     for t, e in infector.items():
