@@ -71,9 +71,22 @@ def test_a_known_deployers_sigma_alerts_join_its_routine_incident() -> None:
     assert by_title["Sigma: Write to an administrative share from ws-09 on 1 host (1 alerts)"][
         "alerts"] == ["ALR-000003"]
     assert by_title["Sigma: Suspicious shell on 1 host (1 alerts)"]["severity"] == "high"
-    # A deployer tied to brute force: its Sigma alerts stay Sigma incidents.
+    # A deployer tied to brute force: no routine; its Sigma alert of that hour is evidence of
+    # its movement, in the one lateral incident, not an incident of its own.
     incs = other_incidents([usual, write], [], lambda a: base.routine_alert(a, bruteforcers={"sccm-01"}))
-    assert sorted(i["type"] for i in incs) == ["lateral", "sigma"]
+    assert [(i["type"], i["alerts"]) for i in incs] == [("lateral", ["ALR-000001", "ALR-000002"])]
+    assert incs[0]["title"] == "lateral from sccm-01 (copies, nothing started): admin-share-copy, sigma (2 alerts)"
+
+
+def test_sigma_alerts_of_a_hosts_movement_are_its_evidence_not_its_severity() -> None:
+    copy = _alert(1, "admin-share-copy", "Copy", "ws-02", "ws-01")
+    started = _alert(2, "remote-exec", "Started", "ws-02", "ws-01")
+    write = _alert(3, "sigma:cccc", "Write to an administrative share", "ws-02", "ws-01")
+    later = {**_alert(4, "sigma:cccc", "Write to an administrative share", "ws-03", "ws-01"),
+             "ts": "2026-03-02T15:00:00Z"}  # hours later: not that movement
+    incs = other_incidents([copy, started, write, later], [])
+    assert [(i["type"], i["severity"], i["alerts"]) for i in incs] == [
+        ("lateral", "medium", ["ALR-000001", "ALR-000002", "ALR-000003"]), ("sigma", "high", ["ALR-000004"])]
 
 
 def test_copies_that_nothing_started_are_medium_unless_the_host_is_tied() -> None:

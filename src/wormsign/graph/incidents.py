@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from wormsign.graph.deploy import Deployment
@@ -24,6 +24,15 @@ MOVEMENT = COPY_ONLY | {"remote-exec", "remote-service", "remote-task", "wmi-exe
                         "psexec", "wmi-subscription", "rdp-fanout", "enum-fanout"}
 #: Alerts that are never a deployment's doing (they stay what they are, and tie the deployer).
 NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload", "smb-exploit-spread")
+
+
+def _hour(a: dict[str, Any], shift: int = 0) -> str:
+    """The UTC hour of an alert (``2026-03-02T09``), ``shift`` hours earlier or later."""
+    ts = str(a.get("ts") or "")
+    if shift and len(ts) >= 13:
+        t = datetime.fromisoformat(ts[:13] + ":00:00+00:00") + timedelta(hours=shift)
+        return t.strftime("%Y-%m-%dT%H")
+    return ts[:13]
 
 
 def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,6 +85,11 @@ def other_incidents(
     medium unless its host is one of ``tied`` (brute force, lockouts, C2 or a loader)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     deps = list(deploys or [])
+    # the hours in which each host moved to others, by the analytics' own lateral alerts: a Sigma
+    # alert of that host acting on another then is part of that movement, not a second incident
+    moving = {(a.get("source_host"), _hour(a)) for a in alerts
+              if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"
+              and a.get("source_host") and a.get("source_host") != a.get("host")}
     for a in alerts:
         rule = a["rule"]
         src = a.get("source_host")
@@ -86,6 +100,10 @@ def other_incidents(
             continue
         if rule.startswith("sigma:") and routine is not None and src and src != a.get("host") and routine(a):
             groups.setdefault(("routine", src), []).append(a)
+            continue
+        if rule.startswith("sigma:") and src and src != a.get("host") and (
+                (src, _hour(a)) in moving or (src, _hour(a, -1)) in moving):
+            groups.setdefault(("lateral", src), []).append(a)
             continue
         if rule.startswith("sigma:"):
             # Sigma rules outside an outbreak: one incident per rule and acting host (or day).
@@ -115,14 +133,17 @@ def other_incidents(
             sev, kind = "low", "lateral"
             title = f"routine deployment by {key} (learned baseline): {', '.join(rules_)} ({len(group)} alerts)"
         else:
-            rules_ = sorted({a["rule"] for a in group})
+            # Sigma alerts that joined a host's movement are its evidence, not its severity
+            core = [a for a in group if not a["rule"].startswith("sigma:")] or group
+            sev = max((a["severity"] for a in core), key=lambda s: SEV_RANK.get(s, 0))
+            rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
             known = kind == "lateral" and key in deployers
             who = f"{key}, a known deployer outside its baseline" if known else key
-            if kind == "lateral" and set(rules_) <= COPY_ONLY and key not in tied:
+            if kind == "lateral" and set(rules_) - {"sigma"} <= COPY_ONLY and key not in tied:
                 # files copied and nothing started, by a host with no worm evidence: no code ran
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
                 who = f"{who} (copies, nothing started)"
-            elif kind == "lateral" and set(rules_) <= MOVEMENT and key not in tied:
+            elif kind == "lateral" and set(rules_) - {"sigma"} <= MOVEMENT and key not in tied:
                 # one host moving to others, no spread on, no guessing, no C2: an admin does this too
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
             title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
