@@ -16,39 +16,102 @@ from wormsign.ingest import ingest_paths
 from wormsign.store import Case
 
 FOLDER = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "real-multihost"
-RDP_SERVERS = {"rootdc1", "fs03vuln", "fs03", "mssql01", "dhcp01", "webiis01", "prtg-mon", "exchange01", "pki01",
-               "wsus01", "adfs01"}
-SHARPHOUND_4799 = {"atanids01", "dhcp01", "exchange01", "pki01", "mssql01", "wsus01", "atacore01", "webiis01", "fs01",
-                   "adfs01", "prtg-mon"}
-SHARPHOUND_SMB = {"dhcp01", "exchange01", "atanids01", "wsus01", "pki01", "fs01", "webiis01", "atacore01", "mssql01",
-                  "fs03vuln", "win10-02", "fs02", "prtg-mon", "srvdefender01", "adfs01"}
+RDP_SERVERS = {
+    "rootdc1",
+    "fs03vuln",
+    "fs03",
+    "mssql01",
+    "dhcp01",
+    "webiis01",
+    "prtg-mon",
+    "exchange01",
+    "pki01",
+    "wsus01",
+    "adfs01",
+}
+SHARPHOUND_4799 = {
+    "atanids01",
+    "dhcp01",
+    "exchange01",
+    "pki01",
+    "mssql01",
+    "wsus01",
+    "atacore01",
+    "webiis01",
+    "fs01",
+    "adfs01",
+    "prtg-mon",
+}
+SHARPHOUND_SMB = {
+    "dhcp01",
+    "exchange01",
+    "atanids01",
+    "wsus01",
+    "pki01",
+    "fs01",
+    "webiis01",
+    "atacore01",
+    "mssql01",
+    "fs03vuln",
+    "win10-02",
+    "fs02",
+    "prtg-mon",
+    "srvdefender01",
+    "adfs01",
+}
 
 #: file -> (rule, an ATT&CK id of the README's, source, the targets it names)
 EXPECTED: dict[str, tuple[str, str, str, set[str]]] = {
-    "ID5145-service massive remote creation via named pipe - Tchopper.evtx":
-        ("remote-service", "T1021.002", "10.23.23.9", {"fs03"}),
-    "ID1149-RDP success logins to multiple hosts.evtx": ("rdp-fanout", "T1021.001", "10.23.123.11", RDP_SERVERS),
-    "ID4799-4624-Local admin group enumerated by SharpHound.evtx":
-        ("enum-fanout", "T1069.001", "10.23.23.9", SHARPHOUND_4799),
-    "ID5140-5145-Bloodhound-SharpHound enumeration via SMB.evtx":
-        ("enum-fanout", "T1135", "10.23.23.9", SHARPHOUND_SMB),
-    "ID4768-4771-Kerberos brutforce with non existing users.evtx": ("spray", "T1110.003", "10.23.123.11", {"rootdc1"}),
+    "ID5145-service massive remote creation via named pipe - Tchopper.evtx": (
+        "remote-service",
+        "T1021.002",
+        "10.23.23.9",
+        {"fs03"},
+    ),
+    "ID1149-RDP success logins to multiple hosts.evtx": (
+        "rdp-fanout",
+        "T1021.001",
+        "10.23.123.11",
+        RDP_SERVERS,
+    ),
+    "ID4799-4624-Local admin group enumerated by SharpHound.evtx": (
+        "enum-fanout",
+        "T1069.001",
+        "10.23.23.9",
+        SHARPHOUND_4799,
+    ),
+    "ID5140-5145-Bloodhound-SharpHound enumeration via SMB.evtx": (
+        "enum-fanout",
+        "T1135",
+        "10.23.23.9",
+        SHARPHOUND_SMB,
+    ),
+    "ID4768-4771-Kerberos brutforce with non existing users.evtx": (
+        "spray",
+        "T1110.003",
+        "10.23.123.11",
+        {"rootdc1"},
+    ),
 }
 #: file -> why no alert names a source: the recording shows one host's side only.
 ONE_SIDED: dict[str, str] = {
-    "ID7000,7009,7045-Payload deployed via service - Tchopper.evtx":
-        "FS03's System log alone: 244 installs with no logon or connection that names who made them",
-    "ID4688-Obfuscated payload transfer via service name - Tchopper.evtx":
-        "FS03's process starts alone (services.exe -> cmd.exe): no logon or session names the caller",
+    "ID7000,7009,7045-Payload deployed via service - Tchopper.evtx": (
+        "FS03's System log alone: 244 installs with no logon or connection that names who made them"
+    ),
+    "ID4688-Obfuscated payload transfer via service name - Tchopper.evtx": (
+        "FS03's process starts alone (services.exe -> cmd.exe): no logon or session names the caller"
+    ),
     "ID131-RDP brutforce (no user info).evtx": "connections accepted, no authentication: no logon to a host",
-    "ID33205-SQL Server failed login with non existing accounts.evtx":
-        "SQL Server's own audit names no client address for its failed logins",
+    "ID33205-SQL Server failed login with non existing accounts.evtx": (
+        "SQL Server's own audit names no client address for its failed logins"
+    ),
 }
 
 
 @pytest.fixture(scope="module")
-def hunted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                       Any]]:
+def hunted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], Any]]:
     if not FOLDER.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
     out = {}

@@ -24,31 +24,74 @@ ATTACK = {r.id: set(r.attack) for r in load_rules()}
 #: file prefix -> (ATT&CK ids any of which is the technique, source host, target host, why).
 EXPECTED: dict[str, tuple[set[str], str, str, str]] = {
     "covenant_com_wsman_automation": (
-        {"T1047", "T1021.006"}, "workstation5", "workstation6",
-        "no metadata; the WSMan automation object has WmiPrvSE start the command in the caller's logon"),
-    "covenant_dcom_executeexcel4macro_allowed": ({"T1021.003"}, "workstation5", "workstation6", "SDWIN-200917174542"),
-    "covenant_dcom_iertutil_dll_hijack": ({"T1021.003"}, "workstation5", "workstation6", "SDWIN-201009183000"),
+        {"T1047", "T1021.006"},
+        "workstation5",
+        "workstation6",
+        "no metadata; the WSMan automation object has WmiPrvSE start the command in the caller's logon",
+    ),
+    "covenant_dcom_executeexcel4macro_allowed": (
+        {"T1021.003"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-200917174542",
+    ),
+    "covenant_dcom_iertutil_dll_hijack": (
+        {"T1021.003"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-201009183000",
+    ),
     "covenant_dcom_registerxll": ({"T1021.003"}, "workstation5", "workstation6", "SDWIN-200918145959"),
     "covenant_psremoting_command": ({"T1021.006"}, "workstation5", "workstation6", "SDWIN-200806115603"),
     "covenant_psremoting_grunt": (
-        {"T1021.006"}, "it001", "hr001",
-        "no metadata; wsmprovhost.exe -> powershell.exe on HR001, in the logon from IT001's address"),
+        {"T1021.006"},
+        "it001",
+        "hr001",
+        "no metadata; wsmprovhost.exe -> powershell.exe on HR001, in the logon from IT001's address",
+    ),
     "covenant_sc_query_dcerpc_smb_svcctl": ({"T1021.002"}, "workstation5", "mordordc", "SDWIN-200805034820"),
-    "covenant_sharpsc_query_dcerpc_smb_svcctl": ({"T1021.002"}, "workstation5", "workstation6", "SDWIN-200806012009"),
-    "covenant_sharpsc_start_dcerpc_smb_svcctl": ({"T1021.002"}, "workstation5", "workstation6", "SDWIN-200806030120"),
-    "covenant_sharpsc_stop_dcerpc_smb_svcctl": ({"T1021.002"}, "workstation5", "workstation6", "SDWIN-200806031938"),
+    "covenant_sharpsc_query_dcerpc_smb_svcctl": (
+        {"T1021.002"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-200806012009",
+    ),
+    "covenant_sharpsc_start_dcerpc_smb_svcctl": (
+        {"T1021.002"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-200806030120",
+    ),
+    "covenant_sharpsc_stop_dcerpc_smb_svcctl": (
+        {"T1021.002"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-200806031938",
+    ),
     "covenant_sharpwmi_create_dcerpc_wmi": ({"T1047"}, "workstation5", "workstation6", "SDWIN-200806035621"),
-    "covenant_wmi_remote_event_subscription": ({"T1047"}, "workstation5", "workstation6", "SDWIN-200724174200"),
+    "covenant_wmi_remote_event_subscription": (
+        {"T1047"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-200724174200",
+    ),
     "covenant_wmi_wbemcomn_dll_hijack": ({"T1047"}, "workstation5", "workstation6", "SDWIN-201009173318"),
     "empire_dcom_shellwindows_stager": ({"T1021.003"}, "workstation5", "workstation6", "SDWIN-190518211052"),
     "empire_msbuild_dcerpc_wmi_smb": ({"T1047"}, "workstation5", "workstation6", "SDWIN-190518213907"),
     "empire_psremoting_stager": ({"T1021.006"}, "workstation5", "workstation6", "SDWIN-190518211456"),
     "empire_shell_dcerpc_smb_service_dll_hijack": (
-        {"T1574.001", "T1570", "T1021.002"}, "workstation5", "workstation6",
-        "SDWIN-190403133337 (T1574.001): the DLL's copy over SMB and its start are the movement"),
+        {"T1574.001", "T1570", "T1021.002"},
+        "workstation5",
+        "workstation6",
+        "SDWIN-190403133337 (T1574.001): the DLL's copy over SMB and its start are the movement",
+    ),
     "empire_wmic_add_user_backdoor": ({"T1047"}, "workstation5", "workstation6", "SDWIN-200914080546"),
     "mimikatz_CVE-2020-1472_Unauthenticated_NetrServerAuthenticate2": (
-        {"T1210"}, "workstation5", "mordordc", "SDWIN-200916232559: Zerologon against the DC"),
+        {"T1210"},
+        "workstation5",
+        "mordordc",
+        "SDWIN-200916232559: Zerologon against the DC",
+    ),
     "schtask_modification": ({"T1053.005"}, "workstation5", "workstation6", "SDWIN-201219075059"),
 }
 
@@ -56,10 +99,12 @@ EXPECTED: dict[str, tuple[set[str], str, str, str]] = {
 CANNOT: dict[str, str] = {
     "aadinternals_export_adfsdatabaseconfig_remotely": (
         "ADFS01's own log alone (285 records, technique T0000 in the metadata): the remote export over "
-        "HTTP leaves no logon, service, task or process on ADFS01 that another host started"),
+        "HTTP leaves no logon, service, task or process on ADFS01 that another host started"
+    ),
     "covenant_dcom_executeexcel4macro_blocked": (
         "the DCOM activation was blocked: WORKSTATION6 logged no logon, process or connection of "
-        "WORKSTATION5's; only WORKSTATION5's own MoveExcel4.exe shows the attempt"),
+        "WORKSTATION5's; only WORKSTATION5's own MoveExcel4.exe shows the attempt"
+    ),
 }
 
 
@@ -70,8 +115,9 @@ def _file(prefix: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hunted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                       Any]]:
+def hunted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], Any]]:
     if not FOLDER.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
     out = {}
@@ -92,8 +138,13 @@ def _lateral(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_recording_names_technique_source_and_target(hunted: dict[str, Any], prefix: str) -> None:
     techniques, source, target, why = EXPECTED[prefix]
     alerts, _, _ = hunted[prefix]
-    hits = [a for a in _lateral(alerts) if set(a["attack"]) & techniques
-            and a["source_host"] == source and target in (a.get("target_hosts") or [a["host"]])]
+    hits = [
+        a
+        for a in _lateral(alerts)
+        if set(a["attack"]) & techniques
+        and a["source_host"] == source
+        and target in (a.get("target_hosts") or [a["host"]])
+    ]
     seen = sorted({(a["rule"], a["source_host"], a["host"]) for a in _lateral(alerts)})
     assert hits, f"{prefix} ({why}): no alert {sorted(techniques)} {source} -> {target}; raised {seen}"
     # every alert that names both ends names hosts, not a bare address, and never a host moving to itself
@@ -117,4 +168,6 @@ def test_no_outbreak_and_every_record_kept(hunted: dict[str, Any], prefix: str) 
 
 def test_twenty_of_twenty_two() -> None:
     assert len(EXPECTED) + len(CANNOT) == 22 and len(EXPECTED) >= 20
-    assert all(ATTACK.get(r) for r in ("wmi-exec", "winrm-exec", "dcom-exec", "remote-service", "remote-task"))
+    assert all(
+        ATTACK.get(r) for r in ("wmi-exec", "winrm-exec", "dcom-exec", "remote-service", "remote-task")
+    )

@@ -98,14 +98,16 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
         t = e["target"]
         if t in infector or t == e["source"]:
             continue
-        if t in first_out and first_out[t] < e["ts"] and not (chained(e["source"]) and lone_before(t, e["ts"])):
+        went_on = t in first_out and first_out[t] < e["ts"]
+        if went_on and not (chained(e["source"]) and lone_before(t, e["ts"])):
             # it spread before this edge reached it: already infected (unless all it sent before
             # went nowhere, as an admin's installs do, and an infected host reaches it now)
             continue
         infector[t] = e
     # what a host sent before it was infected itself infected no one (the admin's installs):
     # such a target was infected, if at all, by the first infected host to reach it afterwards
-    dropped = [t for t, e in infector.items() if e["source"] in infector and infector[e["source"]]["ts"] > e["ts"]]
+    dropped = [t for t, e in infector.items()
+               if e["source"] in infector and infector[e["source"]]["ts"] > e["ts"]]
     for t in dropped:
         del infector[t]
     for t in dropped:
