@@ -107,3 +107,20 @@ def test_copies_that_nothing_started_are_medium_unless_the_host_is_tied() -> Non
     # an exploit is no administration: Zerologon stays high whoever sent it
     (inc,) = other_incidents([_alert(4, "netlogon-exploit", "Zerologon", "dc-01", "ws-01")], [])
     assert inc["severity"] == "high"
+
+
+def test_a_hosts_movements_days_apart_are_separate_incidents() -> None:
+    august = _alert(1, "remote-exec", "Started", "ws-02", "ws-01")
+    october = {**_alert(2, "wmi-exec", "WMI", "ws-03", "ws-01"), "ts": "2026-05-02T09:00:00Z"}
+    same_day = {**_alert(3, "winrm-exec", "WinRM", "ws-04", "ws-01"), "ts": "2026-03-02T20:00:00Z"}
+    incs = other_incidents([august, october, same_day], [])
+    assert [i["alerts"] for i in incs] == [["ALR-000001", "ALR-000003"], ["ALR-000002"]]
+
+
+def test_a_sigma_alert_on_an_event_the_analytics_tied_to_a_source_joins_its_movement() -> None:
+    wmi = {**_alert(1, "wmi-exec", "WMI", "ws-02", "ws-01"), "evidence": ["d:7", "d:9"]}
+    sig = {**_alert(2, "sigma:eeee", "Process started by WMI", "ws-02", "ws-02"), "evidence": ["d:9"]}
+    other = {**_alert(3, "sigma:eeee", "Process started by WMI", "ws-05", "ws-05"), "evidence": ["d:11"]}
+    incs = other_incidents([wmi, sig, other], [])
+    assert sorted((i["type"], tuple(i["alerts"])) for i in incs) == [
+        ("lateral", ("ALR-000001", "ALR-000002")), ("sigma", ("ALR-000003",))]

@@ -26,6 +26,52 @@ MOVEMENT = COPY_ONLY | {"remote-exec", "remote-service", "remote-task", "wmi-exe
 NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payload", "smb-exploit-spread")
 
 
+#: Alerts of one kind and host further apart than this are separate incidents (episodes): a host
+#: that moved to others in August and again in October did two things a responder reads apart.
+EPISODE_GAP = timedelta(hours=24)
+#: Kinds split into episodes (deployments, routine pushes and Sigma groups have their own bounds).
+EPISODIC = ("lateral", "bruteforce", "spray", "beacon")
+
+
+def _episodes(groups: dict[tuple[str, str], list[dict[str, Any]]]) -> list[tuple[tuple[str, str],
+                                                                                 list[dict[str, Any]]]]:
+    """Each group of :data:`EPISODIC` kind, split where its alerts are more than EPISODE_GAP apart."""
+    out = []
+    for (kind, key), group in groups.items():
+        if kind not in EPISODIC:
+            out.append(((kind, key), group))
+            continue
+        run: list[dict[str, Any]] = []
+        last: datetime | None = None
+        for a in sorted(group, key=lambda a: (str(a.get("ts") or ""), a["id"])):
+            start, end = _time(a, "ts"), _time(a)
+            if run and start is not None and last is not None and start - last > EPISODE_GAP:
+                out.append(((kind, key), run))
+                run = []
+            run.append(a)
+            if end is not None:
+                last = end if last is None else max(last, end)
+        out.append(((kind, key), run))
+    return out
+
+
+def _time(a: dict[str, Any], key: str = "last_seen") -> datetime | None:
+    ts = str(a.get(key) or a.get("ts") or "")
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _span(group: list[dict[str, Any]], pad: timedelta) -> tuple[str, str]:
+    """The ISO bounds of a group's alerts, widened by ``pad`` (to tell the lockouts it caused)."""
+    times = [t for a in group for t in (_time(a),) if t is not None]
+    if not times:
+        return "", "~"
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return (min(times) - pad).strftime(fmt), (max(times) + pad).strftime(fmt)
+
+
 def _hour(a: dict[str, Any], shift: int = 0) -> str:
     """The UTC hour of an alert (``2026-03-02T09``), ``shift`` hours earlier or later."""
     ts = str(a.get("ts") or "")
@@ -87,12 +133,17 @@ def other_incidents(
     deps = list(deploys or [])
     # the hours in which each host moved to others, by the analytics' own lateral alerts: a Sigma
     # alert of that host acting on another then is part of that movement, not a second incident
-    moving = {(a.get("source_host"), _hour(a)) for a in alerts
+    movers = [a for a in alerts
               if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"
-              and a.get("source_host") and a.get("source_host") != a.get("host")}
+              and a.get("source_host") and a.get("source_host") != a.get("host")]
+    moving = {(a.get("source_host"), _hour(a)) for a in movers}
+    # the events the analytics tied to a remote source: a Sigma alert on one of them acted from there
+    by_ref = {ref: a["source_host"] for a in movers for ref in a.get("evidence") or ()}
     for a in alerts:
         rule = a["rule"]
         src = a.get("source_host")
+        if rule.startswith("sigma:") and (not src or src == a.get("host")):
+            src = next((by_ref[r] for r in a.get("evidence") or () if r in by_ref), src)
         owner = None if rule in NEVER_DEPLOY else next(
             (i for i, d in enumerate(deps) if d.explains(a, lead)), None)
         if owner is not None:
@@ -116,7 +167,7 @@ def other_incidents(
         key = a.get("source_host") or a.get("host") or "?"
         groups.setdefault((kind, key), []).append(a)
     out = []
-    for (kind, key), group in sorted(groups.items(), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
+    for (kind, key), group in sorted(_episodes(groups), key=lambda kv: min(a.get("ts") or "" for a in kv[1])):
         sev = max((a["severity"] for a in group), key=lambda s: SEV_RANK.get(s, 0))
         if kind == "deploy":
             dep = deps[int(key)]
@@ -146,10 +197,14 @@ def other_incidents(
             elif kind == "lateral" and set(rules_) - {"sigma"} <= MOVEMENT and key not in tied:
                 # one host moving to others, no spread on, no guessing, no C2: an admin does this too
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
-            title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
+            if not any(a.get("source_host") for a in group):  # seen on the host, no source known
+                title = f"{kind} on {who}, no source seen: {', '.join(rules_)} ({len(group)} alerts)"
+            else:
+                title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
         inc = blank(kind, title, sev, group)
         if kind == "bruteforce":
-            mine = [lk for lk in lockouts if lk["source_host"] == key]
+            lo, hi = _span(group, EPISODE_GAP)
+            mine = [lk for lk in lockouts if lk["source_host"] == key and lo <= str(lk["ts"]) <= hi]
             inc["accounts"]["locked"] = mine
             inc["actions"]["reset_credentials"] = sorted({lk["account"] for lk in mine})
         if kind == "beacon":
