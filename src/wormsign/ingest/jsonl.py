@@ -18,6 +18,7 @@ Zeek JSON logs (``ts`` with ``uid`` or ``id.orig_h``) are left to the Zeek reade
 
 from __future__ import annotations
 
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -73,6 +74,7 @@ def _first(doc: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+_NULL_LINE = re.compile(rb"null[ \t]*\r?\n")  # a JSON null line
 _ELEMENTS = 1_000_000  # record numbers of JSON array elements on one line (see _lines_of)
 
 
@@ -84,6 +86,8 @@ class JsonLinesReader:
     def sniff(self, head: bytes, source: Source) -> bool:
         h = head[3:] if head.startswith(BOM) else head
         h = h.lstrip()
+        while _NULL_LINE.match(h):  # JSON null lines (rejected when read): judge by the next line
+            h = h.split(b"\n", 1)[1].lstrip()
         if h[:1] not in (b"{", b"["):
             return False
         try:
@@ -106,7 +110,8 @@ class JsonLinesReader:
                 sink.reject(recno, "bad-record", f"unusable JSON record: {type(exc).__name__}: {exc}")
                 continue
             if row is None:
-                sink.reject(recno, "bad-record", "not a JSON object")
+                what = "JSON null" if obj is None else type(obj).__name__
+                sink.reject(recno, "bad-record", f"not a JSON object ({what})")
                 continue
             row["src.record"] = recno
             sink.add(row)

@@ -415,6 +415,10 @@ def log_from_name(name: str, known: frozenset[str]) -> str | None:
     return max(ends, key=len) if ends else None
 
 
+_NULL_LINE = re.compile(rb"null[ \t]*\r?\n")  # a JSON null line
+_BROKEN = object()  # a line that is not JSON (already rejected)
+
+
 class ZeekReader:
     """Zeek TSV (header blocks may repeat in one file) and Zeek JSON lines."""
 
@@ -424,7 +428,7 @@ class ZeekReader:
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if text.startswith(b"#separator"):
             return True
-        if not text.startswith(b"{"):
+        if not (text.startswith(b"{") or _NULL_LINE.match(text)):
             return False
         # Judge by the first line that parses: a cut or broken first line must not hide a Zeek log.
         lines = text.split(b"\n")
@@ -432,11 +436,15 @@ class ZeekReader:
             if not line.strip():
                 continue
             try:
-                return _looks_zeek(orjson.loads(line), source.name)
+                obj = orjson.loads(line)
             except orjson.JSONDecodeError:
                 if i == len(lines) - 1:
                     # The head cut this line: judge by the keys it shows.
                     return b'"ts"' in line and _JSON_KEYS.search(line) is not None
+                continue
+            if obj is None:
+                continue  # a JSON null line (rejected when read): judge by the next line
+            return _looks_zeek(obj, source.name)
         return False
 
     def read(self, source: Source, sink: Sink) -> None:
@@ -444,7 +452,7 @@ class ZeekReader:
         lines = iter_lines(source, sink)
         for lineno, text in lines:
             text = text.lstrip("\ufeff")
-            if text.lstrip().startswith("{"):
+            if text.lstrip().startswith("{") or text.strip() == "null":
                 self._json(source, sink, mapper, lineno, text, lines)
             else:
                 self._tsv(source, sink, mapper, lineno, text, lines)
@@ -459,10 +467,12 @@ class ZeekReader:
                 obj = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
                 sink.reject(lineno, "bad-json", str(exc)[:200])
-                obj = None
-            if obj is not None and not isinstance(obj, dict):
+                obj = _BROKEN
+            if obj is None:  # a JSON null is a line too: counted, never dropped unseen
+                sink.reject(lineno, "bad-json", "the line is JSON null, not an object")
+            elif obj is not _BROKEN and not isinstance(obj, dict):
                 sink.reject(lineno, "bad-json", "the line is JSON but not an object")
-            elif obj is not None:
+            elif obj is not _BROKEN:
                 rec = _flatten(obj)
                 log = rec.get("_path") or rec.get("@stream")
                 if log.__class__ is str and log:
