@@ -120,7 +120,12 @@ def stats(case: Path = CaseOpt) -> None:
             for k, n in c.rows(sql):
                 t.add_row(Text(str(k)), f"{n:,}")  # host names, channels: attacker-written
             console.print(t)
-        files, rejected = c.rows("SELECT count(*), coalesce(sum(rejected), 0) FROM sources")[0]
+        # Files that could not be opened are sources rows of their own (older cases: rejects
+        # rows with no digest, counted here too), so this is the count ingest gave.
+        files, rejected = c.rows(
+            "SELECT count(*) FILTER (WHERE format <> 'unreadable'), coalesce(sum(rejected), 0) "
+            "+ (SELECT count(*) FROM rejects WHERE digest = '') FROM sources"
+        )[0]
         console.print(f"{files:,} source files; {rejected:,} records rejected", highlight=False)
         if rejected:
             t = Table(title="Rejected records per file")
@@ -132,7 +137,7 @@ def stats(case: Path = CaseOpt) -> None:
             ):
                 t.add_row(Text(str(f)), f"{n:,}", Text(str(why)))
             console.print(t)
-        unread = c.rows("SELECT file, detail FROM rejects WHERE digest = '' ORDER BY file LIMIT 25")
+        unread = c.rows("SELECT file, detail FROM rejects WHERE digest = '' OR reason = 'unreadable' ORDER BY file LIMIT 25")
         if unread:
             t = Table(title="Files that could not be opened")
             t.add_column("file", overflow="fold")

@@ -13,10 +13,11 @@ import gzip
 import itertools
 import logging
 import operator
+import os
 import re
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,14 +60,15 @@ class Source:
             return open(self.path, "rb")
         if self.container == "gzip":
             return gzip.open(self.path, "rb")
-        zf = zipfile.ZipFile(self.path)
-        fh = zf.open(self.member or "")
+        fh = open_zip(self.path).open(self.member or "")
         return gzip.GzipFile(fileobj=fh, mode="rb") if self.container == "zip-gzip" else fh
 
     @property
     def disk_path(self) -> str | None:
-        """A real path with the content as is, when there is one (the EVTX parser likes it)."""
-        return self.path if self.container == "file" else None
+        """A real path with the content as is, when there is one (the EVTX parser likes it);
+        not for a name that is not UTF-8 (a native parser cannot take it as text)."""
+        return self.path if self.container == "file" and shown(self.path) == self.path else None
+
 
     def head(self, n: int = 4096) -> bytes:
         """The first ``n`` bytes, or as many as a damaged archive gives."""
@@ -81,6 +83,49 @@ class Source:
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile):
             pass
         return bytes(out)
+
+
+def shown(path: str) -> str:
+    """A file name as text: the name itself when it is UTF-8, else its bytes (``os.fsencode``,
+    the surrogate escapes undone) with each byte that is not UTF-8 written ``\\xff``. The path
+    itself stays byte-exact in :attr:`Source.path`; this is what the case stores and shows."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
+
+
+#: Open zip archives of this process, by path: a member is opened without reading the
+#: archive's directory again (a collection is a zip of thousands of files; reading the
+#: directory for each member made ingest time grow with the square of the member count).
+_ZIPS: OrderedDict[str, tuple[tuple[int, int, int], zipfile.ZipFile]] = OrderedDict()
+_MAX_ZIPS = 8
+
+
+def open_zip(path: str) -> zipfile.ZipFile:
+    """The zip archive at ``path``, opened once per process (and again when the file changes)."""
+    st = os.stat(path)
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _ZIPS.get(path)
+    if hit is not None and hit[0] == key:
+        _ZIPS.move_to_end(path)
+        return hit[1]
+    zf = zipfile.ZipFile(path)
+    if hit is not None:
+        hit[1].close()  # streams already open over it keep their own handle
+    _ZIPS[path] = (key, zf)
+    while len(_ZIPS) > _MAX_ZIPS:
+        _ZIPS.popitem(last=False)[1][1].close()
+    return zf
+
+
+def _forget_zips() -> None:
+    # A forked worker must not share the parent's file offsets: it opens its own.
+    _ZIPS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_zips)
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ import pyarrow.ipc as ipc
 
 from wormsign.ingest.base import Batch, IngestError, Reject, Sink, Source, Stats
 from wormsign.ingest.registry import pick
-from wormsign.ingest.walk import digest, sources
+from wormsign.ingest.walk import Unreadable, digest, sources
 from wormsign.store import Case
 
 log = logging.getLogger(__name__)
@@ -290,33 +290,36 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
     todo: list[Source] = []
     seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
     own = os.path.abspath(case.path)
-    unreadable: list[Reject] = []  # files that could not be opened: kept in the case's rejects too
+    # Files and folders that could not be opened: each is a ``sources`` row of its own (keyed
+    # by its path) with one rejected record, so that re-ingesting adds nothing and ``stats``
+    # counts what ingest counted.
+    unreadable: list[FileResult] = []
     for s in sources(paths):
-        if not isinstance(s, tuple) and os.path.abspath(s.path) in (own, own + ".wal"):
-            continue  # the case file itself, when it lies under a directory being ingested
-        if isinstance(s, tuple):
-            name, err = s
-            rej = Reject(name, None, "unreadable", err)
+        if isinstance(s, Unreadable):
+            rej = Reject(s.name, None, "unreadable", s.error)
             if strict:
                 raise IngestError(str(rej))
-            report.stats.read += 1
-            report.stats.rejected += 1
-            report.stats.reasons["unreadable"] += 1
-            report.rejects.append(rej)
-            unreadable.append(rej)
+            if s.digest in seen:
+                report.skipped += 1
+                continue
+            seen.add(s.digest)
+            st = Stats(read=1, rejected=1)
+            st.reasons["unreadable"] = 1
+            unreadable.append(FileResult(Source(s.name, s.path, digest=s.digest), "unreadable", st, [rej]))
             continue
+        if os.path.abspath(s.path) in (own, own + ".wal"):
+            continue  # the case file itself, when it lies under a directory being ingested
         s.digest = digest(s)
         if s.digest in seen:
             report.skipped += 1
             continue
         seen.add(s.digest)
         todo.append(s)
-    if unreadable:
-        with case.transaction():
-            case.add_rejects("", unreadable)
     if workers is None:
         workers = min(os.cpu_count() or 1, len(todo))
     with _Writer(case, report, progress) as out:
+        if unreadable:
+            out.done(*unreadable)
         if workers <= 1 or len(todo) <= 1:
             for s in todo:
                 out.done(_parse(s, strict, out.batch))
@@ -391,9 +394,10 @@ def _record_sources(case: Case, results: list[FileResult]) -> None:
 
 def _record(res: FileResult, report: IngestReport) -> None:
     s = res.source
-    report.files += 1
     report.stats.merge(res.stats)
-    report.by_format[res.fmt] = report.by_format.get(res.fmt, 0) + 1
+    if res.fmt != "unreadable":  # a file that could not be opened was not read
+        report.files += 1
+        report.by_format[res.fmt] = report.by_format.get(res.fmt, 0) + 1
     if res.fmt == "unknown":
         report.unknown.append(s.name)
     room = 50 - len(report.rejects)

@@ -9,86 +9,130 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
+from typing import NamedTuple
 
-from wormsign.ingest.base import Source
+from wormsign.ingest.base import Source, open_zip, shown
 
 ZIP_MAGIC = b"PK\x03\x04"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+class Unreadable(NamedTuple):
+    """A file or folder that cannot be opened or read: what to show, why, and the path itself."""
+
+    name: str  # as text (see :func:`~wormsign.ingest.base.shown`)
+    error: str
+    path: str  # byte-exact (surrogate escapes), the key of its row in the case
+
+    @property
+    def digest(self) -> str:
+        """Its key in the case: no content to hash, so its path (two unreadable files never share one)."""
+        return hashlib.sha256(b"unreadable\0" + os.fsencode(self.path)).hexdigest()
+
+
+def _why(exc: OSError) -> str:
+    # str(exc) repeats the file name (as Python's repr); the name is shown beside it already.
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
 def _magic(path: str, n: int = 4) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
+    """The first bytes of a file; OSError when it cannot be opened or read."""
+    with open(path, "rb") as fh:
+        return fh.read(n)
 
 
-def sources(paths: list[str]) -> Iterator[Source | tuple[str, str]]:
-    """Yield a :class:`Source` per input file, or ``(name, error)`` for one that cannot be opened."""
+def sources(paths: list[str]) -> Iterator[Source | Unreadable]:
+    """Yield a :class:`Source` per input file, or an :class:`Unreadable` for a file or folder
+    that cannot be opened (a folder that cannot be listed is named, never skipped silently)."""
     for p in paths:
         if os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
+            failed: list[OSError] = []
+            for root, dirs, files in os.walk(p, onerror=failed.append):
+                while failed:
+                    yield _unlisted(failed.pop(0), p)
                 dirs.sort()
                 for f in sorted(files):
                     yield from _file(os.path.join(root, f))
+            while failed:
+                yield _unlisted(failed.pop(0), p)
         elif os.path.exists(p):
             yield from _file(p)
         else:
-            yield (p, "no such file or directory")
+            yield Unreadable(shown(p), "no such file or directory", p)
 
 
-def _file(path: str) -> Iterator[Source | tuple[str, str]]:
+def _unlisted(exc: OSError, top: str) -> Unreadable:
+    path = exc.filename if isinstance(exc.filename, str) else top
+    return Unreadable(shown(path), f"folder cannot be listed: {_why(exc)}", path)
+
+
+def _file(path: str) -> Iterator[Source | Unreadable]:
+    name = shown(path)
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        yield (path, str(exc))
+        yield Unreadable(name, _why(exc), path)
         return
     if not stat.S_ISREG(mode):
         # A FIFO, device or socket (also behind a link) would block or never end: never read one.
-        yield (path, "not a regular file (FIFO, device or socket)")
+        yield Unreadable(name, "not a regular file (FIFO, device or socket)", path)
         return
-    magic = _magic(path)
+    try:
+        magic = _magic(path)
+        size = os.path.getsize(path)
+    except OSError as exc:  # no permission, an I/O error: named here, not hashed as content
+        yield Unreadable(name, _why(exc), path)
+        return
     if magic.startswith(ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                infos = [i for i in zf.infolist() if not i.is_dir()]
-                heads: dict[str, bytes] = {}
-                bad: dict[str, str] = {}
-                for i in infos:
-                    try:
-                        with zf.open(i) as fh:
-                            heads[i.filename] = fh.read(2)
-                    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
-                        bad[i.filename] = str(exc)  # an encrypted or damaged member costs only itself
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            yield (path, f"unreadable zip archive: {exc}")
-            return
-        for i in infos:
-            if i.filename in bad:
-                yield (f"{path}!{i.filename}", f"unreadable zip member: {bad[i.filename]}")
-                continue
-            container = "zip-gzip" if heads[i.filename].startswith(GZIP_MAGIC) else "zip"
-            yield Source(f"{path}!{i.filename}", path, container, i.filename, i.file_size)
+        yield from _zip(path, name)
     elif magic.startswith(GZIP_MAGIC):
-        yield Source(path, path, "gzip", None, os.path.getsize(path))
+        yield Source(name, path, "gzip", None, size)
     else:
-        try:
-            size = os.path.getsize(path)
-        except OSError as exc:
-            yield (path, str(exc))
-            return
-        yield Source(path, path, "file", None, size)
+        yield Source(name, path, "file", None, size)
+
+
+def _zip(path: str, name: str) -> Iterator[Source | Unreadable]:
+    """The members of a zip archive, read from one open archive (see :func:`open_zip`)."""
+    try:
+        zf = open_zip(path)
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        heads: dict[str, bytes] = {}
+        bad: dict[str, str] = {}
+        for i in infos:
+            try:
+                with zf.open(i) as fh:
+                    heads[i.filename] = fh.read(2)
+            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
+                bad[i.filename] = str(exc)  # an encrypted or damaged member costs only itself
+    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+        yield Unreadable(name, f"unreadable zip archive: {exc}", path)
+        return
+    except UnicodeDecodeError:  # a member name flagged UTF-8 that is not
+        yield Unreadable(name, "unreadable zip archive: a member name flagged UTF-8 is not UTF-8", path)
+        return
+    for i in infos:
+        member = f"{name}!{i.filename}"
+        if i.filename in bad:
+            yield Unreadable(member, f"unreadable zip member: {bad[i.filename]}", f"{path}!{i.filename}")
+            continue
+        container = "zip-gzip" if heads[i.filename].startswith(GZIP_MAGIC) else "zip"
+        yield Source(member, path, container, i.filename, i.file_size)
 
 
 def digest(source: Source) -> str:
     """SHA-256 of the source's content (decompressed)."""
     h = hashlib.sha256()
+    n = 0
     try:
         with source.open() as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
+                n += len(chunk)
     except (OSError, EOFError, RuntimeError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
-        # A truncated or damaged archive still gets a stable key: hash what could be read plus the error.
+        # A truncated or damaged archive still gets a stable key: what could be read plus the
+        # error. When nothing could be read there is no content to tell two files apart: the
+        # path joins the key, so that each is accounted for on its own.
         h.update(repr(exc).encode())
+        if n == 0:
+            h.update(b"\0" + os.fsencode(source.path) + b"!" + os.fsencode(source.member or ""))
     return h.hexdigest()
