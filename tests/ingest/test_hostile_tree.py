@@ -30,8 +30,9 @@ def _cli(*args: str) -> tuple[int, str]:
 
 
 def _zeek(n: int, start: int = 0) -> bytes:
-    recs = [{"_path": "conn", "ts": 1_700_000_000 + start + i, "uid": f"C{start + i}", "id.orig_h": "10.0.0.5",
-             "id.orig_p": 50000 + i, "id.resp_h": "10.0.0.9", "id.resp_p": 445, "proto": "tcp"} for i in range(n)]
+    recs = [{"_path": "conn", "ts": 1_700_000_000 + start + i, "uid": f"C{start + i}",
+             "id.orig_h": "10.0.0.5", "id.orig_p": 50000 + i, "id.resp_h": "10.0.0.9", "id.resp_p": 445,
+             "proto": "tcp"} for i in range(n)]
     return b"\n".join(orjson.dumps(r) for r in recs) + b"\n"
 
 

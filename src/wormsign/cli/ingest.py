@@ -137,7 +137,9 @@ def stats(case: Path = CaseOpt) -> None:
             ):
                 t.add_row(Text(str(f)), f"{n:,}", Text(str(why)))
             console.print(t)
-        unread = c.rows("SELECT file, detail FROM rejects WHERE digest = '' OR reason = 'unreadable' ORDER BY file LIMIT 25")
+        unread = c.rows(
+            "SELECT file, detail FROM rejects WHERE digest = '' OR reason = 'unreadable' ORDER BY file LIMIT 25"
+        )
         if unread:
             t = Table(title="Files that could not be opened")
             t.add_column("file", overflow="fold")

@@ -125,7 +125,8 @@ def _forget_zips() -> None:
     _ZIPS.clear()
 
 
-os.register_at_fork(after_in_child=_forget_zips)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_zips)
 
 
 @dataclass(slots=True)

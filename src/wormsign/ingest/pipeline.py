@@ -91,7 +91,9 @@ def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
         if damage is None:
             # An empty file (or only white space) holds no record: nothing to store or reject.
             return FileResult(source, "empty", Stats(), [])
-        return _whole_file_rejected(source, "truncated-archive", f"the content cannot be read: {damage}", strict)
+        return _whole_file_rejected(
+            source, "truncated-archive", f"the content cannot be read: {damage}", strict
+        )
     reader = pick(source, head)
     if reader is None:
         return _whole_file_rejected(
@@ -102,7 +104,7 @@ def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
         reader.read(source, sink)
     except IngestError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a reader bug or an odd stream costs the file's rest, not the run
+    except Exception as exc:  # noqa: BLE001 - a reader bug or an odd stream costs the rest of the file only
         sink.reject(None, "reader-error", f"{type(exc).__name__}: {exc}; rest of file skipped")
     sink.flush()
     return FileResult(source, reader.name, sink.stats, sink.rejects)
@@ -324,7 +326,8 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
             for s in todo:
                 out.done(_parse(s, strict, out.batch))
             return report
-        with tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp, ProcessPoolExecutor(workers) as pool:
+        with (tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp,
+              ProcessPoolExecutor(workers) as pool):
             pending: set[Future[ChunkResult]] = set()
             names: dict[Future[ChunkResult], str] = {}
             queue = list(reversed(_chunks(todo, workers)))
@@ -332,7 +335,8 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                 while queue and len(pending) < workers * 2:
                     chunk = queue.pop()
                     fut = pool.submit(_parse_chunk, chunk, strict, tmp)
-                    names[fut] = chunk[0].name if len(chunk) == 1 else f"{chunk[0].name} (+{len(chunk) - 1} files)"
+                    more = f" (+{len(chunk) - 1} files)" if len(chunk) > 1 else ""
+                    names[fut] = chunk[0].name + more
                     pending.add(fut)
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -388,8 +392,8 @@ def _record_sources(case: Case, results: list[FileResult]) -> None:
             for col, v in zip(rej, (res.source.digest, r.file, r.record, r.reason, r.detail)):
                 col.append(v)
     if rej[0]:
-        case.engine.append("rejects", pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(rej, _REJECTS)],
-                                                           schema=_REJECTS))
+        arrays = [pa.array(c, f.type) for c, f in zip(rej, _REJECTS)]
+        case.engine.append("rejects", pa.Table.from_arrays(arrays, schema=_REJECTS))
 
 
 def _record(res: FileResult, report: IngestReport) -> None:
