@@ -95,10 +95,12 @@ def build(
     rules: Iterable[list[Any]] | None = None,
 ) -> list[str]:
     """Make ``sigma_events`` (a view of the cache, or a temporary table on a read-only case) with
-    a column per name; returns the columns.
+    a column per name (one per lower-case name, reading every spelling: :func:`_columns`);
+    returns the columns.
 
-    With ``rules`` (each rule's converted condition trees), only the rows of the (channel, EventID) pairs one of them can
-    match are copied (:mod:`wormsign.detect.sigma.scope`); without, every log source row is.
+    With ``rules`` (each rule's converted condition trees), only the rows of the (channel, EventID)
+    pairs one of them can match are copied (:mod:`wormsign.detect.sigma.scope`); without, every
+    log source row is.
     """
     fmap = fmap or load()
     eng = case.engine
@@ -110,15 +112,14 @@ def build(
     for srow in logsources.service_rows():
         eng.execute("INSERT INTO sigma_ls_svc VALUES (?, ?)", list(srow))
 
-    seen: dict[str, str] = {}  # DuckDB identifiers are case-insensitive: one column per lower name
-    for n in names:
-        if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None:
-            seen.setdefault(n.lower(), n)
-    want = sorted(seen.values())
+    want = _spellings(
+        n for n in names if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None
+    )
     # The datasets of the case that are log sources, as written (a plain IN list of constants is
     # tested inside the scan, so the records of other sources are never read nor decompressed).
-    channels = {str(r[0]) for r in logsources.category_rows()} | {str(r[0]) for r in logsources.service_rows()}
-    datasets = [d for (d,) in eng.rows('SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
+    channels = {str(r[0]) for r in [*logsources.category_rows(), *logsources.service_rows()]}
+    datasets = [d for (d,) in eng.rows(
+                    'SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
                 if d.lower() in channels] or [None]
     keep = None if rules is None else _keep_pairs(case, datasets, rules, fmap)
     state = _state(case, logsources, fmap)
@@ -127,11 +128,11 @@ def build(
         cached = None
     if cached and _covers(cached, want, keep):
         _view(case, want, keep is not None)
-        return want
+        return list(_columns(want))
     temporary = bool(getattr(eng, "read_only", False))
     cols, pairs = want, keep
     if cached and not temporary:  # serve this run and the earlier ones: the union of both
-        cols = sorted({c.lower(): c for c in [*cached["cols"], *want]}.values(), key=str.lower)
+        cols = _spellings([*cached["cols"], *want])
         before = None if cached["pairs"] is None else {(d, c) for d, c in cached["pairs"]}
         pairs = None if keep is None or before is None else keep | before
         if pairs is not None:
@@ -140,16 +141,20 @@ def build(
     exprs: list[str] = []
     system = {k.lower(): v for k, v in fmap.system.items()}
     fallback = {k.lower(): v for k, v in fmap.fallback.items()}
-    for n in cols:
+    groups = _columns(cols)
+    for n, spelt in groups.items():
+        model = [s for s in spelt if s in schema.FIELD_BY_NAME]
         if n.lower() in system:
             exprs.append(_text(system[n.lower()]))
-        elif n in schema.FIELD_BY_NAME:
-            exprs.append(_text(n))
-        else:
-            paths.append(f'$."{n}"')
-            raw = f"v[{len(paths)}]"
-            exprs.append(f"coalesce({', '.join([raw, *(_text(c) for c in fallback.get(n.lower(), ()))])})")
-    select = ",\n".join(f"{e} AS {quote_ident(n)}" for n, e in zip(cols, exprs, strict=True))
+        elif model:
+            exprs.append(_text(model[0]))
+        else:  # the record's value under any spelling the rules use, then the fallback columns
+            raws = []
+            for s in spelt:
+                paths.append(f'$."{s}"')
+                raws.append(f"v[{len(paths)}]")
+            exprs.append(f"coalesce({', '.join([*raws, *(_text(c) for c in fallback.get(n.lower(), ()))])})")
+    select = ",\n".join(f"{e} AS {quote_ident(n)}" for n, e in zip(groups, exprs, strict=True))
     target = f"TEMP TABLE {TABLE}" if temporary else f"TABLE {CACHE}"
     sql = f"""
     CREATE OR REPLACE {target} AS
@@ -183,14 +188,15 @@ def build(
         sql = sql.replace("{keep}", "").replace("{codes}", "")
     else:
         codes = sorted({c for _, c in pairs if c is not None}) or [None]
-        sql = sql.replace("{keep}", "JOIN sigma_keep k ON k.dataset = e.\"event.dataset\" AND k.code IS NOT DISTINCT FROM e.\"event.code\"")
+        sql = sql.replace("{keep}", 'JOIN sigma_keep k ON k.dataset = e."event.dataset" '
+                                    'AND k.code IS NOT DISTINCT FROM e."event.code"')
         # EventIDs as a second constant list in the scan: rows of no kept pair are not read.
         nulls = " OR e.\"event.code\" IS NULL" if any(c is None for _, c in pairs) else ""
         sql = sql.replace("{codes}", f"AND (e.\"event.code\" IN ({', '.join('?' * len(codes))}){nulls})")
         params += codes
     if temporary:
         eng.execute(sql, [*params, paths])
-        return want
+        return list(_columns(want))
     with case.transaction():  # the table and the meta that describes it land together
         eng.execute(sql, [*params, paths])
         kept = None if pairs is None else [[d, c] for d, c in sorted(pairs, key=lambda k: (k[0], k[1] or ""))]
@@ -198,21 +204,42 @@ def build(
     if keep is not None and pairs != keep:
         _fill_keep(case, keep)  # this run's own pairs, for the view
     _view(case, want, keep is not None)
-    return want
+    return list(_columns(want))
 
 
 def _state(case: Case, logsources: Logsources, fmap: FieldMap) -> dict[str, Any]:
     """What the cache depends on: the events (and their resolution), the log source and field
     tables, and the SQL that fills it."""
     tables = [sorted(map(list, logsources.category_rows())), sorted(map(list, logsources.service_rows()))]
-    spec = json.dumps([*tables, sorted(fmap.system.items()), sorted(fmap.fallback.items()), _SOURCE], default=str)
+    spec = json.dumps([*tables, sorted(fmap.system.items()), sorted(fmap.fallback.items()), _SOURCE],
+                      default=str)
     return {"events": case.count(), "sources": int(case.rows("SELECT count(*) FROM sources")[0][0]),
             "resolved": case.get_meta("resolved"), "spec": hashlib.sha256(spec.encode()).hexdigest()[:32]}
 
 
+def _spellings(names: Iterable[str]) -> list[str]:
+    """The distinct field names, in one order whatever the order given (by lower name, then as
+    written)."""
+    return sorted(set(names), key=lambda n: (n.lower(), n))
+
+
+def _columns(names: list[str]) -> dict[str, list[str]]:
+    """One column per lower name (DuckDB identifiers are case-insensitive), named by its first
+    spelling, with all its spellings in order.
+
+    Rules spell some fields differently (``Payload`` in PowerShell rules, ``payload`` in OpenSSH
+    ones) and EventData keys are case-sensitive, so the column reads every spelling: keeping only
+    one, whichever came first out of a set, made the other rules' matches depend on the run.
+    """
+    out: dict[str, list[str]] = {}
+    by_lower: dict[str, str] = {}
+    for n in _spellings(names):
+        out.setdefault(by_lower.setdefault(n.lower(), n), []).append(n)
+    return out
+
+
 def _covers(cached: dict[str, Any], want: list[str], keep: set[tuple[str, str | None]] | None) -> bool:
-    have = {c.lower() for c in cached["cols"]}
-    if not {c.lower() for c in want} <= have:
+    if not set(want) <= set(cached["cols"]):  # every spelling: each is a path the column reads
         return False
     if cached["pairs"] is None:
         return True
@@ -223,13 +250,15 @@ def _view(case: Case, cols: list[str], scoped: bool) -> None:
     """``sigma_events``: the cache's rows of this run's pairs (``scoped``: those in ``sigma_keep``;
     else every row), with the meta columns and ``cols``: what a fresh build would hold."""
     case.drop(TABLE)
-    sel = ", ".join([*(f"c.{m}" for m in (*META, *PAIR)), *(f"c.{quote_ident(c)}" for c in cols)])
+    sel = ", ".join([*(f"c.{m}" for m in (*META, *PAIR)), *(f"c.{quote_ident(c)}" for c in _columns(cols))])
     where = (f" SEMI JOIN sigma_keep k ON k.dataset = c.{PAIR[0]} AND k.code IS NOT DISTINCT FROM c.{PAIR[1]}"
              if scoped else "")
     case.engine.execute(f"CREATE TEMP VIEW {TABLE} AS SELECT {sel} FROM {CACHE} c{where}")
 
 
-def _keep_pairs(case: Case, datasets: list[str | None], rules: Iterable[list[Any]], fmap: FieldMap) -> set[tuple[str, str | None]]:
+def _keep_pairs(
+    case: Case, datasets: list[str | None], rules: Iterable[list[Any]], fmap: FieldMap
+) -> set[tuple[str, str | None]]:
     """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them."""
     eng = case.engine
     present = eng.rows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -149,8 +150,12 @@ def _corr_plan(
 
 
 def _select(case: Case, c: Compiled, extra: list[str], limit: int) -> list[tuple[Any, ...]]:
+    """The rule's matching rows in time order, then by every column: a total order, so that the
+    rows kept under ``limit`` and their order are the same whatever DuckDB's threads."""
     cols = ", ".join(quote_ident(n) for n in extra)
-    sql = f"SELECT {_META}{', ' if cols else ''}{cols} FROM {fields.TABLE} WHERE {c.where} ORDER BY wormsign_ts, wormsign_ref LIMIT ?"
+    order = ", ".join(map(str, [1, 3, 2, 4, *range(5, 5 + len(extra))]))  # ts, ref, host, source, fields
+    sql = (f"SELECT {_META}{', ' if cols else ''}{cols} FROM {fields.TABLE} WHERE {c.where} "
+           f"ORDER BY {order} LIMIT ?")
     return case.rows(sql, [limit])
 
 
@@ -178,7 +183,8 @@ def _count(case: Case, compiled: dict[int, Compiled], fail: Any, chunk: int = 10
         ):
             counts.update(dict.fromkeys(keys, 0))
             continue
-        where = f" FROM {fields.TABLE} WHERE (?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?)) AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?))"
+        where = (f" FROM {fields.TABLE} WHERE (?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?))"
+                 f" AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?))")
         params = [cat, f"|{cat}|", svc, f"|{svc}|"]
         for i in range(0, len(keys), chunk):
             part = keys[i : i + chunk]
@@ -232,7 +238,8 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
             _skip(run, res, corr, why)
         else:
             plans.append(corr)
-    fields.build(case, {n for c in compiled.values() for n in c.fields}, ls, fmap, [c.trees for c in compiled.values()])
+    names = {n for c in compiled.values() for n in c.fields}
+    fields.build(case, names, ls, fmap, [c.trees for c in compiled.values()])
 
     limit = int(cfg["max_hits_per_rule"])
     rows_of: dict[int, list[tuple[Any, ...]]] = {}
@@ -254,7 +261,8 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
         run.alerts += _correlate(corr, compiled, rows_of, run)
         ran += 1
     run.converted = len(compiled) + ran
-    run.alerts.sort(key=lambda a: (a["ts"], a["rule"], a["host"]))
+    # Ties (one rule, host and time) are broken by the whole alert: ids never depend on rule order.
+    run.alerts.sort(key=lambda a: (a["ts"], a["rule"], a["host"], json.dumps(a, sort_keys=True, default=str)))
     for i, a in enumerate(run.alerts, 1):
         a["id"] = f"ALR-{i:06d}"
     return run
