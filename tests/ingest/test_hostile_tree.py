@@ -234,3 +234,20 @@ def test_reingest_adds_no_row_of_any_kind_and_stats_agrees(data: Path, tmp_path:
     with Case.open(str(case), read_only=True) as c:
         unread = c.rows("SELECT file FROM rejects WHERE reason = 'unreadable' ORDER BY 1")
     assert [f.rsplit("/", 1)[1] for (f,) in unread] == ["dangling.log", "pipe"]
+
+
+def test_a_zip_member_name_flagged_utf8_that_is_not_costs_that_zip_only(tmp_path: Path) -> None:
+    buf = tmp_path / "src.zip"
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("h\u00e9.log", _zeek(2))  # not ASCII: the name is flagged UTF-8
+    raw = buf.read_bytes()
+    assert raw.count("h\u00e9.log".encode()) == 2
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "bad.zip").write_bytes(raw.replace("h\u00e9.log".encode(), b"h\xff\xfe.log"))
+    (tmp_path / "tree" / "ok.log").write_bytes(_zeek(3, 10))
+    with Case.open(str(tmp_path / "c.duckdb")) as case:
+        report = ingest_paths([str(tmp_path / "tree")], case, workers=1)
+        rej = case.rows("SELECT file, reason, detail FROM rejects")
+    assert report.stats.stored == 3 and report.stats.rejected == 1
+    assert rej == [(str(tmp_path / "tree" / "bad.zip"), "unreadable",
+                    "unreadable zip archive: a member name flagged UTF-8 is not UTF-8")]
