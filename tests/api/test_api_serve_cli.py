@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from outbreak_fixture import build
 
 WORMSIGN = Path(sys.executable).with_name("wormsign")
@@ -92,3 +93,38 @@ def test_serve_prints_the_token_once_and_guards_the_api(tmp_path: Path) -> None:
         assert _get(f"http://127.0.0.1:{port}/api/cases", token)[0] == 200
     finally:
         _stop(proc)
+
+
+def _refused(case: Path, port: int) -> str:
+    """Run ``serve`` on a case whose token file must be refused: it exits 1 and never binds."""
+    p = subprocess.run(
+        [str(WORMSIGN), "serve", "--case", str(case), "--port", str(port)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "300"},
+    )
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "API token" not in p.stdout
+    return " ".join(p.stderr.split())
+
+
+def test_serve_refuses_a_token_file_open_to_others(tmp_path: Path) -> None:
+    case = tmp_path / "c.duckdb"
+    build(case)
+    token = tmp_path / "c.duckdb.token"
+    token.write_text("z" * 43 + "\n", encoding="ascii")
+    token.chmod(0o640)
+    msg = _refused(case, _port())
+    assert f"error: {token}: token file is open to group or others (mode 640); chmod 600 it" in msg
+
+
+def test_serve_refuses_a_token_file_planted_by_another_user(tmp_path: Path) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("only root can make a file owned by another user")
+    case = tmp_path / "c.duckdb"
+    build(case)
+    token = tmp_path / "c.duckdb.token"
+    token.write_text("planted-" + "z" * 40 + "\n", encoding="ascii")
+    token.chmod(0o600)
+    os.chown(token, 54321, 54321)
+    msg = _refused(case, _port())
+    assert f"error: {token}: token file is owned by uid 54321, not by you (uid 0)" in msg
+    assert "planted-" not in msg
