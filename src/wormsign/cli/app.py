@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.markup import escape
+from rich.segment import Segment
+from rich.text import Text
+
+from wormsign.text import printable
 
 app = typer.Typer(
     name="wormsign",
@@ -15,8 +22,47 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console(emoji=False)
-err = Console(stderr=True, emoji=False)
+
+
+class SafeConsole(Console):
+    """A console that never sends a control character of the data to the terminal.
+
+    Call sites show attacker-written text with :func:`plain` (escaped before layout, so tables
+    line up). This is the net under them: any text segment that still holds a control character
+    (rich's own cursor and colour codes are control segments and styles, not text) is escaped
+    with the same :func:`~wormsign.text.printable`, line breaks kept.
+    """
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        for seg in super().render(renderable, options):
+            if seg.control is None and not seg.text.isprintable() and seg.text != "\n":
+                yield Segment("\n".join(printable(part) for part in seg.text.split("\n")), seg.style)
+            else:
+                yield seg
+
+
+def plain(value: Any, style: str = "") -> Text:
+    """Attacker-written text for the console: escaped (:func:`~wormsign.text.printable`), never markup."""
+    return Text(printable(value), style=style)
+
+
+def esc(value: Any) -> str:
+    """Attacker-written text inside a line of rich markup: escaped, then its ``[`` made literal."""
+    return escape(printable(value))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines (a rejected record names its file and values) with the data's controls escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))  # a newline in the data forges no line
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
+
+
+console = SafeConsole(emoji=False)
+err = SafeConsole(stderr=True, emoji=False)
 
 #: Exit statuses (docs/cli.md).
 EXIT_OK = 0
@@ -26,6 +72,6 @@ EXIT_REJECTS = 3  # the run finished, but some records were rejected (counted in
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every rejected record.")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, handlers=[handler])

@@ -16,6 +16,7 @@ from wormsign.eval import EvalError, Run, load_incidents, load_truth, run_suite,
 from wormsign.eval.docs import settings
 from wormsign.eval.suite import load_hunt, load_simulator
 from wormsign.eval import table as tab
+from wormsign.text import printable
 
 
 def _ints(text: str | None, what: str) -> list[int] | None:
@@ -57,13 +58,13 @@ def _one(truth: Path, incidents: Path, out: Path | None) -> None:
               f"{s.lockouts_right} of {s.true_lockouts} ({s.lockouts_matched} matched)")
     console.print(t)
     if s.missed:
-        console.print(f"missed: {', '.join(s.missed[:20])}{' ...' if len(s.missed) > 20 else ''}",
+        console.print(f"missed: {printable(', '.join(s.missed[:20]))}{' ...' if len(s.missed) > 20 else ''}",
                       highlight=False, markup=False)
     if out:
         _write(out, s.to_dict())
     for inc in s.false_high_incidents[:20]:
-        console.print(f"false high: {inc.get('id')} {inc.get('severity')} {inc.get('type')}: "
-                      f"{inc.get('title')}", highlight=False, markup=False)
+        line = f"false high: {inc.get('id')} {inc.get('severity')} {inc.get('type')}: {inc.get('title')}"
+        console.print(printable(line), highlight=False, markup=False)
     if len(s.false_high_incidents) > 20:
         console.print(f"... and {len(s.false_high_incidents) - 20} more false highs", highlight=False)
 
@@ -175,5 +176,5 @@ def eval_command(
             raise typer.Exit(EXIT_ERROR)
         _one(truth, incidents, json_out)
     except EvalError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, style="red", soft_wrap=True)
+        err.print(f"error: {printable(exc)}", highlight=False, markup=False, style="red", soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None

@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, plain
 from wormsign.store import Case
+from wormsign.text import printable
 
 
 def _demo() -> tuple[list[Path], Path | None]:
@@ -41,8 +42,13 @@ def c2_overlap(families: list[dict[str, Any]]) -> list[tuple[str, str, dict[str,
 
 
 def _t(v: Any) -> Text:
-    """A table cell or line of attacker-written text: shown as is, never read as rich markup."""
-    return Text("" if v is None else str(v))
+    """A table cell or line of attacker-written text: shown escaped, never read as rich markup."""
+    return plain(v)
+
+
+def _p(v: Any) -> str:
+    """Attacker-written text inside a line printed with ``markup=False``."""
+    return printable(v)
 
 
 def write_outputs(out: Path, document: dict[str, Any], alerts: list[dict[str, Any]]) -> tuple[Path, Path]:
@@ -63,7 +69,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
     console.print(f"[bold]{len(alerts):,}[/] alerts, [bold]{len(incs)}[/] incidents, "
                   f"[bold red]{len(outbreaks)}[/] outbreak(s)", highlight=False)
     for inc in outbreaks:
-        console.rule(Text(f"{inc['id']} {inc['title']}", style="bold red"), characters="=")
+        console.rule(plain(f"{inc['id']} {inc['title']}", style="bold red"), characters="=")
         console.print(_t(f"patient zero: {inc['patient_zero']}   spread rate: {inc['spread_rate_per_hour']}/h   "
                          f"R: {inc['r_estimate']}   first alert: {inc['first_alert']}"), highlight=False)
         if inc["initial_access"]:
@@ -82,7 +88,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
         console.print(t)
         if inc["under_attack"]:
             console.print(f"under attack, not infected ({len(inc['under_attack'])}): "
-                          + ", ".join(inc["under_attack"][:30]), highlight=False, markup=False)
+                          + ", ".join(_p(h) for h in inc["under_attack"][:30]), highlight=False, markup=False)
         locked = inc["accounts"]["locked"]
         if locked:
             t = Table(title="Locked accounts (for the helpdesk)", title_justify="left")
@@ -92,7 +98,8 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
                 t.add_row(_t(lk["account"]), _t(lk["ts"]), _t(lk["source_host"] or "?"), _t(lk["dc"]))
             console.print(t)
         for f in inc["families"]:
-            console.print(f"family {f.get('family')}: {len(f.get('hosts') or [])} hosts; C2 {', '.join(f.get('c2') or [])}",
+            console.print(f"family {_p(f.get('family'))}: {len(f.get('hosts') or [])} hosts; "
+                          f"C2 {_p(', '.join(f.get('c2') or []))}",
                           highlight=False, markup=False)
         deliveries = inc.get("deliveries") or []
         if deliveries:
@@ -100,14 +107,14 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
             for d in deliveries:
                 pairs.setdefault((str(d.get("from_family")), str(d.get("to_family"))), set()).add(str(d.get("host")))
             for (a, b), hosts in sorted(pairs.items()):
-                console.print(f"delivery chain: {a} delivered {b} on {len(hosts)} hosts "
-                              f"(first on {deliveries[0].get('host')} at {deliveries[0].get('ts')})",
+                console.print(f"delivery chain: {_p(a)} delivered {_p(b)} on {len(hosts)} hosts "
+                              f"(first on {_p(deliveries[0].get('host'))} at {_p(deliveries[0].get('ts'))})",
                               highlight=False, markup=False)
         for a, b, shared in c2_overlap(inc["families"]):
             what = "; ".join(f"{k}: {', '.join(v[:5])}" for k, v in shared.items()) or "none"
-            console.print(f"C2 overlap {a} / {b}: {what}", highlight=False, markup=False)
+            console.print(f"C2 overlap {_p(a)} / {_p(b)}: {_p(what)}", highlight=False, markup=False)
         if inc["c2"]:
-            console.print("C2: " + ", ".join(f"{c['address']}:{c['port']}" for c in inc["c2"][:20]),
+            console.print("C2: " + ", ".join(_p(f"{c['address']}:{c['port']}") for c in inc["c2"][:20]),
                           highlight=False, markup=False)
         t = Table(title="Containment order", title_justify="left")
         for c in ("rank", "host", "downstream", "reason"):
@@ -116,8 +123,10 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
             t.add_row(_t(str(c["rank"])), _t(c["host"]), _t(str(c["downstream"])), _t(c["reason"]))
         console.print(t)
         act = inc["actions"]
-        console.print(f"actions: isolate {len(act['isolate'])} hosts; reset {', '.join(act['reset_credentials'][:20]) or '-'}; "
-                      f"MFA {', '.join(act['mfa'][:20]) or '-'}; block {', '.join(act['block'][:20]) or '-'}",
+        console.print(f"actions: isolate {len(act['isolate'])} hosts; "
+                      f"reset {_p(', '.join(act['reset_credentials'][:20])) or '-'}; "
+                      f"MFA {_p(', '.join(act['mfa'][:20])) or '-'}; "
+                      f"block {_p(', '.join(act['block'][:20])) or '-'}",
                       highlight=False, markup=False)
     others = [i for i in incs if i["type"] != "outbreak"]
     if others:
@@ -159,7 +168,7 @@ def hunt(
         tmp = Path(tempfile.mkdtemp(prefix="wormsign-"))
         case = tmp / "case.duckdb"
     elif not paths and not case.exists():
-        err.print(f"error: no case file {case}", markup=False, style="red")
+        err.print(f"error: no case file {_p(case)}", markup=False, style="red", soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
     rejected = False
@@ -170,18 +179,18 @@ def hunt(
             try:
                 rejected = not run_ingest(paths, c, strict=strict, workers=None).ok
             except IngestError as exc:
-                err.print(f"error: {exc}", highlight=False, markup=False, style="red")
+                err.print(f"error: {_p(exc)}", highlight=False, markup=False, style="red", soft_wrap=True)
                 raise typer.Exit(EXIT_ERROR) from None
         try:
             result = run_hunt(c, sigma_rules=None if no_sigma else [str(s) for s in sigma or []],
                               allowlist=str(allowlist) if allowlist else None,
                               intel=str(intel) if intel else None)
         except (ValueError, KeyError, OSError) as exc:
-            err.print(f"error: {exc}", highlight=False, markup=False, style="red")
+            err.print(f"error: {_p(exc)}", highlight=False, markup=False, style="red", soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
         inc, al = write_outputs(out, result.document, result.alerts)
         print_summary(result.document, result.alerts)
-        console.print(f"wrote {inc} and {al}", highlight=False, markup=False)
+        console.print(f"wrote {_p(inc)} and {_p(al)}", highlight=False, markup=False, soft_wrap=True)
         if report is not None:
             try:
                 from wormsign.report import write_report
@@ -189,6 +198,6 @@ def hunt(
                 err.print("[yellow]warning:[/] the report module is not available; --report skipped")
             else:
                 write_report(c, str(report))
-                console.print(f"wrote {report}", highlight=False, markup=False)
+                console.print(f"wrote {_p(report)}", highlight=False, markup=False, soft_wrap=True)
     if rejected:
         raise typer.Exit(EXIT_REJECTS)

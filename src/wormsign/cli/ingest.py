@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, esc, plain
 from wormsign.ingest import IngestError, IngestReport, ingest_paths
 from wormsign.resolve import resolve
 from wormsign.store import Case
@@ -68,10 +67,10 @@ def print_report(report: IngestReport, elapsed: float) -> None:
         t.add_column("reason")
         t.add_column("count", justify="right")
         for reason, n in st.reasons.most_common():
-            t.add_row(Text(str(reason)), f"{n:,}")  # reasons and files are attacker-written: no markup
+            t.add_row(plain(reason), f"{n:,}")  # reasons and files are attacker-written: no markup
         console.print(t)
         for r in report.rejects[:10]:
-            err.print(Text.assemble(("rejected", "yellow"), " ", str(r)), highlight=False, soft_wrap=True)
+            err.print(Text.assemble(("rejected", "yellow"), " ", plain(r)), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -90,7 +89,7 @@ def ingest(
         try:
             report = run_ingest(paths, c, strict=strict, workers=workers or None)
         except IngestError as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/] {esc(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
     if not report.ok:
         raise typer.Exit(EXIT_REJECTS)
@@ -100,7 +99,7 @@ def ingest(
 def stats(case: Path = CaseOpt) -> None:
     """Events per host, kind and source; the time range; rejected counts."""
     if not case.exists():
-        err.print(f"[red]error:[/] no case file {escape(str(case))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] no case file {esc(case)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     with Case.open(str(case), read_only=True) as c:
         total = c.count()
@@ -118,7 +117,7 @@ def stats(case: Path = CaseOpt) -> None:
             t.add_column(title.split()[-1] if "top" not in title else title.split(" per ")[1].split(" (")[0])
             t.add_column("events", justify="right")
             for k, n in c.rows(sql):
-                t.add_row(Text(str(k)), f"{n:,}")  # host names, channels: attacker-written
+                t.add_row(plain(k), f"{n:,}")  # host names, channels: attacker-written
             console.print(t)
         # Files that could not be opened are sources rows of their own (older cases: rejects
         # rows with no digest, counted here too), so this is the count ingest gave.
@@ -135,7 +134,7 @@ def stats(case: Path = CaseOpt) -> None:
             for f, n, why in c.rows(
                 "SELECT file, rejected, reasons FROM sources WHERE rejected > 0 ORDER BY rejected DESC LIMIT 25"
             ):
-                t.add_row(Text(str(f)), f"{n:,}", Text(str(why)))
+                t.add_row(plain(f), f"{n:,}", plain(why))
             console.print(t)
         unread = c.rows(
             "SELECT file, detail FROM rejects WHERE digest = '' OR reason = 'unreadable' ORDER BY file LIMIT 25"
@@ -145,5 +144,5 @@ def stats(case: Path = CaseOpt) -> None:
             t.add_column("file", overflow="fold")
             t.add_column("why")
             for f, why in unread:
-                t.add_row(Text(str(f)), Text(str(why)))
+                t.add_row(plain(f), plain(why))
             console.print(t)

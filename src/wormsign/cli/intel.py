@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, esc, plain
 from wormsign.intel import render
 from wormsign.intel.store import DEFAULT_PATH, IntelStore
 from wormsign.store import Case
@@ -31,7 +30,7 @@ IntelCaseOpt = typer.Option(
 
 
 def _fail(msg: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/] {esc(msg)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_ERROR)
 
 
@@ -109,7 +108,7 @@ def import_(
         except IntelImportError as exc:
             raise _fail(str(exc)) from None
     for name, kind in report.files.items():
-        console.print(f"{escape(name)}: read as [bold]{escape(kind)}[/]", highlight=False, soft_wrap=True)
+        console.print(f"{esc(name)}: read as [bold]{esc(kind)}[/]", highlight=False, soft_wrap=True)
     console.print(
         f"[green]{report.imported:,} indicators imported[/], "
         f"[{'red' if report.rejected else 'green'}]{report.rejected:,} rows rejected[/], "
@@ -118,9 +117,9 @@ def import_(
         soft_wrap=True,
     )
     for e in report.bad_files[:50]:
-        err.print(f"[yellow]file rejected[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]file rejected[/] {esc(e)}", highlight=False, soft_wrap=True)
     for e in report.errors[:20]:
-        err.print(f"[yellow]rejected[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]rejected[/] {esc(e)}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(EXIT_REJECTS)
 
@@ -231,7 +230,7 @@ def export(
         text = do_export(fmt, inds, info=f"wormsign: {inc.get('title') or incident_id}", attribution=attr)
         out.write_text(text, encoding="utf-8")
         console.print(
-            f"wrote {escape(str(out))} ({fmt}, {len(inds)} indicators)", highlight=False, soft_wrap=True
+            f"wrote {esc(out)} ({fmt}, {len(inds)} indicators)", highlight=False, soft_wrap=True
         )
         return
     with _open(store, case) as (s, c):
@@ -246,7 +245,7 @@ def export(
             fmt, inds, info=(title + (f"case {c.path}" if c else "indicators")).strip(), attribution=attr
         )
     out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {escape(str(out))} ({fmt}, {len(text):,} bytes)", highlight=False, soft_wrap=True)
+    console.print(f"wrote {esc(out)} ({fmt}, {len(text):,} bytes)", highlight=False, soft_wrap=True)
 
 
 @intel_app.command("match")
@@ -293,7 +292,7 @@ def scan(
     for col in ("file", "rule", "family", "sha256"):
         t.add_column(col)
     for h in rep.hits:
-        t.add_row(Text(h.path), Text(h.rule), Text(h.family), Text(h.sha256))
+        t.add_row(plain(h.path), plain(h.rule), plain(h.family), plain(h.sha256))
     console.print(t)
     console.print(
         f"{rep.scanned:,} files scanned, {len(rep.hits):,} hits, {stored:,} hash indicators stored, "
@@ -302,4 +301,4 @@ def scan(
         soft_wrap=True,
     )
     for path, why in rep.skipped[:20]:
-        err.print(f"[yellow]skipped[/] {escape(path)}: {escape(why)}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]skipped[/] {esc(path)}: {esc(why)}", highlight=False, soft_wrap=True)

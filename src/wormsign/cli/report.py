@@ -6,9 +6,8 @@ from pathlib import Path
 
 import duckdb
 import typer
-from rich.markup import escape
 
-from wormsign.cli.app import EXIT_ERROR, app, console, err
+from wormsign.cli.app import EXIT_ERROR, app, console, err, esc
 from wormsign.store import Case
 
 _CASE = typer.Option(..., "--case", "-c", help="Case file (DuckDB) that a hunt has run on.")
@@ -16,13 +15,13 @@ _CASE = typer.Option(..., "--case", "-c", help="Case file (DuckDB) that a hunt h
 
 def _open(case: Path) -> Case:
     if not case.is_file():
-        err.print(f"[red]error:[/] {escape(str(case))}: no such case file", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {esc(case)}: no such case file", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     try:
         return Case.open(str(case), read_only=True)
     except duckdb.Error as e:
         err.print(
-            f"[red]error:[/] {escape(str(case))}: cannot open the case: {escape(str(e))}",
+            f"[red]error:[/] {esc(case)}: cannot open the case: {esc(e)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -42,10 +41,10 @@ def report(
         try:
             out = write_report(c, output)
         except (ViewError, AssetMissing) as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from e
     console.print(
-        f"report written to {escape(str(out))} ({out.stat().st_size:,} bytes)",
+        f"report written to {esc(out)} ({out.stat().st_size:,} bytes)",
         highlight=False,
         soft_wrap=True,
     )
@@ -72,17 +71,17 @@ def export(
 
     if fmt not in FORMATS:
         err.print(
-            f"[red]error:[/] unknown format {escape(repr(fmt))}; known: {', '.join(FORMATS)}", highlight=False
+            f"[red]error:[/] unknown format {esc(repr(fmt))}; known: {', '.join(FORMATS)}", highlight=False
         )
         raise typer.Exit(EXIT_ERROR)
     with _open(case) as c:
         try:
             files = run_export(c, fmt, output)
         except ViewError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from e
     for f in files:
-        console.print(f"wrote {escape(str(f))}", highlight=False, soft_wrap=True)
+        console.print(f"wrote {esc(f)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -100,23 +99,23 @@ def serve(
     try:
         token, created = load_or_create(case)
     except (OSError, ValueError) as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from e
     url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}/"
     if created:
         console.print(
-            f"API token (shown once, kept in {escape(str(token_path(case)))}): {escape(token)}",
+            f"API token (shown once, kept in {esc(token_path(case))}): {esc(token)}",
             highlight=False,
         )
-        console.print(f"dashboard: {escape(url)}?token={escape(token)}", highlight=False, soft_wrap=True)
+        console.print(f"dashboard: {esc(url)}?token={esc(token)}", highlight=False, soft_wrap=True)
     else:
         console.print(
-            f"API token: in {escape(str(token_path(case)))}; dashboard: {escape(url)}?token=<token>",
+            f"API token: in {esc(token_path(case))}; dashboard: {esc(url)}?token=<token>",
             highlight=False,
             soft_wrap=True,
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(
-            f"[yellow]warning:[/] serving on {escape(host)}: reachable from other machines", highlight=False
+            f"[yellow]warning:[/] serving on {esc(host)}: reachable from other machines", highlight=False
         )
     uvicorn.run(create_app(case, token), host=host, port=port, log_level="warning")

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, app, console, err
+from wormsign.cli.app import EXIT_ERROR, app, console, err, plain
 from wormsign.store import Case
 
 
@@ -28,11 +27,11 @@ def sigma_cmd(
     from wormsign.detect.sigma import run_sigma
 
     if not case.exists():
-        err.print(Text(f"no such case: {case}", style="red"), soft_wrap=True)
+        err.print(plain(f"no such case: {case}", style="red"), soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     for p in rules:
         if not p.exists():
-            err.print(Text(f"no such rule file or folder: {p}", style="red"), soft_wrap=True)
+            err.print(plain(f"no such rule file or folder: {p}", style="red"), soft_wrap=True)
             raise typer.Exit(EXIT_ERROR)
     with Case.open(str(case), read_only=True) as c:
         run = run_sigma(c, [str(p) for p in rules], builtin=not no_builtin)
@@ -52,7 +51,7 @@ def sigma_cmd(
     for r in run.fired():
         hosts = ", ".join(r["hosts"][:5]) + (f" +{len(r['hosts']) - 5}" if len(r["hosts"]) > 5 else "")
         t.add_row(
-            *(Text(str(x)) for x in (r["rule"], r["title"], r["severity"], r["alerts"], r["hits"], hosts))
+            *(plain(x) for x in (r["rule"], r["title"], r["severity"], r["alerts"], r["hits"], hosts))
         )
     console.print(t)
     console.print(
@@ -62,21 +61,21 @@ def sigma_cmd(
         markup=False,
     )
     if run.truncated:
-        console.print(f"rules cut at the hit limit: {', '.join(run.truncated)}", markup=False)
+        console.print(plain(f"rules cut at the hit limit: {', '.join(run.truncated)}"))
     if run.skipped:
         reasons: dict[str, int] = {}
         for s in run.skipped:
             key = s["reason"].split(":")[0]
             reasons[key] = reasons.get(key, 0) + 1
-        console.print("skipped: " + "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items())), markup=False)
+        console.print(plain("skipped: " + "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items()))))
         if show_skipped:
             st = Table(title="Skipped rules")
             for col in ("rule", "file", "reason"):
                 st.add_column(col)
             for s in run.skipped:
-                st.add_row(Text(s["rule"]), Text(s["file"]), Text(s["reason"]))
+                st.add_row(plain(s["rule"]), plain(s["file"]), plain(s["reason"]))
             console.print(st)
         if strict:
             first = run.skipped[0]
-            err.print(Text(f"--strict: {first['file']}: rule {first['rule']}: {first['reason']}"))
+            err.print(plain(f"--strict: {first['file']}: rule {first['rule']}: {first['reason']}"))
             raise typer.Exit(EXIT_ERROR)

@@ -10,15 +10,21 @@ from rich.text import Text
 
 from wormsign.intel.attribution import Attribution
 from wormsign.intel.indicators import Indicator
+from wormsign.text import printable
 
 
 def _cells(*values: Any) -> list[Text]:
     """Table cells as plain text: rich would read ``[/x]`` in a str cell as markup (and fail on it)."""
-    return [Text(str(v)) for v in values]
+    return [Text(printable(v)) for v in values]
+
+
+def _esc(value: Any) -> str:
+    """Feed or case text inside a line of rich markup: control characters escaped, then markup."""
+    return escape(printable(value))
 
 
 def indicators_table(title: str, inds: list[Indicator]) -> Table:
-    t = Table(title=Text(title))
+    t = Table(title=Text(printable(title)))
     t.add_column("type")
     t.add_column("value", overflow="fold", min_width=21)  # values are copied: fold, never cut
     for col in ("first seen", "last seen", "source"):
@@ -29,7 +35,7 @@ def indicators_table(title: str, inds: list[Indicator]) -> Table:
 
 
 def summary_table(title: str, rows: list[tuple[str, str, int, Any, Any]]) -> Table:
-    t = Table(title=Text(title))
+    t = Table(title=Text(printable(title)))
     for col in ("family", "type", "indicators", "first seen", "last seen"):
         t.add_column(col, justify="right" if col == "indicators" else "left")
     for fam, typ, n, first, last in rows:
@@ -40,10 +46,10 @@ def summary_table(title: str, rows: list[tuple[str, str, int, Any, Any]]) -> Tab
 def overlap_table(rep: Any) -> Table:
     dims = list(next(iter(rep.sizes.values()), {}).keys())
     t = Table(title=Text(f"C2 overlap by {rep.by} (Jaccard)"))
-    t.add_column(Text(rep.by))
-    t.add_column(Text(rep.by))
+    t.add_column(Text(printable(rep.by)))
+    t.add_column(Text(printable(rep.by)))
     for d in dims:
-        t.add_column(Text(d), justify="right")
+        t.add_column(Text(printable(d)), justify="right")
     t.add_column("shared")
     for p in rep.pairs:
         shared = "; ".join(f"{d}: {', '.join(v[:5])}" for d, v in p.shared.items())
@@ -58,7 +64,7 @@ def overlap_lines(rep: Any) -> list[str]:
         if any(p.linked for p in rep.pairs)
         else ["[green]No shared infrastructure[/] between any two groups."]
     )
-    lines += [f"cluster sharing infrastructure: {escape(', '.join(c))}" for c in rep.clusters if len(c) > 1]
+    lines += [f"cluster sharing infrastructure: {_esc(', '.join(c))}" for c in rep.clusters if len(c) > 1]
     return lines
 
 
@@ -78,7 +84,7 @@ def attribution_lines(attr: Attribution) -> list[str]:
     lines = []
     for fam, cs in sorted(attr.c2.items()):
         addrs = ", ".join(f"{c.address}:{c.port}" if c.port else c.address for c in cs[:20])
-        lines.append(f"C2 of {escape(fam)} contacted: {escape(addrs)}")
-    lines += [escape(str(d)) for d in attr.deliveries]
-    lines += [f"{escape(a)} -> {escape(b)}: {n} deliveries" for (a, b), n in attr.delivery_summary().items()]
+        lines.append(f"C2 of {_esc(fam)} contacted: {_esc(addrs)}")
+    lines += [_esc(str(d)) for d in attr.deliveries]
+    lines += [f"{_esc(a)} -> {_esc(b)}: {n} deliveries" for (a, b), n in attr.delivery_summary().items()]
     return lines or ["No host matched the intel."]
