@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import stix2
+from hostile import BIDI, C1, CLEAR_SCREEN, OSC8_LINK, raw_controls
 from intel_cases import DATA
 from pymisp import MISPEvent
 
@@ -17,6 +18,7 @@ from wormsign.intel.importer import import_file
 from wormsign.intel.indicators import make
 from wormsign.intel.store import IntelStore
 from wormsign.store import Case
+from wormsign.text import printable
 
 
 def keys(inds) -> set[tuple[str, str, str]]:
@@ -196,3 +198,16 @@ def test_csv_cells_never_start_a_spreadsheet_formula_and_still_round_trip(tmp_pa
     back = reimport(tmp_path, text, "guarded.csv")
     assert keys(back.indicators()) == keys(hostile)
     back.close()
+
+
+def test_csv_cells_hold_no_terminal_controls() -> None:
+    """A blocklist is read in a terminal too (cat, less): feed text is shown escaped, never as escapes."""
+    inds = [
+        make("url", "http://c2.example/" + CLEAR_SCREEN, family="emotet", source=OSC8_LINK),
+        make("url", "http://c2.example/" + BIDI, family="emotet", source="@" + C1),
+    ]
+    text = export("csv", inds)
+    assert raw_controls(text) == set()
+    rows = {r[0]: r for r in csv.reader(text.splitlines()[1:])}
+    assert rows["http://c2.example/" + r"\x1b[2J\x1b[H"][5] == printable(OSC8_LINK)
+    assert rows["http://c2.example/" + r"exe.\u202etxt.doc"][5] == r"'@\x9b2J\x9d8;;http://evil.example/\x9c"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import pytest
+from hostile import CLEAR_SCREEN, FORMULAS, TERMINAL_HOST, XML_HOST, XML_INVALID, raw_controls
 from outbreak_fixture import HOSTILE_HOST, HOSTILE_USER
 
 from wormsign.report.export import export
 from wormsign.store import Case
+from wormsign.text import printable
 
 
 def _export(path: Path, fmt: str, out: Path) -> list[Path]:
@@ -76,3 +79,53 @@ def test_graphml_reads_back_in_networkx(outbreak: tuple[Path, dict[str, Any]], t
 def test_unknown_format_is_refused(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown export format"):
         _export(outbreak[0], "xml", tmp_path / "x")
+
+
+def _with_host(path: Path, doc: dict[str, Any], name: str) -> None:
+    """The hunt saved in the case, with the fixture's hostile host renamed to ``name`` everywhere."""
+    old, new = json.dumps(HOSTILE_HOST)[1:-1], json.dumps(name)[1:-1]
+    with Case.open(str(path)) as case:
+        case.set_meta("hunt", json.loads(json.dumps(doc).replace(old, new)))
+
+
+def test_graphml_with_xml_invalid_characters_parses_back(
+    outbreak: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Gephi and every XML parser refuse a file with \\x00-\\x1f (but tab, newline, CR) or U+FFFE/FFFF."""
+    path, doc = outbreak
+    _with_host(path, doc, XML_HOST)
+    [out] = _export(path, "graphml", tmp_path / "g.graphml")
+    ET.parse(out)  # well-formed XML 1.0
+    g = nx.read_graphml(out)
+    escaped = "".join(f"\\x{c:02x}" for c in range(0x20) if c not in (9, 10, 13))
+    shown = "ws-evil" + escaped + r"\ufffe\uffff-end"
+    assert shown in g.nodes
+    assert g.nodes[shown]["infector"] == "ws-0003"
+    assert ("ws-0003", shown) in g.edges
+    assert not any(c in XML_INVALID for c in out.read_text("utf-8"))
+
+
+def test_csv_cells_hold_no_terminal_controls(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    path, doc = outbreak
+    _with_host(path, doc, TERMINAL_HOST)
+    with Case.open(str(path)) as case:
+        hunt = case.get_meta("hunt")
+        hunt["incidents"][0]["accounts"]["locked"][0]["account"] = "\t=1+1" + CLEAR_SCREEN
+        case.set_meta("hunt", hunt)
+    files = _export(path, "csv", tmp_path / "csv")
+    for f in files:
+        assert raw_controls(f.read_text("utf-8").replace("\r\n", "")) == set(), f
+    rows = {f.stem: list(csv.DictReader(f.open(encoding="utf-8", newline=""))) for f in files}
+    assert rows["edges"][3]["target"] == printable(TERMINAL_HOST)
+    assert rows["locked_accounts"][0]["account"] == r"'\t=1+1\x1b[2J\x1b[H"
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_csv_formula_cells_are_quoted(
+    outbreak: tuple[Path, dict[str, Any]], tmp_path: Path, formula: str
+) -> None:
+    path, doc = outbreak
+    _with_host(path, doc, formula)
+    _export(path, "csv", tmp_path / "csv")
+    rows = list(csv.DictReader((tmp_path / "csv" / "edges.csv").open(encoding="utf-8", newline="")))
+    assert rows[3]["target"] == "'" + printable(formula)

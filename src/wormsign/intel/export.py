@@ -14,20 +14,21 @@ from typing import Any
 
 import stix2
 
+from wormsign import text
 from wormsign.intel import mispio, stixio
 from wormsign.intel.indicators import CERT_TYPES, Indicator
 
 FORMATS: tuple[str, ...] = ("stix", "misp", "csv")
 CSV_COLUMNS: tuple[str, ...] = ("value", "family", "type", "first_seen", "last_seen", "source")
-#: First characters that make a spreadsheet read a cell as a formula (or as the start of one).
-FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")  # feeds.plain_list reads the same set
+#: First characters that make a spreadsheet read a cell as a formula (feeds.plain_list reads the same set).
+FORMULA_START: tuple[str, ...] = text.FORMULA_START
 
 
 def cell(v: str) -> str:
-    """A CSV cell a spreadsheet shows as text: feed values are attacker-written, so a cell that
-    would start a formula gets a leading ``'`` (the plain-list reader takes it off again)."""
-    # Quotes before a formula character count too, so that the reader, taking one off, gets v back.
-    return "'" + v if v.lstrip("'").startswith(FORMULA_START) else v
+    """A CSV cell a spreadsheet shows as text and a terminal shows escaped: feed values are
+    attacker-written, so a cell that would start a formula gets a leading ``'`` (the plain-list
+    reader takes it off again), and control characters are escaped (:func:`wormsign.text.csv_cell`)."""
+    return text.csv_cell(v)
 
 
 def sightings(attribution: Any | None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import orjson
 
 from wormsign.ingest.base import parse_ts
 from wormsign.intel.indicators import Indicator, IndicatorError, canon_port, classify, make
+from wormsign.text import FORMULA_START
 
 Row = tuple[int, Indicator | str]
 
@@ -192,7 +193,7 @@ def _skip(text: str, pos: int) -> int:
 
 def _unguard(v: str) -> str:
     """A cell as written before ``intel export --format csv`` guarded it against spreadsheet formulas."""
-    return v[1:] if v[:1] == "'" and v.lstrip("'").startswith(("=", "+", "-", "@", "\t", "\r")) else v
+    return v[1:] if v[:1] == "'" and v.lstrip("'").startswith(FORMULA_START) else v
 
 
 def plain_list(

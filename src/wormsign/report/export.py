@@ -11,10 +11,9 @@ import networkx as nx
 
 from wormsign.report.view import build_view
 from wormsign.store import Case
+from wormsign.text import csv_cell, xml_text
 
 FORMATS = ("json", "csv", "graphml")
-# A cell that starts with one of these is read as a formula by spreadsheet programs.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 HOST_COLS = ("host", "state", "generation", "infected_at", "infector", "technique", "families", "hashes")
 EDGE_COLS = (
     "source",
@@ -50,10 +49,15 @@ def _flat(value: Any) -> str | int | float | bool:
 
 
 def _cell(value: Any) -> Any:
+    """A CSV cell: attacker-written text escaped and never a spreadsheet formula (wormsign.text)."""
     v = _flat(value)
-    if isinstance(v, str) and v.startswith(_FORMULA):
-        return "'" + v  # attacker-written text must not run as a spreadsheet formula
-    return v
+    return csv_cell(v) if isinstance(v, str) else v
+
+
+def _xml(value: Any) -> Any:
+    """A GraphML value: characters XML 1.0 cannot hold escaped (wormsign.text), the rest exact."""
+    v = _flat(value)
+    return xml_text(v) if isinstance(v, str) else v
 
 
 def tables(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -87,25 +91,25 @@ def tables(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def graph(view: dict[str, Any]) -> nx.MultiDiGraph:
     """The propagation graph of every incident: hosts as nodes, infections as edges."""
-    g = nx.MultiDiGraph(name=str(view["case"]["name"]))
+    g = nx.MultiDiGraph(name=xml_text(view["case"]["name"]))
     for inc in view["incidents"]:
         for h in inc.get("hosts") or []:
             g.add_node(
-                str(h.get("host")),
+                xml_text(h.get("host")),
                 **{
-                    k: _flat(h[k])
+                    k: _xml(h[k])
                     for k in ("state", "generation", "infected_at", "infector", "technique", "families")
                     if h.get(k) is not None
                 },
-                incident=str(inc.get("id")),
+                incident=xml_text(inc.get("id")),
             )
         for e in inc.get("edges") or []:
             g.add_edge(
-                str(e.get("source")),
-                str(e.get("target")),
-                incident=str(inc.get("id")),
+                xml_text(e.get("source")),
+                xml_text(e.get("target")),
+                incident=xml_text(inc.get("id")),
                 **{
-                    k: _flat(e[k])
+                    k: _xml(e[k])
                     for k in ("ts", "techniques", "method", "account", "evidence")
                     if e.get(k) is not None
                 },
