@@ -25,10 +25,12 @@ from hostile import (
     raw_control_bytes,
     raw_controls,
 )
+from rich.text import Text
 from typer.testing import CliRunner
 
 from wormsign.cli import app
-from wormsign.cli.app import SafeFormatter, console, err
+from wormsign.cli import _excepthook
+from wormsign.cli.app import SafeConsole, SafeFormatter, console, err
 from wormsign.store import Case
 from wormsign.text import printable
 
@@ -195,3 +197,23 @@ def test_colour_terminal_and_verbose_log_get_no_escapes_from_data(tmp_path: Path
     out = clean(SGR.sub(b"", p.stdout))
     assert r"ws-\x1b]8;;http://evil" in out  # the reader lowercases and cuts at the first "."
     assert r"ws-\x9b2j\x9d8;;http://evil" in out
+
+
+def test_console_escapes_what_a_call_site_forgot() -> None:
+    """The net under the call sites: a raw control in any text segment is escaped, rich's styles kept."""
+    buf = io.StringIO()
+    c = SafeConsole(file=buf, force_terminal=True, color_system="standard", width=200)
+    c.print(Text("host " + CLEAR_SCREEN + "\nnext " + OSC8_LINK, style="red"))
+    out = buf.getvalue().encode("utf-8")
+    assert SGR.search(out)
+    assert clean(SGR.sub(b"", out)) == "host " + SHOWN[CLEAR_SCREEN] + "\nnext " + SHOWN[OSC8_LINK] + "\n"
+
+
+def test_uncaught_error_traceback_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        raise ValueError("bad host " + CLEAR_SCREEN)
+    except ValueError as e:
+        _excepthook(type(e), e, e.__traceback__)
+    errs = capsys.readouterr().err
+    assert raw_controls(errs) == set()
+    assert "ValueError: bad host " + SHOWN[CLEAR_SCREEN] in errs and "Traceback" in errs
