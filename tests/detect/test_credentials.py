@@ -179,3 +179,23 @@ def test_one_process_using_many_accounts_is_a_spray(tmp_path: Path) -> None:
     f = got[0]["fields"]
     assert (f["via"], f["count"], f["process"], f["callers"]) == ("explicit credentials", 8, tool, ["jdoe"])
     assert len(got[0]["evidence"]) == 8
+
+
+def test_a_lockout_is_named_by_the_failures_that_claimed_its_caller_name(tmp_path: Path) -> None:
+    """Two hosts guess one account at the same time, each attempt with a random NetBIOS name; the
+    DC's 4740 repeats the name of the attempt that locked it: that attempt's address is the cause,
+    not the other host's later failure, nor the random name."""
+    r = random.Random(11)
+    names = {h: [netbios(r) for _ in range(6)] for h in ("ws-05", "ws-06")}
+    rows = []
+    for i in range(6):
+        rows.append(fail(i * 0.1, "ws-02", "tgreen", ip("ws-05"), names["ws-05"][i]))
+        rows.append(fail(i * 0.1 + 0.02, "ws-03", "tgreen", ip("ws-06"), names["ws-06"][i]))
+    # locked by ws-05's fifth attempt; ws-06's sixth failure comes before the DC writes the 4740
+    rows.append(ev(0.55, "dc-01", "auth", "4740", **{"user.name": "tgreen", "source.domain": names["ws-05"][4],
+                                                     "event.outcome": "success"}))
+    rows = rows + [ev(-60, h, "generic", "0") for h in ("dc-01", "ws-02", "ws-03", "ws-05", "ws-06")]
+    with make_case(tmp_path / "c.duckdb", rows) as case:
+        hunt(case, sigma_rules=[])
+        got = case.rows("SELECT source, claimed FROM hunt_lockouts")
+    assert got == [("ws-05", names["ws-05"][4].lower())]

@@ -256,21 +256,36 @@ FROM f ASOF LEFT JOIN s ON s.who = coalesce(f.source, f.claim) AND s.acct = f.ac
 
 # 4740: the locked account, the caller computer (whose bad passwords locked it), the DC. The
 # caller name is the one the client sent with its attempts (a tool sends a random one): the
-# source is the address of that account's last failure before the lockout (h_authfail, within
-# auth_window_s), else the caller name when it is a host the address map knows, else none
-# (``claimed`` keeps the name as a detail).
+# source is the caller name when it is a host the address map knows that failed as that account
+# just before; else the source of the failures that claimed the same name (a tool's random name
+# ties the two: two hosts guessing one account are told apart); else the address of that
+# account's last failure before the lockout (h_authfail, within auth_window_s); else the known
+# caller; else none (``claimed`` keeps the name as a detail).
 LOCKOUTS = """
 WITH l AS (
     SELECT ws_hkey(e."source.domain") AS claimed, e.host AS dc, e.ts, e."user.name" AS account,
            lower(split_part(e."user.name", '@', 1)) AS acct, ws_ref(e."src.digest", e."src.record") AS ref
     FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL),
-f AS (SELECT lower(split_part(account, '@', 1)) AS acct, ts, source FROM h_authfail WHERE source IS NOT NULL),
+f AS (SELECT lower(split_part(account, '@', 1)) AS acct, ts, source, claim FROM h_authfail
+      WHERE source IS NOT NULL),
 tied AS (
     SELECT l.ref, CASE WHEN l.ts - f.ts <= to_seconds(?) THEN f.source END AS failed_from
-    FROM l ASOF JOIN f ON f.acct = l.acct AND l.ts >= f.ts)
-SELECT coalesce(t.failed_from, CASE WHEN l.claimed IN (SELECT host FROM h_ipmap) THEN l.claimed END) AS source,
+    FROM l ASOF JOIN f ON f.acct = l.acct AND l.ts >= f.ts),
+-- the failure whose claimed name is the one the 4740 repeats (a tool's random name ties them)
+named AS (
+    SELECT l.ref, min(f.source) AS named_from
+    FROM l JOIN f ON f.acct = l.acct AND f.claim = l.claimed AND f.ts <= l.ts AND l.ts - f.ts <= to_seconds(?)
+    GROUP BY l.ref HAVING count(DISTINCT f.source) = 1)
+SELECT coalesce(
+           -- the caller the 4740 names, when it is a known host that failed as that account just before
+           CASE WHEN l.claimed IN (SELECT host FROM h_ipmap) AND EXISTS (
+                SELECT 1 FROM f WHERE f.acct = l.acct AND f.source = l.claimed AND f.ts <= l.ts
+                                  AND l.ts - f.ts <= to_seconds(?)) THEN l.claimed END,
+           n.named_from,
+           t.failed_from,
+           CASE WHEN l.claimed IN (SELECT host FROM h_ipmap) THEN l.claimed END) AS source,
        l.dc, l.ts, l.account, l.ref, l.claimed
-FROM l LEFT JOIN tied t ON t.ref = l.ref
+FROM l LEFT JOIN tied t ON t.ref = l.ref LEFT JOIN named n ON n.ref = l.ref
 """
 
 
@@ -308,7 +323,7 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_inbound", "hunt_inbound", INBOUND, lambda c: [list(c["session_ports"]), _loop(c)]),
     ("h_sessexec", "hunt_sessexec", SESSEXEC, lambda c: [int(c["session_max_s"])]),
     ("h_authfail", "hunt_authfail", AUTHFAIL, _authfail_params),
-    ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: [int(c["auth_window_s"])]),
+    ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: [int(c["auth_window_s"])] * 3),
 )
 #: Working tables a hunt changes: copied from the stored ones, not viewed.
 COPIED = ("h_drops",)
