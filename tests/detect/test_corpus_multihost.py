@@ -146,3 +146,13 @@ def test_no_outbreak_no_high_lateral_and_every_record_kept(hunted: dict[str, Any
     assert not [i for i in incidents if i["type"] == "outbreak"]
     assert rep.stats.read == rep.stats.stored + rep.stats.rejected
     assert rep.stats.rejected == 0, rep.rejects[:3]
+
+
+def test_services_by_the_hundred_on_one_host_are_raised_without_a_source(hunted: dict[str, Any]) -> None:
+    """Tchopper on FS03's System log: 244 services in minutes. No caller is in the file, so it is
+    no lateral movement, but no installer does that: an execution incident on FS03."""
+    alerts, incidents, _ = hunted["ID7000,7009,7045-Payload deployed via service - Tchopper.evtx"]
+    (storm,) = [a for a in alerts if a["rule"] == "service-storm"]
+    assert (storm["host"], storm["source_host"], storm["fields"]["count"]) == ("fs03", None, 244)
+    assert "T1569.002" in storm["attack"]
+    assert [(i["type"], i["severity"]) for i in incidents] == [("execution", "medium")]

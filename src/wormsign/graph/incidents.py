@@ -12,6 +12,7 @@ from wormsign.graph.outbreak import beacon_addresses
 #: Incident type of the alerts left outside every outbreak (other rules: ``lateral``).
 RULE_TYPE = {
     "bruteforce": "bruteforce", "spray": "spray", "lockout-storm": "bruteforce", "beacon": "beacon",
+    "service-storm": "execution",
 }
 SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 #: Rules of copies with nothing started: alone, no code ran on the targets.
@@ -30,7 +31,7 @@ NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payloa
 #: that moved to others in August and again in October did two things a responder reads apart.
 EPISODE_GAP = timedelta(hours=24)
 #: Kinds split into episodes (deployments, routine pushes and Sigma groups have their own bounds).
-EPISODIC = ("lateral", "bruteforce", "spray", "beacon")
+EPISODIC = ("lateral", "bruteforce", "spray", "beacon", "execution")
 
 
 def _episodes(groups: dict[tuple[str, str], list[dict[str, Any]]]) -> list[tuple[tuple[str, str],
