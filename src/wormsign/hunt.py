@@ -348,6 +348,11 @@ def save(case: Case, document: dict[str, Any], alerts: list[dict[str, Any]]) -> 
                 "doc": [orjson.dumps(a, default=str).decode() for a in alerts],
             })
             eng.append("alerts", tbl)
+    # Committed: publish it beside the case for `wormsign serve`, which reads it while the next
+    # hunt holds the case (wormsign.api.published).
+    from wormsign.api.published import publish
+
+    publish(case, document, alerts)
 
 
 def _parse(t: str | None) -> datetime | None:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -74,6 +77,47 @@ def memory_bytes() -> int | None:
     return total
 
 
+#: DuckDB's message when another process holds the file ("... is held in PROGRAM (PID 123) ...").
+_HELD_RE = re.compile(r"held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def _holder(pid: int | None, prog: str | None) -> str:
+    """What holds a case: the command line of process ``pid`` when it can be read, else the program."""
+    if pid is not None:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                args = [a.decode("utf-8", "backslashreplace") for a in fh.read().split(b"\0") if a]
+        except OSError:
+            args = []
+        if args:
+            shown = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(args))
+            return f"process {pid} ({shown[:300]})"
+        return f"process {pid} ({prog})" if prog else f"process {pid}"
+    return "another process"
+
+
+class CaseLocked(Exception):
+    """Another process holds the case (DuckDB allows one writer, or readers only when no writer)."""
+
+    def __init__(self, path: str, pid: int | None, holder: str, waited: float) -> None:
+        self.path, self.pid, self.holder, self.waited = path, pid, holder, waited
+        wait = f" after waiting {waited:g} s" if waited else ""
+        super().__init__(
+            f"{path}: the case is in use by {holder}{wait}; wait for it to finish "
+            "(or give a longer --wait) and run again"
+        )
+
+
+def want_write_marker(path: str) -> str:
+    """The file a process waiting to write the case creates: ``wormsign serve`` opens no new
+    read connection while it exists, so that a hunt or ingest gets the case (docs/formats.md)."""
+    return str(path) + ".want-write"
+
+
+#: Seconds a command waits for a case another process holds, unless told otherwise (``--wait``).
+DEFAULT_WAIT = 10.0
+
+
 @dataclass(slots=True)
 class SourceRecord:
     digest: str
@@ -87,6 +131,45 @@ class SourceRecord:
     reasons: dict[str, int]
 
 
+def _lock_holder(exc: Exception) -> tuple[int | None, str | None] | None:
+    """(PID, program) of the process that holds the file, when ``exc`` is DuckDB's lock error."""
+    if "Could not set lock" not in str(exc):
+        return None
+    m = _HELD_RE.search(str(exc))
+    return (int(m["pid"]), m["prog"]) if m else (None, None)
+
+
+def _open_engine(engine: str, path: str, read_only: bool, wait: float) -> Engine:
+    start = time.monotonic()
+    marker = None if read_only else want_write_marker(path)
+    made = False
+    try:
+        while True:
+            try:
+                return open_engine(engine, path, read_only=read_only)
+            except Exception as exc:  # the engine's own error type (duckdb.IOException)
+                held = _lock_holder(exc)
+                if held is None:
+                    raise
+                waited = time.monotonic() - start
+                if waited >= wait:
+                    raise CaseLocked(path, held[0], _holder(*held), round(wait, 1)) from exc
+                if marker and not made:
+                    try:
+                        with open(marker, "x", encoding="ascii") as fh:
+                            fh.write(f"{os.getpid()}\n")
+                        made = True
+                    except OSError:
+                        pass  # another writer waits too, or the folder is read-only
+                time.sleep(min(0.1, max(wait - waited, 0.0)))
+    finally:
+        if made and marker:
+            try:
+                os.unlink(marker)
+            except OSError:
+                pass
+
+
 class Case:
     """An open case. Use :meth:`open` (or ``with Case.open(path) as case:``)."""
 
@@ -95,8 +178,11 @@ class Case:
         self.path = path
 
     @classmethod
-    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False) -> Case:
-        eng = open_engine(engine, str(path), read_only=read_only)
+    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0) -> Case:
+        """Open the case; while another process holds it, retry for up to ``wait`` seconds, then
+        raise :class:`CaseLocked` naming that process. A writer that waits says so in
+        :func:`want_write_marker`, so that a server's short read connections let it in."""
+        eng = _open_engine(engine, str(path), read_only, wait)
         case = cls(eng, str(path))
         if not read_only:
             for stmt in DDL:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -16,11 +17,12 @@ from fastapi.responses import HTMLResponse
 
 from wormsign import schema
 from wormsign.api.auth import TokenAuth
-from wormsign.api.search import EventQuery, search, search_alerts
+from wormsign.api.published import LastResult, from_case
+from wormsign.api.search import EventQuery, SearchTimeout, search
 from wormsign.report.events import BadRef, fetch_events, parse_ref
 from wormsign.report.html import csp, render_page
-from wormsign.report.view import ViewError, build_view, case_summary, hunt_doc, settings
-from wormsign.store import Case
+from wormsign.report.view import VIEW_FORMAT, ViewError, attack_names, case_summary, settings
+from wormsign.store import Case, CaseLocked, want_write_marker
 
 _API = settings()["api"]
 MAX_LIMIT = int(_API["max_limit"])
@@ -29,10 +31,32 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 Text = Annotated[str | None, Query(max_length=int(_API["max_text_chars"]))]
 
 
-def create_app(case_path: str | Path, token: str) -> FastAPI:
-    """The FastAPI app serving the case at ``case_path``; every /api call needs ``token``."""
+def create_app(
+    case_path: str | Path,
+    token: str,
+    *,
+    search_timeout: float | None = None,
+    searches: int | None = None,
+    search_queue: float | None = None,
+) -> FastAPI:
+    """The FastAPI app serving the case at ``case_path``; every /api call needs ``token``.
+
+    Incidents and alerts come from the last published hunt result (:mod:`wormsign.api.published`),
+    never from the case, so a hunt that holds the case does not stop them. Everything else opens the
+    case read-only for one request and closes it; while a hunt or ingest waits for the case (its
+    marker file) or holds it, those requests get 503 with Retry-After, and the writer gets in.
+    Event searches are bounded: a time limit, a count limit and at most ``searches`` at once (more
+    wait ``search_queue`` seconds, then get 429). The keywords override settings.yaml's ``api``.
+    """
     path = str(case_path)
     case_id = Path(path).name
+    timeout = float(_API["search_timeout_s"] if search_timeout is None else search_timeout)
+    queue = float(_API["search_queue_s"] if search_queue is None else search_queue)
+    gate = threading.BoundedSemaphore(int(_API["searches"] if searches is None else searches))
+    count_max = int(_API["search_count_max"])
+    read_wait = float(_API["read_wait_s"])
+    marker = want_write_marker(path)
+    last = LastResult(path)
     app = FastAPI(
         title="wormsign",
         version="1",
@@ -41,26 +65,59 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
         description="Outbreaks, alerts, hosts and evidence events of one wormsign case.",
     )
 
+    busy = {"Retry-After": "2"}
+
     @contextmanager
     def open_case() -> Iterator[Case]:
+        """The case, read-only, for one request; 503 while a writer waits for it or holds it."""
+        if os.path.exists(marker):
+            raise HTTPException(503, "a hunt or ingest is about to write the case; the last hunt's "
+                                "incidents and alerts are still served", headers=busy)
         try:
-            case = Case.open(path, read_only=True)
+            case = Case.open(path, read_only=True, wait=read_wait)
+        except CaseLocked as e:
+            raise HTTPException(503, f"the case is being written by {e.holder[:200]}; the last hunt's "
+                                "incidents and alerts are still served", headers=busy) from e
         except duckdb.Error as e:
-            raise HTTPException(503, f"the case cannot be opened now: {str(e)[:200]}") from e
+            raise HTTPException(503, f"the case cannot be opened now: {str(e)[:200]}", headers=busy) from e
         try:
             yield case
         finally:
             case.close()
 
-    def doc_of(case: Case) -> dict[str, Any]:
-        try:
-            return hunt_doc(case)
-        except (ViewError, duckdb.Error) as e:
-            raise HTTPException(404, f"no hunt result in this case: {str(e)[:200]}") from e
+    def result() -> dict[str, Any]:
+        """The last complete hunt result: published beside the case, or (a case hunted by an earlier
+        version) read from the case once and kept."""
+        data = last.get()
+        if data is not None:
+            return data
+        with open_case() as case:
+            try:
+                data = from_case(case)
+            except (ViewError, duckdb.Error) as e:
+                raise HTTPException(404, f"no hunt result in this case: {str(e)[:200]}") from e
+        last.remember(data)
+        return data
 
-    def incident_of(case: Case, incident_id: str) -> dict[str, Any]:
-        for inc in doc_of(case)["incidents"]:
-            if isinstance(inc, dict) and inc.get("id") == incident_id:
+    def incidents_of() -> list[dict[str, Any]]:
+        return [i for i in result()["hunt"].get("incidents") or [] if isinstance(i, dict)]
+
+    def alerts_of() -> list[dict[str, Any]]:
+        return [a for a in result().get("alerts") or [] if isinstance(a, dict)]
+
+    def summary() -> dict[str, Any]:
+        """The case's counts now, or those of the last hunt while the case is being written."""
+        try:
+            with open_case() as case:
+                return case_summary(case)
+        except HTTPException as e:
+            if e.status_code != 503 or last.get() is None:
+                raise
+            return {**last.get()["case"], "as_of_hunt": True}  # type: ignore[index]
+
+    def incident_of(incident_id: str) -> dict[str, Any]:
+        for inc in incidents_of():
+            if inc.get("id") == incident_id:
                 return inc
         raise HTTPException(404, "no such incident")
 
@@ -68,48 +125,55 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
 
     @api.get("/cases", summary="The case this server serves")
     def cases() -> list[dict[str, Any]]:
-        with open_case() as case:
-            return [{"id": case_id, **case_summary(case)}]
+        return [{"id": case_id, **summary()}]
 
     @api.get("/cases/{cid}", summary="One case by id")
     def case_info(cid: str) -> dict[str, Any]:
         if cid != case_id:
             raise HTTPException(404, "no such case")
-        with open_case() as case:
-            return {"id": case_id, **case_summary(case), "hunt": case.get_meta("hunt") is not None}
+        info = summary()
+        try:
+            hunted = bool(result())
+        except HTTPException as e:
+            if e.status_code != 404:
+                raise
+            hunted = False
+        return {"id": case_id, **info, "hunt": hunted}
 
     @api.get("/view", summary="Everything the dashboard shows, without evidence events")
     def view() -> dict[str, Any]:
-        with open_case() as case:
-            try:
-                return build_view(case, with_evidence=False)
-            except ViewError as e:
-                raise HTTPException(404, str(e)[:300]) from e
+        data = result()
+        doc = data["hunt"]
+        conf = settings()
+        incs = incidents_of()
+        alert_list = alerts_of()[: int(conf["evidence"]["max_events"])]
+        return {
+            "format": VIEW_FORMAT,
+            "case": summary(),
+            "hunt": {k: doc.get(k) for k in ("format", "generator", "generated_at")},
+            "incidents": incs,
+            "alerts": alert_list,
+            "attack": attack_names(incs, alert_list),
+            "colours": conf["colours"],
+        }
 
     @api.get("/incidents", summary="Incidents the hunt found, in short")
     def incidents() -> dict[str, Any]:
-        with open_case() as case:
-            keys = ("id", "type", "title", "severity", "first_seen", "last_seen", "patient_zero")
-            out = [
-                {
-                    **{k: i.get(k) for k in keys},
-                    "hosts": len(i.get("hosts") or []),
-                    "edges": len(i.get("edges") or []),
-                }
-                for i in doc_of(case)["incidents"]
-                if isinstance(i, dict)
-            ]
-            return {"total": len(out), "incidents": out}
+        keys = ("id", "type", "title", "severity", "first_seen", "last_seen", "patient_zero")
+        out = [
+            {**{k: i.get(k) for k in keys}, "hosts": len(i.get("hosts") or []),
+             "edges": len(i.get("edges") or [])}
+            for i in incidents_of()
+        ]
+        return {"total": len(out), "incidents": out}
 
     @api.get("/incidents/{incident_id}", summary="One incident, as in incidents.json")
     def incident(incident_id: str) -> dict[str, Any]:
-        with open_case() as case:
-            return incident_of(case, incident_id)
+        return incident_of(incident_id)
 
     @api.get("/incidents/{incident_id}/graph", summary="The propagation graph of one incident")
     def incident_graph(incident_id: str) -> dict[str, Any]:
-        with open_case() as case:
-            inc = incident_of(case, incident_id)
+        inc = incident_of(incident_id)
         nodes = {h["host"]: h for h in inc.get("hosts") or [] if isinstance(h, dict) and "host" in h}
         edges = [e for e in inc.get("edges") or [] if isinstance(e, dict)]
         for e in edges:
@@ -126,22 +190,17 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
     def alert_list(
         limit: Limit = 100, offset: Offset = 0, rule: Text = None, host: Text = None, severity: Text = None
     ) -> dict[str, Any]:
-        with open_case() as case:
-            doc_of(case)
-            return search_alerts(case, rule=rule, host=host, severity=severity, limit=limit, offset=offset)
+        wanted = (("rule", rule), ("host", host), ("severity", severity))
+        found = [a for a in alerts_of() if all(not v or a.get(k) == v for k, v in wanted)]
+        page = found[offset : offset + limit]
+        return {"total": len(found), "limit": limit, "offset": offset, "alerts": page}
 
     @api.get("/alerts/{alert_id}", summary="One alert")
     def alert(alert_id: str) -> dict[str, Any]:
-        with open_case() as case:
-            doc_of(case)
-            rows = (
-                case.rows("SELECT doc FROM alerts WHERE id = ?", [alert_id])
-                if case.engine.has_table("alerts")
-                else []
-            )
-        if not rows:
-            raise HTTPException(404, "no such alert")
-        return dict(json.loads(rows[0][0]))
+        for a in alerts_of():
+            if a.get("id") == alert_id:
+                return a
+        raise HTTPException(404, "no such alert")
 
     @api.get("/hosts", summary="Hosts with events in the case")
     def hosts(limit: Limit = 100, offset: Offset = 0, q: Text = None) -> dict[str, Any]:
@@ -171,10 +230,12 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
                 )
             )
             span = case.rows("SELECT min(ts), max(ts) FROM events WHERE host = ?", [host])[0]
-            try:
-                incs = hunt_doc(case)["incidents"]
-            except (ViewError, duckdb.Error):
-                incs = []
+        try:
+            incs = incidents_of()
+        except HTTPException as e:
+            if e.status_code != 404:
+                raise
+            incs = []
         part = [
             {"incident": i.get("id"), **h}
             for i in incs
@@ -204,12 +265,23 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
         since: datetime | None = None,
         until: datetime | None = None,
         q: Text = None,
+        raw: Annotated[bool, Query(description="q also searches the original records (slower)")] = False,
     ) -> dict[str, Any]:
         if kind and kind not in schema.KINDS:
             raise HTTPException(422, f"unknown kind; known: {', '.join(schema.KINDS)}")
-        query = EventQuery(host, kind, code, user, since, until, q, limit, offset)
-        with open_case() as case:
-            return search(case, query)
+        query = EventQuery(host, kind, code, user, since, until, q, limit, offset, raw)
+        if not gate.acquire(timeout=queue):
+            raise HTTPException(429, "too many event searches at once; retry shortly",
+                                headers={"Retry-After": "1"})
+        try:
+            with open_case() as case:
+                return search(case, query, timeout=timeout, count_max=count_max)
+        except SearchTimeout as e:
+            raise HTTPException(
+                504, f"{e}; narrow it (host, kind, since, until) or search without raw"
+            ) from e
+        finally:
+            gate.release()
 
     @api.get(
         "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>"
@@ -237,6 +309,7 @@ def create_app(case_path: str | Path, token: str) -> FastAPI:
         return {"events": found, "missing": [r for r in ref if r not in found]}
 
     app.include_router(api)
+    app.state.searches = gate  # the search gate (tests hold it to see the 429)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> HTMLResponse:

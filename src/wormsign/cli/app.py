@@ -64,6 +64,27 @@ class SafeFormatter(logging.Formatter):
 console = SafeConsole(emoji=False)
 err = SafeConsole(stderr=True, emoji=False)
 
+def wait_option() -> Any:
+    """``--wait SECONDS``: how long a command waits for a case another process holds."""
+    from wormsign.store import DEFAULT_WAIT
+
+    return typer.Option(
+        DEFAULT_WAIT, "--wait", min=0.0, help="Seconds to wait while another process holds the case."
+    )
+
+
+def open_case(path: Any, *, read_only: bool = False, wait: float = 0.0) -> Any:
+    """``Case.open``, with a case another process holds (after ``wait`` seconds) told in one line
+    that names the case and that process, and exit status 1, never a traceback."""
+    from wormsign.store import Case, CaseLocked
+
+    try:
+        return Case.open(str(path), read_only=read_only, wait=wait)
+    except CaseLocked as e:
+        err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
 #: Exit statuses (docs/cli.md).
 EXIT_OK = 0
 EXIT_ERROR = 1  # the run failed: bad arguments, unreadable case, --strict stop

@@ -11,8 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, plain
-from wormsign.store import Case
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, open_case, plain, wait_option
 from wormsign.text import printable
 
 
@@ -152,6 +151,7 @@ def hunt(
     intel: Path = typer.Option(None, "--intel", help="Intel store or feed to name families."),
     report: Path = typer.Option(None, "--report", help="Also write the HTML report here."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
+    wait: float = wait_option(),
 ) -> None:
     """Find worm spread and rebuild the outbreak: patient zero, generations, lockouts, containment."""
     from wormsign.hunt import hunt as run_hunt
@@ -172,7 +172,7 @@ def hunt(
         raise typer.Exit(EXIT_ERROR)
     out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
     rejected = False
-    with Case.open(str(case)) as c:
+    with open_case(case, wait=wait) as c:
         if paths:
             from wormsign.cli.ingest import run_ingest
 

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, esc, plain
+from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, esc, open_case, plain, wait_option
 from wormsign.ingest import IngestError, IngestReport, ingest_paths
 from wormsign.resolve import resolve
 from wormsign.store import Case
@@ -79,13 +79,14 @@ def ingest(
     case: Path = CaseOpt,
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
     workers: int = typer.Option(0, "--workers", "-j", help="Parser processes (0: one per core)."),
+    wait: float = wait_option(),
 ) -> None:
     """Load telemetry into a case. Re-ingesting the same file adds nothing.
 
     Exit status: 0 all records stored; 3 finished, some records rejected (counted);
     1 failed (with --strict, at the first bad record).
     """
-    with Case.open(str(case)) as c:
+    with open_case(case, wait=wait) as c:
         try:
             report = run_ingest(paths, c, strict=strict, workers=workers or None)
         except IngestError as exc:
@@ -96,12 +97,12 @@ def ingest(
 
 
 @app.command()
-def stats(case: Path = CaseOpt) -> None:
+def stats(case: Path = CaseOpt, wait: float = wait_option()) -> None:
     """Events per host, kind and source; the time range; rejected counts."""
     if not case.exists():
         err.print(f"[red]error:[/] no case file {esc(case)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
-    with Case.open(str(case), read_only=True) as c:
+    with open_case(case, read_only=True, wait=wait) as c:
         total = c.count()
         first, last = c.rows("SELECT min(ts), max(ts) FROM events")[0]
         console.print(f"[bold]{total:,}[/] events from {first} to {last}", highlight=False)
