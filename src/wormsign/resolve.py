@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wormsign.store import Case
+from wormsign.testhook import pause
 
 #: Observations of one (ip, host) closer than this are one claim; a host that claims an
 #: address again within it after another host did makes a conflict.
@@ -375,6 +376,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM _ws_obs")[0][0])
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
         rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
+    pause("resolve")  # crash tests: the identities committed, no event enriched yet
     top = int(eng.rows("SELECT coalesce(max(rowid) + 1, 0) FROM events")[0][0])
     for lo in range(0, top, max(int(batch_rows), 1)):
         with case.transaction():
@@ -385,6 +387,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             )
             rep.updated += int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
             candidates.index_batch(case, cfg, lo, lo + batch_rows)  # the hunt's pass, stored
+        pause("resolve")  # crash tests: a batch of events enriched and committed, the case not marked
     with case.transaction():
         candidates.finish_index(case, cfg)
         for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new", "_ws_known", "_ws_krb"):

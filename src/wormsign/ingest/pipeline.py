@@ -9,10 +9,16 @@ or not at all, and ingesting the same content again adds nothing.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
+import shutil
+import signal
+import sys
 import tempfile
+import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -30,6 +36,7 @@ from wormsign.ingest.base import Batch, IngestError, Reject, Sink, Source, Stats
 from wormsign.ingest.registry import pick
 from wormsign.ingest.walk import Unreadable, digest, sources
 from wormsign.store import Case
+from wormsign.testhook import pause
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +189,115 @@ def _chunks(todo: list[Source], workers: int) -> list[list[Source]]:
     return chunks
 
 
+# -- the parser processes' lifetime and temporary files -----------------------------------
+# A run killed with SIGKILL runs no cleanup: its parser processes would wait on their pipe for
+# good (they hold its other end themselves), and its Arrow files would stay in the temporary
+# folder. So each parser process dies with the run, and each run removes the files of dead ones.
+
+#: Temporary folders of ingest runs: ``wormsign-ingest-<pid>-<start>-<random>``, where ``start``
+#: is the owner's start time (Linux; ``0`` elsewhere), which tells a reused pid apart.
+TMP_PREFIX = "wormsign-ingest-"
+
+#: How often a parser process checks that the run that started it is still there (seconds).
+PARENT_POLL_S = 0.5
+
+#: A temporary folder of an earlier version (no owner in its name) is removed when it has not
+#: changed for this long (seconds): it cannot be told from a live run's otherwise.
+LEGACY_TMP_AGE_S = 24 * 3600.0
+
+
+def _start_time(pid: int) -> str:
+    """When process ``pid`` started, in clock ticks since boot (Linux), ``"0"`` when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2:].split()[19].decode("ascii")
+    except (OSError, ValueError, IndexError):
+        return "0"
+
+
+def _tmp_prefix() -> str:
+    pid = os.getpid()
+    return f"{TMP_PREFIX}{pid}-{_start_time(pid)}-"
+
+
+def _owner_alive(pid: int, start: str) -> bool:
+    """Whether the run that made a temporary folder still runs (when in doubt, it does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError), or no way to ask: leave it
+        return True
+    if start != "0" and os.path.isdir("/proc"):
+        now = _start_time(pid)
+        return now in ("0", start)  # another start time: the pid was reused, the owner is gone
+    return True
+
+
+def remove_stale_temp(tmpdir: str | None = None) -> list[str]:
+    """Remove the temporary folders of ingest runs that are gone (killed), and return them.
+    Folders of live runs, this one's included, are never touched."""
+    root = tmpdir or tempfile.gettempdir()
+    removed: list[str] = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(TMP_PREFIX):
+            continue
+        path = os.path.join(root, name)
+        parts = name[len(TMP_PREFIX):].split("-")
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            stale = not _owner_alive(int(parts[0]), parts[1])
+        else:
+            try:
+                stale = time.time() - os.stat(path).st_mtime > LEGACY_TMP_AGE_S
+            except OSError:
+                continue
+        if stale and os.path.isdir(path) and not os.path.islink(path):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if st.st_uid != os.getuid():
+                continue  # another user's: not ours to remove (the sticky bit says so too)
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed the temporary files of a killed ingest: %s", path)
+            removed.append(path)
+    return removed
+
+
+def _set_pdeathsig() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit as soon as ``parent`` is no longer this process's parent (it died; the portable net
+    where PR_SET_PDEATHSIG does not exist, and a second one where it does)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Parser process start: die with the ingest run ``parent``, however it ends."""
+    _set_pdeathsig()
+    if os.getppid() != parent:  # the run died before the signal was asked for
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="wormsign-parent-watch", daemon=True).start()
+
+
 class _Writer:
     """Writes parsed files to the case in groups: many small files share one transaction and
     one append (a DuckDB statement costs milliseconds; a corpus has thousands of small files).
@@ -258,6 +374,7 @@ class _Writer:
         self._append()
         results, self._results = self._results, []
         _record_sources(self.case, results)
+        pause("commit")  # crash tests: everything appended, nothing committed
         self._open = False
         self._group_rows = 0
         settings = getattr(self.case.engine, "settings", None)
@@ -282,6 +399,7 @@ def ingest_paths(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest every file under ``paths`` into ``case``. See the module docstring."""
+    remove_stale_temp()  # the temporary files of runs that were killed
     with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
         return _ingest(paths, case, strict=strict, workers=workers, progress=progress)
 
@@ -326,8 +444,8 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
             for s in todo:
                 out.done(_parse(s, strict, out.batch))
             return report
-        with (tempfile.TemporaryDirectory(prefix="wormsign-ingest-") as tmp,
-              ProcessPoolExecutor(workers) as pool):
+        with (tempfile.TemporaryDirectory(prefix=_tmp_prefix()) as tmp,
+              ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool):
             pending: set[Future[ChunkResult]] = set()
             names: dict[Future[ChunkResult], str] = {}
             queue = list(reversed(_chunks(todo, workers)))
@@ -351,6 +469,7 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                     for t in res.tables:
                         out.add(t)
                     res.tables = []
+                    pause("parse")  # crash tests: rows appended, not committed; workers parsing
                     if res.batches:
                         with pa.memory_map(res.batches) as mm:
                             rd = ipc.open_file(mm)

@@ -1,0 +1,164 @@
+"""Crash tests: ``kill -9`` on a real ``wormsign ingest -j 2`` during parsing, at commit and
+during resolution (before and after the events are enriched), then a re-run; the case must
+equal a clean ingest event by event, and no parser process or temporary file of the killed
+run may be left behind.
+
+The kill points come from :mod:`wormsign.testhook` (the process pauses at a named stage and
+says so in a file; the test then sends SIGKILL). Each run gets its own TMPDIR, so the
+temporary files looked at are only these runs'.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wormsign.store import Case
+
+CORPUS = Path("/work/shared/corpus/evtx-attack-samples")
+if not CORPUS.is_dir():
+    CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "evtx-attack-samples"
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL on this platform"),
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                       reason="worker processes are found through /proc (Linux)"),
+    pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the EVTX corpus is not here ({CORPUS})"),
+]
+
+WORMSIGN = [sys.executable, "-c", "import sys; from wormsign.cli import main; sys.exit(main())"]
+#: Longest wait for a run to reach its kill point, or to finish.
+WAIT_S = 90
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORMSIGN_TEST_")}
+    env["TMPDIR"] = str(tmp)
+    env.update(extra)
+    return env
+
+
+def _ingest(case: Path, evidence: list[Path], tmp: Path) -> None:
+    tmp.mkdir(exist_ok=True)
+    res = subprocess.run([*WORMSIGN, "ingest", "-j", "2", *map(str, evidence), "--case", str(case)],
+                         env=_env(tmp), capture_output=True, text=True, timeout=WAIT_S)
+    assert res.returncode in (0, 3), res.stdout + res.stderr  # 3: the feeds and truth.json are rejected
+
+
+def _proc(pid: int) -> tuple[str, int, str] | None:
+    """(state, parent pid, start time) of a process, None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), fields[19]
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The child processes of ``pid``, with their start times (to tell a reused pid apart)."""
+    out: dict[int, str] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and (p := _proc(int(d.name))) is not None and p[1] == pid:
+            out[int(d.name)] = p[2]
+    return out
+
+
+def _alive(procs: dict[int, str]) -> list[int]:
+    """Those of ``procs`` still running (a zombie is dead: it only waits to be reaped)."""
+    return [pid for pid, start in procs.items()
+            if (p := _proc(pid)) is not None and p[0] != "Z" and p[2] == start]
+
+
+def _snapshot(case: Path) -> dict[str, Any]:
+    """Everything an ingest stores that does not depend on when it ran."""
+    with Case.open(str(case), read_only=True) as c:
+        keys = c.rows('SELECT count(*), count(DISTINCT ("src.digest", "src.record")) FROM events')[0]
+        return {
+            "keys": set(c.rows('SELECT "src.digest", "src.record" FROM events')),
+            "events": c.rows("SELECT * FROM events ORDER BY ALL"),
+            "distinct": keys[0] == keys[1],
+            "sources": c.rows("SELECT * EXCLUDE (ingested_at) FROM sources ORDER BY ALL"),
+            "rejects": c.rows("SELECT * FROM rejects ORDER BY ALL"),
+            "host_addr": c.rows("SELECT * FROM host_addr ORDER BY ALL"),
+            "host_conflicts": c.rows("SELECT * FROM host_conflicts ORDER BY ALL"),
+            "resolved": c.get_meta("resolved"),
+        }
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    sim = tmp_path_factory.mktemp("sim") / "emotet"
+    subprocess.run([*WORMSIGN, "simulate", "--scenario", "emotet", "--hosts", "30", "--days", "1",
+                    "--seed", "1", "--out", str(sim)], check=True, capture_output=True, timeout=WAIT_S)
+    return [CORPUS, sim]
+
+
+@pytest.fixture(scope="module")
+def clean(evidence: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("clean")
+    _ingest(tmp / "case.duckdb", evidence, tmp / "tmp")
+    snap = _snapshot(tmp / "case.duckdb")
+    assert len(snap["events"]) > 15_000 and snap["distinct"] and snap["resolved"]
+    return snap
+
+
+@pytest.mark.parametrize("stage", ["parse", "commit", "resolve:1", "resolve:2"])
+def test_kill_then_rerun_equals_clean_ingest(stage: str, evidence: list[Path], clean: dict[str, Any],
+                                             tmp_path: Path) -> None:
+    case, tmp, mark = tmp_path / "case.duckdb", tmp_path / "tmp", tmp_path / "paused"
+    tmp.mkdir()
+    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
+    proc = subprocess.Popen([*WORMSIGN, "ingest", "-j", "2", *map(str, evidence), "--case", str(case)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not mark.exists():
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else b""
+                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
+            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
+            time.sleep(0.05)
+        assert int(mark.read_text()) == proc.pid
+        workers = _children(proc.pid)
+        leftovers = list(tmp.glob("wormsign-ingest-*"))
+        if stage == "parse":
+            # The kill lands while the parser processes and their temporary folder exist (at the
+            # last commit and in resolution, the pool has already been shut down).
+            assert len(workers) == 2, workers
+            assert leftovers, "no temporary folder while parsing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    if stage in ("parse", "commit"):
+        with Case.open(str(case), read_only=True) as c:  # nothing of the open group is visible
+            assert c.rows("SELECT count(*) FROM sources")[0][0] == 0
+            assert c.count() == 0
+
+    _ingest(case, evidence, tmp)  # the re-run
+    snap = _snapshot(case)
+    assert snap["distinct"], "an event is stored twice"
+    got, want = snap["keys"], clean["keys"]
+    assert got == want, f"lost {len(want - got)} events, {len(got - want)} extra"
+    for name in clean:
+        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
+
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers), f"parser processes of the killed run still run: {_alive(workers)}"
+    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
