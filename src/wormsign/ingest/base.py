@@ -624,7 +624,7 @@ def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
                 text = text.rstrip("\r\n")
                 if text.strip():
                     yield lineno, text
-    except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+    except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:  # BadGzipFile: a bad CRC
         sink.reject(
             lineno + 1, "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}"
         )

@@ -18,6 +18,7 @@ Zeek JSON logs (``ts`` with ``uid`` or ``id.orig_h``) are left to the Zeek reade
 
 from __future__ import annotations
 
+import gzip
 import re
 import zipfile
 import zlib
@@ -153,7 +154,8 @@ class JsonLinesReader:
                         if not lenient:
                             # Not a whole-file document either: this first line is simply broken.
                             sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
-                        continue
+                            continue
+                        # An array one element a line: the first element may share the bracket's line.
                     first = False
                     if lenient:
                         text = text.lstrip(b"[").rstrip(b"],").strip()
@@ -183,8 +185,11 @@ class JsonLinesReader:
 
     def _document(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
         """A file that is one JSON document (array or export); False when it does not parse whole."""
-        with source.open() as fh:
-            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+        try:
+            with source.open() as fh:
+                data = fh.read(MAX_DOCUMENT_BYTES + 1)
+        except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile):
+            return False  # a damaged stream is no whole document: its lines are read up to the damage
         if len(data) > MAX_DOCUMENT_BYTES:
             sink.reject(None, "record-too-large", f"JSON document over {MAX_DOCUMENT_BYTES} bytes")
             return True
@@ -463,7 +468,7 @@ def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
     while True:
         try:
             line = readline(limit + 1)
-        except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:  # a cut stream, a bad CRC
             raise _Damaged(str(exc)) from exc
         if not line:
             return
