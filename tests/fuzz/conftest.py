@@ -1,0 +1,35 @@
+"""Hypothesis profiles for the fuzz suite, picked by ``WORMSIGN_FUZZ``.
+
+``ci`` (the default): few examples, derandomized, so that a run takes under a minute and gives the
+same result every time. ``long``: many examples (``WORMSIGN_FUZZ_EXAMPLES`` a test, 2,000 unless
+set), random, for a run of half an hour or more (see README.md). Neither keeps an example database:
+a failure is pinned with ``@example`` in the test, where the suite always runs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from fuzzkit import FuzzCase
+
+_SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+
+settings.register_profile("ci", max_examples=12, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=_SLOW, print_blob=True)
+settings.register_profile("long", max_examples=int(os.environ.get("WORMSIGN_FUZZ_EXAMPLES", "2000")),
+                          deadline=None, database=None, suppress_health_check=_SLOW, print_blob=True)
+settings.load_profile(os.environ.get("WORMSIGN_FUZZ", "ci"))
+
+
+@pytest.fixture(scope="module")
+def fuzz_case() -> Iterator[FuzzCase]:
+    """One real case for the examples of a test module (each example ingests a folder of its own)."""
+    case = FuzzCase()
+    try:
+        yield case
+    finally:
+        case.close()
