@@ -38,6 +38,7 @@ def create_app(
     search_timeout: float | None = None,
     searches: int | None = None,
     search_queue: float | None = None,
+    search_count_max: int | None = None,
 ) -> FastAPI:
     """The FastAPI app serving the case at ``case_path``; every /api call needs ``token``.
 
@@ -53,7 +54,7 @@ def create_app(
     timeout = float(_API["search_timeout_s"] if search_timeout is None else search_timeout)
     queue = float(_API["search_queue_s"] if search_queue is None else search_queue)
     gate = threading.BoundedSemaphore(int(_API["searches"] if searches is None else searches))
-    count_max = int(_API["search_count_max"])
+    count_max = int(_API["search_count_max"] if search_count_max is None else search_count_max)
     read_wait = float(_API["read_wait_s"])
     marker = want_write_marker(path)
     last = LastResult(path)

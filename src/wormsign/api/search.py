@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,7 @@ class _deadline:  # noqa: N801 (a context manager, used like a function)
         self.timeout = timeout
         self.fired = threading.Event()
         self.timer: threading.Timer | None = None
+        self.start = 0.0
 
     def _fire(self) -> None:
         self.fired.set()
@@ -122,6 +124,7 @@ class _deadline:  # noqa: N801 (a context manager, used like a function)
             self.con.interrupt()
 
     def __enter__(self) -> None:
+        self.start = time.monotonic()
         if self.timeout is not None and self.con is not None:
             self.timer = threading.Timer(self.timeout, self._fire)
             self.timer.daemon = True
@@ -130,7 +133,8 @@ class _deadline:  # noqa: N801 (a context manager, used like a function)
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        if self.fired.is_set():
+        late = self.timeout is not None and time.monotonic() - self.start >= self.timeout
+        if self.fired.is_set() or late:
             raise SearchTimeout(f"the search ran past its limit of {self.timeout:g} s") from exc
 
 
