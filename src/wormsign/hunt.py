@@ -241,7 +241,7 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
                                   [lk for i, lk in enumerate(lockouts) if i not in locks_used],
                                   routine=lambda a: base.routine_alert(a, bruteforcers),
                                   deployers=base.deployers | base.allow_hosts, deploys=deps, lead=lead,
-                                  tied=set(tie_at))
+                                  tied=tie_at)
     for i, inc in enumerate(incidents, 1):
         inc["id"] = f"INC-{i:04d}"
     doc = {

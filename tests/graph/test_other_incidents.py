@@ -124,3 +124,16 @@ def test_a_sigma_alert_on_an_event_the_analytics_tied_to_a_source_joins_its_move
     incs = other_incidents([wmi, sig, other], [])
     assert sorted((i["type"], tuple(i["alerts"])) for i in incs) == [
         ("lateral", ("ALR-000001", "ALR-000002")), ("sigma", ("ALR-000003",))]
+
+
+def test_worm_evidence_counts_from_when_it_was_seen() -> None:
+    """An admin workstation copied and started an installer on day 1 and was infected on day 2:
+    its day-1 movement is no worm's (medium); the same movement after the worm evidence is high."""
+    from datetime import UTC, datetime
+
+    copy = _alert(1, "admin-share-copy", "Copy", "ws-02", "ws-01")
+    started = _alert(2, "remote-exec", "Started", "ws-02", "ws-01")
+    (inc,) = other_incidents([copy, started], [], tied={"ws-01": datetime(2026, 3, 3, 6, 0, tzinfo=UTC)})
+    assert inc["severity"] == "medium"
+    (inc,) = other_incidents([copy, started], [], tied={"ws-01": datetime(2026, 3, 2, 8, 0, tzinfo=UTC)})
+    assert inc["severity"] == "high"

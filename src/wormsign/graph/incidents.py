@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,6 +73,16 @@ def _span(group: list[dict[str, Any]], pad: timedelta) -> tuple[str, str]:
     return (min(times) - pad).strftime(fmt), (max(times) + pad).strftime(fmt)
 
 
+def _tied_by(tied: Mapping[str, datetime] | set[str] | frozenset[str], host: str,
+             group: list[dict[str, Any]]) -> bool:
+    """Whether ``host`` had worm evidence by the time of the group's last alert."""
+    if not isinstance(tied, Mapping):
+        return host in tied
+    at = tied.get(host)
+    ends = [t for a in group for t in (_time(a),) if t is not None]
+    return at is not None and (not ends or at <= max(ends))
+
+
 def _hour(a: dict[str, Any], shift: int = 0) -> str:
     """The UTC hour of an alert (``2026-03-02T09``), ``shift`` hours earlier or later."""
     ts = str(a.get("ts") or "")
@@ -110,7 +120,7 @@ def other_incidents(
     deployers: set[str] | frozenset[str] = frozenset(),
     deploys: list[Deployment] | None = None,
     lead: timedelta = timedelta(hours=1),
-    tied: set[str] | frozenset[str] = frozenset(),
+    tied: Mapping[str, datetime] | set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Alerts outside every outbreak, grouped by kind and the host that acted.
 
@@ -129,7 +139,9 @@ def other_incidents(
     have nothing to do with each other are never one incident. A lateral incident of copies only
     (``admin-share-copy``, ``spreader-fanout``: nothing was started), or of any movement
     (:data:`MOVEMENT`) that did not go on from its targets (that would be an outbreak), is at most
-    medium unless its host is one of ``tied`` (brute force, lockouts, C2 or a loader)."""
+    medium unless its host is one of ``tied`` (brute force, lockouts, C2 or a loader; given as a
+    mapping, tied from that time on: an admin's copies a day before the host was infected are not
+    the worm's)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     deps = list(deploys or [])
     # the hours in which each host moved to others, by the analytics' own lateral alerts: a Sigma
@@ -191,11 +203,12 @@ def other_incidents(
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
             known = kind == "lateral" and key in deployers
             who = f"{key}, a known deployer outside its baseline" if known else key
-            if kind == "lateral" and set(rules_) - {"sigma"} <= COPY_ONLY and key not in tied:
+            worm = _tied_by(tied, key, group)
+            if kind == "lateral" and set(rules_) - {"sigma"} <= COPY_ONLY and not worm:
                 # files copied and nothing started, by a host with no worm evidence: no code ran
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
                 who = f"{who} (copies, nothing started)"
-            elif kind == "lateral" and set(rules_) - {"sigma"} <= MOVEMENT and key not in tied:
+            elif kind == "lateral" and set(rules_) - {"sigma"} <= MOVEMENT and not worm:
                 # one host moving to others, no spread on, no guessing, no C2: an admin does this too
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
             if not any(a.get("source_host") for a in group):  # seen on the host, no source known
