@@ -1,0 +1,124 @@
+"""Benchmark ``wormsign serve`` under 50 concurrent clients, with and without event search, as
+ratios to one client's p50 measured in the same run (issue 17, defect 9).
+
+    .venv/bin/python bench/bench_api.py                       # simulates, ingests and hunts a case
+    .venv/bin/python bench/bench_api.py --case /tmp/c.duckdb  # a case already hunted
+
+The case is ``wormsign simulate --scenario emotet --hosts 200 --days 3 --benign-volume 3 --seed 1``
+(about 300k events), ingested and hunted. ``wormsign serve`` runs as its own process; each phase runs
+its clients (httpx, asyncio) for ``--seconds`` and prints p50, p99 (seconds and as ratios to the
+baseline) and the count of each status (a 429 is the search gate turning a request away).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+WORMSIGN = Path(sys.executable).with_name("wormsign")
+READS = ["/api/incidents", "/api/alerts?limit=50", "/api/hosts?limit=50", "/api/view",
+         "/api/events?host=ws-0040&limit=50", "/api/incidents/INC-0001"]
+SEARCHES = ["powershell", "ws-0040", "rundll32", "admin", "zz-not-there", ".dll"]
+
+
+def build(case: Path) -> None:
+    sim = case.parent / "sim"
+    subprocess.run([str(WORMSIGN), "simulate", "--scenario", "emotet", "--hosts", "200", "--days", "3",
+                    "--benign-volume", "3", "--seed", "1", "--out", str(sim)], check=True)
+    subprocess.run([str(WORMSIGN), "ingest", str(sim), "--case", str(case)], check=False)
+    subprocess.run([str(WORMSIGN), "hunt", "--case", str(case), "--out", str(case.parent)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def serve(case: Path) -> tuple[subprocess.Popen[str], int, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen([str(WORMSIGN), "serve", "--case", str(case), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "300"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    from wormsign.api import load_or_create
+
+    token, _ = load_or_create(case)
+    return proc, port, token
+
+
+async def phase(
+    base: str, token: str, clients: int, seconds: float, search: bool
+) -> tuple[list[float], Counter[int]]:
+    times: list[float] = []
+    codes: Counter[int] = Counter()
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120,
+                                 limits=limits) as http:
+        async def one(seed: int) -> None:
+            rnd = random.Random(seed)
+            while time.monotonic() < stop:
+                url = (f"/api/events?q={rnd.choice(SEARCHES)}&limit=50" if search and rnd.random() < 0.5
+                       else rnd.choice(READS))
+                t = time.perf_counter()
+                r = await http.get(url)
+                times.append(time.perf_counter() - t)
+                codes[r.status_code] += 1
+
+        await asyncio.gather(*(one(i) for i in range(clients)))
+    return times, codes
+
+
+def pct(xs: list[float], p: float) -> float:
+    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", type=Path)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    args = ap.parse_args()
+    case = args.case
+    if case is None or not case.exists():
+        case = case or Path(tempfile.mkdtemp(prefix="wormsign-bench-api-")) / "case.duckdb"
+        build(case)
+    proc, port, token = serve(case)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        rows = []
+        base_t, _ = asyncio.run(phase(base, token, 1, args.seconds / 2, search=False))
+        ref = pct(base_t, 50)
+        for name, clients, search in (("1 client, search", 1, True),
+                                      (f"{args.clients} clients, no search", args.clients, False),
+                                      (f"{args.clients} clients, search", args.clients, True)):
+            t, codes = asyncio.run(phase(base, token, clients, args.seconds, search))
+            rows.append((name, t, codes))
+        print(f"baseline (1 client, no search): p50 {ref * 1000:.1f} ms over {len(base_t)} requests")
+        for name, t, codes in rows:
+            p50, p99 = pct(t, 50), pct(t, 99)
+            print(f"{name:28} n={len(t):6} p50 {p50:7.3f} s ({p50 / ref:6.1f}x)  p99 {p99:7.3f} s "
+                  f"({p99 / ref:6.1f}x)  status {dict(sorted(codes.items()))}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
