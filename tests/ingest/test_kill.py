@@ -160,5 +160,8 @@ def test_kill_then_rerun_equals_clean_ingest(stage: str, evidence: list[Path], c
     deadline = time.monotonic() + 10
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(workers), f"parser processes of the killed run still run: {_alive(workers)}"
+    left = _alive(workers)
+    for pid in left:  # not to leave them to the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"parser processes of the killed run still run: {left}"
     assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
