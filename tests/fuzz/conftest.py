@@ -12,16 +12,17 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from fuzzkit import FuzzCase
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]  # no explain: slow here
 
-settings.register_profile("ci", max_examples=12, derandomize=True, deadline=None, database=None,
-                          suppress_health_check=_SLOW, print_blob=True)
+settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=_SLOW, print_blob=True, phases=_PHASES)
 settings.register_profile("long", max_examples=int(os.environ.get("WORMSIGN_FUZZ_EXAMPLES", "2000")),
-                          deadline=None, database=None, suppress_health_check=_SLOW, print_blob=True)
+                          deadline=None, database=None, suppress_health_check=_SLOW, print_blob=True, phases=_PHASES)
 settings.load_profile(os.environ.get("WORMSIGN_FUZZ", "ci"))
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -274,7 +275,8 @@ def gzip_bytes(data: bytes, *, cut: int | None = None) -> bytes:
 def zip_bytes(members: list[tuple[str, bytes]], *, stored: bool = False) -> bytes:
     buf = io.BytesIO()
     method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(buf, "w", method) as zf:
+    with zipfile.ZipFile(buf, "w", method) as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a duplicate name is meant
         for name, data in members:
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.compress_type = method
@@ -419,10 +421,10 @@ class FuzzCase:
         )
 
     def check(self, paths: list[str], *, expect: Callable[[str, bytes], tuple[str, int] | None] | None = None,
-              content: bytes | None = None) -> list[dict[str, Any]]:
+              content: bytes | None = None, workers: int = 1) -> list[dict[str, Any]]:
         """Ingest ``paths`` and check the accounting invariant; the ``sources`` rows of the files."""
         before = self._counts()
-        report = ingest_paths(paths, self.case, workers=1)  # an exception escaping is a failure
+        report = ingest_paths(paths, self.case, workers=workers)  # an exception escaping is a failure
         st = report.stats
         assert st.read == st.stored + st.rejected, st
         assert sum(st.reasons.values()) == st.rejected, st
@@ -453,7 +455,7 @@ class FuzzCase:
                 got = rows[0]["records"]
                 assert got == n if op == "==" else got >= n, (rows[0]["format"], op, n, rows[0])
         # Ingesting the same paths again adds nothing.
-        again = ingest_paths(paths, self.case, workers=1)
+        again = ingest_paths(paths, self.case, workers=workers)
         assert again.files == 0 and again.stats.read == 0, again
         assert self._counts() == mid, (before, mid, self._counts())
         return rows
@@ -472,9 +474,9 @@ class FuzzCase:
             out.append(dict(zip(cols, found[0], strict=True)))
         return out
 
-    def check_tree(self, top: str) -> list[dict[str, Any]]:
+    def check_tree(self, top: str, workers: int = 1) -> list[dict[str, Any]]:
         """:meth:`check`, and every file's and member's content that reads whole is in the case."""
-        rows = self.check([top])
+        rows = self.check([top], workers=workers)
         want, _damaged = _content_digests(top)
         have = {r["digest"] for r in rows}
         assert want <= have, sorted(want - have)[:3]
