@@ -47,7 +47,7 @@ def serve(case: Path) -> tuple[subprocess.Popen[str], int, str]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     proc = subprocess.Popen([str(WORMSIGN), "serve", "--case", str(case), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "COLUMNS": "300"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
