@@ -46,7 +46,7 @@ def chunk_census(fh: IO[bytes]) -> Census:
     if len(head) < 48 or not head.startswith(MAGIC):
         return c
     (declared,) = struct.unpack_from("<H", head, 42)
-    if zlib.crc32(head[:120]) != struct.unpack_from("<I", head, 124)[0]:
+    if len(head) < 128 or zlib.crc32(head[:120]) != struct.unpack_from("<I", head, 124)[0]:
         declared = 0  # a damaged file header: its chunk count means nothing
     ranges: list[tuple[int, int]] = []
     size = fh.seek(0, os.SEEK_END)

@@ -251,10 +251,10 @@ class JsonLinesReader:
                 eid = w.get("event_id")
                 eid = to_int(eid if eid is not None else ev.get("code"))
         row = windows.map_parts(  # a WinEvent's parts: the record number is not needed here
-            w.get("channel"),
-            w.get("provider_name") or ev.get("provider"),
+            _str(w.get("channel")),
+            _str(w.get("provider_name")) or _str(ev.get("provider")),
             eid,
-            w.get("computer_name") or host.get("name"),
+            _str(w.get("computer_name")) or _str(host.get("name")),
             parse_ts(doc.get("@timestamp")),
             data,
             raw,
@@ -478,6 +478,11 @@ def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
         while line and not line.endswith(b"\n"):
             line = readline(1 << 20)
         yield None
+
+
+def _str(v: Any) -> str | None:
+    """A text field as text; another JSON type there (a bool, a number, an object) is no value."""
+    return v if v.__class__ is str else None
 
 
 def _items(obj: Any) -> list[Any] | None:
