@@ -1,8 +1,8 @@
 """Hypothesis profiles for the fuzz suite, picked by ``WORMSIGN_FUZZ``.
 
 ``ci`` (the default): few examples, derandomized, so that a run takes under a minute and gives the
-same result every time. ``long``: many examples (``WORMSIGN_FUZZ_EXAMPLES`` a test, 2,000 unless
-set), random, for a run of half an hour or more (see README.md). Neither keeps an example database:
+same result every time. ``long``: many examples (``WORMSIGN_FUZZ_EXAMPLES`` a test, 8,000 unless
+set), random: about half an hour on 2 cores (see README.md). Neither keeps an example database:
 a failure is pinned with ``@example`` in the test, where the suite always runs it.
 """
 
@@ -21,7 +21,7 @@ _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shri
 
 settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None, database=None,
                           suppress_health_check=_SLOW, print_blob=True, phases=_PHASES)
-settings.register_profile("long", max_examples=int(os.environ.get("WORMSIGN_FUZZ_EXAMPLES", "2000")),
+settings.register_profile("long", max_examples=int(os.environ.get("WORMSIGN_FUZZ_EXAMPLES", "8000")),
                           deadline=None, database=None, suppress_health_check=_SLOW, print_blob=True, phases=_PHASES)
 settings.load_profile(os.environ.get("WORMSIGN_FUZZ", "ci"))
 
