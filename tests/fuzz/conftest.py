@@ -22,7 +22,8 @@ _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shri
 settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None, database=None,
                           suppress_health_check=_SLOW, print_blob=True, phases=_PHASES)
 settings.register_profile("long", max_examples=int(os.environ.get("WORMSIGN_FUZZ_EXAMPLES", "8000")),
-                          deadline=None, database=None, suppress_health_check=_SLOW, print_blob=True, phases=_PHASES)
+                          deadline=None, database=None, suppress_health_check=_SLOW, print_blob=True,
+                          phases=_PHASES)
 settings.load_profile(os.environ.get("WORMSIGN_FUZZ", "ci"))
 
 
