@@ -224,7 +224,10 @@ a AS (
     SELECT e.ts, e."event.code" AS code, e."event.outcome" IS NOT DISTINCT FROM 'failure' AS failed,
            e."user.name" AS account, lower(split_part(e."user.name", '@', 1)) AS acct,
            lower(coalesce(nullif(e."auth.sub_status", '0x0'), e."auth.status")) AS status,
-           coalesce(m.host, e."source.ip", CASE WHEN list_contains(?, e."src.format")
+           -- a failure's source.host is the host that held its address then (the resolver never
+           -- takes a failure's claimed name); h_ipmap is the address's host over the whole case
+           coalesce(CASE WHEN e."event.outcome" = 'failure' AND e."source.ip" IS NOT NULL THEN e."source.host" END,
+                    m.host, e."source.ip", CASE WHEN list_contains(?, e."src.format")
                     THEN coalesce(e."source.host", ws_hkey(e."source.domain")) END,
                     -- a success's host found by the resolver (a Kerberos logon's ticket)
                     CASE WHEN e."event.outcome" IS DISTINCT FROM 'failure' THEN e."source.host" END,
