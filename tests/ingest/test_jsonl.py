@@ -333,3 +333,17 @@ def test_does_not_claim_zeek_json_or_text() -> None:
     assert not r.sniff(b"3,A.B@NORTHWIND,R.TANAKA@NORTHWIND,KIOSK-14,KIOSK-14,Negotiate,Batch,LogOn,Success\n", src)
     assert r.sniff(b'\xef\xbb\xbf{"@timestamp": "2020-01-01T00:00:00Z", "winlog": {}}\n', src)
     assert r.sniff(b'[{"EventID": 4624', src)
+
+
+def test_otrf_record_with_non_text_system_fields_is_kept(parse: Parse, data: Path, tmp_path: Path) -> None:
+    """Found by the fuzz long run: an OTRF record whose Channel is a number or whose SourceName is
+    a bool aborted the whole ingest ('rows do not fit the event model'); such a value is no value."""
+    lines = (data / "otrf.ndjson").read_bytes().splitlines()
+    docs = [orjson.loads(x) for x in lines]
+    odd = {**docs[1], "Channel": 0, "SourceName": True, "RecordNumber": 7}
+    out = tmp_path / "odd.ndjson"
+    out.write_bytes(b"\n".join(orjson.dumps(d) for d in [*docs, odd]) + b"\n")
+    rows, stats, _, reader = parse(out)
+    assert (stats.read, stats.stored, stats.rejected) == (3, 3, 0) and rows[2]["src.format"] == "otrf"
+    assert [r["kind"] for r in rows[:2]] == ["process", "auth"]  # the others are whole
+    assert (rows[2].get("event.dataset"), rows[2].get("event.provider"), rows[2]["host"]) == (None, None, "authsrv1")

@@ -281,10 +281,10 @@ class JsonLinesReader:
                 break
         row = windows.map(
             WinEvent(
-                _first(doc, keys["channel"]),
-                _first(doc, keys["provider"]),
+                _str(_first(doc, keys["channel"])),
+                _str(_first(doc, keys["provider"])),
                 to_int(eid),
-                _first(doc, keys["computer"]),
+                _str(_first(doc, keys["computer"])),
                 ts,
                 to_int(_first(doc, keys["record"])),
                 doc,
