@@ -8,6 +8,8 @@ from typing import Any
 from outbreak_fixture import HOSTILE_CMD
 from web_checks import assert_nothing_ran, click_node, graph_counts, running_server, shot, slide, wait_ready
 
+from wormsign.api.published import publish
+from wormsign.report.view import alerts as case_alerts
 from wormsign.store import Case
 
 
@@ -75,8 +77,9 @@ def test_dashboard_follows_a_new_hunt(
     newer = {**doc, "generated_at": "2026-03-03T00:00:00Z", "incidents": [dict(doc["incidents"][0])]}
     newer["incidents"][0]["edges"] = doc["incidents"][0]["edges"][:2]
     newer["incidents"][0]["title"] = "re-hunted"
-    with Case.open(str(path)) as case:  # the server holds the case only during a request
+    with Case.open(str(path)) as case:  # a new hunt: its result in the case, then published beside it
         case.set_meta("hunt", newer)
+        publish(case, newer, case_alerts(case, newer))
     try:
         pg.evaluate("wormsign.refresh()")  # what the page does every 30 s
         pg.wait_for_selector("#summary .card:text('re-hunted')")
@@ -85,6 +88,7 @@ def test_dashboard_follows_a_new_hunt(
     finally:
         with Case.open(str(path)) as case:
             case.set_meta("hunt", doc)
+            publish(case, doc, case_alerts(case, doc))
     assert watch.errors == []
 
 
