@@ -109,7 +109,9 @@ RULES: tuple[tuple[str, str, str, str], ...] = (
     ("dns", "kind = 'dns' AND \"dns.answers\" IS NOT NULL",
      "unnest(regexp_extract_all(\"dns.answers\", '[0-9]{1,3}(?:\\.[0-9]{1,3}){3}'))",
      'ws_resolve_hkey("dns.question.name")'),
-    ("zeek-ntlm", "kind = 'ntlm'", '"source.ip"', 'ws_resolve_hkey("source.domain")'),
+    # an NTLM exchange's client name is a claim too: a failed one's never counts (random names)
+    ("zeek-ntlm", "kind = 'ntlm' AND \"event.outcome\" IS DISTINCT FROM 'failure'", '"source.ip"',
+     'ws_resolve_hkey("source.domain")'),
     ("zeek-ntlm", "kind = 'ntlm'", '"destination.ip"', 'ws_resolve_hkey("destination.domain")'),
     # A lease granted or renewed (Zeek dhcp, the Windows DHCP server's log); one that ends
     # (released, expired, deleted, denied, declined) is no evidence that the client holds it.
