@@ -85,11 +85,10 @@ def _tied_by(tied: Mapping[str, datetime] | set[str] | frozenset[str], host: str
 
 def _hour(a: dict[str, Any], shift: int = 0) -> str:
     """The UTC hour of an alert (``2026-03-02T09``), ``shift`` hours earlier or later."""
-    ts = str(a.get("ts") or "")
-    if shift and len(ts) >= 13:
-        t = datetime.fromisoformat(ts[:13] + ":00:00+00:00") + timedelta(hours=shift)
-        return t.strftime("%Y-%m-%dT%H")
-    return ts[:13]
+    if not shift:
+        return str(a.get("ts") or "")[:13]
+    t = _time(a, "ts")
+    return (t + timedelta(hours=shift)).strftime("%Y-%m-%dT%H") if t else ""
 
 
 def blank(kind: str, title: str, severity: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:

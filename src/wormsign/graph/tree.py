@@ -50,7 +50,7 @@ class Tree:
         return {h: len(nx.descendants(self.graph, h)) for h in self.graph.nodes}
 
 
-def _prefer_chains(edges: list[dict[str, Any]], infector: dict[str, dict[str, Any]],
+def _prefer_chains(into: dict[str, list[dict[str, Any]]], infector: dict[str, dict[str, Any]],
                    first_out: dict[str, datetime]) -> None:
     """A host first reached by a lone copy (its source infected nothing else and was reached by
     no one: an admin who copied an installer to it and ran it, say) and later by an infected
@@ -63,7 +63,7 @@ def _prefer_chains(edges: list[dict[str, Any]], infector: dict[str, dict[str, An
         s = e["source"]
         if s in infector or fanout.get(s, 0) != 1:
             continue
-        later = [e2 for e2 in edges if e2["target"] == t and e2["ts"] > e["ts"] and e2["source"] in infector
+        later = [e2 for e2 in into.get(t, ()) if e2["ts"] > e["ts"] and e2["source"] in infector
                  and e2["source"] != t and infector[e2["source"]]["ts"] < e2["ts"]
                  and not (t in first_out and first_out[t] < e2["ts"])]
         if later:
@@ -81,9 +81,11 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
         return str(e.get("fname") or "").lower()
 
     passed = {(e["source"], fname(e)) for e in edges}  # (host, file) a host sent on
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}  # edges by source, and by target
+    into: dict[str, list[dict[str, Any]]] = {}
     for e in edges:
         out.setdefault(e["source"], []).append(e)
+        into.setdefault(e["target"], []).append(e)
 
     def lone_before(h: str, ts: datetime) -> bool:
         """Every file ``h`` sent before ``ts`` went no further (its targets never sent it on)."""
@@ -111,12 +113,12 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
     for t in dropped:
         del infector[t]
     for t in dropped:
-        later = [e for e in edges if e["target"] == t and e["source"] != t and chained(e["source"])
+        later = [e for e in into.get(t, ()) if e["source"] != t and chained(e["source"])
                  and (e["source"] not in infector or infector[e["source"]]["ts"] <= e["ts"])
                  and (t not in first_out or first_out[t] >= e["ts"] or lone_before(t, e["ts"]))]
         if later:
             infector[t] = min(later, key=lambda x: (x["ts"], x["source"]))
-    _prefer_chains(edges, infector, first_out)
+    _prefer_chains(into, infector, first_out)
     g = nx.DiGraph()
     for t, e in infector.items():
         g.add_edge(e["source"], t)
