@@ -83,3 +83,22 @@ def make_case(path: Path, rows: list[dict[str, Any]]) -> Case:
     case = Case.open(str(path))
     case.append_events(rows_to_table(rows))
     return case
+
+
+#: What :func:`hunt_each` gives per recording: its alerts, its incidents, its ingest report.
+Hunted = dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], Any]]
+
+
+def hunt_each(tmp: Path, files: dict[str, Path]) -> Hunted:
+    """Each real recording ingested into a fresh case of its own and hunted, as a responder who
+    was handed that one recording would (``tmp`` is a folder for the cases)."""
+    from wormsign.hunt import hunt
+    from wormsign.ingest import ingest_paths
+
+    out: Hunted = {}
+    for i, (key, path) in enumerate(files.items()):
+        with Case.open(str(tmp / f"c{i}.duckdb")) as case:
+            rep = ingest_paths([str(path)], case, workers=1)
+            res = hunt(case)
+            out[key] = (res.alerts, res.incidents, rep)
+    return out

@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from wormsign.hunt import hunt
-from wormsign.ingest import ingest_paths
-from wormsign.store import Case
+from huntrows import Hunted, hunt_each
 
 FOLDER = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "real-multihost"
 RDP_SERVERS = {
@@ -109,18 +106,10 @@ ONE_SIDED: dict[str, str] = {
 
 
 @pytest.fixture(scope="module")
-def hunted(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], Any]]:
+def hunted(tmp_path_factory: pytest.TempPathFactory) -> Hunted:
     if not FOLDER.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
-    out = {}
-    for name in (*EXPECTED, *ONE_SIDED):
-        with Case.open(str(tmp_path_factory.mktemp("mh") / "c.duckdb")) as case:
-            rep = ingest_paths([str(FOLDER / name)], case, workers=1)
-            res = hunt(case)
-            out[name] = (res.alerts, res.incidents, rep)
-    return out
+    return hunt_each(tmp_path_factory.mktemp("mh"), {n: FOLDER / n for n in (*EXPECTED, *ONE_SIDED)})
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huntrows import Hunted, hunt_each
 
 from wormsign.detect.rules import load_rules
-from wormsign.hunt import hunt
-from wormsign.ingest import ingest_paths
-from wormsign.store import Case
 
 FOLDER = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "otrf-lateral"
 ATTACK = {r.id: set(r.attack) for r in load_rules()}
@@ -115,19 +113,10 @@ def _file(prefix: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hunted(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], Any]]:
+def hunted(tmp_path_factory: pytest.TempPathFactory) -> Hunted:
     if not FOLDER.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
-    out = {}
-    for prefix in (*EXPECTED, *CANNOT):
-        path = _file(prefix)
-        with Case.open(str(tmp_path_factory.mktemp("otrf") / "c.duckdb")) as case:
-            rep = ingest_paths([str(path)], case, workers=1)
-            res = hunt(case)
-            out[prefix] = (res.alerts, res.incidents, rep)
-    return out
+    return hunt_each(tmp_path_factory.mktemp("otrf"), {p: _file(p) for p in (*EXPECTED, *CANNOT)})
 
 
 def _lateral(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
