@@ -44,7 +44,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from wormsign.store import Case
+import pyarrow.compute as pc
+
+from wormsign.store import EID, SHARD_BITS, Case
 from wormsign.testhook import pause
 
 #: Observations of one (ip, host) closer than this are one claim; a host that claims an
@@ -128,59 +130,93 @@ NEEDS_KNOWN: tuple[str, ...] = ("dns", "sysmon-3")
 # address keys), machine accounts that authenticated, and hosts whose services the KDC
 # issued a ticket for (Zeek kerberos ``cifs/NASHUA``: the domain holds that computer).
 _KNOWN = """
-CREATE OR REPLACE TEMP TABLE _ws_known AS
-SELECT DISTINCT h AS host FROM (
-    SELECT ws_resolve_hkey(host) AS h FROM events WHERE NOT list_contains(?, "src.format")
+INSERT INTO res_known SELECT DISTINCT shard, h FROM (
+    SELECT eid >> {bits} AS shard, ws_resolve_hkey(host) AS h FROM {src} WHERE NOT list_contains(?, "src.format")
     UNION ALL
-    SELECT ws_resolve_hkey(split_part("user.name", '@', 1)) FROM events
+    SELECT eid >> {bits}, ws_resolve_hkey(split_part("user.name", '@', 1)) FROM {src}
     WHERE kind IN ('auth', 'kerberos') AND "event.outcome" = 'success' AND split_part("user.name", '@', 1) LIKE '%$'
     UNION ALL
-    SELECT ws_resolve_hkey(split_part("service.name", '/', 2)) FROM events
+    SELECT eid >> {bits}, ws_resolve_hkey(split_part("service.name", '/', 2)) FROM {src}
     WHERE kind = 'kerberos' AND "event.outcome" = 'success'
       AND lower(split_part("service.name", '/', 1))
           IN ('host', 'cifs', 'http', 'ldap', 'gc', 'wsman', 'termsrv')
 ) WHERE h IS NOT NULL
 """
+_KNOWN_ALL = "CREATE OR REPLACE TEMP TABLE _ws_known AS SELECT DISTINCT host FROM res_known"
 
 
-def _observations_sql() -> str:
+#: Addresses that are never evidence of a host (besides :data:`NOT_HOST_IPS`, bound as ``?``).
+_IP_OK = ("ip IS NOT NULL AND ip <> '' AND NOT list_contains(?, ip) "
+          "AND ip NOT LIKE '127.%' AND ip NOT LIKE 'fe80:%' AND ip NOT LIKE '169.254.%' AND ip NOT LIKE '%.255' "
+          "AND NOT regexp_matches(ip, '^(22[4-9]|23[0-9])\\.|^ff')")
+
+
+def _observations_sql(src: str) -> str:
+    """Each shard's observations, per (ip, host, hour, evidence), from the raw events of ``src``
+    (shards as written: resolution reads only what ingest stored, so it gives the same result
+    however often it runs). Whether a host is known, and the long form of a cut name, depend
+    on the whole case: they are applied when the observations of every shard are combined."""
     parts = [
-        f"""SELECT ip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f, max(ts) AS l, count(*) AS n,
-                   '{label}' AS ev
-            FROM (SELECT {ip} AS ip, {host} AS host, ts FROM events WHERE {where})
+        f"""SELECT shard, ip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f, max(ts) AS l,
+                   count(*) AS n, '{label}' AS ev
+            FROM (SELECT eid >> {SHARD_BITS} AS shard, {ip} AS ip, {host} AS host, ts FROM {src} WHERE {where})
             WHERE ip IS NOT NULL AND host IS NOT NULL
-              {'AND host IN (SELECT host FROM _ws_known)' if label in NEEDS_KNOWN else ''}
             GROUP BY ALL"""
         for label, where, ip, host in RULES
     ]
     # host.ip may hold several addresses (a list written as text): split after aggregating.
     parts.append(
-        r"""SELECT trim(unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ','))), host, b, f, l, n,
-                  'host.ip'
-           FROM (SELECT "host.ip" AS hip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b, min(ts) AS f,
-                        max(ts) AS l, count(*) AS n
-                 FROM events WHERE "host.ip" IS NOT NULL AND ws_resolve_hkey(host) IS NOT NULL GROUP BY ALL)"""
+        rf"""SELECT shard, trim(unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ','))), host, b, f, l,
+                  n, 'host.ip'
+           FROM (SELECT eid >> {SHARD_BITS} AS shard, "host.ip" AS hip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b,
+                        min(ts) AS f, max(ts) AS l, count(*) AS n
+                 FROM {src} WHERE "host.ip" IS NOT NULL AND ws_resolve_hkey(host) IS NOT NULL GROUP BY ALL)"""
     )
-    return (
-        "CREATE OR REPLACE TEMP TABLE _ws_obs AS SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, "
-        "list_distinct(list(ev)) AS evs FROM (" + " UNION ALL ".join(parts) + ") "
-        "WHERE host IS NOT NULL AND ip IS NOT NULL AND ip <> '' AND NOT list_contains(?, ip) "
-        "AND ip NOT LIKE '127.%' AND ip NOT LIKE 'fe80:%' AND ip NOT LIKE '169.254.%' AND ip NOT LIKE '%.255' "
-        "AND NOT regexp_matches(ip, '^(22[4-9]|23[0-9])\\.|^ff') GROUP BY ip, host, b"
-    )
+    return ("INSERT INTO res_obs SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
+            f"WHERE host IS NOT NULL AND {_IP_OK}")
 
+
+#: The observations of every shard combined (known hosts only for :data:`NEEDS_KNOWN`), cut
+#: names in their long form.
+_OBS = """
+CREATE OR REPLACE TEMP TABLE _ws_obs AS
+SELECT ip, coalesce(lg.full, o.host) AS host, b, min(f) AS f, max(l) AS l, sum(n) AS n,
+       list_distinct(list(ev)) AS evs
+FROM (SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, ev FROM res_obs
+      WHERE NOT list_contains(?, ev) OR host IN (SELECT host FROM _ws_known)
+      GROUP BY ip, host, b, ev) o
+LEFT JOIN _ws_long lg ON lg.short = o.host
+GROUP BY ALL
+"""
 
 # NetBIOS names (WorkstationName, ntlm hostname) are cut to 15 characters: a cut name that is
 # the start of exactly one longer host key of the case is that host.
 _LONG = """
+INSERT INTO res_long SELECT DISTINCT shard, h FROM (
+    SELECT eid >> {bits} AS shard, host AS h FROM {src} WHERE length(host) > 15
+    UNION ALL SELECT eid >> {bits}, ws_resolve_hkey("source.domain") FROM {src} WHERE length("source.domain") > 15
+    UNION ALL SELECT eid >> {bits}, ws_resolve_hkey("destination.domain") FROM {src}
+              WHERE length("destination.domain") > 15)
+WHERE length(h) > 15 AND ws_resolve_hkey(h) IS NOT NULL
+"""
+_LONG_ALL = """
 CREATE OR REPLACE TEMP TABLE _ws_long AS
 SELECT left(host, 15) AS short, any_value(host) AS full
-FROM (SELECT DISTINCT host FROM (
-        SELECT host FROM events WHERE length(host) > 15
-        UNION ALL SELECT ws_resolve_hkey("source.domain") FROM events WHERE length("source.domain") > 15
-        UNION ALL SELECT ws_resolve_hkey("destination.domain") FROM events WHERE length("destination.domain") > 15)
-      WHERE length(host) > 15 AND ws_resolve_hkey(host) IS NOT NULL)
-GROUP BY 1 HAVING count(*) = 1
+FROM (SELECT DISTINCT host FROM res_long) GROUP BY 1 HAVING count(*) = 1
+"""
+
+#: Per shard, what decides whether a change of the identities concerns its events: the
+#: addresses they name, and their names of exactly 15 characters (a NetBIOS name, maybe cut).
+_IPS = """
+INSERT INTO res_ips SELECT DISTINCT eid >> {bits}, ip FROM (
+    SELECT eid, "source.ip" AS ip FROM {src} WHERE "source.ip" IS NOT NULL
+    UNION ALL SELECT eid, "destination.ip" FROM {src} WHERE "destination.ip" IS NOT NULL)
+"""
+_SHORT = """
+INSERT INTO res_short SELECT DISTINCT eid >> {bits}, n FROM (
+    SELECT eid, ws_resolve_hkey("source.domain") AS n FROM {src} WHERE length("source.domain") >= 15
+    UNION ALL SELECT eid, ws_resolve_hkey("destination.domain") FROM {src} WHERE length("destination.domain") >= 15)
+WHERE length(n) = 15
 """
 
 # Claims: per (ip, host), observations closer than CLAIM_GAP. Blocks: per ip, claims that
@@ -257,41 +293,42 @@ _RES = f"CREATE OR REPLACE TEMP TABLE _ws_res AS {RESOLUTION}"
 # same account from an address just before, names it. The latest such ticket at most
 # ``kerberos_ticket_window_s`` before the logon (and ``kerberos_ticket_skew_s`` after it: the
 # two hosts' clocks differ), when one address asked for it.
+_KRB_LOGONS = """
+INSERT INTO res_krb_l
+SELECT eid >> {bits}, eid, ws_resolve_hkey(host), ts, lower(split_part("user.name", '@', 1))
+FROM {src}
+WHERE kind = 'auth' AND "event.code" = '4624' AND "winlog.logon.type" = 3 AND "source.ip" IS NULL
+  AND "user.name" IS NOT NULL AND "user.name" NOT LIKE '%$'
+"""
+_KRB_TICKETS = """
+INSERT INTO res_krb_t
+SELECT DISTINCT eid >> {bits}, ws_resolve_hkey("service.name"), lower(split_part("user.name", '@', 1)), ts, "source.ip"
+FROM {src}
+WHERE kind = 'auth' AND "event.code" = '4769' AND "event.outcome" = 'success' AND "source.ip" IS NOT NULL
+  AND NOT list_contains(?, "source.ip") AND "source.ip" NOT LIKE '127.%' AND "service.name" LIKE '%$'
+"""
 _KRB = """
 CREATE OR REPLACE TEMP TABLE _ws_krb AS
-WITH l AS (
-    SELECT rowid AS rid, ws_resolve_hkey(host) AS target, ts, ts + to_seconds(?) AS ts_late,
-           lower(split_part("user.name", '@', 1)) AS u
-    FROM events
-    WHERE kind = 'auth' AND "event.code" = '4624' AND "winlog.logon.type" = 3 AND "source.ip" IS NULL
-      AND "user.name" IS NOT NULL AND "user.name" NOT LIKE '%$'),
-t AS (
-    SELECT ws_resolve_hkey("service.name") AS svc, lower(split_part("user.name", '@', 1)) AS u, ts,
-           any_value("source.ip") AS ip, count(DISTINCT "source.ip") AS ips
-    FROM events
-    WHERE kind = 'auth' AND "event.code" = '4769' AND "event.outcome" = 'success' AND "source.ip" IS NOT NULL
-      AND NOT list_contains(?, "source.ip") AND "source.ip" NOT LIKE '127.%' AND "service.name" LIKE '%$'
-    GROUP BY ALL)
+WITH l AS (SELECT eid AS rid, target, ts, ts + to_seconds(?) AS ts_late, u FROM res_krb_l),
+t AS (SELECT svc, u, ts, any_value(ip) AS ip, count(DISTINCT ip) AS ips FROM res_krb_t GROUP BY svc, u, ts)
 SELECT l.rid, t.ip, t.ts FROM l ASOF JOIN t ON t.svc = l.target AND t.u = l.u AND l.ts_late >= t.ts
 WHERE t.ips = 1 AND l.ts - t.ts <= to_seconds(?)
 """
 
-# One batch of events: a range of rowids (the first two parameters), which DuckDB tests inside
-# the scan, skipping the row groups outside it. The source is the host that held the address
+# The events of some shards (``{src}``, as ingest wrote them). The source is the host that held the address
 # at the time; failing that, the name the record gives, never from a failure (a failed
 # logon's WorkstationName is the attacker's to choose: it stays in source.domain).
 _ENRICH = """
 CREATE OR REPLACE TEMP TABLE _ws_new AS
 WITH r AS (SELECT * FROM _ws_res),
 cand AS (
-    SELECT rowid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip, "event.outcome" AS outcome,
+    SELECT eid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip, "event.outcome" AS outcome,
            ws_resolve_hkey("source.domain") AS sd0, ws_resolve_hkey("destination.domain") AS dd0,
            "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
-    FROM events
-    WHERE rowid >= ? AND rowid < ?
-      AND ("source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
+    FROM {src}
+    WHERE ("source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
        OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL
-       OR rowid IN (SELECT rid FROM _ws_krb))),
+       OR eid IN (SELECT rid FROM _ws_krb))),
 named AS (
     SELECT cand.*, k.ip AS kip, k.ts AS kts,
            -- a logon from a remote address that names its own host as the workstation (RDP):
@@ -314,7 +351,7 @@ n AS (
     FROM d)
 SELECT rid, nsh, ndh, nhost FROM n
 WHERE nsh IS DISTINCT FROM osh OR ndh IS DISTINCT FROM odh OR nhost IS DISTINCT FROM ohost
-ORDER BY rid  -- in storage order: DuckDB updates row groups in sequence (random order is 20x slower)
+ORDER BY rid
 """
 
 
@@ -327,12 +364,86 @@ class ResolveReport:
     intervals: int = 0  # rows of host_addr
     conflicts: int = 0  # rows of host_conflicts
     updated: int = 0  # events whose source.host, destination.host or host changed
+    shards: int = 0  # shards whose keys were computed
 
 
-#: Events enriched per transaction. An UPDATE keeps the old values of every row it changes
-#: until it commits (about 600 bytes a row), so one transaction over a large case would hold
-#: gigabytes (4.7 GiB at 10M events): batches keep the peak flat whatever the size of the case.
+#: Events read per statement and committed per transaction (shards are taken whole): the peak
+#: memory stays flat whatever the size of the case.
 ENRICH_BATCH = 2_000_000
+
+#: What resolution keeps per shard (so that adding files reads only theirs), and the identities
+#: its keys files were computed with (so that only the shards a change concerns are redone).
+TABLES: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS res_obs (shard BIGINT, ip VARCHAR, host VARCHAR, b TIMESTAMPTZ, f TIMESTAMPTZ, "
+    "l TIMESTAMPTZ, n BIGINT, ev VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_known (shard BIGINT, host VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_long (shard BIGINT, host VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_ips (shard BIGINT, ip VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_short (shard BIGINT, name VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_krb_l (shard BIGINT, eid BIGINT, target VARCHAR, ts TIMESTAMPTZ, u VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_krb_t (shard BIGINT, svc VARCHAR, u VARCHAR, ts TIMESTAMPTZ, ip VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_applied_res (ip VARCHAR, host VARCHAR, valid_from TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS res_applied_long (short VARCHAR, \"full\" VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_applied_krb (rid BIGINT, ip VARCHAR, ts TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS res_hosts (shard BIGINT, host VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_applied_netlids (host VARCHAR, lid VARCHAR)",
+)
+_PER_SHARD = ("res_obs", "res_known", "res_long", "res_ips", "res_short", "res_krb_l", "res_krb_t", "res_hosts")
+_APPLIED = ("res_applied_res", "res_applied_long", "res_applied_krb", "res_applied_netlids")
+
+_HOSTS = "INSERT INTO res_hosts SELECT DISTINCT eid >> {bits}, host FROM {src}"
+
+#: Shards whose rows of the hunt's pass change with the logon sessions of inbound network logons
+#: (a logon and the processes of its session may lie in two shards).
+_NETLIDS_CHANGED = """
+WITH d AS ((SELECT host, lid FROM _ws_netlids EXCEPT SELECT * FROM res_applied_netlids)
+           UNION (SELECT * FROM res_applied_netlids EXCEPT SELECT host, lid FROM _ws_netlids))
+SELECT DISTINCT shard FROM res_hosts WHERE host IN (SELECT host FROM d)
+"""
+
+#: The shards whose keys must be computed (again): those never resolved, and those that name an
+#: address, a cut name or a Kerberos logon whose resolution changed since their keys were written.
+_AFFECTED = """
+WITH dres AS ((SELECT * FROM _ws_res EXCEPT SELECT * FROM res_applied_res)
+              UNION (SELECT * FROM res_applied_res EXCEPT SELECT * FROM _ws_res)),
+dlong AS ((SELECT * FROM _ws_long EXCEPT SELECT * FROM res_applied_long)
+          UNION (SELECT * FROM res_applied_long EXCEPT SELECT * FROM _ws_long)),
+dkrb AS ((SELECT * FROM _ws_krb EXCEPT SELECT * FROM res_applied_krb)
+         UNION (SELECT * FROM res_applied_krb EXCEPT SELECT * FROM _ws_krb))
+SELECT id FROM shards WHERE NOT keys
+UNION SELECT shard FROM res_ips WHERE ip IN (SELECT ip FROM dres)
+UNION SELECT shard FROM res_short WHERE name IN (SELECT short FROM dlong)
+UNION SELECT rid >> {bits} FROM dkrb
+UNION SELECT rid >> {bits} FROM _ws_krb WHERE ip IN (SELECT ip FROM dres)
+"""
+
+
+def _spec(cfg: dict[str, Any]) -> str:
+    """What the stored per-shard tables depend on: the SQL and the values bound into it."""
+    import hashlib
+    import json
+
+    blob = json.dumps([RULES, NEEDS_KNOWN, _KNOWN, _LONG, _IPS, _SHORT, _KRB_LOGONS, _KRB_TICKETS, _MACRO,
+                       _observations_sql("x"), _IP_OK, list(NOT_HOST_IPS), list(NETWORK_FORMATS), SHARD_BITS],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _groups(case: Case, shards: list[int], batch_rows: int) -> list[list[int]]:
+    """Shards in groups of about ``batch_rows`` events (a shard is never split)."""
+    sizes = dict(case.rows("SELECT id, rows FROM shards"))
+    out: list[list[int]] = []
+    cur: list[int] = []
+    n = 0
+    for s in sorted(shards):
+        if cur and n + int(sizes.get(s, 0)) > batch_rows:
+            out.append(cur)
+            cur, n = [], 0
+        cur.append(s)
+        n += int(sizes.get(s, 0))
+    if cur:
+        out.append(cur)
+    return out
 
 
 def resolve(case: Case, *, batch_rows: int = ENRICH_BATCH) -> ResolveReport:
@@ -342,27 +453,58 @@ def resolve(case: Case, *, batch_rows: int = ENRICH_BATCH) -> ResolveReport:
 
 
 def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
-    """Rebuild ``host_addr`` and ``host_conflicts`` from the case's events, then enrich the events.
+    """Bring ``host_addr``, ``host_conflicts``, the keys of the events and the hunt's stored pass
+    up to date with the case's shards, reading only what changed:
 
-    The identities are rebuilt in one transaction; the events are then enriched in batches
-    of ``batch_rows`` rowids, each committed on its own. A run cut short leaves the case
-    marked unresolved (meta ``resolved`` is written last), and the next run redoes it all
-    (every value is recomputed from the events' own fields, so a batch done twice is the same).
+    1. the shards not yet observed give their observations (per-shard tables, ``res_*``);
+    2. the identities are rebuilt from the observations of every shard (small tables);
+    3. the keys of the shards never resolved, and of those that name an address (or a cut name,
+       a Kerberos logon) whose resolution changed, are computed from their raw events and
+       written to their keys files; their rows of the hunt's pass are replaced;
+    4. the identities used are recorded, and the case marked resolved.
+
+    Every step commits on its own and can be done again with the same result, so a run cut
+    short is finished by the next one (meta ``resolved`` is written last).
     """
     from wormsign.detect import candidates, config, prep
 
     eng = case.engine
     rep = ResolveReport()
     cfg = config.load(None)
+    bits = {"bits": SHARD_BITS}
+    for stmt in TABLES:
+        eng.execute(stmt)
+    eng.execute(_MACRO)
+    for m in prep.MACROS:
+        eng.execute(m)
+    spec = _spec(cfg)
+    if case.get_meta("resolve_spec") != spec:  # another version's tables: start again
+        with case.transaction():
+            for t in (*_PER_SHARD, *_APPLIED):
+                eng.execute(f"DELETE FROM {t}")
+            eng.execute("UPDATE shards SET observed = false")
+            case.set_meta("resolve_spec", spec)
+    # 1. observations of the new shards
+    new = [int(r[0]) for r in eng.rows("SELECT id FROM shards WHERE NOT observed ORDER BY id")]
+    for group in _groups(case, new, batch_rows):
+        src = f"read_parquet({case.shard_files(group)})"
+        with case.transaction():
+            for t in _PER_SHARD:
+                eng.execute(f"DELETE FROM {t} WHERE list_contains(?, shard)", [group])
+            eng.execute(_observations_sql(src), [list(NOT_HOST_IPS)])
+            eng.execute(_KNOWN.format(src=src, **bits), [list(NETWORK_FORMATS)])
+            eng.execute(_LONG.format(src=src, **bits))
+            eng.execute(_IPS.format(src=src, **bits))
+            eng.execute(_SHORT.format(src=src, **bits))
+            eng.execute(_KRB_LOGONS.format(src=src, **bits))
+            eng.execute(_KRB_TICKETS.format(src=src, **bits), [list(NOT_HOST_IPS)])
+            eng.execute(_HOSTS.format(src=src, **bits))
+            eng.execute("UPDATE shards SET observed = true WHERE list_contains(?, id)", [group])
+    # 2. the identities
     with case.transaction():
-        eng.execute(_MACRO)
-        for m in prep.MACROS:
-            eng.execute(m)
-        candidates.start_index(case, cfg)
-        eng.execute(_LONG)
-        eng.execute(_KNOWN, [list(NETWORK_FORMATS)])
-        eng.execute(_observations_sql(), [list(NOT_HOST_IPS)])
-        eng.execute("UPDATE _ws_obs SET host = l.full FROM _ws_long l WHERE _ws_obs.host = l.short")
+        eng.execute(_LONG_ALL)
+        eng.execute(_KNOWN_ALL)
+        eng.execute(_OBS, [list(NEEDS_KNOWN)])
         eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE), DOMINANCE_MIN, DOMINANCE])
         eng.execute(_MERGED)
         eng.execute("DELETE FROM host_addr")
@@ -373,29 +515,57 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             "WHERE nhosts > 1"
         )
         eng.execute(_RES)
-        eng.execute(_KRB, [int(cfg["kerberos_ticket_skew_s"]), list(NOT_HOST_IPS),
-                           int(cfg["kerberos_ticket_window_s"])])
+        eng.execute(_KRB, [int(cfg["kerberos_ticket_skew_s"]), int(cfg["kerberos_ticket_window_s"])])
         rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM _ws_obs")[0][0])
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
         rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
     pause("resolve")  # crash tests: the identities committed, no event enriched yet
-    top = int(eng.rows("SELECT coalesce(max(rowid) + 1, 0) FROM events")[0][0])
-    for lo in range(0, top, max(int(batch_rows), 1)):
+    # 3. the keys of the shards concerned, and their rows of the hunt's pass
+    todo = sorted(int(r[0]) for r in eng.rows(_AFFECTED.format(**bits)))
+    reindex = set(todo)
+    if not candidates.index_matches(case, cfg):  # another configuration: the whole pass again
+        candidates.start_index(case, cfg)
+        reindex = set(case.shard_ids())
+    else:
+        candidates.prepare_index(case, cfg)
+        reindex.update(int(r[0]) for r in eng.rows(_NETLIDS_CHANGED))
+    keying = set(todo)
+    for group in _groups(case, sorted(reindex), batch_rows):
+        keyed = [s for s in group if s in keying]
         with case.transaction():
-            eng.execute(_ENRICH, [lo, lo + batch_rows, list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
-            eng.execute(
-                'UPDATE events SET "source.host" = n.nsh, "destination.host" = n.ndh, host = n.nhost '
-                "FROM _ws_new n WHERE events.rowid = n.rid"
-            )
-            rep.updated += int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
-            candidates.index_batch(case, cfg, lo, lo + batch_rows)  # the hunt's pass, stored
+            if keyed:
+                src = f"read_parquet({case.shard_files(keyed)})"
+                eng.execute(_ENRICH.format(src=src), [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
+                new_keys = case.query(f"SELECT rid AS {EID}, nsh AS \"source.host\", ndh AS \"destination.host\", "
+                                      "nhost AS host FROM _ws_new ORDER BY rid")
+                rep.updated += new_keys.num_rows
+                shard_of = pc.shift_right(new_keys.column(EID), SHARD_BITS)
+                for s in keyed:
+                    case.write_keys(s, new_keys.filter(pc.equal(shard_of, s)))
+                case.refresh()
+            candidates.index_shards(case, cfg, group)
         pause("resolve")  # crash tests: a batch of events enriched and committed, the case not marked
+    # 4. done
     with case.transaction():
+        eng.execute("DELETE FROM res_applied_res")
+        eng.execute("INSERT INTO res_applied_res SELECT * FROM _ws_res")
+        eng.execute("DELETE FROM res_applied_long")
+        eng.execute("INSERT INTO res_applied_long SELECT * FROM _ws_long")
+        eng.execute("DELETE FROM res_applied_krb")
+        eng.execute("INSERT INTO res_applied_krb SELECT * FROM _ws_krb")
+        eng.execute("DELETE FROM res_applied_netlids")
+        eng.execute("INSERT INTO res_applied_netlids SELECT host, lid FROM _ws_netlids")
         candidates.finish_index(case, cfg)
         for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new", "_ws_known", "_ws_krb"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
-        case.set_meta("resolved", {"sources": _source_count(case), "events": case.count()})
+        case.set_meta("resolved", _state(case))
+    rep.shards = len(todo)
     return rep
+
+
+def _state(case: Case) -> dict[str, Any]:
+    return {"sources": _source_count(case), "events": case.count(), "shards": len(case.shard_ids()),
+            "last": max(case.shard_ids(), default=0)}
 
 
 def _source_count(case: Case) -> int:
@@ -408,8 +578,7 @@ def ensure_resolved(case: Case) -> ResolveReport | None:
     from wormsign.detect import candidates, config
 
     last: dict[str, Any] | None = case.get_meta("resolved")
-    if (last and last.get("sources") == _source_count(case) and last.get("events") == case.count()
-            and candidates.index_is_fresh(case, config.load(None))):
+    if last == _state(case) and candidates.index_is_fresh(case, config.load(None)):
         return None
     return resolve(case)
 

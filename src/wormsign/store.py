@@ -1,8 +1,23 @@
-"""The case store: one file that holds a case's events, sources, rejects and host identities.
+"""The case store: a directory that holds a case's events as Parquet shards, and a small
+DuckDB catalog beside them.
 
-Tables (all in the engine, DuckDB by default):
+Layout (docs/formats.md shows how to read it without wormsign)::
 
-``events``      the event model (:mod:`wormsign.schema`), one row per record.
+    CASE/
+      catalog.duckdb          sources, rejects, shards, host identities, meta, the hunt's tables
+      events/part-00000001.parquet ...   the events, one shard per ingest commit
+      keys/part-00000001.parquet ...     resolved host keys of a shard's events (overlay)
+      staging/                shards being written; what a killed run left is removed
+
+Every event has an ``eid`` (BIGINT): its shard's number times 2**32 plus its row in the shard,
+unique in the case. Resolution (:mod:`wormsign.resolve`) never rewrites a shard: it writes the
+events' resolved ``source.host``, ``destination.host`` and ``host`` (those that differ) to the
+shard's keys file, and ``events`` (a view) joins the two at read time.
+
+Catalog tables:
+
+``events``      a view: the shards with their keys (the event model of :mod:`wormsign.schema`, and ``eid``).
+``shards``      one row per committed shard: a shard is visible once its row is committed.
 ``sources``     one row per ingested file, keyed by its SHA-256: re-ingesting adds nothing.
 ``rejects``     the first rejected records of each file, with the reason.
 ``host_addr``   which host held which address, and when (built by :mod:`wormsign.resolve`).
@@ -12,6 +27,7 @@ Tables (all in the engine, DuckDB by default):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -26,21 +42,33 @@ import pyarrow as pa
 
 from wormsign import schema
 from wormsign.engine import Engine, open_engine
+from wormsign.testhook import pause
 
-#: Per-column compression. ``raw`` (the original record, about 1 KiB of JSON an event) is
-#: most of a case's bytes: DuckDB's default for text (dictionary and FSST) costs more CPU
-#: to write than the rest of an event together, and zstd writes it twice as fast into a
-#: file several times smaller.
-_COMPRESSION = {"raw": "zstd"}
+log = logging.getLogger(__name__)
 
-_EVENT_COLUMNS = ", ".join(
-    f'"{f.name}" {schema.duckdb_type(f.type)}'
-    + (f" USING COMPRESSION {_COMPRESSION[f.name]}" if f.name in _COMPRESSION else "")
-    for f in schema.FIELDS
-)
+CATALOG = "catalog.duckdb"
+EVENTS_DIR = "events"
+KEYS_DIR = "keys"
+STAGING_DIR = "staging"
+#: The event id: shard number << SHARD_BITS | row in the shard.
+EID = "eid"
+SHARD_BITS = 32
+#: The columns resolution may change (the keys overlay).
+KEY_COLUMNS: tuple[str, ...] = ("source.host", "destination.host", "host")
+#: A shard's columns: the event model, then ``eid``.
+SHARD_SCHEMA: pa.Schema = schema.SCHEMA.append(pa.field(EID, pa.int64()))
+KEYS_SCHEMA: pa.Schema = pa.schema([pa.field(EID, pa.int64())] + [schema.SCHEMA.field(c) for c in KEY_COLUMNS])
+#: Rows per Parquet row group: small enough that a query for some events (by ``eid``, by time)
+#: skips most of a shard, large enough to compress well.
+ROW_GROUP_ROWS = 128 * 1024
+#: Columns with min/max statistics in the shards (the others' would cost space for nothing:
+#: ``raw`` is up to 64 KiB a value).
+STATS_COLUMNS: tuple[str, ...] = (EID, "ts", "kind", "host", "event.code", "src.digest", "src.record")
 
 DDL = (
-    f"CREATE TABLE IF NOT EXISTS events ({_EVENT_COLUMNS})",
+    """CREATE TABLE IF NOT EXISTS shards (
+        id BIGINT PRIMARY KEY, rows BIGINT, committed_at TIMESTAMPTZ,
+        keys BOOLEAN DEFAULT false, observed BOOLEAN DEFAULT false)""",
     """CREATE TABLE IF NOT EXISTS sources (
         digest VARCHAR PRIMARY KEY, file VARCHAR, format VARCHAR, size BIGINT,
         records BIGINT, stored BIGINT, rejected BIGINT, truncated BIGINT,
@@ -108,6 +136,25 @@ class CaseLocked(Exception):
         )
 
 
+def _shard_of(name: str) -> int | None:
+    """The shard number of a file name ``part-00000012.parquet`` (None for any other name)."""
+    if name.startswith("part-") and name.endswith(".parquet") and name[5:-8].isdigit():
+        return int(name[5:-8])
+    return None
+
+
+def _remove(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
 def want_write_marker(path: str) -> str:
     """The file a process waiting to write the case creates: ``wormsign serve`` opens no new
     read connection while it exists, so that a hunt or ingest gets the case (docs/formats.md)."""
@@ -146,7 +193,7 @@ def _open_engine(engine: str, path: str, read_only: bool, wait: float) -> Engine
     try:
         while True:
             try:
-                return open_engine(engine, path, read_only=read_only)
+                return open_engine(engine, os.path.join(path, CATALOG), read_only=read_only)
             except Exception as exc:  # the engine's own error type (duckdb.IOException)
                 held = _lock_holder(exc)
                 if held is None:
@@ -170,34 +217,242 @@ def _open_engine(engine: str, path: str, read_only: bool, wait: float) -> Engine
                 pass
 
 
+class CaseFormatError(Exception):
+    """The path is no case of this version (an earlier version's single-file case, or not a case)."""
+
+
+def _is_old_case(path: str) -> bool:
+    """Whether ``path`` is a case file of an earlier version (one DuckDB database file)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return head[8:12] == b"DUCK"
+
+
+def _sql_list(paths: list[str]) -> str:
+    """A list of file paths as a SQL literal (paths are the case's own; quotes are doubled)."""
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _empty_events() -> str:
+    cols = ", ".join(f"NULL::{schema.duckdb_type(f.type)} AS {schema.q(f.name)}" for f in schema.FIELDS)
+    return f"SELECT {cols}, NULL::BIGINT AS {EID} LIMIT 0"
+
+
+class ShardWriter:
+    """Writes one shard of events into the case's staging folder (an ingest worker's, or the
+    parent's own); :meth:`Case.commit_shard` makes it visible. Each row gets its ``eid``."""
+
+    def __init__(self, root: str, shard: int) -> None:
+        self.shard = shard
+        self.path = os.path.join(root, STAGING_DIR, shard_name(shard))
+        self.rows = 0
+        self._writer: Any = None
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if table.schema != schema.SCHEMA:
+            table = table.select(list(schema.FIELD_NAMES)).cast(schema.SCHEMA)
+        start = (self.shard << SHARD_BITS) + self.rows + self._held_rows
+        eids = pa.array(range(start, start + table.num_rows), pa.int64())
+        self._held.append(table.append_column(EID, eids))
+        self._held_rows += table.num_rows
+        if self._held_rows >= ROW_GROUP_ROWS:
+            self._write()
+
+    def _write(self) -> None:
+        if not self._held:
+            return
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self._held) if len(self._held) > 1 else self._held[0]
+        self._held, n, self._held_rows = [], self._held_rows, 0
+        if self._writer is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._writer = pq.ParquetWriter(
+                self.path, SHARD_SCHEMA, compression="zstd",
+                use_dictionary=[f for f in SHARD_SCHEMA.names if f not in ("raw", EID)],
+                write_statistics=list(STATS_COLUMNS))
+        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self.rows += n
+
+    def close(self) -> int:
+        """Finish the file; the rows written (0: no file)."""
+        self._write()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.rows
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 - the file goes anyway
+                pass
+            self._writer = None
+        self._held, self._held_rows = [], 0
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def shard_name(shard: int) -> str:
+    return f"part-{shard:08d}.parquet"
+
+
 class Case:
     """An open case. Use :meth:`open` (or ``with Case.open(path) as case:``)."""
 
     def __init__(self, engine: Engine, path: str) -> None:
         self.engine = engine
         self.path = path
+        self.root = os.path.abspath(path)
+        self._next_shard: int | None = None
+        self._shards: list[tuple[int, bool]] = []
 
     @classmethod
     def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0) -> Case:
         """Open the case; while another process holds it, retry for up to ``wait`` seconds, then
         raise :class:`CaseLocked` naming that process. A writer that waits says so in
-        :func:`want_write_marker`, so that a server's short read connections let it in."""
-        eng = _open_engine(engine, str(path), read_only, wait)
-        case = cls(eng, str(path))
+        :func:`want_write_marker`, so that a server's short read connections let it in.
+
+        A case file of an earlier version (one DuckDB file) is refused with :class:`CaseFormatError`."""
+        path = str(path)
+        if os.path.isfile(path):
+            if _is_old_case(path):
+                raise CaseFormatError(
+                    f"{path}: a case file of an earlier wormsign (one DuckDB file); this version keeps a "
+                    f"case as a directory of Parquet shards: convert it with `wormsign convert {path} NEW_CASE` "
+                    "or ingest the evidence again into a new case")
+            raise CaseFormatError(f"{path}: not a case (a case is a directory)")
+        if not read_only:
+            os.makedirs(path, exist_ok=True)
+        elif not os.path.isfile(os.path.join(path, CATALOG)):
+            raise CaseFormatError(f"{path}: no case here (no {CATALOG})")
+        eng = _open_engine(engine, path, read_only, wait)
+        case = cls(eng, path)
         if not read_only:
             for stmt in DDL:
                 eng.execute(stmt)
-            case._add_new_columns()
+            case._recover()
+        case.refresh()
         return case
 
-    def _add_new_columns(self) -> None:
-        """A case made by an earlier version gains the columns the event model has gained since
-        (NULL in its old events; rows are appended by name, so their order does not matter)."""
-        have = {r[0] for r in self.engine.rows(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'")}
-        for f in schema.FIELDS:
-            if f.name not in have:
-                self.engine.execute(f'ALTER TABLE events ADD COLUMN "{f.name}" {schema.duckdb_type(f.type)}')
+    # -- shards ------------------------------------------------------------------------
+    def _file(self, folder: str, shard: int) -> str:
+        return os.path.join(self.root, folder, shard_name(shard))
+
+    def _recover(self) -> None:
+        """A writer's open: finish the commits a killed run left half done (a shard committed in
+        the catalog, still in staging), and remove what no commit names (staging files, shards
+        and keys files of uncommitted runs)."""
+        known = {int(r[0]): bool(r[1]) for r in self.engine.rows("SELECT id, keys FROM shards")}
+        for folder in (STAGING_DIR, EVENTS_DIR, KEYS_DIR):
+            os.makedirs(os.path.join(self.root, folder), exist_ok=True)
+        staging = os.path.join(self.root, STAGING_DIR)
+        for name in os.listdir(staging):
+            shard = _shard_of(name)
+            full = os.path.join(staging, name)
+            if shard is not None and shard in known and not os.path.exists(self._file(EVENTS_DIR, shard)):
+                os.replace(full, self._file(EVENTS_DIR, shard))
+                log.info("finished the commit of shard %d", shard)
+                continue
+            _remove(full)
+        for folder in (EVENTS_DIR, KEYS_DIR):
+            d = os.path.join(self.root, folder)
+            for name in os.listdir(d):
+                shard = _shard_of(name)
+                if shard is None or shard not in known or (folder == KEYS_DIR and not known[shard]):
+                    _remove(os.path.join(d, name))
+        missing = [s for s in known if not os.path.exists(self._file(EVENTS_DIR, s))]
+        if missing:
+            raise CaseFormatError(f"{self.path}: {len(missing)} committed shards are missing from "
+                                  f"{EVENTS_DIR}/ (first: {shard_name(min(missing))}); the case is damaged")
+
+    def refresh(self) -> None:
+        """Read the committed shards again and define ``events`` on them (a TEMP view, so that a
+        read-only open and a moved case work too; a writer also keeps a view in the catalog for
+        plain DuckDB)."""
+        self._shards = [(int(i), bool(k)) for i, k in self.engine.rows("SELECT id, keys FROM shards ORDER BY id")]
+        sql = self.events_sql()
+        self.engine.execute(f"CREATE OR REPLACE TEMP VIEW events AS {sql}")
+        if not getattr(self.engine, "read_only", False):
+            self.engine.execute(f"CREATE OR REPLACE VIEW main.events AS {sql}")
+
+    def shard_ids(self) -> list[int]:
+        return [i for i, _ in self._shards]
+
+    def events_sql(self, shards: Iterable[int] | None = None) -> str:
+        """A query of the events of ``shards`` (all committed ones when None), keys applied."""
+        want = None if shards is None else set(shards)
+        picked = [(i, k) for i, k in self._shards if want is None or i in want]
+        if not picked:
+            return _empty_events()
+        files = [self._file(EVENTS_DIR, i) for i, _ in picked]
+        keys = [self._file(KEYS_DIR, i) for i, k in picked if k]
+        scan = f"read_parquet({_sql_list(files)})"
+        if not keys:
+            return f"SELECT * FROM {scan}"
+        repl = ", ".join(f"CASE WHEN k.{EID} IS NULL THEN e.{schema.q(c)} ELSE k.{schema.q(c)} END AS {schema.q(c)}"
+                         for c in KEY_COLUMNS)
+        return (f"SELECT e.* REPLACE ({repl}) FROM {scan} e "
+                f"LEFT JOIN read_parquet({_sql_list(keys)}) k ON k.{EID} = e.{EID}")
+
+    def shard_files(self, shards: Iterable[int]) -> str:
+        """The raw files of ``shards`` (as ingest wrote them, without keys) as a SQL list literal."""
+        return _sql_list([self._file(EVENTS_DIR, i) for i in sorted(shards)])
+
+    def new_shard(self) -> ShardWriter:
+        """A writer for a new shard (numbers are never reused within a run; a killed run's are
+        free again, its files removed on the next open)."""
+        if self._next_shard is None:
+            top = self.engine.rows("SELECT coalesce(max(id), 0) FROM shards")[0][0]
+            self._next_shard = int(top) + 1
+        shard, self._next_shard = self._next_shard, self._next_shard + 1
+        return ShardWriter(self.root, shard)
+
+    def commit_shard(self, writer: ShardWriter | None, before_commit: Any = None) -> None:
+        """Make a closed shard visible: its ``shards`` row (and whatever ``before_commit()``
+        records, such as its ``sources`` rows) in one catalog transaction, then the file moves
+        from staging into ``events/``. A run killed between the two is finished on the next open."""
+        rows = writer.rows if writer is not None else 0
+        with self.engine.transaction():
+            if writer is not None and rows:
+                self.engine.execute("INSERT INTO shards (id, rows, committed_at) VALUES (?, ?, ?)",
+                                    [writer.shard, rows, datetime.now(UTC)])
+            if before_commit is not None:
+                before_commit()
+            pause("commit")  # crash tests: everything recorded, nothing committed
+        if writer is not None and rows:
+            os.replace(writer.path, self._file(EVENTS_DIR, writer.shard))
+            pause("committed")  # crash tests: committed, the view not yet refreshed
+            self.refresh()
+        elif writer is not None:
+            writer.abort()
+
+    def clean_staging(self) -> None:
+        """Remove the staging files of this run's uncommitted shards (a failed ingest)."""
+        d = os.path.join(self.root, STAGING_DIR)
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            _remove(os.path.join(d, name))
+
+    def write_keys(self, shard: int, table: pa.Table) -> None:
+        """Store the resolved keys of a shard's events (``KEYS_SCHEMA``; rows that differ from
+        the shard), replacing the earlier ones. Call :meth:`refresh` after a batch of shards."""
+        import pyarrow.parquet as pq
+
+        target = self._file(KEYS_DIR, shard)
+        tmp = target + ".tmp"
+        pq.write_table(table.cast(KEYS_SCHEMA), tmp, compression="zstd")
+        os.replace(tmp, target)
+        self.engine.execute("UPDATE shards SET keys = true WHERE id = ?", [shard])
 
     def __enter__(self) -> Case:
         return self
@@ -256,9 +511,16 @@ class Case:
 
     # -- events ----------------------------------------------------------------------
     def append_events(self, table: pa.Table) -> None:
-        if table.schema != schema.SCHEMA:
-            table = table.select(list(schema.FIELD_NAMES)).cast(schema.SCHEMA)
-        self.engine.append("events", table)
+        """Store rows as a shard of their own, committed at once (tests, tools; ingest writes
+        shards through :class:`ShardWriter`)."""
+        w = self.new_shard()
+        try:
+            w.write(table)
+            w.close()
+        except BaseException:
+            w.abort()
+            raise
+        self.commit_shard(w)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
         return self.engine.query(sql, list(params))
@@ -273,7 +535,7 @@ class Case:
             self.engine.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} "{name}"')
 
     def count(self) -> int:
-        return int(self.rows("SELECT count(*) FROM events")[0][0])
+        return int(self.rows("SELECT coalesce(sum(rows), 0) FROM shards")[0][0])
 
     # -- metadata ----------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:

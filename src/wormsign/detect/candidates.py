@@ -137,10 +137,10 @@ def _derived(cond: str) -> str:
     return "".join(", " + x for x in _NAMES.get(kind, ()))
 
 
-def _select(where: str = "") -> str:
-    """The branches stacked, each filtered on ``where`` too (``where`` ends with ``AND``)."""
+def _select(src: str = "events") -> str:
+    """The branches stacked, each reading ``src`` (the events, or a view of some shards')."""
     return "\nUNION ALL BY NAME\n".join(
-        f"SELECT {_quote(COMMON + cols)}{_derived(cond)} FROM events WHERE {where}{cond}  -- {why}"
+        f"SELECT eid, {_quote(COMMON + cols)}{_derived(cond)} FROM {src} WHERE {cond}  -- {why}"
         for why, cond, cols in BRANCHES
     ) + "\n"
 
@@ -148,8 +148,8 @@ def _select(where: str = "") -> str:
 #: The rows, stacked (read into Arrow, then appended to ``h_ev``: DuckDB writes a temporary
 #: table from a query at about twice the CPU cost of this route, measured on 10M events).
 SELECT = _select()
-#: The same for one batch of rowids (``$lo`` inclusive, ``$hi`` exclusive), for the stored index.
-RANGE_SELECT = _select("rowid >= $lo AND rowid < $hi AND ")
+#: The same over the shards being indexed (the view ``_ws_part``).
+PART_SELECT = _select("_ws_part")
 #: The stored pass (a table of the case file, rebuilt by every resolution).
 INDEX = "hunt_index"
 
@@ -187,18 +187,42 @@ def _netlids(case: Case) -> None:
     case.engine.execute(NETLIDS)
 
 
+#: Meta key of the configuration ``hunt_index`` is being built with (its rows are kept per shard).
+INDEX_SPEC = "hunt_index_spec"
+
+
 def start_index(case: Case, cfg: dict[str, Any]) -> None:
     """An empty ``hunt_index`` with the pass's columns (needs the macros of :mod:`wormsign.detect.prep`)."""
     case.set_meta(INDEX, None)
     _netlids(case)
     sql, params = bind(SELECT, _values(cfg))
     case.engine.execute(f"CREATE OR REPLACE TABLE {INDEX} AS SELECT * FROM ({sql}) LIMIT 0", params)
+    case.set_meta(INDEX_SPEC, spec(cfg))
 
 
-def index_batch(case: Case, cfg: dict[str, Any], lo: int, hi: int) -> None:
-    """Add the pass's rows of events ``lo <= rowid < hi`` to ``hunt_index``."""
-    sql, params = bind(RANGE_SELECT, {**_values(cfg), "lo": lo, "hi": hi})
+def index_matches(case: Case, cfg: dict[str, Any]) -> bool:
+    """Whether ``hunt_index`` holds rows of this configuration's pass (some shards' may be stale)."""
+    if case.get_meta(INDEX_SPEC) != spec(cfg):
+        return False
+    cols = case.rows("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [INDEX])
+    return "eid" in {c[0] for c in cols}
+
+
+def prepare_index(case: Case, cfg: dict[str, Any]) -> None:
+    """What the pass reads besides the events (the logon sessions of inbound network logons)."""
+    case.set_meta(INDEX, None)
+    _netlids(case)
+
+
+def index_shards(case: Case, cfg: dict[str, Any], shards: list[int]) -> None:
+    """Replace the pass's rows of the events of ``shards`` in ``hunt_index``."""
+    from wormsign.store import SHARD_BITS
+
+    case.engine.execute(f"DELETE FROM {INDEX} WHERE list_contains(?, eid >> {SHARD_BITS})", [shards])
+    case.engine.execute(f"CREATE OR REPLACE TEMP VIEW _ws_part AS {case.events_sql(shards)}")
+    sql, params = bind(PART_SELECT, _values(cfg))
     case.engine.execute(f"INSERT INTO {INDEX} BY NAME {sql}", params)
+    case.engine.execute("DROP VIEW _ws_part")
 
 
 def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:

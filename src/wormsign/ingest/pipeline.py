@@ -30,12 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from wormsign.ingest.base import Batch, IngestError, Reject, Sink, Source, Stats
 from wormsign.ingest.registry import pick
 from wormsign.ingest.walk import Unreadable, digest, sources
-from wormsign.store import Case
+from wormsign.store import Case, ShardWriter
 from wormsign.testhook import pause
 
 log = logging.getLogger(__name__)
@@ -120,53 +119,35 @@ def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
 #: Rows held as Python dicts before they are converted to Arrow (as many as a Sink holds).
 BATCH_ROWS = 20_000
 
-#: A worker sends a chunk's rows back through the pipe below this many rows, else as an IPC file.
-INLINE_ROWS = 50_000
 
 
 @dataclass(slots=True)
 class ChunkResult:
-    """What a worker sends back for a chunk of files: their results and their rows."""
+    """What a worker sends back for a chunk of files: their results, and the shard it wrote."""
 
     results: list[FileResult]
-    tables: list[pa.Table] = field(default_factory=list)  # the rows (small chunks)
-    batches: str | None = None  # Arrow IPC file with the rows (large chunks)
+    shard: int
+    rows: int = 0  # rows in the shard (0: no file)
     error: str | None = None  # set when strict mode stopped on a file of the chunk
 
 
-def _parse_chunk(chunk: list[Source], strict: bool, tmpdir: str) -> ChunkResult:
-    """Worker side: parse a chunk of sources and convert their rows into Arrow here, in the
-    worker, so that the parent only appends. Small chunks come back as tables, large ones as
-    an Arrow IPC file."""
-    path = os.path.join(tmpdir, f"{chunk[0].digest}.arrow")
-    out = ChunkResult([])
-    rows = [0]
-    writer: list[ipc.RecordBatchFileWriter] = []
-
-    def flush(t: pa.Table) -> None:
-        if not writer and rows[0] + t.num_rows <= INLINE_ROWS:
-            out.tables.append(t)
-            rows[0] += t.num_rows
-            return
-        if not writer:
-            writer.append(ipc.new_file(path, t.schema))
-            for old in out.tables:
-                writer[0].write_table(old)
-            out.tables.clear()
-        writer[0].write_table(t)
-
-    batch = Batch(flush, BATCH_ROWS)
+def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int) -> ChunkResult:
+    """Worker side: parse a chunk of sources and write their rows, converted to Arrow here, into
+    a shard of its own in the case's staging folder; the parent only commits it."""
+    out = ChunkResult([], shard)
+    writer = ShardWriter(root, shard)
+    batch = Batch(writer.write, BATCH_ROWS)
     try:
         for source in chunk:
             out.results.append(_parse(source, strict, batch))
         batch.drain()  # the rows, and the truncation counts of the results, are final here
+        out.rows = writer.close()
     except IngestError as exc:
         out.error = str(exc)
-        out.tables.clear()
-    finally:
-        if writer:
-            writer[0].close()
-    out.batches = path if writer and out.error is None else None
+        writer.abort()
+    except BaseException:
+        writer.abort()
+        raise
     return out
 
 
@@ -299,22 +280,16 @@ def _die_with_parent(parent: int) -> None:
 
 
 class _Writer:
-    """Writes parsed files to the case in groups: many small files share one transaction and
-    one append (a DuckDB statement costs milliseconds; a corpus has thousands of small files).
+    """Commits parsed files to the case in groups: many small files share one shard and one
+    catalog transaction (a commit costs milliseconds; a corpus has thousands of small files).
     A group commits whole or not at all, so each file is still in the case completely or not at all.
     """
-
-    #: Rows held in Arrow before they go to the engine (a group commits at ``max_rows``).
-    APPEND_ROWS = 50_000
 
     def __init__(self, case: Case, report: IngestReport, progress: Progress | None,
                  max_rows: int = 200_000, max_files: int = 500) -> None:
         self.case, self.report, self.progress = case, report, progress
         self.max_rows, self.max_files = max_rows, max_files
-        self._stack = ExitStack()
-        self._open = False
-        self._tables: list[pa.Table] = []
-        self._buffered = 0
+        self._shard: ShardWriter | None = None
         self._group_rows = 0
         self._results: list[FileResult] = []
         #: Rows of the files parsed in this process, converted together (see :class:`Batch`).
@@ -325,34 +300,26 @@ class _Writer:
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
         if et is None:
-            self.commit(final=True)
-        elif self._open:
-            self._open = False
-            self._tables.clear()
+            self.commit()
+        else:
             self.batch.clear()
-            self._stack.__exit__(et, ev, tb)  # rolls back the open group
-
-    def _begin(self) -> None:
-        if not self._open:
-            self._stack = ExitStack()
-            self._stack.enter_context(self.case.transaction())
-            self._open = True
+            self._results = []
+            if self._shard is not None:
+                self._shard.abort()
+                self._shard = None
 
     def add(self, table: pa.Table) -> None:
         """Rows of the file being parsed (the Sink's flush)."""
         if table.num_rows == 0:
             return
-        self._begin()
-        self._tables.append(table)
-        self._buffered += table.num_rows
+        if self._shard is None:
+            self._shard = self.case.new_shard()
+        self._shard.write(table)
         self._group_rows += table.num_rows
-        if self._buffered >= self.APPEND_ROWS:
-            self._append()
 
     def done(self, *results: FileResult) -> None:
         """Files parsed (their rows added or in the batch): record them, and commit the group
         when it is big enough."""
-        self._begin()
         for res in results:
             self._results.append(res)
             if self.progress:
@@ -360,34 +327,30 @@ class _Writer:
         if self._group_rows + len(self.batch) >= self.max_rows or len(self._results) >= self.max_files:
             self.commit()
 
-    def _append(self) -> None:
-        if self._tables:
-            tables, self._tables, self._buffered = self._tables, [], 0
-            # One contiguous chunk: DuckDB takes a many-chunk table several times slower.
-            table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
-            self.case.append_events(table)
-
-    def commit(self, final: bool = False) -> None:
-        if not self._open:
-            return
+    def commit(self) -> None:
         self.batch.drain()  # before the sources rows: it completes their truncation counts
-        self._append()
+        if not self._results:
+            return
         results, self._results = self._results, []
-        _record_sources(self.case, results)
-        pause("commit")  # crash tests: everything appended, nothing committed
-        self._open = False
+        shard, self._shard = self._shard, None
+        if shard is not None:
+            shard.close()
         self._group_rows = 0
-        settings = getattr(self.case.engine, "settings", None)
-        if final and settings is not None:
-            # DuckDB writes a commit to its log and copies it into the file at the next
-            # checkpoint (at the latest when the case closes); checkpointing at the last
-            # commit writes the rows once instead of twice.
-            with settings(checkpoint_threshold="0 KiB"):
-                self._stack.close()  # COMMIT
-        else:
-            self._stack.close()  # COMMIT
+        self.case.commit_shard(shard, lambda: _record_sources(self.case, results))
         for res in results:
             _record(res, self.report)
+
+    def commit_chunk(self, res: ChunkResult) -> None:
+        """A worker's shard and the results of its files, committed together."""
+        self.commit()  # what this process gathered (unreadable files) goes first
+        shard = ShardWriter(self.case.root, res.shard)
+        shard.rows = res.rows
+        for r in res.results:
+            if self.progress:
+                self.progress(r.source.name, r.stats.read, r.source.size)
+        self.case.commit_shard(shard if res.rows else None, lambda: _record_sources(self.case, res.results))
+        for r in res.results:
+            _record(r, self.report)
 
 
 def ingest_paths(
@@ -427,8 +390,9 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
             st.reasons["unreadable"] = 1
             unreadable.append(FileResult(Source(s.name, s.path, digest=s.digest), "unreadable", st, [rej]))
             continue
-        if os.path.abspath(s.path) in (own, own + ".wal"):
-            continue  # the case file itself, when it lies under a directory being ingested
+        here = os.path.abspath(s.path)
+        if here.startswith(own + os.sep) or here in (own + ".want-write", own + ".published.json", own + ".token"):
+            continue  # the case's own files, when it lies under a directory being ingested
         s.digest = digest(s)
         if s.digest in seen:
             report.skipped += 1
@@ -444,39 +408,34 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
             for s in todo:
                 out.done(_parse(s, strict, out.batch))
             return report
-        with (tempfile.TemporaryDirectory(prefix=_tmp_prefix()) as tmp,
-              ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool):
+        with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             pending: set[Future[ChunkResult]] = set()
             names: dict[Future[ChunkResult], str] = {}
             queue = list(reversed(_chunks(todo, workers)))
-            while queue or pending:
-                while queue and len(pending) < workers * 2:
-                    chunk = queue.pop()
-                    fut = pool.submit(_parse_chunk, chunk, strict, tmp)
-                    more = f" (+{len(chunk) - 1} files)" if len(chunk) > 1 else ""
-                    names[fut] = chunk[0].name + more
-                    pending.add(fut)
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    try:
-                        res = fut.result()
-                    except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
-                        raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
-                    if res.error:
-                        for f in pending:
-                            f.cancel()
-                        raise IngestError(res.error)
-                    for t in res.tables:
-                        out.add(t)
-                    res.tables = []
-                    pause("parse")  # crash tests: rows appended, not committed; workers parsing
-                    if res.batches:
-                        with pa.memory_map(res.batches) as mm:
-                            rd = ipc.open_file(mm)
-                            for i in range(rd.num_record_batches):
-                                out.add(pa.Table.from_batches([rd.get_batch(i)]))
-                        os.unlink(res.batches)
-                    out.done(*res.results)
+            try:
+                while queue or pending:
+                    while queue and len(pending) < workers * 2:
+                        chunk = queue.pop()
+                        fut = pool.submit(_parse_chunk, chunk, strict, case.root, case.new_shard().shard)
+                        more = f" (+{len(chunk) - 1} files)" if len(chunk) > 1 else ""
+                        names[fut] = chunk[0].name + more
+                        pending.add(fut)
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        try:
+                            res = fut.result()
+                        except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
+                            raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
+                        if res.error:
+                            raise IngestError(res.error)
+                        pause("parse")  # crash tests: a shard written, not committed; workers parsing
+                        out.commit_chunk(res)
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                wait(pending)  # the shards of the chunks under way: left in staging, removed below
+                case.clean_staging()
+                raise
     return report
 
 

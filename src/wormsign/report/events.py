@@ -72,12 +72,12 @@ def fetch_events(case: Case, refs: Iterable[str], *, max_raw: int = 16384) -> di
         chunk = pairs[i : i + _PAIRS]
         ids = case.rows(
             """WITH k AS (SELECT unnest(?::VARCHAR[]) AS d, unnest(?::BIGINT[]) AS r)
-               SELECT e.rowid FROM events e SEMI JOIN k ON e."src.digest" = k.d AND e."src.record" = k.r""",
+               SELECT e.eid FROM events e SEMI JOIN k ON e."src.digest" = k.d AND e."src.record" = k.r""",
             [[d for d, _ in chunk], [r for _, r in chunk]],
         )
         if not ids:
             continue
-        rows = case.rows(f"SELECT {_COLUMNS} FROM events WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
+        rows = case.rows(f"SELECT {_COLUMNS} FROM events WHERE eid IN (SELECT unnest(?::BIGINT[]))",
                          [sorted(r[0] for r in ids)])
         for row in rows:
             ev = row_to_event(schema.FIELD_NAMES, row, max_raw)
