@@ -13,22 +13,13 @@ from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from wormsign.detect.sigma import alerts, fields, loader, logsources
-from wormsign.detect.sigma.backend import DuckDBSigmaBackend, quote_ident
+from wormsign.detect.sigma.backend import DuckDBSigmaBackend
 from wormsign.detect.sigma.correlate import KINDS, Hit, evaluate
 from wormsign.detect.sigma.loader import AnyRule, Skip, rule_key
-from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
+from wormsign.detect.sigma.scan import Compiled, scan
 from wormsign.store import Case
 
 log = logging.getLogger(__name__)
-_META = "wormsign_ts, wormsign_host, wormsign_ref, wormsign_source_host"
-
-
-@dataclass(slots=True)
-class Compiled:
-    rule: SigmaRule
-    where: str
-    fields: list[str]
-    trees: list[Any]  # the converted condition trees (scope.py)
 
 
 @dataclass(slots=True)
@@ -149,59 +140,6 @@ def _corr_plan(
     return None
 
 
-def _select(case: Case, c: Compiled, extra: list[str], limit: int) -> list[tuple[Any, ...]]:
-    """The rule's matching rows in time order, then by every column: a total order, so that the
-    rows kept under ``limit`` and their order are the same whatever DuckDB's threads."""
-    cols = ", ".join(quote_ident(n) for n in extra)
-    order = ", ".join(map(str, [1, 3, 2, 4, *range(5, 5 + len(extra))]))  # ts, ref, host, source, fields
-    sql = (f"SELECT {_META}{', ' if cols else ''}{cols} FROM {fields.TABLE} WHERE {c.where} "
-           f"ORDER BY {order} LIMIT ?")
-    return case.rows(sql, [limit])
-
-
-def _ls_key(rule: SigmaRule) -> tuple[str | None, str | None]:
-    ls = rule.logsource
-    return (ls.category.lower() if ls.category else None, ls.service.lower() if ls.service else None)
-
-
-def _count(case: Case, compiled: dict[int, Compiled], fail: Any, chunk: int = 100) -> dict[int, int]:
-    """Matching events per rule, many rules per scan; a rule whose SQL DuckDB refuses is dropped.
-
-    Most rules match nothing. Rules are grouped by log source: a group whose log source has no
-    event in the case is not queried at all, and the others scan only their log source's rows,
-    counting up to ``chunk`` rules in one pass.
-    """
-    present = case.rows(f"SELECT DISTINCT {CATEGORY_FIELD}, {SERVICE_FIELD} FROM {fields.TABLE}")
-    groups: dict[tuple[str | None, str | None], list[int]] = {}
-    for k, c in compiled.items():
-        groups.setdefault(_ls_key(c.rule), []).append(k)
-    counts: dict[int, int] = {}
-    for (cat, svc), keys in groups.items():
-        if not any(
-            (cat is None or f"|{cat}|" in (pc or "")) and (svc is None or f"|{svc}|" in (ps or ""))
-            for pc, ps in present
-        ):
-            counts.update(dict.fromkeys(keys, 0))
-            continue
-        where = (f" FROM {fields.TABLE} WHERE (?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?))"
-                 f" AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?))")
-        params = [cat, f"|{cat}|", svc, f"|{svc}|"]
-        for i in range(0, len(keys), chunk):
-            part = keys[i : i + chunk]
-            sql = "SELECT " + ", ".join(f"count_if({compiled[k].where})" for k in part) + where
-            try:
-                counts.update(zip(part, case.rows(sql, params)[0], strict=True))
-                continue
-            except Exception:  # noqa: BLE001  one bad rule in the chunk: count them one by one
-                log.debug("sigma: a chunk of %d rules failed; counting them one by one", len(part))
-            for k in part:
-                try:
-                    counts[k] = case.rows(f"SELECT count_if({compiled[k].where})" + where, params)[0][0]
-                except Exception as e:  # noqa: BLE001  DuckDB refused the SQL the backend wrote
-                    fail(compiled.pop(k), f"query failed: {type(e).__name__}: {str(e)[:300]}")
-    return counts
-
-
 def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool = True) -> SigmaRun:
     """Run the in-house rules (``builtin``) and the rules under ``rule_paths`` on the case."""
     cfg = alerts.settings()
@@ -243,9 +181,9 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
 
     limit = int(cfg["max_hits_per_rule"])
     rows_of: dict[int, list[tuple[Any, ...]]] = {}
-    counts = _count(case, compiled, lambda c, why: _skip(run, res, c.rule, why))
+    found = scan(case, compiled, lambda c, why: _skip(run, res, c.rule, why))
     for key, c in list(compiled.items()):
-        rows = _select(case, c, c.fields, limit + 1) if counts.get(key) else []
+        rows = found.rows.get(key, [])
         if len(rows) > limit:
             rows = rows[:limit]
             run.truncated.append(rule_key(c.rule))

@@ -1,0 +1,137 @@
+"""One pass per log source group: every rule of the group evaluated on each of its events at once.
+
+Design: the rules of a run are grouped by their log source (Sigma category and service, the
+``wormsign_category``/``wormsign_service`` tags of ``sigma_events``). For each group present in
+the case:
+
+1. its rows are copied once into a temporary table (``sigma_group``) with the fields its rules
+   read, each as recorded and lower-cased (``"~Image"``: backend.py compares strings there), so
+   the fields are parsed (fields.py, once per case) and folded once per group, not once per rule;
+2. one query per block of rules reads that table once and returns, for each event some rule of the
+   block matches, the numbers of the rules it matches (``list_filter`` over one ``CASE`` per
+   rule), with the event's time, host, reference and the group's fields.
+
+A rule's matches are then put in a total order (time, reference, host, source, fields) so that
+what is kept under ``max_hits_per_rule``, and every alert built from it, is the same whatever the
+order DuckDB returned rows in, on one thread or many. A block whose SQL DuckDB refuses is split
+until the rule at fault is found; that rule alone is dropped and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.rule import SigmaRule
+
+from wormsign.detect.sigma import fields
+from wormsign.detect.sigma.backend import lowered, quote_ident
+from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
+from wormsign.store import Case
+
+log = logging.getLogger(__name__)
+GROUP = "sigma_group"
+#: The columns of a match besides the rule's fields, in the order alerts.py reads them.
+_META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host")
+#: Rules evaluated in one query: DuckDB plans a query's expressions in time that grows faster than
+#: their number, so a group of 1,200 rules reads its table a few times rather than once.
+BLOCK = 400
+
+
+@dataclass(slots=True)
+class Compiled:
+    rule: SigmaRule
+    where: str
+    fields: list[str]
+    trees: list[Any]  # the converted condition trees (scope.py)
+
+
+@dataclass(slots=True)
+class Scan:
+    """Each rule's matching rows, (ts, host, ref, source_host, *its fields), in a total order."""
+
+    rows: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+    passes: int = 0  # queries that read a group table
+
+
+def group_key(rule: SigmaRule) -> tuple[str | None, str | None]:
+    ls = rule.logsource
+    return (ls.category.lower() if ls.category else None, ls.service.lower() if ls.service else None)
+
+
+def _order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """ts, ref, host, source, fields; NULL last, as ORDER BY puts it."""
+    ts, host, ref, src, *rest = row
+    return tuple((v is None, v if v is not None else "") for v in (ts, ref, host, src, *rest))
+
+
+def scan(case: Case, compiled: dict[int, Compiled], fail: Callable[[Compiled, str], None]) -> Scan:
+    """Run every compiled rule; ``fail`` is told of (and ``compiled`` loses) a rule DuckDB refuses."""
+    out = Scan()
+    present = case.rows(f"SELECT DISTINCT {CATEGORY_FIELD}, {SERVICE_FIELD} FROM {fields.TABLE}")
+    columns = {c.lower(): c for (c,) in case.rows(
+        "SELECT column_name FROM (DESCRIBE SELECT * FROM " + fields.TABLE + ")")}
+    groups: dict[tuple[str | None, str | None], list[int]] = {}
+    for k, c in compiled.items():
+        groups.setdefault(group_key(c.rule), []).append(k)
+    for (cat, svc), keys in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
+        for k in keys:
+            out.rows[k] = []
+        if not any((cat is None or f"|{cat}|" in (pc or "")) and (svc is None or f"|{svc}|" in (ps or ""))
+                   for pc, ps in present):
+            continue
+        cols = sorted({columns[n.lower()] for k in keys for n in compiled[k].fields if n.lower() in columns}
+                      | {CATEGORY_FIELD, SERVICE_FIELD}, key=str.lower)
+        _fill(case, cat, svc, cols)
+        at = {c.lower(): i for i, c in enumerate(cols)}
+        hits = _match(case, compiled, keys, cols, fail, out)
+        for k, rows in hits.items():
+            pick = [4 + at[n.lower()] for n in compiled[k].fields]
+            got = [(r[0], r[1], r[2], r[3], *(r[i] for i in pick)) for r in rows]
+            got.sort(key=_order)
+            out.rows[k] = got
+        case.engine.execute(f"DROP TABLE IF EXISTS {GROUP}")
+    return out
+
+
+def _fill(case: Case, cat: str | None, svc: str | None, cols: list[str]) -> None:
+    """The group's rows with its fields as recorded and lower-cased."""
+    sel = ", ".join([*_META, *(quote_ident(c) for c in cols),
+                     *(f"lower({quote_ident(c)}) AS {lowered(c)}" for c in cols)])
+    case.engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE {GROUP} AS SELECT {sel} FROM {fields.TABLE} "
+        f"WHERE (?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?)) "
+        f"AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?))",
+        [cat, f"|{cat}|", svc, f"|{svc}|"],
+    )
+
+
+def _match(
+    case: Case, compiled: dict[int, Compiled], keys: list[int], cols: list[str],
+    fail: Callable[[Compiled, str], None], out: Scan,
+) -> dict[int, list[tuple[Any, ...]]]:
+    """The rows of the group table each rule matches: (ts, host, ref, source, *cols)."""
+    hits: dict[int, list[tuple[Any, ...]]] = {}
+    todo = [keys[i: i + BLOCK] for i in range(0, len(keys), BLOCK)]
+    sel = ", ".join([*_META, *(quote_ident(c) for c in cols)])
+    while todo:
+        part = todo.pop()
+        cases = ", ".join(f"CASE WHEN {compiled[k].where} THEN {i} END" for i, k in enumerate(part))
+        sql = (f"SELECT m, {sel} FROM (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, * FROM {GROUP}) "
+               "WHERE len(m) > 0")
+        try:
+            rows = case.rows(sql)
+        except Exception as e:  # noqa: BLE001  DuckDB refused the SQL the backend wrote: find the rule
+            if len(part) > 1:
+                half = len(part) // 2
+                todo += [part[:half], part[half:]]
+                continue
+            fail(compiled.pop(part[0]), f"query failed: {type(e).__name__}: {str(e)[:300]}")
+            continue
+        out.passes += 1
+        for r in rows:
+            for i in r[0]:
+                hits.setdefault(part[i], []).append(r[1:])
+    return hits
