@@ -209,6 +209,43 @@ class Sink:
         if len(self._rows) >= self.batch_rows:
             self.flush()
 
+    def add_table(self, table: pa.Table) -> None:
+        """Store rows a reader made in Arrow (the columnar readers): a table of the event
+        model's schema (``src.file`` and ``src.digest`` are filled here, like ``add``'s rows).
+        Rows with no timestamp or no host are rejected exactly as :meth:`add` rejects them, in
+        their order; the rows held from ``add`` go first, so the order of rows is kept."""
+        n = table.num_rows
+        if n == 0:
+            return
+        if table.schema != schema.SCHEMA:
+            raise IngestError(f"rows of {self.source.name} do not fit the event model: {table.schema}")
+        host = table.column("host")
+        bad = pc.or_(pc.is_null(table.column("ts")), pc.fill_null(pc.equal(host, ""), True))
+        if pc.any(bad).as_py():
+            recs = table.column("src.record").to_pylist()
+            ts_null = pc.is_null(table.column("ts")).to_pylist()
+            for i in pc.indices_nonzero(bad).to_pylist():
+                self.stats.read += 1
+                if ts_null[i]:
+                    self._reject(recs[i], "no-timestamp", "the record has no readable timestamp")
+                else:
+                    self._reject(recs[i], "no-host", "the record names no host")
+            table = table.filter(pc.invert(bad))
+        self.flush()
+        self.stats.read += table.num_rows
+        if table.num_rows == 0:
+            return
+        self.stats.stored += table.num_rows
+        kinds = pc.value_counts(table.column("kind"))
+        for k, c in zip(kinds.field(0).to_pylist(), kinds.field(1).to_pylist(), strict=True):
+            self.stats.kinds[k] += c
+        if self._batch is not None:
+            self._batch.add_table(self, table)
+            return
+        batch = Batch(self._flush)
+        batch.add_table(self, table)
+        batch.drain()
+
     def reject(self, record: int | None, reason: str, detail: str, count: int = 1, *,
                bad: bool = True) -> None:
         """Count records that could not be read, and say why (``count`` > 1: a run of
@@ -269,29 +306,55 @@ class Batch:
         self.max_rows = max_rows
         self.rows: list[dict[str, Any]] = []
         self._parts: list[tuple[Sink, int]] = []  # (sink, rows) in order
+        #: Tables of event-model rows (``Sink.add_table``) and the dict rows before each, in order.
+        self._segments: list[pa.Table | list[dict[str, Any]]] = []
+        self._n = 0
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self._n
 
     def add(self, sink: Sink, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         self.rows.extend(rows)
         self._parts.append((sink, len(rows)))
-        if len(self.rows) >= self.max_rows:
+        self._n += len(rows)
+        if self._n >= self.max_rows:
+            self.drain()
+
+    def add_table(self, sink: Sink, table: pa.Table) -> None:
+        """Rows a reader made as an Arrow table of the model (see :meth:`Sink.add_table`)."""
+        if table.num_rows == 0:
+            return
+        if self.rows:
+            self._segments.append(self.rows)
+            self.rows = []
+        self._segments.append(table)
+        self._parts.append((sink, table.num_rows))
+        self._n += table.num_rows
+        if self._n >= self.max_rows:
             self.drain()
 
     def clear(self) -> None:
-        self.rows, self._parts = [], []
+        self.rows, self._parts, self._segments, self._n = [], [], [], 0
 
     def drain(self) -> None:
         """Convert what is held and hand it to ``flush``."""
-        if not self.rows:
+        if not self._n:
             return
-        rows, parts = self.rows, self._parts
+        rows, parts, segments = self.rows, self._parts, self._segments
         self.clear()
         try:
-            table = self._table(rows, parts)
+            if not segments:
+                table = self._table(_columns(rows), len(rows), parts)
+            else:
+                if rows:
+                    segments.append(rows)
+                whole = pa.concat_tables(
+                    [s if isinstance(s, pa.Table) else rows_to_table(s) for s in segments]
+                ).combine_chunks()
+                cols = {name: whole.column(name).chunk(0) for name in whole.column_names}
+                table = self._table(cols, whole.num_rows, parts)
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             # A reader gave a value of the wrong type: a bug, not a bad record. It fails the
             # run (the open group rolls back) rather than costing whichever file was being read.
@@ -300,9 +363,7 @@ class Batch:
         self._flush(table)
 
     @staticmethod
-    def _table(rows: list[dict[str, Any]], parts: list[tuple[Sink, int]]) -> pa.Table:
-        n = len(rows)
-        cols = _columns(rows)
+    def _table(cols: dict[str, pa.Array], n: int, parts: list[tuple[Sink, int]]) -> pa.Table:
         files: list[str] = []
         digests: list[str] = []
         fmts: list[str] = []

@@ -28,10 +28,12 @@ from importlib import resources
 from typing import IO, Any
 
 import orjson
+import pyarrow as pa
 import yaml
 
 from wormsign import schema
 from wormsign.ingest.base import Sink, Source, clean, clean_ip, derive_names, host_key, parse_ts, to_int
+from wormsign.ingest.ndjson_fast import WinlogbeatBlocks, looks_plain
 from wormsign.ingest.windows import WinEvent, load_mapper
 
 #: libyaml's loader when PyYAML has it (ten times faster), else the pure-Python one.
@@ -77,6 +79,16 @@ def _first(doc: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 _NULL_LINE = re.compile(rb"null[ \t]*\r?\n")  # a JSON null line
 _ELEMENTS = 1_000_000  # record numbers of JSON array elements on one line (see _lines_of)
+#: Lines read by the columnar path at a time (and their bytes), and the smallest piece of a
+#: block it still tries when a block does not parse whole.
+_BLOCK_LINES = 20_000
+_BLOCK_BYTES = 16 << 20
+_MIN_FAST = 64
+
+
+@cache
+def winlogbeat_blocks() -> WinlogbeatBlocks:
+    return WinlogbeatBlocks(load_mapper())
 
 
 class JsonLinesReader:
@@ -100,88 +112,184 @@ class JsonLinesReader:
         return not is_zeek(obj)
 
     # -- reading ---------------------------------------------------------------------
+    #: Read Winlogbeat lines in blocks through Arrow (:mod:`ndjson_fast`); False: record by record.
+    columnar = True
+
     def read(self, source: Source, sink: Sink) -> None:
         windows = load_mapper()
         ecs = ecs_mapper()
         otrf = otrf_keys()
-        for recno, obj, raw in self._records(source, sink):
+
+        def one(recno: int, obj: Any, raw: str) -> None:
             try:
                 row = self._row(obj, raw, windows, ecs, otrf)
             except _ERRORS as exc:
                 sink.reject(recno, "bad-record", f"unusable JSON record: {type(exc).__name__}: {exc}")
-                continue
+                return
             if row is None:
                 what = "JSON null" if obj is None else type(obj).__name__
                 sink.reject(recno, "bad-record", f"not a JSON object ({what})")
-                continue
+                return
             row["src.record"] = recno
             sink.add(row)
 
-    def _records(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
-        """(record number, parsed JSON, raw text) of each record; broken ones are rejected."""
+        fast = winlogbeat_blocks() if self.columnar else None
+        for item in self._records(source, sink, fast is not None):
+            if item.__class__ is tuple:
+                one(*item)
+            else:
+                self._block(item, fast, sink, one)
+
+    def _block(self, block: list[tuple[int, bytes | None]], fast: Any, sink: Sink, one: Any) -> None:
+        """A block of lines after the first: what the columnar reader takes goes to the sink as
+        tables, every other line through the per-record path, all in line order."""
+        cand = [i for i, (_, line) in enumerate(block) if line is not None and looks_plain(line)]
+        tables: list[Any] = []
+        taken: set[int] = set()
+        pending = [cand]
+        while pending:  # a block that does not parse whole is split, down to small pieces
+            part = pending.pop()
+            if len(part) < _MIN_FAST:
+                continue
+            try:
+                got = fast.convert([block[i][1] for i in part], [block[i][0] for i in part])
+            except (pa.ArrowException, ValueError, TypeError, OverflowError):
+                got = None  # a value Arrow will not hold: the per-record path says what it is
+            if got is None:
+                half = len(part) // 2
+                pending += [part[half:], part[:half]]
+                continue
+            table, took = got
+            tables.append((part[0], table))
+            taken.update(i for i, ok in zip(part, took, strict=True) if ok)
+        if not taken:
+            for lineno, line in block:
+                for item in self._steady(sink, lineno, line):
+                    one(*item)
+            return
+        tables.sort(key=lambda x: x[0])
+        whole = pa.concat_tables([t for _, t in tables]) if len(tables) > 1 else tables[0][1]
+        done = start = 0  # rows of ``whole`` handed to the sink / where the current run starts
+        for i, (lineno, line) in enumerate(block):
+            if i in taken:
+                done += 1
+                continue
+            if done > start:
+                sink.add_table(whole.slice(start, done - start))
+                start = done
+            for item in self._steady(sink, lineno, line):
+                one(*item)
+        if done > start:
+            sink.add_table(whole.slice(start, done - start))
+
+    @staticmethod
+    def _steady(sink: Sink, lineno: int, line: bytes | None) -> Iterator[tuple[int, Any, str]]:
+        """The records of one line after the file's first (no array opened it): what
+        :meth:`_lines_of` does with such a line."""
+        if line is None:
+            sink.reject(lineno, "record-too-large", f"line longer than {schema.MAX_RECORD_BYTES} bytes")
+            return
         try:
-            yield from self._lines_of(source, sink)
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            if line.strip():
+                sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
+            return
+        items = _items(obj)
+        if items is not None:
+            base = lineno * _ELEMENTS
+            for i, el in enumerate(items, 1):
+                yield base + i, el, orjson.dumps(el).decode()
+            return
+        yield lineno, obj, line.decode().rstrip("\r\n")
+
+    def _records(self, source: Source, sink: Sink, blocks: bool = False) -> Iterator[Any]:
+        """(record number, parsed JSON, raw text) of each record; broken ones are rejected.
+        With ``blocks``, the lines after the first come in blocks (lists of (line number, line))."""
+        try:
+            yield from self._lines_of(source, sink, blocks)
         except _Damaged as exc:
             sink.reject(None, "truncated-archive", f"the compressed stream is damaged: {exc}")
 
-    def _lines_of(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
-        """The records of a source read line by line (or whole, when it is one JSON document)."""
-        loads, decode_error, limit = orjson.loads, orjson.JSONDecodeError, schema.MAX_RECORD_BYTES
+    def _lines_of(self, source: Source, sink: Sink, blocks: bool = False) -> Iterator[Any]:
+        """The records of a source read line by line (or whole, when it is one JSON document);
+        with ``blocks``, once the first line is read (and opened no array), lines in blocks."""
         with source.open() as fh:
-            lineno = 0
-            first = True  # the first line with text: it may open a whole-file document
-            lenient = False  # inside a JSON array written one element a line
-            wide = False  # line 1 held an array: later lines are numbered L * 1,000,000
-            for line in _lines(fh, limit):
-                lineno += 1
-                if line is None:
-                    sink.reject(lineno, "record-too-large", f"line longer than {limit} bytes")
+            block: list[tuple[int, bytes | None]] = []
+            try:
+                yield from self._lines_in(source, fh, sink, blocks, block)
+            except _Damaged:
+                if block:
+                    yield block
+                raise
+            if block:
+                yield block
+
+    def _lines_in(self, source: Source, fh: IO[bytes], sink: Sink, blocks: bool, block: list[Any]) -> Iterator[Any]:
+        loads, decode_error, limit = orjson.loads, orjson.JSONDecodeError, schema.MAX_RECORD_BYTES
+        lineno = 0
+        first = True  # the first line with text: it may open a whole-file document
+        lenient = False  # inside a JSON array written one element a line
+        wide = False  # line 1 held an array: later lines are numbered L * 1,000,000
+        size = 0
+        for line in _lines(fh, limit):
+            lineno += 1
+            if blocks and not first and not lenient and not wide:
+                block.append((lineno, line))
+                size += len(line) if line is not None else 0
+                if len(block) >= _BLOCK_LINES or size >= _BLOCK_BYTES:
+                    yield block[:]
+                    block.clear()
+                    size = 0
+                continue
+            if line is None:
+                sink.reject(lineno, "record-too-large", f"line longer than {limit} bytes")
+                continue
+            if lineno == 1 and line.startswith(BOM):
+                line = line[3:]
+            try:
+                obj = loads(line)
+            except decode_error as exc:
+                text = line.strip()
+                if not text:
                     continue
-                if lineno == 1 and line.startswith(BOM):
-                    line = line[3:]
-                try:
-                    obj = loads(line)
-                except decode_error as exc:
-                    text = line.strip()
+                if first and text[:1] in (b"[", b"{"):
+                    first = False
+                    done = yield from self._document(source, sink)
+                    if done:
+                        return
+                    lenient = text[:1] == b"["
+                    if not lenient:
+                        # Not a whole-file document either: this first line is simply broken.
+                        sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
+                        continue
+                    # An array one element a line: the first element may share the bracket's line.
+                first = False
+                if lenient:
+                    text = text.lstrip(b"[").rstrip(b"],").strip()
                     if not text:
                         continue
-                    if first and text[:1] in (b"[", b"{"):
-                        first = False
-                        done = yield from self._document(source, sink)
-                        if done:
-                            return
-                        lenient = text[:1] == b"["
-                        if not lenient:
-                            # Not a whole-file document either: this first line is simply broken.
-                            sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
-                            continue
-                        # An array one element a line: the first element may share the bracket's line.
-                    first = False
-                    if lenient:
-                        text = text.lstrip(b"[").rstrip(b"],").strip()
-                        if not text:
-                            continue
-                        try:
-                            obj = loads(text)
-                        except decode_error:
-                            pass
-                        else:
-                            yield lineno, obj, text.decode()
-                            continue
-                    sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
-                    continue
-                first = False
-                items = _items(obj)
-                if items is not None:  # a one-line array or Elasticsearch export
-                    # Element i of line 1 is record i (a whole-file array); element i of a later line L
-                    # is record L * 1,000,000 + i, so that every record of the file has its own number.
-                    if lineno == 1:
-                        wide = True
-                    base = 0 if lineno == 1 else lineno * _ELEMENTS
-                    for i, el in enumerate(items, 1):
-                        yield base + i, el, orjson.dumps(el).decode()
-                    continue
-                yield (lineno * _ELEMENTS if wide else lineno), obj, line.decode().rstrip("\r\n")
+                    try:
+                        obj = loads(text)
+                    except decode_error:
+                        pass
+                    else:
+                        yield lineno, obj, text.decode()
+                        continue
+                sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
+                continue
+            first = False
+            items = _items(obj)
+            if items is not None:  # a one-line array or Elasticsearch export
+                # Element i of line 1 is record i (a whole-file array); element i of a later line L
+                # is record L * 1,000,000 + i, so that every record of the file has its own number.
+                if lineno == 1:
+                    wide = True
+                base = 0 if lineno == 1 else lineno * _ELEMENTS
+                for i, el in enumerate(items, 1):
+                    yield base + i, el, orjson.dumps(el).decode()
+                continue
+            yield (lineno * _ELEMENTS if wide else lineno), obj, line.decode().rstrip("\r\n")
 
     def _document(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
         """A file that is one JSON document (array or export); False when it does not parse whole."""

@@ -235,6 +235,8 @@ class _Compiled:
     spec: EventSpec | None
     apply: Callable[[dict[str, Any], dict[str, Any]], None]
     derive: bool
+    #: (source field, column, transform) in the order they apply (what ``apply`` does)
+    steps: tuple[tuple[str, str, Transform], ...] = ()
 
 
 class WindowsMapper:
@@ -265,11 +267,11 @@ class WindowsMapper:
             compiled = (
                 {
                     eid: _Compiled(sp, _compile_steps(sp.steps, f"_event_{eid}"),
-                                   any(to in _DERIVE_FROM for _, to, _ in sp.steps))
+                                   any(to in _DERIVE_FROM for _, to, _ in sp.steps), sp.steps)
                     for eid, sp in events.items()
                 },
                 _Compiled(None, _compile_steps(common_steps, "_common"),
-                          any(to in _DERIVE_FROM for _, to, _ in common_steps)),
+                          any(to in _DERIVE_FROM for _, to, _ in common_steps), common_steps),
             )
             for name in block["match"]:
                 self.channels[name.lower()] = (common, events)
@@ -278,6 +280,15 @@ class WindowsMapper:
         self._hosts: dict[str, str] = {}  # computer name -> host key, memoised
         self._codes: dict[int, str] = {}  # event id -> its text
         self._by_channel: dict[str | None, tuple[dict[int, _Compiled], _Compiled] | None] = {}
+
+    def compiled(self, channel: str | None) -> tuple[dict[int, _Compiled], _Compiled] | None:
+        """What applies to a channel's events (by event id, and its common fields), or None."""
+        return self._compiled.get((channel or "").lower())
+
+    def source_fields(self) -> frozenset[str]:
+        """Every EventData field some mapping reads."""
+        return frozenset(k for evs, common in self._compiled.values()
+                         for comp in (*evs.values(), common) for k, _, _ in comp.steps)
 
     def map(self, ev: WinEvent) -> dict[str, Any]:
         """The model row of one Windows event (never raises on odd field values)."""
