@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from wormsign.graph.deploy import Deployment
 from wormsign.graph.outbreak import beacon_addresses
@@ -30,8 +35,47 @@ NEVER_DEPLOY = ("bruteforce", "spray", "lockout-storm", "beacon", "loader-payloa
 #: Alerts of one kind and host further apart than this are separate incidents (episodes): a host
 #: that moved to others in August and again in October did two things a responder reads apart.
 EPISODE_GAP = timedelta(hours=24)
-#: Kinds split into episodes (deployments, routine pushes and Sigma groups have their own bounds).
-EPISODIC = ("lateral", "bruteforce", "spray", "beacon", "execution")
+#: Kinds split into episodes (deployments and routine pushes have their own bounds).
+EPISODIC = ("lateral", "bruteforce", "spray", "beacon", "execution", "sigma")
+
+
+@cache
+def _families() -> tuple[dict[str, str], dict[str, str]]:
+    """ATT&CK tactic -> family, and family -> label (families.yaml)."""
+    data = yaml.safe_load((Path(__file__).with_name("families.yaml")).read_text(encoding="utf-8"))
+    of: dict[str, str] = {}
+    label: dict[str, str] = {}
+    for name, spec in (data.get("families") or {}).items():
+        label[str(name)] = str(spec["label"])
+        for t in spec.get("tactics") or []:
+            of.setdefault(str(t).lower(), str(name))
+    return of, label
+
+
+def sigma_family(a: dict[str, Any]) -> str:
+    """The family of a Sigma alert (families.yaml): that of its first tactic listed there, else
+    its rule alone (``rule:<title>``)."""
+    of, _ = _families()
+    for t in a.get("tactics") or ():
+        if str(t).lower() in of:
+            return of[str(t).lower()]
+    return f"rule:{a.get('title') or a['rule']}"
+
+
+def _sigma_title(family: str, actor: str, group: list[dict[str, Any]]) -> str:
+    """``Sigma: <rule title>`` for one rule, else the family and its most frequent rules, then
+    the acting host (a remote source), the hosts and the alerts."""
+    hosts = {a.get("host") for a in group if a.get("host")}
+    by = f" from {actor}" if actor else ""
+    n = f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
+    titles = Counter(a.get("title") or a["rule"] for a in group)
+    if len(titles) == 1:
+        what = next(iter(titles))
+    else:
+        label = _families()[1].get(family, family.removeprefix("rule:"))
+        top = sorted(titles.items(), key=lambda kv: (-kv[1], kv[0]))
+        what = f"{label}: {top[0][0]} and {len(top) - 1} more rule{'s' if len(top) > 2 else ''}"
+    return f"Sigma: {what}{by} on {n} ({len(group)} alerts)"
 
 
 def _episodes(groups: dict[tuple[str, str], list[dict[str, Any]]]) -> list[tuple[tuple[str, str],
@@ -169,9 +213,10 @@ def other_incidents(
             groups.setdefault(("lateral", src), []).append(a)
             continue
         if rule.startswith("sigma:"):
-            # Sigma rules outside an outbreak: one incident per rule and acting host (or day).
-            actor = src if src and src != a.get("host") else f"day {str(a.get('ts') or '')[:10]}"
-            groups.setdefault(("sigma", f"{a.get('title') or rule}\x00{actor}"), []).append(a)
+            # Sigma rules outside an outbreak: one incident per rule family and acting host (a
+            # remote source; else the hosts it was seen on together), split into episodes.
+            actor = src if src and src != a.get("host") else ""
+            groups.setdefault(("sigma", f"{sigma_family(a)}\x00{actor}"), []).append(a)
             continue
         kind = RULE_TYPE.get(rule, "lateral")
         if kind == "lateral" and routine is not None and routine(a):
@@ -186,11 +231,11 @@ def other_incidents(
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
             sev, kind, title = dep.severity, "lateral", dep.title(rules_, len(group))
         elif kind == "sigma":
-            name, actor = key.split("\x00", 1)
-            hosts = {a.get("host") for a in group if a.get("host")}
-            by = f" from {actor}" if not actor.startswith("day ") else ""
-            n = f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
-            title = f"Sigma: {name}{by} on {n} ({len(group)} alerts)"
+            family, actor = key.split("\x00", 1)
+            title = _sigma_title(family, actor, group)
+            hosts = {actor} | {a.get("host") for a in group} if actor else {a.get("host") for a in group}
+            if hosts & set(deployers):  # a known deployer's own doing: administration to look at
+                sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
         elif kind == "routine":
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
             sev, kind = "low", "lateral"

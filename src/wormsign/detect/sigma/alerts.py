@@ -16,6 +16,7 @@ from wormsign.detect.sigma.loader import AnyRule, rule_key
 
 HERE = Path(__file__).resolve().parent
 _TECHNIQUE = re.compile(r"t\d{4}(?:\.\d{3})?")
+_ATTACK_ID = re.compile(r"[tgs]\d{4}(?:\.\d{3})?")
 
 
 @cache
@@ -41,6 +42,17 @@ def attack_ids(rule: AnyRule) -> list[str]:
     return out
 
 
+def tactics(rule: AnyRule) -> list[str]:
+    """ATT&CK tactics from the rule's tags, in the rule's order: ``attack.credential-access`` ->
+    ``credential-access`` (technique, group and software tags are not tactics)."""
+    out: list[str] = []
+    for tag in rule.tags or []:
+        name = tag.name.lower()
+        if tag.namespace == "attack" and not _ATTACK_ID.fullmatch(name) and name not in out:
+            out.append(name)
+    return out
+
+
 def severity(rule: AnyRule) -> str:
     """Alert severity from the rule's level, or from ``level_override`` in settings.yaml."""
     level = rule.level.name.lower() if rule.level else "medium"
@@ -61,6 +73,7 @@ def _base(rule: AnyRule, first: datetime, last: datetime, host: str, refs: list[
         "title": rule.title or rule_key(rule),
         "severity": severity(rule),
         "attack": attack_ids(rule),
+        "tactics": tactics(rule),
         "ts": iso(first),
         "first_seen": iso(first),
         "last_seen": iso(last),

@@ -1,0 +1,50 @@
+"""Sigma alerts outside every outbreak become incidents by rule family, acting host and episode."""
+
+from __future__ import annotations
+
+from wormsign.graph.incidents import other_incidents, sigma_family
+
+
+def _alert(i: int, title: str, tactics: list[str], host: str, ts: str, severity: str = "medium",
+           source: str | None = None) -> dict:
+    return {"id": f"ALR-{i:06d}", "rule": f"sigma:{title.lower().replace(' ', '-')}", "title": title,
+            "severity": severity, "tactics": tactics, "ts": ts, "first_seen": ts, "last_seen": ts, "host": host,
+            "source_host": source or host, "target_hosts": [], "fields": {}, "evidence": []}
+
+
+def test_family_is_the_phase_of_the_first_tactic_or_the_rule_itself() -> None:
+    assert sigma_family(_alert(1, "a", ["persistence", "privilege-escalation"], "h", "t")) == "intrusion"
+    assert sigma_family(_alert(1, "a", ["credential-access"], "h", "t")) == "credentials"
+    assert sigma_family(_alert(1, "a", ["lateral-movement"], "h", "t")) == "movement"
+    assert sigma_family(_alert(1, "Odd", ["not-a-tactic"], "h", "t")) == "rule:Odd"
+    assert sigma_family(_alert(1, "Odd", [], "h", "t")) == "rule:Odd"
+
+
+def test_one_incident_per_family_and_episode_named_by_its_most_frequent_rule() -> None:
+    day = "2026-03-02T"
+    alerts = [
+        _alert(1, "Encoded PowerShell", ["execution"], "ws-01", day + "09:00:00Z"),
+        _alert(2, "Encoded PowerShell", ["execution"], "ws-01", day + "09:05:00Z"),
+        _alert(3, "Run key added", ["persistence"], "ws-01", day + "09:10:00Z", "high"),
+        _alert(4, "LSASS read", ["credential-access"], "ws-01", day + "09:20:00Z", "high"),
+        _alert(5, "Encoded PowerShell", ["execution"], "ws-01", "2026-03-05T09:00:00Z"),  # days later
+        _alert(6, "Share write", ["lateral-movement"], "ws-02", day + "09:30:00Z", source="ws-01"),
+    ]
+    incs = other_incidents(alerts, [])
+    got = sorted((i["title"], i["severity"], tuple(i["alerts"])) for i in incs)
+    assert got == [
+        ("Sigma: Encoded PowerShell on 1 host (1 alerts)", "medium", ("ALR-000005",)),
+        ("Sigma: LSASS read on 1 host (1 alerts)", "high", ("ALR-000004",)),
+        ("Sigma: Share write from ws-01 on 1 host (1 alerts)", "medium", ("ALR-000006",)),
+        ("Sigma: execution, persistence and evasion: Encoded PowerShell and 1 more rule on 1 host (3 alerts)",
+         "high", ("ALR-000001", "ALR-000002", "ALR-000003")),
+    ]
+    assert all(i["type"] == "sigma" for i in incs)
+
+
+def test_a_known_deployers_own_sigma_incident_is_at_most_medium() -> None:
+    alerts = [_alert(1, "PsExec service", ["execution"], "ws-03", "2026-03-02T09:00:00Z", "high", source="sccm-01"),
+              _alert(2, "Suspicious shell", ["execution"], "ws-04", "2026-03-02T09:00:00Z", "high")]
+    incs = {i["title"]: i["severity"] for i in other_incidents(alerts, [], deployers={"sccm-01"})}
+    assert incs == {"Sigma: PsExec service from sccm-01 on 1 host (1 alerts)": "medium",
+                    "Sigma: Suspicious shell on 1 host (1 alerts)": "high"}
