@@ -60,7 +60,7 @@ try:
     cols = list(getattr(h, "COLUMNS", None) or a["columns"])
 except ImportError:
     cols = a["columns"]
-con = duckdb.connect(a["case"], read_only=True)
+con = duckdb.connect(a["case"] + "/catalog.duckdb", read_only=True)  # the view events
 have = {r[0] for r in con.execute(
     "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'").fetchall()}
 cols = [c for c in cols if c in have]

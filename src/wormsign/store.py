@@ -231,6 +231,10 @@ def _is_old_case(path: str) -> bool:
     return head[8:12] == b"DUCK"
 
 
+#: Meta key of the definition the catalog's ``events`` view has.
+_VIEW_META = "events_view"
+
+
 def _sql_list(paths: list[str]) -> str:
     """A list of file paths as a SQL literal (paths are the case's own; quotes are doubled)."""
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
@@ -377,14 +381,19 @@ class Case:
                                   f"{EVENTS_DIR}/ (first: {shard_name(min(missing))}); the case is damaged")
 
     def refresh(self) -> None:
-        """Read the committed shards again and define ``events`` on them (a TEMP view, so that a
-        read-only open and a moved case work too; a writer also keeps a view in the catalog for
-        plain DuckDB)."""
+        """Read the committed shards again and define ``events`` on them: a writer keeps the view
+        in the catalog (plain DuckDB reads it too); a reader of a case that was moved since (the
+        view names the files by absolute path) gets a TEMP view of its own."""
         self._shards = [(int(i), bool(k)) for i, k in self.engine.rows("SELECT id, keys FROM shards ORDER BY id")]
         sql = self.events_sql()
-        self.engine.execute(f"CREATE OR REPLACE TEMP VIEW events AS {sql}")
-        if not getattr(self.engine, "read_only", False):
+        if self.get_meta(_VIEW_META) == sql:
+            return
+        if getattr(self.engine, "read_only", False):
+            self.engine.execute(f"CREATE OR REPLACE TEMP VIEW events AS {sql}")
+            return
+        with self.engine.transaction():
             self.engine.execute(f"CREATE OR REPLACE VIEW main.events AS {sql}")
+            self.set_meta(_VIEW_META, sql)
 
     def shard_ids(self) -> list[int]:
         return [i for i, _ in self._shards]
@@ -431,8 +440,8 @@ class Case:
                 before_commit()
             pause("commit")  # crash tests: everything recorded, nothing committed
         if writer is not None and rows:
+            pause("committed")  # crash tests: committed, the file still in staging
             os.replace(writer.path, self._file(EVENTS_DIR, writer.shard))
-            pause("committed")  # crash tests: committed, the view not yet refreshed
             self.refresh()
         elif writer is not None:
             writer.abort()
@@ -545,3 +554,41 @@ class Case:
     def get_meta(self, key: str, default: Any = None) -> Any:
         r = self.rows("SELECT value FROM meta WHERE key = ?", [key])
         return json.loads(r[0][0]) if r else default
+
+
+#: Tables an earlier version's single-file case shares with this version's catalog (the rest,
+#: meta included, is the resolver's and the hunt's, made again from the events).
+_CARRIED = ("sources", "rejects")
+
+
+def convert(old: str, new: str, *, batch_rows: int = 1_000_000) -> int:
+    """Copy an earlier version's single-file case ``old`` into a new case directory ``new``:
+    its events become shards (in their stored order), its sources, rejects and meta carry over
+    (the resolver's and the hunt's stored state does not: the next hunt makes it again). Returns
+    the number of events."""
+    import duckdb
+
+    if os.path.exists(new):
+        raise CaseFormatError(f"{new}: exists already; give a new path for the converted case")
+    src = duckdb.connect(old, read_only=True)
+    try:
+        with Case.open(new) as case:
+            total = 0
+            have = {r[0] for r in src.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'").fetchall()}
+            cols = ", ".join(schema.q(f.name) if f.name in have else f"NULL::{schema.duckdb_type(f.type)} AS "
+                             f"{schema.q(f.name)}" for f in schema.FIELDS)
+            reader = src.sql(f"SELECT {cols} FROM events ORDER BY rowid").to_arrow_reader(batch_rows)
+            for rb in reader:
+                case.append_events(pa.Table.from_batches([rb]))
+                total += rb.num_rows
+            for table in _CARRIED:
+                have = {r[0] for r in src.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+                if not have:
+                    continue
+                data = src.sql(f'SELECT * FROM "{table}"').to_arrow_table()
+                case.engine.append(table, data)
+            return total
+    finally:
+        src.close()

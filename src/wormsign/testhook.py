@@ -5,8 +5,9 @@ A test hook, not a feature. ``WORMSIGN_TEST_PAUSE=stage[:n]`` makes the process,
 ``WORMSIGN_TEST_PAUSE_FILE`` and sleep (at most :data:`PAUSE_S` seconds, then go on), so that a
 test can kill it there with SIGKILL (tests/ingest/test_kill.py). The stages:
 
-``parse``    ingest: a chunk's rows appended to the open transaction, the parser processes at work
-``commit``   ingest: a group's events, ``sources`` and ``rejects`` rows appended, before its COMMIT
+``parse``    ingest: a worker's shard written to staging, not committed, the parser processes at work
+``commit``   ingest: a shard's ``shards``, ``sources`` and ``rejects`` rows written, before the COMMIT
+``committed`` ingest: a shard committed in the catalog, its file not yet moved out of staging
 ``resolve``  resolution: the host identities committed, no event enriched yet (1st); each batch
              of enriched events committed, the case not yet marked resolved (2nd, 3rd, ...)
 """

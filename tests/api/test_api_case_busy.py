@@ -18,7 +18,7 @@ from wormsign.hunt import save
 from wormsign.report.view import alerts as case_alerts
 from wormsign.store import Case, want_write_marker
 
-HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(120)"
+HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1] + '/catalog.duckdb'); print('held', flush=True); time.sleep(120)"
 
 WRITE = """import sys
 from wormsign.store import Case

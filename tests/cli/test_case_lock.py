@@ -13,7 +13,7 @@ import pytest
 from wormsign.store import Case
 
 WORMSIGN = Path(sys.executable).with_name("wormsign")
-HOLD = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+HOLD = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1] + '/catalog.duckdb'); print('held', flush=True); "
         "time.sleep(float(sys.argv[2]))")
 
 

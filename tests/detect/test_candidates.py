@@ -191,7 +191,7 @@ def test_the_hunt_is_the_same_on_one_thread_and_on_many(tmp_path: Path) -> None:
     with Case.open(str(first)) as case:
         ingest_paths([str(demo.logs())], case, workers=1)
         ensure_resolved(case)
-    shutil.copy(first, tmp_path / "b.duckdb")
+    shutil.copytree(first, tmp_path / "b.duckdb")  # a case is a directory
     got = []
     for name, threads in (("a", 1), ("b", 4)):
         with Case.open(str(tmp_path / f"{name}.duckdb")) as case:

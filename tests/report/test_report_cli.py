@@ -39,7 +39,7 @@ def test_report_on_missing_case_fails_clearly(tmp_path: Path) -> None:
         app, ["report", "--case", str(tmp_path / "nope.duckdb"), "-o", str(tmp_path / "r.html")]
     )
     assert res.exit_code == 1
-    assert "nosuchcasefile" in squash(res.output)
+    assert "nosuchcase" in squash(res.output)
 
 
 def test_export_command(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

@@ -30,8 +30,8 @@ def published_path(case_path: str | Path) -> Path:
 
 def publish(case: Case, document: dict[str, Any], alerts: list[dict[str, Any]]) -> Path | None:
     """Write the hunt's result beside the case, atomically (a rename); return the file's path
-    (None for a case that is no file, such as ``:memory:``)."""
-    if not Path(case.path).is_file():
+    (None for a case that is no directory)."""
+    if not Path(case.path).is_dir():
         return None
     target = published_path(case.path)
     data = {"format": FORMAT, "case": case_summary(case), "hunt": document, "alerts": alerts}

@@ -76,11 +76,11 @@ def wait_option() -> Any:
 def open_case(path: Any, *, read_only: bool = False, wait: float = 0.0) -> Any:
     """``Case.open``, with a case another process holds (after ``wait`` seconds) told in one line
     that names the case and that process, and exit status 1, never a traceback."""
-    from wormsign.store import Case, CaseLocked
+    from wormsign.store import Case, CaseFormatError, CaseLocked
 
     try:
         return Case.open(str(path), read_only=read_only, wait=wait)
-    except CaseLocked as e:
+    except (CaseLocked, CaseFormatError) as e:
         err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
 

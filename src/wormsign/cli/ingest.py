@@ -147,3 +147,20 @@ def stats(case: Path = CaseOpt, wait: float = wait_option()) -> None:
             for f, why in unread:
                 t.add_row(plain(f), plain(why))
             console.print(t)
+
+
+@app.command()
+def convert(
+    old: Path = typer.Argument(..., help="A case file of an earlier wormsign (one DuckDB file)."),
+    new: Path = typer.Argument(..., help="The case directory to create."),
+) -> None:
+    """Convert an earlier version's single-file case into a case directory (Parquet shards)."""
+    from wormsign.store import CaseFormatError
+    from wormsign.store import convert as convert_case
+
+    try:
+        n = convert_case(str(old), str(new))
+    except (CaseFormatError, OSError) as exc:
+        err.print(f"[red]error:[/] {esc(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    console.print(f"converted {n:,} events into {esc(new)}; the next hunt resolves them", highlight=False)

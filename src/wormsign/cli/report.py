@@ -8,18 +8,18 @@ import duckdb
 import typer
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err, esc
-from wormsign.store import Case
+from wormsign.store import Case, CaseFormatError
 
-_CASE = typer.Option(..., "--case", "-c", help="Case file (DuckDB) that a hunt has run on.")
+_CASE = typer.Option(..., "--case", "-c", help="Case (directory) that a hunt has run on.")
 
 
 def _open(case: Path) -> Case:
-    if not case.is_file():
-        err.print(f"[red]error:[/] {esc(case)}: no such case file", highlight=False, soft_wrap=True)
+    if not case.is_dir():
+        err.print(f"[red]error:[/] {esc(case)}: no such case", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     try:
         return Case.open(str(case), read_only=True)
-    except duckdb.Error as e:
+    except (duckdb.Error, CaseFormatError) as e:
         err.print(
             f"[red]error:[/] {esc(case)}: cannot open the case: {esc(e)}",
             highlight=False,

@@ -58,7 +58,7 @@ def test_the_cache_serves_later_runs_with_what_a_fresh_parse_finds(tmp_path: Pat
     with Case.open(str(path)) as case:
         ingest_paths([str(demo.logs())], case, workers=1)
         ensure_resolved(case)
-    shutil.copyfile(path, tmp_path / "copy.duckdb")
+    shutil.copytree(path, tmp_path / "copy.duckdb")  # a case is a directory
     # What a fresh parse finds: a read-only case with no cache parses into a temporary table.
     with Case.open(str(tmp_path / "copy.duckdb"), read_only=True) as ro:
         fresh_builtin = _alerts(run_sigma(ro))

@@ -80,8 +80,8 @@ def test_identical_runs_on_one_thread_or_many(
         return sorted(names, reverse=True)
 
     one, fresh = tmp_path / "one.duckdb", tmp_path / "fresh.duckdb"
-    shutil.copy(ingested, one)
-    shutil.copy(ingested, fresh)
+    shutil.copytree(ingested, one)  # a case is a directory
+    shutil.copytree(ingested, fresh)
     first = _run(one, 1, sorted, monkeypatch)
     lines = _lines(first)
     # The run covers the fields two rule families spell differently, and a broad set of rules.

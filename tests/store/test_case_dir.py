@@ -1,0 +1,155 @@
+"""The case as a directory of Parquet shards with a DuckDB catalog (docs/schema.md), on real
+recordings: readable without wormsign, safe against a run killed between its steps,
+incremental resolution equal to a full one, and earlier single-file cases refused or converted."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from wormsign.ingest import ingest_paths
+from wormsign.resolve import resolve
+from wormsign.store import Case, CaseFormatError, convert
+
+ROOT = Path(__file__).resolve().parents[2]
+OTRF = ROOT.parent / "shared" / "corpus" / "otrf-lateral"
+#: Three recordings of one lab (WORKSTATION5, WORKSTATION6, MORDORDC): the third names
+#: addresses and hosts the first two do.
+FILES = ("covenant_sc_query_dcerpc_smb_svcctl_2020-08-05034820.json",
+         "covenant_sharpsc_query_dcerpc_smb_svcctl_2020-08-06012009.json",
+         "covenant_com_wsman_automation_2020-10-13002455.json")
+
+needs_corpus = pytest.mark.skipif(not all((OTRF / f).is_file() for f in FILES),
+                                  reason="../shared/corpus/otrf-lateral is not beside the repository")
+
+ROWS = """SELECT * EXCLUDE (raw) FROM events ORDER BY eid"""
+
+
+def _ingest(case: Case, *names: str) -> None:
+    for name in names:  # one ingest each: one shard each, numbered in this order
+        ingest_paths([str(OTRF / name)], case, workers=1)
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dir") / "case"
+    with Case.open(str(path)) as case:
+        _ingest(case, *FILES)
+        resolve(case)
+    return path
+
+
+def _doc_sql() -> str:
+    text = (ROOT / "docs" / "schema.md").read_text("utf-8")
+    m = re.search(r"```sql\n(-- plain DuckDB.*?)```", text, re.S)
+    assert m, "docs/schema.md lost its plain-DuckDB example"
+    return m.group(1)
+
+
+@needs_corpus
+def test_plain_duckdb_and_pyarrow_read_the_case_without_wormsign(resolved: Path) -> None:
+    with Case.open(str(resolved), read_only=True) as case:
+        want = case.rows('SELECT eid, ts, host, "source.host", "destination.host", kind FROM events ORDER BY eid')
+        keyed = case.rows("SELECT count(*) FROM events WHERE \"source.host\" IS NOT NULL")[0][0]
+    assert len(want) > 1000 and keyed > 0
+    script = f"""
+import sys, json
+assert "wormsign" not in sys.modules
+import duckdb, pyarrow.dataset as ds
+sql = {_doc_sql().replace("CASE/", str(resolved) + "/")!r}
+doc = duckdb.sql(f'SELECT eid, ts, host, "source.host", "destination.host", kind FROM ({{sql.rstrip().rstrip(";")}}) '
+                 'ORDER BY eid').fetchall()
+cat = duckdb.connect({str(resolved / "catalog.duckdb")!r}, read_only=True)
+view = cat.sql('SELECT eid, ts, host, "source.host", "destination.host", kind FROM events ORDER BY eid').fetchall()
+ev = ds.dataset({str(resolved / "events")!r}, format="parquet").to_table(columns=["eid", "host"])
+keys = ds.dataset({str(resolved / "keys")!r}, format="parquet").to_table()
+print(json.dumps([doc == view, len(doc), ev.num_rows, keys.num_rows, keys.column_names], default=str))
+print(repr(doc[:3]) if doc != view else "")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                         cwd="/")
+    assert res.returncode == 0, res.stderr
+    import json
+
+    same, n, ev_rows, key_rows, key_cols = json.loads(res.stdout.splitlines()[0])
+    assert same and n == len(want) == ev_rows
+    assert 0 < key_rows < ev_rows and key_cols == ["eid", "source.host", "destination.host", "host"]
+    # the same values as wormsign reads (timestamps compared as text: one process's zone is not another's)
+    got = duckdb.sql(
+        f'SELECT eid, ts, host, "source.host", "destination.host", kind FROM ({_doc_sql().replace("CASE/", str(resolved) + "/").rstrip().rstrip(";")}) ORDER BY eid'
+    ).fetchall()
+    assert got == want
+
+
+@needs_corpus
+def test_adding_files_resolves_like_a_full_resolution(tmp_path: Path) -> None:
+    """Resolve after two recordings, add the third, resolve again: the events (resolved keys
+    included), identities and the hunt's stored pass equal those of one resolution of all three."""
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    with Case.open(str(inc)) as case:
+        _ingest(case, *FILES[:2])
+        first = resolve(case)
+        _ingest(case, FILES[2])
+        second = resolve(case)
+        assert first.shards == 2
+        assert 1 <= second.shards <= 3  # the new shard, and the old ones whose addresses changed
+        got = [case.rows(ROWS), case.rows("SELECT * FROM host_addr ORDER BY ALL"),
+               case.rows("SELECT * FROM host_conflicts ORDER BY ALL"),
+               case.rows("SELECT * FROM hunt_index ORDER BY ALL")]
+        again = resolve(case)
+        assert again.shards == 0  # nothing changed: nothing read again
+    with Case.open(str(full)) as case:
+        _ingest(case, *FILES)
+        resolve(case)
+        want = [case.rows(ROWS), case.rows("SELECT * FROM host_addr ORDER BY ALL"),
+                case.rows("SELECT * FROM host_conflicts ORDER BY ALL"),
+                case.rows("SELECT * FROM hunt_index ORDER BY ALL")]
+    assert [len(x) for x in got] == [len(x) for x in want]
+    assert got == want
+
+
+@needs_corpus
+def test_a_kill_between_commit_and_move_is_finished_and_leftovers_removed(tmp_path: Path) -> None:
+    path = tmp_path / "case"
+    with Case.open(str(path)) as case:
+        _ingest(case, FILES[0])
+        n = case.count()
+        (shard,) = case.shard_ids()
+    # what a run killed after its catalog commit leaves: the shard still in staging
+    os.replace(path / "events" / f"part-{shard:08d}.parquet", path / "staging" / f"part-{shard:08d}.parquet")
+    # and what a run killed before its commit leaves: a staging file no commit names, a stray keys file
+    (path / "staging" / "part-00000099.parquet").write_bytes(b"PAR1 half written")
+    (path / "keys" / "part-00000098.parquet").write_bytes(b"PAR1")
+    with Case.open(str(path)) as case:
+        assert case.count() == n == case.rows("SELECT count(*) FROM events")[0][0]
+    assert sorted(p.name for p in (path / "events").iterdir()) == [f"part-{shard:08d}.parquet"]
+    assert not list((path / "staging").iterdir()) and not list((path / "keys").iterdir())
+
+
+def test_an_earlier_single_file_case_is_refused_then_converted(tmp_path: Path) -> None:
+    from wormsign import schema
+
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    cols = ", ".join(f"{schema.q(f.name)} {schema.duckdb_type(f.type)}" for f in schema.FIELDS if f.name != "url.full")
+    con.execute(f"CREATE TABLE events ({cols})")  # an older model: one column fewer
+    con.execute("""INSERT INTO events (ts, host, kind, "src.file", "src.record", "src.digest", "src.format")
+                   VALUES ('2026-03-02 09:00:00+00', 'ws-01', 'auth', 'a.evtx', 1, 'd1', 'evtx'),
+                          ('2026-03-02 09:00:01+00', 'ws-02', 'auth', 'a.evtx', 2, 'd1', 'evtx')""")
+    con.execute("CREATE TABLE sources (digest VARCHAR, file VARCHAR, format VARCHAR, size BIGINT, records BIGINT, "
+                "stored BIGINT, rejected BIGINT, truncated BIGINT, reasons VARCHAR, ingested_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO sources VALUES ('d1', 'a.evtx', 'evtx', 10, 2, 2, 0, 0, '{}', now())")
+    con.close()
+    with pytest.raises(CaseFormatError, match="earlier wormsign.*wormsign convert"):
+        Case.open(str(old))
+    assert convert(str(old), str(tmp_path / "new")) == 2
+    with Case.open(str(tmp_path / "new"), read_only=True) as case:
+        assert case.rows('SELECT host, "url.full" FROM events ORDER BY eid') == [("ws-01", None), ("ws-02", None)]
+        assert case.rows("SELECT digest, stored FROM sources") == [("d1", 2)]
