@@ -73,6 +73,19 @@ def py_transform(arr: pa.Array, fn: win.Transform, to: str, outs: tuple[str, ...
     return {c: pc.take(a, idx) for c, a in arrays.items()}
 
 
+def py_values(values: list[Any], fn: win.Transform, to: str, outs: tuple[str, ...]) -> dict[str, pa.Array]:
+    """A ``windows.py`` transform applied to Python values as they are (a column of mixed types)."""
+    res: dict[str, list[Any]] = {c: [] for c in outs}
+    row: dict[str, Any] = {}
+    for v in values:
+        row.clear()
+        if v is not None:
+            fn(v, to, row)
+        for c, out in res.items():
+            out.append(row.get(c))
+    return {c: pa.array(vals, col_type(c)) for c, vals in res.items()}
+
+
 def _nulled(arr: pa.Array, mask: pa.Array) -> pa.Array:
     """``arr`` with the values where ``mask`` holds left out (null)."""
     return pc.if_else(mask, pa.scalar(None, arr.type), arr)
@@ -143,8 +156,11 @@ _FAST: dict[Any, Callable[[pa.Array, str], dict[str, pa.Array]]] = {
 }
 
 
-def transform(arr: pa.Array, to: str, fn: win.Transform) -> dict[str, pa.Array]:
-    """One step of a mapping over a whole column: the columns it sets (null where it sets none)."""
+def transform(arr: pa.Array | list[Any], to: str, fn: win.Transform) -> dict[str, pa.Array]:
+    """One step of a mapping over a whole column: the columns it sets (null where it sets none).
+    A Python list is a column Arrow could not hold as one type: each value goes through Python."""
+    if isinstance(arr, list):
+        return py_values(arr, fn, to, outputs(to, fn))
     fast = _FAST.get(fn)
     if fast is not None:
         return fast(arr, to)
@@ -202,7 +218,7 @@ class WindowsColumns:
         computer: pa.Array,
         ts: pa.Array,
         raw: pa.Array,
-        data: Callable[[str], pa.Array | None],
+        data: Callable[[str], pa.Array | list[Any] | None],
     ) -> dict[str, pa.Array]:
         """The model's columns for ``n`` records (every argument an array of ``n`` values;
         ``data(name)`` the EventData field ``name``, or None where no record has it)."""
@@ -299,9 +315,7 @@ class WindowsColumns:
                 base = pc.if_else(pc.starts_with(local, "\\??\\"), pc.utf8_slice_codeunits(local, 4), local)
                 joined = pc.binary_join_element_wise(
                     pc.utf8_rtrim(base, "\\"), pc.utf8_ltrim(rel, "\\"), "\\")
-                fpath = joined if fpath is None else pc.if_else(join, joined, fpath)
-                if fpath.null_count or True:
-                    fpath = pc.if_else(join, joined, fpath)
+                fpath = pc.if_else(join, joined, NULL_S if fpath is None else fpath)
             named = pc.is_valid(fname) if fname is not None else pa.array([False] * n)
             from_rel = pc.and_(has_rel, pc.invert(named))
             rel_names = basenames(rel)

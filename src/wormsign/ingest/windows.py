@@ -281,6 +281,15 @@ class WindowsMapper:
         self._codes: dict[int, str] = {}  # event id -> its text
         self._by_channel: dict[str | None, tuple[dict[int, _Compiled], _Compiled] | None] = {}
 
+    def host_of(self, computer: str) -> str:
+        """The host key of a computer name ("" for none), memoised."""
+        hk = self._hosts.get(computer)
+        if hk is None:
+            if len(self._hosts) > 100_000:
+                self._hosts.clear()
+            hk = self._hosts[computer] = host_key(computer) or ""
+        return hk
+
     def compiled(self, channel: str | None) -> tuple[dict[int, _Compiled], _Compiled] | None:
         """What applies to a channel's events (by event id, and its common fields), or None."""
         return self._compiled.get((channel or "").lower())
@@ -322,11 +331,7 @@ class WindowsMapper:
         }
         if computer:
             row["host.name"] = computer
-            hk = self._hosts.get(computer)
-            if hk is None:
-                if len(self._hosts) > 100_000:
-                    self._hosts.clear()
-                hk = self._hosts[computer] = host_key(computer) or ""
+            hk = self.host_of(computer)
             if hk:
                 row["host"] = hk
         try:
