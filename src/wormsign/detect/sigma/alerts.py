@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -53,10 +54,32 @@ def tactics(rule: AnyRule) -> list[str]:
     return out
 
 
-def severity(rule: AnyRule) -> str:
+@dataclass(frozen=True, slots=True)
+class Info:
+    """What an alert says of its rule (kept in the compiled rule set, compiled.py)."""
+
+    key: str
+    title: str
+    level: str  # the rule's level, lower case ("medium" when it has none)
+    attack: list[str] = field(default_factory=list)
+    tactics: list[str] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)  # the rule's ``fields``
+    timespan: str | None = None  # a correlation's, as written
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def info(rule: AnyRule) -> Info:
+    span = getattr(rule, "timespan", None)
+    return Info(rule_key(rule), rule.title or rule_key(rule), rule.level.name.lower() if rule.level else "medium",
+                attack_ids(rule), tactics(rule), [f for f in getattr(rule, "fields", None) or [] if isinstance(f, str)],
+                span.spec if span is not None else None)
+
+
+def severity(rule: Info) -> str:
     """Alert severity from the rule's level, or from ``level_override`` in settings.yaml."""
-    level = rule.level.name.lower() if rule.level else "medium"
-    level = str((settings().get("level_override") or {}).get(rule_key(rule), level)).lower()
+    level = str((settings().get("level_override") or {}).get(rule.key, rule.level)).lower()
     return str(settings()["severity"].get(level, "medium"))
 
 
@@ -66,14 +89,14 @@ def _bounded(v: Any) -> Any:
     return v
 
 
-def _base(rule: AnyRule, first: datetime, last: datetime, host: str, refs: list[str]) -> dict[str, Any]:
+def _base(rule: Info, first: datetime, last: datetime, host: str, refs: list[str]) -> dict[str, Any]:
     return {
         "id": "",
-        "rule": f"sigma:{rule_key(rule)}",
-        "title": rule.title or rule_key(rule),
+        "rule": f"sigma:{rule.key}",
+        "title": rule.title,
         "severity": severity(rule),
-        "attack": attack_ids(rule),
-        "tactics": tactics(rule),
+        "attack": list(rule.attack),
+        "tactics": list(rule.tactics),
         "ts": iso(first),
         "first_seen": iso(first),
         "last_seen": iso(last),
@@ -82,7 +105,7 @@ def _base(rule: AnyRule, first: datetime, last: datetime, host: str, refs: list[
     }
 
 
-def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -> list[dict[str, Any]]:
+def from_matches(rule: Info, rows: list[tuple[Any, ...]], names: list[str]) -> list[dict[str, Any]]:
     """Alerts of a single-event rule: one per host per run of matches no further apart than the gap.
 
     ``rows`` are (ts, host, ref, source_host, *values of ``names``), ordered by time.
@@ -104,7 +127,7 @@ def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -
             first = run[0]
             a["source_host"] = first[3] or host
             a["target_hosts"] = [host] if first[3] and first[3] != host else []
-            wanted = [f for f in rule.fields or [] if f in names] or names
+            wanted = [f for f in rule.shown if f in names] or names
             got = dict(zip(names, first[4:], strict=False))
             values = {
                 n: _bounded(got[n])
@@ -120,7 +143,7 @@ def from_matches(rule: AnyRule, rows: list[tuple[Any, ...]], names: list[str]) -
 
 
 def from_burst(
-    rule: AnyRule, burst: Burst, kind: str, group_by: list[str], op: str, count: int
+    rule: Info, burst: Burst, kind: str, group_by: list[str], op: str, count: int
 ) -> dict[str, Any]:
     """The alert of one correlation burst."""
     hosts = Counter(h.host for h in burst.hits)
@@ -141,7 +164,7 @@ def from_burst(
         fields["values"] = [_bounded(v) for v, _ in burst.values.most_common(settings()["max_alert_fields"])]
     a["fields"] = fields
     grp = ", ".join(f"{k}={v}" for k, v in group.items()) or "all events"
-    tspan = rule.timespan.spec if getattr(rule, "timespan", None) else "?"
+    tspan = rule.timespan or "?"
     a["summary"] = (
         f"Sigma correlation '{a['title']}' ({kind}, {op} {count} within {tspan}) held for {grp}: "
         f"{len(burst.hits)} events on {len(hosts)} host(s), peak {burst.peak}, "

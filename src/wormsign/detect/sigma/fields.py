@@ -92,15 +92,15 @@ def build(
     names: Iterable[str],
     logsources: Logsources,
     fmap: FieldMap | None = None,
-    rules: Iterable[list[Any]] | None = None,
+    rules: Iterable[scope.Plan] | None = None,
 ) -> list[str]:
     """Make ``sigma_events`` (a view of the cache, or a temporary table on a read-only case) with
     a column per name (one per lower-case name, reading every spelling: :func:`_columns`);
     returns the columns.
 
-    With ``rules`` (each rule's converted condition trees), only the rows of the (channel, EventID)
-    pairs one of them can match are copied (:mod:`wormsign.detect.sigma.scope`); without, every
-    log source row is.
+    With ``rules`` (each rule's scope, :func:`wormsign.detect.sigma.scope.plan`), only the rows of
+    the (channel, EventID) pairs one of them can match are copied; without, every log source row
+    is.
     """
     fmap = fmap or load()
     eng = case.engine
@@ -257,7 +257,7 @@ def _view(case: Case, cols: list[str], scoped: bool) -> None:
 
 
 def _keep_pairs(
-    case: Case, datasets: list[str | None], rules: Iterable[list[Any]], fmap: FieldMap
+    case: Case, datasets: list[str | None], rules: Iterable[scope.Plan], fmap: FieldMap
 ) -> set[tuple[str, str | None]]:
     """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them."""
     eng = case.engine
@@ -270,7 +270,7 @@ def _keep_pairs(
             WHERE c.tags IS NOT NULL OR s.tags IS NOT NULL""",
         datasets,
     )
-    keep = {(str(p[0]), p[1]) for p in scope.needed(rules, [tuple(r) for r in present], fmap.system)}
+    keep = {(str(p[0]), p[1]) for p in scope.needed_plans(rules, [tuple(r) for r in present])}
     _fill_keep(case, keep)
     return keep
 

@@ -22,14 +22,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from sigma.rule import SigmaRule
+from typing import TYPE_CHECKING, Any
 
 from wormsign.detect.sigma import fields
 from wormsign.detect.sigma.backend import lowered, quote_ident
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 from wormsign.store import Case
+
+if TYPE_CHECKING:
+    from wormsign.detect.sigma.compiled import Rule
 
 log = logging.getLogger(__name__)
 GROUP = "sigma_group"
@@ -41,24 +42,11 @@ BLOCK = 400
 
 
 @dataclass(slots=True)
-class Compiled:
-    rule: SigmaRule
-    where: str
-    fields: list[str]
-    trees: list[Any]  # the converted condition trees (scope.py)
-
-
-@dataclass(slots=True)
 class Scan:
     """Each rule's matching rows, (ts, host, ref, source_host, *its fields), in a total order."""
 
     rows: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     passes: int = 0  # queries that read a group table
-
-
-def group_key(rule: SigmaRule) -> tuple[str | None, str | None]:
-    ls = rule.logsource
-    return (ls.category.lower() if ls.category else None, ls.service.lower() if ls.service else None)
 
 
 def _order(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -67,7 +55,7 @@ def _order(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple((v is None, v if v is not None else "") for v in (ts, ref, host, src, *rest))
 
 
-def scan(case: Case, compiled: dict[int, Compiled], fail: Callable[[Compiled, str], None]) -> Scan:
+def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None]) -> Scan:
     """Run every compiled rule; ``fail`` is told of (and ``compiled`` loses) a rule DuckDB refuses."""
     out = Scan()
     present = case.rows(f"SELECT DISTINCT {CATEGORY_FIELD}, {SERVICE_FIELD} FROM {fields.TABLE}")
@@ -75,7 +63,7 @@ def scan(case: Case, compiled: dict[int, Compiled], fail: Callable[[Compiled, st
         "SELECT column_name FROM (DESCRIBE SELECT * FROM " + fields.TABLE + ")")}
     groups: dict[tuple[str | None, str | None], list[int]] = {}
     for k, c in compiled.items():
-        groups.setdefault(group_key(c.rule), []).append(k)
+        groups.setdefault(c.group, []).append(k)
     for (cat, svc), keys in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
         for k in keys:
             out.rows[k] = []
@@ -109,8 +97,8 @@ def _fill(case: Case, cat: str | None, svc: str | None, cols: list[str]) -> None
 
 
 def _match(
-    case: Case, compiled: dict[int, Compiled], keys: list[int], cols: list[str],
-    fail: Callable[[Compiled, str], None], out: Scan,
+    case: Case, compiled: dict[int, Rule], keys: list[int], cols: list[str],
+    fail: Callable[[Rule, str], None], out: Scan,
 ) -> dict[int, list[tuple[Any, ...]]]:
     """The rows of the group table each rule matches: (ts, host, ref, source, *cols)."""
     hits: dict[int, list[tuple[Any, ...]]] = {}

@@ -53,34 +53,54 @@ def _infix(value: Any) -> str | None:
     return None
 
 
-def _keep(node: Any, pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair] | None:
-    """The pairs ``node`` can be true on; None for all of them (most nodes: kept cheap)."""
+#: A rule's scope as data (kept in the compiled rule set, compiled.py): None (every pair),
+#: ``["eq", i, text]`` (pair part ``i`` equals ``text``, ignoring case), ``["sub", i, text]``
+#: (part ``i`` contains ``text``, ignoring case), ``["and", [...]]`` or ``["or", [...]]``.
+Plan = list[Any] | None
+
+
+def _plan(node: Any, cols: dict[str, int]) -> Plan:
+    """The plan of one condition node; None where it can be true on any pair (most nodes)."""
     if isinstance(node, ConditionAND):
-        out: frozenset[Pair] | None = None
-        for a in node.args:
-            got = _keep(a, pairs, cols)
-            if got is not None:
-                out = got if out is None else out & got
-        return out
+        parts = [p for p in (_plan(a, cols) for a in node.args) if p is not None]
+        return None if not parts else parts[0] if len(parts) == 1 else ["and", parts]
     if isinstance(node, ConditionOR):
-        union: set[Pair] = set()
-        for a in node.args:
-            got = _keep(a, pairs, cols)
-            if got is None:
-                return None
-            union |= got
-        return frozenset(union)
+        alts = [_plan(a, cols) for a in node.args]
+        return None if any(p is None for p in alts) else ["or", alts]
     if isinstance(node, ConditionFieldEqualsValueExpression) and isinstance(node.field, str):
         i = cols.get(node.field.lower())
         if i is not None and i < 2:
             text = _plain(node.value)
-            if text is not None:  # a non-ASCII value is kept: DuckDB may fold its case otherwise
-                return frozenset(p for p in pairs if p[i] is not None and (not p[i].isascii() or p[i].lower() == text))
+            if text is not None:
+                return ["eq", i, text]
         elif i is not None:
             text = _infix(node.value)
             if text is not None:
-                return frozenset(p for p in pairs if p[i] is not None and text in p[i].lower())
+                return ["sub", i, text]
     return None
+
+
+def plan(trees: list[Any], cols: dict[str, int]) -> Plan:
+    """A rule's scope from its converted condition ``trees`` (one per condition), as data."""
+    alts = [_plan(t, cols) for t in trees]
+    return None if not alts or any(p is None for p in alts) else ["or", alts]
+
+
+def _keep(p: Plan, pairs: frozenset[Pair]) -> frozenset[Pair]:
+    if p is None:
+        return pairs
+    op = p[0]
+    if op == "and":
+        out = pairs
+        for q in p[1]:
+            out = out & _keep(q, out)
+        return out
+    if op == "or":
+        return frozenset().union(*(_keep(q, pairs) for q in p[1]))
+    i, text = p[1], p[2]
+    if op == "eq":  # a non-ASCII value is kept: DuckDB may fold its case otherwise
+        return frozenset(x for x in pairs if x[i] is not None and (not x[i].isascii() or x[i].lower() == text))
+    return frozenset(x for x in pairs if x[i] is not None and text in x[i].lower())
 
 
 def rule_pairs(trees: list[Any], pairs: frozenset[Pair], cols: dict[str, int]) -> frozenset[Pair]:
@@ -88,16 +108,10 @@ def rule_pairs(trees: list[Any], pairs: frozenset[Pair], cols: dict[str, int]) -
 
     A pair is ``(event.dataset, event.code, category tags, service tags)``, the tags as in
     ``sigma_events`` (``|process_creation|``). The trees are those the backend converted
-    (:attr:`DuckDBSigmaBackend.trees`): the log source is a condition on the tags like any other. ``cols``: lower-case field name ->
-    index in the pair (:func:`columns`).
+    (:attr:`DuckDBSigmaBackend.trees`): the log source is a condition on the tags like any other.
+    ``cols``: lower-case field name -> index in the pair (:func:`columns`).
     """
-    got: set[Pair] = set()
-    for tree in trees:
-        keep = _keep(tree, pairs, cols)
-        if keep is None:
-            return pairs
-        got |= keep
-    return frozenset(got)
+    return _keep(plan(trees, cols), pairs)
 
 
 def columns(system: dict[str, str]) -> dict[str, int]:
@@ -110,10 +124,16 @@ def columns(system: dict[str, str]) -> dict[str, int]:
 
 def needed(rules: Iterable[list[Any]], pairs: Iterable[Pair], system: dict[str, str]) -> set[Pair]:
     """The pairs any rule can match; ``rules``: each rule's converted condition trees."""
-    present, cols = frozenset(pairs), columns(system)
+    cols = columns(system)
+    return needed_plans((plan(r, cols) for r in rules), pairs)
+
+
+def needed_plans(plans: Iterable[Plan], pairs: Iterable[Pair]) -> set[Pair]:
+    """The pairs any rule can match; ``plans``: each rule's :func:`plan`."""
+    present = frozenset(pairs)
     out: set[Pair] = set()
-    for r in rules:
-        out |= rule_pairs(r, present, cols)
+    for p in plans:
+        out |= _keep(p, present)
         if out == present:
             break
     return out
