@@ -107,8 +107,10 @@ def _match(
     while todo:
         part = todo.pop()
         cases = ", ".join(f"CASE WHEN {compiled[k].where} THEN {i} END" for i, k in enumerate(part))
-        sql = (f"SELECT m, {sel} FROM (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, * FROM {GROUP}) "
-               "WHERE len(m) > 0")
+        # MATERIALIZED: else DuckDB pushes the filter on ``m`` into the scan as a copy of the whole
+        # list, and every rule is evaluated twice on every row
+        sql = (f"WITH x AS MATERIALIZED (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, {sel} "
+               f"FROM {GROUP}) SELECT * FROM x WHERE len(m) > 0")
         try:
             rows = case.rows(sql)
         except Exception as e:  # noqa: BLE001  DuckDB refused the SQL the backend wrote: find the rule
