@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from wormsign import schema
 from wormsign.ingest import windows as win
-from wormsign.ingest.base import NULLS, basename, host_key, to_int
+from wormsign.ingest.base import INT64_MAX, INT64_MIN, NULLS, basename, host_key, to_int
 
 _S = pa.string()
 _I = pa.int64()
@@ -74,16 +74,45 @@ def py_transform(arr: pa.Array, fn: win.Transform, to: str, outs: tuple[str, ...
 
 
 def py_values(values: list[Any], fn: win.Transform, to: str, outs: tuple[str, ...]) -> dict[str, pa.Array]:
-    """A ``windows.py`` transform applied to Python values as they are (a column of mixed types)."""
-    res: dict[str, list[Any]] = {c: [] for c in outs}
-    row: dict[str, Any] = {}
-    for v in values:
-        row.clear()
-        if v is not None:
-            fn(v, to, row)
-        for c, out in res.items():
-            out.append(row.get(c))
-    return {c: pa.array(vals, col_type(c)) for c, vals in res.items()}
+    """A ``windows.py`` transform applied to Python values as they are (a column of mixed types):
+    text and integers by the column kernels, the rest (booleans, numbers with a fraction,
+    objects, lists, integers beyond int64) one by one through Python."""
+    n = len(values)
+    strs: list[Any] = [None] * n
+    ints: list[Any] = [None] * n
+    other: list[Any] = [None] * n
+    has_s = has_i = has_o = False
+    for i, v in enumerate(values):
+        c = v.__class__
+        if c is str:
+            strs[i] = v
+            has_s = True
+        elif c is int and INT64_MIN <= v <= INT64_MAX:
+            ints[i] = v
+            has_i = True
+        elif v is not None:
+            other[i] = v
+            has_o = True
+    parts: list[dict[str, pa.Array]] = []
+    if has_s:
+        parts.append(transform(pa.array(strs, _S), to, fn))
+    if has_i:
+        parts.append(transform(pa.array(ints, _I), to, fn))
+    if has_o:
+        res: dict[str, list[Any]] = {c: [] for c in outs}
+        row: dict[str, Any] = {}
+        for v in other:
+            row.clear()
+            if v is not None:
+                fn(v, to, row)
+            for c, out in res.items():
+                out.append(row.get(c))
+        parts.append({c: pa.array(vals, col_type(c)) for c, vals in res.items()})
+    out: dict[str, pa.Array] = {}
+    for c in outs:
+        got = [p[c] for p in parts if c in p]  # each value is in one part only
+        out[c] = pa.nulls(n, col_type(c)) if not got else got[0] if len(got) == 1 else pc.coalesce(*got)
+    return out
 
 
 def _nulled(arr: pa.Array, mask: pa.Array) -> pa.Array:
@@ -190,6 +219,7 @@ class WindowsColumns:
         self.fields = mapper.source_fields()
         self._blocks: dict[str, int] = {}  # lower-cased channel -> block number
         self._chans: list[tuple[dict[int, Any], Any]] = []
+        self._chain_memo: dict[int, tuple[Any, dict[str, tuple[tuple[str, str, Any], ...]]]] = {}
 
     def _block(self, channel: str | None) -> int:
         """1 + the number of the channel's mapping block, or 0 when it has none."""
@@ -201,6 +231,18 @@ class WindowsColumns:
                 return i + 1
         self._chans.append(comp)
         return len(self._chans)
+
+    def _chains(self, comp: Any) -> dict[str, tuple[tuple[str, str, Any], ...]]:
+        """The steps of a compiled mapping that set each column, in order (memoised)."""
+        got = self._chain_memo.get(id(comp))
+        if got is None:
+            steps = () if comp is _UNMAPPED else comp.steps
+            out: dict[str, list[tuple[str, str, Any]]] = {}
+            for st in steps:
+                for c in outputs(st[1], st[2]):
+                    out.setdefault(c, []).append(st)
+            got = self._chain_memo[id(comp)] = (comp, {c: tuple(v) for c, v in out.items()})
+        return got[1]
 
     def _spec(self, key: int) -> Any:
         block, eid = divmod(key, 65537)
@@ -252,14 +294,10 @@ class WindowsColumns:
                 if (k, to, fn) not in done:
                     arr = data(k)
                     done[(k, to, fn)] = {} if arr is None else transform(arr, to, fn)
-        targets = dict.fromkeys(c for comp in specs if comp is not _UNMAPPED
-                                for _, to, fn in comp.steps for c in outputs(to, fn))
+        by_col = [self._chains(comp) for comp in specs]
+        targets = dict.fromkeys(c for ch in by_col for c in ch)
         for col in targets:
-            per_spec = []
-            for comp in specs:
-                steps = () if comp is _UNMAPPED else comp.steps
-                per_spec.append(tuple(s for s in steps if col in outputs(s[1], s[2])))
-            chains[col] = per_spec
+            chains[col] = [ch.get(col, ()) for ch in by_col]
         for col, per_spec in chains.items():
             typ = col_type(col)
             base = cols.get(col)

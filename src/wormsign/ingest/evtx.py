@@ -185,12 +185,17 @@ class EvtxReader:
         errors: list[str] = []
         ids: set[int] = set()
         good = bad = 0
-        cols = EvtxColumns(mapper, windows_columns(), sink) if self.columnar else None
+        cols = None
+        if self.columnar:
+            batch = sink.batch
+            cols = (EvtxColumns(mapper, windows_columns()) if batch is None
+                    else batch.held("evtx", lambda: EvtxColumns(mapper, windows_columns())))
+            cols.sink = sink
         try:
             good, bad = self._records(records, mapper, sink, cols, errors, ids)
         finally:
-            if cols is not None:
-                cols.flush()  # before the accounting below, and on the way out of an error
+            if cols is not None and sink.batch is None:
+                cols.flush()  # with a batch, its drain flushes the records gathered
         _account(sink, census, errors, good + bad)
 
     def _records(self, records: Any, mapper: Any, sink: Sink, cols: EvtxColumns | None,

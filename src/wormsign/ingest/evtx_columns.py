@@ -11,6 +11,7 @@ exactly as before.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -24,18 +25,25 @@ from wormsign.ingest.windows import WindowsMapper
 _S = pa.string()
 _I = pa.int64()
 #: Records gathered before they are mapped together.
-BLOCK = 4096
+BLOCK = 32768
 
 
 class EvtxColumns:
-    """Records of one file kept for the sink, mapped a block at a time."""
+    """Records kept for their sinks, mapped a block at a time. A corpus holds thousands of small
+    files: one gathering serves all the sources of a :class:`~wormsign.ingest.base.Batch`
+    (``Batch.held``), and each block's table is handed to the sinks in slices, in order."""
 
-    def __init__(self, mapper: WindowsMapper, columns: WindowsColumns, sink: Sink) -> None:
-        self.mapper, self.columns, self.sink = mapper, columns, sink
+    def __init__(self, mapper: WindowsMapper, columns: WindowsColumns) -> None:
+        self.mapper, self.columns = mapper, columns
         self.fields = columns.fields
+        self.sink: Sink | None = None  # whose records are being added
+        self._clear()
+
+    def clear(self) -> None:
         self._clear()
 
     def _clear(self) -> None:
+        self.parts: list[list[Any]] = []  # [sink, records] in order
         self.recnos: list[int | None] = []
         self.channels: list[Any] = []
         self.providers: list[Any] = []
@@ -47,7 +55,11 @@ class EvtxColumns:
 
     def add(self, recno: int | None, channel: Any, provider: Any, eid: int | None, computer: Any,
             ts: datetime, data: dict[str, Any], text: str) -> None:
-        """One record that the sink will store (its timestamp and host already checked)."""
+        """One record that ``self.sink`` will store (its timestamp and host already checked)."""
+        if self.parts and self.parts[-1][0] is self.sink:
+            self.parts[-1][1] += 1
+        else:
+            self.parts.append([self.sink, 1])
         self.recnos.append(recno)
         self.channels.append(channel)
         self.providers.append(provider)
@@ -67,11 +79,16 @@ class EvtxColumns:
             table = self._table(n)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             table = None
+        held = (self.parts, self.recnos, self.channels, self.providers, self.eids, self.computers,
+                self.ts, self.datas, self.texts)
+        self._clear()  # first: a sink's add_table may drain the batch, which flushes this again
         if table is None:
-            self._per_record()
-        else:
-            self.sink.add_table(table)
-        self._clear()
+            self._per_record(*held)
+            return
+        at = 0
+        for sink, k in held[0]:
+            sink.add_table(table.slice(at, k))
+            at += k
 
     def _table(self, n: int) -> pa.Table:
         chan = pa.array(self.channels, _S)
@@ -104,10 +121,12 @@ class EvtxColumns:
         out["src.record"] = pa.array(self.recnos, _I)
         return assemble(out, n)
 
-    def _per_record(self) -> None:
+    def _per_record(self, parts: list[list[Any]], *held: list[Any]) -> None:
         """The block mapped as the per-record path maps it."""
-        for recno, *parts in zip(self.recnos, self.channels, self.providers, self.eids, self.computers,
-                                 self.ts, self.datas, self.texts, strict=True):
-            row = self.mapper.map_parts(*parts)
-            row["src.record"] = recno
-            self.sink.add(row)
+        records = zip(*held, strict=True)
+        for sink, k in parts:
+            for recno, *args in itertools.islice(records, k):
+                row = self.mapper.map_parts(*args)
+                row["src.record"] = recno
+                sink.add(row)
+            sink.flush()

@@ -33,7 +33,7 @@ import yaml
 
 from wormsign import schema
 from wormsign.ingest.base import Sink, Source, clean, clean_ip, derive_names, host_key, parse_ts, to_int
-from wormsign.ingest.ndjson_fast import WinlogbeatBlocks, looks_plain
+from wormsign.ingest.ndjson_fast import WinlogbeatBlocks
 from wormsign.ingest.windows import WinEvent, load_mapper
 
 #: libyaml's loader when PyYAML has it (ten times faster), else the pure-Python one.
@@ -140,10 +140,12 @@ class JsonLinesReader:
             else:
                 self._block(item, fast, sink, one)
 
-    def _block(self, block: list[tuple[int, bytes | None]], fast: Any, sink: Sink, one: Any) -> None:
-        """A block of lines after the first: what the columnar reader takes goes to the sink as
-        tables, every other line through the per-record path, all in line order."""
-        cand = [i for i, (_, line) in enumerate(block) if line is not None and looks_plain(line)]
+    def _block(self, block: list[Any], fast: Any, sink: Sink, one: Any) -> None:
+        """A block of lines after the first (the first one's number, the lines): what the
+        columnar reader takes goes to the sink as tables, every other line through the
+        per-record path, all in line order."""
+        first, lines = block
+        cand = list(range(len(lines))) if None not in lines else [i for i, x in enumerate(lines) if x is not None]
         tables: list[Any] = []
         taken: set[int] = set()
         pending = [cand]
@@ -152,7 +154,7 @@ class JsonLinesReader:
             if len(part) < _MIN_FAST:
                 continue
             try:
-                got = fast.convert([block[i][1] for i in part], [block[i][0] for i in part])
+                got = fast.convert([lines[i] for i in part], [first + i for i in part])
             except (pa.ArrowException, ValueError, TypeError, OverflowError):
                 got = None  # a value Arrow will not hold: the per-record path says what it is
             if got is None:
@@ -160,24 +162,28 @@ class JsonLinesReader:
                 pending += [part[half:], part[:half]]
                 continue
             table, took = got
-            tables.append((part[0], table))
-            taken.update(i for i, ok in zip(part, took, strict=True) if ok)
+            if table.num_rows:
+                tables.append((part[0], table))
+                taken.update(i for i, ok in zip(part, took, strict=True) if ok)
         if not taken:
-            for lineno, line in block:
-                for item in self._steady(sink, lineno, line):
+            for i, line in enumerate(lines):
+                for item in self._steady(sink, first + i, line):
                     one(*item)
             return
         tables.sort(key=lambda x: x[0])
         whole = pa.concat_tables([t for _, t in tables]) if len(tables) > 1 else tables[0][1]
+        if len(taken) == len(lines):
+            sink.add_table(whole)
+            return
         done = start = 0  # rows of ``whole`` handed to the sink / where the current run starts
-        for i, (lineno, line) in enumerate(block):
+        for i, line in enumerate(lines):
             if i in taken:
                 done += 1
                 continue
             if done > start:
                 sink.add_table(whole.slice(start, done - start))
                 start = done
-            for item in self._steady(sink, lineno, line):
+            for item in self._steady(sink, first + i, line):
                 one(*item)
         if done > start:
             sink.add_table(whole.slice(start, done - start))
@@ -205,7 +211,7 @@ class JsonLinesReader:
 
     def _records(self, source: Source, sink: Sink, blocks: bool = False) -> Iterator[Any]:
         """(record number, parsed JSON, raw text) of each record; broken ones are rejected.
-        With ``blocks``, the lines after the first come in blocks (lists of (line number, line))."""
+        With ``blocks``, the lines after the first come in blocks (see :func:`_blocks`)."""
         try:
             yield from self._lines_of(source, sink, blocks)
         except _Damaged as exc:
@@ -213,83 +219,67 @@ class JsonLinesReader:
 
     def _lines_of(self, source: Source, sink: Sink, blocks: bool = False) -> Iterator[Any]:
         """The records of a source read line by line (or whole, when it is one JSON document);
-        with ``blocks``, once the first line is read (and opened no array), lines in blocks."""
-        with source.open() as fh:
-            block: list[tuple[int, bytes | None]] = []
-            try:
-                yield from self._lines_in(source, fh, sink, blocks, block)
-            except _Damaged:
-                if block:
-                    yield block
-                raise
-            if block:
-                yield block
-
-    def _lines_in(self, source: Source, fh: IO[bytes], sink: Sink, blocks: bool, block: list[Any]) -> Iterator[Any]:
+        with ``blocks``, once the first line is read (and opened no array), the other lines in
+        blocks (:func:`_blocks`)."""
         loads, decode_error, limit = orjson.loads, orjson.JSONDecodeError, schema.MAX_RECORD_BYTES
-        lineno = 0
-        first = True  # the first line with text: it may open a whole-file document
-        lenient = False  # inside a JSON array written one element a line
-        wide = False  # line 1 held an array: later lines are numbered L * 1,000,000
-        size = 0
-        for line in _lines(fh, limit):
-            lineno += 1
-            if blocks and not first and not lenient and not wide:
-                block.append((lineno, line))
-                size += len(line) if line is not None else 0
-                if len(block) >= _BLOCK_LINES or size >= _BLOCK_BYTES:
-                    yield block[:]
-                    block.clear()
-                    size = 0
-                continue
-            if line is None:
-                sink.reject(lineno, "record-too-large", f"line longer than {limit} bytes")
-                continue
-            if lineno == 1 and line.startswith(BOM):
-                line = line[3:]
-            try:
-                obj = loads(line)
-            except decode_error as exc:
-                text = line.strip()
-                if not text:
+        with source.open() as fh:
+            lineno = 0
+            first = True  # the first line with text: it may open a whole-file document
+            lenient = False  # inside a JSON array written one element a line
+            wide = False  # line 1 held an array: later lines are numbered L * 1,000,000
+            for line in _lines(fh, limit):
+                lineno += 1
+                if blocks and not first and not lenient and not wide:
+                    yield from _blocks(fh, limit, lineno, line)  # this line and the rest, in blocks
+                    return
+                if line is None:
+                    sink.reject(lineno, "record-too-large", f"line longer than {limit} bytes")
                     continue
-                if first and text[:1] in (b"[", b"{"):
-                    first = False
-                    done = yield from self._document(source, sink)
-                    if done:
-                        return
-                    lenient = text[:1] == b"["
-                    if not lenient:
-                        # Not a whole-file document either: this first line is simply broken.
-                        sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
-                        continue
-                    # An array one element a line: the first element may share the bracket's line.
-                first = False
-                if lenient:
-                    text = text.lstrip(b"[").rstrip(b"],").strip()
+                if lineno == 1 and line.startswith(BOM):
+                    line = line[3:]
+                try:
+                    obj = loads(line)
+                except decode_error as exc:
+                    text = line.strip()
                     if not text:
                         continue
-                    try:
-                        obj = loads(text)
-                    except decode_error:
-                        pass
-                    else:
-                        yield lineno, obj, text.decode()
-                        continue
-                sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
-                continue
-            first = False
-            items = _items(obj)
-            if items is not None:  # a one-line array or Elasticsearch export
-                # Element i of line 1 is record i (a whole-file array); element i of a later line L
-                # is record L * 1,000,000 + i, so that every record of the file has its own number.
-                if lineno == 1:
-                    wide = True
-                base = 0 if lineno == 1 else lineno * _ELEMENTS
-                for i, el in enumerate(items, 1):
-                    yield base + i, el, orjson.dumps(el).decode()
-                continue
-            yield (lineno * _ELEMENTS if wide else lineno), obj, line.decode().rstrip("\r\n")
+                    if first and text[:1] in (b"[", b"{"):
+                        first = False
+                        done = yield from self._document(source, sink)
+                        if done:
+                            return
+                        lenient = text[:1] == b"["
+                        if not lenient:
+                            # Not a whole-file document either: this first line is simply broken.
+                            sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
+                            continue
+                        # An array one element a line: the first element may share the bracket's line.
+                    first = False
+                    if lenient:
+                        text = text.lstrip(b"[").rstrip(b"],").strip()
+                        if not text:
+                            continue
+                        try:
+                            obj = loads(text)
+                        except decode_error:
+                            pass
+                        else:
+                            yield lineno, obj, text.decode()
+                            continue
+                    sink.reject(lineno, _why(line), f"line {lineno}: {exc}")
+                    continue
+                first = False
+                items = _items(obj)
+                if items is not None:  # a one-line array or Elasticsearch export
+                    # Element i of line 1 is record i (a whole-file array); element i of a later line L
+                    # is record L * 1,000,000 + i, so that every record of the file has its own number.
+                    if lineno == 1:
+                        wide = True
+                    base = 0 if lineno == 1 else lineno * _ELEMENTS
+                    for i, el in enumerate(items, 1):
+                        yield base + i, el, orjson.dumps(el).decode()
+                    continue
+                yield (lineno * _ELEMENTS if wide else lineno), obj, line.decode().rstrip("\r\n")
 
     def _document(self, source: Source, sink: Sink) -> Iterator[tuple[int, Any, str]]:
         """A file that is one JSON document (array or export); False when it does not parse whole."""
@@ -564,6 +554,43 @@ def dig(doc: dict[str, Any], path: str) -> Any:
 
 
 # -- lines -----------------------------------------------------------------------------
+
+
+def _blocks(fh: IO[bytes], limit: int, lineno: int, line: bytes | None) -> Iterator[list[Any]]:
+    """``line`` (number ``lineno``) and the rest of the stream in blocks of lines, each line read
+    exactly as :func:`_lines` reads it (``None`` for one over ``limit``). A damaged stream
+    ends with the lines read before the damage, then ``_Damaged``."""
+    readline = fh.readline
+    lines: list[bytes | None] = [line]
+    size = 0 if line is None else len(line)
+    first = lineno
+    try:
+        while True:
+            try:
+                line = readline(limit + 1)
+            except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+                raise _Damaged(str(exc)) from exc
+            if not line:
+                break
+            if len(line) > limit and not (line.endswith(b"\n") and len(line) == limit + 1):
+                while line and not line.endswith(b"\n"):
+                    line = readline(1 << 20)
+                line = None
+            else:
+                size += len(line)
+            lines.append(line)
+            if size >= _BLOCK_BYTES or len(lines) >= _BLOCK_LINES:
+                yield [first, lines]
+                first += len(lines)
+                lines, size = [], 0
+    except GeneratorExit:
+        raise
+    except BaseException:
+        if lines:  # the lines read before an error are records like any other
+            yield [first, lines]
+        raise
+    if lines:
+        yield [first, lines]
 
 
 class _Damaged(Exception):

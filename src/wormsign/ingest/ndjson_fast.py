@@ -17,6 +17,7 @@ to that path, so that rejects, record numbers and rows are the same whichever pa
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,65 +54,94 @@ def _truthy(arr: pa.Array) -> pa.Array:
     return pc.fill_null(pc.not_equal(arr, ""), False)
 
 
-def looks_plain(line: bytes) -> bool:
-    """A line that may be one JSON object, shallow enough for orjson (1,024 levels)."""
-    return (line[:1] == b"{" and line.rstrip(b"\r\n")[-1:] == b"}"
-            and (len(line) < 2000 or line.count(b"{") + line.count(b"[") < 1000))
-
-
 class WinlogbeatBlocks:
     """Blocks of Winlogbeat NDJSON lines into event-model tables (see the module doc)."""
 
     def __init__(self, mapper: WindowsMapper) -> None:
         self.columns = WindowsColumns(mapper)
-        data = pa.struct([(k, _S) for k in sorted(self.columns.fields)])
-        self.schema = pa.schema([
-            ("@timestamp", _S),
-            ("_source", _EMPTY),
-            ("hits", _EMPTY),
-            ("event", pa.struct([("provider", _S), ("code", _S), ("id", _S)])),
-            ("host", pa.struct([("name", _S), ("ip", pa.list_(_S))])),
-            ("winlog", pa.struct([
-                ("channel", _S), ("provider_name", _S), ("computer_name", _S), ("event_id", _S),
-                ("event_data", data), ("user_data", _EMPTY),
-            ])),
-        ])
-        self.parse = pj.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="ignore")
+        #: The EventData fields parsed: those the mappings of the events seen so far read. Arrow
+        #: fills every field of the schema in every row, so a schema of all the fields any
+        #: mapping reads costs a third more; a block with an event that needs more is parsed again.
+        self.fields: frozenset[str] = frozenset()
+        self._options: dict[frozenset[str], pj.ParseOptions] = {}
+
+    def _parse_options(self) -> pj.ParseOptions:
+        opts = self._options.get(self.fields)
+        if opts is None:
+            data = pa.struct([(k, _S) for k in sorted(self.fields)])
+            sch = pa.schema([
+                ("@timestamp", _S),
+                ("_source", _EMPTY),
+                ("hits", _EMPTY),
+                ("event", pa.struct([("provider", _S), ("code", _S), ("id", _S)])),
+                ("host", pa.struct([("name", _S), ("ip", pa.list_(_S))])),
+                ("winlog", pa.struct([
+                    ("channel", _S), ("provider_name", _S), ("computer_name", _S), ("event_id", _S),
+                    ("event_data", data), ("user_data", _EMPTY),
+                ])),
+            ])
+            if len(self._options) > 64:
+                self._options.clear()
+            opts = self._options[self.fields] = pj.ParseOptions(
+                explicit_schema=sch, unexpected_field_behavior="ignore")
+        return opts
 
     def convert(self, lines: list[bytes], recnos: list[int]) -> tuple[pa.Table, list[bool]] | None:
         """The rows of the lines it takes, and which lines those are; None when the block does
-        not parse whole (then nothing of it is taken). Every line must pass :func:`looks_plain`."""
+        not parse whole (then nothing of it is taken)."""
         n = len(lines)
         buf = b"".join(lines)
-        offsets = pa.array(list(itertools.accumulate(map(len, lines), initial=0)), pa.int32()) \
-            if len(buf) < 1 << 31 else None
-        if offsets is None:
+        if len(buf) >= 1 << 31:
             return None
+        offsets = pa.array(list(itertools.accumulate(map(len, lines), initial=0)), pa.int32())
         try:
             text = pa.Array.from_buffers(pa.binary(), n, [None, offsets.buffers()[1], pa.py_buffer(buf)])
             text = text.cast(_S)  # checks UTF-8
+        except pa.ArrowInvalid:
+            return None
+        raw = pc.utf8_rtrim(text, "\r\n")
+        # Only lines that are one JSON object, shallow enough for orjson (1,024 levels), go to
+        # Arrow's parser (it reads a JSON null line as no row at all, or worse).
+        plain = pc.and_(pc.starts_with(raw, "{"), pc.ends_with(raw, "}"))
+        long = pc.greater_equal(pc.binary_length(raw), 2000)
+        if pc.any(long).as_py():
+            deep = {i for i in pc.indices_nonzero(long).to_pylist()
+                    if lines[i].count(b"{") + lines[i].count(b"[") >= 1000}
+            if deep:
+                plain = pc.and_(plain, pa.array([i not in deep for i in range(n)]))
+        if not pc.all(plain).as_py():
+            keep = pc.indices_nonzero(plain).to_pylist()
+            if len(keep) < 1:
+                return table_none(n)
+            got = self.convert([lines[i] for i in keep], [recnos[i] for i in keep])
+            if got is None:
+                return None
+            took = [False] * n
+            for i, ok in zip(keep, got[1], strict=True):
+                took[i] = ok
+            return got[0], took
+        for _ in range(2):
+            got = self._parsed(buf, n, raw, recnos)
+            if got is None or got is not _AGAIN:
+                return got
+        return None
+
+    def _parsed(self, buf: bytes, n: int, raw: pa.Array, recnos: list[int]) -> Any:
+        try:
             t = pj.read_json(
                 pa.BufferReader(buf),
                 read_options=pj.ReadOptions(use_threads=False, block_size=len(buf) + 1),
-                parse_options=self.parse,
+                parse_options=self._parse_options(),
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return None
         if t.num_rows != n:
             return None  # two documents on one line
         t = t.combine_chunks()
-        raw = pc.utf8_rtrim(text, "\r\n")
         w = t.column("winlog").chunk(0)
         ev = t.column("event").chunk(0)
         host = t.column("host").chunk(0)
-        take = pc.and_(pc.is_valid(w), pc.and_(pc.is_null(t.column("_source").chunk(0)),
-                                              pc.is_null(t.column("hits").chunk(0))))
-        take = pc.and_(take, pc.is_null(pc.struct_field(w, "user_data")))
-        take = pc.and_(take, pc.invert(pc.match_substring_regex(raw, _NAN)))
-
-        def field(parent: pa.Array, name: str) -> pa.Array:
-            return pc.struct_field(parent, name)
-
+        field = pc.struct_field
         ev_code = field(ev, "code")
         eid = t_int(pc.coalesce(field(w, "event_id"), ev_code), "x")["x"]
         pname = field(w, "provider_name")
@@ -120,15 +150,20 @@ class WinlogbeatBlocks:
         computer = pc.if_else(_truthy(cname), cname, field(host, "name"))
         ts = ts_column(t.column("@timestamp").chunk(0))
         data = field(w, "event_data")
-        names = set(self.columns.fields)
+        have = self.fields
+        missing: set[str] = set()
 
         def get(name: str) -> pa.Array | None:
-            if name not in names:
+            if name not in have:
+                missing.add(name)
                 return None
             a = field(data, name)
             return None if a.null_count == n else a
 
         cols = self.columns.map(n, field(w, "channel"), provider, eid, computer, ts, raw, get)
+        if missing:  # an event whose mapping reads fields not parsed yet: parse them too
+            self.fields = self.fields | missing
+            return _AGAIN
         ev_id = field(ev, "id")
         if ev_id.null_count < n:
             old = cols.get("event.id")
@@ -139,11 +174,26 @@ class WinlogbeatBlocks:
             old = cols.get("host.ip")
             cols["host.ip"] = ip if old is None else pc.coalesce(ip, old)
         cols["src.record"] = pa.array(recnos, pa.int64())
+        take = pc.and_(pc.is_valid(w), pc.and_(pc.is_null(t.column("_source").chunk(0)),
+                                              pc.is_null(t.column("hits").chunk(0))))
+        take = pc.and_(take, pc.is_null(pc.struct_field(w, "user_data")))
+        # Two literal searches (fast) before the exact pattern, which few lines ever need.
+        maybe = pc.or_(pc.match_substring_regex(raw, "NaN"), pc.match_substring_regex(raw, "Inf"))
+        if pc.any(maybe).as_py():
+            take = pc.and_(take, pc.invert(pc.match_substring_regex(raw, _NAN)))
         take = pc.and_(take, pc.and_(pc.is_valid(cols["ts"]), _truthy(cols["host"])))
         table = assemble(cols, n)
         if not pc.all(take).as_py():
             table = table.filter(take)
         return table, take.to_pylist()
+
+
+_AGAIN = object()
+
+
+def table_none(n: int) -> tuple[pa.Table, list[bool]]:
+    """No line taken."""
+    return schema.SCHEMA.empty_table(), [False] * n
 
 
 def first_ips(ips: pa.Array) -> pa.Array:
