@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 #: Changes whenever the layout of the kept set does.
 FORMAT = 1
+#: Compiled sets kept in the cache folder; the least recently written beyond this are removed.
+KEEP = 16
 
 
 @dataclass(slots=True)
@@ -141,9 +143,17 @@ def rule_set(paths: list[str], cfg: dict[str, Any]) -> RuleSet:
                                              prefix=".sigma-", suffix=".tmp") as fh:
                 json.dump(got.to_json(), fh)
             os.replace(fh.name, target)  # whole or not at all: a reader never sees half a file
+            _prune(target.parent)
         except OSError as e:
             log.warning("sigma: cannot keep the compiled rules in %s: %s", folder, e)
     return got
+
+
+def _prune(folder: Path) -> None:
+    """Keep the :data:`KEEP` most recently written sets (each test or rule folder makes its own)."""
+    kept = sorted(folder.glob("sigma-rules-*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    for old in kept[KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def _skip(out: RuleSet, res: loader.Loaded, rule: AnyRule, reason: str) -> None:
