@@ -44,8 +44,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import pyarrow.compute as pc
-
 from wormsign.store import EID, SHARD_BITS, Case
 from wormsign.testhook import pause
 
@@ -206,11 +204,13 @@ FROM (SELECT DISTINCT host FROM res_long) GROUP BY 1 HAVING count(*) = 1
 """
 
 #: Per shard, what decides whether a change of the identities concerns its events: the
-#: addresses they name, and their names of exactly 15 characters (a NetBIOS name, maybe cut).
+#: addresses they name (and when: a change from some time on concerns the events after it),
+#: and their names of exactly 15 characters (a NetBIOS name, maybe cut).
 _IPS = """
-INSERT INTO res_ips SELECT DISTINCT eid >> {bits}, ip FROM (
-    SELECT eid, "source.ip" AS ip FROM {src} WHERE "source.ip" IS NOT NULL
-    UNION ALL SELECT eid, "destination.ip" FROM {src} WHERE "destination.ip" IS NOT NULL)
+INSERT INTO res_ips SELECT eid >> {bits}, ip, min(ts), max(ts) FROM (
+    SELECT eid, ts, "source.ip" AS ip FROM {src} WHERE "source.ip" IS NOT NULL
+    UNION ALL SELECT eid, ts, "destination.ip" FROM {src} WHERE "destination.ip" IS NOT NULL)
+GROUP BY ALL
 """
 _SHORT = """
 INSERT INTO res_short SELECT DISTINCT eid >> {bits}, n FROM (
@@ -378,7 +378,7 @@ TABLES: tuple[str, ...] = (
     "l TIMESTAMPTZ, n BIGINT, ev VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_known (shard BIGINT, host VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_long (shard BIGINT, host VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS res_ips (shard BIGINT, ip VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_ips (shard BIGINT, ip VARCHAR, lo TIMESTAMPTZ, hi TIMESTAMPTZ)",
     "CREATE TABLE IF NOT EXISTS res_short (shard BIGINT, name VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_krb_l (shard BIGINT, eid BIGINT, target VARCHAR, ts TIMESTAMPTZ, u VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_krb_t (shard BIGINT, svc VARCHAR, u VARCHAR, ts TIMESTAMPTZ, ip VARCHAR)",
@@ -403,18 +403,22 @@ SELECT DISTINCT shard FROM res_hosts WHERE host IN (SELECT host FROM d)
 
 #: The shards whose keys must be computed (again): those never resolved, and those that name an
 #: address, a cut name or a Kerberos logon whose resolution changed since their keys were written.
+#: An address's resolution changes from the earliest interval that differs on (the first
+#: interval covers all time before it): a shard that names it only before then is not concerned
+#: (files added later in time leave the older shards alone).
 _AFFECTED = """
-WITH dres AS ((SELECT * FROM _ws_res EXCEPT SELECT * FROM res_applied_res)
-              UNION (SELECT * FROM res_applied_res EXCEPT SELECT * FROM _ws_res)),
+WITH dres0 AS ((SELECT * FROM _ws_res EXCEPT SELECT * FROM res_applied_res)
+               UNION (SELECT * FROM res_applied_res EXCEPT SELECT * FROM _ws_res)),
+dres AS (SELECT ip, min(valid_from) AS since FROM dres0 GROUP BY ip),
 dlong AS ((SELECT * FROM _ws_long EXCEPT SELECT * FROM res_applied_long)
           UNION (SELECT * FROM res_applied_long EXCEPT SELECT * FROM _ws_long)),
 dkrb AS ((SELECT * FROM _ws_krb EXCEPT SELECT * FROM res_applied_krb)
          UNION (SELECT * FROM res_applied_krb EXCEPT SELECT * FROM _ws_krb))
 SELECT id FROM shards WHERE NOT keys
-UNION SELECT shard FROM res_ips WHERE ip IN (SELECT ip FROM dres)
+UNION SELECT r.shard FROM res_ips r JOIN dres d ON d.ip = r.ip AND r.hi >= d.since
 UNION SELECT shard FROM res_short WHERE name IN (SELECT short FROM dlong)
 UNION SELECT rid >> {bits} FROM dkrb
-UNION SELECT rid >> {bits} FROM _ws_krb WHERE ip IN (SELECT ip FROM dres)
+UNION SELECT k.rid >> {bits} FROM _ws_krb k JOIN dres d ON d.ip = k.ip AND k.ts >= d.since
 """
 
 
@@ -536,12 +540,16 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             if keyed:
                 src = f"read_parquet({case.shard_files(keyed)})"
                 eng.execute(_ENRICH.format(src=src), [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
-                new_keys = case.query(f"SELECT rid AS {EID}, nsh AS \"source.host\", ndh AS \"destination.host\", "
-                                      "nhost AS host FROM _ws_new ORDER BY rid")
-                rep.updated += new_keys.num_rows
-                shard_of = pc.shift_right(new_keys.column(EID), SHARD_BITS)
-                for s in keyed:
-                    case.write_keys(s, new_keys.filter(pc.equal(shard_of, s)))
+                rep.updated += int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
+                for s in keyed:  # every row of the shard, in its order: changed or as stored
+                    keys = case.query(
+                        'SELECT CASE WHEN n.rid IS NULL THEN e."source.host" ELSE n.nsh END AS "source.host", '
+                        'CASE WHEN n.rid IS NULL THEN e."destination.host" ELSE n.ndh END AS "destination.host", '
+                        "CASE WHEN n.rid IS NULL THEN e.host ELSE n.nhost END AS host "
+                        f"FROM read_parquet({case.shard_files([s])}) e "
+                        f"LEFT JOIN (SELECT * FROM _ws_new WHERE rid >> {SHARD_BITS} = {int(s)}) n ON n.rid = e.{EID} "
+                        f"ORDER BY e.{EID}")
+                    case.write_keys(s, keys)
                 case.refresh()
             candidates.index_shards(case, cfg, group)
         pause("resolve")  # crash tests: a batch of events enriched and committed, the case not marked

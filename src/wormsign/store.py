@@ -11,8 +11,9 @@ Layout (docs/formats.md shows how to read it without wormsign)::
 
 Every event has an ``eid`` (BIGINT): its shard's number times 2**32 plus its row in the shard,
 unique in the case. Resolution (:mod:`wormsign.resolve`) never rewrites a shard: it writes the
-events' resolved ``source.host``, ``destination.host`` and ``host`` (those that differ) to the
-shard's keys file, and ``events`` (a view) joins the two at read time.
+events' resolved ``source.host``, ``destination.host`` and ``host`` to the shard's keys file,
+one row per event in the shard's order, and ``events`` (a view) reads the two side by side
+(a positional join: no hash table, about 1.5 times a plain scan).
 
 Catalog tables:
 
@@ -57,7 +58,7 @@ SHARD_BITS = 32
 KEY_COLUMNS: tuple[str, ...] = ("source.host", "destination.host", "host")
 #: A shard's columns: the event model, then ``eid``.
 SHARD_SCHEMA: pa.Schema = schema.SCHEMA.append(pa.field(EID, pa.int64()))
-KEYS_SCHEMA: pa.Schema = pa.schema([pa.field(EID, pa.int64())] + [schema.SCHEMA.field(c) for c in KEY_COLUMNS])
+KEYS_SCHEMA: pa.Schema = pa.schema([schema.SCHEMA.field(c) for c in KEY_COLUMNS])
 #: Rows per Parquet row group: small enough that a query for some events (by ``eid``, by time)
 #: skips most of a shard, large enough to compress well.
 ROW_GROUP_ROWS = 128 * 1024
@@ -399,20 +400,21 @@ class Case:
         return [i for i, _ in self._shards]
 
     def events_sql(self, shards: Iterable[int] | None = None) -> str:
-        """A query of the events of ``shards`` (all committed ones when None), keys applied."""
+        """A query of the events of ``shards`` (all committed ones when None), keys applied: a
+        resolved shard is read beside its keys file, row by row (``POSITIONAL JOIN``: the keys
+        file has the shard's rows in the shard's order), the others as they are."""
         want = None if shards is None else set(shards)
         picked = [(i, k) for i, k in self._shards if want is None or i in want]
         if not picked:
             return _empty_events()
-        files = [self._file(EVENTS_DIR, i) for i, _ in picked]
-        keys = [self._file(KEYS_DIR, i) for i, k in picked if k]
-        scan = f"read_parquet({_sql_list(files)})"
-        if not keys:
-            return f"SELECT * FROM {scan}"
-        repl = ", ".join(f"CASE WHEN k.{EID} IS NULL THEN e.{schema.q(c)} ELSE k.{schema.q(c)} END AS {schema.q(c)}"
-                         for c in KEY_COLUMNS)
-        return (f"SELECT e.* REPLACE ({repl}) FROM {scan} e "
-                f"LEFT JOIN read_parquet({_sql_list(keys)}) k ON k.{EID} = e.{EID}")
+        plain = [self._file(EVENTS_DIR, i) for i, k in picked if not k]
+        parts = [f"SELECT * FROM read_parquet({_sql_list(plain)})"] if plain else []
+        repl = ", ".join(f"k.{schema.q(c)} AS {schema.q(c)}" for c in KEY_COLUMNS)
+        for i, k in picked:
+            if k:
+                parts.append(f"SELECT e.* REPLACE ({repl}) FROM read_parquet({_sql_list([self._file(EVENTS_DIR, i)])}) e "
+                             f"POSITIONAL JOIN read_parquet({_sql_list([self._file(KEYS_DIR, i)])}) k")
+        return "\nUNION ALL ".join(parts)
 
     def shard_files(self, shards: Iterable[int]) -> str:
         """The raw files of ``shards`` (as ingest wrote them, without keys) as a SQL list literal."""
@@ -453,8 +455,8 @@ class Case:
             _remove(os.path.join(d, name))
 
     def write_keys(self, shard: int, table: pa.Table) -> None:
-        """Store the resolved keys of a shard's events (``KEYS_SCHEMA``; rows that differ from
-        the shard), replacing the earlier ones. Call :meth:`refresh` after a batch of shards."""
+        """Store the resolved keys of a shard's events (``KEYS_SCHEMA``: every row of the shard,
+        in its order), replacing the earlier ones. Call :meth:`refresh` after a batch of shards."""
         import pyarrow.parquet as pq
 
         target = self._file(KEYS_DIR, shard)
