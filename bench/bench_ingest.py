@@ -279,15 +279,13 @@ def reader_only(path: str, columnar: bool, reps: int = 2) -> tuple[int, float, f
     return best
 
 
-def evtx_reader_only(files: list[str], passes: int, columnar: bool) -> tuple[int, float, float]:
+def evtx_reader_only(files: list[str], passes: int) -> tuple[int, float, float]:
     """Records, seconds and CPU seconds of the EVTX reader alone over ``files`` ``passes`` times:
-    parse and map into event-model Arrow tables, nothing stored, no digest. ``columnar`` False
-    maps record by record (the path before the columnar mapping)."""
+    parse and map into event-model Arrow tables, nothing stored, no digest."""
     from wormsign.ingest.base import Batch, Sink, Source
     from wormsign.ingest.evtx import EvtxReader
 
     reader = EvtxReader()
-    reader.columnar = columnar
     n = 0
     c0 = cpu_seconds()
     t0 = time.perf_counter()
@@ -486,10 +484,9 @@ def main() -> int:
             rows.append(("evtx bare parse, 1 thread", n1, s1, c1, "baseline"))
             nall, sall, call = bare_parse(files, passes, 0)
             rows.append((f"evtx bare parse, {cores} threads", nall, sall, call, ""))
-            for columnar in (False, True):
-                rn, rs, rc = evtx_reader_only(files, passes, columnar)
-                rows.append((f"  reader alone, {'columnar' if columnar else 'record by record'}", rn, rs, rc,
-                             f"ratio {(rn / rc) / (n1 / c1):.3f} cpu: parse + map to Arrow, nothing stored"))
+            rn, rs, rc = evtx_reader_only(files, passes)
+            rows.append(("  evtx reader alone", rn, rs, rc,
+                         f"ratio {(rn / rc) / (n1 / c1):.3f} cpu: parse + map to Arrow, nothing stored"))
             w1, t1, cw1 = wormsign_ingest(replicas, 1, 1, tmp)
             rows.append(
                 (

@@ -192,11 +192,6 @@ class Sink:
         self._rows: list[dict[str, Any]] = []
         self._batch = batch
 
-    @property
-    def batch(self) -> Batch | None:
-        """The batch this sink's rows go to (shared by the sources of a worker), if any."""
-        return self._batch
-
     # -- what readers call ----------------------------------------------------------
     def add(self, row: dict[str, Any]) -> None:
         """Store one normalised row (``ts``, ``host`` and ``kind`` are required)."""
@@ -314,8 +309,6 @@ class Batch:
         #: Tables of event-model rows (``Sink.add_table``) and the dict rows before each, in order.
         self._segments: list[pa.Table | list[dict[str, Any]]] = []
         self._n = 0
-        #: Readers' own gatherings of records across sources (``held``), flushed by ``drain``.
-        self._held: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return self._n
@@ -342,24 +335,11 @@ class Batch:
         if self._n >= self.max_rows:
             self.drain()
 
-    def held(self, key: str, make: Callable[[], Any]) -> Any:
-        """A reader's gathering of records across the sources of this batch (made on first use):
-        an object with ``flush()`` (hand what it holds to the sinks) and ``clear()`` (drop it),
-        which :meth:`drain` and :meth:`clear` call first."""
-        obj = self._held.get(key)
-        if obj is None:
-            obj = self._held[key] = make()
-        return obj
-
     def clear(self) -> None:
         self.rows, self._parts, self._segments, self._n = [], [], [], 0
-        for obj in self._held.values():
-            obj.clear()
 
     def drain(self) -> None:
         """Convert what is held and hand it to ``flush``."""
-        for obj in list(self._held.values()):
-            obj.flush()
         if not self._n:
             return
         rows, parts, segments = self.rows, self._parts, self._segments

@@ -1,6 +1,6 @@
 """Windows events mapped in columns: ``windows.yaml`` applied to Arrow arrays, not row by row.
 
-A columnar reader (Winlogbeat and OTRF NDJSON, EVTX) hands :class:`WindowsColumns` the
+A columnar reader (Winlogbeat NDJSON) hands :class:`WindowsColumns` the
 System fields of many records as arrays and a way to get each EventData field as an array;
 it gives back the columns of the event model, the same values :meth:`WindowsMapper.map`
 gives for each record. Common values are computed by Arrow kernels; every value a kernel
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from wormsign import schema
 from wormsign.ingest import windows as win
-from wormsign.ingest.base import INT64_MAX, INT64_MIN, NULLS, basename, host_key, to_int
+from wormsign.ingest.base import NULLS, basename, host_key, to_int
 
 _S = pa.string()
 _I = pa.int64()
@@ -71,48 +71,6 @@ def py_transform(arr: pa.Array, fn: win.Transform, to: str, outs: tuple[str, ...
     if idx is None:
         return arrays
     return {c: pc.take(a, idx) for c, a in arrays.items()}
-
-
-def py_values(values: list[Any], fn: win.Transform, to: str, outs: tuple[str, ...]) -> dict[str, pa.Array]:
-    """A ``windows.py`` transform applied to Python values as they are (a column of mixed types):
-    text and integers by the column kernels, the rest (booleans, numbers with a fraction,
-    objects, lists, integers beyond int64) one by one through Python."""
-    n = len(values)
-    strs: list[Any] = [None] * n
-    ints: list[Any] = [None] * n
-    other: list[Any] = [None] * n
-    has_s = has_i = has_o = False
-    for i, v in enumerate(values):
-        c = v.__class__
-        if c is str:
-            strs[i] = v
-            has_s = True
-        elif c is int and INT64_MIN <= v <= INT64_MAX:
-            ints[i] = v
-            has_i = True
-        elif v is not None:
-            other[i] = v
-            has_o = True
-    parts: list[dict[str, pa.Array]] = []
-    if has_s:
-        parts.append(transform(pa.array(strs, _S), to, fn))
-    if has_i:
-        parts.append(transform(pa.array(ints, _I), to, fn))
-    if has_o:
-        res: dict[str, list[Any]] = {c: [] for c in outs}
-        row: dict[str, Any] = {}
-        for v in other:
-            row.clear()
-            if v is not None:
-                fn(v, to, row)
-            for c, out in res.items():
-                out.append(row.get(c))
-        parts.append({c: pa.array(vals, col_type(c)) for c, vals in res.items()})
-    out: dict[str, pa.Array] = {}
-    for c in outs:
-        got = [p[c] for p in parts if c in p]  # each value is in one part only
-        out[c] = pa.nulls(n, col_type(c)) if not got else got[0] if len(got) == 1 else pc.coalesce(*got)
-    return out
 
 
 def _nulled(arr: pa.Array, mask: pa.Array) -> pa.Array:
@@ -185,11 +143,8 @@ _FAST: dict[Any, Callable[[pa.Array, str], dict[str, pa.Array]]] = {
 }
 
 
-def transform(arr: pa.Array | list[Any], to: str, fn: win.Transform) -> dict[str, pa.Array]:
-    """One step of a mapping over a whole column: the columns it sets (null where it sets none).
-    A Python list is a column Arrow could not hold as one type: each value goes through Python."""
-    if isinstance(arr, list):
-        return py_values(arr, fn, to, outputs(to, fn))
+def transform(arr: pa.Array, to: str, fn: win.Transform) -> dict[str, pa.Array]:
+    """One step of a mapping over a whole column: the columns it sets (null where it sets none)."""
     fast = _FAST.get(fn)
     if fast is not None:
         return fast(arr, to)
@@ -260,7 +215,7 @@ class WindowsColumns:
         computer: pa.Array,
         ts: pa.Array,
         raw: pa.Array,
-        data: Callable[[str], pa.Array | list[Any] | None],
+        data: Callable[[str], pa.Array | None],
     ) -> dict[str, pa.Array]:
         """The model's columns for ``n`` records (every argument an array of ``n`` values;
         ``data(name)`` the EventData field ``name``, or None where no record has it)."""

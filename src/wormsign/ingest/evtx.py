@@ -9,21 +9,13 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from functools import cache
 from typing import IO, Any
 
 import orjson
 from evtx import PyEvtxParser
 
 from wormsign.ingest.base import INT64_MAX, INT64_MIN, Sink, Source, parse_ts, to_int
-from wormsign.ingest.columnar import WindowsColumns
-from wormsign.ingest.evtx_columns import EvtxColumns
 from wormsign.ingest.windows import load_mapper
-
-
-@cache
-def windows_columns() -> WindowsColumns:
-    return WindowsColumns(load_mapper())
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -153,8 +145,6 @@ class EvtxReader:
 
     #: After this many errors without one good record, the rest of the file is given up.
     MAX_CONSECUTIVE_ERRORS = 10_000
-    #: Map the records in blocks, in columns (:mod:`evtx_columns`); False: record by record.
-    columnar = True
 
     def read(self, source: Source, sink: Sink) -> None:
         if source.disk_path:
@@ -185,22 +175,6 @@ class EvtxReader:
         errors: list[str] = []
         ids: set[int] = set()
         good = bad = 0
-        cols = None
-        if self.columnar:
-            batch = sink.batch
-            cols = (EvtxColumns(mapper, windows_columns()) if batch is None
-                    else batch.held("evtx", lambda: EvtxColumns(mapper, windows_columns())))
-            cols.sink = sink
-        try:
-            good, bad = self._records(records, mapper, sink, cols, errors, ids)
-        finally:
-            if cols is not None and sink.batch is None:
-                cols.flush()  # with a batch, its drain flushes the records gathered
-        _account(sink, census, errors, good + bad)
-
-    def _records(self, records: Any, mapper: Any, sink: Sink, cols: EvtxColumns | None,
-                 errors: list[str], ids: set[int]) -> tuple[int, int]:
-        good = bad = 0
         while True:
             # The parser raises on a bad record or chunk and then goes on with the next one.
             try:
@@ -221,14 +195,14 @@ class EvtxReader:
                 bad += 1
                 continue
             ids.add(rid)
-            if self._one(rec, mapper, sink, cols):
+            if self._one(rec, mapper, sink):
                 good += 1
             else:
                 bad += 1
-        return good, bad
+        _account(sink, census, errors, good + bad)
 
     @staticmethod
-    def _one(rec: dict[str, Any], mapper: Any, sink: Sink, cols: EvtxColumns | None = None) -> bool:
+    def _one(rec: dict[str, Any], mapper: Any, sink: Sink) -> bool:
         recno = rec.get("event_record_id")
         text = rec.get("data") or ""
         try:
@@ -250,38 +224,13 @@ class EvtxReader:
         provider = prov.get("#attributes", {}).get("Name") if prov.__class__ is dict else None
         tc = get("TimeCreated")
         ts = tc.get("#attributes", {}).get("SystemTime") if tc.__class__ is dict else None
-        channel, computer = get("Channel"), get("Computer")
-        if cols is not None and not (_text_or_none(channel) and _text_or_none(provider)
-                                     and _text_or_none(computer)):
-            cols.flush()  # a crafted System: this record goes the per-record way, in its place
-            cols = None
-        if cols is None:
-            row = mapper.map_parts(
-                get("Channel"), provider, eid, get("Computer"), parse_ts(ts or rec.get("timestamp")),
-                flatten_data(event), text,
-            )
-            row["src.record"] = recno if recno is not None else to_int(get("EventRecordID"))
-            sink.add(row)
-            return True
-        # What map_parts and Sink.add decide about the record, in the same order; the mapping
-        # itself is done for a block of records at once.
-        tsv = parse_ts(ts or rec.get("timestamp"))
-        data = flatten_data(event)
-        if recno is None:
-            recno = to_int(get("EventRecordID"))
-        hk = mapper.host_of(computer) if computer else ""
-        if tsv is None:
-            sink.reject(recno, "no-timestamp", "the record has no readable timestamp")
-            return True
-        if not hk:
-            sink.reject(recno, "no-host", "the record names no host")
-            return True
-        cols.add(recno, channel, provider, eid, computer, tsv, data, text)
+        row = mapper.map_parts(
+            get("Channel"), provider, eid, get("Computer"), parse_ts(ts or rec.get("timestamp")),
+            flatten_data(event), text,
+        )
+        row["src.record"] = recno if recno is not None else to_int(get("EventRecordID"))
+        sink.add(row)
         return True
 
 
 _loads = orjson.loads
-
-
-def _text_or_none(v: Any) -> bool:
-    return v is None or v.__class__ is str
