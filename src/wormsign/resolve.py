@@ -387,9 +387,10 @@ TABLES: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS res_applied_krb (rid BIGINT, ip VARCHAR, ts TIMESTAMPTZ)",
     "CREATE TABLE IF NOT EXISTS res_hosts (shard BIGINT, host VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_applied_netlids (host VARCHAR, lid VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS res_applied_ipmap (ip VARCHAR, host VARCHAR)",
 )
 _PER_SHARD = ("res_obs", "res_known", "res_long", "res_ips", "res_short", "res_krb_l", "res_krb_t", "res_hosts")
-_APPLIED = ("res_applied_res", "res_applied_long", "res_applied_krb", "res_applied_netlids")
+_APPLIED = ("res_applied_res", "res_applied_long", "res_applied_krb", "res_applied_netlids", "res_applied_ipmap")
 
 _HOSTS = "INSERT INTO res_hosts SELECT DISTINCT eid >> {bits}, host FROM {src}"
 
@@ -526,10 +527,15 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
     pause("resolve")  # crash tests: the identities committed, no event enriched yet
     # 3. the keys of the shards concerned, and their rows of the hunt's pass
     todo = sorted(int(r[0]) for r in eng.rows(_AFFECTED.format(**bits)))
+    never = {int(r[0]) for r in eng.rows("SELECT id FROM shards WHERE NOT keys")}
+    # Only new shards to resolve: the activity summaries of the hosts they concern are redone;
+    # an old shard's keys changing may move its events from one host to another: all of them.
+    incremental = bool(never) and set(todo) <= never
     reindex = set(todo)
     if not candidates.index_matches(case, cfg):  # another configuration: the whole pass again
         candidates.start_index(case, cfg)
         reindex = set(case.shard_ids())
+        incremental = False
     else:
         candidates.prepare_index(case, cfg)
         reindex.update(int(r[0]) for r in eng.rows(_NETLIDS_CHANGED))
@@ -563,12 +569,31 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         eng.execute("INSERT INTO res_applied_krb SELECT * FROM _ws_krb")
         eng.execute("DELETE FROM res_applied_netlids")
         eng.execute("INSERT INTO res_applied_netlids SELECT host, lid FROM _ws_netlids")
-        candidates.finish_index(case, cfg)
+        prep.ipmap(case, cfg)
+        hosts = _concerned(case, never) if incremental else None
+        eng.execute("DELETE FROM res_applied_ipmap")
+        eng.execute("INSERT INTO res_applied_ipmap SELECT ip, host FROM h_ipmap")
+        candidates.finish_index(case, cfg, hosts)
         for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new", "_ws_known", "_ws_krb"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", _state(case))
     rep.shards = len(todo)
     return rep
+
+
+def _concerned(case: Case, shards: set[int]) -> list[str]:
+    """The hosts whose activity summaries the events of new ``shards`` may change: those the
+    events are on or come from, and those an address of the map moved to or from."""
+    part = case.events_sql(shards)
+    rows = case.rows(
+        f"""SELECT DISTINCT h FROM (
+            SELECT e.host AS h FROM ({part}) e
+            UNION ALL SELECT e."source.host" FROM ({part}) e WHERE e.kind = 'network'
+            UNION ALL SELECT m.host FROM ({part}) e JOIN h_ipmap m ON m.ip = e."source.ip" WHERE e.kind = 'network'
+            UNION ALL SELECT host FROM ((SELECT ip, host FROM h_ipmap EXCEPT SELECT * FROM res_applied_ipmap)
+                                        UNION (SELECT * FROM res_applied_ipmap EXCEPT SELECT ip, host FROM h_ipmap)))
+            WHERE h IS NOT NULL""")
+    return sorted(r[0] for r in rows)
 
 
 def _state(case: Case) -> dict[str, Any]:

@@ -23,7 +23,7 @@ def test_h_ev_carries_every_column_the_working_tables_and_rules_read() -> None:
     carried = set(candidates.columns())
     assert set(hunt.COLUMNS) == carried and carried <= set(FIELD_NAMES)
     working = [prep.DROPS, prep.EXECS, prep.SMB, prep.LOGONS, prep.AUTHFAIL, prep.LOCKOUTS, prep.IMPLICATED,
-               access.CHAIN] + [r.sql for r in load_rules()] + [sql for _, _, sql in activity.PARTS]
+               access.CHAIN] + [r.sql for r in load_rules()] + [sql for _, _, sql, _ in activity.PARTS]
     for sql in working:
         assert _read(sql) <= carried, _read(sql) - carried
 

@@ -41,6 +41,7 @@ WITH c AS (
            {'d': e."src.digest", 'r': e."src.record"} AS src_ref
     FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
     WHERE e.kind = 'network' AND e."destination.ip" IS NOT NULL AND NOT regexp_matches(e."destination.ip", $internal_re)
+      AND {near:src}
 ),
 g AS (
     SELECT src, chan, list_sort(list(epoch(ts))) AS t, min(ts) AS first, max(ts) AS last, count(*) AS n,
@@ -82,11 +83,19 @@ FROM events e SEMI JOIN w ON w.host = e.host AND w.img = lower(e."process.execut
 WHERE e.kind = 'process' AND e."process.hash.sha256" IS NOT NULL
 """
 
-#: (view in a hunt, stored table, SQL)
-PARTS = (("h_chan", "hunt_chan", CHAN), ("h_img", "hunt_img", IMG), ("h_runs", "hunt_runs", RUNS))
+#: (view in a hunt, stored table, SQL, the table's host column)
+PARTS = (("h_chan", "hunt_chan", CHAN, "src"), ("h_img", "hunt_img", IMG, "host"),
+         ("h_runs", "hunt_runs", RUNS, "host"))
+
+#: A test on the rows of a connection before its source is known: true for every row whose
+#: source (``coalesce("source.host", h_ipmap's host, host)``) may be one of ``h_impl``, so that
+#: the channels of a few hosts are summarised without grouping everyone's connections.
+_NEAR = ("(e.host IN (SELECT host FROM h_impl) OR e.\"source.host\" IN (SELECT host FROM h_impl) "
+         "OR m.host IN (SELECT host FROM h_impl))")
 
 
 def _sql(sql: str, cfg: dict[str, Any], everyone: bool) -> tuple[str, list[Any]]:
+    sql = sql.replace("{near:src}", "TRUE" if everyone else _NEAR)
     for col in ("src", "host"):
         sql = sql.replace("{only:%s}" % col, "TRUE" if everyone else f"{col} IN (SELECT host FROM h_impl)")
     vals = {"internal_re": cfg["internal_re"], "exec_extensions": list(cfg["exec_extensions"])}
@@ -95,7 +104,7 @@ def _sql(sql: str, cfg: dict[str, Any], everyone: bool) -> tuple[str, list[Any]]
 
 def spec(cfg: dict[str, Any]) -> list[Any]:
     """What the stored summaries depend on besides the events."""
-    return [[p[2] for p in PARTS], cfg["internal_re"], sorted(cfg["exec_extensions"])]
+    return [[p[2] for p in PARTS], cfg["internal_re"], sorted(cfg["exec_extensions"]), _NEAR]
 
 
 def tables() -> tuple[str, ...]:
@@ -106,15 +115,28 @@ def tables() -> tuple[str, ...]:
 def store(case: Case, cfg: dict[str, Any]) -> None:
     """Compute every host's summaries into the stored tables (needs ``h_ipmap`` and ``h_ev``:
     :mod:`wormsign.detect.prep`)."""
-    for _, table, sql in PARTS:
+    for _, table, sql, _ in PARTS:
         q, params = _sql(sql, cfg, True)
         case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {q}", params)
+
+
+def store_hosts(case: Case, cfg: dict[str, Any], hosts: list[str]) -> None:
+    """Compute again, in the stored tables, the summaries of ``hosts`` alone (files added to a
+    case: the hosts their events concern; needs ``h_ipmap`` and ``h_ev``). A host's rows
+    depend on its own events only, so the others' stay as they are."""
+    eng = case.engine
+    eng.execute("CREATE OR REPLACE TEMP TABLE h_impl AS SELECT DISTINCT unnest(?::VARCHAR[]) AS host", [hosts])
+    for _, table, sql, col in PARTS:
+        q, params = _sql(sql, cfg, False)
+        eng.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT host FROM h_impl)")
+        eng.execute(f"INSERT INTO {table} {q}", params)
+    eng.execute("DROP TABLE h_impl")
 
 
 def build(case: Case, cfg: dict[str, Any], *, stored: bool) -> None:
     """The views ``h_chan``, ``h_img`` and ``h_runs``: of the stored tables, or (not ``stored``)
     TEMP tables computed now for the implicated hosts (``h_impl``)."""
-    for view, table, sql in PARTS:
+    for view, table, sql, _ in PARTS:
         case.drop(view)
         if stored:
             case.engine.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {table}")

@@ -230,17 +230,27 @@ def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
     return {"spec": spec(cfg), "events": case.count(), "sources": sources}
 
 
-def finish_index(case: Case, cfg: dict[str, Any]) -> None:
+def finish_index(case: Case, cfg: dict[str, Any], hosts: list[str] | None = None) -> None:
     """Store the working tables that depend on the pass alone (:data:`wormsign.detect.prep.STORED`)
-    and the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
-    ``hunt_index`` and them as those of the events as they are now."""
+    and the summaries of what every host did (:mod:`wormsign.detect.activity`; those of ``hosts``
+    alone when given and the stored ones are this configuration's), and mark ``hunt_index`` and
+    them as those of the events as they are now."""
     from wormsign.detect import prep
 
     prep.ipmap(case, cfg)
     _index_view(case)
     prep.store(case, cfg)
-    activity.store(case, cfg)
+    have = {r[0] for r in case.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
+    if hosts is not None and case.get_meta(ACTIVITY_SPEC) == activity.spec(cfg) and set(activity.tables()) <= have:
+        activity.store_hosts(case, cfg, hosts)
+    else:
+        activity.store(case, cfg)
+        case.set_meta(ACTIVITY_SPEC, activity.spec(cfg))
     case.set_meta(INDEX, _state(case, cfg))
+
+
+#: Meta key of the configuration the stored activity summaries were computed with.
+ACTIVITY_SPEC = "activity_spec"
 
 
 def _index_view(case: Case) -> None:
@@ -268,7 +278,7 @@ def build(case: Case, cfg: dict[str, Any], *, fresh: bool | None = None) -> int:
 
     ``h_ev`` is a view of the stored ``hunt_index`` when that is fresh, else a TEMP table
     filled by the pass over ``events``."""
-    for view, _, _ in activity.PARTS:  # gone unless stored: prep.implicate computes them then
+    for view, *_ in activity.PARTS:  # gone unless stored: prep.implicate computes them then
         case.drop(view)
     if index_is_fresh(case, cfg) if fresh is None else fresh:
         _index_view(case)
