@@ -33,7 +33,7 @@ import yaml
 
 from wormsign import schema
 from wormsign.ingest.base import Sink, Source, clean, clean_ip, derive_names, host_key, parse_ts, to_int
-from wormsign.ingest.ndjson_fast import WinlogbeatBlocks
+from wormsign.ingest.ndjson_fast import JsonBlocks
 from wormsign.ingest.windows import WinEvent, load_mapper
 
 #: libyaml's loader when PyYAML has it (ten times faster), else the pure-Python one.
@@ -79,16 +79,17 @@ def _first(doc: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 _NULL_LINE = re.compile(rb"null[ \t]*\r?\n")  # a JSON null line
 _ELEMENTS = 1_000_000  # record numbers of JSON array elements on one line (see _lines_of)
-#: Lines read by the columnar path at a time (and their bytes), and the smallest piece of a
-#: block it still tries when a block does not parse whole.
+#: Lines read by the columnar path at a time (and their bytes), the smallest piece of a block
+#: it still tries when a block does not parse whole, and the fewest lines it starts on.
 _BLOCK_LINES = 20_000
 _BLOCK_BYTES = 16 << 20
 _MIN_FAST = 64
+_MIN_BLOCK = 2_000
 
 
 @cache
-def winlogbeat_blocks() -> WinlogbeatBlocks:
-    return WinlogbeatBlocks(load_mapper())
+def json_blocks(layout: str) -> JsonBlocks:
+    return JsonBlocks(load_mapper(), layout, otrf_keys())
 
 
 class JsonLinesReader:
@@ -133,28 +134,46 @@ class JsonLinesReader:
             row["src.record"] = recno
             sink.add(row)
 
-        fast = winlogbeat_blocks() if self.columnar else None
-        for item in self._records(source, sink, fast is not None):
+        # The columnar layout of this file: that of its first record (None: not known yet).
+        layouts: list[str] | None = None
+        for item in self._records(source, sink, self.columnar):
             if item.__class__ is tuple:
+                if layouts is None and item[1].__class__ is dict:
+                    layouts = self._layouts(item[1], otrf)
                 one(*item)
             else:
-                self._block(item, fast, sink, one)
+                if layouts is None:
+                    layouts = self._layouts(_first_object(item[1]), otrf)
+                self._block(item, layouts, sink, one)
 
-    def _block(self, block: list[Any], fast: Any, sink: Sink, one: Any) -> None:
+    @staticmethod
+    def _layouts(obj: Any, otrf: dict[str, tuple[str, ...]]) -> list[str]:
+        """The columnar layout for a file whose first record is ``obj`` (none for native ECS)."""
+        if obj.__class__ is not dict:
+            return []
+        if obj.get("winlog").__class__ is dict:
+            return ["winlog"]
+        if _first(obj, otrf["event_id"]) is not None and "_source" not in obj:
+            return ["otrf"]
+        return []
+
+    def _block(self, block: list[Any], layouts: list[str], sink: Sink, one: Any) -> None:
         """A block of lines after the first (the first one's number, the lines): what the
         columnar reader takes goes to the sink as tables, every other line through the
-        per-record path, all in line order."""
+        per-record path, all in line order. ``layouts``: the columnar layouts still tried for
+        this file (a layout that takes nothing of a parsed block is dropped)."""
         first, lines = block
         cand = list(range(len(lines))) if None not in lines else [i for i, x in enumerate(lines) if x is not None]
         tables: list[Any] = []
         taken: set[int] = set()
-        pending = [cand]
-        while pending:  # a block that does not parse whole is split, down to small pieces
+        # Arrow's kernels cost a fixed time a call: a short file is quicker record by record.
+        pending = [cand] if len(cand) >= _MIN_BLOCK else []
+        while pending and layouts:  # a block that does not parse whole is split, down to small pieces
             part = pending.pop()
             if len(part) < _MIN_FAST:
                 continue
             try:
-                got = fast.convert([lines[i] for i in part], [first + i for i in part])
+                got = json_blocks(layouts[0]).convert([lines[i] for i in part], [first + i for i in part])
             except (pa.ArrowException, ValueError, TypeError, OverflowError):
                 got = None  # a value Arrow will not hold: the per-record path says what it is
             if got is None:
@@ -165,6 +184,8 @@ class JsonLinesReader:
             if table.num_rows:
                 tables.append((part[0], table))
                 taken.update(i for i, ok in zip(part, took, strict=True) if ok)
+            elif not tables:  # nothing of this file is of its layout after all
+                layouts.clear()
         if not taken:
             for i, line in enumerate(lines):
                 for item in self._steady(sink, first + i, line):
@@ -618,6 +639,19 @@ def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
 def _str(v: Any) -> str | None:
     """A text field as text; another JSON type there (a bool, a number, an object) is no value."""
     return v if v.__class__ is str else None
+
+
+def _first_object(lines: list[bytes | None]) -> Any:
+    """The first line of a block that is a JSON object, parsed (None if none of the first few)."""
+    for line in lines[:100]:
+        if line is not None and line[:1] == b"{":
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if obj.__class__ is dict:
+                return obj
+    return None
 
 
 def _items(obj: Any) -> list[Any] | None:
