@@ -494,7 +494,7 @@ def main() -> int:
                     w1,
                     t1,
                     cw1,
-                    f"ratio {(w1 / t1) / (n1 / s1):.3f} wall, {(w1 / cw1) / (n1 / c1):.3f} cpu (floor 0.40)",
+                    f"ratio {(w1 / t1) / (n1 / s1):.3f} wall, {(w1 / cw1) / (n1 / c1):.3f} cpu (floor 0.30)",
                 )
             )
             if args.workers > 1:
