@@ -400,20 +400,22 @@ class Case:
         return [i for i, _ in self._shards]
 
     def events_sql(self, shards: Iterable[int] | None = None) -> str:
-        """A query of the events of ``shards`` (all committed ones when None), keys applied: a
-        resolved shard is read beside its keys file, row by row (``POSITIONAL JOIN``: the keys
-        file has the shard's rows in the shard's order), the others as they are."""
+        """A query of the events of ``shards`` (all committed ones when None), keys applied: the
+        resolved shards are read beside their keys files, row by row (``POSITIONAL JOIN``: a keys
+        file has its shard's rows in the shard's order, and both lists are in the same order),
+        the others as they are. One scan of each kind whatever the number of shards."""
         want = None if shards is None else set(shards)
         picked = [(i, k) for i, k in self._shards if want is None or i in want]
         if not picked:
             return _empty_events()
         plain = [self._file(EVENTS_DIR, i) for i, k in picked if not k]
+        keyed = [i for i, k in picked if k]
         parts = [f"SELECT * FROM read_parquet({_sql_list(plain)})"] if plain else []
-        repl = ", ".join(f"k.{schema.q(c)} AS {schema.q(c)}" for c in KEY_COLUMNS)
-        for i, k in picked:
-            if k:
-                parts.append(f"SELECT e.* REPLACE ({repl}) FROM read_parquet({_sql_list([self._file(EVENTS_DIR, i)])}) e "
-                             f"POSITIONAL JOIN read_parquet({_sql_list([self._file(KEYS_DIR, i)])}) k")
+        if keyed:
+            repl = ", ".join(f"k.{schema.q(c)} AS {schema.q(c)}" for c in KEY_COLUMNS)
+            parts.append(f"SELECT e.* REPLACE ({repl}) "
+                         f"FROM read_parquet({_sql_list([self._file(EVENTS_DIR, i) for i in keyed])}) e "
+                         f"POSITIONAL JOIN read_parquet({_sql_list([self._file(KEYS_DIR, i) for i in keyed])}) k")
         return "\nUNION ALL ".join(parts)
 
     def shard_files(self, shards: Iterable[int]) -> str:
@@ -429,10 +431,12 @@ class Case:
         shard, self._next_shard = self._next_shard, self._next_shard + 1
         return ShardWriter(self.root, shard)
 
-    def commit_shard(self, writer: ShardWriter | None, before_commit: Any = None) -> None:
+    def commit_shard(self, writer: ShardWriter | None, before_commit: Any = None, *, refresh: bool = True) -> None:
         """Make a closed shard visible: its ``shards`` row (and whatever ``before_commit()``
         records, such as its ``sources`` rows) in one catalog transaction, then the file moves
-        from staging into ``events/``. A run killed between the two is finished on the next open."""
+        from staging into ``events/``. A run killed between the two is finished on the next open.
+        ``refresh=False``: the ``events`` view is left for :meth:`refresh` (an ingest commits
+        many shards and reads none)."""
         rows = writer.rows if writer is not None else 0
         with self.engine.transaction():
             if writer is not None and rows:
@@ -444,7 +448,8 @@ class Case:
         if writer is not None and rows:
             pause("committed")  # crash tests: committed, the file still in staging
             os.replace(writer.path, self._file(EVENTS_DIR, writer.shard))
-            self.refresh()
+            if refresh:
+                self.refresh()
         elif writer is not None:
             writer.abort()
 

@@ -26,6 +26,8 @@ class DuckDBEngine:
         if threads:
             config["threads"] = threads
         self.con = duckdb.connect(path, read_only=read_only, config=config)
+        # A case's events are Parquet shards read by every query: their footers are read once.
+        self.con.execute("SET parquet_metadata_cache = true")
         self._depth = 0
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:

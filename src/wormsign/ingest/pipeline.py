@@ -336,7 +336,7 @@ class _Writer:
         if shard is not None:
             shard.close()
         self._group_rows = 0
-        self.case.commit_shard(shard, lambda: _record_sources(self.case, results))
+        self.case.commit_shard(shard, lambda: _record_sources(self.case, results), refresh=False)
         for res in results:
             _record(res, self.report)
 
@@ -348,7 +348,8 @@ class _Writer:
         for r in res.results:
             if self.progress:
                 self.progress(r.source.name, r.stats.read, r.source.size)
-        self.case.commit_shard(shard if res.rows else None, lambda: _record_sources(self.case, res.results))
+        self.case.commit_shard(shard if res.rows else None, lambda: _record_sources(self.case, res.results),
+                               refresh=False)
         for r in res.results:
             _record(r, self.report)
 
@@ -363,8 +364,11 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest every file under ``paths`` into ``case``. See the module docstring."""
     remove_stale_temp()  # the temporary files of runs that were killed
-    with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
-        return _ingest(paths, case, strict=strict, workers=workers, progress=progress)
+    try:
+        with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
+            return _ingest(paths, case, strict=strict, workers=workers, progress=progress)
+    finally:
+        case.refresh()  # the events view of every shard committed (also when the run stopped)
 
 
 def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
