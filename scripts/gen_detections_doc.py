@@ -533,7 +533,7 @@ accounts, families, C2 and the containment order (docs/formats.md).
 | every other analytic | `lateral` | acting host, titled with the rule ids (and, for a learned or allowlisted deployer, "a known deployer outside its baseline"); at most `medium` when its alerts are copies only (`admin-share-copy`, `spreader-fanout`: nothing started) and the host is not tied |
 | every other analytic, when it is a known deployer's usual push (`Baseline.routine_alert`: a learned or allowlisted deployer, a file it was seen pushing, no tie to brute force) | `lateral`, severity `low` | deployer, titled "routine deployment by HOST (learned baseline)" |
 | Sigma rules (`sigma:<id>`) of a known deployer acting on another host (its admin-share writes; Sigma alerts name no file, so only the deployer and the tie to brute force are checked) | `lateral`, severity `low` | joins that deployer's routine incident (listed there as `sigma`) |
-| other Sigma rules (`sigma:<id>`) | `sigma` | rule and acting host (`source_host` when another host acted), else rule and UTC day; titled by the rule's title |
+| other Sigma rules (`sigma:<id>`) | `sigma` | rule family (`graph/families.yaml`: the intrusion phase of the rule's first ATT&CK tactic, e.g. credential access; a rule naming none is a family of its own), acting host (`source_host` when another host acted, else the hosts seen together) and episode (alerts no more than 24 h apart); titled by the rule's title when there is one rule, else by the family and its most frequent rule; at most `medium` when a known deployer acted |
 
 The severity of an incident is the highest of its alerts (routine deployments: `low`). Lockouts left over go into one `bruteforce`
 incident, "N account lockouts", of severity medium.
@@ -558,6 +558,16 @@ reads them instead of parsing the records again (on a 10M-event case a Sigma run
 instead of 5.7 s); one that needs more rebuilds the cache with both, and events added since
 make it stale. A case opened read-only reads a cache that covers its run, else parses into a
 temporary table.
+
+Rules run one pass per log source group (`sigma/scan.py`): the group's events are copied once
+into a temporary table with the fields its rules read, as recorded and lower-cased, and one query
+evaluates every rule of the group on each event (one `CASE` per rule, cheapest comparison first,
+returning the rules each event matches). The rules come compiled (`sigma/compiled.py`): the SQL,
+fields, scope and alert texts of a rule set are kept as JSON under `WORMSIGN_CACHE` (else
+`~/.cache/wormsign`; `off` keeps none), named by a digest of the rule files, the tuning, the
+tables and the code, so pySigma converts a rule set once. Correlations `event_count`,
+`value_count` and `temporal` are evaluated by DuckDB window functions over the base rules'
+matches; `temporal_ordered` slides in Python.
 
 ### In-house rules (src/wormsign/detect/sigma/rules/)
 
