@@ -492,6 +492,8 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
     # 1. observations of the new shards
     new = [int(r[0]) for r in eng.rows("SELECT id FROM shards WHERE NOT observed ORDER BY id")]
     for group in _groups(case, new, batch_rows):
+        # the shards themselves: their columns are dictionary-encoded, so that DuckDB computes
+        # a host key once per distinct name (read into a table first, it took twice as long)
         src = f"read_parquet({case.shard_files(group)})"
         with case.transaction():
             for t in _PER_SHARD:
