@@ -9,6 +9,7 @@ column (``raw`` and ``src.record`` included), with the same counts, truncations 
 from __future__ import annotations
 
 import gzip
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wormsign.ingest import jsonl
 from wormsign.ingest.base import Batch, IngestError, Sink, Source
@@ -199,3 +202,89 @@ def test_long_values_truncated_alike(simulated: list[Path], tmp_path: Path) -> N
     fast, fstats, _ = _read(path, True)
     assert fstats.truncated > 0
     assert_same(path, 0.9)
+
+
+# -- random damage, both ways ---------------------------------------------------------------
+
+_VALUES = [b"1", b"-0.5", b"true", b"null", b"NaN", b"-Infinity", b"{}", b'{"a":[1]}', b"[]", b'["x",2]',
+           b'""', b'"-"', b'"\\u0000"', b'"\\ud800"', b'"\xff"', b'"0x1f"', b'"  12 "', b'"2026-02-29T10:00:00Z"',
+           b'"::ffff:10.0.0.1"', b'"\xc4\xb0"', b'"a\\"b"', b"1e400", b"123456789012345678901"]
+
+
+def _damage(line: bytes, kind: int, at: int, value: int) -> bytes:
+    """One edit of one line: a byte flipped, cut, doubled or inserted, or a value replaced."""
+    if not line:
+        return line
+    i = at % len(line)
+    if kind == 0:
+        return line[:i] + bytes([line[i] ^ (1 << (value % 8))]) + line[i + 1:]
+    if kind == 1:
+        return line[:i]
+    if kind == 2:
+        return line[:i] + line[i:i + 1] * 2 + line[i + 1:]
+    if kind == 3:
+        return line[:i] + b'"k":' + _VALUES[value % len(_VALUES)] + b"," + line[i:]
+    # a value after a key replaced (the n-th ':' of the line)
+    cuts = [j for j, c in enumerate(line) if c == ord(":")]
+    if not cuts:
+        return line
+    j = cuts[at % len(cuts)] + 1
+    end = j
+    depth = 0
+    in_str = False
+    while end < len(line):  # the end of the value: a comma or closing bracket at depth 0
+        c = line[end]
+        if in_str:
+            if c == ord("\\"):
+                end += 1
+            elif c == ord('"'):
+                in_str = False
+        elif c == ord('"'):
+            in_str = True
+        elif c in b"[{":
+            depth += 1
+        elif c in b"]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == ord(",") and depth == 0:
+            break
+        end += 1
+    return line[:j] + _VALUES[value % len(_VALUES)] + line[end:]
+
+
+edits = st.lists(st.tuples(st.integers(0, 199), st.integers(0, 4), st.integers(0, 1 << 16), st.integers(0, 255)),
+                 min_size=1, max_size=6)
+
+
+@settings(max_examples=int(os.environ.get("WORMSIGN_COLUMNAR_EXAMPLES", "30")), deadline=None,
+          derandomize="WORMSIGN_COLUMNAR_EXAMPLES" not in os.environ, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(edits=edits, layout=st.sampled_from(["winlog", "otrf"]))
+def test_damaged_lines_same_both_ways(simulated: list[Path], tmp_path: Path, edits: list[tuple[int, int, int, int]],
+                                      layout: str) -> None:
+    """Random damage to lines among good ones (Winlogbeat or OTRF): the same rows, stats and
+    rejects both ways."""
+    lines = list(_seed_lines(simulated, layout))
+    for where, kind, at, value in edits:
+        lines[where % len(lines)] = _damage(lines[where % len(lines)], kind, at, value)
+    path = tmp_path / "damaged.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert_same(path)
+
+
+_SEEDS: dict[str, tuple[bytes, ...]] = {}
+
+
+def _seed_lines(simulated: list[Path], layout: str) -> tuple[bytes, ...]:
+    if layout not in _SEEDS:
+        if layout == "winlog":
+            with gzip.open(simulated[0]) as fh:
+                _SEEDS[layout] = tuple(line.rstrip(b"\n") for line in fh)[:200]
+        else:
+            files = sorted((CORPUS / "otrf-lateral").glob("*.json.gz"))
+            if not files:
+                pytest.skip("the shared corpus is not beside the repository")
+            with gzip.open(files[0]) as fh:
+                _SEEDS[layout] = tuple(line.rstrip(b"\n") for line in fh)[:200]
+    return _SEEDS[layout]
