@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -165,12 +165,103 @@ def hunt(
     allowlist: str | None = None,
     intel: object | None = None,
     config: dict[str, Any] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> HuntResult:
-    """Run every detection on ``case``, rebuild the outbreaks, save both into the case."""
+    """Run every detection on ``case``, rebuild the outbreaks, save both into the case.
+
+    ``start``, ``end``: consider only the events with ``start <= ts < end`` (either may be
+    None; a time without a zone is UTC). The case is resolved as a whole first; the hunt then
+    reads its events through a TEMP view of ``events`` limited to the window, computes every
+    working table from it, and neither reads nor writes the tables stored for the whole case
+    (``hunt_index`` and those beside it, the Sigma field cache). Its incidents and alerts
+    replace the last hunt's, like any hunt's, and the document names the window."""
     cfg = _config(config)
     _resolve(case)
-    with _settings(case):
-        return _hunt(case, cfg, sigma_rules, allowlist, intel)
+    window = Window.of(start, end)
+    with _settings(case), _windowed(case, window):
+        return _hunt(case, cfg, sigma_rules, allowlist, intel, window)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A hunt's time window: ``start <= ts < end`` (UTC; None: open on that side)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def of(cls, start: datetime | None, end: datetime | None) -> Window | None:
+        """The window of ``start`` and ``end`` (a naive time is UTC); None when both are None."""
+        if start is None and end is None:
+            return None
+        start, end = (t if t is None or t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"the time window is empty: --to {iso(end)} is not after --from {iso(start)}")
+        return cls(start.astimezone(UTC) if start else None, end.astimezone(UTC) if end else None)
+
+    def where(self) -> str:
+        """The SQL condition on ``ts`` (literals: a view takes no parameters; the values are
+        datetimes formatted here, never text from outside)."""
+        parts = []
+        if self.start is not None:
+            parts.append(f"ts >= TIMESTAMPTZ '{self.start.isoformat()}'")
+        if self.end is not None:
+            parts.append(f"ts < TIMESTAMPTZ '{self.end.isoformat()}'")
+        return " AND ".join(parts)
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"from": iso(self.start) if self.start else None, "to": iso(self.end) if self.end else None}
+
+
+@contextmanager
+def _windowed(case: Case, window: Window | None) -> Iterator[None]:
+    """``events`` limited to ``window`` for the time of the hunt: a TEMP view that hides the
+    case's own view from this connection (DuckDB looks in the temporary schema first)."""
+    if window is None:
+        yield
+        return
+    db = case.rows("SELECT current_database()")[0][0]
+    main = '"' + str(db).replace('"', '""') + '".main.events'
+    case.engine.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {main} WHERE {window.where()}")
+    try:
+        yield
+    finally:
+        case.engine.execute("DROP VIEW IF EXISTS temp.main.events")
+
+
+class _ReadOnlyEngine:
+    """The case's engine, said to be read-only: the Sigma engine then keeps its field table
+    TEMP (as it does for a reader) instead of storing it as the case's cache."""
+
+    read_only = True
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+class _Unstored:
+    """The case as the Sigma engine sees it in a windowed hunt: its stored field cache (the
+    whole case's events) is neither read (no cache meta) nor written (a read-only engine; any
+    other meta write fails loudly rather than store windowed data)."""
+
+    def __init__(self, case: Case) -> None:
+        self._case = case
+        self.engine = _ReadOnlyEngine(case.engine)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._case, name)
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        from wormsign.detect.sigma.fields import CACHE
+
+        return default if key == CACHE else self._case.get_meta(key, default)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        raise RuntimeError(f"a windowed hunt stores nothing for the whole case (meta {key!r})")
 
 
 def _settings(case: Case) -> AbstractContextManager[None]:
@@ -192,9 +283,9 @@ def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
 
 
 def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
-          intel: object | None) -> HuntResult:
+          intel: object | None, window: Window | None = None) -> HuntResult:
     with case.transaction():
-        prep.prepare(case, cfg)
+        prep.prepare(case, cfg, stored=window is None)
         propagation.build_edges(case, cfg)
     every = rules.load_rules()
     alerts = rules.run_rules(case, cfg, [r for r in every if r.id not in rules.LATE])
@@ -213,7 +304,7 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
                    | base.deployers | base.allow_hosts | bruteforcers | pushed)
     alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE])
-    alerts += _install_callers(case, _sigma(case, sigma_rules))
+    alerts += _install_callers(case, _sigma(case if window is None else _Unstored(case), sigma_rules))  # type: ignore[arg-type]
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or "", a.get("summary") or "",
                                a.get("evidence") or []))
     alerts = [{"id": f"ALR-{i:06d}", **{k: v for k, v in a.items() if k != "id"}} for i, a in enumerate(alerts, 1)]
@@ -249,6 +340,8 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "case": case.path, "incidents": incidents,
     }
+    if window is not None:
+        doc["window"] = window.to_json()
     save(case, doc, alerts)
     return HuntResult(doc, alerts)
 

@@ -91,8 +91,86 @@ EXIT_ERROR = 1  # the run failed: bad arguments, unreadable case, --strict stop
 EXIT_REJECTS = 3  # the run finished, but some records were rejected (counted in the output)
 
 
+def version() -> str:
+    """The installed distribution's version (the source tree's when it is not installed)."""
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("wormsign")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        from wormsign import __version__
+
+        return __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"wormsign {version()}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+def quiet_option() -> Any:
+    """``--quiet``/``-q`` on a command: no summary, no progress bar; errors (and ``--json``) still print."""
+    return typer.Option(False, "--quiet", "-q", help="Print nothing but errors (and the --json document).")
+
+
+def json_option() -> Any:
+    """``--json``: the command's summary as one JSON document on stdout, instead of the tables."""
+    return typer.Option(False, "--json", help="Print the summary as one JSON document on stdout (no tables).")
+
+
+def parse_time(value: str | None) -> Any:
+    """An ISO 8601 time of ``--from``/``--to`` (``2024-05-01``, ``2024-05-01T10:00``,
+    ``2024-05-01T10:00:00+02:00``, ``...Z``) as an aware datetime; UTC when it names no zone."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {printable(value)}") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def from_option() -> Any:
+    return typer.Option(None, "--from", metavar="TIME", callback=parse_time,
+                        help="Only events at or after this ISO 8601 time (UTC when it names no zone).")
+
+
+def to_option() -> Any:
+    return typer.Option(None, "--to", metavar="TIME", callback=parse_time,
+                        help="Only events before this ISO 8601 time (UTC when it names no zone).")
+
+
+def be_quiet(quiet: bool) -> None:
+    """Silence the summary console (errors go to ``err``, JSON to stdout directly)."""
+    if quiet:
+        console.quiet = True
+
+
+def print_json(document: Any) -> None:
+    """A machine-readable summary on stdout: one JSON document, whatever ``--quiet`` says.
+
+    Values are data, not terminal text: JSON escapes every control character."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=True) + "\n")
+    sys.stdout.flush()
+
+
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every rejected record.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every rejected record."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors (and --json documents)."),
+    show_version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
+    """Find network worms in Windows, Sysmon, Zeek and EDR telemetry, and show how the outbreak spread.
+
+    Every command, option and exit status: docs/cli.md."""
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, handlers=[handler])
+    console.quiet = quiet  # set on every run: the console outlives one command in tests

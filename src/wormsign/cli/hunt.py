@@ -11,7 +11,23 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, open_case, plain, wait_option
+from wormsign.cli.app import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REJECTS,
+    app,
+    be_quiet,
+    console,
+    err,
+    from_option,
+    json_option,
+    open_case,
+    plain,
+    print_json,
+    quiet_option,
+    to_option,
+    wait_option,
+)
 from wormsign.text import printable
 
 
@@ -152,10 +168,22 @@ def hunt(
     report: Path = typer.Option(None, "--report", help="Also write the HTML report here."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
     wait: float = wait_option(),
+    start: Any = from_option(),
+    end: Any = to_option(),
+    as_json: bool = json_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
-    """Find worm spread and rebuild the outbreak: patient zero, generations, lockouts, containment."""
+    """Find worm spread and rebuild the outbreak: patient zero, generations, lockouts, containment.
+
+    With --from/--to the hunt considers only the events in that window (the case is ingested
+    and resolved whole). Exit status: 0 done; 3 done, some records of PATHS rejected; 1 failed."""
     from wormsign.hunt import hunt as run_hunt
     from wormsign.ingest import IngestError
+
+    be_quiet(quiet or as_json)
+    if start is not None and end is not None and end <= start:
+        err.print("error: --to must be after --from", markup=False, style="red")
+        raise typer.Exit(EXIT_ERROR)
 
     if demo:
         demo_logs, demo_feeds = _demo()
@@ -172,25 +200,28 @@ def hunt(
         raise typer.Exit(EXIT_ERROR)
     out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
     rejected = False
+    ingested = None
     with open_case(case, wait=wait) as c:
         if paths:
             from wormsign.cli.ingest import run_ingest
 
             try:
-                rejected = not run_ingest(paths, c, strict=strict, workers=None).ok
+                ingested = run_ingest(paths, c, strict=strict, workers=None, quiet=console.quiet)
+                rejected = not ingested.ok
             except IngestError as exc:
                 err.print(f"error: {_p(exc)}", highlight=False, markup=False, style="red", soft_wrap=True)
                 raise typer.Exit(EXIT_ERROR) from None
         try:
             result = run_hunt(c, sigma_rules=None if no_sigma else [str(s) for s in sigma or []],
                               allowlist=str(allowlist) if allowlist else None,
-                              intel=str(intel) if intel else None)
+                              intel=str(intel) if intel else None, start=start, end=end)
         except (ValueError, KeyError, OSError) as exc:
             err.print(f"error: {_p(exc)}", highlight=False, markup=False, style="red", soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
         inc, al = write_outputs(out, result.document, result.alerts)
         print_summary(result.document, result.alerts)
         console.print(f"wrote {_p(inc)} and {_p(al)}", highlight=False, markup=False, soft_wrap=True)
+        written = {"incidents": str(inc), "alerts": str(al)}
         if report is not None:
             try:
                 from wormsign.report import write_report
@@ -198,6 +229,32 @@ def hunt(
                 err.print("[yellow]warning:[/] the report module is not available; --report skipped")
             else:
                 write_report(c, str(report))
+                written["report"] = str(report)
                 console.print(f"wrote {_p(report)}", highlight=False, markup=False, soft_wrap=True)
+    if as_json:
+        print_json(hunt_json(result.document, result.alerts, written, ingested,
+                             EXIT_REJECTS if rejected else EXIT_OK))
     if rejected:
         raise typer.Exit(EXIT_REJECTS)
+
+
+def hunt_json(document: dict[str, Any], alerts: list[dict[str, Any]], written: dict[str, str],
+              ingested: Any, status: int) -> dict[str, Any]:
+    """The ``--json`` summary of a hunt (docs/cli.md): counts, each incident in brief, the files."""
+    from collections import Counter
+
+    from wormsign.cli.ingest import report_json
+
+    incs = document["incidents"]
+    return {
+        "case": document.get("case"), "window": document.get("window"),
+        "alerts": len(alerts), "alerts_by_severity": dict(Counter(a.get("severity") for a in alerts)),
+        "incidents": [
+            {k: i.get(k) for k in ("id", "type", "severity", "title", "first_seen", "last_seen", "patient_zero")}
+            | {"hosts": len(i.get("hosts") or []), "alerts": len(i.get("alerts") or [])}
+            for i in incs],
+        "outbreaks": sum(1 for i in incs if i["type"] == "outbreak"),
+        "files": written,
+        "ingest": None if ingested is None else report_json(ingested),
+        "exit_status": status,
+    }

@@ -372,12 +372,15 @@ def ipmap(case: Case, cfg: dict[str, Any]) -> None:
     case.engine.execute(IPMAP_RESOLVED if resolved else IPMAP, [_loop(cfg)])
 
 
-def prepare(case: Case, cfg: dict[str, Any]) -> None:
-    """Build the working tables of a hunt (TEMP: they vanish with the connection)."""
+def prepare(case: Case, cfg: dict[str, Any], *, stored: bool = True) -> None:
+    """Build the working tables of a hunt (TEMP: they vanish with the connection).
+
+    ``stored=False``: never read the stored pass and its tables (a hunt over a time window,
+    whose ``events`` is a view of some of the case's: the stored ones hold every event)."""
     eng = case.engine
     for m in MACROS:
         eng.execute(m)
-    fresh = candidates.index_is_fresh(case, cfg)
+    fresh = stored and candidates.index_is_fresh(case, cfg)
     candidates.build(case, cfg, fresh=fresh)
     ipmap(case, cfg)
     if fresh:
