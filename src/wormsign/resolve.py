@@ -177,14 +177,41 @@ def _observations_sql(src: str) -> str:
 #: The observations of every shard combined (known hosts only for :data:`NEEDS_KNOWN`), cut
 #: names in their long form.
 _OBS = """
-CREATE OR REPLACE TEMP TABLE _ws_obs AS
+CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT ip, coalesce(lg.full, o.host) AS host, b, min(f) AS f, max(l) AS l, sum(n) AS n,
        list_distinct(list(ev)) AS evs
 FROM (SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, ev FROM res_obs
-      WHERE NOT list_contains(?, ev) OR host IN (SELECT host FROM _ws_known)
+      WHERE (NOT list_contains(?, ev) OR host IN (SELECT host FROM _ws_known)) AND {shards}
       GROUP BY ip, host, b, ev) o
 LEFT JOIN _ws_long lg ON lg.short = o.host
 GROUP BY ALL
+"""
+
+# -- identities kept between runs, so that adding files recomputes only the tail of the
+# addresses they name. An address's claims and blocks after a time depend only on the
+# observations after the start of the block that time falls in (no claim spans a block's
+# start), so new observations from t0 on are resolved again from the start of the earliest
+# stored block that ends at t0 - CLAIM_GAP or later (they may join it), or t0.
+
+#: Kept (catalog): ``res_ws_obs`` and ``res_ws_blocks``, the ``_ws_obs`` and ``_ws_blocks`` of
+#: every identified shard; ``res_ident_known`` and ``res_ident_long``, the names they assumed.
+
+#: New observations merged into the stored ones, and the addresses to resolve again from when.
+_MERGE_OBS = """
+CREATE OR REPLACE TEMP TABLE _ws_since AS
+WITH t AS (SELECT ip, min(f) AS t0 FROM _ws_dobs GROUP BY ip)
+SELECT t.ip, least(t.t0, (SELECT min(k.bf) FROM res_ws_blocks k WHERE k.ip = t.ip AND k.bl >= t.t0 - ?)) AS since
+FROM t;
+CREATE OR REPLACE TEMP TABLE _ws_merged AS
+SELECT ip, host, b, min(f) AS f, max(l) AS l, sum(n) AS n, list_distinct(flatten(list(evs))) AS evs
+FROM (SELECT * FROM res_ws_obs o WHERE o.ip IN (SELECT ip FROM _ws_dobs)
+        AND (o.ip, o.host, o.b) IN (SELECT ip, host, b FROM _ws_dobs)
+      UNION ALL SELECT * FROM _ws_dobs)
+GROUP BY ip, host, b;
+DELETE FROM res_ws_obs WHERE ip IN (SELECT ip FROM _ws_dobs) AND (ip, host, b) IN (SELECT ip, host, b FROM _ws_dobs);
+INSERT INTO res_ws_obs SELECT * FROM _ws_merged;
+CREATE OR REPLACE TEMP TABLE _ws_obs AS
+SELECT o.* FROM res_ws_obs o JOIN _ws_since s ON s.ip = o.ip AND o.f >= s.since;
 """
 
 # NetBIOS names (WorkstationName, ntlm hostname) are cut to 15 characters: a cut name that is
@@ -263,7 +290,7 @@ WITH b AS (
         OR (nauth <> 1 AND dominant AND (auth OR nauth = 0))
     UNION ALL
     SELECT DISTINCT ip, NULL, bf, bl, 0, [] FROM _ws_blocks k WHERE nhosts > 1 AND nauth <> 1
-        AND NOT EXISTS (SELECT 1 FROM _ws_blocks d WHERE d.ip = k.ip AND d.block = k.block AND d.dominant
+        AND NOT EXISTS (SELECT 1 FROM _ws_blocks d WHERE d.ip = k.ip AND d.bf = k.bf AND d.dominant
                                                        AND (d.auth OR d.nauth = 0))),
 g AS (SELECT *, CASE WHEN h IS NOT NULL AND h = lag(h) OVER (PARTITION BY ip ORDER BY f) THEN 0 ELSE 1 END AS brk
       FROM b),
@@ -388,6 +415,7 @@ TABLES: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS res_hosts (shard BIGINT, host VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_applied_netlids (host VARCHAR, lid VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_applied_ipmap (ip VARCHAR, host VARCHAR)",
+    "ALTER TABLE shards ADD COLUMN IF NOT EXISTS identified BOOLEAN DEFAULT false",
 )
 _PER_SHARD = ("res_obs", "res_known", "res_long", "res_ips", "res_short", "res_krb_l", "res_krb_t", "res_hosts")
 _APPLIED = ("res_applied_res", "res_applied_long", "res_applied_krb", "res_applied_netlids", "res_applied_ipmap")
@@ -487,7 +515,8 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         with case.transaction():
             for t in (*_PER_SHARD, *_APPLIED):
                 eng.execute(f"DELETE FROM {t}")
-            eng.execute("UPDATE shards SET observed = false")
+            eng.execute("UPDATE shards SET observed = false, identified = false")
+            eng.execute("DROP TABLE IF EXISTS res_ws_blocks")
             case.set_meta("resolve_spec", spec)
     # 1. observations of the new shards
     new = [int(r[0]) for r in eng.rows("SELECT id FROM shards WHERE NOT observed ORDER BY id")]
@@ -509,21 +538,10 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             eng.execute("UPDATE shards SET observed = true WHERE list_contains(?, id)", [group])
     # 2. the identities
     with case.transaction():
-        eng.execute(_LONG_ALL)
-        eng.execute(_KNOWN_ALL)
-        eng.execute(_OBS, [list(NEEDS_KNOWN)])
-        eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE), DOMINANCE_MIN, DOMINANCE])
-        eng.execute(_MERGED)
-        eng.execute("DELETE FROM host_addr")
-        eng.execute("INSERT INTO host_addr SELECT ip, host, f, l, array_to_string(evs, ','), n FROM _ws_rows")
-        eng.execute("DELETE FROM host_conflicts")
-        eng.execute(
-            "INSERT INTO host_conflicts SELECT DISTINCT ip, array_to_string(hosts, ','), bf, bl FROM _ws_blocks "
-            "WHERE nhosts > 1"
-        )
+        _identities(case, rep)
         eng.execute(_RES)
         eng.execute(_KRB, [int(cfg["kerberos_ticket_skew_s"]), int(cfg["kerberos_ticket_window_s"])])
-        rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM _ws_obs")[0][0])
+        rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM res_ws_obs")[0][0])
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
         rep.conflicts = int(eng.rows("SELECT count(*) FROM host_conflicts")[0][0])
     pause("resolve")  # crash tests: the identities committed, no event enriched yet
@@ -581,6 +599,59 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         case.set_meta("resolved", _state(case))
     rep.shards = len(todo)
     return rep
+
+
+def _identities(case: Case, rep: ResolveReport) -> None:
+    """Bring ``host_addr`` and ``host_conflicts`` up to date with the observations of every
+    observed shard: from scratch, or (only new shards' observations, and the known hosts and
+    cut names as they were) for the tail of the addresses they name."""
+    eng = case.engine
+    eng.execute(_LONG_ALL)
+    eng.execute(_KNOWN_ALL)
+    blocks_ready = bool(eng.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = 'res_ws_blocks'"
+                                 " AND table_schema = 'main'")[0][0])
+    same_names = blocks_ready and not eng.rows(
+        """SELECT 1 FROM ((SELECT host FROM _ws_known EXCEPT SELECT host FROM res_ident_known)
+                          UNION ALL (SELECT host FROM res_ident_known EXCEPT SELECT host FROM _ws_known)) LIMIT 1"""
+    ) and not eng.rows(
+        """SELECT 1 FROM ((SELECT short, "full" FROM _ws_long EXCEPT SELECT short, "full" FROM res_ident_long)
+                          UNION ALL (SELECT short, "full" FROM res_ident_long EXCEPT SELECT short, "full" FROM _ws_long))
+           LIMIT 1""")
+    fresh = "list_contains((SELECT list(id) FROM shards WHERE observed AND NOT identified), shard)"
+    if not same_names:
+        eng.execute(_OBS.format(table="_ws_obs", shards="TRUE"), [list(NEEDS_KNOWN)])
+        eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE), DOMINANCE_MIN, DOMINANCE])
+        eng.execute(_MERGED)
+        eng.execute("CREATE OR REPLACE TABLE res_ws_obs AS SELECT * FROM _ws_obs")
+        eng.execute("CREATE OR REPLACE TABLE res_ws_blocks AS SELECT * FROM _ws_blocks")
+        eng.execute("DELETE FROM host_addr")
+        eng.execute("INSERT INTO host_addr SELECT ip, host, f, l, array_to_string(evs, ','), n FROM _ws_rows")
+        eng.execute("DELETE FROM host_conflicts")
+        eng.execute("INSERT INTO host_conflicts SELECT DISTINCT ip, array_to_string(hosts, ','), bf, bl "
+                    "FROM _ws_blocks WHERE nhosts > 1")
+    else:
+        eng.execute(_OBS.format(table="_ws_dobs", shards=fresh), [list(NEEDS_KNOWN)])
+        if eng.rows("SELECT count(*) FROM _ws_dobs")[0][0]:
+            for stmt in _MERGE_OBS.split(";"):
+                if stmt.strip():
+                    eng.execute(stmt, [CLAIM_GAP] if "?" in stmt else [])
+            eng.execute(_BLOCKS, [CLAIM_GAP, list(AUTHORITATIVE), DOMINANCE_MIN, DOMINANCE])
+            eng.execute("DELETE FROM res_ws_blocks k USING _ws_since s WHERE k.ip = s.ip AND k.bf >= s.since")
+            eng.execute("INSERT INTO res_ws_blocks SELECT * FROM _ws_blocks")
+            # the intervals of those addresses again, from all their blocks (a few each)
+            eng.execute("CREATE OR REPLACE TEMP TABLE _ws_blocks AS SELECT * FROM res_ws_blocks "
+                        "WHERE ip IN (SELECT ip FROM _ws_since)")
+            eng.execute(_MERGED)
+            eng.execute("DELETE FROM host_addr WHERE ip IN (SELECT ip FROM _ws_since)")
+            eng.execute("INSERT INTO host_addr SELECT ip, host, f, l, array_to_string(evs, ','), n FROM _ws_rows")
+            eng.execute("DELETE FROM host_conflicts WHERE ip IN (SELECT ip FROM _ws_since)")
+            eng.execute("INSERT INTO host_conflicts SELECT DISTINCT ip, array_to_string(hosts, ','), bf, bl "
+                        "FROM _ws_blocks WHERE nhosts > 1")
+        for t in ("_ws_dobs", "_ws_since", "_ws_merged"):
+            eng.execute(f"DROP TABLE IF EXISTS {t}")
+    eng.execute("UPDATE shards SET identified = true WHERE observed AND NOT identified")
+    eng.execute("CREATE OR REPLACE TABLE res_ident_known AS SELECT host FROM _ws_known")
+    eng.execute("CREATE OR REPLACE TABLE res_ident_long AS SELECT short, \"full\" FROM _ws_long")
 
 
 def _concerned(case: Case, shards: set[int]) -> list[str]:

@@ -69,7 +69,7 @@ STATS_COLUMNS: tuple[str, ...] = (EID, "ts", "kind", "host", "event.code", "src.
 DDL = (
     """CREATE TABLE IF NOT EXISTS shards (
         id BIGINT PRIMARY KEY, rows BIGINT, committed_at TIMESTAMPTZ,
-        keys BOOLEAN DEFAULT false, observed BOOLEAN DEFAULT false)""",
+        keys BOOLEAN DEFAULT false, observed BOOLEAN DEFAULT false, identified BOOLEAN DEFAULT false)""",
     """CREATE TABLE IF NOT EXISTS sources (
         digest VARCHAR PRIMARY KEY, file VARCHAR, format VARCHAR, size BIGINT,
         records BIGINT, stored BIGINT, rejected BIGINT, truncated BIGINT,

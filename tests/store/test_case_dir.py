@@ -31,7 +31,13 @@ REKEY = ("aadinternals_export_adfsdatabaseconfig_remotely_2021-04-27040833.json"
          "cmd_discover_iexplorer_version_registry_2020-10-2123281491.json",
          "cmd_lsass_memory_dumpert_syscalls_2020-10-1822561997.json")
 
-needs_corpus = pytest.mark.skipif(not all((OTRF / f).is_file() for f in FILES + REKEY),
+#: And three whose third names a host not known before: the identities are computed again
+#: from every shard's observations (a newly known host's DNS answers count from then on).
+RENAME = ("covenant_sharpsc_stop_dcerpc_smb_svcctl_2020-08-06031938.json.gz",
+          "covenant_sharpwmi_create_dcerpc_wmi_2020-08-06035621.json.gz",
+          "covenant_wmi_remote_event_subscription_ActiveScriptEventConsumers_2020-09-01214330.json.gz")
+
+needs_corpus = pytest.mark.skipif(not all((OTRF / f).is_file() for f in FILES + REKEY + RENAME),
                                   reason="../shared/corpus/otrf-lateral is not beside the repository")
 
 ROWS = """SELECT * EXCLUDE (raw) FROM events ORDER BY eid"""
@@ -43,7 +49,10 @@ def _tables(case: Case) -> dict[str, list[tuple]]:
                                      "AND (table_name LIKE 'hunt_%' OR table_name LIKE 'host_%') ORDER BY 1")]
     out = {"events": case.rows(ROWS)}
     for name in names:
-        out[name] = case.rows(f'SELECT * FROM "{name}" ORDER BY ALL')
+        cols = {r[0] for r in case.rows("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                        [name])}
+        # xid: an identity of a remote execution, numbered in no order (detect/prep.py EXECS)
+        out[name] = case.rows(f'SELECT * {"EXCLUDE (xid)" if "xid" in cols else ""} FROM "{name}" ORDER BY ALL')
     return out
 
 
@@ -117,12 +126,14 @@ print(repr(doc[:3]) if doc != view else "")
 
 
 @needs_corpus
-@pytest.mark.parametrize(("files", "keyed"), [(FILES, 1), (REKEY, 2)], ids=["new-shard-only", "old-shard-rekeyed"])
+@pytest.mark.parametrize(("files", "keyed"), [(FILES, 1), (REKEY, 2), (RENAME, 3)],
+                         ids=["new-shard-only", "old-shard-rekeyed", "names-changed"])
 def test_adding_files_resolves_like_a_full_resolution(files: tuple[str, ...], keyed: int, tmp_path: Path) -> None:
     """Resolve after two recordings, add the third, resolve again: the events (resolved keys
     included), identities and every stored table of the hunt equal those of one resolution of
-    all three. Either only the new shard is read (its hosts' activity summaries redone), or an
-    older shard's keys change too (all summaries redone)."""
+    all three. Either only the new shard is read (the addresses it names resolved again from
+    where it starts, its hosts' activity summaries redone), or an older shard's keys change too
+    (all summaries redone), or the known hosts change (every address resolved again)."""
     inc, full = tmp_path / "inc", tmp_path / "full"
     with Case.open(str(inc)) as case:
         _ingest(case, *files[:2])
