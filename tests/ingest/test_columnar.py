@@ -44,7 +44,8 @@ def _read(path: Path, columnar: bool, *, strict: bool = False) -> tuple[pa.Table
     tables: list[pa.Table] = []
     batch = Batch(tables.append, 5_000)
     rejects: list[str] = []
-    sink = Sink(src, "ecs", tables.append, strict=strict, batch=batch, on_reject=lambda r: rejects.append(str(r)))
+    sink = Sink(src, "ecs", tables.append, strict=strict, batch=batch,
+                on_reject=lambda r: rejects.append(str(r)))
     reader = JsonLinesReader()
     reader.columnar = columnar
     add_table = sink.add_table
@@ -99,7 +100,8 @@ def test_simulated_winlogbeat_same_rows(simulated: list[Path]) -> None:
     assert rows > 5_000
 
 
-@pytest.mark.parametrize("name", ["winlogbeat.ndjson", "elastic_agent.ndjson", "otrf.ndjson", "ecs_native.ndjson"])
+@pytest.mark.parametrize("name", ["winlogbeat.ndjson", "elastic_agent.ndjson", "otrf.ndjson",
+                                  "ecs_native.ndjson"])
 def test_fixtures_same_rows(name: str) -> None:
     assert_same(DATA / name)
 
@@ -144,9 +146,9 @@ def _odd_lines(good: list[bytes], rnd: random.Random) -> list[bytes]:
         orjson.dumps({**doc, "host": {**doc.get("host", {}), "ip": ["fe80::1", "10.9.9.9", "x"]}}),
         orjson.dumps({**doc, "host": {**doc.get("host", {}), "ip": []}}),
         orjson.dumps({**doc, "winlog": {**doc["winlog"], "event_id": "0x1210", "channel": "SECURITY"}}),
-        orjson.dumps({**doc, "winlog": {**doc["winlog"], "event_data": {"TargetUserName": "İSTANBUL\u0130",
-                                                                        "IpAddress": "::ffff:10.1.2.3",
-                                                                        "LogonType": "0003", "IpPort": "-"}}}),
+        orjson.dumps({**doc, "winlog": {**doc["winlog"], "event_data": {
+            "TargetUserName": "İSTANBUL\u0130", "IpAddress": "::ffff:10.1.2.3", "LogonType": "0003",
+            "IpPort": "-"}}}),
         b'{"winlog.channel":"Security","winlog.event_id":4624,"@timestamp":"2026-03-02T10:00:00Z",'
         b'"host.name":"ws-1"}',
         b'{"EventID":4624,"Channel":"Security","Hostname":"ws-2","@timestamp":"2026-03-02T10:00:00Z"}',
@@ -207,7 +209,8 @@ def test_long_values_truncated_alike(simulated: list[Path], tmp_path: Path) -> N
 # -- random damage, both ways ---------------------------------------------------------------
 
 _VALUES = [b"1", b"-0.5", b"true", b"null", b"NaN", b"-Infinity", b"{}", b'{"a":[1]}', b"[]", b'["x",2]',
-           b'""', b'"-"', b'"\\u0000"', b'"\\ud800"', b'"\xff"', b'"0x1f"', b'"  12 "', b'"2026-02-29T10:00:00Z"',
+           b'""', b'"-"', b'"\\u0000"', b'"\\ud800"', b'"\xff"', b'"0x1f"', b'"  12 "',
+           b'"2026-02-29T10:00:00Z"',
            b'"::ffff:10.0.0.1"', b'"\xc4\xb0"', b'"a\\"b"', b"1e400", b"123456789012345678901"]
 
 
@@ -253,16 +256,16 @@ def _damage(line: bytes, kind: int, at: int, value: int) -> bytes:
     return line[:j] + _VALUES[value % len(_VALUES)] + line[end:]
 
 
-edits = st.lists(st.tuples(st.integers(0, 199), st.integers(0, 4), st.integers(0, 1 << 16), st.integers(0, 255)),
-                 min_size=1, max_size=6)
+edits = st.lists(st.tuples(st.integers(0, 199), st.integers(0, 4), st.integers(0, 1 << 16),
+                           st.integers(0, 255)), min_size=1, max_size=6)
 
 
 @settings(max_examples=int(os.environ.get("WORMSIGN_COLUMNAR_EXAMPLES", "30")), deadline=None,
           derandomize="WORMSIGN_COLUMNAR_EXAMPLES" not in os.environ, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(edits=edits, layout=st.sampled_from(["winlog", "otrf"]))
-def test_damaged_lines_same_both_ways(simulated: list[Path], tmp_path: Path, edits: list[tuple[int, int, int, int]],
-                                      layout: str) -> None:
+def test_damaged_lines_same_both_ways(simulated: list[Path], tmp_path: Path,
+                                      edits: list[tuple[int, int, int, int]], layout: str) -> None:
     """Random damage to lines among good ones (Winlogbeat or OTRF): the same rows, stats and
     rejects both ways."""
     lines = list(_seed_lines(simulated, layout))

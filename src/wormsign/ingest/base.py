@@ -1,7 +1,8 @@
 """What every reader shares: the source it reads, the sink it writes rows to, and reject accounting.
 
 A reader turns one :class:`Source` into rows of the event model (plain dicts keyed by
-:data:`wormsign.schema.FIELD_NAMES`) and hands each to :meth:`Sink.add`. A record it
+:data:`wormsign.schema.FIELD_NAMES`) and hands each to :meth:`Sink.add`, or, when it makes
+them in Arrow, hands a table of the model to :meth:`Sink.add_table`. A record it
 cannot read goes to :meth:`Sink.reject` with the record number and a reason: every
 record read is either stored or counted as rejected, never silently lost.
 """

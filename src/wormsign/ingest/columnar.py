@@ -224,7 +224,8 @@ class WindowsColumns:
         blocks = pa.array([self._block(c) for c in chan_d.dictionary.to_pylist()], _I)
         block = pc.fill_null(pc.take(blocks, chan_d.indices), 0)
         eid = pc.fill_null(
-            pc.if_else(pc.and_(pc.greater_equal(event_id, 0), pc.less_equal(event_id, 65535)), event_id, 65536),
+            pc.if_else(pc.and_(pc.greater_equal(event_id, 0), pc.less_equal(event_id, 65535)),
+                       event_id, 65536),
             65536,
         )
         key_d = pc.dictionary_encode(pc.add(pc.multiply(block, 65537), eid))

@@ -14,6 +14,10 @@ may mix them:
 
 ``src.record`` is the 1-based line number (the element number in an array file).
 Zeek JSON logs (``ts`` with ``uid`` or ``id.orig_h``) are left to the Zeek reader.
+
+Files of Winlogbeat or OTRF lines are read in blocks by ``pyarrow.json`` and mapped in
+columns (:mod:`wormsign.ingest.ndjson_fast`) after their first line; what that path cannot
+read exactly as the code here does goes through the code here, line by line, in order.
 """
 
 from __future__ import annotations
@@ -163,7 +167,8 @@ class JsonLinesReader:
         per-record path, all in line order. ``layouts``: the columnar layouts still tried for
         this file (a layout that takes nothing of a parsed block is dropped)."""
         first, lines = block
-        cand = list(range(len(lines))) if None not in lines else [i for i, x in enumerate(lines) if x is not None]
+        cand = (list(range(len(lines))) if None not in lines
+                else [i for i, x in enumerate(lines) if x is not None])
         tables: list[Any] = []
         taken: set[int] = set()
         # Arrow's kernels cost a fixed time a call: a short file is quicker record by record.

@@ -37,7 +37,8 @@ _EMPTY = pa.struct([])  # a key whose presence alone matters
 _WRAPPERS = [("_source", _EMPTY), ("hits", _EMPTY), ("hits.hits", _EMPTY)]
 #: ISO 8601 as shippers write it (UTC, or no zone: UTC), which Arrow's cast reads as Python's
 #: fromisoformat does.
-_ISO = (r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_ISO = (r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+        r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
         r"(?:\.[0-9]{1,6})?Z?$")
 #: NaN and Infinity as JSON values (Arrow's parser reads them, orjson does not): each token
 #: followed by what may follow a value.
