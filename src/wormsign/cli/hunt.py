@@ -158,7 +158,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
 @app.command()
 def hunt(
     paths: list[Path] = typer.Argument(None, help="Telemetry to ingest first (files or folders)."),
-    case: Path = typer.Option(None, "--case", "-c", help="Case file; a temporary one when not given."),
+    case: Path = typer.Option(None, "--case", "-c", help="Case directory (created when missing); a temporary one when not given."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for incidents.json and alerts.ndjson."),
     demo: bool = typer.Option(False, "--demo", help="Hunt the bundled demo outbreak."),
     sigma: list[Path] = typer.Option(None, "--sigma", help="Folder of Sigma rules (repeatable), run with the in-house rules."),

@@ -33,7 +33,7 @@ from wormsign.ingest import IngestError, IngestReport, ingest_paths
 from wormsign.resolve import resolve
 from wormsign.store import Case
 
-CaseOpt = typer.Option(..., "--case", "-c", help="Case file (DuckDB); created when missing.")
+CaseOpt = typer.Option(..., "--case", "-c", help="Case directory (Parquet shards and catalog.duckdb); created when missing.")
 
 
 def totals(paths: list[Path]) -> tuple[int, int]:

@@ -250,7 +250,7 @@ def export(
 
 @intel_app.command("match")
 def match(
-    case: Path = typer.Option(..., "--case", "-c", help="Case file to match."),
+    case: Path = typer.Option(..., "--case", "-c", help="Case directory to match."),
     store: Path = StoreOpt,
     out: Path = typer.Option(None, "--json", help="Also write the attribution as JSON to this file."),
 ) -> None:

@@ -14,7 +14,7 @@ from wormsign.store import Case
 
 @app.command("sigma")
 def sigma_cmd(
-    case: Path = typer.Option(..., "--case", "-c", help="Case file (DuckDB)."),
+    case: Path = typer.Option(..., "--case", "-c", help="Case directory."),
     rules: list[Path] = typer.Option([], "--rules", "-r", help="Sigma rule file or folder (repeatable)."),
     no_builtin: bool = typer.Option(False, "--no-builtin", help="Do not run the in-house rule set."),
     out: Path | None = typer.Option(
