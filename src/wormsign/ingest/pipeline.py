@@ -22,7 +22,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -381,6 +381,7 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
     # by its path) with one rejected record, so that re-ingesting adds nothing and ``stats``
     # counts what ingest counted.
     unreadable: list[FileResult] = []
+    found: list[Source] = []
     for s in sources(paths):
         if isinstance(s, Unreadable):
             rej = Reject(s.name, None, "unreadable", s.error)
@@ -397,14 +398,24 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
         here = os.path.abspath(s.path)
         if here.startswith(own + os.sep) or here in (own + ".want-write", own + ".published.json", own + ".token"):
             continue  # the case's own files, when it lies under a directory being ingested
-        s.digest = digest(s)
-        if s.digest in seen:
+        found.append(s)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, len(found))
+    # The digests on every core (SHA-256 and reading release the GIL): in the parent alone they
+    # cost as much as a worker's parsing of small files, and kept the workers waiting.
+    if workers > 1 and len(found) > 1:
+        with ThreadPoolExecutor(workers) as threads:
+            digests = list(threads.map(digest, found))
+    else:
+        digests = [digest(s) for s in found]
+    for s, d in zip(found, digests, strict=True):
+        s.digest = d
+        if d in seen:
             report.skipped += 1
             continue
-        seen.add(s.digest)
+        seen.add(d)
         todo.append(s)
-    if workers is None:
-        workers = min(os.cpu_count() or 1, len(todo))
+    workers = min(workers, len(todo)) if todo else workers
     with _Writer(case, report, progress) as out:
         if unreadable:
             out.done(*unreadable)
