@@ -374,7 +374,6 @@ def ingest_paths(
 def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
             progress: Progress | None) -> IngestReport:
     report = IngestReport()
-    todo: list[Source] = []
     seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
     own = os.path.abspath(case.path)
     # Files and folders that could not be opened: each is a ``sources`` row of its own (keyed
@@ -401,40 +400,39 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
         found.append(s)
     if workers is None:
         workers = min(os.cpu_count() or 1, len(found))
-    # The digests on every core (SHA-256 and reading release the GIL): in the parent alone they
-    # cost as much as a worker's parsing of small files, and kept the workers waiting.
-    if workers > 1 and len(found) > 1:
-        with ThreadPoolExecutor(workers) as threads:
-            digests = list(threads.map(digest, found))
-    else:
-        digests = [digest(s) for s in found]
-    for s, d in zip(found, digests, strict=True):
-        s.digest = d
-        if d in seen:
-            report.skipped += 1
-            continue
-        seen.add(d)
-        todo.append(s)
-    workers = min(workers, len(todo)) if todo else workers
     with _Writer(case, report, progress) as out:
         if unreadable:
             out.done(*unreadable)
-        if workers <= 1 or len(todo) <= 1:
-            for s in todo:
+        if workers <= 1 or len(found) <= 1:
+            for s in _new(found, [digest(s) for s in found], seen, report):
                 out.done(_parse(s, strict, out.batch))
             return report
-        with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+        # The digests are taken by threads (SHA-256 and reading release the GIL) while the parser
+        # processes parse the chunks already known to be new: in the parent before any parsing,
+        # they kept the parsers waiting. Chunks are deduplicated in walk order, so the first of
+        # two equal files is the one kept, as with one worker.
+        with (ThreadPoolExecutor(workers) as digester,
+              ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool):
+            digests = [digester.submit(digest, s) for s in found]
+            plan = [list(c) for c in reversed(_chunks(found, workers))]
+            at = 0  # sources of ``found`` deduplicated so far
             pending: set[Future[ChunkResult]] = set()
             names: dict[Future[ChunkResult], str] = {}
-            queue = list(reversed(_chunks(todo, workers)))
             try:
-                while queue or pending:
-                    while queue and len(pending) < workers * 2:
-                        chunk = queue.pop()
+                while plan or pending:
+                    while plan and len(pending) < workers * 2:
+                        chunk = plan.pop()
+                        ds = [f.result() for f in digests[at:at + len(chunk)]]
+                        at += len(chunk)
+                        chunk = _new(chunk, ds, seen, report)
+                        if not chunk:
+                            continue
                         fut = pool.submit(_parse_chunk, chunk, strict, case.root, case.new_shard().shard)
                         more = f" (+{len(chunk) - 1} files)" if len(chunk) > 1 else ""
                         names[fut] = chunk[0].name + more
                         pending.add(fut)
+                    if not pending:
+                        continue
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         try:
@@ -446,12 +444,27 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                         pause("parse")  # crash tests: a shard written, not committed; workers parsing
                         out.commit_chunk(res)
             except BaseException:
+                for f in digests:
+                    f.cancel()
                 for f in pending:
                     f.cancel()
                 wait(pending)  # the shards of the chunks under way: left in staging, removed below
                 case.clean_staging()
                 raise
     return report
+
+
+def _new(found: list[Source], digests: list[str], seen: set[str], report: IngestReport) -> list[Source]:
+    """Those of ``found`` whose content is not in the case (nor earlier in this run), in order."""
+    out: list[Source] = []
+    for s, d in zip(found, digests, strict=True):
+        s.digest = d
+        if d in seen:
+            report.skipped += 1
+            continue
+        seen.add(d)
+        out.append(s)
+    return out
 
 
 _SOURCES = pa.schema([
