@@ -12,6 +12,10 @@ import networkx as nx
 import pytest
 from hostile import CLEAR_SCREEN, FORMULAS, TERMINAL_HOST, XML_HOST, XML_INVALID, raw_controls
 from outbreak_fixture import HOSTILE_HOST, HOSTILE_USER
+from typer.testing import CliRunner
+
+from wormsign import demo
+from wormsign.cli import app
 
 from wormsign.report.export import export
 from wormsign.store import Case
@@ -69,11 +73,60 @@ def test_graphml_reads_back_in_networkx(outbreak: tuple[Path, dict[str, Any]], t
     path, _ = outbreak
     [out] = _export(path, "graphml", tmp_path / "g.graphml")
     g = nx.read_graphml(out)
-    assert g.number_of_nodes() == 6
+    assert g.number_of_nodes() == 7  # one node per host per incident: ws-0009 is in both
     assert g.number_of_edges() == 4
-    assert g.nodes["ws-0002"]["generation"] == 1
-    assert g.nodes[HOSTILE_HOST]["infector"] == "ws-0003"
-    assert g.nodes["ws-0009"]["state"] == "attacked"
+    assert g.nodes["INC-0001/ws-0002"]["generation"] == 1
+    assert g.nodes[f"INC-0001/{HOSTILE_HOST}"]["infector"] == "ws-0003"
+    assert g.nodes[f"INC-0001/{HOSTILE_HOST}"]["host"] == HOSTILE_HOST
+    assert g.nodes["INC-0001/ws-0009"]["state"] == "attacked"
+    assert g.nodes["INC-0002/ws-0009"]["incident"] == "INC-0002"
+    assert [n for n, d in g.nodes(data=True) if d["patient_zero"]] == ["INC-0001/ws-0001"]
+    assert all(g.nodes[a]["incident"] == g.nodes[b]["incident"] == "INC-0001" for a, b in g.edges())
+
+
+@pytest.fixture(scope="module")
+def demo_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo hunted into a case (``wormsign hunt --demo``)."""
+    tmp = tmp_path_factory.mktemp("demo")
+    res = CliRunner().invoke(app, ["hunt", "--demo", "--case", str(tmp / "c"), "--out", str(tmp)])
+    assert res.exit_code == 0, res.output
+    return tmp / "c"
+
+
+def test_demo_graphml_keeps_each_incidents_state(demo_case: Path, tmp_path: Path) -> None:
+    """A host in several incidents (infected in the outbreak, a deployment target elsewhere) keeps
+    its state in each: the demo's outbreak reads as the truth's 32 infections and patient zero."""
+    case, out = demo_case, tmp_path / "demo.graphml"
+    res = CliRunner().invoke(app, ["export", "--case", str(case), "--format", "graphml", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    truth = json.loads((Path(demo.path()) / "truth.json").read_text())
+    g = nx.read_graphml(out)
+    infected = {d["host"]: d for d in g.nodes.values() if d.get("state") == "infected"}
+    assert len(infected) == 32
+    assert infected.keys() == {i["host"] for i in truth["infections"]}
+    pz = [d for d in g.nodes.values() if d["patient_zero"]]
+    assert [(d["host"], d["state"], d["generation"]) for d in pz] == [(truth["patient_zero"], "infected", 0)]
+    outbreak = {d["incident"] for d in infected.values()}
+    assert len(outbreak) == 1 and pz[0]["incident"] in outbreak
+    # the infection tree: every infected host but patient zero has one infection edge, from its infector
+    for h, d in infected.items():
+        into = [g.nodes[s]["host"] for s, _ in g.in_edges(f"{d['incident']}/{h}")]
+        assert into == ([] if h == truth["patient_zero"] else [d["infector"]]), h
+    # hosts of the other incidents are nodes of their own, not the outbreak's
+    others = [d for d in g.nodes.values() if d["incident"] not in outbreak]
+    assert others and not any(d.get("state") == "infected" for d in others)
+    assert {d["host"] for d in others} & infected.keys()
+
+
+def test_demo_csv_hosts_one_row_per_host_per_incident(demo_case: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["export", "--case", str(demo_case), "--format", "csv", "-o", str(tmp_path / "csv")])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "csv" / "hosts.csv").open(encoding="utf-8", newline="")))
+    keys = [(r["incident"], r["host"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    truth = json.loads((Path(demo.path()) / "truth.json").read_text())
+    assert {r["host"] for r in rows if r["state"] == "infected"} == {i["host"] for i in truth["infections"]}
+    assert [r["host"] for r in rows if r["patient_zero"] == "True"] == [truth["patient_zero"]]
 
 
 def test_unknown_format_is_refused(outbreak: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -99,9 +152,10 @@ def test_graphml_with_xml_invalid_characters_parses_back(
     g = nx.read_graphml(out)
     escaped = "".join(f"\\x{c:02x}" for c in range(0x20) if c not in (9, 10, 13))
     shown = "ws-evil" + escaped + r"\ufffe\uffff-end"
-    assert shown in g.nodes
-    assert g.nodes[shown]["infector"] == "ws-0003"
-    assert ("ws-0003", shown) in g.edges
+    assert f"INC-0001/{shown}" in g.nodes
+    assert g.nodes[f"INC-0001/{shown}"]["host"] == shown
+    assert g.nodes[f"INC-0001/{shown}"]["infector"] == "ws-0003"
+    assert ("INC-0001/ws-0003", f"INC-0001/{shown}") in g.edges
     assert not any(c in XML_INVALID for c in out.read_text("utf-8"))
 
 

@@ -1,4 +1,12 @@
-"""Exports of an outbreak: JSON (the view), CSV (hosts, edges, locked accounts) and GraphML."""
+"""Exports of an outbreak: JSON (the view), CSV (hosts, edges, locked accounts) and GraphML.
+
+A host can take part in several incidents (infected in the outbreak, a target of a deployment,
+the source of a lateral movement), with another state in each. Both CSV and GraphML therefore
+hold one row or node per host per incident: a GraphML node's id is ``INCIDENT/host`` and it
+carries ``host`` (also as ``label``, which Gephi and yEd show), ``incident`` and the host's state
+in that incident, with ``patient_zero`` true on the incident's patient zero; an infection edge
+joins two nodes of the same incident.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,20 @@ from wormsign.store import Case
 from wormsign.text import csv_cell, xml_text
 
 FORMATS = ("json", "csv", "graphml")
-HOST_COLS = ("host", "state", "generation", "infected_at", "infector", "technique", "families", "hashes")
+HOST_COLS = (
+    "host",
+    "state",
+    "patient_zero",
+    "generation",
+    "infected_at",
+    "infector",
+    "technique",
+    "families",
+    "hashes",
+)
+#: The host facts a GraphML node carries (besides host, label, incident and patient_zero).
+NODE_ATTRS = ("state", "generation", "infected_at", "infector", "technique", "families", "hashes")
+EDGE_ATTRS = ("ts", "techniques", "method", "account", "evidence")
 EDGE_COLS = (
     "source",
     "target",
@@ -65,8 +86,11 @@ def tables(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     hosts, edges, locked = [], [], []
     for inc in view["incidents"]:
         iid = inc.get("id")
+        pz = inc.get("patient_zero")
         for h in inc.get("hosts") or []:
-            hosts.append({"incident": iid, **{k: h.get(k) for k in HOST_COLS}})
+            row = {k: h.get(k) for k in HOST_COLS}
+            row["patient_zero"] = pz is not None and h.get("host") == pz
+            hosts.append({"incident": iid, **row})
         for e in inc.get("edges") or []:
             f = e.get("file") or {}
             edges.append(
@@ -89,30 +113,42 @@ def tables(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {"hosts": hosts, "edges": edges, "locked_accounts": locked}
 
 
+def node_id(incident: Any, host: Any) -> str:
+    """The GraphML node of ``host`` in ``incident``: ``INCIDENT/host`` (an incident id holds no '/')."""
+    return xml_text(f"{incident}/{host}")
+
+
 def graph(view: dict[str, Any]) -> nx.MultiDiGraph:
-    """The propagation graph of every incident: hosts as nodes, infections as edges."""
+    """The propagation graph of every incident: one node per host per incident, infections as edges."""
     g = nx.MultiDiGraph(name=xml_text(view["case"]["name"]))
     for inc in view["incidents"]:
+        iid = inc.get("id")
+        pz = inc.get("patient_zero")
+
+        def node(host: Any, facts: dict[str, Any], iid: Any = iid, pz: Any = pz) -> str:
+            n = node_id(iid, host)
+            if n not in g:
+                g.add_node(
+                    n,
+                    host=xml_text(host),
+                    label=xml_text(host),
+                    incident=xml_text(iid),
+                    incident_type=xml_text(inc.get("type") or ""),
+                    patient_zero=pz is not None and host == pz,
+                )
+            g.nodes[n].update({k: _xml(facts[k]) for k in NODE_ATTRS if facts.get(k) is not None})
+            return n
+
         for h in inc.get("hosts") or []:
-            g.add_node(
-                xml_text(h.get("host")),
-                **{
-                    k: _xml(h[k])
-                    for k in ("state", "generation", "infected_at", "infector", "technique", "families")
-                    if h.get(k) is not None
-                },
-                incident=xml_text(inc.get("id")),
-            )
+            node(h.get("host"), h)
         for e in inc.get("edges") or []:
+            f = e.get("file") or {}
             g.add_edge(
-                xml_text(e.get("source")),
-                xml_text(e.get("target")),
-                incident=xml_text(inc.get("id")),
-                **{
-                    k: _xml(e[k])
-                    for k in ("ts", "techniques", "method", "account", "evidence")
-                    if e.get(k) is not None
-                },
+                node(e.get("source"), {}),
+                node(e.get("target"), {}),
+                incident=xml_text(iid),
+                **{k: _xml(e[k]) for k in EDGE_ATTRS if e.get(k) is not None},
+                **{f"file_{k}": _xml(f[k]) for k in ("name", "path", "sha256") if f.get(k)},
             )
     return g
 
