@@ -54,6 +54,7 @@ class Source:
     member: str | None = None  # the member of a zip
     size: int = 0
     digest: str = ""  # sha-256 of the (decompressed) content
+    index: int | None = None  # the member's place in the zip's central directory (names may repeat)
 
     def open(self) -> IO[bytes]:
         """A fresh binary stream over the content (decompressed)."""
@@ -61,7 +62,10 @@ class Source:
             return open(self.path, "rb")
         if self.container == "gzip":
             return gzip.open(self.path, "rb")
-        fh = open_zip(self.path).open(self.member or "")
+        zf = open_zip(self.path)
+        # By its place in the directory: a zip may hold two members of one name, and the name
+        # alone opens the last of them.
+        fh = zf.open(zf.infolist()[self.index] if self.index is not None else self.member or "")
         return gzip.GzipFile(fileobj=fh, mode="rb") if self.container == "zip-gzip" else fh
 
     @property

@@ -92,31 +92,39 @@ def _file(path: str) -> Iterator[Source | Unreadable]:
 
 
 def _zip(path: str, name: str) -> Iterator[Source | Unreadable]:
-    """The members of a zip archive, read from one open archive (see :func:`open_zip`)."""
+    """The members of a zip archive, read from one open archive (see :func:`open_zip`). A member
+    is addressed by its place in the archive's central directory, so that two members of one name
+    are both read; the second and later ones of a name are shown with their place (``#N``)."""
     try:
         zf = open_zip(path)
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        heads: dict[str, bytes] = {}
-        bad: dict[str, str] = {}
-        for i in infos:
+        infos = [(n, i) for n, i in enumerate(zf.infolist()) if not i.is_dir()]
+        heads: dict[int, bytes] = {}
+        bad: dict[int, str] = {}
+        for n, i in infos:
             try:
                 with zf.open(i) as fh:
-                    heads[i.filename] = fh.read(2)
+                    heads[n] = fh.read(2)
             except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
-                bad[i.filename] = str(exc)  # an encrypted or damaged member costs only itself
+                bad[n] = str(exc)  # an encrypted or damaged member costs only itself
     except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
         yield Unreadable(name, f"unreadable zip archive: {exc}", path)
         return
     except UnicodeDecodeError:  # a member name flagged UTF-8 that is not
         yield Unreadable(name, "unreadable zip archive: a member name flagged UTF-8 is not UTF-8", path)
         return
-    for i in infos:
+    seen: set[str] = set()
+    for n, i in infos:
         member = f"{name}!{i.filename}"
-        if i.filename in bad:
-            yield Unreadable(member, f"unreadable zip member: {bad[i.filename]}", f"{path}!{i.filename}")
+        key = f"{path}!{i.filename}"
+        if i.filename in seen:  # the same name again: told apart by its place in the directory
+            member += f" #{n + 1}"
+            key += f"\0{n}"
+        seen.add(i.filename)
+        if n in bad:
+            yield Unreadable(member, f"unreadable zip member: {bad[n]}", key)
             continue
-        container = "zip-gzip" if heads[i.filename].startswith(GZIP_MAGIC) else "zip"
-        yield Source(member, path, container, i.filename, i.file_size)
+        container = "zip-gzip" if heads[n].startswith(GZIP_MAGIC) else "zip"
+        yield Source(member, path, container, i.filename, i.file_size, index=n)
 
 
 def digest(source: Source) -> str:
@@ -135,4 +143,18 @@ def digest(source: Source) -> str:
         h.update(repr(exc).encode())
         if n == 0:
             h.update(b"\0" + os.fsencode(source.path) + b"!" + os.fsencode(source.member or ""))
+            if _repeated(source):  # two members of one name: the place tells them apart
+                h.update(b"\0" + str(source.index).encode())
     return h.hexdigest()
+
+
+def _repeated(source: Source) -> bool:
+    """Whether ``source`` is a zip member another member of its archive shares its name with, and
+    not the last of them (the last keeps the key a member of a unique name has)."""
+    if source.index is None or source.member is None:
+        return False
+    try:
+        zf = open_zip(source.path)
+        return zf.getinfo(source.member) is not zf.infolist()[source.index]
+    except (OSError, KeyError, IndexError, zipfile.BadZipFile):
+        return True
