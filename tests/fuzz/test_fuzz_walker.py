@@ -9,13 +9,12 @@ import io
 import os
 import zipfile
 
+from fuzzkit import ODD_MEMBER_NAMES, FuzzCase, all_seeds, gzip_bytes, mutate, text_mutations, zip_bytes
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from wormsign.ingest.base import Source
 from wormsign.ingest.walk import digest, sources
-
-from fuzzkit import ODD_MEMBER_NAMES, FuzzCase, all_seeds, gzip_bytes, mutate, text_mutations, zip_bytes
 
 PLACES = ("plain", "gzip", "gzip-cut", "zip", "zip-gzip", "nested-zip", "subdir")
 ZIP_DAMAGE = ("none", "none", "cut", "flip")
