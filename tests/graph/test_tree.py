@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wormsign.graph.tree import build_forest, containment, r_estimate, spread_rate
+import networkx as nx
+
+from wormsign.graph.tree import build_forest, containment, descendant_counts, r_estimate, spread_rate
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -70,3 +73,60 @@ def test_rate_r_and_containment() -> None:
     order = containment(tree)
     assert [(c["host"], c["downstream"]) for c in order[:2]] == [("a", 4), ("b", 2)]
     assert order[0]["rank"] == 1 and "patient zero" in order[0]["reason"]
+
+
+def _random_tree(rng: random.Random, n: int, bushy: bool) -> nx.DiGraph:
+    """A random infection tree of ``n`` hosts: each infected by an earlier one (any, or the last few)."""
+    g = nx.DiGraph()
+    g.add_node("h0")
+    for i in range(1, n):
+        j = rng.randrange(i) if bushy else rng.randrange(max(0, i - 3), i)
+        g.add_edge(f"h{j}", f"h{i}")
+    return g
+
+
+def _random_dag(rng: random.Random, n: int, p: float) -> nx.DiGraph:
+    """A random DAG: an edge i -> j (i < j in a shuffled order) with probability ``p``."""
+    names = [f"d{i}" for i in range(n)]
+    rng.shuffle(names)
+    g = nx.DiGraph()
+    g.add_nodes_from(names)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if rng.random() < p:
+                g.add_edge(names[i], names[j])
+    return g
+
+
+def test_descendant_counts_equal_networkx_descendants() -> None:
+    """The one-pass counts are the old definition, len(nx.descendants) per host, on random forests,
+    chains, DAGs where hosts are reached from two sides, and a graph with a cycle."""
+    rng = random.Random(16)
+    graphs = [nx.DiGraph(), nx.path_graph(50, create_using=nx.DiGraph)]
+    for _ in range(30):
+        graphs.append(_random_tree(rng, rng.randrange(1, 200), bushy=rng.random() < 0.5))
+        forest = nx.union_all([_random_tree(rng, rng.randrange(1, 30), True) for _ in range(3)],
+                              rename=("a", "b", "c"))
+        graphs.append(forest)
+        graphs.append(_random_dag(rng, rng.randrange(2, 80), rng.choice((0.02, 0.1, 0.3))))
+    graphs.append(nx.DiGraph([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]))
+    assert any(max((d for _, d in g.in_degree()), default=0) > 1 for g in graphs)  # DAGs really tested
+    for g in graphs:
+        assert descendant_counts(g) == {h: len(nx.descendants(g, h)) for h in g.nodes}
+
+
+def test_containment_of_a_long_chain_and_a_bushy_tree() -> None:
+    """Containment ranks by the one-pass counts: a 3,000-host chain's root has 2,999 downstream, each
+    next host one fewer; in a bushy tree the ranking is by the networkx count, ties by infection time."""
+    chain = [edge(f"c{i}", f"c{i + 1}", i) for i in range(2999)]
+    [tree] = build_forest(chain)
+    order = containment(tree)
+    assert [(c["host"], c["downstream"]) for c in order[:3]] == [("c0", 2999), ("c1", 2998), ("c2", 2997)]
+    assert order[-1] == {"host": "c2999", "rank": 3000, "reason": "infected; no onward spread seen", "downstream": 0}
+    rng = random.Random(7)
+    g = _random_tree(rng, 500, bushy=True)
+    edges = [edge(a, b, int(b[1:])) for a, b in g.edges]
+    [tree] = build_forest(edges)
+    order = containment(tree)
+    assert [c["downstream"] for c in order] == sorted((len(nx.descendants(g, h)) for h in g), reverse=True)
+    assert all(c["downstream"] == len(nx.descendants(g, c["host"])) for c in order)
