@@ -590,10 +590,10 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         eng.execute("DELETE FROM res_applied_netlids")
         eng.execute("INSERT INTO res_applied_netlids SELECT host, lid FROM _ws_netlids")
         prep.ipmap(case, cfg)
-        hosts = _concerned(case, never) if incremental else None
+        added = _concerned(case, never) if incremental else None
         eng.execute("DELETE FROM res_applied_ipmap")
         eng.execute("INSERT INTO res_applied_ipmap SELECT ip, host FROM h_ipmap")
-        candidates.finish_index(case, cfg, hosts)
+        candidates.finish_index(case, cfg, added)
         for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new", "_ws_known", "_ws_krb"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", _state(case))
@@ -654,19 +654,22 @@ def _identities(case: Case, rep: ResolveReport) -> None:
     eng.execute("CREATE OR REPLACE TABLE res_ident_long AS SELECT short, \"full\" FROM _ws_long")
 
 
-def _concerned(case: Case, shards: set[int]) -> list[str]:
-    """The hosts whose activity summaries the events of new ``shards`` may change: those the
-    events are on or come from, and those an address of the map moved to or from."""
+def _concerned(case: Case, shards: set[int]) -> tuple[list[str], str, list[str]]:
+    """What the events of new ``shards`` may change in the activity summaries: the hosts they
+    are on or come from; a query of those events; and the hosts an address of the map moved
+    to or from (their connections' source may have changed)."""
     part = case.events_sql(shards)
-    rows = case.rows(
+    hosts = case.rows(
         f"""SELECT DISTINCT h FROM (
             SELECT e.host AS h FROM ({part}) e
             UNION ALL SELECT e."source.host" FROM ({part}) e WHERE e.kind = 'network'
-            UNION ALL SELECT m.host FROM ({part}) e JOIN h_ipmap m ON m.ip = e."source.ip" WHERE e.kind = 'network'
-            UNION ALL SELECT host FROM ((SELECT ip, host FROM h_ipmap EXCEPT SELECT * FROM res_applied_ipmap)
-                                        UNION (SELECT * FROM res_applied_ipmap EXCEPT SELECT ip, host FROM h_ipmap)))
+            UNION ALL SELECT m.host FROM ({part}) e JOIN h_ipmap m ON m.ip = e."source.ip" WHERE e.kind = 'network')
             WHERE h IS NOT NULL""")
-    return sorted(r[0] for r in rows)
+    moved = case.rows(
+        """SELECT DISTINCT host FROM ((SELECT ip, host FROM h_ipmap EXCEPT SELECT * FROM res_applied_ipmap)
+                                    UNION (SELECT * FROM res_applied_ipmap EXCEPT SELECT ip, host FROM h_ipmap))
+           WHERE host IS NOT NULL""")
+    return sorted(r[0] for r in hosts), part, sorted(r[0] for r in moved)
 
 
 def _state(case: Case) -> dict[str, Any]:

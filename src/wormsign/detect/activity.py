@@ -30,8 +30,11 @@ from wormsign.store import Case
 
 # ``{only}`` is a filter on the host (every host, or the implicated ones); ``$internal_re``
 # says which addresses are inside. Gaps are taken on each channel's sorted list of times
-# (many small sorts, not one window over every row); a channel of one connection has none
-# and is left out.
+# (many small sorts, not one window over every row), in microseconds: the mean and spread
+# come from their exact integer sums (the mean from the span, ``sq`` the sum of squared
+# gaps), so that a channel's row extended by later connections (:func:`merge_hosts`) is the
+# row a pass over all of them gives. A hunt reads channels of two connections or more
+# (``{having}``); the stored table keeps the single ones too, for the connections to come.
 CHAN = """
 WITH c AS (
     SELECT coalesce(e."source.host", m.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END) AS src,
@@ -39,20 +42,44 @@ WITH c AS (
                     e."destination.ip" || ':' || CAST(e."destination.port" AS VARCHAR)) AS chan,
            e."destination.ip" AS dip, e."destination.port" AS dport, e.ts,
            {'d': e."src.digest", 'r': e."src.record"} AS src_ref
-    FROM events e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
+    FROM {events} e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
     WHERE e.kind = 'network' AND e."destination.ip" IS NOT NULL AND NOT regexp_matches(e."destination.ip", $internal_re)
       AND {near:src}
 ),
 g AS (
-    SELECT src, chan, list_sort(list(epoch(ts))) AS t, min(ts) AS first, max(ts) AS last, count(*) AS n,
+    SELECT src, chan, list_sort(list(epoch_us(ts))) AS t, min(ts) AS first, max(ts) AS last, count(*) AS n,
            arg_min(src_ref, (ts, src_ref), 20) AS refs, arg_max({'ip': dip, 'port': dport}, (ts, dip, dport)) AS latest,
            list_slice(list_sort(list(DISTINCT {'ip': dip, 'port': dport})), 1, 50) AS ends
     FROM c WHERE src IS NOT NULL AND {only:src}
-    GROUP BY src, chan HAVING count(*) >= 2
+    GROUP BY src, chan {having}
 ),
-d AS (SELECT * EXCLUDE (t), list_transform(t[2:], lambda x, i: x - t[i]) AS dt FROM g)
-SELECT src, chan, n, first, last, list_avg(dt) AS mean, list_aggregate(dt, 'stddev_pop') AS sd, refs, latest, ends
+d AS (SELECT * EXCLUDE (t),
+             coalesce(list_sum(list_transform(t[2:], lambda x, i: CAST(x - t[i] AS HUGEINT) * CAST(x - t[i] AS HUGEINT))),
+                      CAST(0 AS HUGEINT)) AS sq
+      FROM g)
+SELECT src, chan, n, first, last, {stats}, refs, latest, ends, sq
 FROM d
+"""
+
+#: A channel's mean gap and its spread (population standard deviation), in seconds, from its
+#: connection count, first and last connection and the sum of its squared gaps (microseconds).
+STATS = ("CASE WHEN n > 1 THEN (epoch_us(last) - epoch_us(first)) / (n - 1) / 1e6 END AS mean, "
+         "CASE WHEN n > 1 THEN sqrt(greatest(CAST((n - 1) * sq - CAST(epoch_us(last) - epoch_us(first) AS HUGEINT) "
+         "* CAST(epoch_us(last) - epoch_us(first) AS HUGEINT) AS DOUBLE), 0)) / (n - 1) / 1e6 END AS sd")
+
+#: New connections of channels (``_ws_dchan``: CHAN over the new shards, single ones kept)
+#: joined to their stored rows: ``late`` when every new one is later than the last stored one
+#: (the row is extended), else the channel is summarised again from all its connections.
+MERGE_CHAN = """
+CREATE OR REPLACE TEMP TABLE _ws_mchan AS
+SELECT d.src, d.chan, o.n IS NULL OR d.first > o.last AS late,
+       coalesce(o.n, 0) + d.n AS n, coalesce(o.first, d.first) AS first, d.last,
+       coalesce(o.sq, 0) + d.sq + CASE WHEN o.n IS NULL THEN 0
+           ELSE CAST(epoch_us(d.first) - epoch_us(o.last) AS HUGEINT) * CAST(epoch_us(d.first) - epoch_us(o.last) AS HUGEINT)
+           END AS sq,
+       list_slice(coalesce(o.refs, []) || d.refs, 1, 20) AS refs, d.latest,
+       list_slice(list_sort(list_distinct(coalesce(o.ends, []) || d.ends)), 1, 50) AS ends
+FROM _ws_dchan d LEFT JOIN hunt_chan o ON o.src = d.src AND o.chan = d.chan
 """
 
 IMG = """
@@ -94,7 +121,10 @@ _NEAR = ("(e.host IN (SELECT host FROM h_impl) OR e.\"source.host\" IN (SELECT h
          "OR m.host IN (SELECT host FROM h_impl))")
 
 
-def _sql(sql: str, cfg: dict[str, Any], everyone: bool) -> tuple[str, list[Any]]:
+def _sql(sql: str, cfg: dict[str, Any], everyone: bool, *, stored: bool = False,
+         events: str = "events") -> tuple[str, list[Any]]:
+    sql = sql.replace("{events}", events).replace("{stats}", STATS)
+    sql = sql.replace("{having}", "" if stored else "HAVING count(*) >= 2")
     sql = sql.replace("{near:src}", "TRUE" if everyone else _NEAR)
     for col in ("src", "host"):
         sql = sql.replace("{only:%s}" % col, "TRUE" if everyone else f"{col} IN (SELECT host FROM h_impl)")
@@ -104,7 +134,7 @@ def _sql(sql: str, cfg: dict[str, Any], everyone: bool) -> tuple[str, list[Any]]
 
 def spec(cfg: dict[str, Any]) -> list[Any]:
     """What the stored summaries depend on besides the events."""
-    return [[p[2] for p in PARTS], cfg["internal_re"], sorted(cfg["exec_extensions"]), _NEAR]
+    return [[p[2] for p in PARTS], cfg["internal_re"], sorted(cfg["exec_extensions"]), _NEAR, STATS, MERGE_CHAN]
 
 
 def tables() -> tuple[str, ...]:
@@ -116,21 +146,37 @@ def store(case: Case, cfg: dict[str, Any]) -> None:
     """Compute every host's summaries into the stored tables (needs ``h_ipmap`` and ``h_ev``:
     :mod:`wormsign.detect.prep`)."""
     for _, table, sql, _ in PARTS:
-        q, params = _sql(sql, cfg, True)
+        q, params = _sql(sql, cfg, True, stored=True)
         case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {q}", params)
 
 
-def store_hosts(case: Case, cfg: dict[str, Any], hosts: list[str]) -> None:
-    """Compute again, in the stored tables, the summaries of ``hosts`` alone (files added to a
-    case: the hosts their events concern; needs ``h_ipmap`` and ``h_ev``). A host's rows
-    depend on its own events only, so the others' stay as they are."""
+def merge_hosts(case: Case, cfg: dict[str, Any], hosts: list[str], new_events: str, moved: list[str]) -> None:
+    """Files added to a case: the stored summaries brought up to date from ``new_events`` (a
+    query of the new shards' events) alone where they can be, else computed again for the
+    hosts concerned. The channels of ``hosts`` that only gained later connections are extended
+    (:data:`MERGE_CHAN`); the other channels of ``hosts``, and every summary of the hosts the
+    address map ``moved`` (their connections' source may have changed), are summarised again,
+    as are ``h_img`` and ``h_runs`` of ``hosts`` (cheap)."""
     eng = case.engine
     eng.execute("CREATE OR REPLACE TEMP TABLE h_impl AS SELECT DISTINCT unnest(?::VARCHAR[]) AS host", [hosts])
+    q, params = _sql(CHAN, cfg, False, stored=True, events=f"({new_events})")
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_dchan AS {q}", params)
+    eng.execute(MERGE_CHAN)
+    again = sorted({*moved, *(r[0] for r in eng.rows("SELECT DISTINCT src FROM _ws_mchan WHERE NOT late"))})
+    eng.execute("DELETE FROM hunt_chan o USING _ws_mchan m WHERE m.late AND o.src = m.src AND o.chan = m.chan")
+    eng.execute(f"INSERT INTO hunt_chan SELECT src, chan, n, first, last, {STATS}, refs, latest, ends, sq "
+                "FROM _ws_mchan WHERE late AND NOT list_contains(?, src)", [again])
+    for t in ("_ws_dchan", "_ws_mchan"):
+        eng.execute(f"DROP TABLE {t}")
     for _, table, sql, col in PARTS:
-        q, params = _sql(sql, cfg, False)
+        who = again if table == "hunt_chan" else sorted({*hosts, *moved})
+        if not who:
+            continue
+        eng.execute("CREATE OR REPLACE TEMP TABLE h_impl AS SELECT DISTINCT unnest(?::VARCHAR[]) AS host", [who])
+        q, params = _sql(sql, cfg, False, stored=True)
         eng.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT host FROM h_impl)")
         eng.execute(f"INSERT INTO {table} {q}", params)
-    eng.execute("DROP TABLE h_impl")
+    eng.execute("DROP TABLE IF EXISTS h_impl")
 
 
 def build(case: Case, cfg: dict[str, Any], *, stored: bool) -> None:
@@ -138,8 +184,9 @@ def build(case: Case, cfg: dict[str, Any], *, stored: bool) -> None:
     TEMP tables computed now for the implicated hosts (``h_impl``)."""
     for view, table, sql, _ in PARTS:
         case.drop(view)
-        if stored:
-            case.engine.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {table}")
+        if stored:  # the stored channels include single connections: a hunt reads the others
+            where = " WHERE n >= 2" if table == "hunt_chan" else ""
+            case.engine.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {table}{where}")
         else:
             q, params = _sql(sql, cfg, False)
             case.engine.execute(f"CREATE TEMP TABLE {view} AS {q}", params)

@@ -243,19 +243,21 @@ def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
     return {"spec": spec(cfg), "events": case.count(), "sources": sources}
 
 
-def finish_index(case: Case, cfg: dict[str, Any], hosts: list[str] | None = None) -> None:
+def finish_index(case: Case, cfg: dict[str, Any], added: tuple[list[str], str, list[str]] | None = None) -> None:
     """Store the working tables that depend on the pass alone (:data:`wormsign.detect.prep.STORED`)
-    and the summaries of what every host did (:mod:`wormsign.detect.activity`; those of ``hosts``
-    alone when given and the stored ones are this configuration's), and mark ``hunt_index`` and
-    them as those of the events as they are now."""
+    and the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
+    ``hunt_index`` and them as those of the events as they are now. ``added``: only new shards
+    were resolved (the hosts they concern, a query of their events, the hosts the address map
+    moved): the stored summaries, when they are this configuration's, are brought up to date
+    from them (:func:`wormsign.detect.activity.merge_hosts`)."""
     from wormsign.detect import prep
 
     prep.ipmap(case, cfg)
     _index_view(case)
     prep.store(case, cfg)
     have = {r[0] for r in case.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
-    if hosts is not None and case.get_meta(ACTIVITY_SPEC) == activity.spec(cfg) and set(activity.tables()) <= have:
-        activity.store_hosts(case, cfg, hosts)
+    if added is not None and case.get_meta(ACTIVITY_SPEC) == activity.spec(cfg) and set(activity.tables()) <= have:
+        activity.merge_hosts(case, cfg, *added)
     else:
         activity.store(case, cfg)
         case.set_meta(ACTIVITY_SPEC, activity.spec(cfg))
