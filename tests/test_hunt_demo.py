@@ -30,6 +30,14 @@ def test_demo_hunt_names_families_deliveries_and_no_c2_overlap(tmp_path: Path) -
     assert "emotet delivered qakbot on" in res.output
     assert "C2 overlap emotet / qakbot: none" in res.output
     assert "patient zero: " + truth["patient_zero"] in res.output
+    # The phishing entry: Word opened from Outlook is tagged Phishing (T1566), every tag named
+    entry = next(r for r in outbreak["initial_access"] if "T1566" in r["attack"])
+    assert entry["parent"].lower().endswith("outlook.exe") and entry["process"].lower().endswith("winword.exe")
+    assert entry["ts"] <= min(e["ts"] for e in outbreak["edges"])
+    res = CliRunner().invoke(app, ["export", "--case", str(tmp_path / "c.duckdb"), "-o", str(tmp_path / "v.json")])
+    assert res.exit_code == 0, res.output
+    view = json.loads((tmp_path / "v.json").read_text())
+    assert view["attack"]["T1566"] == "Phishing"
 
 
 def test_hunt_exits_3_when_records_were_rejected(tmp_path: Path) -> None:

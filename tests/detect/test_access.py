@@ -26,3 +26,6 @@ def test_chain_starts_at_the_lure_and_a_user_opening_word_is_no_lure(tmp_path: P
     assert all(r["ref"].startswith("d" * 64 + ":") for r in chain)
     assert access.is_lure(chain, cfg)
     assert not access.is_lure(benign, cfg)
+    # Word opened from the mail client is the phishing entry; PowerShell from Word runs the lure
+    assert [r["attack"] for r in chain] == [["T1566", "T1566.001", "T1204.002"], ["T1204.002", "T1059.001"]]
+    assert benign and all(r["attack"] == [] for r in benign)

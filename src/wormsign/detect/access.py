@@ -1,5 +1,6 @@
 """Patient zero's initial-access chain: the process lineage (mail client, Office, script host,
-download) seen on a host before its first outbound spread."""
+download) seen on a host before its first outbound spread, each step tagged with its ATT&CK
+techniques (a program started from the mail client: T1566 Phishing, T1566.001, T1204.002)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,28 @@ def initial_access(case: Case, host: str, before: datetime, cfg: dict[str, Any])
     lures = set(cfg["initial_access_lures"])
     for i, r in enumerate(rows):  # the chain starts at the mail client, Office or script host
         if {_name(r.get("process")), _name(r.get("parent"))} & lures:
-            return rows[i:]
+            rows = rows[i:]
+            break
+    for r in rows:
+        r["attack"] = tag(r, cfg)
     return rows
+
+
+def tag(step: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The ATT&CK techniques of one step (``initial_access_attack`` in config.yaml): a program
+    the mail client started is Phishing (T1566, T1566.001: an attachment opened, and the user
+    running it, T1204.002); one a lure (Office, a script host) started is T1204.002 and what the
+    child is (PowerShell T1059.001, mshta T1218.005, a download tool T1105, ...)."""
+    spec = cfg["initial_access_attack"]
+    proc, parent = _name(step.get("process")), _name(step.get("parent"))
+    out: list[str] = []
+    if parent in set(cfg["initial_access_mail"]):
+        out += spec["from_mail"]
+    elif parent in set(cfg["initial_access_lures"]) and proc in set(cfg["initial_access_children"]):
+        out += spec["from_lure"]
+    if parent in set(cfg["initial_access_lures"]):
+        out += spec["child"].get(proc, [])
+    return list(dict.fromkeys(out))
 
 
 def _name(path: str | None) -> str:

@@ -40,6 +40,8 @@ def attack_names(incidents: list[dict[str, Any]], alert_list: list[dict[str, Any
     for inc in incidents:
         for edge in inc.get("edges") or []:
             seen.update(t for t in edge.get("techniques") or [] if isinstance(t, str))
+        for step in inc.get("initial_access") or []:
+            seen.update(t for t in step.get("attack") or [] if isinstance(t, str))
     for a in alert_list:
         seen.update(t for t in a.get("attack") or [] if isinstance(t, str))
     names = {t: technique_name(t) for t in sorted(seen)}
