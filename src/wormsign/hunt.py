@@ -80,11 +80,8 @@ def _intel(case: Case, intel: object | None) -> tuple[dict[str, list[str]], dict
         return {}, None
     att = intel
     if isinstance(intel, str):
-        try:
-            from wormsign.intel import attribute
-        except ImportError:
-            log.warning("wormsign.intel is not available; families are not named")
-            return {}, None
+        from wormsign.intel import attribute  # imported when used: intel's stores are not needed otherwise
+
         att = attribute(case, intel)
     hosts = getattr(att, "hosts", {}) or {}
     fams = {h: sorted({getattr(f, "family", str(f)) for f in fs}) for h, fs in hosts.items()}
@@ -96,11 +93,8 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
     """Alerts of the Sigma engine: None runs none, [] the in-house rules, else those and ``dirs``."""
     if dirs is None:
         return []
-    try:
-        from wormsign.detect.sigma import run_sigma
-    except ImportError:
-        log.warning("Sigma support (wormsign.detect.sigma) is not available; Sigma rules skipped")
-        return []
+    from wormsign.detect.sigma import run_sigma  # imported when used: pySigma is slow to import
+
     res = run_sigma(case, list(dirs))
     out = getattr(res, "alerts", res)
     return [dict(a) for a in out or []]
@@ -422,10 +416,8 @@ def _outbreaks(
 
 def _resolve(case: Case) -> None:
     """Resolve addresses to hosts if the case changed since (the resolver's ``ensure_resolved``)."""
-    try:
-        from wormsign.resolve import ensure_resolved
-    except ImportError:  # the hunt falls back to its own address map (detect/prep.py)
-        return
+    from wormsign.resolve import ensure_resolved
+
     ensure_resolved(case)
 
 

@@ -118,10 +118,8 @@ def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: fl
         elif run.error:
             err.print(f"[red]{run.name} failed:[/] {run.error}", highlight=False, markup=True)
 
-    load_simulator()  # a clear error first when the simulator is not there
-    if load_hunt() is None:
-        err.print("[yellow]warning:[/] the hunt (wormsign.hunt) is not there yet; "
-                  "every run scores an empty incidents document (zero recall)")
+    load_simulator()  # the simulator and the hunt import here, before the first run
+    load_hunt()
     result = run_suite(names, seed_list, size_list, int(days) if float(days).is_integer() else days,
                        out=out, workers=workers or None, on_run=on_run, benign_volume=benign_volume)
     _print_table(result, md)

@@ -223,14 +223,11 @@ def hunt(
         console.print(f"wrote {_p(inc)} and {_p(al)}", highlight=False, markup=False, soft_wrap=True)
         written = {"incidents": str(inc), "alerts": str(al)}
         if report is not None:
-            try:
-                from wormsign.report import write_report
-            except ImportError:
-                err.print("[yellow]warning:[/] the report module is not available; --report skipped")
-            else:
-                write_report(c, str(report))
-                written["report"] = str(report)
-                console.print(f"wrote {_p(report)}", highlight=False, markup=False, soft_wrap=True)
+            from wormsign.report import write_report
+
+            write_report(c, str(report))
+            written["report"] = str(report)
+            console.print(f"wrote {_p(report)}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print_json(hunt_json(result.document, result.alerts, written, ingested,
                              EXIT_REJECTS if rejected else EXIT_OK))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import tempfile
 import time
@@ -51,25 +50,17 @@ class Run:
 
 
 def load_simulator() -> tuple[Callable[..., dict[str, Any]], list[str]]:
-    """``(simulate, scenario names)`` from :mod:`wormsign.simulate`, or an :class:`EvalError`."""
-    try:
-        mod = importlib.import_module("wormsign.simulate")
-        return mod.simulate, list(mod.SCENARIOS)
-    except (ImportError, AttributeError) as exc:
-        raise EvalError(f"the simulator (wormsign.simulate) is not available: {exc}") from None
+    """``(simulate, scenario names)`` from :mod:`wormsign.simulate` (imported when a suite runs)."""
+    from wormsign.simulate import SCENARIOS, simulate
+
+    return simulate, list(SCENARIOS)
 
 
-def load_hunt() -> Hunt | None:
-    """``wormsign.hunt.hunt``, or ``None`` while the hunt is not there yet. A hunt module that
-    exists but fails to import for another reason raises, so its bug is not hidden."""
-    try:
-        mod = importlib.import_module("wormsign.hunt")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("wormsign.hunt",):
-            return None
-        raise
-    fn = getattr(mod, "hunt", None)
-    return fn if callable(fn) else None
+def load_hunt() -> Hunt:
+    """``wormsign.hunt.hunt`` (imported when a suite runs; the hunt imports the whole engine)."""
+    from wormsign.hunt import hunt
+
+    return hunt
 
 
 def telemetry(out: Path) -> list[str]:
