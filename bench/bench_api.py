@@ -48,11 +48,12 @@ def build(case: Path, hosts: int, days: int) -> None:
 
 
 def serve(case: Path) -> tuple[subprocess.Popen[str], int, str]:
+    log = case.parent / "serve.log"  # serve's messages (a full pipe would stall it)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     proc = subprocess.Popen([str(WORMSIGN), "serve", "--case", str(case), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"), text=True,  # noqa: SIM115
                             env={**os.environ, "COLUMNS": "300"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

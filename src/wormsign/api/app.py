@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,8 +16,10 @@ from fastapi.responses import HTMLResponse
 
 from wormsign import schema
 from wormsign.api.auth import TokenAuth
+from wormsign.api.index import SearchIndex
+from wormsign.api.pool import ReadPool, WriterWaits
 from wormsign.api.published import LastResult, from_case
-from wormsign.api.search import EventQuery, SearchTimeout, search
+from wormsign.api.search import TEXT_FIELDS, EventQuery, SearchTimeout, search
 from wormsign.report.events import BadRef, fetch_events, parse_ref
 from wormsign.report.html import csp, render_page
 from wormsign.report.view import VIEW_FORMAT, ViewError, attack_names, case_summary, settings
@@ -68,23 +69,39 @@ def create_app(
 
     busy = {"Retry-After": "2"}
 
+    pool = ReadPool(path, marker, wait=read_wait, linger=float(_API.get("read_linger_s", 0.05)))
+    index = SearchIndex(TEXT_FIELDS, int(_API.get("search_index_max_events", 5_000_000)))
+    kept: dict[str, tuple[Any, Any]] = {}  # what was read from the case, by the version it was read at
+    kept_lock = threading.Lock()
+
     @contextmanager
     def open_case() -> Iterator[Case]:
-        """The case, read-only, for one request; 503 while a writer waits for it or holds it."""
-        if os.path.exists(marker):
-            raise HTTPException(503, "a hunt or ingest is about to write the case; the last hunt's "
-                                "incidents and alerts are still served", headers=busy)
-        try:
-            case = Case.open(path, read_only=True, wait=read_wait)
-        except CaseLocked as e:
-            raise HTTPException(503, f"the case is being written by {e.holder[:200]}; the last hunt's "
-                                "incidents and alerts are still served", headers=busy) from e
-        except duckdb.Error as e:
-            raise HTTPException(503, f"the case cannot be opened now: {str(e)[:200]}", headers=busy) from e
-        try:
+        """The case, read-only, for one request (a cursor of the server's connection,
+        :mod:`wormsign.api.pool`); 503 while a writer waits for it or holds it."""
+        with ExitStack() as stack:
+            try:
+                case = stack.enter_context(pool.case())
+            except WriterWaits as e:
+                raise HTTPException(503, "a hunt or ingest is about to write the case; the last hunt's "
+                                    "incidents and alerts are still served", headers=busy) from e
+            except CaseLocked as e:
+                raise HTTPException(503, f"the case is being written by {e.holder[:200]}; the last hunt's "
+                                    "incidents and alerts are still served", headers=busy) from e
+            except duckdb.Error as e:
+                raise HTTPException(503, f"the case cannot be opened now: {str(e)[:200]}", headers=busy) from e
             yield case
-        finally:
-            case.close()
+
+    def keep(name: str, case: Case, make: Any) -> Any:
+        """``make(case)``, computed once per version of the case (it cannot change while open)."""
+        version = pool.version
+        with kept_lock:
+            hit = kept.get(name)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = make(case)
+        with kept_lock:
+            kept[name] = (version, value)
+        return value
 
     def result() -> dict[str, Any]:
         """The last complete hunt result: published beside the case, or (a case hunted by an earlier
@@ -110,7 +127,7 @@ def create_app(
         """The case's counts now, or those of the last hunt while the case is being written."""
         try:
             with open_case() as case:
-                return case_summary(case)
+                return dict(keep("summary", case, case_summary))
         except HTTPException as e:
             if e.status_code != 503 or last.get() is None:
                 raise
@@ -205,14 +222,20 @@ def create_app(
 
     @api.get("/hosts", summary="Hosts with events in the case")
     def hosts(limit: Limit = 100, offset: Offset = 0, q: Text = None) -> dict[str, Any]:
-        where, params = ("", []) if not q else (" WHERE host ILIKE ? ESCAPE '\\'", ["%" + _like(q) + "%"])
         with open_case() as case:
-            total = case.rows(f"SELECT count(DISTINCT host) FROM events{where}", params)[0][0]
-            rows = case.rows(
-                f"SELECT host, count(*), min(ts), max(ts) FROM events{where} GROUP BY host "
-                "ORDER BY host LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            )
+            if q:  # a scan of the case
+                where, params = " WHERE host ILIKE ? ESCAPE '\\'", ["%" + _like(q) + "%"]
+                total = case.rows(f"SELECT count(DISTINCT host) FROM events{where}", params)[0][0]
+                rows = case.rows(
+                    f"SELECT host, count(*), min(ts), max(ts) FROM events{where} GROUP BY host "
+                    "ORDER BY host LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
+                )
+            else:  # every host's summary, read once per version of the case
+                every = keep("hosts", case, lambda c: c.rows(
+                    "SELECT host, count(*), min(ts), max(ts) FROM events GROUP BY host ORDER BY host"))
+                total = sum(1 for r in every if r[0] is not None)  # count(DISTINCT host) skips NULL
+                rows = every[offset : offset + limit]
         return {
             "total": int(total),
             "limit": limit,
@@ -225,12 +248,8 @@ def create_app(
     @api.get("/hosts/{host}", summary="One host: its events by kind and its part in each incident")
     def host_info(host: str) -> dict[str, Any]:
         with open_case() as case:
-            kinds = dict(
-                case.rows(
-                    "SELECT kind, count(*) FROM events WHERE host = ? GROUP BY kind ORDER BY kind", [host]
-                )
-            )
-            span = case.rows("SELECT min(ts), max(ts) FROM events WHERE host = ?", [host])[0]
+            kinds, span = keep("host_kinds", case, _host_kinds).get(host, ({}, (None, None)))
+            kinds = dict(kinds)
         try:
             incs = incidents_of()
         except HTTPException as e:
@@ -276,7 +295,12 @@ def create_app(
                                 headers={"Retry-After": "1"})
         try:
             with open_case() as case:
-                return search(case, query, timeout=timeout, count_max=count_max)
+                cur = index.cursor(case, pool.version) if query.indexed() else None
+                try:
+                    return search(case, query, timeout=timeout, count_max=count_max, index=cur)
+                finally:
+                    if cur is not None:
+                        cur.close()
         except SearchTimeout as e:
             raise HTTPException(
                 504, f"{e}; narrow it (host, kind, since, until) or search without raw"
@@ -328,6 +352,20 @@ def create_app(
         return resp
 
     return app
+
+
+def _host_kinds(case: Case) -> dict[Any, tuple[dict[Any, int], tuple[Any, Any]]]:
+    """Per host: its events by kind (in the order of kinds) and its first and last event's time."""
+    out: dict[Any, tuple[dict[Any, int], tuple[Any, Any]]] = {}
+    rows = case.rows("SELECT host, kind, count(*), min(ts), max(ts) FROM events WHERE host IS NOT NULL "
+                     "GROUP BY host, kind ORDER BY host, kind")
+    for host, kind, n, first, last in rows:
+        kinds, (a, b) = out.get(host, ({}, (None, None)))
+        kinds[kind] = int(n)
+        a = first if a is None or (first is not None and first < a) else a
+        b = last if b is None or (last is not None and last > b) else b
+        out[host] = (kinds, (a, b))
+    return out
 
 
 def _like(text: str) -> str:

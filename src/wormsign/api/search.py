@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
+
 from wormsign import schema
+from wormsign.api.index import SEP, fetch_by_eid
 from wormsign.report.events import row_to_event
 from wormsign.store import Case
 
@@ -75,6 +78,35 @@ class EventQuery:
             params += [like] * len(cols)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
+    def indexed(self) -> bool:
+        """Whether the search index (:mod:`wormsign.api.index`) can answer: not for ``raw``, nor
+        for a term holding the index's column separator."""
+        return not self.raw and not (self.q and SEP in self.q)
+
+    def index_where(self) -> tuple[str, list[Any]]:
+        """:meth:`where` over the index's columns: the same matches."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for col, value in (("host", self.host), ("kind", self.kind), ("code", self.code)):
+            if value:
+                clauses.append(f"{col} = ?")  # col is one of three fixed names
+                params.append(value)
+        if self.user:
+            clauses.append("(u1 = lower(?) OR u2 = lower(?))")
+            params += [self.user, self.user]
+        if self.since:
+            clauses.append("ts >= ?")
+            params.append(_utc(self.since))
+        if self.until:
+            clauses.append("ts < ?")
+            params.append(_utc(self.until))
+        if self.q:
+            # A match in the joined text lies in one column: a term without the separator cannot
+            # span two. ILIKE is LIKE on lower-cased text (the index holds it lower-cased).
+            clauses.append("text LIKE lower(?) ESCAPE '\\'")
+            params.append("%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
 
 def _utc(t: datetime) -> datetime:
     """A time without a zone is taken as UTC, like every time in the case."""
@@ -82,22 +114,41 @@ def _utc(t: datetime) -> datetime:
 
 
 def search(
-    case: Case, query: EventQuery, *, timeout: float | None = None, count_max: int | None = None
+    case: Case,
+    query: EventQuery,
+    *,
+    timeout: float | None = None,
+    count_max: int | None = None,
+    index: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
     """One page of matching events (without ``raw``), in time order, and the count of matches: at
     most ``count_max`` are counted (``total_exact`` says whether that was all). A search still
-    running after ``timeout`` seconds is interrupted and raises :class:`SearchTimeout`."""
-    where, params = query.where()
-    count_sql = f"SELECT count(*) FROM events{where}"
+    running after ``timeout`` seconds is interrupted and raises :class:`SearchTimeout`. With
+    ``index`` (a cursor of :class:`wormsign.api.index.SearchIndex`) the matches are found there
+    and the page's events read from their shards, unless :meth:`EventQuery.indexed` says no."""
+    use_index = index is not None and query.indexed()
+    where, params = query.index_where() if use_index else query.where()
+    table = "idx" if use_index else "events"
+    count_sql = f"SELECT count(*) FROM {table}{where}"
     if count_max is not None:
-        count_sql = f"SELECT count(*) FROM (SELECT 1 FROM events{where} LIMIT ?)"
+        count_sql = f"SELECT count(*) FROM (SELECT 1 FROM {table}{where} LIMIT ?)"
         params_count = [*params, count_max + 1]
     else:
         params_count = params
-    sql = f'SELECT {_LIST_SQL} FROM events{where} ORDER BY ts, "src.digest", "src.record" LIMIT ? OFFSET ?'
-    with _deadline(case, timeout):
-        total = int(case.rows(count_sql, params_count)[0][0])
-        rows = case.rows(sql, [*params, query.limit, query.offset])
+    order = "ts, digest, record" if use_index else 'ts, "src.digest", "src.record"'
+    if use_index:
+        assert index is not None
+        sql = f"SELECT eid FROM idx{where} ORDER BY {order} LIMIT ? OFFSET ?"
+        with _deadline(index, timeout):
+            total = int(index.execute(count_sql, params_count).fetchall()[0][0])
+            eids = [int(r[0]) for r in index.execute(sql, [*params, query.limit, query.offset]).fetchall()]
+        with _deadline(getattr(case.engine, "con", None), timeout):
+            rows = fetch_by_eid(case, _LIST_FIELDS, eids)
+    else:
+        sql = f"SELECT {_LIST_SQL} FROM events{where} ORDER BY {order} LIMIT ? OFFSET ?"
+        with _deadline(getattr(case.engine, "con", None), timeout):
+            total = int(case.rows(count_sql, params_count)[0][0])
+            rows = case.rows(sql, [*params, query.limit, query.offset])
     exact = count_max is None or total <= count_max
     return {
         "total": total if exact else count_max,
@@ -109,10 +160,10 @@ def search(
 
 
 class _deadline:  # noqa: N801 (a context manager, used like a function)
-    """Interrupt the case's running statement once ``timeout`` seconds have passed."""
+    """Interrupt the connection's running statement once ``timeout`` seconds have passed."""
 
-    def __init__(self, case: Case, timeout: float | None) -> None:
-        self.con = getattr(case.engine, "con", None)
+    def __init__(self, con: Any, timeout: float | None) -> None:
+        self.con = con
         self.timeout = timeout
         self.fired = threading.Event()
         self.timer: threading.Timer | None = None
