@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from wormsign.intel.match import REF
+from wormsign.intel.sql import REF
 
 
 @dataclass(slots=True)

@@ -15,14 +15,15 @@ import os
 from typing import Any
 
 from wormsign.intel.attribution import Attribution, C2Seen, HostFamily, ProcessFamily
+from wormsign.intel.delivery import find_deliveries
 from wormsign.intel.indicators import config
+from wormsign.intel.sql import REF
 from wormsign.intel.store import ARROW, DDL, TABLE, IntelStore
 
 log = logging.getLogger(__name__)
 
 MATCH = "_ws_intel_match"
 _COPY = "_ws_intel"
-REF = """("{a}"."src.digest" || ':' || CAST("{a}"."src.record" AS VARCHAR))"""
 
 # Columns of every match row: what matched, where, and which process.
 _SELECT = """SELECT '{kind}' AS kind, '{target}' AS target, e.host, e.ts, {ref} AS ref,
@@ -138,8 +139,6 @@ def attribute(case: Any, intel: str | IntelStore) -> Attribution:
 
     ``intel`` is an :class:`IntelStore` (its own file, or inside this case) or the path of one.
     """
-    from wormsign.intel.delivery import find_deliveries
-
     build_matches(case, attach(case, intel))
     cfg = config()
     out = Attribution()
