@@ -58,3 +58,18 @@ def test_adding_a_reader_names_the_real_places() -> None:
         assert path in text and (root / path).exists(), path
     for name in ("sniff", "read", "sink.reject", "sink.add", "FIELD_BY_NAME", "KINDS"):
         assert name in text, name
+
+
+def test_formats_names_every_rule_the_hunt_loads() -> None:
+    """docs/formats.md's alerts.ndjson lists the ``rule`` of every detection rule the hunt loads
+    (src/wormsign/detect/rules), and names no rule that does not exist."""
+    from wormsign.detect.rules import load_rules
+
+    text = (DOCS / "formats.md").read_text("utf-8")
+    section = text.split("## alerts.ndjson", 1)[1].split("\n## ", 1)[0]
+    para = section[section.index("`rule` names the detection"):].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z0-9]+(?:-[a-z0-9]+)+|[a-z]+)`", para)) - {"rule", "host", "source_host", "tactics"}
+    ids = {r.id for r in load_rules()}
+    assert len(ids) >= 20
+    assert ids - named == set(), "rules missing from docs/formats.md"
+    assert named - ids == set(), "docs/formats.md names rules that do not exist"
