@@ -108,6 +108,8 @@ CONFIG_NOTES = {
     "initial_access_images": "patient zero's initial-access chain (detect/access.py)",
     "initial_access_lures": "patient zero's initial-access chain (detect/access.py)",
     "initial_access_children": "patient zero's initial-access chain (detect/access.py)",
+    "initial_access_mail": "the chain's ATT&CK tags: a program these started is phishing (detect/access.py)",
+    "initial_access_attack": "the chain's ATT&CK tags (detect/access.py)",
     "exec_window_s": "`h_edges`; also how far before its infection a host's alerts join its outbreak (hunt.py)",
 }
 
@@ -507,7 +509,10 @@ Each connected tree is one candidate outbreak, largest first; its root is patien
 `initial_access_images` and whose parent is in that list or is `explorer.exe`; the chain starts at the
 first mail client, Office or script host (`initial_access_lures`). It is a *lure* when a lure started
 one of `initial_access_children` (a shell, script host or download tool); patient zero's infection
-time then moves back to the start of the chain.
+time then moves back to the start of the chain. Each step carries its ATT&CK techniques
+(`initial_access_attack`): a program a mail client (`initial_access_mail`) started is phishing
+(`T1566`, `T1566.001`, `T1204.002`); a child a lure started is `T1204.002` plus what the child is
+(`T1059.001` PowerShell, `T1218.005` mshta, `T1105` a download tool, ...).
 
 **Which trees are outbreaks.** A tree becomes an `outbreak` incident when the spread went on from its
 targets (depth 2 or more), or a host in it that spread is tied (brute force, spray, lockouts, beacon,
