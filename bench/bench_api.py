@@ -75,7 +75,7 @@ def endpoint(url: str) -> str:
 
 
 async def phase(
-    base: str, token: str, clients: int, seconds: float, search: bool
+    base: str, token: str, clients: int, seconds: float, search: bool, uncached: bool = False
 ) -> tuple[list[float], Counter[int], dict[str, list[float]]]:
     times: list[float] = []
     per: dict[str, list[float]] = {}
@@ -89,6 +89,8 @@ async def phase(
             while time.monotonic() < stop:
                 url = (f"/api/events?q={rnd.choice(SEARCHES)}&limit=50" if search and rnd.random() < 0.5
                        else rnd.choice(READS))
+                if uncached and url.startswith("/api/events?"):  # another page: no answer kept serves it
+                    url += f"&offset={rnd.randrange(0, 1000)}"
                 t = time.perf_counter()
                 r = await http.get(url)
                 took = time.perf_counter() - t
@@ -109,6 +111,8 @@ def main() -> None:
     ap.add_argument("--case", type=Path)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--uncached", action="store_true",
+                    help="each event search and read asks a random page (offset 0-999): serve has kept no answer")
     ap.add_argument("--hosts", type=int, default=340)
     ap.add_argument("--days", type=int, default=3)
     args = ap.parse_args()
@@ -128,7 +132,7 @@ def main() -> None:
         for name, clients, search in (("1 client, search", 1, True),
                                       (f"{args.clients} clients, no search", args.clients, False),
                                       (f"{args.clients} clients, search", args.clients, True)):
-            t, codes, per = asyncio.run(phase(base, token, clients, args.seconds, search))
+            t, codes, per = asyncio.run(phase(base, token, clients, args.seconds, search, args.uncached))
             rows.append((name, t, codes, per))
         print(f"baseline (1 client, no search): p50 {ref * 1000:.1f} ms over {len(base_t)} requests")
         for name, t, codes, _ in rows:
@@ -140,6 +144,8 @@ def main() -> None:
             for url, t in sorted(per.items()):
                 print(f"  {url:28} n={len(t):6} p50 {pct(t, 50):7.3f} s  p95 {pct(t, 95):7.3f} s  "
                       f"p99 {pct(t, 99):7.3f} s")
+        if proc.poll() is not None:
+            print(f"serve exited with status {proc.returncode} (see {case.parent / 'serve.log'})")
         print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         proc.terminate()

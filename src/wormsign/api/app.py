@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -13,10 +16,11 @@ from typing import Annotated, Any
 import duckdb
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from wormsign import schema
 from wormsign.api.auth import TokenAuth
-from wormsign.api.index import SearchIndex
+from wormsign.api.index import RowCache, SearchIndex
 from wormsign.api.pool import ReadPool, WriterWaits
 from wormsign.api.published import LastResult, from_case
 from wormsign.api.search import TEXT_FIELDS, EventQuery, SearchTimeout, search
@@ -73,6 +77,11 @@ def create_app(
     index = SearchIndex(TEXT_FIELDS, int(_API.get("search_index_max_events", 5_000_000)))
     kept: dict[str, tuple[Any, Any]] = {}  # what was read from the case, by the version it was read at
     kept_lock = threading.Lock()
+    # The last event searches answered, by version of the case and query (a dashboard asks the
+    # same again; a page back is asked again): at most answers_max, the least recent dropped.
+    answers: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+    answers_max, answers_page = int(_API.get("search_answers_kept", 128)), 100
+    rows_kept = RowCache(int(_API.get("search_rows_kept", 20_000)))  # events of pages, by id
 
     @contextmanager
     def open_case() -> Iterator[Case]:
@@ -275,7 +284,7 @@ def create_app(
         }
 
     @api.get("/events", summary=f"Search events: filters are combined with AND; pages of at most {MAX_LIMIT}")
-    def events(
+    async def events(
         limit: Limit = 100,
         offset: Offset = 0,
         host: Text = None,
@@ -290,23 +299,53 @@ def create_app(
         if kind and kind not in schema.KINDS:
             raise HTTPException(422, f"unknown kind; known: {', '.join(schema.KINDS)}")
         query = EventQuery(host, kind, code, user, since, until, q, limit, offset, raw)
-        if not gate.acquire(timeout=queue):
-            raise HTTPException(429, "too many event searches at once; retry shortly",
-                                headers={"Retry-After": "1"})
+        key = (host, kind, code, user, since, until, q, limit, offset, raw)
+        hit = await run_in_threadpool(kept_answer, key)
+        if hit is not None:
+            return hit
+        # The search gate is waited for here, on the event loop: a search that waits holds no
+        # worker thread (the other endpoints keep theirs) and no read of the case.
+        deadline = time.monotonic() + queue
+        while not gate.acquire(blocking=False):
+            if time.monotonic() >= deadline:
+                raise HTTPException(429, "too many event searches at once; retry shortly",
+                                    headers={"Retry-After": "1"})
+            await asyncio.sleep(0.005)
         try:
-            with open_case() as case:
-                cur = index.cursor(case, pool.version) if query.indexed() else None
-                try:
-                    return search(case, query, timeout=timeout, count_max=count_max, index=cur)
-                finally:
-                    if cur is not None:
-                        cur.close()
-        except SearchTimeout as e:
-            raise HTTPException(
-                504, f"{e}; narrow it (host, kind, since, until) or search without raw"
-            ) from e
+            return await run_in_threadpool(answer, query, key)
         finally:
             gate.release()
+
+    def kept_answer(key: tuple[Any, ...]) -> dict[str, Any] | None:
+        """The answer kept for this search of the case as it is now (503 while a writer waits)."""
+        with open_case():
+            version = pool.version
+            with kept_lock:
+                hit = answers.get((version, *key))
+                if hit is not None:
+                    answers.move_to_end((version, *key))
+                return hit
+
+    def answer(query: EventQuery, key: tuple[Any, ...]) -> dict[str, Any]:
+        with open_case() as case:
+            version = pool.version
+            cur = index.cursor(case, version) if query.indexed() else None
+            try:
+                page = search(case, query, timeout=timeout, count_max=count_max, index=cur,
+                              rows_kept=rows_kept, version=version)
+            except SearchTimeout as e:
+                raise HTTPException(
+                    504, f"{e}; narrow it (host, kind, since, until) or search without raw"
+                ) from e
+            finally:
+                if cur is not None:
+                    cur.close()
+        if query.limit <= answers_page:  # bounded memory: at most answers_max pages of answers_page events
+            with kept_lock:
+                answers[(version, *key)] = page
+                while len(answers) > answers_max:
+                    answers.popitem(last=False)
+        return page
 
     @api.get(
         "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>"

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from wormsign import schema
-from wormsign.api.index import SEP, fetch_by_eid
+from wormsign.api.index import SEP, RowCache, fetch_by_eid
 from wormsign.report.events import row_to_event
 from wormsign.store import Case
 
@@ -120,12 +120,15 @@ def search(
     timeout: float | None = None,
     count_max: int | None = None,
     index: duckdb.DuckDBPyConnection | None = None,
+    rows_kept: RowCache | None = None,
+    version: Any = None,
 ) -> dict[str, Any]:
     """One page of matching events (without ``raw``), in time order, and the count of matches: at
     most ``count_max`` are counted (``total_exact`` says whether that was all). A search still
     running after ``timeout`` seconds is interrupted and raises :class:`SearchTimeout`. With
     ``index`` (a cursor of :class:`wormsign.api.index.SearchIndex`) the matches are found there
-    and the page's events read from their shards, unless :meth:`EventQuery.indexed` says no."""
+    and the page's events read from their shards (those ``rows_kept`` holds for ``version``
+    are not read again), unless :meth:`EventQuery.indexed` says no."""
     use_index = index is not None and query.indexed()
     where, params = query.index_where() if use_index else query.where()
     table = "idx" if use_index else "events"
@@ -138,12 +141,24 @@ def search(
     order = "ts, digest, record" if use_index else 'ts, "src.digest", "src.record"'
     if use_index:
         assert index is not None
-        sql = f"SELECT eid FROM idx{where} ORDER BY {order} LIMIT ? OFFSET ?"
+        # One scan takes the matches (narrow: id, time, digest, record), at most count_max + 1 of
+        # them: when that is all of them, they are counted and paged here; when not, the count
+        # stopped early and the page is a second scan (its first rows in time order).
+        cap = "" if count_max is None else " LIMIT ?"
+        start = time.monotonic()
         with _deadline(index, timeout):
-            total = int(index.execute(count_sql, params_count).fetchall()[0][0])
-            eids = [int(r[0]) for r in index.execute(sql, [*params, query.limit, query.offset]).fetchall()]
-        with _deadline(getattr(case.engine, "con", None), timeout):
-            rows = fetch_by_eid(case, _LIST_FIELDS, eids)
+            matches = index.sql(f"SELECT eid, ts, digest, record FROM idx{where}{cap}",
+                                params=params if count_max is None else [*params, count_max + 1]).to_arrow_table()
+            total = matches.num_rows
+            if count_max is None or total <= count_max:
+                page = matches.sort_by([("ts", "ascending"), ("digest", "ascending"), ("record", "ascending")])
+                eids = page.column("eid").to_pylist()[query.offset : query.offset + query.limit]
+            else:
+                sql = f"SELECT eid FROM idx{where} ORDER BY {order} LIMIT ? OFFSET ?"
+                eids = [r[0] for r in index.execute(sql, [*params, query.limit, query.offset]).fetchall()]
+        left = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
+        with _deadline(getattr(case.engine, "con", None), left):
+            rows = fetch_by_eid(case, _LIST_FIELDS, [int(e) for e in eids], rows_kept, version)
     else:
         sql = f"SELECT {_LIST_SQL} FROM events{where} ORDER BY {order} LIMIT ? OFFSET ?"
         with _deadline(getattr(case.engine, "con", None), timeout):
