@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from wormsign.detect.candidates import NETLIDS_WHERE
 from wormsign.store import EID, SHARD_BITS, Case
 from wormsign.testhook import pause
 
@@ -416,11 +417,16 @@ TABLES: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS res_applied_netlids (host VARCHAR, lid VARCHAR)",
     "CREATE TABLE IF NOT EXISTS res_applied_ipmap (ip VARCHAR, host VARCHAR)",
     "ALTER TABLE shards ADD COLUMN IF NOT EXISTS identified BOOLEAN DEFAULT false",
+    "CREATE TABLE IF NOT EXISTS res_netlids (shard BIGINT, host VARCHAR, lid VARCHAR)",
 )
-_PER_SHARD = ("res_obs", "res_known", "res_long", "res_ips", "res_short", "res_krb_l", "res_krb_t", "res_hosts")
+_PER_SHARD = ("res_obs", "res_known", "res_long", "res_ips", "res_short", "res_krb_l", "res_krb_t", "res_hosts",
+              "res_netlids")
 _APPLIED = ("res_applied_res", "res_applied_long", "res_applied_krb", "res_applied_netlids", "res_applied_ipmap")
 
 _HOSTS = "INSERT INTO res_hosts SELECT DISTINCT eid >> {bits}, host FROM {src}"
+#: The logon sessions of inbound network logons (the hunt's pass reads their processes).
+_NETLIDS = ('INSERT INTO res_netlids SELECT DISTINCT eid >> {bits}, host, "winlog.logon.id" FROM {src} WHERE '
+            + NETLIDS_WHERE.replace("{", "{{").replace("}", "}}"))
 
 #: Shards whose rows of the hunt's pass change with the logon sessions of inbound network logons
 #: (a logon and the processes of its session may lie in two shards).
@@ -456,7 +462,7 @@ def _spec(cfg: dict[str, Any]) -> str:
     import hashlib
     import json
 
-    blob = json.dumps([RULES, NEEDS_KNOWN, _KNOWN, _LONG, _IPS, _SHORT, _KRB_LOGONS, _KRB_TICKETS, _MACRO,
+    blob = json.dumps([RULES, NEEDS_KNOWN, _KNOWN, _LONG, _IPS, _SHORT, _KRB_LOGONS, _KRB_TICKETS, _MACRO, _NETLIDS,
                        _observations_sql("x"), _IP_OK, list(NOT_HOST_IPS), list(NETWORK_FORMATS), SHARD_BITS],
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -535,6 +541,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             eng.execute(_KRB_LOGONS.format(src=src, **bits))
             eng.execute(_KRB_TICKETS.format(src=src, **bits), [list(NOT_HOST_IPS)])
             eng.execute(_HOSTS.format(src=src, **bits))
+            eng.execute(_NETLIDS.format(src=src, **bits))
             eng.execute("UPDATE shards SET observed = true WHERE list_contains(?, id)", [group])
     # 2. the identities
     with case.transaction():
@@ -553,11 +560,11 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
     incremental = bool(never) and set(todo) <= never
     reindex = set(todo)
     if not candidates.index_matches(case, cfg):  # another configuration: the whole pass again
-        candidates.start_index(case, cfg)
+        candidates.start_index(case, cfg, stored=True)
         reindex = set(case.shard_ids())
         incremental = False
     else:
-        candidates.prepare_index(case, cfg)
+        candidates.prepare_index(case, cfg, stored=True)
         reindex.update(int(r[0]) for r in eng.rows(_NETLIDS_CHANGED))
     keying = set(todo)
     for group in _groups(case, sorted(reindex), batch_rows):
@@ -654,7 +661,7 @@ def _identities(case: Case, rep: ResolveReport) -> None:
     eng.execute("CREATE OR REPLACE TABLE res_ident_long AS SELECT short, \"full\" FROM _ws_long")
 
 
-def _concerned(case: Case, shards: set[int]) -> tuple[list[str], str, list[str]]:
+def _concerned(case: Case, shards: set[int]) -> tuple[list[str], str, list[int], list[str]]:
     """What the events of new ``shards`` may change in the activity summaries: the hosts they
     are on or come from; a query of those events; and the hosts an address of the map moved
     to or from (their connections' source may have changed)."""
@@ -669,7 +676,7 @@ def _concerned(case: Case, shards: set[int]) -> tuple[list[str], str, list[str]]
         """SELECT DISTINCT host FROM ((SELECT ip, host FROM h_ipmap EXCEPT SELECT * FROM res_applied_ipmap)
                                     UNION (SELECT * FROM res_applied_ipmap EXCEPT SELECT ip, host FROM h_ipmap))
            WHERE host IS NOT NULL""")
-    return sorted(r[0] for r in hosts), part, sorted(r[0] for r in moved)
+    return sorted(r[0] for r in hosts), part, sorted(shards), sorted(r[0] for r in moved)
 
 
 def _state(case: Case) -> dict[str, Any]:

@@ -85,12 +85,12 @@ FROM _ws_dchan d LEFT JOIN hunt_chan o ON o.src = d.src AND o.chan = d.chan
 IMG = """
 WITH p AS (
     SELECT host, lower("process.executable") AS img, min("process.hash.sha256") AS sha
-    FROM events WHERE kind = 'process' AND "process.hash.sha256" IS NOT NULL AND {only:host}
+    FROM {events} WHERE kind = 'process' AND "process.hash.sha256" IS NOT NULL AND {only:host}
     GROUP BY ALL
 ),
 net AS (
     SELECT host, lower("process.executable") AS img, list_sort(list(DISTINCT "destination.ip")) AS dests
-    FROM events WHERE kind = 'network' AND "destination.ip" IS NOT NULL
+    FROM {events} WHERE kind = 'network' AND "destination.ip" IS NOT NULL
       AND NOT regexp_matches("destination.ip", $internal_re) AND "process.executable" IS NOT NULL AND {only:host}
     GROUP BY ALL
 )
@@ -99,15 +99,29 @@ SELECT host, img, p.sha, net.dests FROM p FULL OUTER JOIN net USING (host, img)
 
 # The executables a program wrote (the rows of the stored pass, h_ev), and their starts.
 RUNS = """
-WITH w AS (
-    SELECT DISTINCT host, lower("file.path") AS img FROM h_ev
-    WHERE kind = 'file' AND "event.code" = '11' AND list_contains($exec_extensions, x_ext)
-      AND lower(coalesce("process.executable", 'system')) <> 'system' AND {only:host}
-)
+WITH w AS ({written})
 SELECT e.host, e.ts, lower(e."process.executable") AS img, e."process.hash.sha256" AS sha,
        ws_ref(e."src.digest", e."src.record") AS ref
-FROM events e SEMI JOIN w ON w.host = e.host AND w.img = lower(e."process.executable")
+FROM {events} e SEMI JOIN w ON w.host = e.host AND w.img = lower(e."process.executable")
 WHERE e.kind = 'process' AND e."process.hash.sha256" IS NOT NULL
+"""
+
+#: The executables a program (not the kernel) wrote, per host (``{rows}``: which rows of ``h_ev``).
+WRITTEN = """
+    SELECT DISTINCT host, lower("file.path") AS img FROM h_ev
+    WHERE kind = 'file' AND "event.code" = '11' AND list_contains($exec_extensions, x_ext)
+      AND lower(coalesce("process.executable", 'system')) <> 'system' AND {only:host} AND {rows}
+"""
+
+#: New ``h_img`` rows (``_ws_dimg``: IMG over the new shards) merged into the stored ones: the
+#: least hash, the union of the outside addresses.
+MERGE_IMG = """
+CREATE OR REPLACE TEMP TABLE _ws_mimg AS
+SELECT d.host, d.img,
+       CASE WHEN o.sha IS NULL THEN d.sha WHEN d.sha IS NULL THEN o.sha ELSE least(o.sha, d.sha) END AS sha,
+       CASE WHEN o.dests IS NULL THEN d.dests WHEN d.dests IS NULL THEN o.dests
+            ELSE list_sort(list_distinct(o.dests || d.dests)) END AS dests
+FROM _ws_dimg d LEFT JOIN hunt_img o ON o.host = d.host AND o.img = d.img
 """
 
 #: (view in a hunt, stored table, SQL, the table's host column)
@@ -123,6 +137,7 @@ _NEAR = ("(e.host IN (SELECT host FROM h_impl) OR e.\"source.host\" IN (SELECT h
 
 def _sql(sql: str, cfg: dict[str, Any], everyone: bool, *, stored: bool = False,
          events: str = "events") -> tuple[str, list[Any]]:
+    sql = sql.replace("{written}", WRITTEN.replace("{rows}", "TRUE"))
     sql = sql.replace("{events}", events).replace("{stats}", STATS)
     sql = sql.replace("{having}", "" if stored else "HAVING count(*) >= 2")
     sql = sql.replace("{near:src}", "TRUE" if everyone else _NEAR)
@@ -134,7 +149,8 @@ def _sql(sql: str, cfg: dict[str, Any], everyone: bool, *, stored: bool = False,
 
 def spec(cfg: dict[str, Any]) -> list[Any]:
     """What the stored summaries depend on besides the events."""
-    return [[p[2] for p in PARTS], cfg["internal_re"], sorted(cfg["exec_extensions"]), _NEAR, STATS, MERGE_CHAN]
+    return [[p[2] for p in PARTS], cfg["internal_re"], sorted(cfg["exec_extensions"]), _NEAR, STATS, MERGE_CHAN,
+            WRITTEN, MERGE_IMG]
 
 
 def tables() -> tuple[str, ...]:
@@ -150,13 +166,20 @@ def store(case: Case, cfg: dict[str, Any]) -> None:
         case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {q}", params)
 
 
-def merge_hosts(case: Case, cfg: dict[str, Any], hosts: list[str], new_events: str, moved: list[str]) -> None:
+def merge_hosts(case: Case, cfg: dict[str, Any], hosts: list[str], new_events: str, new_shards: list[int],
+                moved: list[str]) -> None:
     """Files added to a case: the stored summaries brought up to date from ``new_events`` (a
-    query of the new shards' events) alone where they can be, else computed again for the
-    hosts concerned. The channels of ``hosts`` that only gained later connections are extended
-    (:data:`MERGE_CHAN`); the other channels of ``hosts``, and every summary of the hosts the
-    address map ``moved`` (their connections' source may have changed), are summarised again,
-    as are ``h_img`` and ``h_runs`` of ``hosts`` (cheap)."""
+    query of the events of ``new_shards``) alone where they can be.
+
+    - ``h_chan``: the channels of ``hosts`` that only gained later connections are extended
+      (:data:`MERGE_CHAN`); their other channels, and the channels of the hosts the address
+      map ``moved`` (their connections' source may have changed), are summarised again.
+    - ``h_img``: the new shards' rows merged in (:data:`MERGE_IMG`).
+    - ``h_runs``: the new shards' starts of executables written, and the older starts of the
+      executables written for the first time in the new shards.
+    """
+    from wormsign.store import SHARD_BITS
+
     eng = case.engine
     eng.execute("CREATE OR REPLACE TEMP TABLE h_impl AS SELECT DISTINCT unnest(?::VARCHAR[]) AS host", [hosts])
     q, params = _sql(CHAN, cfg, False, stored=True, events=f"({new_events})")
@@ -166,17 +189,31 @@ def merge_hosts(case: Case, cfg: dict[str, Any], hosts: list[str], new_events: s
     eng.execute("DELETE FROM hunt_chan o USING _ws_mchan m WHERE m.late AND o.src = m.src AND o.chan = m.chan")
     eng.execute(f"INSERT INTO hunt_chan SELECT src, chan, n, first, last, {STATS}, refs, latest, ends, sq "
                 "FROM _ws_mchan WHERE late AND NOT list_contains(?, src)", [again])
-    for t in ("_ws_dchan", "_ws_mchan"):
-        eng.execute(f"DROP TABLE {t}")
-    for _, table, sql, col in PARTS:
-        who = again if table == "hunt_chan" else sorted({*hosts, *moved})
-        if not who:
-            continue
-        eng.execute("CREATE OR REPLACE TEMP TABLE h_impl AS SELECT DISTINCT unnest(?::VARCHAR[]) AS host", [who])
-        q, params = _sql(sql, cfg, False, stored=True)
-        eng.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT host FROM h_impl)")
-        eng.execute(f"INSERT INTO {table} {q}", params)
-    eng.execute("DROP TABLE IF EXISTS h_impl")
+    if again:
+        eng.execute("CREATE OR REPLACE TEMP TABLE h_impl AS SELECT DISTINCT unnest(?::VARCHAR[]) AS host", [again])
+        q, params = _sql(CHAN, cfg, False, stored=True)
+        eng.execute("DELETE FROM hunt_chan WHERE src IN (SELECT host FROM h_impl)")
+        eng.execute(f"INSERT INTO hunt_chan {q}", params)
+    # h_img
+    q, params = _sql(IMG, cfg, True, stored=True, events=f"({new_events})")
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_dimg AS {q}", params)
+    eng.execute(MERGE_IMG)
+    eng.execute("DELETE FROM hunt_img o USING _ws_mimg m WHERE o.host = m.host AND o.img = m.img")
+    eng.execute("INSERT INTO hunt_img SELECT host, img, sha, dests FROM _ws_mimg")
+    # h_runs
+    new = f"list_contains({[int(s) for s in new_shards]!r}::BIGINT[], eid >> {SHARD_BITS})"
+    w_all, w_old = (WRITTEN.replace("{only:host}", "TRUE").replace("{rows}", r) for r in ("TRUE", f"NOT {new}"))
+    vals = {"exec_extensions": list(cfg["exec_extensions"])}
+    sql, params = bind(f"CREATE OR REPLACE TEMP TABLE _ws_wnew AS ({w_all}) EXCEPT ({w_old})", vals)
+    eng.execute(sql, params)
+    runs = RUNS.replace("{written}", w_all.replace("{only:host}", "TRUE"))
+    sql, params = bind(runs.replace("{events}", f"({new_events})"), vals)
+    eng.execute(f"INSERT INTO hunt_runs {sql}", params)
+    if eng.rows("SELECT count(*) FROM _ws_wnew")[0][0]:
+        old = f"(SELECT * FROM events WHERE NOT {new})"
+        eng.execute(f"INSERT INTO hunt_runs {RUNS.replace('{written}', 'SELECT * FROM _ws_wnew').replace('{events}', old)}")
+    for t in ("_ws_dchan", "_ws_mchan", "_ws_dimg", "_ws_mimg", "_ws_wnew", "h_impl"):
+        eng.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def build(case: Case, cfg: dict[str, Any], *, stored: bool) -> None:

@@ -174,27 +174,32 @@ def _values(cfg: dict[str, Any]) -> dict[str, Any]:
 
 #: The logon sessions of inbound network logons (4624 type 3 of a user, not a machine account,
 #: nor from the host's loopback), per host: the pass keeps the processes that run in them.
-NETLIDS = """
+NETLIDS_WHERE = """kind = 'auth' AND "event.code" = '4624' AND "winlog.logon.type" = 3 AND "winlog.logon.id" IS NOT NULL
+  AND lower("winlog.logon.id") NOT IN ('0x3e7', '0x3e4', '0x3e5', '0x0')
+  AND "user.name" NOT LIKE '%$' AND coalesce("source.ip", '-') NOT IN ('::1', '127.0.0.1')"""
+NETLIDS = f"""
 CREATE OR REPLACE TEMP TABLE _ws_netlids AS
 SELECT DISTINCT host, "winlog.logon.id" AS lid FROM events
-WHERE kind = 'auth' AND "event.code" = '4624' AND "winlog.logon.type" = 3 AND "winlog.logon.id" IS NOT NULL
-  AND lower("winlog.logon.id") NOT IN ('0x3e7', '0x3e4', '0x3e5', '0x0')
-  AND "user.name" NOT LIKE '%$' AND coalesce("source.ip", '-') NOT IN ('::1', '127.0.0.1')
+WHERE {NETLIDS_WHERE}
 """
+#: The same from the resolver's per-shard table (``res_netlids``), without reading the events.
+NETLIDS_STORED = "CREATE OR REPLACE TEMP TABLE _ws_netlids AS SELECT DISTINCT host, lid FROM res_netlids"
 
 
-def _netlids(case: Case) -> None:
-    case.engine.execute(NETLIDS)
+def _netlids(case: Case, *, stored: bool = False) -> None:
+    """``_ws_netlids``: from the events, or (``stored``: the resolver, once every shard is
+    observed) from its per-shard table."""
+    case.engine.execute(NETLIDS_STORED if stored else NETLIDS)
 
 
 #: Meta key of the configuration ``hunt_index`` is being built with (its rows are kept per shard).
 INDEX_SPEC = "hunt_index_spec"
 
 
-def start_index(case: Case, cfg: dict[str, Any]) -> None:
+def start_index(case: Case, cfg: dict[str, Any], *, stored: bool = False) -> None:
     """An empty ``hunt_index`` with the pass's columns (needs the macros of :mod:`wormsign.detect.prep`)."""
     case.set_meta(INDEX, None)
-    _netlids(case)
+    _netlids(case, stored=stored)
     sql, params = bind(SELECT, _values(cfg))
     case.engine.execute(f"CREATE OR REPLACE TABLE {INDEX} AS SELECT * FROM ({sql}) LIMIT 0", params)
     case.set_meta(INDEX_SPEC, spec(cfg))
@@ -208,10 +213,10 @@ def index_matches(case: Case, cfg: dict[str, Any]) -> bool:
     return "eid" in {c[0] for c in cols}
 
 
-def prepare_index(case: Case, cfg: dict[str, Any]) -> None:
+def prepare_index(case: Case, cfg: dict[str, Any], *, stored: bool = False) -> None:
     """What the pass reads besides the events (the logon sessions of inbound network logons)."""
     case.set_meta(INDEX, None)
-    _netlids(case)
+    _netlids(case, stored=stored)
 
 
 def index_shards(case: Case, cfg: dict[str, Any], shards: list[int]) -> None:
@@ -243,12 +248,13 @@ def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
     return {"spec": spec(cfg), "events": case.count(), "sources": sources}
 
 
-def finish_index(case: Case, cfg: dict[str, Any], added: tuple[list[str], str, list[str]] | None = None) -> None:
+def finish_index(case: Case, cfg: dict[str, Any],
+                 added: tuple[list[str], str, list[int], list[str]] | None = None) -> None:
     """Store the working tables that depend on the pass alone (:data:`wormsign.detect.prep.STORED`)
     and the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
     ``hunt_index`` and them as those of the events as they are now. ``added``: only new shards
-    were resolved (the hosts they concern, a query of their events, the hosts the address map
-    moved): the stored summaries, when they are this configuration's, are brought up to date
+    were resolved (the hosts they concern, a query of their events, their numbers, the hosts the
+    address map moved): the stored summaries, when they are this configuration's, are brought up to date
     from them (:func:`wormsign.detect.activity.merge_hosts`)."""
     from wormsign.detect import prep
 
