@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import duckdb
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -79,7 +80,7 @@ def create_app(
     kept_lock = threading.Lock()
     # The last event searches answered, by version of the case and query (a dashboard asks the
     # same again; a page back is asked again): at most answers_max, the least recent dropped.
-    answers: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+    answers: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
     answers_max, answers_page = int(_API.get("search_answers_kept", 128)), 100
     rows_kept = RowCache(int(_API.get("search_rows_kept", 20_000)))  # events of pages, by id
 
@@ -283,7 +284,8 @@ def create_app(
             "incidents": part,
         }
 
-    @api.get("/events", summary=f"Search events: filters are combined with AND; pages of at most {MAX_LIMIT}")
+    @api.get("/events", summary=f"Search events: filters are combined with AND; pages of at most {MAX_LIMIT}",
+             response_model=dict[str, Any])
     async def events(
         limit: Limit = 100,
         offset: Offset = 0,
@@ -295,14 +297,14 @@ def create_app(
         until: datetime | None = None,
         q: Text = None,
         raw: Annotated[bool, Query(description="q also searches the original records (slower)")] = False,
-    ) -> dict[str, Any]:
+    ) -> Response:
         if kind and kind not in schema.KINDS:
             raise HTTPException(422, f"unknown kind; known: {', '.join(schema.KINDS)}")
         query = EventQuery(host, kind, code, user, since, until, q, limit, offset, raw)
         key = (host, kind, code, user, since, until, q, limit, offset, raw)
         hit = await run_in_threadpool(kept_answer, key)
         if hit is not None:
-            return hit
+            return _json(hit)
         # The search gate is waited for here, on the event loop: a search that waits holds no
         # worker thread (the other endpoints keep theirs) and no read of the case.
         deadline = time.monotonic() + queue
@@ -312,11 +314,11 @@ def create_app(
                                     headers={"Retry-After": "1"})
             await asyncio.sleep(0.005)
         try:
-            return await run_in_threadpool(answer, query, key)
+            return _json(await run_in_threadpool(answer, query, key))
         finally:
             gate.release()
 
-    def kept_answer(key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def kept_answer(key: tuple[Any, ...]) -> bytes | None:
         """The answer kept for this search of the case as it is now (503 while a writer waits)."""
         with open_case():
             version = pool.version
@@ -326,7 +328,8 @@ def create_app(
                     answers.move_to_end((version, *key))
                 return hit
 
-    def answer(query: EventQuery, key: tuple[Any, ...]) -> dict[str, Any]:
+    def answer(query: EventQuery, key: tuple[Any, ...]) -> bytes:
+        """The page as JSON (made here, in a worker thread, not on the event loop)."""
         with open_case() as case:
             version = pool.version
             cur = index.cursor(case, version) if query.indexed() else None
@@ -340,12 +343,13 @@ def create_app(
             finally:
                 if cur is not None:
                     cur.close()
+        body = orjson.dumps(page, default=str)
         if query.limit <= answers_page:  # bounded memory: at most answers_max pages of answers_page events
             with kept_lock:
-                answers[(version, *key)] = page
+                answers[(version, *key)] = body
                 while len(answers) > answers_max:
                     answers.popitem(last=False)
-        return page
+        return body
 
     @api.get(
         "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>"
@@ -381,16 +385,42 @@ def create_app(
         page = render_page(None, mode="api", title=f"wormsign dashboard: {case_id}", nonce=nonce)
         return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce, api=True)})
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Response:
-        resp: Response = await call_next(request)
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-
+    app.add_middleware(_SafeHeaders)
     return app
+
+
+#: Headers every response carries (set over any the endpoint gave).
+SAFE_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"no-referrer",
+    b"x-frame-options": b"DENY",
+    b"cache-control": b"no-store",
+}
+
+
+class _SafeHeaders:
+    """Adds :data:`SAFE_HEADERS` to every HTTP response (a plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` cost each request a task and a copy of the body)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_safe(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in SAFE_HEADERS]
+                message = {**message, "headers": [*kept, *SAFE_HEADERS.items()]}
+            await send(message)
+
+        await self.app(scope, receive, send_safe)
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def _host_kinds(case: Case) -> dict[Any, tuple[dict[Any, int], tuple[Any, Any]]]:
