@@ -92,11 +92,14 @@ async def phase(
                 if uncached and url.startswith("/api/events?"):  # another page: no answer kept serves it
                     url += f"&offset={rnd.randrange(0, 1000)}"
                 t = time.perf_counter()
-                r = await http.get(url)
+                try:
+                    status = (await http.get(url)).status_code
+                except httpx.TransportError:  # counted as status 0: the server closed or failed
+                    status = 0
                 took = time.perf_counter() - t
                 times.append(took)
                 per.setdefault(endpoint(url), []).append(took)
-                codes[r.status_code] += 1
+                codes[status] += 1
 
         await asyncio.gather(*(one(i) for i in range(clients)))
     return times, codes, per
