@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -152,10 +153,12 @@ def create_app(
     api = APIRouter(prefix="/api", dependencies=[Depends(TokenAuth(token))])
 
     @api.get("/cases", summary="The case this server serves")
+    @_as_json
     def cases() -> list[dict[str, Any]]:
         return [{"id": case_id, **summary()}]
 
     @api.get("/cases/{cid}", summary="One case by id")
+    @_as_json
     def case_info(cid: str) -> dict[str, Any]:
         if cid != case_id:
             raise HTTPException(404, "no such case")
@@ -169,6 +172,7 @@ def create_app(
         return {"id": case_id, **info, "hunt": hunted}
 
     @api.get("/view", summary="Everything the dashboard shows, without evidence events")
+    @_as_json
     def view() -> dict[str, Any]:
         data = result()
         doc = data["hunt"]
@@ -186,6 +190,7 @@ def create_app(
         }
 
     @api.get("/incidents", summary="Incidents the hunt found, in short")
+    @_as_json
     def incidents() -> dict[str, Any]:
         keys = ("id", "type", "title", "severity", "first_seen", "last_seen", "patient_zero")
         out = [
@@ -196,10 +201,12 @@ def create_app(
         return {"total": len(out), "incidents": out}
 
     @api.get("/incidents/{incident_id}", summary="One incident, as in incidents.json")
+    @_as_json
     def incident(incident_id: str) -> dict[str, Any]:
         return incident_of(incident_id)
 
     @api.get("/incidents/{incident_id}/graph", summary="The propagation graph of one incident")
+    @_as_json
     def incident_graph(incident_id: str) -> dict[str, Any]:
         inc = incident_of(incident_id)
         nodes = {h["host"]: h for h in inc.get("hosts") or [] if isinstance(h, dict) and "host" in h}
@@ -215,6 +222,7 @@ def create_app(
         }
 
     @api.get("/alerts", summary="Alerts of the hunt, filtered and paged")
+    @_as_json
     def alert_list(
         limit: Limit = 100, offset: Offset = 0, rule: Text = None, host: Text = None, severity: Text = None
     ) -> dict[str, Any]:
@@ -224,6 +232,7 @@ def create_app(
         return {"total": len(found), "limit": limit, "offset": offset, "alerts": page}
 
     @api.get("/alerts/{alert_id}", summary="One alert")
+    @_as_json
     def alert(alert_id: str) -> dict[str, Any]:
         for a in alerts_of():
             if a.get("id") == alert_id:
@@ -231,6 +240,7 @@ def create_app(
         raise HTTPException(404, "no such alert")
 
     @api.get("/hosts", summary="Hosts with events in the case")
+    @_as_json
     def hosts(limit: Limit = 100, offset: Offset = 0, q: Text = None) -> dict[str, Any]:
         with open_case() as case:
             if q:  # a scan of the case
@@ -256,6 +266,7 @@ def create_app(
         }
 
     @api.get("/hosts/{host}", summary="One host: its events by kind and its part in each incident")
+    @_as_json
     def host_info(host: str) -> dict[str, Any]:
         with open_case() as case:
             kinds, span = keep("host_kinds", case, _host_kinds).get(host, ({}, (None, None)))
@@ -354,6 +365,7 @@ def create_app(
     @api.get(
         "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>"
     )
+    @_as_json
     def event(ref: str) -> dict[str, Any]:
         try:
             parse_ref(ref)
@@ -366,6 +378,7 @@ def create_app(
         return found[ref]
 
     @api.get("/evidence", summary="Several events by reference (the evidence of a host, edge or alert)")
+    @_as_json
     def evidence(ref: Annotated[list[str], Query(max_length=int(_API["max_refs"]))]) -> dict[str, Any]:
         for r in ref:
             try:
@@ -421,6 +434,17 @@ class _SafeHeaders:
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
+
+
+def _as_json(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """The endpoint answering JSON made in its worker thread (orjson), not on the event loop (where
+    FastAPI would make it from the return annotation, which still describes it in the spec)."""
+
+    @functools.wraps(endpoint)
+    def answer(*args: Any, **kwargs: Any) -> Response:
+        return _json(orjson.dumps(endpoint(*args, **kwargs), default=str))
+
+    return answer
 
 
 def _host_kinds(case: Case) -> dict[Any, tuple[dict[Any, int], tuple[Any, Any]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,7 +64,9 @@ class ReadPool:
         self._case: Case | None = None
         self._temp_view: str | None = None  # the events view a moved case needs in each cursor
         self._users = 0
-        self._timer: threading.Timer | None = None
+        self._idle_since = 0.0
+        self._opening: object | None = None  # the open under way (one at a time, the lock not held)
+        self._failed: tuple[object, BaseException] | None = None  # the last open that failed
         self._version: tuple[Any, ...] | None = None
 
     @property
@@ -76,23 +79,13 @@ class ReadPool:
         """The case for one request (a cursor of the shared connection). Raises
         :class:`WriterWaits` while a writer waits for the case, and :class:`~wormsign.store.CaseLocked`
         (or DuckDB's error) when it cannot be opened."""
-        with self._cond:
-            if os.path.exists(self.marker):
-                self._close_when_idle()
-                raise WriterWaits()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._case is None:
-                self._open()
-            assert self._case is not None
-            self._users += 1
-            parent, view = self._case, self._temp_view
-            try:  # the parent connection is used by one thread at a time
+        parent, view = self._enter()
+        try:
+            with self._cond:  # the parent connection is used by one thread at a time
                 cur = parent.engine.con.cursor()  # type: ignore[attr-defined]
-            except BaseException:
-                self._users -= 1
-                raise
+        except BaseException:
+            self._leave()
+            raise
         try:
             if view is not None:
                 cur.execute(f"CREATE TEMP VIEW events AS {view}")
@@ -101,37 +94,74 @@ class ReadPool:
             yield case
         finally:
             cur.close()
-            with self._cond:
-                self._users -= 1
-                if self._users == 0:
-                    if os.path.exists(self.marker) or self.linger <= 0:
-                        self._close()
-                    else:
-                        self._timer = threading.Timer(self.linger, self._expire)
-                        self._timer.daemon = True
-                        self._timer.start()
+            self._leave()
 
-    def _open(self) -> None:
+    def _enter(self) -> tuple[Case, str | None]:
+        """Count a request in, opening the catalog first when it is closed. Requests that come
+        while another opens it wait for that open, and share its failure (each waiting its turn
+        for ``wait`` seconds would make the last wait many times as long)."""
+        with self._cond:
+            while True:
+                if os.path.exists(self.marker):
+                    if self._users == 0:
+                        self._close()
+                    raise WriterWaits()
+                if self._case is not None:
+                    self._users += 1
+                    return self._case, self._temp_view
+                if self._opening is None:
+                    attempt = self._opening = object()
+                    break
+                waiting_for = self._opening
+                while self._opening is waiting_for:
+                    self._cond.wait()
+                if self._failed is not None and self._failed[0] is waiting_for:
+                    raise self._failed[1]
+        try:
+            case, view = self._connect()
+        except BaseException as exc:
+            with self._cond:
+                self._opening, self._failed = None, (attempt, exc)
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._case, self._temp_view, self._opening = case, view, None
+            self._version = (_stamp(self.path), tuple(case._shards))
+            self._users += 1
+            self._cond.notify_all()
+        threading.Thread(target=self._reap, args=(case,), name="wormsign-case-reaper", daemon=True).start()
+        return case, view
+
+    def _leave(self) -> None:
+        with self._cond:
+            self._users -= 1
+            if self._users == 0:
+                self._idle_since = time.monotonic()
+                if self.linger <= 0 or os.path.exists(self.marker):
+                    self._close()
+
+    def _connect(self) -> tuple[Case, str | None]:
         case = Case.open(self.path, read_only=True, wait=self.wait)
         try:
             temp = case.rows("SELECT count(*) FROM duckdb_views() WHERE view_name = 'events' AND temporary")
-            self._temp_view = case.events_sql() if temp[0][0] else None
+            view = case.events_sql() if temp[0][0] else None
             case.engine.execute("SET GLOBAL parquet_metadata_cache = true")
         except BaseException:
             case.close()
             raise
-        self._case = case
-        self._version = (_stamp(self.path), tuple(case._shards))
+        return case, view
 
-    def _expire(self) -> None:
+    def _reap(self, case: Case) -> None:
+        """While ``case`` is the open connection: close it once no request has used it for
+        ``linger`` seconds, or at once when no request uses it and a writer waits."""
+        step = min(max(self.linger / 2, 0.01), 0.05)
         with self._cond:
-            self._timer = None
-            if self._users == 0:
-                self._close()
-
-    def _close_when_idle(self) -> None:
-        if self._users == 0:
-            self._close()
+            while self._case is case:
+                if self._users == 0 and (time.monotonic() - self._idle_since >= self.linger
+                                         or os.path.exists(self.marker)):
+                    self._close()
+                    return
+                self._cond.wait(step)
 
     def _close(self) -> None:
         if self._case is not None:
@@ -140,7 +170,4 @@ class ReadPool:
 
     def close(self) -> None:
         with self._cond:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             self._close()
