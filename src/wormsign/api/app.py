@@ -7,7 +7,7 @@ import functools
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -316,18 +316,35 @@ def create_app(
         hit = await run_in_threadpool(kept_answer, key)
         if hit is not None:
             return _json(hit)
-        # The search gate is waited for here, on the event loop: a search that waits holds no
-        # worker thread (the other endpoints keep theirs) and no read of the case.
-        deadline = time.monotonic() + queue
-        while not gate.acquire(blocking=False):
-            if time.monotonic() >= deadline:
-                raise HTTPException(429, "too many event searches at once; retry shortly",
-                                    headers={"Retry-After": "1"})
-            await asyncio.sleep(0.005)
+        if not await take_gate():
+            raise HTTPException(429, "too many event searches at once; retry shortly",
+                                headers={"Retry-After": "1"})
         try:
             return _json(await run_in_threadpool(answer, query, key))
         finally:
             gate.release()
+
+    queued: deque[object] = deque()  # the searches waiting for the gate, first come first
+
+    async def take_gate() -> bool:
+        """A place in the search gate, waited for ``queue`` seconds at most, in the order the
+        searches came. The wait is on the event loop: a search that waits holds no worker
+        thread (the other endpoints keep theirs) and no read of the case."""
+        if not queued and gate.acquire(blocking=False):
+            return True
+        me = object()
+        queued.append(me)
+        deadline = time.monotonic() + queue
+        try:
+            while True:
+                if queued[0] is me and gate.acquire(blocking=False):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                await asyncio.sleep(min(0.005, left))
+        finally:
+            queued.remove(me)
 
     def kept_answer(key: tuple[Any, ...]) -> bytes | None:
         """The answer kept for this search of the case as it is now (503 while a writer waits)."""

@@ -103,7 +103,7 @@ class EventQuery:
         if self.q:
             # A match in the joined text lies in one column: a term without the separator cannot
             # span two. ILIKE is LIKE on lower-cased text (the index holds it lower-cased).
-            clauses.append("text LIKE lower(?) ESCAPE '\\'")
+            clauses.append("tid IN (SELECT tid FROM texts WHERE text LIKE lower(?) ESCAPE '\\')")
             params.append("%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
