@@ -82,6 +82,7 @@ def create_app(
     # The last event searches answered, by version of the case and query (a dashboard asks the
     # same again; a page back is asked again): at most answers_max, the least recent dropped.
     answers: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+    view_kept: dict[str, tuple[Any, bytes, bytes]] = {}  # /api/view's JSON, by result and summary
     answers_max, answers_page = int(_API.get("search_answers_kept", 128)), 100
     rows_kept = RowCache(int(_API.get("search_rows_kept", 20_000)))  # events of pages, by id
 
@@ -171,23 +172,33 @@ def create_app(
             hunted = False
         return {"id": case_id, **info, "hunt": hunted}
 
-    @api.get("/view", summary="Everything the dashboard shows, without evidence events")
+    @api.get("/view", summary="Everything the dashboard shows, without evidence events",
+             response_model=dict[str, Any])
     @_as_json
-    def view() -> dict[str, Any]:
+    def view() -> Response:
         data = result()
+        now = summary()
+        stamp = orjson.dumps(now, default=str)
+        with kept_lock:
+            hit = view_kept.get("view")
+        if hit is not None and hit[0] is data and hit[1] == stamp:  # the same result, the same case
+            return _json(hit[2])
         doc = data["hunt"]
         conf = settings()
         incs = incidents_of()
         alert_list = alerts_of()[: int(conf["evidence"]["max_events"])]
-        return {
+        body = orjson.dumps({
             "format": VIEW_FORMAT,
-            "case": summary(),
+            "case": now,
             "hunt": {k: doc.get(k) for k in ("format", "generator", "generated_at")},
             "incidents": incs,
             "alerts": alert_list,
             "attack": attack_names(incs, alert_list),
             "colours": conf["colours"],
-        }
+        }, default=str)
+        with kept_lock:
+            view_kept["view"] = (data, stamp, body)
+        return _json(body)
 
     @api.get("/incidents", summary="Incidents the hunt found, in short")
     @_as_json
@@ -459,7 +470,8 @@ def _as_json(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     def answer(*args: Any, **kwargs: Any) -> Response:
-        return _json(orjson.dumps(endpoint(*args, **kwargs), default=str))
+        out = endpoint(*args, **kwargs)
+        return out if isinstance(out, Response) else _json(orjson.dumps(out, default=str))
 
     return answer
 
