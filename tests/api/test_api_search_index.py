@@ -212,3 +212,18 @@ def test_every_response_carries_the_safe_headers(tmp_path: Path) -> None:
         assert r.headers.get_list("cache-control") == ["no-store"]
     assert responses[1].headers["content-type"] == "application/json"
     assert responses[1].json() == {"total": 0, "total_exact": True, "limit": 100, "offset": 0, "events": []}
+
+
+def test_a_moved_case_is_served(tmp_path: Path) -> None:
+    """The catalog's view names the shards where they were: each request's cursor gets its own."""
+    path = _case(tmp_path)
+    before = _client(path)
+    want = [before.get("/api/events", params={"q": q}).json() for q in ("admin", "payload.exe")]
+    hosts = before.get("/api/hosts").json()
+    moved = tmp_path / "elsewhere" / "moved.duckdb"
+    moved.parent.mkdir()
+    path.rename(moved)
+    client = _client(moved)
+    assert [client.get("/api/events", params={"q": q}).json() for q in ("admin", "payload.exe")] == want
+    assert client.get("/api/events", params={"q": "payload.exe", "raw": "true"}).json()["total"] == want[1]["total"]
+    assert client.get("/api/hosts").json() == hosts

@@ -76,7 +76,7 @@ def create_app(
     busy = {"Retry-After": "2"}
 
     pool = ReadPool(path, marker, wait=read_wait, linger=float(_API.get("read_linger_s", 0.05)))
-    index = SearchIndex(TEXT_FIELDS, int(_API.get("search_index_max_events", 5_000_000)))
+    index = SearchIndex(TEXT_FIELDS, int(_API.get("search_index_max_events", 2_000_000)))
     kept: dict[str, tuple[Any, Any]] = {}  # what was read from the case, by the version it was read at
     kept_lock = threading.Lock()
     # The last event searches answered, by version of the case and query (a dashboard asks the
