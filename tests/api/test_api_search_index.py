@@ -13,12 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from outbreak_fixture import T0, build
+from outbreak_fixture import DIGEST, T0, build
 
 from wormsign.api import create_app, load_or_create
-from wormsign.api.index import SEP, SearchIndex
+from wormsign.api.index import SEP, SearchIndex, fetch_refs
 from wormsign.api.search import TEXT_FIELDS, EventQuery, search
 from wormsign.ingest.base import rows_to_table
+from wormsign.report.events import fetch_events
 from wormsign.store import CATALOG, KEY_COLUMNS, Case
 
 
@@ -227,3 +228,26 @@ def test_a_moved_case_is_served(tmp_path: Path) -> None:
     assert [client.get("/api/events", params={"q": q}).json() for q in ("admin", "payload.exe")] == want
     assert client.get("/api/events", params={"q": "payload.exe", "raw": "true"}).json()["total"] == want[1]["total"]
     assert client.get("/api/hosts").json() == hosts
+
+
+def test_evidence_through_the_index_is_the_case_evidence(tmp_path: Path) -> None:
+    path = _case(tmp_path)
+    with Case.open(str(path), read_only=True) as case:
+        every = [f"{d}:{r}" for d, r in case.rows('SELECT "src.digest", "src.record" FROM events')]
+        refs = [*reversed(every), every[0], "not-a-ref", f"{'ef' * 32}:1", f"{DIGEST}:999999"]
+        cur = SearchIndex(TEXT_FIELDS, 1_000_000).cursor(case, "v1")
+        assert cur is not None
+        try:
+            for max_raw in (16384, 10):
+                got = fetch_refs(case, cur, refs, max_raw=max_raw)
+                assert got == fetch_events(case, refs, max_raw=max_raw)
+                assert list(got) == list(fetch_events(case, refs, max_raw=max_raw)) and len(got) == len(every)
+            assert any(ev.get("raw_truncated") for ev in fetch_refs(case, cur, every, max_raw=10).values())
+            assert {ev["host"] for ev in got.values()} >= {"resolved-ws-0001", "srv-1"}  # keys applied
+        finally:
+            cur.close()
+    client = _client(path)
+    page = client.get("/api/evidence", params={"ref": refs[:5]}).json()
+    assert list(page["events"]) == sorted(refs[:5], key=every.index) and page["missing"] == []
+    assert client.get(f"/api/events/{every[3]}").json()["ref"] == every[3]
+    assert client.get(f"/api/events/{DIGEST}:999999").status_code == 404

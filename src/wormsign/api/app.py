@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from wormsign import schema
 from wormsign.api.auth import TokenAuth
-from wormsign.api.index import RowCache, SearchIndex
+from wormsign.api.index import RowCache, SearchIndex, fetch_refs
 from wormsign.api.pool import ReadPool, WriterWaits
 from wormsign.api.published import LastResult, from_case
 from wormsign.api.search import TEXT_FIELDS, EventQuery, SearchTimeout, search
@@ -357,6 +357,17 @@ def create_app(
         finally:
             queued.remove(me)
 
+    def evidence_of(case: Case, refs: list[str], max_raw: int) -> dict[str, dict[str, Any]]:
+        """The events of ``refs``: their ids from the search index (a case too large for one is
+        read as :func:`fetch_events` reads it)."""
+        cur = index.cursor(case, pool.version)
+        if cur is None:
+            return fetch_events(case, refs, max_raw=max_raw)
+        try:
+            return fetch_refs(case, cur, refs, max_raw=max_raw)
+        finally:
+            cur.close()
+
     def kept_answer(key: tuple[Any, ...]) -> bytes | None:
         """The answer kept for this search of the case as it is now (503 while a writer waits)."""
         with open_case():
@@ -400,7 +411,7 @@ def create_app(
         except BadRef as e:
             raise HTTPException(422, str(e)) from e
         with open_case() as case:
-            found = fetch_events(case, [ref])
+            found = evidence_of(case, [ref], 16384)
         if ref not in found:
             raise HTTPException(404, "no such event")
         return found[ref]
@@ -414,7 +425,7 @@ def create_app(
             except BadRef as e:
                 raise HTTPException(422, str(e)) from e
         with open_case() as case:
-            found = fetch_events(case, ref, max_raw=int(settings()["evidence"]["max_raw_chars"]))
+            found = evidence_of(case, ref, int(settings()["evidence"]["max_raw_chars"]))
         return {"events": found, "missing": [r for r in ref if r not in found]}
 
     app.include_router(api)

@@ -114,6 +114,12 @@ def fetch_by_eid(case: Case, fields: tuple[str, ...], eids: list[int], cache: Ro
     """The ``fields`` of the events ``eids``, in that order, read from their shards (and the
     shards' keys files) alone: a filter on the ``events`` view reads every shard whole. With
     ``cache`` (the rows of the same ``fields`` at ``version``), the rows it holds are not read."""
+    found = _rows_by_eid(case, fields, eids, cache, version)
+    return [found[e] for e in eids if e in found]
+
+
+def _rows_by_eid(case: Case, fields: tuple[str, ...], eids: list[int], cache: RowCache | None,
+                 version: Any) -> dict[int, tuple[Any, ...]]:
     have = cache.get(version, eids) if cache is not None else {}
     by_shard: dict[int, list[int]] = defaultdict(list)
     for e in eids:
@@ -151,4 +157,32 @@ def fetch_by_eid(case: Case, fields: tuple[str, ...], eids: list[int], cache: Ro
     if cache is not None and found:
         cache.put(version, found)
     found.update(have)
-    return [found[e] for e in eids if e in found]
+    return found
+
+
+def fetch_refs(case: Case, index: duckdb.DuckDBPyConnection, refs: list[str], *,
+               max_raw: int) -> dict[str, dict[str, Any]]:
+    """:func:`wormsign.report.events.fetch_events` through the index: the references' event ids
+    are looked up there (not in a scan of every shard beside its keys), then read by id."""
+    from wormsign.report.events import BadRef, parse_ref, row_to_event
+
+    by_digest: dict[str, set[int]] = defaultdict(set)
+    for ref in refs:
+        try:
+            digest, record = parse_ref(ref)
+        except BadRef:
+            continue
+        by_digest[digest].add(record)
+    pairs = [(d, r) for d, recs in by_digest.items() for r in sorted(recs)]
+    if not pairs:
+        return {}
+    ids = index.execute(
+        """WITH k AS (SELECT unnest(?::VARCHAR[]) AS d, unnest(?::BIGINT[]) AS r)
+           SELECT i.digest, i.record, min(i.eid) FROM idx i JOIN k ON i.digest = k.d AND i.record = k.r
+           GROUP BY ALL""",
+        [[d for d, _ in pairs], [r for _, r in pairs]]).fetchall()
+    eid_of = {(d, int(r)): int(e) for d, r, e in ids}
+    rows = _rows_by_eid(case, schema.FIELD_NAMES, list(eid_of.values()), None, None)
+    # in the order of the references' files, then of their records
+    return {f"{d}:{r}": row_to_event(schema.FIELD_NAMES, rows[eid_of[(d, r)]], max_raw)
+            for d, r in pairs if (d, r) in eid_of and eid_of[(d, r)] in rows}
