@@ -260,8 +260,10 @@ def finish_index(case: Case, cfg: dict[str, Any],
 
     prep.ipmap(case, cfg)
     _index_view(case)
-    prep.store(case, cfg)
     have = {r[0] for r in case.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
+    # rows of new shards appended, when the address map did not move and the tables are there
+    rows_only = added is not None and not added[3] and set(prep.stored_tables()) <= have
+    prep.store(case, cfg, added[2] if rows_only and added is not None else None)
     if added is not None and case.get_meta(ACTIVITY_SPEC) == activity.spec(cfg) and set(activity.tables()) <= have:
         activity.merge_hosts(case, cfg, *added)
     else:

@@ -31,6 +31,7 @@ tables.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, timedelta
 from typing import Any
 
 from wormsign.detect import activity, candidates
@@ -330,6 +331,12 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
 )
 #: Working tables a hunt changes: copied from the stored ones, not viewed.
 COPIED = ("h_drops",)
+#: The rows of the pass AUTHFAIL reads (a time bound is added to it when files are added).
+_AUTH_ROWS = """WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."user.name" IS NOT NULL"""
+
+#: Stored tables of one row per row of the pass (each from its own event and the address map
+#: alone): adding files adds the rows of their events (:func:`store`).
+PER_ROW = ("hunt_drops", "hunt_execs", "hunt_smb", "hunt_logons", "hunt_inbound")
 
 
 def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
@@ -352,9 +359,47 @@ def _stored(case: Case) -> None:
         case.engine.execute(f"CREATE TEMP {kind} {name} AS SELECT * FROM {table}")
 
 
-def store(case: Case, cfg: dict[str, Any]) -> None:
-    """Store the working tables of :data:`STORED` (needs ``h_ev`` and ``h_ipmap``)."""
-    _working(case, cfg, store=True)
+def store(case: Case, cfg: dict[str, Any], new_shards: list[int] | None = None) -> None:
+    """Store the working tables of :data:`STORED` (needs ``h_ev`` and ``h_ipmap``). With
+    ``new_shards`` (files added; the address map unchanged; the stored tables this
+    configuration's), the tables of :data:`PER_ROW` only gain the rows of those shards' events."""
+    if new_shards is None:
+        _working(case, cfg, store=True)
+        return
+    from wormsign.store import SHARD_BITS
+
+    eng = case.engine
+    low = min(int(x) for x in new_shards) << SHARD_BITS
+    new = f"eid >= {low} AND list_contains({[int(x) for x in new_shards]!r}::BIGINT[], eid >> {SHARD_BITS})"
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_hev_new AS SELECT * FROM h_ev WHERE {new}")
+    # A failure's row depends on the successes after it within auth_window_s: those from the
+    # new events' first authentication, less the window, on are computed again.
+    first = eng.rows("SELECT min(ts) FROM _ws_hev_new WHERE kind IN ('auth', 'ntlm', 'kerberos')")[0][0]
+    for name, table, sql, params in STORED:
+        case.drop(name)
+        if table == "hunt_authfail" and first is None:
+            pass  # no new authentication: the failures' rows stay as they are
+        elif table == "hunt_authfail":
+            since = first - timedelta(seconds=int(cfg["auth_window_s"]))
+            lit = f"TIMESTAMPTZ '{since.astimezone(UTC).isoformat()}'"
+            q = sql.replace(_AUTH_ROWS, f"{_AUTH_ROWS} AND e.ts >= {lit}")
+            eng.execute(f"DELETE FROM {table} WHERE ts >= {lit}")
+            eng.execute(f"INSERT INTO {table} {q}", params(cfg))
+        elif table in PER_ROW:
+            q = sql.replace("FROM h_ev", "FROM _ws_hev_new").replace("FROM h_logons", "FROM _ws_logons_new")
+            # a remote execution's identity goes on from the stored ones
+            q = q.replace("row_number() OVER () AS xid",
+                          f"row_number() OVER () + (SELECT coalesce(max(xid), 0) FROM {table}) AS xid")
+            if table == "hunt_logons":
+                eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_logons_new AS {q}", params(cfg))
+                eng.execute(f"INSERT INTO {table} SELECT * FROM _ws_logons_new")
+            else:
+                eng.execute(f"INSERT INTO {table} {q}", params(cfg))
+        else:
+            eng.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params(cfg))
+        eng.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+    eng.execute("DROP TABLE IF EXISTS _ws_logons_new")
+    eng.execute("DROP TABLE _ws_hev_new")
 
 
 def stored_tables() -> tuple[str, ...]:
