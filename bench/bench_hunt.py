@@ -61,6 +61,7 @@ try:
 except ImportError:
     cols = a["columns"]
 con = duckdb.connect(a["case"] + "/catalog.duckdb", read_only=True)  # the view events
+con.execute("SET enable_progress_bar = false")
 have = {r[0] for r in con.execute(
     "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'").fetchall()}
 cols = [c for c in cols if c in have]

@@ -239,9 +239,11 @@ def _windowed(case: Case, window: Window | None) -> Iterator[None]:
     db = case.rows("SELECT current_database()")[0][0]
     main = '"' + str(db).replace('"', '""') + '".main.events'
     case.engine.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {main} WHERE {window.where()}")
+    case.scope = window.where()
     try:
         yield
     finally:
+        case.scope = None
         case.engine.execute("DROP VIEW IF EXISTS temp.main.events")
 
 

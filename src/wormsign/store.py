@@ -321,6 +321,8 @@ class Case:
         self.root = os.path.abspath(path)
         self._next_shard: int | None = None
         self._shards: list[tuple[int, bool]] = []
+        #: A condition on the events a windowed hunt reads (:meth:`raw_events_sql`); None: all.
+        self.scope: str | None = None
 
     @classmethod
     def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0) -> Case:
@@ -417,6 +419,17 @@ class Case:
                          f"FROM read_parquet({_sql_list([self._file(EVENTS_DIR, i) for i in keyed])}) e "
                          f"POSITIONAL JOIN read_parquet({_sql_list([self._file(KEYS_DIR, i) for i in keyed])}) k")
         return "\nUNION ALL ".join(parts)
+
+    def raw_events_sql(self) -> str:
+        """The events as ingest wrote them, without their keys: for every column but
+        ``source.host``, ``destination.host`` and the ``host`` of a network sensor's records it
+        reads what ``events`` does, and a filter reaches the files (their row groups' statistics
+        skip what it excludes), which the keys' positional join prevents. ``scope``, when set
+        (a windowed hunt), limits it as it limits ``events``."""
+        if not self._shards:
+            return _empty_events()
+        sql = f"SELECT * FROM read_parquet({self.shard_files(self.shard_ids())})"
+        return f"{sql} WHERE {self.scope}" if self.scope else sql
 
     def shard_files(self, shards: Iterable[int]) -> str:
         """The raw files of ``shards`` (as ingest wrote them, without keys) as a SQL list literal."""

@@ -9,10 +9,12 @@ from typing import Any
 
 from wormsign.store import Case
 
+# Process starts (their host is never resolved again: only a network sensor's records' is),
+# read from the shards as written so that the filter on the host reaches the files.
 CHAIN = """
 SELECT ts, host, "process.executable" AS process, "process.parent.executable" AS parent,
        "process.command_line" AS command_line, ws_ref("src.digest", "src.record") AS ref
-FROM events
+FROM ({events})
 WHERE kind = 'process' AND host = ? AND ts <= ? AND ts >= ? - to_seconds(?)
   AND (list_contains(?, ws_base("process.executable")) OR list_contains(?, ws_base("process.parent.executable")))
   AND list_contains(?, coalesce(ws_base("process.parent.executable"), ''))
@@ -24,7 +26,7 @@ def initial_access(case: Case, host: str, before: datetime, cfg: dict[str, Any])
     """The chain on ``host`` before ``before``: processes started by a lure or its children."""
     images = list(cfg["initial_access_images"])
     rows = case.query(
-        CHAIN, [host, before, before, int(cfg["initial_access_lookback_s"]), images, images,
+        CHAIN.replace("{events}", case.raw_events_sql()), [host, before, before, int(cfg["initial_access_lookback_s"]), images, images,
                 images + ["explorer.exe"]],
     ).to_pylist()
     lures = set(cfg["initial_access_lures"])
