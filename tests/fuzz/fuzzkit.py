@@ -365,6 +365,8 @@ def expected_records(fmt: str, data: bytes) -> tuple[str, int] | None:
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
+        if lines and lines[0].startswith(b"\xef\xbb\xbf"):  # the file's BOM is no part of its first line
+            lines[0] = lines[0][3:]
         content = [b for b in lines if b.strip()]
         # Whole-file documents, arrays and Elasticsearch exports hold several records a line:
         # count only files of one JSON object (or anything not JSON) per line.
