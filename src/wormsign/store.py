@@ -158,8 +158,9 @@ def _remove(path: str) -> None:
 
 def want_write_marker(path: str) -> str:
     """The file a process waiting to write the case creates: ``wormsign serve`` opens no new
-    read connection while it exists, so that a hunt or ingest gets the case (docs/formats.md)."""
-    return str(path) + ".want-write"
+    read connection while it exists, so that a hunt or ingest gets the case (docs/formats.md).
+    Beside the case directory, whether its path was given with a trailing separator or not."""
+    return os.path.normpath(str(path)) + ".want-write"
 
 
 #: Seconds a command waits for a case another process holds, unless told otherwise (``--wait``).

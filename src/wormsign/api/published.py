@@ -25,7 +25,8 @@ FORMAT = "wormsign.published/1"
 
 
 def published_path(case_path: str | Path) -> Path:
-    return Path(str(case_path) + ".published.json")
+    """Beside the case directory (``case`` and ``case/`` are one case)."""
+    return Path(os.path.normpath(str(case_path)) + ".published.json")
 
 
 def publish(case: Case, document: dict[str, Any], alerts: list[dict[str, Any]]) -> Path | None:
