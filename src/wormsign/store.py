@@ -233,6 +233,11 @@ def _is_old_case(path: str) -> bool:
     return head[8:12] == b"DUCK"
 
 
+#: Shards below this many rows that no resolution has read are merged (:meth:`Case.compact`)
+#: once there are more than COMPACT_MAX_SHARDS of them.
+COMPACT_SMALL_ROWS = 100_000
+COMPACT_MAX_SHARDS = 64
+
 #: Meta key of the definition the catalog's ``events`` view has.
 _VIEW_META = "events_view"
 
@@ -466,6 +471,35 @@ class Case:
                 self.refresh()
         elif writer is not None:
             writer.abort()
+
+    def compact(self, *, small: int = COMPACT_SMALL_ROWS, most: int = COMPACT_MAX_SHARDS) -> int:
+        """Merge the small shards no resolution has read yet into one (many small ingests, one
+        file each, would otherwise leave thousands of tiny files that every query opens) once
+        there are more than ``most`` of them; return how many were merged. The new shard and the
+        removal of the old ones commit together; a run killed on the way leaves one or the other."""
+        rows = self.engine.rows("SELECT id, rows FROM shards WHERE NOT keys AND NOT observed AND rows < ? ORDER BY id",
+                                [small])
+        if len(rows) <= most:
+            return 0
+        import pyarrow.parquet as pq
+
+        old = [int(r[0]) for r in rows]
+        w = self.new_shard()
+        try:
+            for i in old:
+                w.write(pq.read_table(self._file(EVENTS_DIR, i), columns=list(schema.FIELD_NAMES)))
+            w.close()
+        except BaseException:
+            w.abort()
+            raise
+
+        def forget() -> None:
+            self.engine.execute("DELETE FROM shards WHERE list_contains(?, id)", [old])
+
+        self.commit_shard(w, forget)
+        for i in old:
+            _remove(self._file(EVENTS_DIR, i))
+        return len(old)
 
     def clean_staging(self) -> None:
         """Remove the staging files of this run's uncommitted shards (a failed ingest)."""

@@ -193,3 +193,30 @@ def test_an_earlier_single_file_case_is_refused_then_converted(tmp_path: Path) -
     with Case.open(str(tmp_path / "new"), read_only=True) as case:
         assert case.rows('SELECT host, "url.full" FROM events ORDER BY eid') == [("ws-01", None), ("ws-02", None)]
         assert case.rows("SELECT digest, stored FROM sources") == [("d1", 2)]
+
+
+def test_many_small_ingests_are_merged_into_one_shard(tmp_path: Path) -> None:
+    """Each small ingest commits a shard of its own; past COMPACT_MAX_SHARDS unresolved small
+    ones they are merged, with every event kept once, and the case resolves as before."""
+    from datetime import UTC, datetime
+
+    from wormsign.ingest.base import rows_to_table
+    from wormsign.store import COMPACT_MAX_SHARDS
+
+    def rows(k: int) -> list[dict]:
+        return [{"ts": datetime(2026, 3, 2, 9, k % 60, i, tzinfo=UTC), "host": "srv-1", "kind": "auth",
+                 "event.code": "4624", "source.ip": f"10.0.0.{k % 7 + 1}", "source.domain": f"ws-{k % 7}",
+                 "event.outcome": "success", "src.file": f"f{k}", "src.record": i, "src.digest": f"d{k}",
+                 "src.format": "evtx"} for i in range(3)]
+
+    with Case.open(str(tmp_path / "c")) as case:
+        for k in range(COMPACT_MAX_SHARDS + 5):
+            case.append_events(rows_to_table(rows(k)))
+        want = case.rows('SELECT * EXCLUDE (eid) FROM events ORDER BY "src.digest", "src.record"')
+        assert case.compact() == COMPACT_MAX_SHARDS + 5 and case.compact() == 0
+        assert len(case.shard_ids()) == 1 and len(list((tmp_path / "c" / "events").iterdir())) == 1
+        assert case.rows('SELECT * EXCLUDE (eid) FROM events ORDER BY "src.digest", "src.record"') == want
+        resolve(case)
+        assert case.rows("SELECT DISTINCT host FROM host_addr ORDER BY 1") == [(f"ws-{i}",) for i in range(7)]
+    with Case.open(str(tmp_path / "c"), read_only=True) as case:
+        assert case.count() == len(want) == 3 * (COMPACT_MAX_SHARDS + 5)

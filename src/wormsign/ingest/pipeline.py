@@ -368,6 +368,7 @@ def ingest_paths(
         with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
             return _ingest(paths, case, strict=strict, workers=workers, progress=progress)
     finally:
+        case.compact()  # many small ingests: their small shards merged once there are many
         case.refresh()  # the events view of every shard committed (also when the run stopped)
 
 
