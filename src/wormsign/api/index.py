@@ -164,16 +164,9 @@ def fetch_refs(case: Case, index: duckdb.DuckDBPyConnection, refs: list[str], *,
                max_raw: int) -> dict[str, dict[str, Any]]:
     """:func:`wormsign.report.events.fetch_events` through the index: the references' event ids
     are looked up there (not in a scan of every shard beside its keys), then read by id."""
-    from wormsign.report.events import BadRef, parse_ref, row_to_event
+    from wormsign.report.events import ref_pairs, row_to_event
 
-    by_digest: dict[str, set[int]] = defaultdict(set)
-    for ref in refs:
-        try:
-            digest, record = parse_ref(ref)
-        except BadRef:
-            continue
-        by_digest[digest].add(record)
-    pairs = [(d, r) for d, recs in by_digest.items() for r in sorted(recs)]
+    pairs = ref_pairs(refs)
     if not pairs:
         return {}
     ids = index.execute(

@@ -72,7 +72,7 @@ class EventQuery:
             clauses.append("ts < ?")
             params.append(_utc(self.until))
         if self.q:
-            like = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = _like(self.q)
             cols = RAW_FIELDS if self.raw else TEXT_FIELDS
             clauses.append("(" + " OR ".join(f"{schema.q(c)} ILIKE ? ESCAPE '\\'" for c in cols) + ")")
             params += [like] * len(cols)
@@ -104,8 +104,13 @@ class EventQuery:
             # A match in the joined text lies in one column: a term without the separator cannot
             # span two. ILIKE is LIKE on lower-cased text (the index holds it lower-cased).
             clauses.append("tid IN (SELECT tid FROM texts WHERE text LIKE lower(?) ESCAPE '\\')")
-            params.append("%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            params.append(_like(self.q))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _like(term: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching ``term`` anywhere, its wildcards literal."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _utc(t: datetime) -> datetime:
