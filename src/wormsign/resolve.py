@@ -596,7 +596,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         eng.execute("INSERT INTO res_applied_krb SELECT * FROM _ws_krb")
         eng.execute("DELETE FROM res_applied_netlids")
         eng.execute("INSERT INTO res_applied_netlids SELECT host, lid FROM _ws_netlids")
-        prep.ipmap(case, cfg)
+        prep.ipmap(case, cfg)  # the address map the stored tables are built with
         added = _concerned(case, never) if incremental else None
         eng.execute("DELETE FROM res_applied_ipmap")
         eng.execute("INSERT INTO res_applied_ipmap SELECT ip, host FROM h_ipmap")

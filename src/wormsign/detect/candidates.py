@@ -251,14 +251,14 @@ def _state(case: Case, cfg: dict[str, Any]) -> dict[str, Any]:
 def finish_index(case: Case, cfg: dict[str, Any],
                  added: tuple[list[str], str, list[int], list[str]] | None = None) -> None:
     """Store the working tables that depend on the pass alone (:data:`wormsign.detect.prep.STORED`)
-    and the summaries of what every host did (:mod:`wormsign.detect.activity`), and mark
+    and the summaries of what every host did (:mod:`wormsign.detect.activity`; both need
+    ``h_ipmap``, :func:`wormsign.detect.prep.ipmap`), and mark
     ``hunt_index`` and them as those of the events as they are now. ``added``: only new shards
     were resolved (the hosts they concern, a query of their events, their numbers, the hosts the
     address map moved): the stored summaries, when they are this configuration's, are brought up to date
     from them (:func:`wormsign.detect.activity.merge_hosts`)."""
     from wormsign.detect import prep
 
-    prep.ipmap(case, cfg)
     _index_view(case)
     have = {r[0] for r in case.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
     # rows of new shards appended, when the address map did not move and the tables are there

@@ -24,7 +24,6 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -172,8 +171,9 @@ def _chunks(todo: list[Source], workers: int) -> list[list[Source]]:
 
 # -- the parser processes' lifetime and temporary files -----------------------------------
 # A run killed with SIGKILL runs no cleanup: its parser processes would wait on their pipe for
-# good (they hold its other end themselves), and its Arrow files would stay in the temporary
-# folder. So each parser process dies with the run, and each run removes the files of dead ones.
+# good (they hold its other end themselves). So each parser process dies with the run. Shards
+# a killed run left in the case's staging folder are removed when the case is next opened; the
+# temporary folders of earlier versions' runs (their Arrow files) are removed by each run.
 
 #: Temporary folders of ingest runs: ``wormsign-ingest-<pid>-<start>-<random>``, where ``start``
 #: is the owner's start time (Linux; ``0`` elsewhere), which tells a reused pid apart.
@@ -336,22 +336,25 @@ class _Writer:
         if shard is not None:
             shard.close()
         self._group_rows = 0
-        self.case.commit_shard(shard, lambda: _record_sources(self.case, results), refresh=False)
-        for res in results:
-            _record(res, self.report)
+        self._commit(shard, results)
 
     def commit_chunk(self, res: ChunkResult) -> None:
         """A worker's shard and the results of its files, committed together."""
         self.commit()  # what this process gathered (unreadable files) goes first
-        shard = ShardWriter(self.case.root, res.shard)
-        shard.rows = res.rows
         for r in res.results:
             if self.progress:
                 self.progress(r.source.name, r.stats.read, r.source.size)
-        self.case.commit_shard(shard if res.rows else None, lambda: _record_sources(self.case, res.results),
-                               refresh=False)
-        for r in res.results:
-            _record(r, self.report)
+        shard = None
+        if res.rows:
+            shard = ShardWriter(self.case.root, res.shard)
+            shard.rows = res.rows
+        self._commit(shard, res.results)
+
+    def _commit(self, shard: ShardWriter | None, results: list[FileResult]) -> None:
+        """A closed shard (or none) and the ``sources`` rows of its files, in one commit."""
+        self.case.commit_shard(shard, lambda: _record_sources(self.case, results), refresh=False)
+        for res in results:
+            _record(res, self.report)
 
 
 def ingest_paths(
@@ -366,9 +369,10 @@ def ingest_paths(
     remove_stale_temp()  # the temporary files of runs that were killed
     try:
         with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
-            return _ingest(paths, case, strict=strict, workers=workers, progress=progress)
-    finally:
+            report = _ingest(paths, case, strict=strict, workers=workers, progress=progress)
         case.compact()  # many small ingests: their small shards merged once there are many
+        return report
+    finally:
         case.refresh()  # the events view of every shard committed (also when the run stopped)
 
 
