@@ -182,6 +182,8 @@ class SourceRecord:
 
 def _lock_holder(exc: Exception) -> tuple[int | None, str | None] | None:
     """(PID, program) of the process that holds the file, when ``exc`` is DuckDB's lock error."""
+    if "different configuration than existing connections" in str(exc):
+        return os.getpid(), "this process"  # a reader of this process (a server's pool) holds it
     if "Could not set lock" not in str(exc):
         return None
     m = _HELD_RE.search(str(exc))

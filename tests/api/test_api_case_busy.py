@@ -119,3 +119,33 @@ def test_a_waiting_writer_gets_the_case_from_a_busy_server(tmp_path: Path) -> No
     assert writer.returncode == 0 and writer.stdout.split() == ["opened"] * 5, writer.stderr[-2000:]
     assert set(codes) <= {200, 503} and 200 in codes
     assert not Path(want_write_marker(str(path))).exists()
+
+
+def test_a_writer_in_the_servers_own_process_waits_for_its_reads(tmp_path: Path) -> None:
+    """DuckDB refuses a writer in a process that holds the file read-only with another error than
+    the lock of another process; the writer must wait for the server's reads all the same."""
+    path = tmp_path / "outbreak.duckdb"
+    build(path)
+    client = _client(path)
+    stop = threading.Event()
+    codes: list[int] = []
+
+    def poll() -> None:
+        while not stop.is_set():
+            codes.append(client.get("/api/hosts").status_code)
+
+    pollers = [threading.Thread(target=poll) for _ in range(3)]
+    for t in pollers:
+        t.start()
+    try:
+        while len(codes) < 20:
+            stop.wait(0.01)
+        for _ in range(3):
+            with Case.open(str(path), wait=30) as case:
+                case.set_meta("touched", True)
+    finally:
+        stop.set()
+        for t in pollers:
+            t.join()
+    assert set(codes) <= {200, 503} and 200 in codes
+    assert not Path(want_write_marker(str(path))).exists()

@@ -10,7 +10,7 @@ from web_checks import assert_nothing_ran, click_node, graph_counts, running_ser
 
 from wormsign.api.published import publish
 from wormsign.report.view import alerts as case_alerts
-from wormsign.store import Case
+from wormsign.store import DEFAULT_WAIT, Case
 
 
 def test_dashboard_shows_the_case_live(page: tuple[Any, Any], live: tuple[str, str]) -> None:
@@ -77,7 +77,7 @@ def test_dashboard_follows_a_new_hunt(
     newer = {**doc, "generated_at": "2026-03-03T00:00:00Z", "incidents": [dict(doc["incidents"][0])]}
     newer["incidents"][0]["edges"] = doc["incidents"][0]["edges"][:2]
     newer["incidents"][0]["title"] = "re-hunted"
-    with Case.open(str(path)) as case:  # a new hunt: its result in the case, then published beside it
+    with Case.open(str(path), wait=DEFAULT_WAIT) as case:  # a new hunt: its result in the case, then published beside it
         case.set_meta("hunt", newer)
         publish(case, newer, case_alerts(case, newer))
     try:
@@ -85,8 +85,8 @@ def test_dashboard_follows_a_new_hunt(
         pg.wait_for_selector("#summary .card:text('re-hunted')")
         assert graph_counts(pg) == (6, 2)
         assert pg.locator("#incident-select option").count() == 1
-    finally:
-        with Case.open(str(path)) as case:
+    finally:  # the server may still read the case (a request of the refresh): wait as a hunt does
+        with Case.open(str(path), wait=DEFAULT_WAIT) as case:
             case.set_meta("hunt", doc)
             publish(case, doc, case_alerts(case, doc))
     assert watch.errors == []
