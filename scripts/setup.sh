@@ -8,6 +8,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev]'
 if command -v npm >/dev/null 2>&1; then
   bash scripts/build-web.sh
+  bash scripts/fetch-ecs.sh  # the ECS field definitions the tests check ECS alerts against
 else
   echo "npm not found: reports will be written without the interactive graph" >&2
 fi

@@ -60,24 +60,36 @@ def report(
 def export(
     case: Path = _CASE,
     fmt: str = typer.Option(
-        "json", "--format", "-f", help="json, csv (a directory of hosts, edges, locked_accounts) or graphml."
+        "json",
+        "--format",
+        "-f",
+        help="json, csv (a directory of hosts, edges, locked_accounts), graphml; the findings as "
+        "ecs (ECS alerts, NDJSON), timesketch (JSONL) or timeline (Hayabusa-style CSV of the evidence).",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="File to write (a directory for csv)."),
 ) -> None:
-    """Export the outbreak as JSON, CSV or GraphML (for Gephi, yEd)."""
+    """Export the outbreak (JSON, CSV, GraphML for Gephi and yEd) or the findings (ECS alerts,
+    Timesketch JSONL, a CSV timeline of the events behind them)."""
+    from wormsign.outputs import FORMATS as FINDINGS
+    from wormsign.outputs import export as export_findings
     from wormsign.report import ViewError
     from wormsign.report.export import FORMATS
     from wormsign.report.export import export as run_export
 
-    if fmt not in FORMATS:
+    if fmt not in FORMATS + FINDINGS:
         err.print(
-            f"[red]error:[/] unknown format {esc(repr(fmt))}; known: {', '.join(FORMATS)}", highlight=False
+            f"[red]error:[/] unknown format {esc(repr(fmt))}; known: {', '.join(FORMATS + FINDINGS)}",
+            highlight=False,
         )
         raise typer.Exit(EXIT_ERROR)
     with _open(case) as c:
         try:
+            if fmt in FINDINGS:
+                n = export_findings(c, fmt, str(output))
+                console.print(f"wrote {esc(output)} ({n:,} records)", highlight=False, soft_wrap=True)
+                return
             files = run_export(c, fmt, output)
-        except ViewError as e:
+        except (ViewError, OSError) as e:
             err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from e
     for f in files:
