@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -e '.[dev,spark]'
 if command -v npm >/dev/null 2>&1; then
   bash scripts/build-web.sh
   bash scripts/fetch-ecs.sh  # the ECS field definitions the tests check ECS alerts against

@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wormsign.detect.candidates import NETLIDS_WHERE
+from wormsign.engine import passes
 from wormsign.store import EID, SHARD_BITS, Case
 from wormsign.testhook import pause
 
@@ -67,7 +68,7 @@ NETWORK_FORMATS: tuple[str, ...] = ("zeek",)
 NOT_HOST_IPS: tuple[str, ...] = ("127.0.0.1", "::1", "0.0.0.0", "::", "255.255.255.255")
 
 # Host key of a name, as ingest.base.host_key computes it; NULL for placeholders and addresses.
-_MACRO = r"""CREATE OR REPLACE TEMP MACRO ws_resolve_hkey(x) AS CASE
+MACRO = r"""CREATE OR REPLACE TEMP MACRO ws_resolve_hkey(x) AS CASE
     WHEN x IS NULL OR lower(trim(x)) IN ('', '-', 'n/a', 'null', '(null)', 'unknown') THEN NULL
     WHEN regexp_full_match(trim(x), '[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*') THEN NULL
     WHEN lower(trim(x)) IN ('localhost', 'localhost.localdomain') THEN NULL
@@ -163,9 +164,10 @@ def _observations_sql(src: str) -> str:
             GROUP BY ALL"""
         for label, where, ip, host in RULES
     ]
-    # host.ip may hold several addresses (a list written as text): split after aggregating.
+    # host.ip may hold several addresses (a list written as text): split after aggregating
+    # (the spaces removed before the split: no part needs trimming).
     parts.append(
-        rf"""SELECT shard, trim(unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ','))), host, b, f, l,
+        rf"""SELECT shard, unnest(string_split(regexp_replace(hip, '[\[\]"'' ]', '', 'g'), ',')), host, b, f, l,
                   n, 'host.ip'
            FROM (SELECT eid >> {SHARD_BITS} AS shard, "host.ip" AS hip, host, time_bucket(INTERVAL 1 HOUR, ts) AS b,
                         min(ts) AS f, max(ts) AS l, count(*) AS n
@@ -457,12 +459,28 @@ UNION SELECT k.rid >> {bits} FROM _ws_krb k JOIN dres d ON d.ip = k.ip AND k.ts 
 """
 
 
+def _observe(src: str) -> list[tuple[str, list[Any]]]:
+    """The statements of the per-shard tables over the events of ``src``."""
+    bits = {"bits": SHARD_BITS}
+    return [
+        (_observations_sql(src), [list(NOT_HOST_IPS)]),
+        (_KNOWN.format(src=src, **bits), [list(NETWORK_FORMATS)]),
+        (_LONG.format(src=src, **bits), []),
+        (_IPS.format(src=src, **bits), []),
+        (_SHORT.format(src=src, **bits), []),
+        (_KRB_LOGONS.format(src=src, **bits), []),
+        (_KRB_TICKETS.format(src=src, **bits), [list(NOT_HOST_IPS)]),
+        (_HOSTS.format(src=src, **bits), []),
+        (_NETLIDS.format(src=src, **bits), []),
+    ]
+
+
 def _spec(cfg: dict[str, Any]) -> str:
     """What the stored per-shard tables depend on: the SQL and the values bound into it."""
     import hashlib
     import json
 
-    blob = json.dumps([RULES, NEEDS_KNOWN, _KNOWN, _LONG, _IPS, _SHORT, _KRB_LOGONS, _KRB_TICKETS, _MACRO, _NETLIDS,
+    blob = json.dumps([RULES, NEEDS_KNOWN, _KNOWN, _LONG, _IPS, _SHORT, _KRB_LOGONS, _KRB_TICKETS, MACRO, _NETLIDS,
                        _observations_sql("x"), _IP_OK, list(NOT_HOST_IPS), list(NETWORK_FORMATS), SHARD_BITS],
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -513,7 +531,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
     bits = {"bits": SHARD_BITS}
     for stmt in TABLES:
         eng.execute(stmt)
-    eng.execute(_MACRO)
+    eng.execute(MACRO)
     for m in prep.MACROS:
         eng.execute(m)
     spec = _spec(cfg)
@@ -526,22 +544,14 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
             case.set_meta("resolve_spec", spec)
     # 1. observations of the new shards
     new = [int(r[0]) for r in eng.rows("SELECT id FROM shards WHERE NOT observed ORDER BY id")]
-    for group in _groups(case, new, batch_rows):
+    # (Spark takes them all at once: it bounds its memory itself)
+    for group in ([new] if case.scans is not None and new else _groups(case, new, batch_rows)):
         # the shards themselves: their columns are dictionary-encoded, so that DuckDB computes
         # a host key once per distinct name (read into a table first, it took twice as long)
-        src = f"read_parquet({case.shard_files(group)})"
         with case.transaction():
             for t in _PER_SHARD:
                 eng.execute(f"DELETE FROM {t} WHERE list_contains(?, shard)", [group])
-            eng.execute(_observations_sql(src), [list(NOT_HOST_IPS)])
-            eng.execute(_KNOWN.format(src=src, **bits), [list(NETWORK_FORMATS)])
-            eng.execute(_LONG.format(src=src, **bits))
-            eng.execute(_IPS.format(src=src, **bits))
-            eng.execute(_SHORT.format(src=src, **bits))
-            eng.execute(_KRB_LOGONS.format(src=src, **bits))
-            eng.execute(_KRB_TICKETS.format(src=src, **bits), [list(NOT_HOST_IPS)])
-            eng.execute(_HOSTS.format(src=src, **bits))
-            eng.execute(_NETLIDS.format(src=src, **bits))
+            passes.run_raw(case, group, _observe)
             eng.execute("UPDATE shards SET observed = true WHERE list_contains(?, id)", [group])
     # 2. the identities
     with case.transaction():

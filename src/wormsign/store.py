@@ -331,12 +331,19 @@ class Case:
         self._shards: list[tuple[int, bool]] = []
         #: A condition on the events a windowed hunt reads (:meth:`raw_events_sql`); None: all.
         self.scope: str | None = None
+        #: Where the passes over every event run when not on the catalog's DuckDB: a
+        #: :class:`wormsign.engine.spark.SparkScans` (:meth:`open` with ``engine="spark"``).
+        self.scans: Any = None
 
     @classmethod
-    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0) -> Case:
+    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0,
+             master: str | None = None) -> Case:
         """Open the case; while another process holds it, retry for up to ``wait`` seconds, then
         raise :class:`CaseLocked` naming that process. A writer that waits says so in
         :func:`want_write_marker`, so that a server's short read connections let it in.
+
+        ``engine="spark"``: the passes over every event run on Apache Spark (``master``, a local
+        session by default: :mod:`wormsign.engine.spark`); the catalog is DuckDB's all the same.
 
         A case file of an earlier version (one DuckDB file) is refused with :class:`CaseFormatError`."""
         path = str(path)
@@ -351,8 +358,18 @@ class Case:
             os.makedirs(path, exist_ok=True)
         elif not os.path.isfile(os.path.join(path, CATALOG)):
             raise CaseFormatError(f"{path}: no case here (no {CATALOG})")
-        eng = _open_engine(engine, path, read_only, wait)
+        if engine not in ("duckdb", "spark"):
+            raise ValueError(f"unknown engine {engine!r}; known: duckdb, spark")
+        eng = _open_engine("duckdb", path, read_only, wait)
         case = cls(eng, path)
+        if engine == "spark":
+            from wormsign.engine.spark import SparkScans, pass_macros
+
+            try:
+                case.scans = SparkScans(master, macros=pass_macros())
+            except BaseException:
+                eng.close()
+                raise
         if not read_only:
             for stmt in DDL:
                 eng.execute(stmt)
@@ -438,6 +455,15 @@ class Case:
             return _empty_events()
         sql = f"SELECT * FROM read_parquet({self.shard_files(self.shard_ids())})"
         return f"{sql} WHERE {self.scope}" if self.scope else sql
+
+    def event_files(self, shards: Iterable[int]) -> list[str]:
+        """The raw files of ``shards``, in order."""
+        return [self._file(EVENTS_DIR, i) for i in sorted(shards)]
+
+    def key_files(self, shards: Iterable[int]) -> dict[str, str]:
+        """Raw file -> keys file of those of ``shards`` that have keys."""
+        want = set(shards)
+        return {self._file(EVENTS_DIR, i): self._file(KEYS_DIR, i) for i, k in self._shards if k and i in want}
 
     def shard_files(self, shards: Iterable[int]) -> str:
         """The raw files of ``shards`` (as ingest wrote them, without keys) as a SQL list literal."""
@@ -528,6 +554,7 @@ class Case:
 
     def close(self) -> None:
         self.engine.close()
+        # a Spark session is the process's: it stays for the next case (SparkScans.close ends it)
 
     def bounded(self, **settings: str) -> AbstractContextManager[None]:
         """Engine settings for a large job (ingest, resolution, hunt), put back afterwards: at

@@ -1,0 +1,81 @@
+"""The passes over every event of a case, on the engine the case runs them on.
+
+A pass is a list of ``INSERT INTO table SELECT ... FROM {src}`` statements over some shards'
+events (DuckDB's dialect, ``?`` parameters), the one definition of what it computes. On DuckDB
+they run as they are, ``{src}`` the shards' files; on Spark (``case.scans``, a
+:class:`wormsign.engine.spark.SparkScans`) each ``SELECT`` runs over a Spark view of the same
+files and its rows are appended to the catalog's table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from wormsign.store import Case
+
+#: The statements of a pass, given the name of its source (a table function or a view).
+Statements = Callable[[str], Sequence[tuple[str, Sequence[Any]]]]
+
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s+(BY\s+NAME\s+)?(?=SELECT\b|WITH\b|\()", re.I)
+
+#: The name of the view a pass reads on Spark.
+SPARK_SOURCE = "_ws_src"
+
+
+def split_insert(sql: str) -> tuple[str, bool, str]:
+    """(table, by name, query) of an ``INSERT INTO table [BY NAME] query`` statement."""
+    m = _INSERT.match(sql)
+    if not m:
+        raise ValueError(f"not an INSERT ... SELECT statement: {sql[:80]!r}")
+    return m.group(1), bool(m.group(2)), sql[m.end():]
+
+
+def append(case: Case, table: str, data: pa.Table, *, by_name: bool = False) -> None:
+    """Append ``data`` to the catalog's ``table``: by position, as ``INSERT INTO table SELECT``
+    does (Spark names a result's columns otherwise), or by name."""
+    if not by_name:
+        cols = [r[0] for r in case.engine.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+            "ORDER BY ordinal_position", [table])]
+        if len(cols) < data.num_columns:
+            raise ValueError(f"{table}: {data.num_columns} columns for {len(cols)}")
+        data = data.rename_columns(cols[:data.num_columns])
+    if data.num_rows:
+        case.engine.append(table, data)
+
+
+def run_raw(case: Case, shards: Sequence[int], statements: Statements) -> None:
+    """Run a pass over the events of ``shards`` as ingest wrote them (no keys)."""
+    if case.scans is None:
+        for sql, params in statements(f"read_parquet({case.shard_files(shards)})"):
+            case.engine.execute(sql, params)
+        return
+    case.scans.view_files(SPARK_SOURCE, case.event_files(shards))
+    _on_spark(case, statements)
+
+
+def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], statements: Statements) -> None:
+    """Run a pass over the ``columns`` of the events of ``shards``, their keys applied (the
+    ``events`` view's rows): on DuckDB over a temporary table of them, read once."""
+    if case.scans is None:
+        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        case.engine.execute(f"CREATE OR REPLACE TEMP TABLE _ws_part AS SELECT {cols} FROM ({case.events_sql(shards)})")
+        try:
+            for sql, params in statements("_ws_part"):
+                case.engine.execute(sql, params)
+        finally:
+            case.engine.execute("DROP TABLE IF EXISTS _ws_part")
+        return
+    case.scans.view_keyed(SPARK_SOURCE, case.event_files(shards), case.key_files(shards), columns)
+    _on_spark(case, statements)
+
+
+def _on_spark(case: Case, statements: Statements) -> None:
+    for sql, params in statements(SPARK_SOURCE):
+        table, by_name, query = split_insert(sql)
+        append(case, table, case.scans.query(query, params), by_name=by_name)

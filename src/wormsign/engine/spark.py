@@ -1,0 +1,129 @@
+"""Apache Spark for the passes that read every event of a case; the catalog stays DuckDB.
+
+A case's events are Parquet shards (:mod:`wormsign.store`), which Spark reads as they are. The
+passes that read every event (resolution's per-shard observations, the keys of the events, the
+hunt's candidate rows) run on Spark: :class:`SparkScans` runs a statement of the analytics,
+written once in DuckDB's dialect and translated by :mod:`wormsign.engine.dialect`, over a view
+of the shards, and gives its result back as Arrow. Those results are small (observations per
+host and hour, candidate rows), and go into the case's DuckDB catalog, where the rest of the
+hunt (identities, working tables, the graph, incidents) runs as it does without Spark.
+
+A session is started locally (``local[*]``, or the ``master`` given, e.g. ``local[2]`` or
+``spark://host:7077``); its time zone is UTC, so that times and hour buckets are the same as
+DuckDB's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from wormsign.engine.dialect import to_spark
+from wormsign.store import KEY_COLUMNS
+
+#: Spark settings of the session wormsign starts (a given master keeps its cluster's others).
+SESSION_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.parquet.enableVectorizedReader": "true",
+    "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
+}
+
+
+def session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
+    """A SparkSession on ``master`` (``local[*]`` when None)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("wormsign").master(master or "local[*]")
+    cores = _cores(master or "local[*]")
+    settings = {**SESSION_CONF, "spark.sql.shuffle.partitions": str(max(2, 2 * cores)), **(conf or {})}
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _cores(master: str) -> int:
+    if master.startswith("local[") and master.endswith("]"):
+        inner = master[6:-1].split(",")[0]
+        return os.cpu_count() or 1 if inner == "*" else int(inner)
+    return os.cpu_count() or 1
+
+
+class SparkScans:
+    """Statements of the analytics run on Spark over views of a case's shards."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, *, macros: Iterable[str] = (), spark: Any = None) -> None:
+        self.master = master or "local[*]"
+        self.spark = spark or session(master)
+        self.macros = tuple(macros)
+
+    def view_files(self, name: str, files: Sequence[str]) -> None:
+        """``name``: the rows of the Parquet ``files`` (shards as ingest wrote them)."""
+        self.spark.read.parquet(*files).createOrReplaceTempView(name)
+
+    def view_keyed(self, name: str, events: Sequence[str], keys: dict[str, str], columns: Sequence[str]) -> None:
+        """``name``: the ``columns`` of the events of shard files ``events``, with the resolved
+        keys of those that have a keys file (``keys``: shard file -> keys file; the keys' row n
+        is the shard's row n, as DuckDB's positional join reads them)."""
+        from pyspark.sql import functions as F
+
+        cols = list(dict.fromkeys(["eid", *columns]))
+        ev = self.spark.read.parquet(*events).select(*[F.col(f"`{c}`") for c in cols])
+        keyed = list(keys.values())
+        if keyed:
+            ky = (self.spark.read.parquet(*keyed)
+                  .select("*", F.col("_metadata.row_index").alias("_row"), F.col("_metadata.file_path").alias("_kf")))
+            shard_of = {_uri_name(k): int(_shard_number(s)) for s, k in keys.items()}
+            mapping = F.create_map(*[x for kf, sh in shard_of.items() for x in (F.lit(kf), F.lit(sh))])
+            ky = ky.withColumn("_shard", mapping[F.regexp_extract("_kf", r"([^/]+)$", 1)])
+            ky = ky.withColumn("eid", F.shiftleft(F.col("_shard").cast("long"), 32) + F.col("_row"))
+            key_cols = [c for c in KEY_COLUMNS if c in cols]
+            ky = ky.select("eid", F.lit(True).alias("_keyed"), *[F.col(f"`{c}`").alias(f"_k_{c}") for c in key_cols])
+            ev = ev.join(ky, "eid", "left")
+            for c in key_cols:  # a keyed row takes its keys file's value, NULL included
+                ev = ev.withColumn(c, F.when(F.col("_keyed"), F.col(f"`_k_{c}`")).otherwise(F.col(f"`{c}`")))
+            ev = ev.drop("_keyed", *[f"_k_{c}" for c in key_cols])
+        ev.createOrReplaceTempView(name)
+
+    def view_table(self, name: str, table: pa.Table) -> None:
+        """``name``: a small table of the catalog, shipped to Spark."""
+        df = self.spark.createDataFrame(table)  # Arrow in, no pandas
+        df.createOrReplaceTempView(name)
+
+    def sql(self, sql: str) -> str:
+        """``sql`` as Spark runs it."""
+        return to_spark(sql, self.macros)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """The result of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark) as Arrow."""
+        df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        return df.toArrow()
+
+    def close(self) -> None:
+        self.spark.stop()
+
+
+def _uri_name(path: str) -> str:
+    return os.path.basename(path)
+
+
+def _shard_number(path: str) -> int:
+    stem = os.path.basename(path).split(".")[0]
+    return int(stem.split("-")[-1])
+
+
+def pass_macros() -> tuple[str, ...]:
+    """The SQL macros the passes call (their DuckDB definitions, expanded for Spark)."""
+    from wormsign.detect.prep import MACROS
+    from wormsign.resolve import MACRO
+
+    return (MACRO, *MACROS)
