@@ -46,6 +46,7 @@ def create_app(
     searches: int | None = None,
     search_queue: float | None = None,
     search_count_max: int | None = None,
+    live: bool = True,
 ) -> FastAPI:
     """The FastAPI app serving the case at ``case_path``; every /api call needs ``token``.
 
@@ -55,6 +56,7 @@ def create_app(
     marker file) or holds it, those requests get 503 with Retry-After, and the writer gets in.
     Event searches are bounded: a time limit, a count limit and at most ``searches`` at once (more
     wait ``search_queue`` seconds, then get 429). The keywords override settings.yaml's ``api``.
+    ``live``: accept events over HTTP (:mod:`wormsign.api.live`).
     """
     path = str(case_path)
     case_id = Path(path).name
@@ -430,6 +432,10 @@ def create_app(
 
     app.include_router(api)
     app.state.searches = gate  # the search gate (tests hold it to see the 429)
+    if live:  # event POSTs: Elasticsearch _bulk and NDJSON (wormsign.api.live)
+        from wormsign.api.live import install
+
+        install(app, path, token)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> HTMLResponse:

@@ -1,0 +1,212 @@
+"""The live writer: commits spooled request bodies into the case, then hunts again (debounced).
+
+One background thread per server. Each cycle opens the case for writing (``Case.open(wait=...)``:
+the server's read pool lets a writer of its own process in, :mod:`wormsign.api.pool`), reads the
+frames the catalog's spool position has not reached, parses each with the ingest readers
+(:func:`wormsign.ingest.pipeline._parse`: the same sniffing, Sink and rejects as ``wormsign
+ingest``) and commits them as one shard whose catalog transaction also records each frame as a
+``sources`` row and the new spool position. Then, when events came in, it runs the hunt (which
+resolves incrementally, saves and publishes the result for the API and the dashboard) unless one
+ran less than ``hunt_min_interval_s`` ago; frames that arrive while a hunt runs are committed
+together in the next cycle, so a stream costs one hunt per cycle, not one per request.
+
+A frame's content identifies it (``sources.digest`` is its SHA-256, as a file's is): a body sent
+again (a client that retried a request whose answer it lost) adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from wormsign.api.spool import Frame, Pos, Spool
+from wormsign.ingest.base import Source
+from wormsign.ingest.pipeline import FileResult, IngestReport, _parse, _record, _record_sources, _Writer
+from wormsign.store import Case, CaseLocked, ShardWriter
+
+log = logging.getLogger(__name__)
+
+#: Catalog ``meta`` key: the spool position up to which frames are in the case ([segment, offset]).
+META = "live.spool"
+
+
+class FrameSource(Source):
+    """A spooled frame as an ingest source (read from memory)."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(name=f"live:{frame.kind}:{frame.at}", path="", container="memory",
+                         size=len(frame.payload), digest=hashlib.sha256(frame.payload).hexdigest())
+        self.frame = frame
+
+    def open(self) -> IO[bytes]:
+        return io.BytesIO(self.frame.payload)
+
+    @property
+    def disk_path(self) -> str | None:
+        return None
+
+
+class _FrameWriter(_Writer):
+    """Ingest's group writer whose commits also record the spool position of their last frame."""
+
+    def _commit(self, shard: ShardWriter | None, results: list[FileResult]) -> None:
+        end: Pos = results[-1].source.frame.end  # type: ignore[attr-defined]
+
+        def record() -> None:
+            _record_sources(self.case, results)
+            self.case.set_meta(META, [end.seg, end.off])
+
+        self.case.commit_shard(shard, record, refresh=False)
+        for res in results:
+            _record(res, self.report)
+        self.done_to = end
+
+
+class LiveWriter:
+    """The background thread (see the module doc). ``stats`` is what ``GET /api/live`` shows."""
+
+    def __init__(self, case_path: str, spool: Spool, conf: dict[str, Any]) -> None:
+        self.path = case_path
+        self.spool = spool
+        self.conf = conf
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.done: Pos | None = None  # the committed position, once read from the catalog
+        self._hunt_wanted = False
+        self._last_hunt = 0.0
+        self.stats: dict[str, Any] = {
+            "commits": 0, "frames": 0, "duplicate_frames": 0, "events_stored": 0, "records_rejected": 0,
+            "last_commit_at": None, "hunts": 0, "last_hunt_at": None, "last_hunt_s": None,
+            "hunted_to": None, "last_error": None,
+        }
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wormsign-live-writer", daemon=True)
+                self._thread.start()
+
+    def notify(self) -> None:
+        """New frames are in the spool."""
+        self.start()
+        with self._cond:
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def backlog(self) -> int:
+        """Bytes spooled and not yet committed (all of the spool before the first cycle)."""
+        return self.spool.backlog(self.done or self.spool.start())
+
+    def idle(self) -> bool:
+        """Everything spooled is committed and hunted."""
+        return (self.done is not None and self.spool.norm(self.done) >= self.spool.end()
+                and not self._hunt_wanted)
+
+    # -- the loop ------------------------------------------------------------------------
+    def _pending(self) -> bool:
+        return self.done is None or self.spool.norm(self.done) < self.spool.end()
+
+    def _run(self) -> None:
+        delay = float(self.conf["commit_delay_s"])
+        gap = float(self.conf["hunt_min_interval_s"])
+        while True:
+            with self._cond:
+                while not self._stop:
+                    if self._pending():
+                        break
+                    left = self._last_hunt + gap - time.monotonic()
+                    if self._hunt_wanted and left <= 0:
+                        break
+                    self._cond.wait(left if self._hunt_wanted else None)
+                if self._stop:
+                    return
+            if delay > 0:
+                time.sleep(delay)  # let the requests under way land in the same commit
+            try:
+                self._cycle()
+                self.stats["last_error"] = None
+            except CaseLocked as exc:
+                self.stats["last_error"] = str(exc)[:500]
+                log.warning("live ingest waits for the case: %s", exc)
+                self._sleep(float(self.conf["retry_s"]))
+            except Exception as exc:  # noqa: BLE001 - the spool keeps the events; try again later
+                self.stats["last_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+                log.exception("live ingest: a cycle failed; the events stay spooled and are tried again")
+                self._sleep(float(self.conf["retry_s"]))
+
+    def _sleep(self, s: float) -> None:
+        with self._cond:
+            if not self._stop:
+                self._cond.wait(s)
+
+    def _cycle(self) -> None:
+        with Case.open(self.path, wait=float(self.conf["writer_wait_s"])) as case:
+            stored = case.get_meta(META)
+            self.done = Pos(*stored) if stored else self.spool.start()
+            committed = False
+            while self._pending():
+                committed |= self._commit(case)
+            if committed:
+                case.refresh()
+                case.compact()
+                self._hunt_wanted = True
+            self.spool.release(self.spool.norm(self.done))
+            if self._hunt_wanted and time.monotonic() - self._last_hunt >= float(self.conf["hunt_min_interval_s"]):
+                self._hunt(case)
+
+    def _commit(self, case: Case) -> bool:
+        """Commit the next frames (at most ``commit_max_bytes`` of them); whether events were added."""
+        assert self.done is not None
+        frames = self.spool.read(self.done, int(self.conf["commit_max_bytes"]))
+        if not frames:
+            self.done = self.spool.norm(self.done)
+            return False
+        digests = [FrameSource(f) for f in frames]
+        known = {r[0] for r in case.rows("SELECT digest FROM sources WHERE list_contains(?, digest)",
+                                         [[s.digest for s in digests]])}
+        report = IngestReport()
+        out = _FrameWriter(case, report, None)
+        out.done_to = None  # type: ignore[attr-defined]
+        with case.bounded(), out:
+            for src in digests:
+                if src.digest in known:
+                    self.stats["duplicate_frames"] += 1
+                    continue
+                known.add(src.digest)
+                out.done(_parse(src, False, out.batch))
+        end = frames[-1].end
+        if out.done_to != end:  # type: ignore[attr-defined]
+            with case.transaction():  # the tail was frames already in the case: move past them
+                case.set_meta(META, [end.seg, end.off])
+        self.done = self.spool.norm(end)
+        self.stats["commits"] += 1
+        self.stats["frames"] += len(frames)
+        self.stats["events_stored"] += report.stats.stored
+        self.stats["records_rejected"] += report.stats.rejected
+        self.stats["last_commit_at"] = datetime.now(UTC).isoformat()
+        return report.stats.stored > 0
+
+    def _hunt(self, case: Case) -> None:
+        from wormsign.hunt import hunt
+
+        self._last_hunt = t0 = time.monotonic()
+        to = self.done
+        hunt(case, sigma_rules=[] if self.conf.get("sigma", True) else None)  # saves and publishes
+        self._hunt_wanted = False
+        self.stats["hunts"] += 1
+        self.stats["last_hunt_s"] = round(time.monotonic() - t0, 3)
+        self.stats["last_hunt_at"] = datetime.now(UTC).isoformat()
+        self.stats["hunted_to"] = str(to)
