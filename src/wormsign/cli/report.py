@@ -101,12 +101,22 @@ def serve(
     case: Path = _CASE,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."),
     port: int = typer.Option(8765, "--port", help="TCP port."),
+    live: bool = typer.Option(True, "--live/--no-live",
+                              help="Accept events over HTTP (Elasticsearch _bulk, POST /api/events)."),
+    create: bool = typer.Option(False, "--create", help="Create an empty case when there is none (for live ingest)."),
 ) -> None:
-    """Serve the REST API (OpenAPI at /openapi.json) and the live dashboard over a case."""
+    """Serve the REST API (OpenAPI at /openapi.json) and the live dashboard over a case.
+
+    With live ingest (the default) Winlogbeat, Elastic Agent and Logstash can send events to the
+    server as to Elasticsearch (the token as the password), and Fluent Bit, Vector or curl can POST
+    NDJSON to /api/events; each accepted event is stored before the answer and the hunt runs again
+    on what arrives (README: "Live ingest")."""
     import uvicorn
 
     from wormsign.api import create_app, load_or_create, token_path
 
+    if create and not case.exists():
+        Case.open(str(case)).close()
     _open(case).close()
     try:
         token, created = load_or_create(case)
@@ -130,4 +140,4 @@ def serve(
         err.print(
             f"[yellow]warning:[/] serving on {esc(host)}: reachable from other machines", highlight=False
         )
-    uvicorn.run(create_app(case, token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(case, token, live=live), host=host, port=port, log_level="warning")
