@@ -129,15 +129,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
-def _doc_ok(line: bytes) -> str | None:
-    """Why a document line is refused (None: a JSON object)."""
+def _doc(line: bytes) -> tuple[bytes, str | None, Any]:
+    """A document line as it is spooled, why it is refused (None: a JSON object), and its value.
+
+    A refused line is spooled too, so that the reader counts it among the case's rejects; a JSON
+    array, which the reader would take for several records, goes in as one JSON string."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return f"not JSON: {str(exc)[:200]}"
-    if not isinstance(obj, dict):
-        return f"not a JSON object ({type(obj).__name__})"
-    return None
+        return line, f"not JSON: {str(exc)[:200]}", None
+    if isinstance(obj, dict):
+        return line, None, obj
+    why = f"not a JSON object ({type(obj).__name__})"
+    if isinstance(obj, list):
+        return orjson.dumps(line[:1000].decode("utf-8", "replace")), why, obj
+    return line, why, obj
 
 
 def parse_bulk(body: bytes, index: str | None, max_lines: int) -> tuple[list[bytes], list[dict[str, Any]]]:
@@ -182,37 +188,41 @@ def parse_bulk(body: bytes, index: str | None, max_lines: int) -> tuple[list[byt
             continue
         if len(docs) >= max_lines:
             raise Refused(413, "content_too_long_exception", f"more than {max_lines} documents in one request")
-        why = _doc_ok(doc)
-        docs.append(doc)  # a broken one too: the reader counts it as rejected in the case
+        spooled, why, _ = _doc(doc)
+        docs.append(spooled)  # a broken one too: the reader counts it as rejected in the case
         items.append({"op": op, "index": idx, "status": 201 if why is None else 400, "doc": len(docs) - 1,
                       "error": None if why is None else ("document_parsing_exception", why)})
     return docs, items
 
 
 def parse_ndjson(body: bytes, max_lines: int) -> tuple[list[bytes], list[tuple[int, str]]]:
-    """The documents of an NDJSON body (or of one JSON array) and the (line, why) of those refused."""
-    text = body.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"["):
-        try:
-            arr = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise Refused(400, "parse_exception", f"the body starts as a JSON array but is not one: {exc}") from None
-        if len(arr) > max_lines:
+    """The documents of an NDJSON body and the (line, why) of those refused. A line that is a
+    JSON array (a whole body that is one, as Vector's json codec sends) gives its elements."""
+    docs: list[bytes] = []
+    bad: list[tuple[int, str]] = []
+
+    def add(n: int, spooled: bytes, why: str | None) -> None:
+        if len(docs) >= max_lines:
             raise Refused(413, "content_too_long_exception", f"more than {max_lines} documents in one request")
-        docs = [orjson.dumps(x) for x in arr]
-        return docs, [(n, f"not a JSON object ({type(x).__name__})") for n, x in enumerate(arr, 1)
-                      if not isinstance(x, dict)]
-    docs, bad = [], []
-    for n, line in enumerate(body.split(b"\n"), 1):
+        if why is not None:
+            bad.append((n, why))
+        docs.append(spooled)
+
+    text = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    lines = [text] if text.startswith(b"[") else body.split(b"\n")
+    for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
             continue
-        if len(docs) >= max_lines:
-            raise Refused(413, "content_too_long_exception", f"more than {max_lines} documents in one request")
-        why = _doc_ok(line)
-        if why is not None:
-            bad.append((n, why))
-        docs.append(line)
+        spooled, why, obj = _doc(line)
+        if not isinstance(obj, list):
+            add(n, spooled, why)
+            continue
+        for x in obj:  # the elements of an array, each a document
+            if isinstance(x, dict):
+                add(n, orjson.dumps(x), None)
+            else:
+                add(n, orjson.dumps(orjson.dumps(x)[:1000].decode()), f"not a JSON object ({type(x).__name__})")
     return docs, bad
 
 
