@@ -7,6 +7,7 @@ import traceback
 from types import TracebackType
 
 from wormsign.cli import eval as _eval  # noqa: F401  (registers eval)
+from wormsign.cli import forward as _forward  # noqa: F401  (registers forward)
 from wormsign.cli import hunt as _hunt  # noqa: F401  (registers hunt)
 from wormsign.cli import ingest as _ingest  # noqa: F401  (registers ingest, stats)
 from wormsign.cli import intel as _intel  # noqa: F401  (registers intel, scan)
