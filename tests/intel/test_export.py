@@ -211,3 +211,46 @@ def test_csv_cells_hold_no_terminal_controls() -> None:
     rows = {r[0]: r for r in csv.reader(text.splitlines()[1:])}
     assert rows["http://c2.example/" + r"\x1b[2J\x1b[H"][5] == printable(OSC8_LINK)
     assert rows["http://c2.example/" + r"exe.\u202etxt.doc"][5] == r"'@\x9b2J\x9d8;;http://evil.example/\x9c"
+
+
+def test_an_incident_goes_out_as_stix_incident_and_misp_attack_galaxy(tmp_path: Path) -> None:
+    """The demo hunt's outbreak through `intel export --incidents`: a STIX 2.1 Incident with its
+    indicators, sightings and attack-patterns (stix2 parses it strictly), and a MISP event
+    (pymisp loads it) tagged with MISP's mitre-attack-pattern galaxy clusters."""
+    from typer.testing import CliRunner
+
+    from wormsign.cli import app
+    from wormsign.intel.attack import technique_name
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["-q", "hunt", "--demo", "--case", str(tmp_path / "c"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "incidents.json").read_text())
+    inc = next(i for i in doc["incidents"] if i["type"] == "outbreak")
+    techniques = {t for e in inc["edges"] for t in e["techniques"]} | {
+        t for s in inc["initial_access"] for t in s["attack"]}
+    assert {"T1021.002", "T1566"} <= techniques
+    stix_path, misp_path = tmp_path / "inc.stix.json", tmp_path / "inc.misp.json"
+    for fmt, path in (("stix", stix_path), ("misp", misp_path)):
+        res = CliRunner().invoke(app, ["intel", "export", "--incidents", str(out / "incidents.json"),
+                                       "--id", inc["id"], "--format", fmt, "-o", str(path)])
+        assert res.exit_code == 0, res.output
+    bundle = stix2.parse(stix_path.read_text(), allow_custom=False, version="2.1")
+    by_type: dict[str, list] = {}
+    for o in bundle.objects:
+        by_type.setdefault(o.type, []).append(o)
+    (incident,) = by_type["incident"]
+    assert incident.name == inc["title"] and f"patient zero {inc['patient_zero']}" in incident.description
+    patterns = {o.external_references[0].external_id: o for o in by_type["attack-pattern"]}
+    assert set(patterns) == techniques
+    assert all(patterns[t].external_references[0].source_name == "mitre-attack" for t in patterns)
+    assert patterns["T1021.002"].name == technique_name("T1021.002")
+    assert by_type["indicator"] and by_type["sighting"]
+    linked = {r.target_ref for r in by_type["relationship"] if r.source_ref == incident.id}
+    assert {o.id for o in by_type["indicator"]} | {o.id for o in by_type["attack-pattern"]} <= linked
+    ev = MISPEvent()
+    ev.load(misp_path.read_text())
+    tags = {t.name for t in ev.tags}
+    for t in techniques:
+        assert f'misp-galaxy:mitre-attack-pattern="{technique_name(t)} - {t}"' in tags
+    assert ev.threat_level_id == 1 and ev.attributes  # critical; the C2 and hashes as attributes

@@ -227,7 +227,8 @@ def export(
         except (OSError, ValueError) as exc:
             raise _fail(str(exc)) from None
         inds, attr = from_incident(inc)
-        text = do_export(fmt, inds, info=f"wormsign: {inc.get('title') or incident_id}", attribution=attr)
+        text = do_export(fmt, inds, info=f"wormsign: {inc.get('title') or incident_id}", attribution=attr,
+                         incident=inc)
         out.write_text(text, encoding="utf-8")
         console.print(
             f"wrote {esc(out)} ({fmt}, {len(inds)} indicators)", highlight=False, soft_wrap=True

@@ -84,20 +84,29 @@ def _observed(indicators: list[Indicator], attribution: Any | None) -> list[Indi
     return [i for i in indicators if (i.type, i.value, i.family) in seen]
 
 
-def to_stix(indicators: Iterable[Indicator], attribution: Any | None = None) -> str:
-    """A STIX 2.1 bundle (JSON text) that parses back with ``stix2.parse(allow_custom=False)``."""
+def to_stix(indicators: Iterable[Indicator], attribution: Any | None = None,
+            incident: dict[str, Any] | None = None) -> str:
+    """A STIX 2.1 bundle (JSON text) that parses back with ``stix2.parse(allow_custom=False)``;
+    with ``incident``, the Incident, its attack-patterns and hosts too (stixio.add_incident)."""
     inds = _observed(list(indicators), attribution)
     deliveries = [d.to_dict() for d in attribution.deliveries] if attribution is not None else []
     bundle = stixio.build_bundle(inds, sightings=sightings(attribution), deliveries=deliveries)
+    if incident is not None:
+        bundle = stixio.add_incident(bundle, incident)
     text = bundle.serialize(pretty=True)
     stix2.parse(text, allow_custom=False, version="2.1")  # refuse to write what does not validate
     return str(text)
 
 
-def to_misp(indicators: Iterable[Indicator], *, info: str, attribution: Any | None = None) -> str:
-    """A MISP event, as MISP writes it (``{"Event": {...}}``)."""
+def to_misp(indicators: Iterable[Indicator], *, info: str, attribution: Any | None = None,
+            incident: dict[str, Any] | None = None) -> str:
+    """A MISP event, as MISP writes it (``{"Event": {...}}``); with ``incident``, tagged with its
+    ATT&CK techniques (MISP's mitre-attack-pattern galaxy)."""
     inds = _observed(list(indicators), attribution)
-    return mispio.event_json(mispio.build_event(inds, info=info, sightings=sightings(attribution)))
+    ev = mispio.build_event(inds, info=info, sightings=sightings(attribution))
+    if incident is not None:
+        ev = mispio.add_incident(ev, incident)
+    return mispio.event_json(ev)
 
 
 def to_csv(indicators: Iterable[Indicator], attribution: Any | None = None) -> str:
@@ -124,12 +133,13 @@ def export(
     *,
     info: str = "wormsign export",
     attribution: Any | None = None,
+    incident: dict[str, Any] | None = None,
 ) -> str:
-    """The export in one of :data:`FORMATS`."""
+    """The export in one of :data:`FORMATS` (``incident``: a hunt's incident, for STIX and MISP)."""
     if fmt == "stix":
-        return to_stix(indicators, attribution)
+        return to_stix(indicators, attribution, incident)
     if fmt == "misp":
-        return to_misp(indicators, info=info, attribution=attribution)
+        return to_misp(indicators, info=info, attribution=attribution, incident=incident)
     if fmt == "csv":
         return to_csv(indicators, attribution)
     raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")

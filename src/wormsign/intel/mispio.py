@@ -142,6 +142,22 @@ def build_event(
     return ev
 
 
+def add_incident(ev: MISPEvent, inc: dict[str, Any]) -> MISPEvent:
+    """The event tagged with the incident's ATT&CK techniques, as MISP's ``mitre-attack-pattern``
+    galaxy names its clusters (``misp-galaxy:mitre-attack-pattern="Name - T1021.002"``), and its
+    severity as the event's threat level (critical and high 1, medium 2, low 3)."""
+    from wormsign.intel.attack import technique_name
+    from wormsign.intel.stixio import incident_techniques
+
+    for tid in incident_techniques(inc):
+        name = technique_name(tid)
+        if name:
+            ev.add_tag(f'misp-galaxy:mitre-attack-pattern="{name} - {tid}"')
+    ev.threat_level_id = {"critical": 1, "high": 1, "medium": 2, "low": 3}.get(str(inc.get("severity")), 2)
+    ev.add_tag(f'wormsign:incident="{inc.get("id")}"')
+    return ev
+
+
 def event_json(ev: MISPEvent) -> str:
     """The event as MISP writes it: ``{"Event": {...}}``."""
     return json.dumps({"Event": json.loads(ev.to_json())}, indent=2, sort_keys=True)

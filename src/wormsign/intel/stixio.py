@@ -237,3 +237,60 @@ def _infrastructure(objs: dict[str, Any], ind: Indicator) -> None:
     objs.setdefault(
         rid, stix2.Relationship(id=rid, source_ref=infra, relationship_type="consists-of", target_ref=sco.id)
     )
+
+
+def incident_techniques(inc: dict[str, Any]) -> list[str]:
+    """The ATT&CK techniques an incident cites (its edges and initial-access steps), in order."""
+    seen: dict[str, None] = {}
+    for e in inc.get("edges") or []:
+        for t in e.get("techniques") or []:
+            if isinstance(t, str):
+                seen.setdefault(t.strip().upper(), None)
+    for s in inc.get("initial_access") or []:
+        for t in s.get("attack") or []:
+            if isinstance(t, str):
+                seen.setdefault(t.strip().upper(), None)
+    return [t for t in seen if t]
+
+
+def add_incident(bundle: stix2.Bundle, inc: dict[str, Any]) -> stix2.Bundle:
+    """The bundle with the incident itself: an Incident (title, severity, span, patient zero in its
+    description), an attack-pattern per ATT&CK technique it cites (``mitre-attack`` external id),
+    an Identity per host, and ``related-to`` relationships from the incident to each of them and
+    to the bundle's indicators and malware; the indicators' sightings are kept."""
+    from wormsign.intel.attack import technique_name
+
+    objs: dict[str, Any] = {o.id: o for o in bundle.objects}
+    key = (inc.get("id"), inc.get("type"), inc.get("first_seen"))
+    iid = _id("incident", *key)
+    hosts = [str(h.get("host")) for h in inc.get("hosts") or [] if isinstance(h, dict) and h.get("host")]
+    desc = (
+        f"{inc.get('type')} incident {inc.get('id')}, severity {inc.get('severity')}, "
+        f"{inc.get('first_seen')} to {inc.get('last_seen')}, {len(hosts)} hosts"
+        + (f", patient zero {inc['patient_zero']}" if inc.get("patient_zero") else "")
+    )
+    objs[iid] = stix2.Incident(
+        id=iid,
+        name=str(inc.get("title") or inc.get("id") or "wormsign incident")[:300],
+        description=desc,
+        labels=[f"severity:{inc.get('severity') or 'unknown'}", f"type:{inc.get('type') or 'unknown'}"],
+        external_references=[{"source_name": "wormsign", "external_id": str(inc.get("id"))}],
+    )
+    related = [o.id for o in bundle.objects if o.type in ("indicator", "malware", "infrastructure")]
+    for tid in incident_techniques(inc):
+        aid = _id("attack-pattern", tid)
+        url = "https://attack.mitre.org/techniques/" + tid.replace(".", "/") + "/"
+        objs[aid] = stix2.AttackPattern(
+            id=aid,
+            name=technique_name(tid) or tid,
+            external_references=[{"source_name": "mitre-attack", "external_id": tid, "url": url}],
+        )
+        related.append(aid)
+    for h in hosts:
+        hid = _id("identity", "host", h)
+        objs.setdefault(hid, stix2.Identity(id=hid, name=h, identity_class="system"))
+        related.append(hid)
+    for target in dict.fromkeys(related):
+        rid = _id("relationship", iid, "related-to", target)
+        objs[rid] = stix2.Relationship(id=rid, source_ref=iid, relationship_type="related-to", target_ref=target)
+    return stix2.Bundle(objects=list(objs.values()))
