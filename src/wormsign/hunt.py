@@ -18,9 +18,10 @@ from wormsign.detect import access, baseline, candidates, config, prep, propagat
 from wormsign.engine import records
 from wormsign.graph import deploy
 from wormsign.graph.incidents import other_incidents
-from wormsign.graph.outbreak import iso, outbreak_incident
+from wormsign.graph.outbreak import outbreak_incident
 from wormsign.graph.select import select_infections
 from wormsign.graph.tree import Tree, build_forest
+from wormsign.results import Alert, IncidentsDocument, iso, parse_time
 from wormsign.store import Case
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,13 @@ TIE_RULES = (*BRUTE_RULES, "beacon", "loader-payload")
 
 @dataclass(slots=True)
 class HuntResult:
-    """What a hunt found: the incidents.json document and the alerts."""
+    """What a hunt found: the incidents.json document and the alerts, as JSON (``document``,
+    ``alerts``) and as typed records (``records``, ``alert_records``: :mod:`wormsign.results`)."""
 
     document: dict[str, Any]
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    records: IncidentsDocument | None = None
+    alert_records: list[Alert] = field(default_factory=list)
 
     @property
     def incidents(self) -> list[dict[str, Any]]:
@@ -322,6 +326,9 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
                    | base.deployers | base.allow_hosts | bruteforcers | pushed)
     alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE])
     alerts += _install_callers(case, _sigma(case if window is None else _Unstored(case), sigma_rules))  # type: ignore[arg-type]
+    for a in alerts:  # one time form, so that the times compare as text (results.TIME_FORMAT)
+        for k in ("ts", "first_seen", "last_seen"):
+            a[k] = iso(parse_time(a.get(k)))
     alerts.sort(key=lambda a: (a.get("ts") or "", a["rule"], a.get("host") or "", a.get("summary") or "",
                                a.get("evidence") or []))
     alerts = [{"id": f"ALR-{i:06d}", **{k: v for k, v in a.items() if k != "id"}} for i, a in enumerate(alerts, 1)]
@@ -352,15 +359,16 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
                                   tied=tie_at)
     for i, inc in enumerate(incidents, 1):
         inc["id"] = f"INC-{i:04d}"
-    doc = {
-        "format": FORMAT, "generator": _generator(),
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "case": case.path, "incidents": incidents,
-    }
-    if window is not None:
-        doc["window"] = window.to_json()
+    # The typed records (results.py), and the JSON written through them: one time form.
+    typed = IncidentsDocument.model_validate({
+        "format": FORMAT, "generator": _generator(), "generated_at": datetime.now(UTC),
+        "case": case.path, "incidents": incidents, "window": window.to_json() if window is not None else None,
+    })
+    alert_records = [Alert.model_validate(a) for a in alerts]
+    doc = typed.to_json()
+    alerts = [a.to_json() for a in alert_records]
     save(case, doc, alerts)
-    return HuntResult(doc, alerts)
+    return HuntResult(doc, alerts, typed, alert_records)
 
 
 def _outbreaks(

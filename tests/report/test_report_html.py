@@ -72,7 +72,7 @@ def test_view_counts(outbreak: tuple[Path, dict[str, Any]]) -> None:
     with Case.open(str(path), read_only=True) as case:
         view = build_view(case)
     assert view["case"]["events"] == 41
-    assert view["case"]["first"] == "2026-03-02T09:00:00Z"
+    assert view["case"]["first"] == "2026-03-02T09:00:00.000000Z"  # results.TIME_FORMAT
     assert (
         len(view["evidence"]) == 10
     )  # 1 initial access + 4 edges x 2 + 1 lockout (the alert cites edge events)

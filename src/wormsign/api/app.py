@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from wormsign import schema
+from wormsign.api import models
 from wormsign.api.auth import TokenAuth
 from wormsign.api.index import RowCache, SearchIndex, fetch_refs
 from wormsign.api.pool import ReadPool, WriterWaits
@@ -29,6 +30,7 @@ from wormsign.api.search import TEXT_FIELDS, EventQuery, SearchTimeout, search
 from wormsign.report.events import BadRef, fetch_events, parse_ref
 from wormsign.report.html import csp, render_page
 from wormsign.report.view import VIEW_FORMAT, ViewError, attack_names, case_summary, settings
+from wormsign.results import Alert, Incident, iso
 from wormsign.store import Case, CaseLocked, want_write_marker
 
 _API = settings()["api"]
@@ -155,12 +157,12 @@ def create_app(
 
     api = APIRouter(prefix="/api", dependencies=[Depends(TokenAuth(token))])
 
-    @api.get("/cases", summary="The case this server serves")
+    @api.get("/cases", summary="The case this server serves", response_model=list[models.CaseSummary])
     @_as_json
     def cases() -> list[dict[str, Any]]:
         return [{"id": case_id, **summary()}]
 
-    @api.get("/cases/{cid}", summary="One case by id")
+    @api.get("/cases/{cid}", summary="One case by id", response_model=models.CaseInfo)
     @_as_json
     def case_info(cid: str) -> dict[str, Any]:
         if cid != case_id:
@@ -175,7 +177,7 @@ def create_app(
         return {"id": case_id, **info, "hunt": hunted}
 
     @api.get("/view", summary="Everything the dashboard shows, without evidence events",
-             response_model=dict[str, Any])
+             response_model=models.View)
     @_as_json
     def view() -> Response:
         data = result()
@@ -202,7 +204,7 @@ def create_app(
             view_kept["view"] = (data, stamp, body)
         return _json(body)
 
-    @api.get("/incidents", summary="Incidents the hunt found, in short")
+    @api.get("/incidents", summary="Incidents the hunt found, in short", response_model=models.IncidentList)
     @_as_json
     def incidents() -> dict[str, Any]:
         keys = ("id", "type", "title", "severity", "first_seen", "last_seen", "patient_zero")
@@ -213,12 +215,13 @@ def create_app(
         ]
         return {"total": len(out), "incidents": out}
 
-    @api.get("/incidents/{incident_id}", summary="One incident, as in incidents.json")
+    @api.get("/incidents/{incident_id}", summary="One incident, as in incidents.json", response_model=Incident)
     @_as_json
     def incident(incident_id: str) -> dict[str, Any]:
         return incident_of(incident_id)
 
-    @api.get("/incidents/{incident_id}/graph", summary="The propagation graph of one incident")
+    @api.get("/incidents/{incident_id}/graph", summary="The propagation graph of one incident",
+             response_model=models.Graph)
     @_as_json
     def incident_graph(incident_id: str) -> dict[str, Any]:
         inc = incident_of(incident_id)
@@ -234,7 +237,32 @@ def create_app(
             "edges": edges,
         }
 
-    @api.get("/alerts", summary="Alerts of the hunt, filtered and paged")
+    @api.get("/files", summary="The per-file infection trees: which file reached which host, when and how",
+             response_model=models.FileList)
+    @_as_json
+    def files(sha256: Text = None, name: Text = None, incident: Text = None) -> dict[str, Any]:
+        """Every outbreak's files; ``sha256`` (exact, any case) and ``name`` (a name the file had,
+        any case) filter them, ``incident`` keeps one incident's."""
+        want_hash, want_name = (sha256 or "").lower(), (name or "").lower()
+        out = []
+        for inc in incidents_of():
+            if incident and inc.get("id") != incident:
+                continue
+            for f in inc.get("files") or []:
+                if want_hash and str(f.get("sha256") or "").lower() != want_hash:
+                    continue
+                if want_name and want_name not in {str(n).lower() for n in f.get("names") or []}:
+                    continue
+                out.append({"incident": inc.get("id"), **f})
+        return {"total": len(out), "files": out}
+
+    @api.get("/incidents/{incident_id}/next-hops", summary="Hosts the outbreak is likely to reach next, ranked",
+             response_model=models.NextHops)
+    @_as_json
+    def next_hops(incident_id: str) -> dict[str, Any]:
+        return {"incident": incident_id, "next_hops": list(incident_of(incident_id).get("next_hops") or [])}
+
+    @api.get("/alerts", summary="Alerts of the hunt, filtered and paged", response_model=models.AlertPage)
     @_as_json
     def alert_list(
         limit: Limit = 100, offset: Offset = 0, rule: Text = None, host: Text = None, severity: Text = None
@@ -244,7 +272,7 @@ def create_app(
         page = found[offset : offset + limit]
         return {"total": len(found), "limit": limit, "offset": offset, "alerts": page}
 
-    @api.get("/alerts/{alert_id}", summary="One alert")
+    @api.get("/alerts/{alert_id}", summary="One alert", response_model=Alert)
     @_as_json
     def alert(alert_id: str) -> dict[str, Any]:
         for a in alerts_of():
@@ -252,7 +280,7 @@ def create_app(
                 return a
         raise HTTPException(404, "no such alert")
 
-    @api.get("/hosts", summary="Hosts with events in the case")
+    @api.get("/hosts", summary="Hosts with events in the case", response_model=models.HostPage)
     @_as_json
     def hosts(limit: Limit = 100, offset: Offset = 0, q: Text = None) -> dict[str, Any]:
         with open_case() as case:
@@ -278,7 +306,8 @@ def create_app(
             ],
         }
 
-    @api.get("/hosts/{host}", summary="One host: its events by kind and its part in each incident")
+    @api.get("/hosts/{host}", summary="One host: its events by kind and its part in each incident",
+             response_model=models.HostInfo)
     @_as_json
     def host_info(host: str) -> dict[str, Any]:
         with open_case() as case:
@@ -309,7 +338,7 @@ def create_app(
         }
 
     @api.get("/events", summary=f"Search events: filters are combined with AND; pages of at most {MAX_LIMIT}",
-             response_model=dict[str, Any])
+             response_model=models.EventPage)
     async def events(
         limit: Limit = 100,
         offset: Offset = 0,
@@ -404,7 +433,8 @@ def create_app(
         return body
 
     @api.get(
-        "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>"
+        "/events/{ref}", summary="One event with its original record, by reference <src.digest>:<src.record>",
+        response_model=models.Event,
     )
     @_as_json
     def event(ref: str) -> dict[str, Any]:
@@ -418,7 +448,8 @@ def create_app(
             raise HTTPException(404, "no such event")
         return found[ref]
 
-    @api.get("/evidence", summary="Several events by reference (the evidence of a host, edge or alert)")
+    @api.get("/evidence", summary="Several events by reference (the evidence of a host, edge or alert)",
+             response_model=models.Evidence)
     @_as_json
     def evidence(ref: Annotated[list[str], Query(max_length=int(_API["max_refs"]))]) -> dict[str, Any]:
         for r in ref:
@@ -512,4 +543,4 @@ def _like(text: str) -> str:
 
 
 def _iso(ts: Any) -> str | None:
-    return ts.isoformat().replace("+00:00", "Z") if ts is not None else None
+    return iso(ts) if ts is not None else None

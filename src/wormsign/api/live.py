@@ -33,6 +33,7 @@ import yaml
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from wormsign.api import models
 from wormsign.api.livewriter import LiveWriter
 from wormsign.api.spool import Pos, Spool, SpoolBusy
 
@@ -385,7 +386,8 @@ def router(live: LiveIngest, token: str) -> APIRouter:
         return Response(orjson.dumps(body), media_type="application/json", headers=ES_HEADERS)
 
     @r.post("/api/events", summary="Send events: one JSON document a line (Winlogbeat/ECS/EDR JSON, "
-            "Zeek JSON); 202 once they are stored durably", status_code=202)
+            "Zeek JSON); 202 once they are stored durably", status_code=202,
+            response_model=models.LiveAccepted)
     async def post_events(request: Request) -> Response:
         if (no := denied(request)) is not None:
             return no
@@ -404,7 +406,8 @@ def router(live: LiveIngest, token: str) -> APIRouter:
             "spooled_at": str(at) if at else None,
         }), 202, media_type="application/json")
 
-    @r.get("/api/live", summary="Live ingest: requests taken, spool position, commits and hunts")
+    @r.get("/api/live", summary="Live ingest: requests taken, spool position, commits and hunts",
+           response_model=models.LiveStatus)
     async def live_status(request: Request) -> Response:
         if (no := denied(request)) is not None:
             return no

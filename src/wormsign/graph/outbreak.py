@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wormsign.graph.tree import Tree, containment, r_estimate, spread_rate
+from wormsign.results import iso
 
 #: ATT&CK techniques of each propagation method (the copy adds T1021.002 and T1570).
 METHOD_TECHNIQUES: dict[str, list[str]] = {
@@ -17,12 +18,6 @@ METHOD_TECHNIQUES: dict[str, list[str]] = {
     "remote-exec": [],
 }
 COPY_TECHNIQUES = ["T1021.002", "T1570"]
-
-
-def iso(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def edge_doc(e: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from wormsign import schema
+from wormsign.results import iso as results_iso
 from wormsign.store import Case
 
 _REF = re.compile(r"^([0-9A-Za-z_\-]{1,128}):(\d{1,18})$")
@@ -30,10 +31,8 @@ def parse_ref(ref: str) -> tuple[str, int]:
 
 
 def iso(ts: datetime | None) -> str | None:
-    """An aware datetime as ISO 8601 UTC with a Z (the form docs/formats.md uses)."""
-    if ts is None:
-        return None
-    return ts.isoformat().replace("+00:00", "Z")
+    """An aware datetime as ISO 8601 UTC with a Z (the form docs/formats.md uses: results.iso)."""
+    return results_iso(ts)
 
 
 def row_to_event(names: Iterable[str], row: Iterable[Any], max_raw: int) -> dict[str, Any]:
