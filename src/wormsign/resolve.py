@@ -40,13 +40,14 @@ idempotent and picks up data ingested since.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from wormsign.detect.candidates import NETLIDS_WHERE
 from wormsign.engine import passes
-from wormsign.store import EID, SHARD_BITS, Case
+from wormsign.store import EID, KEY_COLUMNS, SHARD_BITS, Case
 from wormsign.testhook import pause
 
 #: Observations of one (ip, host) closer than this are one claim; a host that claims an
@@ -348,9 +349,17 @@ WHERE t.ips = 1 AND l.ts - t.ts <= to_seconds(?)
 # The events of some shards (``{src}``, as ingest wrote them). The source is the host that held the address
 # at the time; failing that, the name the record gives, never from a failure (a failed
 # logon's WorkstationName is the attacker's to choose: it stays in source.domain).
+# One definition for both engines: an address's resolution at an event's time is the interval
+# (``_ws_resi``: from ``valid_from``, NULL for all time before, to the next one's start) that
+# holds it, a range join Spark runs too (DuckDB's ASOF join has no Spark equivalent).
+_RES_INTERVALS = """
+CREATE OR REPLACE TEMP TABLE _ws_resi AS
+SELECT ip, host, CASE WHEN isinf(valid_from) THEN NULL ELSE valid_from END AS valid_from,
+       lead(valid_from) OVER (PARTITION BY ip ORDER BY valid_from, host NULLS FIRST) AS valid_to
+FROM _ws_res
+"""
 _ENRICH = """
-CREATE OR REPLACE TEMP TABLE _ws_new AS
-WITH r AS (SELECT * FROM _ws_res),
+WITH r AS (SELECT * FROM _ws_resi),
 cand AS (
     SELECT eid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip, "event.outcome" AS outcome,
            ws_resolve_hkey("source.domain") AS sd0, ws_resolve_hkey("destination.domain") AS dd0,
@@ -370,9 +379,12 @@ named AS (
            coalesce(ld.full, dd0) AS dd
     FROM cand LEFT JOIN _ws_long ls ON ls.short = cand.sd0 LEFT JOIN _ws_long ld ON ld.short = cand.dd0
     LEFT JOIN _ws_krb k ON k.rid = cand.rid),
-s AS (SELECT named.*, r.host AS sres FROM named ASOF LEFT JOIN r ON named.sip = r.ip AND named.ts >= r.valid_from),
-kr AS (SELECT s.*, r.host AS kres FROM s ASOF LEFT JOIN r ON s.kip = r.ip AND s.kts >= r.valid_from),
-d AS (SELECT kr.*, r.host AS dres FROM kr ASOF LEFT JOIN r ON kr.dip = r.ip AND kr.ts >= r.valid_from),
+s AS (SELECT named.*, r.host AS sres FROM named LEFT JOIN r ON named.sip = r.ip
+        AND (r.valid_from IS NULL OR named.ts >= r.valid_from) AND (r.valid_to IS NULL OR named.ts < r.valid_to)),
+kr AS (SELECT s.*, r.host AS kres FROM s LEFT JOIN r ON s.kip = r.ip
+       AND (r.valid_from IS NULL OR s.kts >= r.valid_from) AND (r.valid_to IS NULL OR s.kts < r.valid_to)),
+d AS (SELECT kr.*, r.host AS dres FROM kr LEFT JOIN r ON kr.dip = r.ip
+      AND (r.valid_from IS NULL OR kr.ts >= r.valid_from) AND (r.valid_to IS NULL OR kr.ts < r.valid_to)),
 n AS (
     SELECT rid, osh, odh, ohost,
            coalesce(sres, sd, kres, kip) AS nsh, coalesce(dres, dd) AS ndh,
@@ -381,7 +393,6 @@ n AS (
     FROM d)
 SELECT rid, nsh, ndh, nhost FROM n
 WHERE nsh IS DISTINCT FROM osh OR ndh IS DISTINCT FROM odh OR nhost IS DISTINCT FROM ohost
-ORDER BY rid
 """
 
 
@@ -557,6 +568,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
     with case.transaction():
         _identities(case, rep)
         eng.execute(_RES)
+        eng.execute(_RES_INTERVALS)
         eng.execute(_KRB, [int(cfg["kerberos_ticket_skew_s"]), int(cfg["kerberos_ticket_window_s"])])
         rep.observations = int(eng.rows("SELECT coalesce(sum(n), 0) FROM res_ws_obs")[0][0])
         rep.addresses, rep.intervals = (int(x) for x in eng.rows("SELECT count(DISTINCT ip), count(*) FROM host_addr")[0])
@@ -577,12 +589,17 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         candidates.prepare_index(case, cfg, stored=True)
         reindex.update(int(r[0]) for r in eng.rows(_NETLIDS_CHANGED))
     keying = set(todo)
-    for group in _groups(case, sorted(reindex), batch_rows):
+    spark = case.scans is not None  # Spark takes them all at once
+    for group in ([sorted(reindex)] if spark and reindex else _groups(case, sorted(reindex), batch_rows)):
         keyed = [s for s in group if s in keying]
         with case.transaction():
-            if keyed:
+            if keyed and case.scans is not None:
+                rep.updated += _spark_keys(case, keyed)
+                case.refresh()
+            elif keyed:
                 src = f"read_parquet({case.shard_files(keyed)})"
-                eng.execute(_ENRICH.format(src=src), [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
+                eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_new AS {_ENRICH.format(src=src)} ORDER BY rid",
+                            [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
                 rep.updated += int(eng.rows("SELECT count(*) FROM _ws_new")[0][0])
                 for s in keyed:  # every row of the shard, in its order: changed or as stored
                     keys = case.query(
@@ -611,11 +628,48 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         eng.execute("DELETE FROM res_applied_ipmap")
         eng.execute("INSERT INTO res_applied_ipmap SELECT ip, host FROM h_ipmap")
         candidates.finish_index(case, cfg, added)
-        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_new", "_ws_known", "_ws_krb"):
+        for t in ("_ws_long", "_ws_obs", "_ws_blocks", "_ws_rows", "_ws_res", "_ws_resi", "_ws_new", "_ws_known",
+                  "_ws_krb"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", _state(case))
     rep.shards = len(todo)
     return rep
+
+
+def _spark_keys(case: Case, shards: list[int]) -> int:
+    """The keys files of ``shards`` computed on Spark (:data:`_ENRICH` over their raw events, the
+    identities shipped from the catalog), written by Spark one file per shard in the shard's row
+    order; the number of events whose keys changed."""
+    import shutil
+
+    from pyspark.sql import functions as F
+
+    sc = case.scans
+    for t in ("_ws_resi", "_ws_long", "_ws_krb"):
+        sc.view_table(t, case.query(f"SELECT * FROM {t}"))
+    sc.view_files(passes.SPARK_SOURCE, case.event_files(shards))
+    new = sc.spark.sql(sc.sql(_ENRICH.format(src=passes.SPARK_SOURCE)),
+                       args=[list(NOT_HOST_IPS), list(NETWORK_FORMATS)]).cache()
+    try:
+        changed = new.count()
+        ev = sc.spark.read.parquet(*case.event_files(shards)).select(
+            EID, *[F.col(f"`{c}`").alias(f"_o{i}") for i, c in enumerate(KEY_COLUMNS)])
+        keys = ev.join(new, ev[EID] == new["rid"], "left").select(
+            F.shiftright(F.col(EID), SHARD_BITS).alias("_shard"), F.col(EID),
+            *[F.when(F.col("rid").isNull(), F.col(f"_o{i}")).otherwise(F.col(n)).alias(c)
+              for i, (c, n) in enumerate(zip(KEY_COLUMNS, ("nsh", "ndh", "nhost"), strict=True))])
+        out = case.staging_dir("spark-keys")
+        (keys.repartition("_shard").sortWithinPartitions("_shard", EID).drop(EID)
+         .write.mode("overwrite").partitionBy("_shard").parquet(out))
+        for s in shards:
+            files = [f for f in os.listdir(os.path.join(out, f"_shard={s}")) if f.endswith(".parquet")]
+            if len(files) != 1:
+                raise RuntimeError(f"Spark wrote {len(files)} keys files for shard {s}")
+            case.install_keys(s, os.path.join(out, f"_shard={s}", files[0]))
+        shutil.rmtree(out, ignore_errors=True)
+    finally:
+        new.unpersist()
+    return changed
 
 
 def _identities(case: Case, rep: ResolveReport) -> None:

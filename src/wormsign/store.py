@@ -82,6 +82,9 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS host_conflicts (
         ip VARCHAR, hosts VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ)""",
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    # the record-id range of each (channel, computer) of a shard's EVTX records (ingest/identity.py)
+    """CREATE TABLE IF NOT EXISTS record_ranges (
+        shard BIGINT, channel VARCHAR, computer VARCHAR, lo BIGINT, hi BIGINT)""",
 )
 
 
@@ -545,6 +548,18 @@ class Case:
         pq.write_table(table.cast(KEYS_SCHEMA), tmp, compression="zstd")
         os.replace(tmp, target)
         self.engine.execute("UPDATE shards SET keys = true WHERE id = ?", [shard])
+
+    def install_keys(self, shard: int, file: str) -> None:
+        """Make ``file`` (a Parquet file of ``KEYS_SCHEMA``'s columns, every row of the shard in
+        its order, written beside the case, e.g. by Spark) the keys file of ``shard``."""
+        os.replace(file, self._file(KEYS_DIR, shard))
+        self.engine.execute("UPDATE shards SET keys = true WHERE id = ?", [shard])
+
+    def staging_dir(self, name: str) -> str:
+        """An empty folder in the case's staging area (a writer's next open removes what is left)."""
+        path = os.path.join(self.root, STAGING_DIR, name)
+        _remove(path)
+        return path
 
     def __enter__(self) -> Case:
         return self

@@ -2,7 +2,7 @@
 
 Each branch below is one kind of evidence: a filter on narrow columns (kind, event code),
 which DuckDB tests inside the scan, and the columns the detections read for that kind. The
-branches are stacked by name (``UNION ALL BY NAME``): ``h_ev`` keeps the column names of
+branches are stacked (``UNION ALL``, each with every column): ``h_ev`` keeps the column names of
 ``events``, and a column a branch does not need is NULL there, so a row costs only the
 values it carries. Outside connections and process starts with hashes are not here: they
 are summarised per host (:mod:`wormsign.detect.activity`), and the lure chain on patient
@@ -24,6 +24,7 @@ from typing import Any
 
 from wormsign.detect import activity
 from wormsign.detect.propagation import bind
+from wormsign.engine import passes
 from wormsign.store import Case
 
 #: Columns every branch carries.
@@ -132,16 +133,20 @@ def _quote(cols: tuple[str, ...]) -> str:
     return ", ".join(f'"{c}"' for c in cols)
 
 
-def _derived(cond: str) -> str:
-    kind = cond.split("'")[1]  # every branch starts with kind = '...'
-    return "".join(", " + x for x in _NAMES.get(kind, ()))
-
-
 def _select(src: str = "events") -> str:
-    """The branches stacked, each reading ``src`` (the events, or a view of some shards')."""
-    return "\nUNION ALL BY NAME\n".join(
-        f"SELECT eid, {_quote(COMMON + cols)}{_derived(cond)} FROM {src} WHERE {cond}  -- {why}"
-        for why, cond, cols in BRANCHES
+    """The branches stacked, each reading ``src`` (the events, or a view of some shards'): every
+    branch gives every column, NULL where it has none, in one order (a plain ``UNION ALL``,
+    which Spark runs too)."""
+    names: list[str] = []
+    branches = []
+    for why, cond, cols in BRANCHES:
+        own = {f'"{c}"': f'"{c}"' for c in ("eid", *COMMON, *cols)}
+        own.update({x.rsplit(" AS ", 1)[1]: x for x in _NAMES.get(cond.split("'")[1], ())})
+        names.extend(n for n in own if n not in names)
+        branches.append((why, cond, own))
+    return "\nUNION ALL\n".join(
+        f"SELECT {', '.join(own.get(n, f'NULL AS {n}') for n in names)} FROM {src} WHERE {cond}  -- {why}"
+        for why, cond, own in branches
     ) + "\n"
 
 
@@ -226,11 +231,15 @@ def index_shards(case: Case, cfg: dict[str, Any], shards: list[int]) -> None:
     case.engine.execute(f"DELETE FROM {INDEX} WHERE list_contains(?, eid >> {SHARD_BITS})", [shards])
     # The events read once, the columns the pass reads only: its branches then scan a table in
     # memory instead of the shards (a filter cannot go below the shards' join with their keys).
-    cols = ", ".join(f'"{c}"' for c in _part_columns())
-    case.engine.execute(f"CREATE OR REPLACE TEMP TABLE _ws_part AS SELECT {cols} FROM ({case.events_sql(shards)})")
-    sql, params = bind(PART_SELECT, _values(cfg))
-    case.engine.execute(f"INSERT INTO {INDEX} BY NAME {sql}", params)
-    case.engine.execute("DROP TABLE _ws_part")
+    # On Spark, the logon sessions it reads are shipped with it.
+    if case.scans is not None:
+        case.scans.view_table("_ws_netlids", case.query("SELECT * FROM _ws_netlids"))
+
+    def statements(src: str) -> list[tuple[str, list[Any]]]:
+        sql, params = bind(_select(src), _values(cfg))
+        return [(f"INSERT INTO {INDEX} BY NAME {sql}", params)]
+
+    passes.run_keyed(case, shards, _part_columns(), statements)
 
 
 def _part_columns() -> list[str]:
