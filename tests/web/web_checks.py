@@ -20,7 +20,10 @@ def wait_ready(pg: Any) -> None:
 
 
 def graph_counts(pg: Any) -> tuple[int, int]:
-    return tuple(pg.evaluate("[wormsign.cy.nodes().length, wormsign.cy.edges().length]"))  # type: ignore[return-value]
+    """Nodes (hosts and groups; not the rows' labels) and edges in the graph."""
+    return tuple(  # type: ignore[return-value]
+        pg.evaluate("[wormsign.cy.nodes().filter(n => n.data('kind') !== 'label').length, wormsign.cy.edges().length]")
+    )
 
 
 def slide(pg: Any, value: int) -> tuple[int, int]:
@@ -32,6 +35,9 @@ def slide(pg: Any, value: int) -> tuple[int, int]:
 
 def click_node(pg: Any, host: str) -> None:
     """Click a host's node in the graph canvas, where cytoscape drew it."""
+    # In view first: cytoscape reads the canvas's place on the page again only after a scroll event.
+    pg.evaluate("document.getElementById('graph').scrollIntoView({block: 'center'})")
+    pg.wait_for_timeout(100)
     pos = pg.evaluate(
         """h => { const n = wormsign.cy.nodes().filter(x => x.data('host') === h)[0];
                  const p = n.renderedPosition();

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+from wormsign.report.view import settings
 from wormsign.web import AssetMissing, asset
 
 _JSON_ESCAPES = {
@@ -32,7 +33,7 @@ def script_json(value: Any) -> str:
 
 GRAPH_LIBRARY = "vendor/cytoscape.min.js"
 #: The app's sources, joined in this order inside one function scope (see web/app.js).
-APP_FILES = ("dom.js", "evidence.js", "graph.js", "sections.js", "app.js")
+APP_FILES = ("dom.js", "evidence.js", "layout.js", "graph.js", "sections.js", "app.js")
 
 
 def _app_script() -> str:
@@ -56,6 +57,11 @@ def graph_library() -> str:
         return ""
 
 
+def graph_settings() -> dict[str, Any]:
+    """The graph's tunables (settings.yaml ``graph``), as the page reads them: numbers only."""
+    return {k: float(v) for k, v in (settings().get("graph") or {}).items() if isinstance(v, int | float)}
+
+
 def csp(nonce: str, *, api: bool) -> str:
     """Content-Security-Policy: only the page's own scripts run; the report connects nowhere."""
     connect = "'self'" if api else "'none'"
@@ -68,7 +74,7 @@ def csp(nonce: str, *, api: bool) -> str:
 def render_page(data: dict[str, Any] | None, *, mode: str, title: str, nonce: str | None = None) -> str:
     """The page: ``mode`` is ``report`` (data embedded) or ``api`` (the dashboard fetches it)."""
     nonce = nonce or secrets.token_urlsafe(18)
-    config: dict[str, Any] = {"mode": mode}
+    config: dict[str, Any] = {"mode": mode, "graph": graph_settings()}
     parts = {
         "@@CSP@@": csp(nonce, api=mode == "api"),
         "@@TITLE@@": "",

@@ -127,6 +127,27 @@ def evidence_refs(incidents: list[dict[str, Any]], alert_list: list[dict[str, An
     return list(seen)
 
 
+#: Characters of an address kept in the view (an IPv6 address is at most 45).
+MAX_ADDRESS = 64
+
+
+def host_addresses(case: Case, incidents: list[dict[str, Any]]) -> dict[str, str]:
+    """Each incident host's address, as the resolver saw it most (``host_addr``): the graph
+    groups attacked hosts by subnet with it. Hosts the resolver never placed are left out."""
+    wanted = {
+        h["host"]
+        for inc in incidents
+        for h in inc.get("hosts") or []
+        if isinstance(h, dict) and isinstance(h.get("host"), str)
+    }
+    if not wanted or not case.engine.has_table("host_addr"):
+        return {}
+    rows = case.rows(
+        "SELECT host, arg_max(ip, n) FROM host_addr WHERE host IS NOT NULL AND ip IS NOT NULL GROUP BY host"
+    )
+    return {str(h): str(ip)[:MAX_ADDRESS] for h, ip in rows if h in wanted}
+
+
 def build_view(case: Case, *, with_evidence: bool = True) -> dict[str, Any]:
     """The whole view: case summary, incidents, alerts, technique names and (for the report) evidence."""
     doc = hunt_doc(case)
@@ -141,6 +162,7 @@ def build_view(case: Case, *, with_evidence: bool = True) -> dict[str, Any]:
         "alerts": alert_list,
         "attack": attack_names(incidents, alert_list),
         "colours": conf["colours"],
+        "addresses": host_addresses(case, incidents),
     }
     if with_evidence:
         refs = evidence_refs(incidents, alert_list)[: int(conf["evidence"]["max_events"])]

@@ -1,14 +1,15 @@
 /* wormsign report and dashboard: one app that takes its data from the page or from the API.
- * Built by concatenating dom.js, evidence.js, graph.js, sections.js and this file inside one
+ * Built by concatenating dom.js, evidence.js, layout.js, graph.js, sections.js and this file inside one
  * function scope (wormsign.report.html.APP_FILES). */
 var config = JSON.parse(document.getElementById("wormsign-config").textContent || "{}");
-var state = { view: null, incident: null, cy: null, times: [], token: null, generated: null };
+var state = { view: null, incident: null, cy: null, times: [], token: null, generated: null, model: null, focus: null,
+  filter: null, match: null, rp: null };
 
 // -- wiring --------------------------------------------------------------------------
 function showIncident(id) {
   var inc = (state.view.incidents || []).filter(function (i) { return i.id === id; })[0];
   if (!inc) return;
-  state.incident = inc;
+  state.incident = inc; state.match = null;
   renderSummary(inc); drawGraph(inc); renderContainment(inc); renderAccounts(inc); renderHosts(inc);
   renderTimeline(inc); renderIocs(inc); renderAttack(inc); renderAlerts(inc);
 }
@@ -25,7 +26,8 @@ function render(view) {
   document.body.dataset.ready = "1";
 }
 function start() {
-  window.wormsign = { state: state, cy: null, replayTo: replayTo };
+  window.wormsign = { state: state, cy: null, replayTo: replayTo, revealHost: revealHost };
+  wireGraphControls();
   document.getElementById("incident-select").addEventListener("change", function (e) { showIncident(e.target.value); });
   document.getElementById("time-slider").addEventListener("input", function (e) { replayTo(Number(e.target.value)); });
   document.getElementById("play").addEventListener("click", play);

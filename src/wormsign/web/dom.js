@@ -23,24 +23,40 @@ function section(id, title) {
   s.appendChild(el("h2", null, title));
   return s;
 }
+var TABLE_PAGE = 500;  // rows drawn at once; "show more" draws the next page (10,000-host tables stay quick)
 function table(parent, headers, rows, onClick) {
   if (!rows.length) { parent.appendChild(el("p", "empty", "none")); return null; }
   var t = el("table"), thead = el("thead"), tr = el("tr");
   headers.forEach(function (h) { tr.appendChild(el("th", null, h)); });
   thead.appendChild(tr); t.appendChild(thead);
-  var tb = el("tbody");
-  rows.forEach(function (r) {
-    var row = el("tr", onClick && r.item !== undefined ? "clickable" : null);
-    r.cells.forEach(function (c) { row.appendChild(el("td", r.cls || null, c)); });
-    if (onClick && r.item !== undefined) {
-      row.tabIndex = 0;
-      row.addEventListener("click", function () { onClick(r.item); });
-      row.addEventListener("keydown", function (e) { if (e.key === "Enter") onClick(r.item); });
+  var tb = el("tbody"), shown = 0, wrap = el("div", "scroll"), more = null;
+  function page() {
+    var frag = document.createDocumentFragment();
+    rows.slice(shown, shown + TABLE_PAGE).forEach(function (r) {
+      var row = el("tr", onClick && r.item !== undefined ? "clickable" : null);
+      r.cells.forEach(function (c) { row.appendChild(el("td", r.cls || null, c)); });
+      if (onClick && r.item !== undefined) {
+        row.tabIndex = 0;
+        row.addEventListener("click", function () { onClick(r.item); });
+        row.addEventListener("keydown", function (e) { if (e.key === "Enter") onClick(r.item); });
+      }
+      frag.appendChild(row);
+    });
+    tb.appendChild(frag);
+    shown = Math.min(rows.length, shown + TABLE_PAGE);
+    if (shown < rows.length && !more) {
+      more = el("button", "more"); more.type = "button";
+      more.addEventListener("click", page);
+      wrap.appendChild(more);
     }
-    tb.appendChild(row);
-  });
+    if (more) {
+      if (shown < rows.length) more.textContent = "show " + Math.min(TABLE_PAGE, rows.length - shown) + " more of " + (rows.length - shown);
+      else more.remove();
+    }
+  }
   t.appendChild(tb);
-  var wrap = el("div", "scroll"); wrap.appendChild(t); parent.appendChild(wrap);
+  wrap.appendChild(t); parent.appendChild(wrap);
+  page();
   return t;
 }
 function card(parent, key, value, id) {

@@ -31,8 +31,9 @@ function renderAccounts(inc) {
   s.appendChild(el("p", null, "compromised accounts: " + (text(acc.compromised || []) || "none")));
 }
 function renderHosts(inc) {
-  var s = section("hosts", "Hosts");
-  var t = table(s, ["host", "state", "gen", "infected at", "infector", "technique", "families"], (inc.hosts || []).map(function (h) {
+  var match = state.match, hosts = (inc.hosts || []).filter(function (h) { return !match || match.hosts.has(h.host); });
+  var s = section("hosts", match ? "Hosts matching the filter (" + hosts.length + " of " + (inc.hosts || []).length + ")" : "Hosts");
+  var t = table(s, ["host", "state", "gen", "infected at", "infector", "technique", "families"], hosts.map(function (h) {
     return { item: h.host, cells: [h.host, h.state, h.generation, short(h.infected_at), h.infector, h.technique, h.families] };
   }), selectHost);
   if (t) t.id = "host-table";
@@ -53,7 +54,8 @@ function renderIocs(inc) {
   var files = Object.create(null);
   (inc.edges || []).forEach(function (e) { if (e.file && e.file.sha256) files[e.file.sha256] = e.file; });
   (inc.hosts || []).forEach(function (h) { (h.hashes || []).forEach(function (x) { files[x] = files[x] || { sha256: x }; }); });
-  table(s, ["sha256", "file name", "path"], Object.keys(files).map(function (k) { return { cells: [k, files[k].name, files[k].path] }; }));
+  var t = table(s, ["sha256", "file name", "path"], Object.keys(files).map(function (k) { return { item: k, cells: [k, files[k].name, files[k].path] }; }), setHashFilter);
+  if (t) { t.id = "file-table"; s.appendChild(el("p", "hint", "click a file to show where it went in the graph")); }
 }
 function renderAttack(inc) {
   var s = section("attack", "ATT&CK techniques seen"), seen = Object.create(null), names = state.view.attack || {};
