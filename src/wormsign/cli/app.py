@@ -73,13 +73,19 @@ def wait_option() -> Any:
     )
 
 
-def open_case(path: Any, *, read_only: bool = False, wait: float = 0.0) -> Any:
+def open_case(path: Any, *, read_only: bool = False, wait: float = 0.0, engine: str = "duckdb",
+              master: str | None = None) -> Any:
     """``Case.open``, with a case another process holds (after ``wait`` seconds) told in one line
-    that names the case and that process, and exit status 1, never a traceback."""
+    that names the case and that process, and exit status 1, never a traceback; so too a Spark
+    engine that cannot start (pyspark or Java missing)."""
     from wormsign.store import Case, CaseFormatError, CaseLocked
 
     try:
-        return Case.open(str(path), read_only=read_only, wait=wait)
+        return Case.open(str(path), read_only=read_only, wait=wait, engine=engine, master=master)
+    except ImportError as e:
+        err.print(f"[red]error:[/] the Spark engine needs the spark extra (pip install 'wormsign[spark]'): {esc(e)}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_ERROR) from None
     except (CaseLocked, CaseFormatError) as e:
         err.print(f"[red]error:[/] {esc(e)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None

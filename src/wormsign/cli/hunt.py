@@ -170,6 +170,11 @@ def hunt(
     wait: float = wait_option(),
     start: Any = from_option(),
     end: Any = to_option(),
+    engine: str = typer.Option("duckdb", "--engine",
+                               help="Where the passes over every event run: DuckDB, or Apache Spark "
+                                    "(the spark extra and Java 17+)."),
+    master: str = typer.Option(None, "--master", help="Spark master URL (with --engine spark): "
+                                                      "local[N] (default local[*]) or a cluster's."),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
 ) -> None:
@@ -185,6 +190,9 @@ def hunt(
         err.print("error: --to must be after --from", markup=False, style="red")
         raise typer.Exit(EXIT_ERROR)
 
+    if engine not in ("duckdb", "spark"):
+        err.print(f"error: --engine is duckdb or spark, not {engine!r}", markup=False, style="red")
+        raise typer.Exit(EXIT_ERROR)
     if demo:
         demo_logs, demo_feeds = _demo()
         paths = list(paths or []) + demo_logs
@@ -201,7 +209,7 @@ def hunt(
     out = out or (Path.cwd() if case.parent.name.startswith("wormsign-") else case.parent)
     rejected = False
     ingested = None
-    with open_case(case, wait=wait) as c:
+    with open_case(case, wait=wait, engine=engine, master=master) as c:
         if paths:
             from wormsign.cli.ingest import run_ingest
 
