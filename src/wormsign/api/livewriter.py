@@ -162,7 +162,6 @@ class LiveWriter:
             if committed:
                 case.refresh()
                 case.compact()
-                self._hunt_wanted = True
             self.spool.release(self.spool.norm(self.done))
             if self._hunt_wanted and time.monotonic() - self._last_hunt >= float(self.conf["hunt_min_interval_s"]):
                 self._hunt(case)
@@ -187,6 +186,8 @@ class LiveWriter:
                     continue
                 known.add(src.digest)
                 out.done(_parse(src, False, out.batch))
+        if report.stats.stored:
+            self._hunt_wanted = True  # before ``done`` moves: idle() must not see both done
         end = frames[-1].end
         if out.done_to != end:  # type: ignore[attr-defined]
             with case.transaction():  # the tail was frames already in the case: move past them

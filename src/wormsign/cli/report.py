@@ -8,7 +8,7 @@ import duckdb
 import typer
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err, esc
-from wormsign.store import Case, CaseFormatError
+from wormsign.store import Case, CaseFormatError, CaseLocked
 
 _CASE = typer.Option(..., "--case", "-c", help="Case (directory) that a hunt has run on.")
 
@@ -117,6 +117,11 @@ def serve(
 
     if create and not case.exists():
         Case.open(str(case)).close()
+    elif live and case.is_dir():
+        try:  # a writer's open finishes what a killed server or ingest left half committed
+            Case.open(str(case)).close()
+        except (CaseLocked, duckdb.Error, CaseFormatError, OSError):
+            pass  # another process holds it (or it is no case): said below, or when it is free
     _open(case).close()
     try:
         token, created = load_or_create(case)
