@@ -84,6 +84,7 @@ class LiveWriter:
             "commits": 0, "frames": 0, "duplicate_frames": 0, "events_stored": 0, "records_rejected": 0,
             "last_commit_at": None, "hunts": 0, "last_hunt_at": None, "last_hunt_s": None,
             "hunted_to": None, "last_error": None,
+            "cycles": 0, "seconds": {"open": 0.0, "commit": 0.0, "hunt": 0.0},  # in all cycles
         }
 
     # -- control -------------------------------------------------------------------------
@@ -153,7 +154,9 @@ class LiveWriter:
                 self._cond.wait(s)
 
     def _cycle(self) -> None:
+        t0 = time.monotonic()
         with Case.open(self.path, wait=float(self.conf["writer_wait_s"])) as case:
+            t1 = time.monotonic()
             stored = case.get_meta(META)
             self.done = Pos(*stored) if stored else self.spool.start()
             committed = False
@@ -163,8 +166,17 @@ class LiveWriter:
                 case.refresh()
                 case.compact()
             self.spool.release(self.spool.norm(self.done))
+            t2 = time.monotonic()
+            hunted = False
             if self._hunt_wanted and time.monotonic() - self._last_hunt >= float(self.conf["hunt_min_interval_s"]):
                 self._hunt(case)
+                hunted = True
+        t3 = time.monotonic()
+        spent = self.stats["seconds"]
+        spent["open"] += t1 - t0
+        spent["commit"] += t2 - t1
+        spent["hunt"] += t3 - t2 if hunted else 0.0
+        self.stats["cycles"] += 1
 
     def _commit(self, case: Case) -> bool:
         """Commit the next frames (at most ``commit_max_bytes`` of them); whether events were added."""
