@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,17 @@ from wormsign.cli.app import (
     console,
     err,
     esc,
+    from_option,
     json_option,
     open_case,
     plain,
     print_json,
     quiet_option,
+    to_option,
     wait_option,
 )
 from wormsign.ingest import IngestError, IngestReport, ingest_paths
+from wormsign.ingest.pipeline import Options
 from wormsign.resolve import resolve
 from wormsign.store import Case
 
@@ -62,7 +67,8 @@ class Ingested:
 
 
 def run_ingest(paths: list[Path], case: Case, *, strict: bool, workers: int | None, quiet: bool = False,
-               summary: bool = True) -> Ingested:
+               summary: bool = True, keep_copies: bool = False, options: Options = Options(),
+               names: dict[str, str] | None = None) -> Ingested:
     """Ingest with a progress bar (files of the total, records, rate, time left by bytes);
     shared by ``ingest`` and ``hunt``. ``summary``: print what was stored."""
     started = time.perf_counter()
@@ -91,7 +97,8 @@ def run_ingest(paths: list[Path], case: Case, *, strict: bool, workers: int | No
             rate = done["records"] / max(time.perf_counter() - started, 1e-6)
             bar.update(task, advance=size, records=done["records"], rate=rate, files=done["files"])
 
-        report = ingest_paths([str(p) for p in paths], case, strict=strict, workers=workers, progress=tick)
+        report = ingest_paths([str(p) for p in paths], case, strict=strict, workers=workers, progress=tick,
+                              keep_copies=keep_copies, options=options, names=names)
     resolved = resolve(case)  # one identity per host: ip <-> host intervals, then enrich events
     report_elapsed = time.perf_counter() - started
     if summary and not quiet:
@@ -111,6 +118,7 @@ def report_json(run: Ingested) -> dict[str, object]:
     return {
         "files": report.files, "skipped": report.skipped, "unknown": list(report.unknown),
         "records": st.read, "stored": st.stored, "rejected": st.rejected, "truncated": st.truncated,
+        "copies": st.copies, "outside_window": st.outside,
         "reasons": dict(st.reasons.most_common()), "by_format": dict(sorted(report.by_format.items())),
         "rejects": [{"file": r.file, "record": r.record, "reason": r.reason, "detail": r.detail}
                     for r in report.rejects[:10]],
@@ -128,6 +136,8 @@ def print_report(report: IngestReport, elapsed: float) -> None:
         f"[bold]{report.files}[/] files read, {report.skipped} already in the case; "
         f"{st.read:,} records: [green]{st.stored:,} stored[/], "
         f"[{'red' if st.rejected else 'green'}]{st.rejected:,} rejected[/]"
+        + (f", {st.copies:,} copies of records already stored" if st.copies else "")
+        + (f", {st.outside:,} outside the time window" if st.outside else "")
         + (f", {st.truncated:,} with fields cut to size" if st.truncated else "")
         + f" in {elapsed:.1f}s",
         highlight=False,
@@ -143,28 +153,92 @@ def print_report(report: IngestReport, elapsed: float) -> None:
             err.print(Text.assemble(("rejected", "yellow"), " ", plain(r)), highlight=False, soft_wrap=True)
 
 
+def _spool_stdin() -> tuple[str, str]:
+    """Standard input written to a temporary file (readers need to read a file twice: to pick
+    the format, then to parse it); returns (its folder, the file)."""
+    import shutil
+    import sys
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="wormsign-stdin-")
+    path = os.path.join(folder, "stdin")
+    with open(path, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return folder, path
+
+
+def print_files(case: Case, since: Any) -> None:
+    """``-v``: each file this run read, with its records stored, rejected and left out."""
+    rows = case.rows("SELECT file, format, records, stored, rejected FROM sources WHERE ingested_at >= ? "
+                     "ORDER BY file", [since])
+    t = Table(title="Files read")
+    for col, just in (("file", "left"), ("format", "left"), ("records", "right"), ("stored", "right"),
+                      ("rejected", "right"), ("left out", "right")):
+        t.add_column(col, justify=just, overflow="fold" if col == "file" else "ellipsis")  # type: ignore[arg-type]
+    for f, fmt, n, stored, rej in rows:
+        t.add_row(plain(f), plain(fmt), f"{n or 0:,}", f"{stored or 0:,}", f"{rej or 0:,}",
+                  f"{(n or 0) - (stored or 0) - (rej or 0):,}")
+    console.print(t)
+
+
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files or directories (walked; .gz and .zip read in place)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Files or directories (walked; .gz and .zip read in place); - reads standard input."),
     case: Path = CaseOpt,
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
     workers: int = typer.Option(0, "--workers", "-j", help="Parser processes (0: one per core)."),
+    fmt: str = typer.Option(None, "--format", "-f",
+                            help="Read every file with this reader (evtx, evtx-json, ecs, zeek, dhcpsrv, lanl) "
+                            "instead of picking one by content."),
+    start: Any = from_option(),
+    end: Any = to_option(),
+    keep_copies: bool = typer.Option(False, "--keep-copies",
+                                     help="Store records that copies of the same log hold again (benches)."),
     wait: float = wait_option(),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every rejected record; list each file read."),
 ) -> None:
-    """Load telemetry into a case. Re-ingesting the same file adds nothing.
+    """Load telemetry into a case. Re-ingesting the same file adds nothing, and neither does
+    another copy of a log already in the case (a backup, a shadow copy: an EVTX record is the
+    same record when its channel, computer, record id and time are; --keep-copies stores them).
+    With --from/--to only the events in that window are stored, the others counted.
 
     Exit status: 0 all records stored; 3 finished, some records rejected (counted);
     1 failed (with --strict, at the first bad record).
     """
+    import logging
+    import shutil
+
     be_quiet(quiet or as_json)
-    with open_case(case, wait=wait) as c:
-        try:
-            run = run_ingest(paths, c, strict=strict, workers=workers or None, quiet=quiet or console.quiet)
-        except IngestError as exc:
-            err.print(f"[red]error:[/] {esc(exc)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_ERROR) from None
+    if verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    if start is not None and end is not None and start >= end:
+        err.print("[red]error:[/] --from must be before --to", highlight=False)
+        raise typer.Exit(EXIT_ERROR)
+    names: dict[str, str] = {}
+    spool = None
+    if any(str(p) == "-" for p in paths):
+        spool, spooled = _spool_stdin()
+        names[spooled] = "<stdin>"
+        paths = [Path(spooled) if str(p) == "-" else p for p in paths]
+    options = Options(fmt=fmt or None, start=start, end=end)
+    since = datetime.now(UTC)
+    try:
+        with open_case(case, wait=wait) as c:
+            try:
+                run = run_ingest(paths, c, strict=strict, workers=workers or None,
+                                 quiet=quiet or console.quiet, keep_copies=keep_copies, options=options,
+                                 names=names)
+            except IngestError as exc:
+                err.print(f"[red]error:[/] {esc(exc)}", highlight=False, soft_wrap=True)
+                raise typer.Exit(EXIT_ERROR) from None
+            if verbose and not (quiet or console.quiet):
+                print_files(c, since)
+    finally:
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
     if as_json:
         print_json(report_json(run))
     if not run.ok:

@@ -144,12 +144,18 @@ class Stats:
     truncated: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
+    #: Records left out as copies of records already stored (ingest/identity.py); not in ``stored``.
+    copies: int = 0
+    #: Records left out by the ingest's time window (``--from``/``--to``); not in ``stored``.
+    outside: int = 0
 
     def merge(self, other: Stats) -> None:
         self.read += other.read
         self.stored += other.stored
         self.rejected += other.rejected
         self.truncated += other.truncated
+        self.copies += other.copies
+        self.outside += other.outside
         self.reasons.update(other.reasons)
         self.kinds.update(other.kinds)
 
@@ -196,6 +202,13 @@ class Sink:
         self._on_reject = on_reject
         self._rows: list[dict[str, Any]] = []
         self._batch = batch
+        #: (start, end): only events with ``start <= ts < end`` are stored (either may be None);
+        #: the others are counted in ``stats.outside``, neither stored nor rejected.
+        self.window: tuple[Any, Any] | None = None
+
+    def _outside(self, ts: Any) -> bool:
+        start, end = self.window or (None, None)
+        return (start is not None and ts < start) or (end is not None and ts >= end)
 
     # -- what readers call ----------------------------------------------------------
     def add(self, row: dict[str, Any]) -> None:
@@ -208,6 +221,9 @@ class Sink:
         host = row.get("host")
         if not host:
             self._reject(row.get("src.record"), "no-host", "the record names no host")
+            return
+        if self.window is not None and self._outside(ts):
+            self.stats.outside += 1
             return
         # The source pointer, size bounds and kind counts are applied per batch, in Arrow.
         self._rows.append(row)
@@ -238,6 +254,14 @@ class Sink:
             table = table.filter(pc.invert(bad))
         self.flush()
         self.stats.read += table.num_rows
+        if self.window is not None and table.num_rows:
+            start, end = self.window
+            ts = table.column("ts")
+            conds = ([pc.greater_equal(ts, pa.scalar(start, ts.type))] if start is not None else []) + (
+                [pc.less(ts, pa.scalar(end, ts.type))] if end is not None else [])
+            kept = table.filter(conds[0] if len(conds) == 1 else pc.and_(*conds))
+            self.stats.outside += table.num_rows - kept.num_rows
+            table = kept
         if table.num_rows == 0:
             return
         self.stats.stored += table.num_rows

@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from wormsign.ingest import identity
 from wormsign.ingest.base import Batch, IngestError, Reject, Sink, Source, Stats
 from wormsign.ingest.registry import pick
 from wormsign.ingest.walk import Unreadable, digest, sources
@@ -39,6 +40,17 @@ from wormsign.testhook import pause
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (file name, records done in it, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How files are read, the same in every parser process: ``fmt`` names the reader of every
+    file (None: picked by content); ``start``/``end``: only events with ``start <= ts < end``
+    are stored, the others counted (``Stats.outside``)."""
+
+    fmt: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -88,7 +100,17 @@ def _whole_file_rejected(source: Source, reason: str, detail: str, strict: bool)
     return FileResult(source, "unknown", st, [rej])
 
 
-def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
+def _reader(name: str) -> Any:
+    """The reader called ``name`` (``--format``)."""
+    from wormsign.ingest.registry import readers
+
+    for r in readers():
+        if r.name == name:
+            return r
+    raise IngestError(f"no reader named {name!r}; known: {', '.join(r.name for r in readers())}")
+
+
+def _parse(source: Source, strict: bool, batch: Batch, opts: Options = Options()) -> FileResult:
     """Parse one source; its rows go to ``batch`` (which converts and hands them on)."""
     head = source.head(8192)
     if len(head) < 8192 and not head.strip():
@@ -99,12 +121,14 @@ def _parse(source: Source, strict: bool, batch: Batch) -> FileResult:
         return _whole_file_rejected(
             source, "truncated-archive", f"the content cannot be read: {damage}", strict
         )
-    reader = pick(source, head)
+    reader = _reader(opts.fmt) if opts.fmt else pick(source, head)
     if reader is None:
         return _whole_file_rejected(
             source, "unknown-format", f"no reader recognises this content ({head[:16]!r})", strict
         )
     sink = Sink(source, reader.name, batch._flush, strict=strict, batch=batch)
+    if opts.start is not None or opts.end is not None:
+        sink.window = (opts.start, opts.end)
     try:
         reader.read(source, sink)
     except IngestError:
@@ -130,7 +154,7 @@ class ChunkResult:
     error: str | None = None  # set when strict mode stopped on a file of the chunk
 
 
-def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int) -> ChunkResult:
+def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int, opts: Options = Options()) -> ChunkResult:
     """Worker side: parse a chunk of sources and write their rows, converted to Arrow here, into
     a shard of its own in the case's staging folder; the parent only commits it."""
     out = ChunkResult([], shard)
@@ -138,7 +162,7 @@ def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int) -> Ch
     batch = Batch(writer.write, BATCH_ROWS)
     try:
         for source in chunk:
-            out.results.append(_parse(source, strict, batch))
+            out.results.append(_parse(source, strict, batch, opts))
         batch.drain()  # the rows, and the truncation counts of the results, are final here
         out.rows = writer.close()
     except IngestError as exc:
@@ -286,8 +310,9 @@ class _Writer:
     """
 
     def __init__(self, case: Case, report: IngestReport, progress: Progress | None,
-                 max_rows: int = 200_000, max_files: int = 500) -> None:
+                 max_rows: int = 200_000, max_files: int = 500, keep_copies: bool = False) -> None:
         self.case, self.report, self.progress = case, report, progress
+        self.keep_copies = keep_copies
         self.max_rows, self.max_files = max_rows, max_files
         self._shard: ShardWriter | None = None
         self._group_rows = 0
@@ -351,8 +376,20 @@ class _Writer:
         self._commit(shard, res.results)
 
     def _commit(self, shard: ShardWriter | None, results: list[FileResult]) -> None:
-        """A closed shard (or none) and the ``sources`` rows of its files, in one commit."""
-        self.case.commit_shard(shard, lambda: _record_sources(self.case, results), refresh=False)
+        """A closed shard (or none) and the ``sources`` rows of its files, in one commit; the
+        copies of records the case already holds are taken out of the shard first."""
+        copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies)
+        for res in results:
+            n = copies.get(res.source.digest or "", 0)
+            res.stats.stored -= n
+            res.stats.copies += n
+
+        def record() -> None:
+            _record_sources(self.case, results)
+            if shard is not None and shard.rows:
+                identity.record(self.case, shard.shard, ranges)
+
+        self.case.commit_shard(shard, record, refresh=False)
         for res in results:
             _record(res, self.report)
 
@@ -364,12 +401,22 @@ def ingest_paths(
     strict: bool = False,
     workers: int | None = None,
     progress: Progress | None = None,
+    keep_copies: bool = False,
+    options: Options = Options(),
+    names: dict[str, str] | None = None,
 ) -> IngestReport:
-    """Ingest every file under ``paths`` into ``case``. See the module docstring."""
+    """Ingest every file under ``paths`` into ``case``. See the module docstring. Records the
+    case already holds from another copy of the same log are left out and counted
+    (``stats.copies``, ingest/identity.py) unless ``keep_copies``. ``options``: the reader of
+    every file and the time window (:class:`Options`); ``names``: the name to show (and store
+    as ``src.file``) for a path, such as ``<stdin>`` for the file standard input was spooled to."""
+    if options.fmt:
+        _reader(options.fmt)  # an unknown name fails before anything is read
     remove_stale_temp()  # the temporary files of runs that were killed
     try:
         with case.bounded():  # DuckDB's buffers at most half the memory, however large the ingest
-            report = _ingest(paths, case, strict=strict, workers=workers, progress=progress)
+            report = _ingest(paths, case, strict=strict, workers=workers, progress=progress,
+                             keep_copies=keep_copies, opts=options, names=names or {})
         case.compact()  # many small ingests: their small shards merged once there are many
         return report
     finally:
@@ -377,7 +424,8 @@ def ingest_paths(
 
 
 def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
-            progress: Progress | None) -> IngestReport:
+            progress: Progress | None, keep_copies: bool = False, opts: Options = Options(),
+            names: dict[str, str] | None = None) -> IngestReport:
     report = IngestReport()
     seen = {str(r[0]) for r in case.rows("SELECT digest FROM sources")}
     own = os.path.abspath(case.path)
@@ -402,15 +450,17 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
         here = os.path.abspath(s.path)
         if here.startswith(own + os.sep) or here in (own + ".want-write", own + ".published.json", own + ".token"):
             continue  # the case's own files, when it lies under a directory being ingested
+        if names and s.path in names:
+            s.name = names[s.path] + (s.name[len(s.path):] if s.name.startswith(s.path) else "")
         found.append(s)
     if workers is None:
         workers = min(os.cpu_count() or 1, len(found))
-    with _Writer(case, report, progress) as out:
+    with _Writer(case, report, progress, keep_copies=keep_copies) as out:
         if unreadable:
             out.done(*unreadable)
         if workers <= 1 or len(found) <= 1:
             for s in _new(found, [digest(s) for s in found], seen, report):
-                out.done(_parse(s, strict, out.batch))
+                out.done(_parse(s, strict, out.batch, opts))
             return report
         # The digests are taken by threads (SHA-256 and reading release the GIL) while the parser
         # processes parse the chunks already known to be new: in the parent before any parsing,
@@ -432,7 +482,7 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                         chunk = _new(chunk, ds, seen, report)
                         if not chunk:
                             continue
-                        fut = pool.submit(_parse_chunk, chunk, strict, case.root, case.new_shard().shard)
+                        fut = pool.submit(_parse_chunk, chunk, strict, case.root, case.new_shard().shard, opts)
                         more = f" (+{len(chunk) - 1} files)" if len(chunk) > 1 else ""
                         names[fut] = chunk[0].name + more
                         pending.add(fut)
