@@ -78,7 +78,9 @@ def bare_parse(files: list[str], passes: int, threads: int) -> tuple[int, float,
 
 def replicate(files: list[str], passes: int, tmp: str) -> list[str]:
     """``passes`` copies of ``files`` (one folder each), every copy made distinct by its pass
-    number in the unused padding of the EVTX file header, so that the dedupe keeps them all.
+    number in the unused padding of the EVTX file header, so that the file dedupe keeps them all;
+    they are ingested with ``keep_copies`` (the record identity of ingest/identity.py would
+    otherwise take every copy after the first out).
     Files too short to have that padding are copied unchanged (the first copy is ingested)."""
     dirs = []
     for p in range(passes):
@@ -113,7 +115,7 @@ def wormsign_ingest(paths: list[str], passes: int, workers: int, tmp: str) -> tu
         c0 = cpu_seconds()
         t0 = time.perf_counter()
         with Case.open(path) as case:
-            report = ingest_paths(paths, case, workers=workers)
+            report = ingest_paths(paths, case, workers=workers, keep_copies=True)
         elapsed += time.perf_counter() - t0
         cpu += cpu_seconds() - c0
         stored += report.stats.stored
@@ -127,7 +129,7 @@ def store_only(paths: list[str], passes: int, tmp: str) -> tuple[int, float, flo
     It is the part of the ingest that no reader change can remove."""
     path = os.path.join(tmp, "case-store-src.duckdb")
     with Case.open(path) as case:
-        ingest_paths(paths, case, workers=1)
+        ingest_paths(paths, case, workers=1, keep_copies=True)
         table = case.query("SELECT * FROM events")
     _remove_case(path)
     n = 0
