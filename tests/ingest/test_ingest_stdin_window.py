@@ -81,3 +81,28 @@ def test_verbose_lists_each_file(evtx: Path, tmp_path: Path) -> None:
                              env={"COLUMNS": "400"})
     assert res.exit_code == 0, res.output
     assert "Files read" in res.output and "LM_5145_Remote_FileCopy" in res.output and "869" in res.output
+
+
+def test_progress_bar_shows_totals_and_time_left(evtx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import wormsign.cli.ingest as cli_ingest
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_ingest, "err", Console(file=buf, force_terminal=True, width=200, color_system=None))
+    files = [evtx, *sorted(LM.glob("LM_REMCOM*.evtx")), *sorted(LM.glob("LM_WMIC*.evtx"))]
+    with Case.open(str(tmp_path / "p")) as case:
+        run = cli_ingest.run_ingest(files, case, strict=False, workers=1, summary=False)
+    shown = buf.getvalue()
+    assert run.report.files == 3
+    assert "0/3 files" in shown and "3/3 files" in shown  # the total is known from the start
+    assert f"{run.report.stats.read:,} records" in shown and "ETA" in shown
+
+
+def test_hunt_verbose_lists_each_file(evtx: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["hunt", str(evtx), "--case", str(tmp_path / "h"), "-o", str(tmp_path), "-v",
+                                   "--no-sigma"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    assert "Files read" in res.output and "LM_5145_Remote_FileCopy" in res.output

@@ -177,6 +177,7 @@ def hunt(
                                                       "local[N] (default local[*]) or a cluster's."),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every rejected record; list each file read."),
 ) -> None:
     """Find worm spread and rebuild the outbreak: patient zero, generations, lockouts, containment.
 
@@ -186,6 +187,10 @@ def hunt(
     from wormsign.ingest import IngestError
 
     be_quiet(quiet or as_json)
+    if verbose:
+        import logging
+
+        logging.getLogger().setLevel(logging.INFO)
     if start is not None and end is not None and end <= start:
         err.print("error: --to must be after --from", markup=False, style="red")
         raise typer.Exit(EXIT_ERROR)
@@ -211,11 +216,16 @@ def hunt(
     ingested = None
     with open_case(case, wait=wait, engine=engine, master=master) as c:
         if paths:
-            from wormsign.cli.ingest import run_ingest
+            from datetime import UTC, datetime
 
+            from wormsign.cli.ingest import print_files, run_ingest
+
+            since = datetime.now(UTC)
             try:
                 ingested = run_ingest(paths, c, strict=strict, workers=None, quiet=console.quiet)
                 rejected = not ingested.ok
+                if verbose and not console.quiet:
+                    print_files(c, since)
             except IngestError as exc:
                 err.print(f"error: {_p(exc)}", highlight=False, markup=False, style="red", soft_wrap=True)
                 raise typer.Exit(EXIT_ERROR) from None
