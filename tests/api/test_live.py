@@ -13,6 +13,7 @@ import gzip
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from livekit import WINLOGBEAT, bulk_body, demo_docs, event_id, serving, wait_id
 
 from wormsign.api import load_or_create
 from wormsign.api import live as live_mod
+from wormsign.api import models
 from wormsign.api.spool import Pos, Spool, SpoolBusy
 from wormsign.store import Case
 
@@ -71,6 +73,19 @@ def test_bulk_stream_gives_the_incidents_of_a_file_ingest(tmp_path: Path) -> Non
     docs = demo_docs()
     with serving(case, token) as url, httpx.Client(base_url=url, timeout=60, auth=("elastic", token)) as cl:
         assert cl.get("/").json()["version"]["number"].startswith("8.")  # Beats' connection check
+        # a dashboard reads the case meanwhile: the live writer and the server's reads take turns
+        reads: list[int] = []
+        stop = threading.Event()
+
+        def reader() -> None:
+            with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as rc:
+                while not stop.is_set():
+                    reads.append(rc.get("/api/hosts", params={"limit": 5}).status_code)
+                    reads.append(rc.get("/api/events", params={"kind": "auth", "limit": 5}).status_code)
+                    time.sleep(0.02)
+
+        th = threading.Thread(target=reader)
+        th.start()
         for n, i in enumerate(range(0, len(docs), 400)):
             body = bulk_body(docs[i:i + 400])
             headers = {"Content-Type": "application/x-ndjson"}
@@ -83,6 +98,9 @@ def test_bulk_stream_gives_the_incidents_of_a_file_ingest(tmp_path: Path) -> Non
             assert got["errors"] is False
             assert [it["create"]["status"] for it in got["items"]] == [201] * len(docs[i:i + 400])
         st = wait_idle(cl, token)
+        stop.set()
+        th.join()
+        assert set(reads) <= {200, 503} and 200 in reads, sorted(set(reads))
         assert st["documents"] == len(docs) and st["writer"]["events_stored"] == len(docs)
         assert st["writer"]["hunts"] >= 1 and st["writer"]["hunted_to"] == st["spool"]["end"]
         cl.auth = None
@@ -112,6 +130,7 @@ def test_elasticsearch_clients_setup_calls_and_the_dashboard(tmp_path: Path) -> 
                      "/_data_stream/winlogbeat-8.12.2", "/_ingest/pipeline/x"):
             r = cl.put(path, headers=basic, content=b'{"index_patterns": ["winlogbeat-*"]}')
             assert r.json() == {"acknowledged": True}, path
+        assert cl.put("/_index_template/x", headers=basic, content=b"x" * (33 << 20)).status_code == 413
         # an index in the path, delete and update refused per item, the rest stored
         doc = demo_docs()[0]
         body = (b'{"index":{}}\n' + doc + b'\n{"delete":{"_id":"1"}}\n{"update":{"_id":"1"}}\n{"doc":{}}\n')
@@ -212,6 +231,8 @@ def test_broken_lines_are_rejected_and_counted_the_rest_stored(tmp_path: Path) -
         arr = b"[" + docs[0].replace(b'"id":"', b'"id":"A', 1) + b"]"
         assert cl.post("/api/events", content=arr).json()["accepted"] == 1
         st = wait_idle(cl, token)
+        models.LiveStatus.model_validate(st)  # the answers are what /openapi.json says
+        models.LiveAccepted.model_validate(got)
         assert st["refused_lines"] == 4
         assert st["writer"]["events_stored"] == 7 and st["writer"]["records_rejected"] == 4
     with Case.open(str(case), read_only=True) as c:

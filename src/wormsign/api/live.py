@@ -380,8 +380,10 @@ def router(live: LiveIngest, token: str) -> APIRouter:
             else:
                 body = {}
         else:
-            async for _ in request.stream():  # read and drop what the client sends
-                pass
+            try:
+                await read_body(request, limit)  # read (bounded) and dropped
+            except Refused as e:
+                return _es_error(e.status, e.kind, e.reason, e.headers)
             body = {"acknowledged": True}
         return Response(orjson.dumps(body), media_type="application/json", headers=ES_HEADERS)
 

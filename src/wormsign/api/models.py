@@ -232,6 +232,10 @@ class LiveWriter(_Out):
     last_hunt_s: float | None = None
     hunted_to: str | None = None
     last_error: str | None = None
+    cycles: int = Field(0, description="cycles run (open the case, commit, hunt when due)")
+    seconds: dict[str, float] = Field(default_factory=dict,
+                                      description="seconds spent opening the case, committing and hunting, "
+                                                  "summed over the cycles")
 
 
 class LiveStatus(_Out):
