@@ -388,7 +388,8 @@ def _outbreaks(
     for tree in forest:
         first = min(tree.infected_at.values())
         chain = access.initial_access(case, tree.root, first, cfg)
-        if chain and access.is_lure(chain, cfg):  # patient zero was infected when the lure ran
+        exploit = next((r for r in chain if r["step"] == "exploit"), None)
+        if chain and (exploit or access.is_lure(chain, cfg)):  # infected when the lure ran or the exploit hit
             tree.infected_at[tree.root] = min(tree.infected_at[tree.root], chain[0]["ts"])
         for r in chain:
             r["ts"] = iso(r["ts"])
@@ -397,6 +398,8 @@ def _outbreaks(
         since = {h: iso(t - lead) or "" for h, t in tree.infected_at.items()}
         if chain:
             since[tree.root] = min(since.get(tree.root, "9"), str(chain[0]["ts"]))
+        if exploit is not None:  # the outside address's alerts from the exploit on are the outbreak's entry
+            since.setdefault(str(exploit["source"]), str(exploit["ts"]))
         chosen.append((tree, chain, since))
     # A host that came in through a lure and then attacked others, with no spread seen yet.
     done = {h for tree, _, _ in chosen for h in tree.hosts}

@@ -102,7 +102,7 @@ class AccessStep(Record):
     step: Literal["process", "file", "exploit"] = Field(
         "process", description="process: a process started; file: the file written that was run next; "
         "exploit: the inbound exploit session from outside")
-    process: str | None = Field(None, description="process steps: the executable started")
+    process: str | None = Field(None, description="process steps: the executable started; file steps: the program that wrote it")
     parent: str | None = Field(None, description="process steps: its parent's executable")
     command_line: str | None = Field(None, description="process steps: its command line")
     file: str | None = Field(None, description="file steps: the path written (the next step runs it)")

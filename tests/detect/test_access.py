@@ -28,4 +28,50 @@ def test_chain_starts_at_the_lure_and_a_user_opening_word_is_no_lure(tmp_path: P
     assert not access.is_lure(benign, cfg)
     # Word opened from the mail client is the phishing entry; PowerShell from Word runs the lure
     assert [r["attack"] for r in chain] == [["T1566", "T1566.001", "T1204.002"], ["T1204.002", "T1059.001"]]
-    assert benign and all(r["attack"] == [] for r in benign)
+    assert benign == []  # a user opening Word is no step of an intrusion
+
+
+OUTLOOK = "C:\\Program Files\\Office\\OUTLOOK.EXE"
+CMD = "C:\\Windows\\System32\\cmd.exe"
+PS = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+EXPLORER = "C:\\Windows\\explorer.exe"
+
+
+def _proc(minutes: float, exe: str, pid: int, parent: str, ppid: int, cmd: str = "") -> dict[str, object]:
+    return ev(minutes, "ws-01", "process", "1", **{"process.executable": exe, "process.pid": pid,
+              "process.parent.executable": parent, "process.parent.pid": ppid, "process.command_line": cmd or exe})
+
+
+def _write(minutes: float, writer: str, pid: int, path: str) -> dict[str, object]:
+    return ev(minutes, "ws-01", "file", "11", **{"process.executable": writer, "process.pid": pid, "file.path": path})
+
+
+def test_the_chain_is_the_lineage_of_the_payload_and_nothing_beside_it(tmp_path: Path) -> None:
+    """Outlook saves an attachment, Word opens it, PowerShell writes and runs the payload; Word
+    opened from Explorer, a shell the user started, another document from mail after the payload
+    and its shell are not steps of that chain, nor is the mail client's own start."""
+    cfg = config.load()
+    doc = "C:\\Users\\u\\INetCache\\invoice.doc"
+    payload = "C:\\Users\\u\\AppData\\Local\\q1\\zx.exe"
+    rows = [
+        _proc(0, OUTLOOK, 10, EXPLORER, 1),
+        _proc(0.2, WORD, 11, EXPLORER, 1),  # a document the user opened from Explorer
+        _write(0.5, OUTLOOK, 10, doc),
+        _proc(1, WORD, 20, OUTLOOK, 10, f'"{WORD}" /n "{doc}"'),
+        _proc(2, PS, 30, WORD, 20, "powershell -enc AAAA"),
+        _write(3, PS, 30, payload),
+        _proc(4, payload, 40, PS, 30),
+        _proc(5, CMD, 70, EXPLORER, 1),  # the user's own shell
+        _proc(5.5, "C:\\Windows\\System32\\net.exe", 71, CMD, 70),
+        _proc(6, WORD, 50, OUTLOOK, 10, f'"{WORD}" /n "C:\\Users\\u\\other.doc"'),  # after the payload
+        _proc(7, CMD, 60, WORD, 50),
+    ]
+    with make_case(tmp_path / "c.duckdb", rows) as case:
+        prep.prepare(case, cfg)
+        chain = access.initial_access(case, "ws-01", T0.replace(hour=10), cfg)
+    got = [(r["step"], (r["process"] if r["step"] == "process" else r["file"]).rsplit("\\", 1)[-1]) for r in chain]
+    assert got == [("file", "invoice.doc"), ("process", "WINWORD.EXE"), ("process", "powershell.exe"),
+                   ("file", "zx.exe"), ("process", "zx.exe")]
+    assert chain[1]["attack"] == ["T1566", "T1566.001", "T1204.002"]
+    assert chain[0]["process"] == OUTLOOK and chain[3]["process"] == PS  # the program that wrote each file
+    assert access.is_lure(chain, cfg)

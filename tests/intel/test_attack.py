@@ -100,7 +100,7 @@ def _shipped_ids() -> dict[str, set[str]]:
         "detect/rules": {a for r in load_rules() for a in r.attack},
         "detect/sigma": set().union(*(_sigma_ids([str(t) for t in r.tags]) for r in loaded.rules)),
         "graph": set(COPY_TECHNIQUES).union(*METHOD_TECHNIQUES.values()),
-        "initial access": {*spec["from_mail"], *spec["from_lure"]}.union(*spec["child"].values()),
+        "initial access": {*spec["from_mail"], *spec["from_lure"], *spec["exploit"]}.union(*spec["child"].values()),
     }
 
 
