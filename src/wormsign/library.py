@@ -33,16 +33,26 @@ def open_case(path: Paths, *, read_only: bool = False, wait: float | None = None
 
 
 def ingest(case: Case, paths: Paths | Iterable[Paths], *, strict: bool = False, workers: int | None = None,
-           resolve: bool = True) -> IngestReport:
+           resolve: bool = True, fmt: str | None = None, start: datetime | None = None,
+           end: datetime | None = None, keep_copies: bool = False) -> IngestReport:
     """Ingest files or folders into ``case`` as ``wormsign ingest`` does: walked, each file read
-    by the reader its content picks, re-ingested files skipped; then (``resolve``) addresses
-    resolved to hosts. Returns the report (``stats.stored``, ``stats.rejected``, ``rejects``);
-    bad records are counted there, never raised, unless ``strict``."""
+    by the reader its content picks (or ``fmt``), re-ingested files and copies of records
+    already stored left out (``keep_copies``: stored), only events with ``start <= ts < end``
+    stored when given (UTC when naive); then (``resolve``) addresses resolved to hosts. Returns
+    the report (``stats.stored``, ``stats.rejected``, ``stats.copies``, ``stats.outside``,
+    ``rejects``); bad records are counted there, never raised, unless ``strict``."""
+    from datetime import UTC
+
     from wormsign.ingest import ingest_paths
+    from wormsign.ingest.pipeline import Options
     from wormsign.resolve import resolve as resolve_hosts
 
+    def utc(t: datetime | None) -> datetime | None:
+        return t if t is None or t.tzinfo else t.replace(tzinfo=UTC)
+
     names = [str(paths)] if isinstance(paths, (str, PathLike)) else [str(p) for p in paths]
-    report = ingest_paths(names, case, strict=strict, workers=workers)
+    report = ingest_paths(names, case, strict=strict, workers=workers, keep_copies=keep_copies,
+                          options=Options(fmt=fmt, start=utc(start), end=utc(end)))
     if resolve:
         resolve_hosts(case)
     return report

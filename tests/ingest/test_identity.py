@@ -104,3 +104,15 @@ def test_keep_copies_stores_them(logs: Path, tmp_path: Path) -> None:
     doc = json.loads(res.stdout)
     assert res.exit_code == 0 and doc["copies"] == 869 and doc["stored"] == 869 + 34 + 30
     assert not out.exists()
+
+
+def test_the_python_api_leaves_copies_out_and_keeps_them_on_request(logs: Path, tmp_path: Path) -> None:
+    import wormsign
+
+    header_copy(logs / COPY, logs / "zz-copy.evtx")
+    with wormsign.open_case(tmp_path / "a") as case:
+        rep = wormsign.ingest(case, logs, workers=1, resolve=False)
+        assert rep.stats.copies == 869 and rep.stats.stored == 869 + 34 + 30
+    with wormsign.open_case(tmp_path / "b") as case:
+        rep = wormsign.ingest(case, logs, workers=1, resolve=False, keep_copies=True)
+        assert rep.stats.copies == 0 and rep.stats.stored == 2 * 869 + 34 + 30
