@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from big_outbreak import outbreak_view
-from web_checks import graph_counts, shot, slide
+from web_checks import graph_counts, running_server, shot, slide
 
 import wormsign
 from wormsign.report import write_report
@@ -62,7 +62,8 @@ def click_element(pg: Any, node_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def wannacry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, str]]:
-    """A simulated WannaCry on 2,500 hosts, hunted: (report, outbreak incident, host -> address)."""
+    """A simulated WannaCry on 2,500 hosts, hunted: (report, outbreak incident, host -> address);
+    the case is ``report``'s sibling ``case``."""
     out = tmp_path_factory.mktemp("scale")
     simulate("wannacry", 2500, 1, 3, out / "sim", compresslevel=1)
     with wormsign.open_case(out / "case") as case:
@@ -230,4 +231,28 @@ def test_filters_by_hash_family_technique_and_time(page: tuple[Any, Any], hashed
     pg.wait_for_selector("#details h2:has-text('Host <img')")
     assert pg.evaluate("window.__pwned") is None
     assert pg.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert watch.errors == [] and watch.dialogs == []
+
+
+def test_the_dashboard_of_the_same_outbreak(
+    page: tuple[Any, Any], wannacry: tuple[Path, dict[str, Any], dict[str, str]]
+) -> None:
+    """The dashboard draws the same page from /api/view, which carries no addresses: the attacked
+    hosts are grouped by role (host name) and split at the group size; the replay runs."""
+    pg, watch = page
+    report, inc, _ = wannacry
+    infected = sum(1 for h in inc["hosts"] if h["state"] == "infected")
+    attacked = sorted(h["host"] for h in inc["hosts"] if h["state"] == "attacked")
+    with running_server(report.with_name("case")) as (base, token):
+        pg.goto(f"{base}/?token={token}")
+        ready(pg)
+        pg.select_option("#incident-select", inc["id"])
+        pg.wait_for_selector(f"#card-incident .v:text('{inc['id']}')")
+        groups = pg.evaluate("wormsign.state.model.groups.map(g => [g.key, g.members.length])")
+        assert sum(n for _, n in groups) == len(attacked)
+        assert {k for k, _ in groups} == {"role ws"}  # the simulator's workstations: ws-0001...
+        assert max(n for _, n in groups) <= 250  # settings.yaml graph.group_max
+        assert graph_counts(pg) == (infected + len(groups), len(inc["edges"]))
+        pg.click("#play")
+        pg.wait_for_selector(f"#time-label:text('{infected} of {infected} hosts infected')", timeout=60_000)
     assert watch.errors == [] and watch.dialogs == []

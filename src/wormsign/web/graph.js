@@ -57,6 +57,8 @@ function drawGraph(inc) {
     style: graphStyle(large)
   });
   state.large = large;
+  document.getElementById("all-edges").checked = !large;
+  if (large) state.cy.edges().addClass("bulk");
   if (state.cy.zoom() > 1.5) { state.cy.zoom(1.5); state.cy.center(); }  // a few hosts: not blown up
   state.cy.on("tap", "node", function (evt) {
     var n = evt.target, kind = n.data("kind");
@@ -87,6 +89,8 @@ function graphStyle(large) {
       : { "curve-style": "bezier", "target-arrow-shape": "triangle", width: 1.5, "line-color": "#999", "target-arrow-color": "#999",
         label: "data(label)", "font-size": 7, "min-zoomed-font-size": 6, "text-wrap": "wrap", "text-max-width": 160,
         "text-rotation": "autorotate", color: "#555" } },
+    { selector: "edge.bulk", style: { display: "none" } },
+    { selector: "edge.hit, edge.lineage", style: { display: "element" } },
     { selector: ".future", style: { opacity: 0.12 } },
     { selector: "edge.future", style: { display: "none" } },
     { selector: ".dim", style: { opacity: 0.07 } },
@@ -167,6 +171,7 @@ function restyle(filterChanged) {
     cy.edges().forEach(function (e) {
       var i = e.data("idx"), ok = !match || match.edges.has(i), sharp = !focus || focus.edges.has(i);
       e.toggleClass("dim", !ok); e.toggleClass("faded", ok && !sharp); e.toggleClass("lineage", !!focus && sharp);
+      e.toggleClass("hit", !!match && ok);
     });
   });
   if (match) shownHosts = match.hosts.size;
@@ -242,6 +247,9 @@ function wireGraphControls() {
     if (hits.length) revealHost(hits[0].host);
   });
   document.getElementById("fit").addEventListener("click", function () { if (state.cy) state.cy.fit(undefined, 20); });
+  document.getElementById("all-edges").addEventListener("change", function (e) {
+    if (state.cy) state.cy.edges().toggleClass("bulk", !e.target.checked);
+  });
 }
 // -- replay: elements sorted by time; a move of the slider toggles only those it crosses --
 function lowerCount(times, t) {  // how many of the sorted times are <= t
