@@ -149,6 +149,17 @@ def to_option() -> Any:
                         help="Only events before this ISO 8601 time (UTC when it names no zone).")
 
 
+def be_verbose(verbose: bool, ctx: typer.Context) -> None:
+    """``-v`` after a command: INFO log lines (every rejected record, each try again) for this
+    command only; the level before it is put back when the command ends."""
+    if not verbose:
+        return
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)
+    ctx.call_on_close(lambda: root.setLevel(before))
+
+
 def be_quiet(quiet: bool) -> None:
     """Silence the summary console (errors go to ``err``, JSON to stdout directly)."""
     if quiet:

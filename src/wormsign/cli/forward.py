@@ -10,6 +10,7 @@ from wormsign.cli.app import (
     EXIT_ERROR,
     app,
     be_quiet,
+    be_verbose,
     console,
     err,
     esc,
@@ -23,6 +24,7 @@ from wormsign.cli.app import (
 
 @app.command()
 def forward(
+    ctx: typer.Context,
     case: Path = typer.Option(..., "--case", "-c", help="Case (directory) that a hunt has run on."),
     config: Path = typer.Option(..., "--config", help="Destinations file (YAML; the shape of outputs/forward.yaml)."),
     only: list[str] = typer.Option(None, "--only", help="Send to this destination only (repeatable)."),
@@ -30,6 +32,7 @@ def forward(
     wait: float = wait_option(),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each batch taken and each try again."),
 ) -> None:
     """Send the last hunt's findings to the destinations of --config: ECS alerts to Elasticsearch
     (_bulk) and Splunk (HEC), RFC 5424 syslog (TCP or UDP), incidents to Slack- or Teams-compatible
@@ -44,6 +47,7 @@ def forward(
     from wormsign.report import ViewError
 
     be_quiet(quiet)
+    be_verbose(verbose, ctx)
     try:
         conf = load_config(config)
     except ConfigError as e:

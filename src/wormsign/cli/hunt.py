@@ -17,6 +17,7 @@ from wormsign.cli.app import (
     EXIT_REJECTS,
     app,
     be_quiet,
+    be_verbose,
     console,
     err,
     from_option,
@@ -157,6 +158,7 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
 
 @app.command()
 def hunt(
+    ctx: typer.Context,
     paths: list[Path] = typer.Argument(None, help="Telemetry to ingest first (files or folders)."),
     case: Path = typer.Option(None, "--case", "-c", help="Case directory (created when missing); a temporary one when not given."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for incidents.json and alerts.ndjson."),
@@ -187,10 +189,7 @@ def hunt(
     from wormsign.ingest import IngestError
 
     be_quiet(quiet or as_json)
-    if verbose:
-        import logging
-
-        logging.getLogger().setLevel(logging.INFO)
+    be_verbose(verbose, ctx)
     if start is not None and end is not None and end <= start:
         err.print("error: --to must be after --from", markup=False, style="red")
         raise typer.Exit(EXIT_ERROR)

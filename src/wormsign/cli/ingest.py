@@ -21,6 +21,7 @@ from wormsign.cli.app import (
     EXIT_REJECTS,
     app,
     be_quiet,
+    be_verbose,
     console,
     err,
     esc,
@@ -183,6 +184,7 @@ def print_files(case: Case, since: Any) -> None:
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     paths: list[Path] = typer.Argument(
         ..., help="Files or directories (walked; .gz and .zip read in place); - reads standard input."),
     case: Path = CaseOpt,
@@ -208,12 +210,10 @@ def ingest(
     Exit status: 0 all records stored; 3 finished, some records rejected (counted);
     1 failed (with --strict, at the first bad record).
     """
-    import logging
     import shutil
 
     be_quiet(quiet or as_json)
-    if verbose:
-        logging.getLogger().setLevel(logging.INFO)
+    be_verbose(verbose, ctx)
     if start is not None and end is not None and start >= end:
         err.print("[red]error:[/] --from must be before --to", highlight=False)
         raise typer.Exit(EXIT_ERROR)

@@ -388,7 +388,10 @@ def _deliver(transport: Any, batch: list[Item], conf: dict[str, Any], out: Outco
             out.retried.append(str(e))
             if attempt == int(conf["retries"]):
                 raise Fatal(f"gave up after {attempt + 1} tries: {e}") from None
-            sleep(min(wait, float(conf["backoff_max_s"])))
+            pause = min(wait, float(conf["backoff_max_s"]))
+            log.info("forward to %s: %d findings not taken (%s); trying again in %.1f s",
+                     out.name, len(batch), e, pause)
+            sleep(pause)
             wait *= 2
 
 
@@ -435,6 +438,7 @@ def forward(case: Any, conf: dict[str, Any], *, only: Iterable[str] = (), env: d
                     break
                 _record(case, out.name, batch)
                 out.sent += len(batch)
+                log.info("forward to %s: %d findings taken", out.name, len(batch))
         finally:
             transport.close()
     return outcomes
