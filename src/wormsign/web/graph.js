@@ -34,7 +34,7 @@ function drawGraph(inc) {
   m.hosts.forEach(function (r) { if (!r.group) elements.push(hostNode(r, pos.get(hostKey(r)), colours)); });
   var maxGroup = Math.max.apply(null, m.groups.map(function (g) { return g.members.length; }).concat([1]));
   m.groups.forEach(function (g) {
-    var p = pos.get(g.id), size = Math.round(m.groupStep * (0.25 + 0.35 * Math.log(1 + g.members.length) / Math.log(1 + maxGroup)));
+    var p = pos.get(g.id), size = Math.round(m.groupStep * (0.2 + 0.3 * Math.log(1 + g.members.length) / Math.log(1 + maxGroup)));
     elements.push({ group: "nodes", position: { x: p.x, y: p.y }, classes: "group",
       data: { id: g.id, kind: "group", label: g.label, colour: colours.attacked || "#f0ad4e", size: size, t: -Infinity,
         n: g.members.length, fs: Math.min(fs, Math.round(m.groupStep / 9)), tw: Math.round(m.groupStep * 0.95) } });
@@ -102,7 +102,7 @@ function graphStyle(large) {
   ];
 }
 // -- groups of attacked hosts -----------------------------------------------------------
-function toggleGroup(id) {
+function toggleGroup(id, quiet) {
   var m = state.model, cy = state.cy, colours = state.view.colours || {};
   var g = m && m.groups.filter(function (x) { return x.id === id; })[0];
   if (!g || !cy) return;
@@ -120,7 +120,7 @@ function toggleGroup(id) {
   });
   document.getElementById("graph").dataset.expanded = String(m.groups.filter(function (x) { return x.expanded; }).length);
   restyle();
-  showGroup(g);
+  if (!quiet) showGroup(g);
 }
 function showGroup(g) {
   var facts = [["hosts", g.members.length], ["grouped by", g.key], ["shown", g.expanded ? "expanded (click the group again to collapse)" : "collapsed (click to expand)"]];
@@ -134,7 +134,7 @@ function showGroup(g) {
 function revealHost(host) {
   var m = state.model, cy = state.cy, r = m && m.hosts.get(host);
   if (!r || !cy) return;
-  if (r.group && !r.group.expanded) toggleGroup(r.group.id);
+  if (r.group && !r.group.expanded) toggleGroup(r.group.id, true);
   var n = cy.getElementById("h" + r.idx);
   cy.zoom(Math.max(cy.zoom(), 1.2));
   cy.center(n);

@@ -85,6 +85,7 @@ function layout(m, aspect) {
   function band(label, items, key, step) {
     if (!items.length) return;
     var d = step || dx, cols = Math.max(1, Math.floor(per * dx / d)), lines = Math.ceil(items.length / cols);
+    y += Math.max(0, d - dy) / 2;  // room above nodes larger than a host
     rows.push({ label: label, y: y, n: items.length });
     items.forEach(function (it, i) {
       var line = Math.floor(i / cols), inLine = line < lines - 1 ? cols : items.length - line * cols;
