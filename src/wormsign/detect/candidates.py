@@ -120,8 +120,9 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 #: dropped before it by name), the process's and its parent's file names (``x_base``, ``x_parent``),
 #: a written file's extension (``x_ext``).
 _NAMES = {
-    "process": ('list_distinct(list_prepend(ws_base("process.executable"), ws_names("process.command_line"))) '
-                'AS x_names', 'ws_base("process.executable") AS x_base',
+    # sorted, NULL dropped as DuckDB's list_distinct drops it (Spark's keeps it, and the order)
+    "process": ('list_sort(list_distinct(list_filter(list_prepend(ws_base("process.executable"), '
+                'ws_names("process.command_line")), lambda n: n IS NOT NULL))) AS x_names', 'ws_base("process.executable") AS x_base',
                 'ws_base("process.parent.executable") AS x_parent'),
     "file": ('ws_ext("file.path") AS x_ext',),
     "service": ('ws_names("service.image") AS x_names',),

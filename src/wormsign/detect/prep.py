@@ -46,9 +46,10 @@ MACROS = (
         ELSE nullif(regexp_replace(split_part(lower(trim(x, '\ ')), '.', 1), '\$$', ''), '') END""",
     r"""CREATE OR REPLACE TEMP MACRO ws_base(x) AS
         nullif(lower(regexp_extract(coalesce(x, ''), '[^\\/]+$')), '')""",
+    # (sorted: list_distinct keeps no order in DuckDB, the first appearance in Spark)
     r"""CREATE OR REPLACE TEMP MACRO ws_names(x) AS
-        list_distinct(regexp_extract_all(lower(coalesce(x, '')),
-            '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1))""",
+        list_sort(list_distinct(regexp_extract_all(lower(coalesce(x, '')),
+            '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1)))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
     # A list without repeats, in the order of first appearance (list_distinct keeps no order).

@@ -152,7 +152,7 @@ def attribute(case: Any, intel: str | IntelStore) -> Attribution:
 def _hosts(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
     n = int(cfg["limits"]["max_evidence"])
     rows = case.rows(
-        f"""SELECT host, family, kind, itype, ivalue, count(*), min(ts), max(ts), list(ref ORDER BY ts)[1:{n}]
+        f"""SELECT host, family, kind, itype, ivalue, count(*), min(ts), max(ts), list(ref ORDER BY ts, ref)[1:{n}]
         FROM {MATCH} GROUP BY ALL ORDER BY host, family, min(ts)"""
     )
     acc: dict[tuple[str, str], HostFamily] = {}
@@ -187,7 +187,7 @@ def _processes(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
     n = int(cfg["limits"]["max_evidence"])
     rows = case.rows(
         f"""SELECT host, entity_id, any_value(executable), family, list(DISTINCT kind || '|' || ivalue),
-               min(ts), list(ref ORDER BY ts)[1:{n}]
+               min(ts), list(ref ORDER BY ts, ref)[1:{n}]
         FROM {MATCH} WHERE target = 'process' AND (entity_id IS NOT NULL OR kind = 'hash')
           AND kind IN ('hash', 'ip_port', 'ip', 'url', 'domain')
         GROUP BY host, entity_id, family, CASE WHEN entity_id IS NULL THEN lower(executable) END
@@ -202,7 +202,7 @@ def _c2(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
     n = int(cfg["limits"]["max_evidence"])
     rows = case.rows(
         f"""SELECT family, c2_ip, CASE WHEN kind = 'ip_port' THEN c2_port END AS port,
-               list(DISTINCT host ORDER BY host), min(ts), max(ts), count(*), list(ref ORDER BY ts)[1:{n}]
+               list(DISTINCT host ORDER BY host), min(ts), max(ts), count(*), list(ref ORDER BY ts, ref)[1:{n}]
         FROM {MATCH} WHERE kind IN ('ip_port', 'ip') GROUP BY family, c2_ip, 3 ORDER BY family, c2_ip, 3"""
     )
     for fam, ip, port, hosts, first, last, cnt, refs in rows:
