@@ -195,3 +195,19 @@ def test_chat_text_pings_nobody() -> None:
     text = chat_text(inc)
     assert "<" not in text and ">" not in text
     assert "&lt;!channel&gt;" in text and "&lt;@U123&gt;" in text
+
+
+def test_a_chat_webhook_that_fails_twice_posts_each_incident_once(case: Path, tmp_path: Path) -> None:
+    hook = HttpReceiver("hook", fail_first=2, fail_status=500)
+    try:
+        path = tmp_path / "d.yaml"
+        path.write_text(yaml.safe_dump({**FAST, "destinations": [
+            {"name": "chat", "type": "webhook", "url_env": "HOOK"}]}))
+        with Case.open(str(case)) as c:
+            (out,) = forward(c, load_config(path), env={"HOOK": hook.url}, sleep=lambda s: None)
+            n = len(Findings.load(c).incidents)
+        assert out.error is None and out.sent == n > 1 and out.retried == ["HTTP 500", "HTTP 500"]
+        texts = [m["text"] for m in hook.accepted]
+        assert len(texts) == n == len(set(texts)) and len(hook.requests) == n + 2
+    finally:
+        hook.close()

@@ -11,6 +11,13 @@ Failures that may pass (no connection, a timeout, HTTP 429 or 5xx, bulk items re
 are tried again with a doubling wait (forward.yaml); others (HTTP 4xx: a wrong token, a bad
 index) stop that destination at once. One destination failing never stops the others.
 
+What "no duplicates" can mean differs by receiver: Elasticsearch overwrites by ``_id``, so a
+batch sent again after a lost answer duplicates nothing; a webhook gets one message a request,
+recorded as soon as it is taken. Splunk HEC (without indexer acknowledgement) and syslog give no
+id to overwrite by: a batch whose answer was lost (HEC) or whose connection broke half way (TCP
+syslog) is sent again whole, and the receiver may then hold part of it twice; UDP syslog has no
+answer at all, so what it loses is lost.
+
 Secrets (API keys, tokens, passwords, webhook URLs) are read from environment variables that the
 configuration names; they are never printed, logged or written to the case: errors name the
 destination and the HTTP status only.
@@ -344,7 +351,7 @@ class Webhook:
         self.client = _client(dest, conf)
 
     def send(self, batch: list[Item]) -> None:
-        for it in batch:
+        for it in batch:  # one item a batch (forward): a retry resends only the one that failed
             _post(self.client, self.url, json={"text": chat_text(it.doc)})
 
     def close(self) -> None:
@@ -426,7 +433,8 @@ def forward(case: Any, conf: dict[str, Any], *, only: Iterable[str] = (), env: d
         except Fatal as e:
             out.error, out.failed = str(e), len(todo)
             continue
-        size = max(1, int(dest.get("batch") or conf["batch"]))
+        # a chat message per request, so that a retry never posts one twice
+        size = 1 if dest["type"] == "webhook" else max(1, int(dest.get("batch") or conf["batch"]))
         try:
             for i in range(0, len(todo), size):
                 batch = todo[i : i + size]
