@@ -341,3 +341,83 @@ def test_live_status_and_no_live(tmp_path: Path) -> None:
     assert r.status_code in (404, 405)
     assert off.get("/api/live", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     assert not os.path.exists(case / "live")
+
+
+def test_a_request_whose_commit_keeps_failing_is_counted_and_passed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request the writer cannot commit (here the parser raises on it, as a reader bug would)
+    blocks nothing: after ``frame_tries`` failures alone it is one rejected record, named; the
+    requests before and after it are stored."""
+    from wormsign.api import livewriter
+    from wormsign.ingest import IngestError
+
+    conf = {**live_mod.settings(), "retry_s": 0.05, "frame_tries": 3}
+    monkeypatch.setattr(live_mod, "settings", lambda: conf)
+    real = livewriter._parse
+    tries: list[str] = []
+
+    def parse(src: Any, strict: bool, batch: Any) -> Any:
+        if b"POISON" in src.frame.payload:
+            tries.append(src.name)
+            raise IngestError(f"rows of {src.name} do not fit the event model: injected")
+        return real(src, strict, batch)
+
+    monkeypatch.setattr(livewriter, "_parse", parse)
+    case, token = _new_case(tmp_path)
+    docs = demo_docs()[:30]
+    poison = docs[10].replace(b'"ecs":', b'"note":"POISON","ecs":', 1)
+    with serving(case, token) as url, httpx.Client(base_url=url, timeout=30) as cl:
+        cl.headers["Authorization"] = f"Bearer {token}"
+        for body in (docs[:10], [poison], docs[11:]):  # three requests (one commit, or more)
+            assert cl.post("/_bulk", content=bulk_body(body)).status_code == 200
+        st = wait_idle(cl, token)
+        assert st["writer"]["events_stored"] == 29 and st["writer"]["records_rejected"] == 1
+    assert len(tries) >= 3 and len(set(tries)) == 1
+    with Case.open(str(case), read_only=True) as c:
+        assert c.rows("SELECT count(*) FROM events")[0][0] == 29
+        (row,) = c.rows("SELECT file, reason, detail FROM rejects")
+    assert row[0] == tries[0] and row[1] == "live-commit-failed" and "injected" in row[2]
+
+
+#: Every column of the events but the source pointer and the original record's text.
+EVENTS_BUT_SOURCE = 'SELECT * EXCLUDE (eid, raw, "src.file", "src.record", "src.digest", "src.format") FROM events'
+CORPUS_EVTX = (Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "real-multihost"
+               / "ID5145-service massive remote creation via named pipe - Tchopper.evtx")
+
+
+@pytest.mark.skipif(not CORPUS_EVTX.is_file(), reason="the shared EVTX corpus is not here")
+def test_evtx_dump_lines_posted_twice_in_overlapping_requests_are_stored_once(tmp_path: Path) -> None:
+    """``evtx_dump -o jsonl`` output sent to /api/events by a shipper that resends part of it
+    (regrouped, so the bodies differ): each record is stored once (its channel, computer, record
+    id and time), and the events are the EVTX file's own."""
+    from evtx import PyEvtxParser
+
+    from wormsign.ingest.pipeline import ingest_paths
+
+    lines = [orjson_line(r["data"]) for r in PyEvtxParser(str(CORPUS_EVTX)).records_json()]
+    assert len(lines) > 20
+    half = len(lines) // 2
+    ref = tmp_path / "ref"
+    with Case.open(str(ref)) as c:
+        ingest_paths([str(CORPUS_EVTX)], c, workers=1)
+        want = sorted(c.rows(EVENTS_BUT_SOURCE), key=repr)
+    case, token = _new_case(tmp_path)
+    with serving(case, token) as url, httpx.Client(base_url=url, timeout=30) as cl:
+        cl.headers["Authorization"] = f"Bearer {token}"
+        for part in (lines[:half + 5], lines[half:]):
+            r = cl.post("/api/events", content=b"\n".join(part))
+            assert r.status_code == 202 and r.json()["rejected"] == 0
+        st = wait_idle(cl, token)
+        assert st["writer"]["copies_dropped"] == 5
+        assert st["writer"]["events_stored"] == len(lines)
+    with Case.open(str(case), read_only=True) as c:
+        got = sorted(c.rows(EVENTS_BUT_SOURCE), key=repr)
+        assert {f for (f,) in c.rows('SELECT DISTINCT "src.format" FROM events')} == {"evtx-json"}
+    assert got == want
+
+
+def orjson_line(data: str) -> bytes:
+    """One evtx_dump JSONL line: the record's JSON on one line."""
+    import json
+
+    return json.dumps(json.loads(data), ensure_ascii=False).encode()

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from livekit import bulk_body, demo_docs, event_id, free_port
@@ -80,42 +81,50 @@ def test_kill_during_a_stream_loses_no_accepted_event_and_duplicates_none(tmp_pa
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"ApiKey {token}"}) as cl:
         killer: threading.Timer | None = None
-        after_pause = 0  # batches answered while the writer sits at its pause
-        for i, batch in enumerate(batches):
+        held = 0 if pause is None else 4  # batches sent only once the writer sits at its pause
+
+        def send(i: int) -> None:
+            try:
+                r = cl.post("/_bulk", content=bulk_body(batches[i]))
+            except httpx.TransportError:
+                return  # no answer: the client will send it again
+            if r.status_code == 200 and not r.json()["errors"]:
+                acked.add(i)
+
+        for i in range(len(batches) - held):
             if pause is None and i == 12:  # kill while this request is under way
                 killer = threading.Timer(0.005, os.kill, (proc.pid, signal.SIGKILL))
                 killer.start()
-            try:
-                r = cl.post("/_bulk", content=bulk_body(batch))
-            except httpx.TransportError:
-                continue  # no answer: the client will send it again
-            if r.status_code == 200 and not r.json()["errors"]:
-                acked.add(i)
-                after_pause += bool(pause and flag.exists())
-            if after_pause >= 3:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
+            send(i)
             if pause:
-                time.sleep(0.05)  # a stream, not one burst: the writer commits between batches
+                time.sleep(0.02)  # a stream, not one burst: the writer commits between batches
         if killer is not None:
             killer.join()
-        if proc.poll() is None:
+        if pause:
             deadline = time.monotonic() + 60
             while not flag.exists():  # the writer has not reached its pause yet
                 assert time.monotonic() < deadline, log.read_text(errors="replace")
                 time.sleep(0.05)
+            for i in range(len(batches) - held, len(batches)):
+                send(i)  # answered while the writer is stuck: only the spool has them
+            assert set(range(len(batches) - held, len(batches))) <= acked
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         assert proc.returncode == -signal.SIGKILL
     assert len(acked) >= 8, acked
 
     # Restart: what was accepted is committed from the spool, once.
+    con = duckdb.connect(str(case / "catalog.duckdb"), read_only=True)  # not Case.open: no recovery here
+    before = (f"before the restart: {con.execute('SELECT * FROM meta').fetchall()}, "
+              f"{con.execute('SELECT id, rows FROM shards').fetchall()}; "
+              f"spool {sorted((p.name, p.stat().st_size) for p in (case / 'live').glob('*.wsp'))}")
+    con.close()
     proc = _serve(case, port, log)
     with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as cl:
         st = _wait_idle(cl)
     _stop(proc)
-    if pause:  # the batches answered while the writer was paused came back from the spool
-        assert st["writer"]["frames"] >= 3 and st["writer"]["events_stored"] >= 3 * BATCH, st  # type: ignore[index]
+    if pause:  # the batches answered while the writer was stuck came back from the spool
+        assert st["writer"]["frames"] >= 4 and st["writer"]["events_stored"] >= 4 * BATCH, (before, st)  # type: ignore[index]
     ids = _case_ids(case)
     assert len(ids) == len(set(ids)), "an event was stored twice"
     want = {event_id(d) for i in acked for d in batches[i]}
@@ -129,8 +138,7 @@ def test_kill_during_a_stream_loses_no_accepted_event_and_duplicates_none(tmp_pa
                 if i not in acked:
                     r = cl.post("/_bulk", content=bulk_body(batch))
                     assert r.status_code == 200 and not r.json()["errors"]
-            st = _wait_idle(cl)
-            assert st["writer"]["hunts"] >= 1  # type: ignore[index]
+            _wait_idle(cl)
     finally:
         _stop(proc)
     ids = _case_ids(case)

@@ -26,8 +26,8 @@ from typing import IO, Any
 
 from wormsign.api.spool import Frame, Pos, Spool
 from wormsign.ingest.base import Source
-from wormsign.ingest.pipeline import FileResult, IngestReport, _parse, _record, _record_sources, _Writer
-from wormsign.store import Case, CaseLocked, ShardWriter
+from wormsign.ingest.pipeline import FileResult, IngestReport, _parse, _whole_file_rejected, _Writer
+from wormsign.store import Case, CaseLocked
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,14 @@ class FrameSource(Source):
 
 
 class _FrameWriter(_Writer):
-    """Ingest's group writer whose commits also record the spool position of their last frame."""
+    """Ingest's group writer (copies of records the case holds dropped, sources recorded) whose
+    commits also record the spool position of their last frame, in the same transaction."""
 
-    def _commit(self, shard: ShardWriter | None, results: list[FileResult]) -> None:
+    done_to: Pos | None = None
+
+    def recorded(self, results: list[FileResult]) -> None:
         end: Pos = results[-1].source.frame.end  # type: ignore[attr-defined]
-
-        def record() -> None:
-            _record_sources(self.case, results)
-            self.case.set_meta(META, [end.seg, end.off])
-
-        self.case.commit_shard(shard, record, refresh=False)
-        for res in results:
-            _record(res, self.report)
+        self.case.set_meta(META, [end.seg, end.off])
         self.done_to = end
 
 
@@ -80,8 +76,11 @@ class LiveWriter:
         self.done: Pos | None = None  # the committed position, once read from the catalog
         self._hunt_wanted = False
         self._last_hunt = 0.0
+        self._committing: Pos | None = None  # where the commit under way started
+        self._fails: tuple[Pos, int] = (Pos(0, 0), 0)  # commits failed in a row at one position
         self.stats: dict[str, Any] = {
             "commits": 0, "frames": 0, "duplicate_frames": 0, "events_stored": 0, "records_rejected": 0,
+            "copies_dropped": 0,
             "last_commit_at": None, "hunts": 0, "last_hunt_at": None, "last_hunt_s": None,
             "hunted_to": None, "last_error": None,
             "cycles": 0, "seconds": {"open": 0.0, "commit": 0.0, "hunt": 0.0},  # in all cycles
@@ -146,6 +145,9 @@ class LiveWriter:
             except Exception as exc:  # noqa: BLE001 - the spool keeps the events; try again later
                 self.stats["last_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
                 log.exception("live ingest: a cycle failed; the events stay spooled and are tried again")
+                at, self._committing = self._committing, None
+                if at is not None:  # the commit failed, not the hunt: the frame there may be at fault
+                    self._fails = (at, self._fails[1] + 1 if self._fails[0] == at else 1)
                 self._sleep(float(self.conf["retry_s"]))
 
     def _sleep(self, s: float) -> None:
@@ -160,7 +162,8 @@ class LiveWriter:
             stored = case.get_meta(META)
             self.done = Pos(*stored) if stored else self.spool.start()
             committed = False
-            while self._pending():
+            target = self.spool.end()  # what came before this cycle; later requests wait for the next
+            while self.spool.norm(self.done) < target:
                 committed |= self._commit(case)
             if committed:
                 case.refresh()
@@ -185,23 +188,33 @@ class LiveWriter:
         if not frames:
             self.done = self.spool.norm(self.done)
             return False
+        self._committing = self.done
+        again = self._fails[0] == self.done and self._fails[1]  # commits from here failed
+        failed = bool(again) and self._fails[1] >= int(self.conf["frame_tries"])
+        if again:
+            frames = frames[:1]  # one frame at a time, so that the failures name the one at fault
         digests = [FrameSource(f) for f in frames]
         known = {r[0] for r in case.rows("SELECT digest FROM sources WHERE list_contains(?, digest)",
                                          [[s.digest for s in digests]])}
         report = IngestReport()
         out = _FrameWriter(case, report, None)
-        out.done_to = None  # type: ignore[attr-defined]
         with case.bounded(), out:
             for src in digests:
                 if src.digest in known:
                     self.stats["duplicate_frames"] += 1
                     continue
                 known.add(src.digest)
+                if failed:  # counted as one rejected record, named, and passed
+                    why = f"its commit failed {self._fails[1]} times: {self.stats['last_error']}"
+                    log.error("live ingest: %s: %s; skipped", src.name, why)
+                    out.done(_whole_file_rejected(src, "live-commit-failed", why[:500], False))
+                    continue
                 out.done(_parse(src, False, out.batch))
+        self._committing = None
         if report.stats.stored:
             self._hunt_wanted = True  # before ``done`` moves: idle() must not see both done
         end = frames[-1].end
-        if out.done_to != end:  # type: ignore[attr-defined]
+        if out.done_to != end:
             with case.transaction():  # the tail was frames already in the case: move past them
                 case.set_meta(META, [end.seg, end.off])
         self.done = self.spool.norm(end)
@@ -209,6 +222,7 @@ class LiveWriter:
         self.stats["frames"] += len(frames)
         self.stats["events_stored"] += report.stats.stored
         self.stats["records_rejected"] += report.stats.rejected
+        self.stats["copies_dropped"] += report.stats.copies
         self.stats["last_commit_at"] = datetime.now(UTC).isoformat()
         return report.stats.stored > 0
 

@@ -226,6 +226,8 @@ class LiveWriter(_Out):
     duplicate_frames: int
     events_stored: int
     records_rejected: int
+    copies_dropped: int = Field(0, description="records the case already held (same channel, computer, record id "
+                                               "and time: a resent request regrouped), not stored again")
     last_commit_at: str | None = None
     hunts: int
     last_hunt_at: str | None = None

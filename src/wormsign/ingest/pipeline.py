@@ -388,10 +388,15 @@ class _Writer:
             _record_sources(self.case, results)
             if shard is not None and shard.rows:
                 identity.record(self.case, shard.shard, ranges)
+            self.recorded(results)
 
         self.case.commit_shard(shard, record, refresh=False)
         for res in results:
             _record(res, self.report)
+
+    def recorded(self, results: list[FileResult]) -> None:
+        """Called in a group's commit transaction once its rows are recorded (the live writer of
+        ``wormsign serve`` records its spool position here, wormsign.api.livewriter)."""
 
 
 def ingest_paths(
