@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from livekit import WINLOGBEAT, bulk_body, demo_docs, event_id, serving, wait_idle
 
@@ -421,3 +422,25 @@ def orjson_line(data: str) -> bytes:
     import json
 
     return json.dumps(json.loads(data), ensure_ascii=False).encode()
+
+
+def test_elastics_own_python_client_sends_to_wormsign(tmp_path: Path) -> None:
+    """Elastic's Python client (its version check, product check and bulk helper) against the
+    server: what a client built for Elasticsearch does, unchanged, with the token as password."""
+    from elasticsearch import AuthenticationException, Elasticsearch, helpers
+
+    case, token = _new_case(tmp_path)
+    docs = demo_docs()[:250]
+    with serving(case, token) as url:
+        es = Elasticsearch(url, basic_auth=("wormsign", token), request_timeout=30)
+        assert es.info()["version"]["number"] == "8.17.0"
+        assert es.indices.exists_index_template(name="winlogbeat-8.12.2")
+        actions = ({"_op_type": "create", "_index": "winlogbeat-8.12.2", "_source": orjson.loads(d)} for d in docs)
+        ok, errors = helpers.bulk(es, actions, chunk_size=100)
+        assert (ok, errors) == (250, [])
+        with pytest.raises(AuthenticationException):
+            Elasticsearch(url, basic_auth=("wormsign", "wrong"), request_timeout=30).info()
+        with httpx.Client(base_url=url, timeout=30) as cl:
+            st = wait_idle(cl, token)
+    assert st["requests"] == 3 and st["writer"]["events_stored"] == 250
+    assert sorted(i for i, _ in _events(case)) == sorted(event_id(d) for d in docs)
