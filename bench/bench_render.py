@@ -56,8 +56,9 @@ MARKS = """
 window.__marks = {};
 new MutationObserver(() => {
   const g = document.getElementById('graph');
-  if (!window.__marks.ready && document.body && document.body.dataset.ready) window.__marks.ready = performance.now();
-  if (!window.__marks.rendered && g && g.dataset.rendered) window.__marks.rendered = performance.now();
+  const m = window.__marks, b = document.body;
+  if (!m.ready && b && b.dataset.ready) m.ready = performance.now();
+  if (!m.rendered && g && g.dataset.rendered) m.rendered = performance.now();
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-ready', 'data-rendered']});
 """
 
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="400,2000,10000", help="host counts, comma-separated")
     ap.add_argument("--rounds", type=int, default=3, help="page loads per size for the first render (median)")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds of each frame-rate run")
-    ap.add_argument("--real", action="store_true", help="simulated WannaCry hunts instead of big_outbreak views")
+    ap.add_argument("--real", action="store_true", help="simulated WannaCry hunts, not big_outbreak views")
     ap.add_argument("--tmp", type=Path, default=None, help="where pages (and --real's cases) go")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here too")
     args = ap.parse_args()
@@ -157,7 +158,8 @@ def main() -> None:
         path = tmp / f"report-{label.replace(' ', '-')}.html"
         path.write_text(render_page(view, mode="report", title=f"bench {label}"), "utf-8")
         pages.append((label, path))
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {'real hunts' if args.real else 'big_outbreak views'}")
+    kind = "real hunts" if args.real else "big_outbreak views"
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {kind}")
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -168,7 +170,8 @@ def main() -> None:
         browser.close()
     base, b400 = rows[0][1], next((r for label, r in rows if label == "400"), None)
     head = (f"{'hosts':>10} {'nodes':>6} {'edges':>6} {'groups':>6} {'MB':>6} | {'first render ms':>15} "
-            f"{'x empty':>8} {'x 400':>7} | {'replay fps':>10} {'x empty':>8} | {'pan/zoom fps':>12} {'x empty':>8}")
+            f"{'x empty':>8} {'x 400':>7} | {'replay fps':>10} {'x empty':>8} | "
+            f"{'pan/zoom fps':>12} {'x empty':>8}")
     print(head)
     print("-" * len(head))
     for label, r in rows:

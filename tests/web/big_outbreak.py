@@ -58,7 +58,8 @@ def outbreak_view(hosts: int, *, seed: int = 1, infected_share: float = 0.55) ->
         })
         host_docs.append({
             "host": target, "state": "infected", "infected_at": iso(t), "infector": source,
-            "generation": gen_of[target], "technique": method, "families": fams, "hashes": [sha] if sha else [],
+            "generation": gen_of[target], "technique": method, "families": fams,
+            "hashes": [sha] if sha else [],
         })
     attacked = sorted(set(names) - set(order))
     host_docs += [
@@ -74,16 +75,19 @@ def outbreak_view(hosts: int, *, seed: int = 1, infected_share: float = 0.55) ->
         "id": "INC-0001", "type": "outbreak", "title": f"Outbreak from {order[0]}: {n_inf} hosts infected",
         "severity": "critical", "first_seen": iso(START), "last_seen": iso(last), "first_alert": iso(START),
         "patient_zero": order[0], "initial_access": [], "hosts": host_docs, "edges": edges,
-        "generations": [sorted(gens[g]) for g in sorted(gens)], "spread_rate_per_hour": 1.0, "r_estimate": 1.0,
+        "generations": [sorted(gens[g]) for g in sorted(gens)],
+        "spread_rate_per_hour": 1.0, "r_estimate": 1.0,
         "under_attack": attacked, "accounts": {"compromised": [], "locked": []},
-        "families": [{"family": "emotet", "hosts": n_inf, "c2": []}, {"family": "qakbot", "hosts": 0, "c2": []}],
+        "families": [{"family": "emotet", "hosts": n_inf, "c2": []},
+                     {"family": "qakbot", "hosts": 0, "c2": []}],
         "deliveries": [], "c2": [], "containment": [], "actions": {}, "alerts": [],
     }
     return {
         "format": "wormsign.view/1",
         "case": {"name": f"synthetic-{hosts}", "events": 0, "hosts": hosts, "sources": 0,
                  "first": iso(START), "last": iso(last)},
-        "hunt": {"format": "wormsign.incidents/1", "generator": "tests/web/big_outbreak.py", "generated_at": iso(START)},
+        "hunt": {"format": "wormsign.incidents/1", "generator": "tests/web/big_outbreak.py",
+                 "generated_at": iso(START)},
         "incidents": [incident], "alerts": [], "attack": {"T1210": "Exploitation of Remote Services"},
         "colours": settings()["colours"], "addresses": addresses, "evidence": {},
     }

@@ -104,7 +104,8 @@ def test_a_2000_host_outbreak_by_generation_with_groups(
     assert (nodes, edges) == (len(infected) + len(groups), len(inc["edges"]))
     # The tree by generation: each generation's band lies wholly below the one before.
     ys = pg.evaluate(
-        "Object.fromEntries(wormsign.cy.nodes('[kind = \"host\"]').map(n => [n.data('host'), n.position('y')]))"
+        "Object.fromEntries(wormsign.cy.nodes('[kind = \"host\"]')"
+        ".map(n => [n.data('host'), n.position('y')]))"
     )
     by_gen: dict[int, list[float]] = {}
     for h, rec in infected.items():
@@ -141,7 +142,10 @@ def test_a_2000_host_outbreak_by_generation_with_groups(
     assert len(faded) == nodes - len(sharp) and not sharp & set(faded)
 
     # Replay: halfway shows exactly the infections up to that time; play runs to the end.
-    times = sorted([ms(h["infected_at"]) for h in infected.values() if h["infected_at"]] + [ms(e["ts"]) for e in inc["edges"]])
+    times = sorted(
+        [ms(h["infected_at"]) for h in infected.values() if h["infected_at"]]
+        + [ms(e["ts"]) for e in inc["edges"]]
+    )
     mid = times[0] + (times[-1] - times[0]) * 0.5
     want = (
         sum(1 for h in infected.values() if not h["infected_at"] or ms(h["infected_at"]) <= mid),
@@ -149,7 +153,8 @@ def test_a_2000_host_outbreak_by_generation_with_groups(
     )
     assert slide(pg, 500) == want and 0 < want[0] < len(infected)
     pg.click("#play")
-    pg.wait_for_selector(f"#time-label:text('{len(infected)} of {len(infected)} hosts infected')", timeout=60_000)
+    n = len(infected)
+    pg.wait_for_selector(f"#time-label:text('{n} of {n} hosts infected')", timeout=60_000)
     assert pg.locator("#time-slider").input_value() == "1000"
     assert pg.locator("#graph").get_attribute("data-visible-edges") == str(len(inc["edges"]))
     assert watch.errors == [] and watch.dialogs == []
@@ -169,7 +174,9 @@ def hashed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return path, inc
 
 
-def test_filters_by_hash_family_technique_and_time(page: tuple[Any, Any], hashed: tuple[Path, dict[str, Any]]) -> None:
+def test_filters_by_hash_family_technique_and_time(
+    page: tuple[Any, Any], hashed: tuple[Path, dict[str, Any]]
+) -> None:
     pg, watch = page
     path, inc = hashed
     pg.goto(path.as_uri())
@@ -188,7 +195,8 @@ def test_filters_by_hash_family_technique_and_time(page: tuple[Any, Any], hashed
     moved = [e for e in edges if e["file"] and e["file"]["sha256"] == sha]
     ends = {e["source"] for e in moved} | {e["target"] for e in moved}
     pg.fill("#filter-hash", sha[:12].upper())  # a prefix, in either case
-    assert shown() == (str(len({h["host"] for h in inc["hosts"] if sha in h["hashes"]} | ends)), str(len(moved)))
+    holders = {h["host"] for h in inc["hosts"] if sha in h["hashes"]}
+    assert shown() == (str(len(holders | ends)), str(len(moved)))
     assert f"of {len(inc['hosts'])})" in pg.locator("#hosts h2").inner_text()
     rows = pg.locator("#host-table tbody tr").count()
     assert rows == min(500, int(shown()[0]))
@@ -216,7 +224,7 @@ def test_filters_by_hash_family_technique_and_time(page: tuple[Any, Any], hashed
     pg.fill("#filter-from", lo[:19])
     pg.fill("#filter-to", hi[:19])
     pg.locator("#filter-to").dispatch_event("change")
-    assert shown() == matching(lambda h: h["infected_at"] is not None and lo[:19] <= h["infected_at"][:19] <= hi[:19],
+    assert shown() == matching(lambda h: lo[:19] <= (h["infected_at"] or "")[:19] <= hi[:19],
                                lambda e: lo[:19] <= e["ts"][:19] <= hi[:19])
     pg.click("#filter-clear")
 
@@ -255,4 +263,34 @@ def test_the_dashboard_of_the_same_outbreak(
         assert graph_counts(pg) == (infected + len(groups), len(inc["edges"]))
         pg.click("#play")
         pg.wait_for_selector(f"#time-label:text('{infected} of {infected} hosts infected')", timeout=60_000)
+    assert watch.errors == [] and watch.dialogs == []
+
+
+def test_ten_thousand_hosts_render_and_replay(page: tuple[Any, Any], tmp_path: Path) -> None:
+    """10,000 hosts (5,500 infected, 4,500 attacked in /24 groups): drawn, searched and replayed."""
+    view = outbreak_view(10_000, seed=2)
+    inc = view["incidents"][0]
+    path = tmp_path / "report.html"
+    path.write_text(render_page(view, mode="report", title="10,000 hosts"), "utf-8")
+    pg, watch = page
+    pg.goto(path.as_uri())
+    ready(pg)
+    infected = [h for h in inc["hosts"] if h["state"] == "infected"]
+    groups = int(pg.locator("#graph").get_attribute("data-groups"))
+    nets = {view["addresses"][h["host"]].rsplit(".", 1)[0] for h in inc["hosts"] if h["state"] == "attacked"}
+    assert groups == len(nets)  # one group per /24, none over 250 hosts
+    assert graph_counts(pg) == (len(infected) + groups, len(inc["edges"]))
+    assert pg.evaluate("wormsign.cy.edges('.bulk').length") == len(inc["edges"])  # drawn on demand
+    host = infected[-1]["host"]  # the last infection: its chain back to patient zero is drawn
+    pg.fill("#graph-find", host)
+    pg.press("#graph-find", "Enter")
+    pg.wait_for_selector(f"#details h2:text('Host {host}')")
+    chain = lineage(inc["edges"], host)
+    assert pg.locator("#graph").get_attribute("data-focus") == str(len(chain))
+    assert pg.evaluate("wormsign.cy.edges('.lineage').length") == len(chain) - 1
+    assert slide(pg, 0) == (1, 0)
+    pg.click("#play")
+    n = len(infected)
+    pg.wait_for_selector(f"#time-label:text('{n} of {n} hosts infected')", timeout=60_000)
+    assert pg.locator("#graph").get_attribute("data-visible-edges") == str(len(inc["edges"]))
     assert watch.errors == [] and watch.dialogs == []
