@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import os
 import threading
 import time
 import zlib
@@ -35,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from wormsign.api import models
 from wormsign.api.livewriter import LiveWriter
-from wormsign.api.spool import Pos, Spool, SpoolBusy
+from wormsign.api.spool import SPOOL_DIR, Pos, Spool, SpoolBusy
 
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 #: The route ``GET /`` of an Elasticsearch client is sent to (see :class:`EsRoot`).
@@ -150,7 +151,7 @@ def _doc(line: bytes) -> tuple[bytes, str | None, Any]:
 def parse_bulk(body: bytes, index: str | None, max_lines: int) -> tuple[list[bytes], list[dict[str, Any]]]:
     """The documents of a ``_bulk`` body and one item per action: ``op``, ``index``, ``status``,
     ``error`` (None when the document goes in), ``doc`` (its place among the documents kept)."""
-    lines = [ln for ln in body.split(b"\n")]
+    lines = body.split(b"\n")
     docs: list[bytes] = []
     items: list[dict[str, Any]] = []
     i = 0
@@ -254,10 +255,6 @@ class LiveIngest:
 
     def resume(self) -> None:
         """At start: commit what a killed server left in the spool."""
-        import os
-
-        from wormsign.api.spool import SPOOL_DIR
-
         if os.path.isdir(os.path.join(self.path, SPOOL_DIR)):
             try:
                 self.open().start()
