@@ -105,12 +105,15 @@ CONFIG_NOTES = {
     "chain_window_s": "deployment vs infection (graph/select.py)",
     "sibling_window_s": "deployment vs infection (graph/select.py)",
     "initial_access_lookback_s": "patient zero's initial-access chain (detect/access.py)",
-    "initial_access_images": "patient zero's initial-access chain (detect/access.py)",
+    "initial_access_max_events": "process starts and file writes read on patient zero, at most (detect/access.py)",
     "initial_access_lures": "patient zero's initial-access chain (detect/access.py)",
     "initial_access_children": "patient zero's initial-access chain (detect/access.py)",
     "initial_access_mail": "the chain's ATT&CK tags: a program these started is phishing (detect/access.py)",
     "initial_access_attack": "the chain's ATT&CK tags (detect/access.py)",
     "exec_window_s": "`h_edges`; also how far before its infection a host's alerts join its outbreak (hunt.py)",
+    "next_hop_weights": "the next likely hops' score (graph/hops.py)",
+    "next_hop_max": "next likely hops listed per outbreak (graph/hops.py)",
+    "next_hop_evidence": "contacts listed per next likely hop (graph/hops.py)",
 }
 
 SETTINGS_NOTES = {
@@ -504,15 +507,31 @@ entered. After the deployment selection above, each host's infecting edge is the
 unless the host had already spread itself before that edge (then the edge is a re-infection attempt).
 Each connected tree is one candidate outbreak, largest first; its root is patient zero.
 
-**Initial access** (`detect/access.py`). On patient zero, the process starts within
-`initial_access_lookback_s` before its first infection whose image or parent is in
-`initial_access_images` and whose parent is in that list or is `explorer.exe`; the chain starts at the
-first mail client, Office or script host (`initial_access_lures`). It is a *lure* when a lure started
-one of `initial_access_children` (a shell, script host or download tool); patient zero's infection
-time then moves back to the start of the chain. Each step carries its ATT&CK techniques
-(`initial_access_attack`): a program a mail client (`initial_access_mail`) started is phishing
-(`T1566`, `T1566.001`, `T1204.002`); a child a lure started is `T1204.002` plus what the child is
-(`T1059.001` PowerShell, `T1218.005` mshta, `T1105` a download tool, ...).
+**Initial access** (`detect/access.py`). On patient zero, the process starts and file writes within
+`initial_access_lookback_s` before its first spread (at most `initial_access_max_events`). The chain is
+traced back from the payload, the last program run before the spread from a file written on the host
+(its program, or a file its parent wrote named on its command line): the write, the program that
+wrote it, that program's parent, and so on while each is a step of an intrusion: a program a mail
+client (`initial_access_mail`) started, one of `initial_access_children` (a shell, script host or
+download tool) that a lure (`initial_access_lures`) or another such child started, or a program run
+from a written file. Processes are linked by their ids, else by their executables. The payload
+taken is the latest whose chain shows an intrusion (a lure step, an exploit, or two written-then-run
+stages); an SMB exploit session from an outside address that started the payload (`h_edges` kind
+`exploit`) opens the chain (`T1190`) and joins that address's alerts to the outbreak. Without file
+telemetry the chain is the lure's lineage: the first program a mail client or lure started that went
+on to a child, and the children below it. It is a *lure* when a lure started one of
+`initial_access_children`; patient zero's infection time then moves back to the start of the chain
+(to the exploit, for an exploit entry). Each step carries its ATT&CK techniques
+(`initial_access_attack`): a program a mail client started is phishing (`T1566`, `T1566.001`,
+`T1204.002`); a child a lure started is `T1204.002` plus what the child is (`T1059.001` PowerShell,
+`T1218.005` mshta, `T1105` a download tool, ...).
+
+**Next likely hops** (`graph/hops.py`). For each outbreak, the hosts not infected yet that infected
+hosts reach, from their infection on, the way the outbreak spreads: payload-sized SMB sessions (when
+it spreads by SMB exploit), network logons with an account of its edges (from any host: the worm's
+credentials work there), failed logons and copies that never ran, other logons and SMB sessions.
+Scored by `next_hop_weights`, named hosts before bare addresses; `next_hop_max` listed, with
+`next_hop_evidence` contacts each.
 
 **Which trees are outbreaks.** A tree becomes an `outbreak` incident when the spread went on from its
 targets (depth 2 or more), or a host in it that spread is tied (brute force, spray, lockouts, beacon,

@@ -13,7 +13,8 @@ from wormsign.store import Case
 
 INCIDENT_KEYS = {"id", "type", "title", "severity", "first_seen", "last_seen", "first_alert", "patient_zero",
                  "initial_access", "hosts", "edges", "generations", "spread_rate_per_hour", "r_estimate",
-                 "under_attack", "accounts", "families", "deliveries", "c2", "containment", "actions", "alerts"}
+                 "under_attack", "accounts", "families", "deliveries", "c2", "containment", "actions", "files",
+                 "next_hops", "alerts"}
 ALERT_KEYS = {"id", "rule", "title", "severity", "attack", "ts", "first_seen", "last_seen", "host", "source_host",
               "target_hosts", "summary", "evidence", "fields"}
 

@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules
 from wormsign.engine import records
-from wormsign.graph import deploy
+from wormsign.graph import deploy, hops
+from wormsign.graph.files import exe_path
 from wormsign.graph.incidents import other_incidents
 from wormsign.graph.outbreak import outbreak_incident
 from wormsign.graph.select import select_infections
@@ -158,6 +159,40 @@ def _edges(case: Case, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Propagation edges between hosts of the network (an outside address is no infector: the
     host it reached is where the outbreak entered), without their evidence (:func:`_evidence`)."""
     return records(case.query(EDGES, [cfg["internal_re"]]))
+
+
+# The SHA-256 of the program an edge started on its target (a scheduled task names no hash; the
+# target's process start does): the process start of the edge's file on the target nearest the
+# edge, within the execution window.
+EDGE_HASH = """
+WITH k AS (SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS host, lower(unnest(?::VARCHAR[])) AS path,
+                  unnest(?::TIMESTAMPTZ[]) AS ts)
+SELECT k.i, arg_min(p.sha256, abs(epoch(p.ts) - epoch(k.ts))) FROM k JOIN (
+    SELECT host, ts, lower("process.executable") AS exe, "process.hash.sha256" AS sha256 FROM ({events})
+    WHERE kind = 'process' AND "process.hash.sha256" IS NOT NULL AND list_contains(?, host)
+      AND ts >= ? AND ts <= ?) p
+  ON p.host = k.host AND p.exe = k.path AND p.ts BETWEEN k.ts - to_seconds(?) AND k.ts + to_seconds(?)
+GROUP BY k.i
+"""
+
+
+def _hashes(case: Case, edges: list[dict[str, Any]], cfg: dict[str, Any]) -> None:
+    """Give ``edges`` (rows of :data:`EDGES`) the SHA-256 their target's process start of the file
+    has (:data:`EDGE_HASH`), where there is one: an edge's own hash is missing where its events carry
+    none, and may be that of another program the execution explains (EDGES takes the largest)."""
+    todo = [(i, e) for i, e in enumerate(edges) if e.get("fpath")]
+    if not todo:
+        return
+    w = int(cfg["exec_window_s"])
+    lo = min(e["ts"] for _, e in todo) - timedelta(seconds=w)
+    hi = max(e["ts"] for _, e in todo) + timedelta(seconds=w)
+    hosts = sorted({e["target"] for _, e in todo})
+    rows = case.rows(EDGE_HASH.replace("{events}", case.raw_events_sql()),
+                     [[i for i, _ in todo], [e["target"] for _, e in todo], [exe_path(e["fpath"]) for _, e in todo],
+                      [e["ts"] for _, e in todo], hosts, lo, hi, w, w])
+    for i, sha in rows:
+        if sha:
+            edges[i]["sha256"] = sha
 
 
 def _evidence(case: Case, edges: list[dict[str, Any]]) -> None:
@@ -340,6 +375,7 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     tie_at = _ties(alerts, lead)
     infections = select_infections(edges, base, tie_at, cfg)
     _evidence(case, infections)
+    _hashes(case, infections, cfg)
     forest = build_forest(infections)
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
@@ -422,7 +458,10 @@ def _outbreaks(
         members = set(tree.hosts)
         locks = [lk for i, lk in enumerate(lockouts)
                  if lk["source_host"] in members and not locks_used.add(i)]
-        incidents.append(outbreak_incident(tree, mine, locks, chain, families, intel_doc, routine))
+        inc = outbreak_incident(tree, mine, locks, chain, families, intel_doc, routine)
+        inc["next_hops"] = hops.next_hops(case, tree.infected_at, {e["account"] for e in inc["edges"] if e["account"]},
+                                          {e["method"] for e in inc["edges"]}, cfg)
+        incidents.append(inc)
         used.update(a["id"] for a in mine)
     return incidents, used, locks_used, deps
 

@@ -228,11 +228,13 @@ class FileSpread(Record):
 class HopEvidence(Record):
     """Why a host is a likely next hop: an infected host can reach it the way it spread."""
 
-    source: str = Field(description="the infected host that reaches it")
-    reason: Literal["account", "method", "attempt"] = Field(
+    source: str = Field(description="the host the contact came from (infected, but for credential evidence)")
+    reason: Literal["exploit", "account", "credential", "attempt", "method"] = Field(
         description="account: an account of the outbreak's infections logged on to it from an infected host; "
-        "method: an infected host reached it over the protocol it spread by (SMB, RPC); "
-        "attempt: failed logons or an exploit attempt from an infected host")
+        "credential: such an account logged on to it from another host; "
+        "exploit: a payload-sized SMB session from an infected host, for an outbreak that spreads by SMB exploit; "
+        "attempt: failed logons or a copy that never ran, from an infected host; "
+        "method: other network logons or SMB sessions from an infected host")
     account: str | None = Field(None, description="the account, for account and attempt evidence")
     ts: Time = Field(description="the first such contact")
     count: int = Field(1, description="how many such contacts")

@@ -29,7 +29,7 @@ from wormsign.api.published import LastResult, from_case
 from wormsign.api.search import TEXT_FIELDS, EventQuery, SearchTimeout, search
 from wormsign.report.events import BadRef, fetch_events, parse_ref
 from wormsign.report.html import csp, render_page
-from wormsign.report.view import VIEW_FORMAT, ViewError, attack_names, case_summary, settings
+from wormsign.report.view import VIEW_FORMAT, ViewError, attack_names, case_summary, incident_tables, settings
 from wormsign.results import Alert, Incident, iso
 from wormsign.store import Case, CaseLocked, want_write_marker
 
@@ -199,6 +199,7 @@ def create_app(
             "alerts": alert_list,
             "attack": attack_names(incs, alert_list),
             "colours": conf["colours"],
+            "tables": incident_tables(incs),
         }, default=str)
         with kept_lock:
             view_kept["view"] = (data, stamp, body)

@@ -52,6 +52,15 @@ class ViewCase(_Out):
     as_of_hunt: bool | None = None
 
 
+class ViewTable(_Out):
+    """A table ready to show: every cell is text."""
+
+    id: str = Field(description="files or next_hops")
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
 class View(_Out):
     """Everything the dashboard shows (the report's view without its evidence events)."""
 
@@ -62,6 +71,9 @@ class View(_Out):
     alerts: list[Alert]
     attack: dict[str, str] = Field(description="ATT&CK technique id -> name, for the techniques cited")
     colours: dict[str, str | list[str]] = Field(description="state, severity and generation colours")
+    addresses: dict[str, str] = Field(default_factory=dict, description="an incident host's address (the report's)")
+    tables: dict[str, list[ViewTable]] = Field(
+        default_factory=dict, description="per outbreak id: its per-file infection tree and next likely hops, as tables")
 
 
 class IncidentBrief(_Out):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from wormsign.graph.files import exe_path, file_tree
 from wormsign.graph.tree import Tree, containment, r_estimate, spread_rate
 from wormsign.results import iso
 
@@ -27,6 +28,9 @@ def edge_doc(e: dict[str, Any]) -> dict[str, Any]:
     if e["kind"] == "copy" and method == "remote-exec":
         method = "admin-share-copy"
     f = {"name": e.get("fname"), "path": e.get("fpath"), "sha256": e.get("sha256")} if e.get("fname") else None
+    if f is not None and e["kind"] == "exploit" and exe_path(e.get("fpath")):  # fname is the service's name
+        f["path"] = exe_path(e.get("fpath"))
+        f["name"] = str(f["path"]).replace("/", "\\").rsplit("\\", 1)[-1]
     return {
         "source": e["source"], "target": e["target"], "ts": iso(e["ts"]), "techniques": techs,
         "method": method, "file": f, "account": e.get("account"),
@@ -140,6 +144,8 @@ def outbreak_incident(
         "deliveries": fam_doc.get("deliveries") or deliveries,
         "c2": c2_list,
         "containment": cont,
+        "files": file_tree(tree.root, edges, initial_access),
+        "next_hops": [],  # wormsign.graph.hops, from the case (hunt.py)
         "actions": {
             "isolate": [c["host"] for c in cont],
             "reset_credentials": sorted(compromised | {x["account"] for x in locked}),

@@ -148,6 +148,43 @@ def host_addresses(case: Case, incidents: list[dict[str, Any]]) -> dict[str, str
     return {str(h): str(ip)[:MAX_ADDRESS] for h, ip in rows if h in wanted}
 
 
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v)
+    return str(v)
+
+
+def _contact(e: dict[str, Any]) -> str:
+    who = f" as {e.get('account')}" if e.get("account") else ""
+    return f"{e.get('reason')} from {e.get('source')}{who} x{e.get('count')} since {e.get('ts')}"
+
+
+def incident_tables(incidents: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per outbreak id, its per-file infection tree and its next likely hops as tables ready to
+    show (``{id, title, columns, rows}``, every cell text): which file reached which host, when, from
+    where and how; which hosts it is likely to reach next, and why."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for inc in incidents:
+        files, hops = inc.get("files") or [], inc.get("next_hops") or []
+        if not (files or hops) or not isinstance(inc.get("id"), str):
+            continue
+        rows = [[_cell(f.get("sha256") or f.get("key")), _cell(h.get("name")), _cell(h.get("host")),
+                 _cell(h.get("ts")), _cell(h.get("infector") or "(entry)"), _cell(h.get("method"))]
+                for f in files if isinstance(f, dict) for h in f.get("hosts") or [] if isinstance(h, dict)]
+        why = [[_cell(h.get("rank")), _cell(h.get("host")), _cell(h.get("score")), _cell(h.get("sources")),
+                _cell(h.get("accounts")), "; ".join(_contact(e) for e in h.get("evidence") or [] if isinstance(e, dict))]
+               for h in hops if isinstance(h, dict)]
+        out[inc["id"]] = [
+            {"id": "files", "title": "Files: which file reached which host, when and how",
+             "columns": ["file (SHA-256, or name)", "name there", "host", "reached at", "from", "how"], "rows": rows},
+            {"id": "next_hops", "title": "Next likely hops: hosts not infected yet that infected hosts reach",
+             "columns": ["rank", "host", "score", "reached from", "accounts of the spread", "evidence"], "rows": why},
+        ]
+    return out
+
+
 def build_view(case: Case, *, with_evidence: bool = True) -> dict[str, Any]:
     """The whole view: case summary, incidents, alerts, technique names and (for the report) evidence."""
     doc = hunt_doc(case)
@@ -163,6 +200,7 @@ def build_view(case: Case, *, with_evidence: bool = True) -> dict[str, Any]:
         "attack": attack_names(incidents, alert_list),
         "colours": conf["colours"],
         "addresses": host_addresses(case, incidents),
+        "tables": incident_tables(incidents),
     }
     if with_evidence:
         refs = evidence_refs(incidents, alert_list)[: int(conf["evidence"]["max_events"])]
