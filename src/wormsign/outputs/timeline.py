@@ -5,14 +5,17 @@ Columns: ``Timestamp, Computer, Channel, EventID, Level, RecordID, RuleTitle, De
 Hayabusa writes them (``Timestamp`` as ``2026-03-02 09:22:11.173 +00:00``, ``Level`` ``low``,
 ``med``, ``high``, ``crit``, ``Details`` as ``Key: value ¦ Key: value`` from the fields listed in
 settings.yaml), then wormsign's ``Incident``, ``AlertID``, ``RuleID`` and ``EvidenceRef`` (the
-event's key in the case). ``RecordID`` is the EVTX record id (empty for a line of a JSON or Zeek
-log, whose record number is its line). Rows are in time order. Every cell is attacker-written
+event's key in the case). ``RecordID`` is the EVTX record id: ``src.record`` of an EVTX or
+``evtx_dump`` record, ``winlog.record_id`` of a Winlogbeat document; empty for other lines (a
+Zeek or ECS line's record number is its line). Rows are in time order. Every cell is attacker-written
 text made safe for a spreadsheet (:func:`wormsign.text.csv_cell`).
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,22 @@ COLUMNS = ("Timestamp", "Computer", "Channel", "EventID", "Level", "RecordID", "
            "Incident", "AlertID", "RuleID", "EvidenceRef")
 #: Readers whose ``src.record`` is the EVTX record id.
 RECORD_ID_FORMATS = ("evtx", "evtx-json")
+_WINLOG_RECORD = re.compile(r'"record_id"\s*:\s*"?(\d{1,20})"?')
+
+
+def record_id(ev: dict[str, Any]) -> int | str:
+    """The EVTX record id of an event, or "" when its source does not say."""
+    if ev.get("src.format") in RECORD_ID_FORMATS:
+        return int(ev["src.record"])
+    raw = ev.get("raw")
+    if ev.get("src.format") != "ecs" or not isinstance(raw, str) or '"winlog"' not in raw:
+        return ""
+    try:
+        rid = (json.loads(raw).get("winlog") or {}).get("record_id")
+        return int(rid) if rid is not None and str(rid).isdigit() else ""
+    except (ValueError, AttributeError):  # the raw record was cut to size: find the field
+        m = _WINLOG_RECORD.search(raw[raw.index('"winlog"'):])
+        return int(m.group(1)) if m else ""
 
 
 def hayabusa_time(iso_time: str | None) -> str:
@@ -47,7 +66,7 @@ def details(ev: dict[str, Any]) -> str:
 def rows(findings: Findings, case: Any) -> list[dict[str, Any]]:
     """Every row: each evidence event of each alert, in time order (then alert, then reference)."""
     refs = {r for a in findings.alerts for r in a.get("evidence") or [] if isinstance(r, str)}
-    events = fetch_events(case, refs, max_raw=0) if refs else {}
+    events = fetch_events(case, refs, max_raw=65536) if refs else {}
     levels = settings()["timeline_level"]
     out = []
     for a in findings.alerts:
@@ -63,7 +82,7 @@ def rows(findings: Findings, case: Any) -> list[dict[str, Any]]:
                 "Channel": ev.get("event.dataset") or "",
                 "EventID": ev.get("event.code") or "",
                 "Level": levels[level(a.get("severity"))],
-                "RecordID": ev.get("src.record") if ev.get("src.format") in RECORD_ID_FORMATS else "",
+                "RecordID": record_id(ev),
                 "RuleTitle": a.get("title") or rule,
                 "Details": details(ev),
                 "Incident": inc.get("id") if inc else "",
