@@ -288,6 +288,13 @@ def test_ten_thousand_hosts_render_and_replay(page: tuple[Any, Any], tmp_path: P
     chain = lineage(inc["edges"], host)
     assert pg.locator("#graph").get_attribute("data-focus") == str(len(chain))
     assert pg.evaluate("wormsign.cy.edges('.lineage').length") == len(chain) - 1
+    attacked = next(h["host"] for h in inc["hosts"] if h["state"] == "attacked")
+    pg.fill("#graph-find", view["addresses"][attacked])  # by address: the one host that holds it
+    assert pg.locator("#find-hits button").all_inner_texts() == [
+        f"{attacked} (subnet {view['addresses'][attacked].rsplit('.', 1)[0]}.0/24) · attacked"
+    ]
+    keys = pg.evaluate("wormsign.state.model.groups.map(g => g.key)")
+    assert keys == sorted(keys, key=lambda k: [int(x) for x in k.split()[1].split("/")[0].split(".")])
     assert slide(pg, 0) == (1, 0)
     pg.click("#play")
     n = len(infected)

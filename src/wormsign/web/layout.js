@@ -61,7 +61,7 @@ function groupAttacked(m, opts) {
     if (!byKey.has(key)) byKey.set(key, []);
     byKey.get(key).push(r);
   });
-  Array.from(byKey.keys()).sort().forEach(function (key) {
+  Array.from(byKey.keys()).sort(function (a, b) { return a.localeCompare(b, "en", { numeric: true }); }).forEach(function (key) {
     var all = byKey.get(key), parts = Math.ceil(all.length / max);
     for (var p = 0; p < parts; p++) {
       var members = all.slice(p * max, (p + 1) * max);
@@ -145,11 +145,19 @@ function lineage(m, host) {
   return { hosts: hosts, edges: edges };
 }
 // -- search and filters ---------------------------------------------------------------
+/** An address is found by itself, or by a prefix that ends in a dot or colon (``10.20.4.``). */
+function addrMatches(addr, term) {
+  if (typeof addr !== "string") return false;
+  return addr === term || (/[.:]$/.test(term) && addr.indexOf(term) === 0);
+}
+/** Hosts whose name contains the term, or whose address matches it (at most ``max``). */
 function findHosts(m, term, max) {
   term = String(term || "").trim().toLowerCase();
   var out = [];
   if (!term) return out;
-  m.hosts.forEach(function (r) { if (out.length < (max || 20) && r.host.toLowerCase().indexOf(term) >= 0) out.push(r); });
+  m.hosts.forEach(function (r) {
+    if (out.length < (max || 20) && (r.host.toLowerCase().indexOf(term) >= 0 || addrMatches(r.addr, term))) out.push(r);
+  });
   return out;
 }
 function filterActive(f) { return !!(f && (f.family || f.hash || f.technique || f.from !== null || f.to !== null)); }
