@@ -90,10 +90,13 @@ def print_summary(document: dict[str, Any], alerts: list[dict[str, Any]]) -> Non
                          f"R: {inc['r_estimate']}   first alert: {inc['first_alert']}"), highlight=False)
         if inc["initial_access"]:
             t = Table(title="Initial access on patient zero", title_justify="left")
-            for c in ("time", "parent", "process", "command line"):
+            for c in ("time", "step", "parent or writer", "started, written, or exploit source", "command line"):
                 t.add_column(c, overflow="fold")
             for r in inc["initial_access"][:10]:
-                t.add_row(_t(r["ts"]), _t(r.get("parent")), _t(r.get("process")), _t(str(r.get("command_line") or "")[:120]))
+                step = r.get("step") or "process"
+                what = {"file": r.get("file"), "exploit": f"{r.get('source')}:{r.get('port')}"}.get(step, r.get("process"))
+                t.add_row(_t(r["ts"]), _t(step), _t(r.get("parent") if step == "process" else r.get("process")),
+                          _t(what), _t(str(r.get("command_line") or "")[:120]))
             console.print(t)
         t = Table(title="Infection order", title_justify="left")
         for c in ("gen", "host", "infected at", "infector", "technique", "families"):
