@@ -10,7 +10,8 @@ request each ``--interval`` seconds holding ``rate x interval`` documents, so th
 replayed at ``--rate`` events a second. A poller reads ``/api/alerts`` every 50 ms (the total,
 and every page when it changes). An alert's latency is the time from the POST of the request that
 held its last evidence (the first posted document at or after its ``last_seen``, as the API first
-showed it) to the moment the API first showed it. Alerts are told apart by (rule, host, source
+showed it) to the moment the API first showed it. Another thread reads ``/api/hosts`` (the case itself, not the published result) every
+50 ms and counts its answers by status (503 while the live writer holds the case). Alerts are told apart by (rule, host, source
 host, first seen); one whose evidence was all posted before is counted once, when first seen.
 Incidents are timed the same way (by type, patient zero, first seen). The load average is
 printed before and after: the machine may be shared. The Zeek logs of the run are not sent.
@@ -93,6 +94,7 @@ class Poller(threading.Thread):
         self.alerts: dict[tuple[Any, ...], tuple[float, str]] = {}  # key -> (seen at, last_seen then)
         self.incidents: dict[tuple[Any, ...], tuple[float, str]] = {}
         self.polls = 0
+        self.reads: dict[int, int] = {}  # status of each /api/hosts read (the case itself) -> count
 
     def run(self) -> None:
         total = -1
@@ -116,6 +118,17 @@ class Poller(threading.Thread):
                 pass
             self.polls += 1
             self.stop.wait(max(0.0, self.step - (time.monotonic() - t)))
+
+    def read_case(self) -> None:
+        """A dashboard's reads of the case (hosts), one after another, in a thread of their own."""
+        with httpx.Client(base_url=str(self.client.base_url), timeout=30, headers=self.client.headers) as cl:
+            while not self.stop.is_set():
+                try:
+                    code = cl.get("/api/hosts", params={"limit": 5}).status_code
+                except httpx.HTTPError:
+                    code = 0
+                self.reads[code] = self.reads.get(code, 0) + 1
+                self.stop.wait(self.step)
 
     def _alerts(self, t: float, total: int) -> None:
         for off in range(0, total, 1000):
@@ -175,6 +188,8 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     poller = Poller(url, token)
     poller.start()
+    reader = threading.Thread(target=poller.read_case, daemon=True)
+    reader.start()
     stamps = [ts for ts, _ in docs]
     posted = [0.0] * len(docs)
     action = b'{"create":{"_index":"winlogbeat-8.12.2"}}\n'
@@ -208,6 +223,7 @@ def main() -> None:
     finally:
         poller.stop.set()
         poller.join(10)
+        reader.join(10)
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     print(f"load average after: {os.getloadavg()}")
@@ -220,6 +236,7 @@ def main() -> None:
     cyc = max(int(w.get("cycles") or 0), 1)
     print("writer, mean seconds a cycle: " + ", ".join(f"{k} {v / cyc:.3f}" for k, v in (w.get("seconds") or {}).items())
           + f" ({cyc} cycles; hunt: in the cycles that hunted, spread over all)")
+    print(f"/api/hosts (a read of the case) during the replay, by status: {dict(sorted(poller.reads.items()))}")
     show("alerts, POST -> visible in /api/alerts", latencies(poller.alerts, stamps, posted))
     show("incidents, POST -> visible in /api/incidents", latencies(poller.incidents, stamps, posted))
 

@@ -138,6 +138,7 @@ class LiveWriter:
             try:
                 self._cycle()
                 self.stats["last_error"] = None
+                self._sleep(float(self.conf["read_gap_s"]))  # the server's reads of the case get in
             except CaseLocked as exc:
                 self.stats["last_error"] = str(exc)[:500]
                 log.warning("live ingest waits for the case: %s", exc)
