@@ -152,9 +152,11 @@ class LiveWriter:
                 self._sleep(float(self.conf["retry_s"]))
 
     def _sleep(self, s: float) -> None:
+        """Wait ``s`` seconds (new requests do not cut it short; stop does)."""
+        end = time.monotonic() + s
         with self._cond:
-            if not self._stop:
-                self._cond.wait(s)
+            while not self._stop and (left := end - time.monotonic()) > 0:
+                self._cond.wait(left)
 
     def _cycle(self) -> None:
         t0 = time.monotonic()
