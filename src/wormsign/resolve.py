@@ -647,12 +647,12 @@ def _spark_keys(case: Case, shards: list[int]) -> int:
     sc = case.scans
     for t in ("_ws_resi", "_ws_long", "_ws_krb"):
         sc.view_table(t, case.query(f"SELECT * FROM {t}"))
-    sc.view_files(passes.SPARK_SOURCE, case.event_files(shards))
+    sc.view_files(passes.SPARK_SOURCE, case.event_files(shards), cache=False)  # read twice, each a scan
     new = sc.spark.sql(sc.sql(_ENRICH.format(src=passes.SPARK_SOURCE)),
                        args=[list(NOT_HOST_IPS), list(NETWORK_FORMATS)]).cache()
     try:
         changed = new.count()
-        ev = sc.spark.read.parquet(*case.event_files(shards)).select(
+        ev = sc.spark.table(passes.SPARK_SOURCE).select(
             EID, *[F.col(f"`{c}`").alias(f"_o{i}") for i, c in enumerate(KEY_COLUMNS)])
         keys = ev.join(new, ev[EID] == new["rid"], "left").select(
             F.shiftright(F.col(EID), SHARD_BITS).alias("_shard"), F.col(EID),
@@ -669,6 +669,7 @@ def _spark_keys(case: Case, shards: list[int]) -> int:
         shutil.rmtree(out, ignore_errors=True)
     finally:
         new.unpersist()
+        sc.release(passes.SPARK_SOURCE)
     return changed
 
 

@@ -9,7 +9,9 @@ files and its rows are appended to the catalog's table.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 Statements = Callable[[str], Sequence[tuple[str, Sequence[Any]]]]
 
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s+(BY\s+NAME\s+)?(?=SELECT\b|WITH\b|\()", re.I)
+
+log = logging.getLogger(__name__)
 
 #: The name of the view a pass reads on Spark.
 SPARK_SOURCE = "_ws_src"
@@ -56,7 +60,10 @@ def run_raw(case: Case, shards: Sequence[int], statements: Statements) -> None:
             case.engine.execute(sql, params)
         return
     case.scans.view_files(SPARK_SOURCE, case.event_files(shards))
-    _on_spark(case, statements)
+    try:
+        _on_spark(case, statements)
+    finally:
+        case.scans.release(SPARK_SOURCE)
 
 
 def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], statements: Statements) -> None:
@@ -72,10 +79,16 @@ def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], stateme
             case.engine.execute("DROP TABLE IF EXISTS _ws_part")
         return
     case.scans.view_keyed(SPARK_SOURCE, case.event_files(shards), case.key_files(shards), columns)
-    _on_spark(case, statements)
+    try:
+        _on_spark(case, statements)
+    finally:
+        case.scans.release(SPARK_SOURCE)
 
 
 def _on_spark(case: Case, statements: Statements) -> None:
     for sql, params in statements(SPARK_SOURCE):
         table, by_name, query = split_insert(sql)
-        append(case, table, case.scans.query(query, params), by_name=by_name)
+        t = time.perf_counter()
+        rows = case.scans.query(query, params)
+        append(case, table, rows, by_name=by_name)
+        log.debug("spark: %s, %d rows, %.1f s", table, rows.num_rows, time.perf_counter() - t)

@@ -65,10 +65,41 @@ class SparkScans:
         self.master = master or "local[*]"
         self.spark = spark or session(master)
         self.macros = tuple(macros)
+        self._schema: Any = None
+        self._cached: dict[str, Any] = {}
 
-    def view_files(self, name: str, files: Sequence[str]) -> None:
-        """``name``: the rows of the Parquet ``files`` (shards as ingest wrote them)."""
-        self.spark.read.parquet(*files).createOrReplaceTempView(name)
+    def _read(self, files: Sequence[str], columns: Sequence[str] | None = None) -> Any:
+        """The shard files, with the case's schema (no inference: no footer read for it), only
+        ``columns`` when given, else every column but the raw record."""
+        from pyspark.sql import functions as F
+
+        if self._schema is None:
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            from wormsign.schema import SCHEMA
+            from wormsign.store import EID
+
+            self._schema = from_arrow_schema(SCHEMA.append(pa.field(EID, pa.int64())))
+        df = self.spark.read.schema(self._schema).parquet(*files)
+        cols = list(columns) if columns is not None else [c for c in df.columns if c != "raw"]
+        return df.select(*[F.col(f"`{c}`") for c in cols])
+
+    def view_files(self, name: str, files: Sequence[str], *, cache: bool = True) -> None:
+        """``name``: the rows of the Parquet ``files`` (shards as ingest wrote them), but the raw
+        record; ``cache``d for the statements of a pass (each reads them again) until :meth:`release`."""
+        df = self._read(files)
+        self._keep(name, df.cache() if cache else df)
+
+    def _keep(self, name: str, df: Any) -> None:
+        self.release(name)
+        self._cached[name] = df
+        df.createOrReplaceTempView(name)
+
+    def release(self, name: str) -> None:
+        """Drop the cache of the view ``name``."""
+        old = self._cached.pop(name, None)
+        if old is not None:
+            old.unpersist()
 
     def view_keyed(self, name: str, events: Sequence[str], keys: dict[str, str], columns: Sequence[str]) -> None:
         """``name``: the ``columns`` of the events of shard files ``events``, with the resolved
@@ -77,7 +108,7 @@ class SparkScans:
         from pyspark.sql import functions as F
 
         cols = list(dict.fromkeys(["eid", *columns]))
-        ev = self.spark.read.parquet(*events).select(*[F.col(f"`{c}`") for c in cols])
+        ev = self._read(events, cols)
         keyed = list(keys.values())
         if keyed:
             ky = (self.spark.read.parquet(*keyed)
@@ -92,7 +123,7 @@ class SparkScans:
             for c in key_cols:  # a keyed row takes its keys file's value, NULL included
                 ev = ev.withColumn(c, F.when(F.col("_keyed"), F.col(f"`_k_{c}`")).otherwise(F.col(f"`{c}`")))
             ev = ev.drop("_keyed", *[f"_k_{c}" for c in key_cols])
-        ev.createOrReplaceTempView(name)
+        self._keep(name, ev.cache())
 
     def view_table(self, name: str, table: pa.Table) -> None:
         """``name``: a small table of the catalog, shipped to Spark."""

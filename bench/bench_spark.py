@@ -1,0 +1,97 @@
+"""The hunt on Apache Spark against DuckDB, and Spark on two cores against one, in one run.
+
+    .venv/bin/python bench/bench_spark.py                               # ~10M events
+    .venv/bin/python bench/bench_spark.py --events 101000000 --copies 101   # the 101M case
+    .venv/bin/python bench/bench_spark.py --events 1000000 --copies 4       # a quick look
+
+A simulated case of about ``--events`` events is built as bench_incremental.py builds it
+(simulate + ingest about ``--events / --copies`` events, not timed, then replicated), left
+unresolved, and copied once per engine. Each copy is resolved and hunted (``ensure_resolved``
+then ``hunt``, no Sigma folder) in a fresh child process: on DuckDB, on Spark ``local[1]`` and
+on Spark ``local[2]``. Printed: wall time (the JVM's CPU is not the child's), the scaling
+``local[1] / local[2]`` (issue 14's floor: 1.7 on the 101M case) and Spark's time as a multiple
+of DuckDB's; whether the three hunts gave the same incidents; the load average (the machine is
+shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_hunt import _child, build_case  # noqa: E402
+from bench_incremental import _replicate  # noqa: E402
+
+HUNT = """
+import json, sys, time
+from wormsign.hunt import hunt
+from wormsign.resolve import ensure_resolved
+from wormsign.store import Case
+a = json.loads(sys.argv[1])
+t = time.perf_counter()
+with Case.open(a["case"], engine=a["engine"], master=a["master"]) as case:
+    t1 = time.perf_counter()
+    ensure_resolved(case)
+    t2 = time.perf_counter()
+    doc = hunt(case, sigma_rules=None).document
+    t3 = time.perf_counter()
+    doc.pop("generated_at"); doc.pop("case")
+    print(json.dumps({"start": t1 - t, "resolve": t2 - t1, "hunt": t3 - t2, "total": t3 - t,
+                      "incidents": len(doc["incidents"]), "digest": __import__("hashlib").sha256(
+                          json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()}))
+"""
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--copies", type=int, default=10)
+    ap.add_argument("--hosts", type=int, default=500)
+    ap.add_argument("--days", type=int, default=0)
+    ap.add_argument("--scenario", default="emotet-qakbot")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--from", dest="from_dir", type=Path, default=None)
+    ap.add_argument("--tmp", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    args.events = max(args.events // max(args.copies, 1), 1)
+    work = Path(tempfile.mkdtemp(prefix="wormsign-bench-spark-", dir=args.tmp))
+    runs: dict[str, Any] = {}
+    try:
+        base, case = work / "base", work / "case"
+        print(f"base case: {build_case(args, base, work)}", flush=True)
+        _replicate(str(base), str(case), "--copies", str(args.copies))
+        for name, engine, master in (("duckdb", "duckdb", None), ("spark local[1]", "spark", "local[1]"),
+                                     ("spark local[2]", "spark", "local[2]")):
+            copy = work / name.replace(" ", "_").replace("[", "").replace("]", "")
+            shutil.copytree(case, copy)
+            runs[name] = _child(HUNT, {"case": str(copy), "engine": engine, "master": master})
+            shutil.rmtree(copy, ignore_errors=True)
+            r = runs[name]
+            print(f"{name:15s} {r['wall_seconds']:8.1f} s wall (session {r['start']:.1f}, resolve {r['resolve']:.1f}, "
+                  f"hunt {r['hunt']:.1f}), peak RSS {r['peak_rss_mb']:,.0f} MiB (the Python process), "
+                  f"{r['incidents']} incidents", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    one, two, duck = (runs[k]["wall_seconds"] for k in ("spark local[1]", "spark local[2]", "duckdb"))
+    out = {"runs": runs, "scaling": one / two, "spark2_over_duckdb": two / duck,
+           "same_incidents": len({r["digest"] for r in runs.values()}) == 1, "loadavg": os.getloadavg()}
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
+          f"({os.cpu_count()} cores)")
+    print(f"Spark local[2] is {out['scaling']:.2f}x local[1] (floor 1.7 on 101M events); "
+          f"Spark local[2] takes {out['spark2_over_duckdb']:.2f}x DuckDB's time; "
+          f"same incidents on all three: {out['same_incidents']}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
+if __name__ == "__main__":
+    main()
