@@ -89,6 +89,7 @@ def test_a_2000_host_outbreak_by_generation_with_groups(
     pg.goto(report.as_uri())
     ready(pg)
     assert pg.locator("#incident-select").input_value() == inc["id"]
+    assert pg.locator("#card-attacked .v").inner_text() == str(len(attacked))
     groups = pg.evaluate(
         "wormsign.state.model.groups.map(g => [g.id, g.key, g.members.map(r => r.host)])"
     )

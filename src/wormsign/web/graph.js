@@ -46,7 +46,7 @@ function drawGraph(inc) {
   var large = m.hosts.size + m.edges.length >= (Number(opts.large) || 1500);
   m.edges.forEach(function (x) {
     var e = x.e;
-    elements.push({ group: "edges", data: { id: "e" + x.i, source: nodeIdOf(x.s), target: nodeIdOf(x.t), idx: x.i,
+    elements.push({ group: "edges", classes: large ? "bulk" : "", data: { id: "e" + x.i, source: nodeIdOf(x.s), target: nodeIdOf(x.t), idx: x.i,
       label: large ? "" : (Array.isArray(e.techniques) ? e.techniques : [e.method]).map(function (v) { return text(v); }).join(" ").slice(0, 60) + "\n" + short(e.ts).slice(5, 16),
       t: x.time === null ? -Infinity : x.time } });
   });
@@ -58,7 +58,6 @@ function drawGraph(inc) {
   });
   state.large = large;
   document.getElementById("all-edges").checked = !large;
-  if (large) state.cy.edges().addClass("bulk");
   if (state.cy.zoom() > 1.5) { state.cy.zoom(1.5); state.cy.center(); }  // a few hosts: not blown up
   state.cy.on("tap", "node", function (evt) {
     var n = evt.target, kind = n.data("kind");

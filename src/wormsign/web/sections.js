@@ -6,7 +6,9 @@ function renderSummary(inc) {
   card(s, "incident", text(inc.id) + " · " + text(inc.type) + " · " + text(inc.severity), "card-incident");
   card(s, "patient zero", inc.patient_zero || "unknown", "card-patient-zero");
   card(s, "hosts infected", infected, "card-infected");
-  card(s, "under attack", (inc.under_attack || []).length);
+  var attacked = new Set(Array.isArray(inc.under_attack) ? inc.under_attack : []);  // lateral incidents list them only as hosts
+  hosts.forEach(function (h) { if (h.state === "attacked") attacked.add(h.host); });
+  card(s, "under attack", attacked.size, "card-attacked");
   card(s, "spread rate", inc.spread_rate_per_hour === undefined ? "" : Number(inc.spread_rate_per_hour).toFixed(2) + " / h");
   card(s, "R estimate", inc.r_estimate === undefined ? "" : Number(inc.r_estimate).toFixed(2));
   card(s, "time span", short(inc.first_seen) + " → " + short(inc.last_seen) + " (" + hours(inc.first_seen, inc.last_seen) + ")");
