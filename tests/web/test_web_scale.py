@@ -229,6 +229,14 @@ def test_filters_by_hash_family_technique_and_time(
                                lambda e: lo[:19] <= e["ts"][:19] <= hi[:19])
     pg.click("#filter-clear")
 
+    # A file of the indicators table: a click filters the graph by its hash.
+    row = pg.locator("#file-table tbody tr").nth(2)
+    clicked = row.locator("td").first.inner_text()
+    row.click()
+    assert pg.locator("#filter-hash").input_value() == clicked
+    assert shown()[1] == str(sum(1 for e in edges if e["file"] and e["file"]["sha256"] == clicked))
+    pg.click("#filter-clear")
+
     # Hostile host names: grouped by role, listed as text when their group opens.
     gid = pg.evaluate("h => wormsign.state.model.hosts.get(h).group.id", f"{HOSTILE}-0")
     click_element(pg, gid)
