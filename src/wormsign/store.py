@@ -366,10 +366,10 @@ class Case:
         eng = _open_engine("duckdb", path, read_only, wait)
         case = cls(eng, path)
         if engine == "spark":
-            from wormsign.engine.spark import SparkScans, pass_macros
+            from wormsign.engine.spark import SparkScans, pass_macros, spark_bodies
 
             try:
-                case.scans = SparkScans(master, macros=pass_macros())
+                case.scans = SparkScans(master, macros=pass_macros(), spark_bodies=spark_bodies())
             except BaseException:
                 eng.close()
                 raise

@@ -26,7 +26,28 @@ from __future__ import annotations
 from typing import Any
 
 from wormsign.detect.propagation import bind
+from wormsign.engine import passes
 from wormsign.store import Case
+
+#: SQL macros of the summaries, with the Spark body of each (an aggregate's top n and the sum of
+#: a sorted list's squared gaps have no expression sqlglot translates; the differential test,
+#: tests/engine/test_spark_differential.py, compares the tables both engines compute).
+MACROS = (
+    # the n values of the least keys (ties: any)
+    "CREATE OR REPLACE TEMP MACRO ws_first_n(v, k, n) AS arg_min(v, k, n)",
+    # the sum of the squared gaps of a sorted list of integers (microseconds), exactly
+    """CREATE OR REPLACE TEMP MACRO ws_sq_gaps(t) AS
+        coalesce(list_sum(list_transform(t[2:], lambda x, i: CAST(x - t[i] AS HUGEINT) * CAST(x - t[i] AS HUGEINT))),
+                 CAST(0 AS HUGEINT))""",
+)
+SPARK_BODIES = {
+    "ws_first_n": "transform(slice(array_sort(collect_list(struct(k AS k, v AS v))), 1, n), x -> x.v)",
+    "ws_sq_gaps": """CASE WHEN size(t) < 2 THEN CAST(0 AS DECIMAL(38, 0))
+        ELSE aggregate(sequence(2, size(t)), CAST(0 AS DECIMAL(38, 0)),
+                       (acc, j) -> CAST(acc + CAST(element_at(t, j) - element_at(t, j - 1) AS DECIMAL(38, 0))
+                                        * CAST(element_at(t, j) - element_at(t, j - 1) AS DECIMAL(38, 0))
+                                        AS DECIMAL(38, 0))) END""",
+}
 
 # ``{only}`` is a filter on the host (every host, or the implicated ones); ``$internal_re``
 # says which addresses are inside. Gaps are taken on each channel's sorted list of times
@@ -48,15 +69,12 @@ WITH c AS (
 ),
 g AS (
     SELECT src, chan, list_sort(list(epoch_us(ts))) AS t, min(ts) AS first, max(ts) AS last, count(*) AS n,
-           arg_min(src_ref, (ts, src_ref), 20) AS refs, arg_max({'ip': dip, 'port': dport}, (ts, dip, dport)) AS latest,
+           ws_first_n(src_ref, (ts, src_ref), 20) AS refs, arg_max({'ip': dip, 'port': dport}, (ts, dip, dport)) AS latest,
            list_slice(list_sort(list(DISTINCT {'ip': dip, 'port': dport})), 1, 50) AS ends
     FROM c WHERE src IS NOT NULL AND {only:src}
     GROUP BY src, chan {having}
 ),
-d AS (SELECT * EXCLUDE (t),
-             coalesce(list_sum(list_transform(t[2:], lambda x, i: CAST(x - t[i] AS HUGEINT) * CAST(x - t[i] AS HUGEINT))),
-                      CAST(0 AS HUGEINT)) AS sq
-      FROM g)
+d AS (SELECT src, chan, first, last, n, refs, latest, ends, ws_sq_gaps(t) AS sq FROM g)
 SELECT src, chan, n, first, last, {stats}, refs, latest, ends, sq
 FROM d
 """
@@ -160,10 +178,35 @@ def tables() -> tuple[str, ...]:
 
 def store(case: Case, cfg: dict[str, Any]) -> None:
     """Compute every host's summaries into the stored tables (needs ``h_ipmap`` and ``h_ev``:
-    :mod:`wormsign.detect.prep`)."""
+    :mod:`wormsign.detect.prep`). On Spark (``case.scans``) the same statements run over the
+    events there, with the address map and the executables written (from ``h_ev``) shipped, and
+    their rows go to tables of the types DuckDB's statements give."""
+    if case.scans is None:
+        for _, table, sql, _ in PARTS:
+            q, params = _sql(sql, cfg, True, stored=True)
+            case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {q}", params)
+        return
+    written, wparams = bind(WRITTEN.replace("{only:host}", "TRUE").replace("{rows}", "TRUE"),
+                            {"exec_extensions": list(cfg["exec_extensions"])})
+    case.engine.execute(f"CREATE OR REPLACE TEMP TABLE _ws_written AS {written}", wparams)
+    case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
+    case.scans.view_table("_ws_written", case.query("SELECT * FROM _ws_written"))
+    statements = []
     for _, table, sql, _ in PARTS:
-        q, params = _sql(sql, cfg, True, stored=True)
-        case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {q}", params)
+        q, params = _sql(sql.replace("{written}", "SELECT * FROM _ws_written"), cfg, True, stored=True,
+                         events="_ws_none")
+        empty = f"(SELECT * FROM ({case.events_sql()}) LIMIT 0)"
+        case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({q.replace('_ws_none', empty)}) "
+                            "LIMIT 0", params)
+        statements.append((f"INSERT INTO {table} {q}", params))
+    passes.run_keyed(case, case.shard_ids(), _COLUMNS,
+                     lambda src: [(s.replace("_ws_none", src), p) for s, p in statements])
+    case.engine.execute("DROP TABLE IF EXISTS _ws_written")
+
+
+#: The columns of the events the summaries read.
+_COLUMNS = ("ts", "host", "kind", "src.digest", "src.record", "src.format", "source.ip", "source.host",
+            "destination.ip", "destination.port", "process.executable", "process.hash.sha256")
 
 
 def merge_hosts(case: Case, cfg: dict[str, Any], hosts: list[str], new_events: str, new_shards: list[int],

@@ -56,6 +56,7 @@ MACROS = (
     # Quadratic, and the argument is written out once per element: give it a column of a few
     # hundred elements at most (slice the aggregate in a subquery first).
     r"""CREATE OR REPLACE TEMP MACRO ws_uniq(l) AS list_filter(l, lambda x, i: list_position(l, x) = i)""",
+    *activity.MACROS,
 )
 
 IPMAP = """

@@ -61,10 +61,12 @@ class SparkScans:
 
     name = "spark"
 
-    def __init__(self, master: str | None = None, *, macros: Iterable[str] = (), spark: Any = None) -> None:
+    def __init__(self, master: str | None = None, *, macros: Iterable[str] = (),
+                 spark_bodies: dict[str, str] | None = None, spark: Any = None) -> None:
         self.master = master or "local[*]"
         self.spark = spark or session(master)
         self.macros = tuple(macros)
+        self.spark_bodies = dict(spark_bodies or {})
         self._schema: Any = None
         self._cached: dict[str, Any] = {}
 
@@ -132,7 +134,7 @@ class SparkScans:
 
     def sql(self, sql: str) -> str:
         """``sql`` as Spark runs it."""
-        return to_spark(sql, self.macros)
+        return to_spark(sql, self.macros, self.spark_bodies)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """The result of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark) as Arrow."""
@@ -158,3 +160,10 @@ def pass_macros() -> tuple[str, ...]:
     from wormsign.resolve import MACRO
 
     return (MACRO, *MACROS)
+
+
+def spark_bodies() -> dict[str, str]:
+    """The Spark bodies of the macros DuckDB's cannot be translated for."""
+    from wormsign.detect.activity import SPARK_BODIES
+
+    return dict(SPARK_BODIES)
