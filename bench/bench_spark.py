@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hunt import _child, build_case  # noqa: E402
+from bench_hunt import build_case  # noqa: E402
 from bench_incremental import _replicate  # noqa: E402
+from bench_simulate import run_child  # noqa: E402
 
 HUNT = """
 import json, sys, time
@@ -37,16 +38,26 @@ from wormsign.store import Case
 a = json.loads(sys.argv[1])
 t = time.perf_counter()
 with Case.open(a["case"], engine=a["engine"], master=a["master"]) as case:
+    case.engine.execute("SET enable_progress_bar = false")  # it writes to stdout
     t1 = time.perf_counter()
     ensure_resolved(case)
     t2 = time.perf_counter()
     doc = hunt(case, sigma_rules=None).document
     t3 = time.perf_counter()
     doc.pop("generated_at"); doc.pop("case")
-    print(json.dumps({"start": t1 - t, "resolve": t2 - t1, "hunt": t3 - t2, "total": t3 - t,
+    print("RESULT " + json.dumps({"start": t1 - t, "resolve": t2 - t1, "hunt": t3 - t2, "total": t3 - t,
                       "incidents": len(doc["incidents"]), "digest": __import__("hashlib").sha256(
                           json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()}))
 """
+
+
+def _child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
+    res = run_child(code, arg)
+    out = str(res.pop("stdout") or "")
+    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        raise RuntimeError(f"the child gave no result: {out[-2000:]}")
+    return {**res, "wall_seconds": res.pop("seconds"), **json.loads(lines[-1][7:])}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -60,14 +71,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--from", dest="from_dir", type=Path, default=None)
     ap.add_argument("--tmp", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--case", type=Path, default=None,
+                    help="an unresolved case to use (kept), or where to keep the one built")
     args = ap.parse_args(argv)
     args.events = max(args.events // max(args.copies, 1), 1)
     work = Path(tempfile.mkdtemp(prefix="wormsign-bench-spark-", dir=args.tmp))
     runs: dict[str, Any] = {}
     try:
-        base, case = work / "base", work / "case"
-        print(f"base case: {build_case(args, base, work)}", flush=True)
-        _replicate(str(base), str(case), "--copies", str(args.copies))
+        base, case = work / "base", args.case or work / "case"
+        if not case.exists():
+            print(f"base case: {build_case(args, base, work)}", flush=True)
+            _replicate(str(base), str(case), "--copies", str(args.copies))
         for name, engine, master in (("duckdb", "duckdb", None), ("spark local[1]", "spark", "local[1]"),
                                      ("spark local[2]", "spark", "local[2]")):
             copy = work / name.replace(" ", "_").replace("[", "").replace("]", "")
