@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from huntrows import T0, ev, lure, make_case
@@ -75,3 +76,32 @@ def test_the_chain_is_the_lineage_of_the_payload_and_nothing_beside_it(tmp_path:
     assert chain[1]["attack"] == ["T1566", "T1566.001", "T1204.002"]
     assert chain[0]["process"] == OUTLOOK and chain[3]["process"] == PS  # the program that wrote each file
     assert access.is_lure(chain, cfg)
+
+
+def test_an_exploit_from_outside_opens_the_chain_of_the_program_it_started(tmp_path: Path) -> None:
+    """The exploit edge (propagation.py's EXPLOIT row, evidence [the SMB session, the execution])
+    may name the service install rather than the process start: the chain still opens with the
+    session from the outside address, then the file dropped and the program run from it."""
+    cfg = config.load()
+    lsass, services = "C:\\Windows\\System32\\lsass.exe", "C:\\Windows\\System32\\services.exe"
+    drop, second = "C:\\Windows\\mssecq.exe", "C:\\Windows\\tasksq.exe"
+    rows = [
+        ev(-5, "ws-01", "process", "1", **{"process.executable": EXPLORER, "process.pid": 900,
+           "process.parent.executable": "C:\\Windows\\System32\\userinit.exe", "process.parent.pid": 800}),
+        _write(1, lsass, 700, drop),
+        ev(1.5, "ws-01", "service", "7045", **{"service.image": drop + " -m security", "service.name": "mssecsvc"}),
+        _proc(2, drop, 6112, services, 654, drop + " -m security"),
+        _write(2.1, drop, 6112, second),
+        _proc(2.2, second, 7000, drop, 6112),
+    ]
+    with make_case(tmp_path / "c.duckdb", rows) as case:
+        prep.prepare(case, cfg)
+        install = case.rows("""SELECT ws_ref("src.digest", "src.record") FROM events WHERE kind = 'service'""")[0][0]
+        case.engine.execute(
+            "CREATE TEMP TABLE h_edges AS SELECT '203.0.113.9' AS source, 'ws-01' AS target, ?::TIMESTAMPTZ AS ts, "
+            "?::TIMESTAMPTZ AS drop_ts, ['zeek:1', ?] AS evidence, ? AS fpath, 'exploit' AS kind",
+            [T0 + timedelta(minutes=1.5), T0 + timedelta(seconds=30), install, drop + " -m security"])
+        chain = access.initial_access(case, "ws-01", T0.replace(hour=10), cfg)
+    assert [(r["step"], r["file"] or r["process"] or r["source"]) for r in chain] == [
+        ("exploit", "203.0.113.9"), ("file", drop), ("process", drop), ("file", second), ("process", second)]
+    assert chain[0]["ref"] == "zeek:1" and chain[0]["port"] == 445 and chain[0]["attack"] == ["T1190"]

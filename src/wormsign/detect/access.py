@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from wormsign.graph.files import exe_path
 from wormsign.store import Case
 
 # Process starts and file writes on the host (their host is never resolved again: only a network
@@ -45,7 +46,7 @@ OPEN_WINDOW = timedelta(hours=1)
 # Exploit sessions from outside the network that started a program on the host (propagation.py's
 # EXPLOIT rows: evidence is [the session, the execution]).
 EXPLOITS = """
-SELECT source, ts, drop_ts AS session_ts, evidence FROM h_edges
+SELECT source, ts, drop_ts AS session_ts, evidence, fpath FROM h_edges
 WHERE kind = 'exploit' AND target = ? AND ts <= ? AND ts >= ? - to_seconds(?) AND len(evidence) >= 2
   AND regexp_full_match(source, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(source, ?)
 ORDER BY ts
@@ -144,8 +145,7 @@ def initial_access(case: Case, host: str, before: datetime, cfg: dict[str, Any])
     evs = [_Ev(**r, i=i) for i, r in enumerate(rows)]
     h = _Host.of(evs)
     exploits = _exploits(case, host, before, lookback, cfg)
-    by_ref = {e.ref: e for e in h.procs}
-    entry = {ev[1]: x for x in exploits for ev in [x["evidence"]] if ev[1] in by_ref}
+    entry = _entries(h, exploits, int(cfg["exec_window_s"]))
     best: list[_Ev] | None = None
     for x in reversed(h.procs):  # the latest payload whose chain is anchored
         if x.ts > before or (x.ref not in entry and h.written(x) is None):
@@ -164,6 +164,22 @@ def initial_access(case: Case, host: str, before: datetime, cfg: dict[str, Any])
                          "source": hit["source"], "port": 445, "ref": hit["evidence"][0],
                          "attack": list(cfg["initial_access_attack"].get("exploit") or [])})
     return steps
+
+
+def _entries(h: _Host, exploits: list[dict[str, Any]], window_s: int) -> dict[str, dict[str, Any]]:
+    """The process starts the exploit sessions started, by reference: the execution the exploit
+    edge names, or (it names the service install) the first start of its program after it."""
+    refs = {e.ref for e in h.procs}
+    out: dict[str, dict[str, Any]] = {}
+    for x in exploits:
+        ref = x["evidence"][1]
+        if ref not in refs:
+            exe = _norm(exe_path(x.get("fpath")))
+            late = x["ts"] + timedelta(seconds=window_s)
+            ref = next((e.ref for e in h.by_exe.get(exe, ()) if x["ts"] - timedelta(minutes=1) <= e.ts <= late), None)
+        if ref is not None:
+            out.setdefault(ref, x)
+    return out
 
 
 def _exploits(case: Case, host: str, before: datetime, lookback: int, cfg: dict[str, Any]) -> list[dict[str, Any]]:
