@@ -34,10 +34,10 @@ HUNT = """
 import json, sys, time
 from wormsign.hunt import hunt
 from wormsign.resolve import ensure_resolved
-from wormsign.store import Case
+from wormsign.engine.setup import open_case
 a = json.loads(sys.argv[1])
 t = time.perf_counter()
-with Case.open(a["case"], engine=a["engine"], master=a["master"]) as case:
+with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
     case.engine.execute("SET enable_progress_bar = false")  # it writes to stdout
     t1 = time.perf_counter()
     ensure_resolved(case)

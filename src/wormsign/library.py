@@ -23,13 +23,17 @@ if TYPE_CHECKING:
 Paths = str | PathLike[str]
 
 
-def open_case(path: Paths, *, read_only: bool = False, wait: float | None = None) -> Case:
+def open_case(path: Paths, *, read_only: bool = False, wait: float | None = None, engine: str = "duckdb",
+              master: str | None = None) -> Case:
     """Open (or, unless ``read_only``, create) the case directory ``path``; use it in a
     ``with`` block, or close it. ``wait``: seconds to wait for a case another process holds
-    (the command line's ``--wait`` default when None)."""
-    from wormsign.store import DEFAULT_WAIT, Case
+    (the command line's ``--wait`` default when None). ``engine="spark"``: the passes over every
+    event run on Apache Spark (``master``, ``local[*]`` by default; docs/scale.md)."""
+    from wormsign.engine.setup import open_case as open_for
+    from wormsign.store import DEFAULT_WAIT
 
-    return Case.open(str(path), read_only=read_only, wait=DEFAULT_WAIT if wait is None else wait)
+    return open_for(str(path), read_only=read_only, wait=DEFAULT_WAIT if wait is None else wait, engine=engine,
+                    master=master)
 
 
 def ingest(case: Case, paths: Paths | Iterable[Paths], *, strict: bool = False, workers: int | None = None,

@@ -335,18 +335,17 @@ class Case:
         #: A condition on the events a windowed hunt reads (:meth:`raw_events_sql`); None: all.
         self.scope: str | None = None
         #: Where the passes over every event run when not on the catalog's DuckDB: a
-        #: :class:`wormsign.engine.spark.SparkScans` (:meth:`open` with ``engine="spark"``).
+        #: :class:`wormsign.engine.spark.SparkScans` (:func:`wormsign.engine.setup.open_case`).
         self.scans: Any = None
 
     @classmethod
-    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0,
-             master: str | None = None) -> Case:
+    def open(cls, path: str, *, engine: str = "duckdb", read_only: bool = False, wait: float = 0.0) -> Case:
         """Open the case; while another process holds it, retry for up to ``wait`` seconds, then
         raise :class:`CaseLocked` naming that process. A writer that waits says so in
         :func:`want_write_marker`, so that a server's short read connections let it in.
 
-        ``engine="spark"``: the passes over every event run on Apache Spark (``master``, a local
-        session by default: :mod:`wormsign.engine.spark`); the catalog is DuckDB's all the same.
+        The catalog is DuckDB's; for the passes over every event on Apache Spark, open the case
+        with :func:`wormsign.engine.setup.open_case` (``engine="spark"``).
 
         A case file of an earlier version (one DuckDB file) is refused with :class:`CaseFormatError`."""
         path = str(path)
@@ -361,18 +360,8 @@ class Case:
             os.makedirs(path, exist_ok=True)
         elif not os.path.isfile(os.path.join(path, CATALOG)):
             raise CaseFormatError(f"{path}: no case here (no {CATALOG})")
-        if engine not in ("duckdb", "spark"):
-            raise ValueError(f"unknown engine {engine!r}; known: duckdb, spark")
-        eng = _open_engine("duckdb", path, read_only, wait)
+        eng = _open_engine(engine, path, read_only, wait)
         case = cls(eng, path)
-        if engine == "spark":
-            from wormsign.engine.spark import SparkScans, pass_macros, spark_bodies
-
-            try:
-                case.scans = SparkScans(master, macros=pass_macros(), spark_bodies=spark_bodies())
-            except BaseException:
-                eng.close()
-                raise
         if not read_only:
             for stmt in DDL:
                 eng.execute(stmt)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from wormsign.engine.dialect import DialectError, to_spark
-from wormsign.engine.spark import pass_macros
+from wormsign.engine.setup import pass_macros
 
 
 def test_macros_are_expanded_with_their_arguments() -> None:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from wormsign import demo, library
+from wormsign.engine.setup import open_case
 from wormsign.simulate import SCENARIOS, simulate
 from wormsign.store import Case
 
@@ -40,7 +41,7 @@ def _both(tmp: Path, paths: list[Path], intel: Path | None = None) -> tuple[Any,
     shutil.copytree(duck, spark)
     with Case.open(str(duck)) as case:
         a = library.hunt(case, intel=intel)
-    with Case.open(str(spark), engine="spark", master=MASTER) as case:
+    with open_case(str(spark), engine="spark", master=MASTER) as case:
         assert case.scans is not None
         b = library.hunt(case, intel=intel)
     # the keys files are Spark's (parquet-mr), the DuckDB case's pyarrow's: Spark did resolve

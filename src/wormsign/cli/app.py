@@ -78,10 +78,11 @@ def open_case(path: Any, *, read_only: bool = False, wait: float = 0.0, engine: 
     """``Case.open``, with a case another process holds (after ``wait`` seconds) told in one line
     that names the case and that process, and exit status 1, never a traceback; so too a Spark
     engine that cannot start (pyspark or Java missing)."""
-    from wormsign.store import Case, CaseFormatError, CaseLocked
+    from wormsign.engine.setup import open_case as open_for
+    from wormsign.store import CaseFormatError, CaseLocked
 
     try:
-        return Case.open(str(path), read_only=read_only, wait=wait, engine=engine, master=master)
+        return open_for(str(path), read_only=read_only, wait=wait, engine=engine, master=master)
     except ImportError as e:
         err.print(f"[red]error:[/] the Spark engine needs the spark extra (pip install 'wormsign[spark]'): {esc(e)}",
                   highlight=False, soft_wrap=True)

@@ -74,4 +74,7 @@ def open_engine(name: str, path: str, *, read_only: bool = False) -> Engine:
         from wormsign.engine.duckdb import DuckDBEngine
 
         return DuckDBEngine(path, read_only=read_only)
-    raise ValueError(f"unknown engine {name!r}; known: duckdb")
+    if name == "spark":
+        raise ValueError("a case's catalog is DuckDB's: for Spark, open the case with "
+                         "wormsign.engine.setup.open_case(path, engine='spark')")
+    raise ValueError(f"unknown engine {name!r}; known: duckdb (and spark, through wormsign.engine.setup)")

@@ -152,18 +152,3 @@ def _uri_name(path: str) -> str:
 def _shard_number(path: str) -> int:
     stem = os.path.basename(path).split(".")[0]
     return int(stem.split("-")[-1])
-
-
-def pass_macros() -> tuple[str, ...]:
-    """The SQL macros the passes call (their DuckDB definitions, expanded for Spark)."""
-    from wormsign.detect.prep import MACROS
-    from wormsign.resolve import MACRO
-
-    return (MACRO, *MACROS)
-
-
-def spark_bodies() -> dict[str, str]:
-    """The Spark bodies of the macros DuckDB's cannot be translated for."""
-    from wormsign.detect.activity import SPARK_BODIES
-
-    return dict(SPARK_BODIES)
