@@ -111,7 +111,8 @@ def version() -> str:
 
 
 def _show_version(value: bool) -> None:
-    if value:
+    if value:  # eager: before the root callback resets a quiet console an earlier command left
+        console.quiet = False
         console.print(f"wormsign {version()}", highlight=False, markup=False)
         raise typer.Exit(EXIT_OK)
 
