@@ -14,7 +14,7 @@ import networkx as nx
 import orjson
 import pyarrow as pa
 
-from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules
+from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules, working
 from wormsign.engine import records
 from wormsign.graph import deploy, hops
 from wormsign.graph.files import exe_path
@@ -341,7 +341,7 @@ def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
 def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
           intel: object | None, window: Window | None = None) -> HuntResult:
     with case.transaction():
-        prep.prepare(case, cfg, stored=window is None)
+        working.prepare(case, cfg, stored=window is None)
         propagation.build_edges(case, cfg)
     every = rules.load_rules()
     alerts = rules.run_rules(case, cfg, [r for r in every if r.id not in rules.LATE])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huntrows import T0, ev, lure, make_case
 
-from wormsign.detect import access, config, prep
+from wormsign.detect import access, config, working
 
 WORD = "C:\\Program Files\\Office\\WINWORD.EXE"
 
@@ -20,7 +20,7 @@ def test_chain_starts_at_the_lure_and_a_user_opening_word_is_no_lure(tmp_path: P
     rows += [ev(0, "ws-02", "process", "1", **{"process.executable": WORD,
                 "process.parent.executable": "C:\\Windows\\explorer.exe"})]
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         chain = access.initial_access(case, "ws-01", T0.replace(hour=10), cfg)
         benign = access.initial_access(case, "ws-02", T0.replace(hour=10), cfg)
     assert [r["process"].rsplit("\\", 1)[-1] for r in chain] == ["WINWORD.EXE", "powershell.exe"]
@@ -68,7 +68,7 @@ def test_the_chain_is_the_lineage_of_the_payload_and_nothing_beside_it(tmp_path:
         _proc(7, CMD, 60, WORD, 50),
     ]
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         chain = access.initial_access(case, "ws-01", T0.replace(hour=10), cfg)
     got = [(r["step"], (r["process"] if r["step"] == "process" else r["file"]).rsplit("\\", 1)[-1]) for r in chain]
     assert got == [("file", "invoice.doc"), ("process", "WINWORD.EXE"), ("process", "powershell.exe"),
@@ -95,7 +95,7 @@ def test_an_exploit_from_outside_opens_the_chain_of_the_program_it_started(tmp_p
         _proc(2.2, second, 7000, drop, 6112),
     ]
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         install = case.rows("""SELECT ws_ref("src.digest", "src.record") FROM events WHERE kind = 'service'""")[0][0]
         case.engine.execute(
             "CREATE TEMP TABLE h_edges AS SELECT '203.0.113.9' AS source, 'ws-01' AS target, ?::TIMESTAMPTZ AS ts, "

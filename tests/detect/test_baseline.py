@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from huntrows import copy_exec, deployer_rows, make_case
 
-from wormsign.detect import baseline, config, prep
+from wormsign.detect import baseline, config, working
 
 
 def test_learns_a_deployer_from_pushes_on_two_days(tmp_path: Path) -> None:
     cfg = config.load()
     rows = deployer_rows() + copy_exec(10, "ws-01", "ws-02", "once.exe")
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         b = baseline.learn(case, cfg)
     assert b.deployers == {"sccm-01"}
     assert ("sccm-01", "ccmsetup.exe") in b.known

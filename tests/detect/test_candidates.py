@@ -10,7 +10,7 @@ import pytest
 from huntrows import copy_exec, ev, ip, make_case
 
 from wormsign import hunt
-from wormsign.detect import access, activity, candidates, config, prep, propagation
+from wormsign.detect import access, activity, candidates, config, prep, propagation, working
 from wormsign.detect.rules import LATE, load_rules
 from wormsign.schema import FIELD_NAMES
 
@@ -45,7 +45,7 @@ def test_one_pass_keeps_the_evidence_and_leaves_the_noise(tmp_path: Path) -> Non
         ev(8, "ws-03", "dns", "22", **{"dns.question.name": "example.org"}),
     ]
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, config.load())
+        working.prepare(case, config.load())
         got = case.rows('SELECT kind, "event.code", "winlog.logon.type", "destination.port" FROM h_ev ORDER BY ts')
         # a branch carries its own columns only: a process row has no share or logon fields
         proc = case.rows('SELECT "process.parent.executable", "share.name", "winlog.logon.type" FROM h_ev '
@@ -70,7 +70,7 @@ def test_activity_is_summarised_for_implicated_hosts_only(tmp_path: Path) -> Non
                                                    "process.hash.sha256": "cd" * 32}))
     cfg = config.load()
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         propagation.build_edges(case, cfg)
         assert prep.implicate(case, cfg, {"ws-01"}) == 2
         assert case.rows("SELECT src, chan, n FROM h_chan ORDER BY src") == [
@@ -163,7 +163,7 @@ def test_the_resolver_stores_every_table_the_hunt_reads_and_each_is_needed(tmp_p
         for m in prep.MACROS:
             case.engine.execute(m)
         case.set_meta(candidates.INDEX, {"spec": "stale"})
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         for name, table, _, _ in prep.STORED:
             if name in prep.COPIED:  # the hunt names the writers of System-written drops in its copy
                 continue

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from huntrows import copy_exec, ev, ip, make_case
 
-from wormsign.detect import config, prep, propagation
+from wormsign.detect import config, propagation, working
 from wormsign.detect.rules import SEVERITIES, load_rules, run_rules
 from wormsign.schema import FIELD_NAMES
 
@@ -19,7 +19,7 @@ def alerts(tmp_path: Path, rows: list[dict[str, Any]], rule: str) -> list[dict[s
     hosts = [f"ws-{n:02d}" for n in range(1, 60)] + ["dc-01"]
     rows = rows + [ev(-60, h, "generic", "0") for h in hosts]
     with make_case(tmp_path / "c.duckdb", rows) as case:
-        prep.prepare(case, cfg)
+        working.prepare(case, cfg)
         propagation.build_edges(case, cfg)
         return [a for a in run_rules(case, cfg) if a["rule"] == rule]
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from datetime import UTC, timedelta
 from typing import Any
 
-from wormsign.detect import activity, candidates
+from wormsign.detect import activity
 from wormsign.detect.propagation import bind
 from wormsign.store import Case
 
@@ -419,16 +419,12 @@ def ipmap(case: Case, cfg: dict[str, Any]) -> None:
     case.engine.execute(IPMAP_RESOLVED if resolved else IPMAP, [_loop(cfg)])
 
 
-def prepare(case: Case, cfg: dict[str, Any], *, stored: bool = True) -> None:
-    """Build the working tables of a hunt (TEMP: they vanish with the connection).
-
-    ``stored=False``: never read the stored pass and its tables (a hunt over a time window,
-    whose ``events`` is a view of some of the case's: the stored ones hold every event)."""
+def tables(case: Case, cfg: dict[str, Any], *, fresh: bool) -> None:
+    """Build the working tables of a hunt over the candidate pass ``h_ev`` (TEMP: they vanish
+    with the connection): the stored ones when ``fresh`` (the stored pass is this configuration's
+    over the events as they are), else computed. :func:`wormsign.detect.working.prepare` builds
+    the pass, then calls this."""
     eng = case.engine
-    for m in MACROS:
-        eng.execute(m)
-    fresh = stored and candidates.index_is_fresh(case, cfg)
-    candidates.build(case, cfg, fresh=fresh)
     ipmap(case, cfg)
     if fresh:
         _stored(case)

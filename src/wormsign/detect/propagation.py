@@ -118,7 +118,7 @@ def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 def build_edges(case: Case, cfg: dict[str, Any]) -> None:
-    """Fill ``h_edges`` (needs :func:`wormsign.detect.prep.prepare` first)."""
+    """Fill ``h_edges`` (needs :func:`wormsign.detect.working.prepare` first)."""
     vals = {"w": int(cfg["exec_window_s"]), "bw": int(cfg["exec_window_s"]) + 60,
             "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"],
             "scan_window_s": int(cfg["scan_window_s"]), "scan_min_hosts": int(cfg["scan_min_hosts"])}
