@@ -453,6 +453,7 @@ def _outbreaks(
         chosen.append((tree, chain, {h: chain[0]["ts"]}))
     deps = deploys({h: t - lead for tree, _, _ in chosen for h, t in tree.infected_at.items()})
     routine = deploy.routine_pairs(deps)
+    infected = {h for tree, _, _ in chosen for h in tree.hosts}
     for tree, chain, since in chosen:
         mine = _fused(alerts, tree, since)
         members = set(tree.hosts)
@@ -460,7 +461,7 @@ def _outbreaks(
                  if lk["source_host"] in members and not locks_used.add(i)]
         inc = outbreak_incident(tree, mine, locks, chain, families, intel_doc, routine)
         inc["next_hops"] = hops.next_hops(case, tree.infected_at, {e["account"] for e in inc["edges"] if e["account"]},
-                                          {e["method"] for e in inc["edges"]}, cfg)
+                                          {e["method"] for e in inc["edges"]}, cfg, infected)
         incidents.append(inc)
         used.update(a["id"] for a in mine)
     return incidents, used, locks_used, deps

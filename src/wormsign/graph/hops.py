@@ -60,7 +60,7 @@ c AS (
 SELECT target, source, reason, account, min(ts) AS first, max(ts) AS last, count(*) AS n,
        list_slice(list(ref ORDER BY ts, ref), 1, 3) AS refs
 FROM c
-WHERE target IS NOT NULL AND target <> source AND target NOT IN (SELECT host FROM k)
+WHERE target IS NOT NULL AND target <> source AND target NOT IN (SELECT host FROM k) AND NOT list_contains(?, target)
   AND NOT (regexp_full_match(target, '[0-9.]+|[0-9a-f:]+') AND NOT regexp_matches(target, ?))
 GROUP BY ALL
 ORDER BY target, first, source, reason, account
@@ -91,15 +91,16 @@ def _per_source(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def next_hops(case: Case, infected_at: dict[str, datetime], accounts: set[str], methods: set[str],
-              cfg: dict[str, Any]) -> list[dict[str, Any]]:
+              cfg: dict[str, Any], infected: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """NEXT_HOP records (docs/formats.md), most likely first, at most ``next_hop_max``: hosts
     outside ``infected_at`` (host -> infection time) that its hosts reach (see the module);
-    ``accounts`` and ``methods`` are those of the outbreak's infection edges."""
+    ``accounts`` and ``methods`` are those of the outbreak's infection edges; hosts of
+    ``infected`` (those of the hunt's other outbreaks) are never listed."""
     if not infected_at or not all(case.engine.has_table(t) for t in _TABLES):
         return []
     hosts = sorted(infected_at)
     rows = case.rows(CONTACTS, [hosts, [infected_at[h] for h in hosts], sorted({_acct(a) for a in accounts if a}),
-                                "smb-exploit" in methods, cfg["internal_re"]])
+                                "smb-exploit" in methods, sorted(infected), cfg["internal_re"]])
     w = cfg["next_hop_weights"]
     by: dict[str, dict[str, Any]] = {}
     for target, source, reason, account, first, last, n, refs in rows:
