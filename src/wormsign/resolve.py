@@ -654,7 +654,7 @@ def _spark_keys(case: Case, shards: list[int]) -> int:
         changed = new.count()
         ev = sc.spark.table(passes.SPARK_SOURCE).select(
             EID, *[F.col(f"`{c}`").alias(f"_o{i}") for i, c in enumerate(KEY_COLUMNS)])
-        keys = ev.join(new, ev[EID] == new["rid"], "left").select(
+        keys = ev.join(new.hint("merge"), ev[EID] == new["rid"], "left").select(
             F.shiftright(F.col(EID), SHARD_BITS).alias("_shard"), F.col(EID),
             *[F.when(F.col("rid").isNull(), F.col(f"_o{i}")).otherwise(F.col(n)).alias(c)
               for i, (c, n) in enumerate(zip(KEY_COLUMNS, ("nsh", "ndh", "nhost"), strict=True))])

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from wormsign.engine.dialect import to_spark
-from wormsign.store import KEY_COLUMNS
+from wormsign.store import KEY_COLUMNS, memory_bytes
 
 #: Spark settings of the session wormsign starts (a given master keeps its cluster's others).
 SESSION_CONF: dict[str, str] = {
@@ -41,7 +41,14 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
 
     builder = SparkSession.builder.appName("wormsign").master(master or "local[*]")
     cores = _cores(master or "local[*]")
-    settings = {**SESSION_CONF, "spark.sql.shuffle.partitions": str(max(2, 2 * cores)), **(conf or {})}
+    settings = {**SESSION_CONF, "spark.sql.shuffle.partitions": str(max(2, 2 * cores))}
+    if (master or "local[*]").startswith("local"):
+        # a local session is the driver: half of the memory this process may use, as DuckDB
+        # gets (Spark's default, 1 GiB, failed to broadcast a join on 6M events)
+        total = memory_bytes() or 4 * 2**30
+        settings["spark.driver.memory"] = f"{max(1, total // 2 // 2**30)}g"
+        settings["spark.driver.maxResultSize"] = "0"  # results come back as Arrow: the catalog's rows
+    settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -121,7 +128,7 @@ class SparkScans:
             ky = ky.withColumn("eid", F.shiftleft(F.col("_shard").cast("long"), 32) + F.col("_row"))
             key_cols = [c for c in KEY_COLUMNS if c in cols]
             ky = ky.select("eid", F.lit(True).alias("_keyed"), *[F.col(f"`{c}`").alias(f"_k_{c}") for c in key_cols])
-            ev = ev.join(ky, "eid", "left")
+            ev = ev.join(ky.hint("merge"), "eid", "left")  # both sides every event: never broadcast
             for c in key_cols:  # a keyed row takes its keys file's value, NULL included
                 ev = ev.withColumn(c, F.when(F.col("_keyed"), F.col(f"`_k_{c}`")).otherwise(F.col(f"`{c}`")))
             ev = ev.drop("_keyed", *[f"_k_{c}" for c in key_cols])
