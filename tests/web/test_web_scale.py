@@ -254,10 +254,10 @@ def test_filters_by_hash_family_technique_and_time(
 def test_the_dashboard_of_the_same_outbreak(
     page: tuple[Any, Any], wannacry: tuple[Path, dict[str, Any], dict[str, str]]
 ) -> None:
-    """The dashboard draws the same page from /api/view, which carries no addresses: the attacked
-    hosts are grouped by role (host name) and split at the group size; the replay runs."""
+    """The dashboard draws the same page from /api/view, with the addresses the report has: the
+    attacked hosts are grouped by /24; the per-file tree and the next hops are listed; the replay runs."""
     pg, watch = page
-    report, inc, _ = wannacry
+    report, inc, addresses = wannacry
     infected = sum(1 for h in inc["hosts"] if h["state"] == "infected")
     attacked = sorted(h["host"] for h in inc["hosts"] if h["state"] == "attacked")
     with running_server(report.with_name("case")) as (base, token):
@@ -265,10 +265,18 @@ def test_the_dashboard_of_the_same_outbreak(
         ready(pg)
         pg.select_option("#incident-select", inc["id"])
         pg.wait_for_selector(f"#card-incident .v:text('{inc['id']}')")
-        groups = pg.evaluate("wormsign.state.model.groups.map(g => [g.key, g.members.length])")
-        assert sum(n for _, n in groups) == len(attacked)
-        assert {k for k, _ in groups} == {"role ws"}  # the simulator's workstations: ws-0001...
-        assert max(n for _, n in groups) <= 250  # settings.yaml graph.group_max
+        groups = pg.evaluate("wormsign.state.model.groups.map(g => [g.key, g.members.map(r => r.host)])")
+        assert sorted(h for _, hs in groups for h in hs) == attacked
+        for key, hosts in groups:  # one /24 of the resolver's addresses, as in the report
+            assert key.startswith("subnet ")
+            net = ipaddress.ip_network(key.split()[1])
+            assert all(ipaddress.ip_address(addresses[h]) in net for h in hosts)
+        assert max(len(hs) for _, hs in groups) <= 250  # settings.yaml graph.group_max
+        # the per-file infection tree: one row per host a file reached, as incidents.json has it
+        reached = sum(len(f["hosts"]) for f in inc.get("files") or [])
+        assert reached >= infected - 1
+        assert pg.locator("#files-table tbody tr").count() == min(reached, 500)  # a page of rows
+        assert pg.locator("#spread-tables h2").count() == 2
         assert graph_counts(pg) == (infected + len(groups), len(inc["edges"]))
         pg.click("#play")
         pg.wait_for_selector(f"#time-label:text('{infected} of {infected} hosts infected')", timeout=60_000)

@@ -29,7 +29,15 @@ from wormsign.api.published import LastResult, from_case
 from wormsign.api.search import TEXT_FIELDS, EventQuery, SearchTimeout, search
 from wormsign.report.events import BadRef, fetch_events, parse_ref
 from wormsign.report.html import csp, render_page
-from wormsign.report.view import VIEW_FORMAT, ViewError, attack_names, case_summary, incident_tables, settings
+from wormsign.report.view import (
+    VIEW_FORMAT,
+    ViewError,
+    attack_names,
+    case_summary,
+    host_addresses,
+    incident_tables,
+    settings,
+)
 from wormsign.results import Alert, Incident, iso
 from wormsign.store import Case, CaseLocked, want_write_marker
 
@@ -191,6 +199,13 @@ def create_app(
         conf = settings()
         incs = incidents_of()
         alert_list = alerts_of()[: int(conf["evidence"]["max_events"])]
+        addresses: dict[str, str] = {}  # the graph groups attacked hosts by subnet with them
+        try:
+            with open_case() as case:
+                addresses = host_addresses(case, incs)
+        except HTTPException as e:
+            if e.status_code != 503:  # a writer holds the case: the view without them this time
+                raise
         body = orjson.dumps({
             "format": VIEW_FORMAT,
             "case": now,
@@ -200,6 +215,7 @@ def create_app(
             "attack": attack_names(incs, alert_list),
             "colours": conf["colours"],
             "tables": incident_tables(incs),
+            "addresses": addresses,
         }, default=str)
         with kept_lock:
             view_kept["view"] = (data, stamp, body)

@@ -11,7 +11,7 @@ function showIncident(id) {
   if (!inc) return;
   state.incident = inc; state.match = null;
   renderSummary(inc); drawGraph(inc); renderContainment(inc); renderAccounts(inc); renderHosts(inc);
-  renderTimeline(inc); renderIocs(inc); renderAttack(inc); renderAlerts(inc);
+  renderTimeline(inc); renderIocs(inc); renderSpreadTables(inc); renderAttack(inc); renderAlerts(inc);
 }
 function render(view) {
   state.view = view;

@@ -59,6 +59,18 @@ function renderIocs(inc) {
   var t = table(s, ["sha256", "file name", "path"], Object.keys(files).map(function (k) { return { item: k, cells: [k, files[k].name, files[k].path] }; }), setHashFilter);
   if (t) { t.id = "file-table"; s.appendChild(el("p", "hint", "click a file to show where it went in the graph")); }
 }
+function renderSpreadTables(inc) {
+  // the outbreak's per-file tree and next likely hops, as the view gives them (every cell text)
+  var s = clear(document.getElementById("spread-tables")), tabs = own(state.view.tables || {}, inc.id) || [];
+  tabs.forEach(function (tab) {
+    if (!tab || !Array.isArray(tab.rows)) return;
+    s.appendChild(el("h2", null, tab.title));
+    if (!tab.rows.length) { s.appendChild(el("p", "empty", "none")); return; }
+    var t = table(s, tab.columns || [], tab.rows.map(function (r) { return { item: r, cells: r }; }),
+      tab.id === "files" ? function (r) { if (/^[0-9a-f]{64}$/.test(String(r[0]))) setHashFilter(r[0]); } : null);
+    if (t) t.id = text(tab.id) + "-table";
+  });
+}
 function renderAttack(inc) {
   var s = section("attack", "ATT&CK techniques seen"), seen = Object.create(null), names = state.view.attack || {};
   (inc.edges || []).forEach(function (e) { (e.techniques || []).forEach(function (t) { seen[t] = (seen[t] || 0) + 1; }); });
