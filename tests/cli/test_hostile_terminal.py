@@ -50,8 +50,10 @@ BAD_SHOWN = "bad" + SHOWN[CLEAR_SCREEN] + SHOWN[OSC8_LINK].replace("/", "|") + "
 @pytest.fixture(autouse=True)
 def wide(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wide terminal, so that no escaped name is folded across table lines."""
-    monkeypatch.setattr(console, "width", 1000)
-    monkeypatch.setattr(err, "width", 1000)
+    # the private width, not the property: undoing the property's set fixed the width measured
+    # then (80) on the shared consoles for every later test (their -v tables came out folded)
+    monkeypatch.setattr(console, "_width", 1000)
+    monkeypatch.setattr(err, "_width", 1000)
 
 
 def clean(stream: bytes) -> str:
