@@ -41,8 +41,9 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
 
     builder = SparkSession.builder.appName("wormsign").master(master or "local[*]")
     cores = _cores(master or "local[*]")
-    settings = {**SESSION_CONF, "spark.sql.shuffle.partitions": str(max(2, 2 * cores))}
-    if (master or "local[*]").startswith("local"):
+    settings = dict(SESSION_CONF)
+    if (master or "local[*]").startswith("local"):  # a cluster keeps its own (spark-defaults.conf)
+        settings["spark.sql.shuffle.partitions"] = str(max(2, 2 * cores))
         # a local session is the driver: half of the memory this process may use, as DuckDB
         # gets (Spark's default, 1 GiB, failed to broadcast a join on 6M events)
         total = memory_bytes() or 4 * 2**30
