@@ -632,6 +632,8 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
                   "_ws_krb"):
             eng.execute(f"DROP TABLE IF EXISTS {t}")
         case.set_meta("resolved", _state(case))
+    if case.scans is not None:
+        case.scans.forget_keyed()
     rep.shards = len(todo)
     return rep
 

@@ -78,11 +78,10 @@ def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], stateme
         finally:
             case.engine.execute("DROP TABLE IF EXISTS _ws_part")
         return
+    # the keyed events stay cached for the next keyed pass over the same files (resolution
+    # forgets them when it ends)
     case.scans.view_keyed(SPARK_SOURCE, case.event_files(shards), case.key_files(shards), columns)
-    try:
-        _on_spark(case, statements)
-    finally:
-        case.scans.release(SPARK_SOURCE)
+    _on_spark(case, statements)
 
 
 def _on_spark(case: Case, statements: Statements) -> None:

@@ -77,6 +77,7 @@ class SparkScans:
         self.spark_bodies = dict(spark_bodies or {})
         self._schema: Any = None
         self._cached: dict[str, Any] = {}
+        self._keyed: tuple[tuple[Any, ...], set[str], Any] | None = None
 
     def _read(self, files: Sequence[str], columns: Sequence[str] | None = None) -> Any:
         """The shard files, with the case's schema (no inference: no footer read for it), only
@@ -118,6 +119,13 @@ class SparkScans:
         from pyspark.sql import functions as F
 
         cols = list(dict.fromkeys(["eid", *columns]))
+        # The keyed events of the same files (same sizes and times) with these columns or more
+        # are cached already (the candidate rows, then the activity summaries: one join, one cache).
+        stamp = tuple(_stamp(f) for f in (*events, *sorted(keys.values())))
+        if self._keyed is not None and self._keyed[0] == stamp and set(cols) <= self._keyed[1]:
+            self._keyed[2].createOrReplaceTempView(name)
+            return
+        self.forget_keyed()
         ev = self._read(events, cols)
         keyed = list(keys.values())
         if keyed:
@@ -133,7 +141,15 @@ class SparkScans:
             for c in key_cols:  # a keyed row takes its keys file's value, NULL included
                 ev = ev.withColumn(c, F.when(F.col("_keyed"), F.col(f"`_k_{c}`")).otherwise(F.col(f"`{c}`")))
             ev = ev.drop("_keyed", *[f"_k_{c}" for c in key_cols])
-        self._keep(name, ev.cache())
+        ev = ev.cache()
+        self._keyed = (stamp, set(cols), ev)
+        ev.createOrReplaceTempView(name)
+
+    def forget_keyed(self) -> None:
+        """Drop the cache of the keyed events (:meth:`view_keyed`)."""
+        if self._keyed is not None:
+            self._keyed[2].unpersist()
+            self._keyed = None
 
     def view_table(self, name: str, table: pa.Table) -> None:
         """``name``: a small table of the catalog, shipped to Spark."""
@@ -151,6 +167,11 @@ class SparkScans:
 
     def close(self) -> None:
         self.spark.stop()
+
+
+def _stamp(path: str) -> tuple[str, int, int]:
+    st = os.stat(path)
+    return path, st.st_size, st.st_mtime_ns
 
 
 def _uri_name(path: str) -> str:
