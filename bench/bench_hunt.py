@@ -121,7 +121,8 @@ with Case.open(a["case"]) as case:
 
 def _child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
     res = run_child(code, arg)
-    inner = json.loads(res.pop("stdout").strip().splitlines()[-1])
+    # the last JSON line: a child may print other lines after it (DuckDB's progress bar)
+    inner = json.loads([ln for ln in res.pop("stdout").splitlines() if ln.startswith("{")][-1])
     return {**res, "wall_seconds": res.pop("seconds"), **inner}
 
 

@@ -42,18 +42,23 @@ def _replicate(*args: str) -> float:
     return time.perf_counter() - t
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def case_args(ap: argparse.ArgumentParser, *, hosts: int) -> None:
+    """The options of the simulated case a bench builds (``build_case``), and where it works."""
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--copies", type=int, default=10)
-    ap.add_argument("--fraction", type=float, default=0.01)
-    ap.add_argument("--hosts", type=int, default=1000)
+    ap.add_argument("--hosts", type=int, default=hosts)
     ap.add_argument("--days", type=int, default=0)
     ap.add_argument("--scenario", default="emotet-qakbot")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--from", dest="from_dir", type=Path, default=None)
     ap.add_argument("--tmp", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    case_args(ap, hosts=1000)
+    ap.add_argument("--fraction", type=float, default=0.01)
     args = ap.parse_args(argv)
     args.events = max(args.events // max(args.copies, 1), 1)
     work = Path(tempfile.mkdtemp(prefix="wormsign-bench-inc-", dir=args.tmp))

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hunt import build_case  # noqa: E402
-from bench_incremental import _replicate  # noqa: E402
-from bench_simulate import run_child  # noqa: E402
+from bench_hunt import _child, build_case  # noqa: E402
+from bench_incremental import _replicate, case_args  # noqa: E402
 
 HUNT = """
 import json, sys, time
@@ -45,32 +44,15 @@ with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
     doc = hunt(case, sigma_rules=None).document
     t3 = time.perf_counter()
     doc.pop("generated_at"); doc.pop("case")
-    print("RESULT " + json.dumps({"start": t1 - t, "resolve": t2 - t1, "hunt": t3 - t2, "total": t3 - t,
+    print(json.dumps({"start": t1 - t, "resolve": t2 - t1, "hunt": t3 - t2, "total": t3 - t,
                       "incidents": len(doc["incidents"]), "digest": __import__("hashlib").sha256(
                           json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()}))
 """
 
 
-def _child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
-    res = run_child(code, arg)
-    out = str(res.pop("stdout") or "")
-    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-    if not lines:
-        raise RuntimeError(f"the child gave no result: {out[-2000:]}")
-    return {**res, "wall_seconds": res.pop("seconds"), **json.loads(lines[-1][7:])}
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", type=int, default=10_000_000)
-    ap.add_argument("--copies", type=int, default=10)
-    ap.add_argument("--hosts", type=int, default=500)
-    ap.add_argument("--days", type=int, default=0)
-    ap.add_argument("--scenario", default="emotet-qakbot")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--from", dest="from_dir", type=Path, default=None)
-    ap.add_argument("--tmp", type=Path, default=None)
-    ap.add_argument("--json", type=Path, default=None)
+    case_args(ap, hosts=500)
     ap.add_argument("--case", type=Path, default=None,
                     help="an unresolved case to use (kept), or where to keep the one built")
     args = ap.parse_args(argv)

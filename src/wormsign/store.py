@@ -452,10 +452,10 @@ class Case:
         """The raw files of ``shards``, in order."""
         return [self._file(EVENTS_DIR, i) for i in sorted(shards)]
 
-    def key_files(self, shards: Iterable[int]) -> dict[str, str]:
-        """Raw file -> keys file of those of ``shards`` that have keys."""
+    def key_files(self, shards: Iterable[int]) -> dict[int, str]:
+        """Shard -> keys file of those of ``shards`` that have keys."""
         want = set(shards)
-        return {self._file(EVENTS_DIR, i): self._file(KEYS_DIR, i) for i, k in self._shards if k and i in want}
+        return {i: self._file(KEYS_DIR, i) for i, k in self._shards if k and i in want}
 
     def shard_files(self, shards: Iterable[int]) -> str:
         """The raw files of ``shards`` (as ingest wrote them, without keys) as a SQL list literal."""
@@ -532,11 +532,9 @@ class Case:
         in its order), replacing the earlier ones. Call :meth:`refresh` after a batch of shards."""
         import pyarrow.parquet as pq
 
-        target = self._file(KEYS_DIR, shard)
-        tmp = target + ".tmp"
+        tmp = self._file(KEYS_DIR, shard) + ".tmp"
         pq.write_table(table.cast(KEYS_SCHEMA), tmp, compression="zstd")
-        os.replace(tmp, target)
-        self.engine.execute("UPDATE shards SET keys = true WHERE id = ?", [shard])
+        self.install_keys(shard, tmp)
 
     def install_keys(self, shard: int, file: str) -> None:
         """Make ``file`` (a Parquet file of ``KEYS_SCHEMA``'s columns, every row of the shard in

@@ -127,10 +127,13 @@ class NextHops(_Out):
     next_hops: list[NextHop]
 
 
-class AlertPage(_Out):
+class _Page(_Out):
     total: int
     limit: int
     offset: int
+
+
+class AlertPage(_Page):
     alerts: list[Alert]
 
 
@@ -141,25 +144,14 @@ class HostSummary(_Out):
     last: str | None = None
 
 
-class HostPage(_Out):
-    total: int
-    limit: int
-    offset: int
+class HostPage(_Page):
     hosts: list[HostSummary]
 
 
-class HostPart(_Out):
+class HostPart(GraphNode):
     """A host's part in one incident: the incident's id and its HOST record."""
 
     incident: str | None
-    host: str
-    state: str
-    infected_at: str | None = None
-    infector: str | None = None
-    generation: int | None = None
-    technique: str | None = None
-    families: list[str] = Field(default_factory=list)
-    hashes: list[str] = Field(default_factory=list)
 
 
 class HostInfo(_Out):

@@ -192,10 +192,10 @@ def store(case: Case, cfg: dict[str, Any]) -> None:
     case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
     case.scans.view_table("_ws_written", case.query("SELECT * FROM _ws_written"))
     statements = []
+    empty = f"(SELECT * FROM ({case.events_sql()}) LIMIT 0)"
     for _, table, sql, _ in PARTS:
         q, params = _sql(sql.replace("{written}", "SELECT * FROM _ws_written"), cfg, True, stored=True,
                          events="_ws_none")
-        empty = f"(SELECT * FROM ({case.events_sql()}) LIMIT 0)"
         case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({q.replace('_ws_none', empty)}) "
                             "LIMIT 0", params)
         statements.append((f"INSERT INTO {table} {q}", params))

@@ -112,10 +112,10 @@ class SparkScans:
         if old is not None:
             old.unpersist()
 
-    def view_keyed(self, name: str, events: Sequence[str], keys: dict[str, str], columns: Sequence[str]) -> None:
+    def view_keyed(self, name: str, events: Sequence[str], keys: dict[int, str], columns: Sequence[str]) -> None:
         """``name``: the ``columns`` of the events of shard files ``events``, with the resolved
-        keys of those that have a keys file (``keys``: shard file -> keys file; the keys' row n
-        is the shard's row n, as DuckDB's positional join reads them)."""
+        keys of those that have a keys file (``keys``: shard -> keys file; the keys' row n is the
+        shard's row n, as DuckDB's positional join reads them)."""
         from pyspark.sql import functions as F
 
         cols = list(dict.fromkeys(["eid", *columns]))
@@ -131,8 +131,7 @@ class SparkScans:
         if keyed:
             ky = (self.spark.read.parquet(*keyed)
                   .select("*", F.col("_metadata.row_index").alias("_row"), F.col("_metadata.file_path").alias("_kf")))
-            shard_of = {_uri_name(k): int(_shard_number(s)) for s, k in keys.items()}
-            mapping = F.create_map(*[x for kf, sh in shard_of.items() for x in (F.lit(kf), F.lit(sh))])
+            mapping = F.create_map(*[x for sh, kf in keys.items() for x in (F.lit(os.path.basename(kf)), F.lit(sh))])
             ky = ky.withColumn("_shard", mapping[F.regexp_extract("_kf", r"([^/]+)$", 1)])
             ky = ky.withColumn("eid", F.shiftleft(F.col("_shard").cast("long"), 32) + F.col("_row"))
             key_cols = [c for c in KEY_COLUMNS if c in cols]
@@ -172,12 +171,3 @@ class SparkScans:
 def _stamp(path: str) -> tuple[str, int, int]:
     st = os.stat(path)
     return path, st.st_size, st.st_mtime_ns
-
-
-def _uri_name(path: str) -> str:
-    return os.path.basename(path)
-
-
-def _shard_number(path: str) -> int:
-    stem = os.path.basename(path).split(".")[0]
-    return int(stem.split("-")[-1])
