@@ -12,7 +12,9 @@ from typing import Any
 from wormsign.store import Case
 
 # Executions explained by a drop: first a drop of a file the command names (the hash or the
-# name), else the latest drop before it (worms rename every copy).
+# name), else the latest drop before it (worms rename every copy). The edge's hash is the
+# dropped file's: the execution's only where its image is that file (a service's PSEXESVC.exe,
+# or rundll32.exe loading a dropped .dat, is another program), else the drop's own, if any.
 COPY_EXEC = """
 CREATE OR REPLACE TEMP TABLE h_edges AS
 WITH dk AS (  -- the windows (exec_window_s + 60 s long) that hold a drop, and those beside them
@@ -41,7 +43,8 @@ best AS (
     QUALIFY row_number() OVER (PARTITION BY xid ORDER BY q, drop_ts DESC, dref) = 1  -- ties: by the drop's ref
 )
 SELECT b.source, x.host AS target, x.ts, x.method, b.fname, b.fpath,
-       coalesce(x.sha256, b.sha256) AS sha256, coalesce(b.account, x.account) AS account,
+       coalesce(CASE WHEN ws_base(x.image) = lower(b.fname) THEN x.sha256 END, b.sha256) AS sha256,
+       coalesce(b.account, x.account) AS account,
        'copy' AS kind, [b.dref, x.ref] AS evidence, b.drop_ts, x.xid, b.q
 FROM best b JOIN xc x USING (xid)
 WHERE b.source <> x.host
