@@ -1,7 +1,7 @@
 """Software deployment and administration pushes: which tool, which deployer, and how severe.
 
 A push outside every outbreak is a *deployment* when its source behaves as a deployer (it pushed
-the same file to ``deploy_min_hosts`` or more hosts that day, or the learned baseline or the
+the same file to ``deploy_min_hosts`` or more hosts within ``deploy_window_s``, or the learned baseline or the
 allowlist names it: :mod:`wormsign.detect.baseline`), or when it bears a tool's public footprint
 (``deployment.yaml``). Names are claims: a footprint alone never makes a push routine. Severity:
 
@@ -103,7 +103,7 @@ class Deployment:
     pushed: dict[str, datetime] = field(default_factory=dict)  # target -> first push
     times: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))  # target -> pushes
     paths: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # target -> paths pushed
-    fanout: bool = False  # the same file to deploy_min_hosts+ hosts in a day
+    fanout: bool = False  # the same file to deploy_min_hosts+ hosts within deploy_window_s
     learned: bool = False  # learned baseline or allowlist
     worm: list[str] = field(default_factory=list)  # the worm evidence that joins it
     tied_at: datetime | None = None
@@ -183,7 +183,7 @@ def deployments(
 ) -> list[Deployment]:
     """The deployments among ``edges`` whose source is in no outbreak (``since``: each outbreak
     host's infection time less ``exec_window_s``; its pushes from then on are the outbreak's)."""
-    like = deployment_like(edges, int(cfg["deploy_min_hosts"]))
+    like = deployment_like(edges, int(cfg["deploy_min_hosts"]), float(cfg["deploy_window_s"]))
     lead = timedelta(seconds=int(cfg["exec_window_s"]))
     deps: dict[tuple[str, str | None], Deployment] = {}
     # A file's tool, by source and name: a copy seen without its path is still that file.

@@ -6,7 +6,9 @@ after brute force, beacon out, or spread on from their targets. So a copy edge i
 aside as a deployment when
 
 * its source and file are allowlisted or learned (:mod:`wormsign.detect.baseline`), or
-* its source pushed a file of that same name to ``deploy_min_hosts`` or more hosts that day,
+* its source pushed a file of that same name to ``deploy_min_hosts`` or more hosts within
+  ``deploy_window_s`` (a deployer's pace is its own: client push and health remediation reinstall
+  one client a few hosts a day, for days; a worm's copies from one host come in one burst),
 
 and it is taken back as an infection when the file travels on: its target pushes the same
 file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
@@ -18,8 +20,8 @@ until nothing changes.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime
+from collections import Counter, defaultdict
+from datetime import datetime
 from typing import Any
 
 from wormsign.detect.baseline import Baseline
@@ -31,23 +33,28 @@ def _keys(e: dict[str, Any]) -> set[str]:
     return {str(e["fname"]).lower()} if e.get("fname") else set()
 
 
-def _day(t: datetime) -> date:
-    return t.date()
-
-
-def deployment_like(edges: list[dict[str, Any]], min_hosts: int) -> set[int]:
-    """Indexes of copy edges whose source pushed the same file to ``min_hosts``+ hosts that day."""
-    targets: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for e in edges:
-        if e["kind"] != "copy":
-            continue
-        if e.get("fname"):  # the name: worms rename each copy (even when the hash stays)
-            targets[(e["source"], str(e["fname"]).lower(), _day(e["ts"]))].add(e["target"])
-    out = set()
+def deployment_like(edges: list[dict[str, Any]], min_hosts: int, window_s: float) -> set[int]:
+    """Indexes of copy edges whose source pushed a file of the same name to ``min_hosts``+ hosts
+    within ``window_s`` (a span of that length holding the edge and those hosts)."""
+    runs: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, e in enumerate(edges):
-        key = (e["source"], str(e.get("fname") or "").lower(), _day(e["ts"]))
-        if e["kind"] == "copy" and len(targets.get(key, ())) >= min_hosts:
-            out.add(i)
+        if e["kind"] == "copy" and e.get("fname"):  # the name: worms rename each copy (even when the hash stays)
+            runs[(e["source"], str(e["fname"]).lower())].append(i)
+    out: set[int] = set()
+    for idx in runs.values():
+        idx.sort(key=lambda i: edges[i]["ts"])
+        seen: Counter[str] = Counter()
+        hi = done = 0
+        for lo in range(len(idx)):
+            while hi < len(idx) and (edges[idx[hi]]["ts"] - edges[idx[lo]]["ts"]).total_seconds() <= window_s:
+                seen[edges[idx[hi]]["target"]] += 1
+                hi += 1
+            if len(seen) >= min_hosts:  # every copy from lo to hi - 1 is one span's
+                out.update(idx[max(lo, done):hi])
+                done = hi
+            seen[edges[idx[lo]]["target"]] -= 1
+            if not seen[edges[idx[lo]]["target"]]:
+                del seen[edges[idx[lo]]["target"]]
     return out
 
 
@@ -56,7 +63,7 @@ def select_infections(
 ) -> list[dict[str, Any]]:
     """The edges that are infections (see the module docstring). ``ties`` maps a host to the
     time it was first tied to brute force, lockouts or C2: its copies from then on are kept."""
-    like = deployment_like(edges, int(cfg["deploy_min_hosts"]))
+    like = deployment_like(edges, int(cfg["deploy_min_hosts"]), float(cfg["deploy_window_s"]))
 
     def tied(e: dict[str, Any]) -> bool:
         return e["source"] in ties and e["ts"] >= ties[e["source"]]

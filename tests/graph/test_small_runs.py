@@ -1,0 +1,83 @@
+"""Small simulated organisations (40 hosts), hunted whole and hunted early, scored against the
+truth: software deployment and administration is never an outbreak's root nor one of its hosts,
+the infection edges carry the hash of the file they carried or none, and a worm is an outbreak
+while its first generation spreads. A 40-host organisation has a deployer that pushes its client
+to one to three workstations a day: the eval suite's 50 and 200 hosts show fan-outs of a day."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wormsign
+from wormsign.simulate import simulate
+
+HOSTS, DAYS = 40, 3
+#: The roles whose pushes are administration: never an outbreak's host unless the truth says so.
+ADMIN = ("sccm-", "pdq-", "adm-", "bak-", "scan-")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], tuple[dict[str, Any], Path]]:
+    """(scenario, seed) -> (truth, case folder): simulated and ingested once for the module."""
+    root = tmp_path_factory.mktemp("small")
+    out = {}
+    for scenario, seed in (("emotet", 2), ("notpetya", 1), ("notpetya", 2), ("wannacry", 1)):
+        sim = root / f"{scenario}-{seed}"
+        truth = simulate(scenario, HOSTS, DAYS, seed, sim)
+        with wormsign.open_case(sim / "case") as case:
+            wormsign.ingest(case, sim / "logs")
+        out[(scenario, seed)] = (truth, sim / "case")
+    return out
+
+
+def _hunt(case_dir: Path, end: datetime | None = None) -> list[dict[str, Any]]:
+    with wormsign.open_case(case_dir) as case:
+        return list(wormsign.hunt(case, sigma=None, end=end).document["incidents"])
+
+
+def _outbreaks(incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [i for i in incidents if i["type"] == "outbreak"]
+
+
+def _time(t: str) -> datetime:
+    return datetime.fromisoformat(t.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("run", [("emotet", 2), ("notpetya", 1), ("notpetya", 2), ("wannacry", 1)],
+                         ids=lambda r: f"{r[0]}-{r[1]}")
+def test_deployers_are_no_outbreak_host_and_the_infections_are_the_truths(
+        runs: dict[tuple[str, int], tuple[dict[str, Any], Path]], run: tuple[str, int]) -> None:
+    """The deployer's client pushes (a few hosts a day) neither root the outbreak (emotet seed 2:
+    it was sccm-01's, the truth's patient zero ws-0002 its child) nor infect a host the worm
+    reached later (notpetya: a host pushed the client in the morning was lost to the outbreak)
+    nor join it when the deployer is infected itself (wannacry seed 1: its later pushes)."""
+    truth, case_dir = runs[run]
+    incidents = _hunt(case_dir)
+    outbreaks = _outbreaks(incidents)
+    infected = {i["host"]: i["infector"] for i in truth["infections"]}
+    assert [o["patient_zero"] for o in outbreaks] == [truth["patient_zero"]]
+    found = {h["host"]: h["infector"] for h in outbreaks[0]["hosts"] if h["state"] == "infected"}
+    assert found == infected
+    admin = {h for h in found if h.startswith(ADMIN)} - set(infected)
+    assert not admin
+    # the deployments are routine: never high
+    pushes = [i for i in incidents if i["type"] == "lateral" and i["title"].startswith(
+        ("routine deployment by sccm-", "possible SCCM", "deployment by sccm-"))]
+    assert all(i["severity"] == "low" for i in pushes), [(i["severity"], i["title"]) for i in pushes]
+
+
+def test_an_edge_carries_its_files_hash_or_none(runs: dict[tuple[str, int], tuple[dict[str, Any], Path]]) -> None:
+    """NotPetya's .dat runs in rundll32 (under PSEXESVC or WMI): the execution's hash is another
+    program's, never the hash of the file the edge names."""
+    for key in (("notpetya", 1), ("notpetya", 2)):
+        truth, case_dir = runs[key]
+        hashes = {h for i in truth["infections"] for h in i["hashes"]}
+        edges = [e for o in _outbreaks(_hunt(case_dir)) for e in o["edges"]]
+        assert edges
+        wrong = {(e["file"]["name"], e["file"]["sha256"]) for e in edges
+                 if e["file"] and e["file"]["sha256"] and e["file"]["sha256"] not in hashes}
+        assert not wrong, wrong
