@@ -22,12 +22,19 @@ def test_duckdb_only_functions_are_rewritten() -> None:
 
 @pytest.mark.parametrize("sql", [
     "SELECT regexp_replace(x, 'a', 'b') FROM t",  # first match only in DuckDB, every match in Spark
+    "SELECT regexp_replace(x, '^a|b', 'c') FROM t",  # anchored on one side of the alternation only
     "SELECT time_bucket(INTERVAL 2 HOUR, ts) FROM t",
     "SELECT regexp_full_match(x, y) FROM t",
 ])
 def test_what_would_change_meaning_is_refused(sql: str) -> None:
     with pytest.raises(DialectError):
         to_spark(sql)
+
+
+@pytest.mark.parametrize("pattern", ["^::ffff:", "\\.$"])
+def test_a_pattern_anchored_at_one_end_replaces_once_on_both(pattern: str) -> None:
+    sql = to_spark(f"SELECT regexp_replace(x, '{pattern}', '') FROM t")
+    assert "REGEXP_REPLACE(x, " in sql
 
 
 def test_a_macro_with_the_wrong_arity_is_refused() -> None:

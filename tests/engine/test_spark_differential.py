@@ -7,6 +7,7 @@ Needs Java 17 or later (pyspark 4); README says how to get it."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,17 @@ def _same_tables(duck: Path, spark: Path) -> None:
         assert ex == sorted(map(repr, y.rows("SELECT * EXCLUDE (raw) FROM events")))
 
 
-def test_demo_same_incidents_on_spark(tmp_path: Path) -> None:
+def test_demo_same_incidents_on_spark(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     feeds = Path(demo.path()) / "feeds"
-    a, b, duck, spark = _both(tmp_path, [Path(demo.logs())], feeds if feeds.is_dir() else None)
+    assert feeds.is_dir()
+    caplog.set_level(logging.DEBUG, logger="wormsign.engine.passes")
+    a, b, duck, spark = _both(tmp_path, [Path(demo.logs())], feeds)
     assert len(a.incidents) >= 5  # the demo's outbreak and its satellites: not an empty comparison
+    # the intel matches and the deliveries between families were made on Spark, and found some
+    on_spark = {r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("spark: ")}
+    assert {"spark: _ws_intel_match", "spark: _ws_deliveries"} <= on_spark
+    outbreak = a.incidents[0]
+    assert outbreak["families"] and outbreak["c2"] and outbreak["deliveries"]
     _same(a, b)
     _same_tables(duck, spark)
 

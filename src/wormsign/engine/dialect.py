@@ -107,7 +107,10 @@ def _spark_rewrites(tree: exp.Expression) -> exp.Expression:
             mods = node.args.get("modifiers")
             global_ = mods is not None and "g" in str(mods.this if isinstance(mods, exp.Literal) else mods)
             pattern = node.expression
-            if not global_ and not (isinstance(pattern, exp.Literal) and str(pattern.this).endswith("$")):
+            # a pattern anchored at one end (and no alternation for the start) matches once at most
+            text = str(pattern.this) if isinstance(pattern, exp.Literal) else ""
+            once = text.endswith("$") or (text.startswith("^") and "|" not in text)
+            if not global_ and not once:
                 raise DialectError("regexp_replace without 'g' replaces the first match in DuckDB, every match in "
                                    "Spark: anchor the pattern or add 'g'")
             node.set("modifiers", None)

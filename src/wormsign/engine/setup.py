@@ -17,16 +17,18 @@ ENGINES = ("duckdb", "spark")
 def pass_macros() -> tuple[str, ...]:
     """The SQL macros the passes call (their DuckDB definitions, expanded for Spark)."""
     from wormsign.detect.prep import MACROS
+    from wormsign.intel import match
     from wormsign.resolve import MACRO
 
-    return (MACRO, *MACROS)
+    return (MACRO, *MACROS, *match.MACROS)
 
 
 def spark_bodies() -> dict[str, str]:
     """The Spark bodies of the macros DuckDB's cannot be translated for."""
     from wormsign.detect.activity import SPARK_BODIES
+    from wormsign.intel import match
 
-    return dict(SPARK_BODIES)
+    return {**SPARK_BODIES, **match.SPARK_BODIES}
 
 
 def attach_spark(case: Case, master: str | None = None) -> Case:

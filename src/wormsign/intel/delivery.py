@@ -65,9 +65,9 @@ fil AS (  -- file events whose written file hash is a family's
 write_start AS (
     SELECT p.host, a.family AS from_family, coalesce(img.family, fil.family) AS to_family, p.ts,
            {ref_p} AS ref, 'write-start' AS method, w."file.path" AS file, [{ref_w}, {ref_p}] AS ev, 0 AS prio
-    FROM events w
+    FROM {ev} w
     JOIN pf a ON a.host = w.host AND a.entity_id = w."process.entity_id"
-    JOIN events p ON p.kind = 'process' AND p.host = w.host AND p.ts >= w.ts
+    JOIN {ev} p ON p.kind = 'process' AND p.host = w.host AND p.ts >= w.ts
         AND lower(p."process.executable") = lower(w."file.path")
     LEFT JOIN img ON img.ref = {ref_p}
     LEFT JOIN fil ON fil.ref = {ref_w}
@@ -75,23 +75,46 @@ write_start AS (
       AND coalesce(img.family, fil.family) IS NOT NULL AND coalesce(img.family, fil.family) <> a.family),
 spawn AS (
     SELECT p.host, a.family, img.family, p.ts, {ref_p}, 'spawn', p."process.executable", [{ref_p}], 1
-    FROM events p
+    FROM {ev} p
     JOIN pf a ON a.host = p.host AND a.entity_id = p."process.parent.entity_id"
     JOIN img ON img.ref = {ref_p}
     WHERE p.kind = 'process' AND img.family <> a.family),
 allx AS (SELECT *, epoch_us(ts) * 2 + prio AS k FROM (SELECT * FROM write_start UNION ALL SELECT * FROM spawn))
-SELECT host, from_family, to_family, min(ts), arg_min(ref, k), arg_min(method, k), arg_min(file, k),
-       list_sort(list_distinct(flatten(list(ev))))
-FROM allx GROUP BY host, from_family, to_family ORDER BY 4, host
+SELECT host, from_family, to_family, min(ts) AS ts, arg_min(ref, k) AS ref, arg_min(method, k) AS method,
+       arg_min(file, k) AS file, list_sort(list_distinct(flatten(list(ev)))) AS evidence
+FROM allx GROUP BY host, from_family, to_family
 """
+#: The columns of the events the query reads.
+COLUMNS = ("host", "ts", "kind", "file.path", "process.entity_id", "process.parent.entity_id",
+           "process.executable", "src.digest", "src.record")
+#: The matches' view on Spark.
+_SHIPPED = "_ws_intel_matches_shipped"
+_FOUND = "_ws_deliveries"
 
 
 def find_deliveries(case: Any, match_table: str, *, max_evidence: int = 20) -> list[Delivery]:
     """Every (host, from family, to family) delivery in the case, earliest first."""
-    sql = _QUERY.format(m=match_table, ref_p=REF.format(a="p"), ref_w=REF.format(a="w"))
+    def query(events: str, matches: str) -> str:
+        return _QUERY.format(ev=events, m=matches, ref_p=REF.format(a="p"), ref_w=REF.format(a="w"))
+
+    order = "ORDER BY ts, host, from_family, to_family"
+    if case.scans is None:
+        rows = case.rows(f"SELECT * FROM ({query('events', match_table)}) {order}")
+    else:  # on Spark over the resolved events there, the matches shipped to it
+        from wormsign.engine import passes
+        from wormsign.intel.match import COLUMNS as MATCH_COLUMNS
+
+        case.scans.view_table(_SHIPPED, case.query(f"SELECT * FROM {match_table}"))
+        case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {_FOUND} AS {query('events', match_table)} LIMIT 0")
+        # the columns of the matches' pass too: the keyed events it cached serve this one
+        cols = list(dict.fromkeys([*MATCH_COLUMNS, *COLUMNS]))
+        passes.run_keyed(case, case.shard_ids(), cols,
+                         lambda src: [(f"INSERT INTO {_FOUND} BY NAME {query(src, _SHIPPED)}", [])])
+        case.scans.forget_keyed()
+        rows = case.rows(f"SELECT * FROM {_FOUND} {order}")
     return [
         Delivery(a, b, host, ts, ref, method, file, list(ev)[:max_evidence])
-        for host, a, b, ts, ref, method, file, ev in case.rows(sql)
+        for host, a, b, ts, ref, method, file, ev in rows
     ]
 
 

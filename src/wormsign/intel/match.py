@@ -35,20 +35,20 @@ _JOINS: tuple[tuple[str, str, str], ...] = (
     (
         "ip_port",
         "process",
-        """FROM events e JOIN {intel} i ON i.type = 'ip_port'
+        """FROM {events} e JOIN {intel} i ON i.type = 'ip_port'
         AND e."destination.ip" = i.ip AND e."destination.port" = i.port""",
     ),
     (
         "ip",
         "process",
-        """FROM events e JOIN {intel} i ON i.type IN ('ip', 'ip_port')
+        """FROM {events} e JOIN {intel} i ON i.type IN ('ip', 'ip_port')
         AND e."destination.ip" = i.ip AND (i.type = 'ip' OR e."destination.port" IS DISTINCT FROM i.port)""",
     ),
-    ("url", "process", """FROM events e JOIN {intel} i ON i.type = 'url' AND e."url.full" = i.value"""),
+    ("url", "process", """FROM {events} e JOIN {intel} i ON i.type = 'url' AND e."url.full" = i.value"""),
     # One equality join per hash column (an OR of two joins would compare every event with
     # every indicator).
     *(
-        ("hash", target, f"""FROM events e JOIN {{intel}} i ON i.type = '{algo}'
+        ("hash", target, f"""FROM {{events}} e JOIN {{intel}} i ON i.type = '{algo}'
         AND lower(e."{target}.hash.{algo}") = i.value""")
         for target in ("process", "file") for algo in ("sha256", "md5")
     ),
@@ -56,20 +56,36 @@ _JOINS: tuple[tuple[str, str, str], ...] = (
     (
         "domain",
         "process",
-        """FROM (SELECT *, array_to_string(list_slice(_parts, _k, 128), '.') AS _suffix
-        FROM (SELECT *, unnest(range(1, least(len(_parts), 128) + 1)) AS _k
-          FROM (SELECT *, string_split(lower(rtrim(coalesce("dns.question.name", "destination.domain"), '.')), '.')
-                  AS _parts FROM events WHERE coalesce("dns.question.name", "destination.domain") IS NOT NULL))) e
+        """FROM (SELECT *, unnest(ws_suffixes(lower(rtrim(coalesce("dns.question.name", "destination.domain"), '.'))))
+                  AS _suffix
+          FROM {events} WHERE coalesce("dns.question.name", "destination.domain") IS NOT NULL) e
         JOIN {intel} i ON i.type = 'domain' AND e._suffix = i.value""",
     ),
     (
         "dns_answer",
         "process",
-        """FROM (SELECT *, regexp_replace(trim(unnest(string_split("dns.answers", ';'))), '^::ffff:', '') AS _answer
-          FROM events WHERE "dns.answers" IS NOT NULL) e
+        """FROM (SELECT *, regexp_replace(trim(_a), '^::ffff:', '') AS _answer
+          FROM (SELECT *, unnest(string_split("dns.answers", ';')) AS _a FROM {events} WHERE "dns.answers" IS NOT NULL)) e
         JOIN {intel} i ON i.type IN ('ip', 'ip_port') AND e._answer = i.ip""",
     ),
 )
+
+#: The macro the domain join calls: the suffixes of a dotted name, from each of its first 128
+#: labels to its 128th (``a.b.c`` -> ``a.b.c``, ``b.c``, ``c``). Spark's body (the same lists)
+#: is beside it: DuckDB's list functions have no Spark translation with bounds that vary.
+MACROS = (
+    """CREATE OR REPLACE TEMP MACRO ws_suffixes(x) AS list_transform(range(1, least(len(string_split(x, '.')), 128) + 1),
+        lambda k: array_to_string(list_slice(string_split(x, '.'), k, 128), '.'))""",
+)
+SPARK_BODIES = {
+    "ws_suffixes": "transform(sequence(1, least(size(split(x, '[.]')), 128)), k -> array_join(slice(split(x, '[.]'), k, 129 - k), '.'))",
+}
+
+#: The columns of the events the joins read.
+COLUMNS = ("host", "ts", "src.digest", "src.record", "process.entity_id", "process.executable",
+           "destination.ip", "destination.port", "file.path", "url.full", "process.hash.sha256",
+           "process.hash.md5", "file.hash.sha256", "file.hash.md5", "dns.question.name", "destination.domain",
+           "dns.answers")
 
 
 def noisy_or(weights: list[float]) -> float:
@@ -123,15 +139,38 @@ def attach(case: Any, intel: str | IntelStore) -> str:
 
 
 def build_matches(case: Any, intel_table: str) -> int:
-    """Fill the temporary match table (one row per matching event and indicator); returns its size."""
+    """Fill the temporary match table (one row per matching event and indicator); returns its size.
+    On Spark (``case.scans``) the joins run over the resolved events there, the indicators shipped
+    to it, and the matches come back to the catalog."""
     # One row per (type, value, family): the same indicator from two feeds is one match.
-    distinct = f"(SELECT DISTINCT type, value, family, ip, port FROM {intel_table})"
-    parts = [
-        _SELECT.format(kind=kind, target=target, ref=REF.format(a="e")) + " " + join.format(intel=distinct)
-        for kind, target, join in _JOINS
-    ]
-    case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {MATCH} AS " + "\nUNION ALL\n".join(parts))
+    distinct = f"SELECT DISTINCT type, value, family, ip, port FROM {intel_table}"
+    for m in MACROS:
+        case.engine.execute(m)
+    if case.scans is None:
+        case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {MATCH} AS {_union('events', f'({distinct})')}")
+    else:
+        from wormsign.engine import passes
+
+        case.scans.view_table(_SHIPPED, case.query(distinct))
+        case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {MATCH} AS {_union('events', f'({distinct})')} LIMIT 0")
+        from wormsign.intel.delivery import COLUMNS as DELIVERY_COLUMNS
+
+        # the columns of the deliveries' pass too (:mod:`wormsign.intel.delivery`): one keyed cache
+        passes.run_keyed(case, case.shard_ids(), list(dict.fromkeys([*COLUMNS, *DELIVERY_COLUMNS])),
+                         lambda src: [(f"INSERT INTO {MATCH} BY NAME {_union(src, _SHIPPED)}", [])])
     return int(case.engine.rows(f"SELECT count(*) FROM {MATCH}")[0][0])
+
+
+#: The indicators' view on Spark.
+_SHIPPED = "_ws_intel_shipped"
+
+
+def _union(events: str, intel: str) -> str:
+    """Every join of :data:`_JOINS` over ``events``, one ``UNION ALL``."""
+    return "\nUNION ALL\n".join(
+        _SELECT.format(kind=kind, target=target, ref=REF.format(a="e")) + " " + join.format(events=events, intel=intel)
+        for kind, target, join in _JOINS
+    )
 
 
 def attribute(case: Any, intel: str | IntelStore) -> Attribution:
