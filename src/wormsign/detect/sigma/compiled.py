@@ -29,7 +29,7 @@ from typing import Any
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
-from wormsign.detect.sigma import alerts, fields, loader, logsources, scope
+from wormsign.detect.sigma import alerts, fields, loader, logsources, prefilter, scope
 from wormsign.detect.sigma.alerts import Info
 from wormsign.detect.sigma.backend import DuckDBSigmaBackend
 from wormsign.detect.sigma.correlate import KINDS
@@ -38,7 +38,7 @@ from wormsign.detect.sigma.loader import AnyRule, Skip, rule_key
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 #: Changes whenever the layout of the kept set does.
-FORMAT = 1
+FORMAT = 2
 #: Compiled sets kept in the cache folder; the least recently written beyond this are removed.
 KEEP = 16
 
@@ -54,6 +54,7 @@ class Rule:
     where: str
     fields: list[str]
     plan: scope.Plan
+    need: prefilter.Need = None  # what some event must hold for it to match (prefilter.py)
 
 
 @dataclass(slots=True)
@@ -86,8 +87,8 @@ class RuleSet:
     def from_json(cls, d: dict[str, Any]) -> RuleSet:
         return cls(
             d["loaded"], d["skipped"],
-            [Rule(Info(**r["info"]), r["file"], r["output"], tuple(r["group"]), r["where"], r["fields"], r["plan"])
-             for r in d["rules"]],
+            [Rule(Info(**r["info"]), r["file"], r["output"], tuple(r["group"]), r["where"], r["fields"],
+                  r["plan"], r["need"]) for r in d["rules"]],
             [Correlation(Info(**c["info"]), c["file"], c["kind"], c["group_by"],
                          [(int(i), list(g)) for i, g in c["refs"]], c["fref"], c["op"], c["count"], c["seconds"])
              for c in d["correlations"]],
@@ -227,12 +228,15 @@ def _compile(
     shown = [f for f in rule.fields or [] if isinstance(f, str) and fmap.unsupported(f) is None][:20]
     trees = backend.trees[first:]
     del backend.trees[first:]
-    if len(trees) != len(rule.detection.parsed_condition):  # not seen converting: parse them again
+    seen = len(trees) == len(rule.detection.parsed_condition)
+    if not seen:  # not seen converting: parse them again
         trees = [c.parsed for c in rule.detection.parsed_condition]
     ls_ = rule.logsource
     group = (ls_.category.lower() if ls_.category else None, ls_.service.lower() if ls_.service else None)
+    # the need is read off the trees as converted only: those are what the SQL says
     return Rule(alerts.info(rule), file, bool(rule._output), group, " OR ".join(f"({q})" for q in queries),
-                sorted(set(names) | set(shown)), scope.plan(trees, cols))
+                sorted(set(names) | set(shown)), scope.plan(trees, cols),
+                prefilter.need(trees) if seen else None)
 
 
 def _group_fields(corr: SigmaCorrelationRule, base: AnyRule) -> list[str]:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wormsign.detect.sigma import fields
+from wormsign.detect.sigma import fields, prefilter
 from wormsign.detect.sigma.backend import lowered, quote_ident
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 from wormsign.store import Case
@@ -40,6 +40,9 @@ _META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host")
 #: Rules evaluated in one query: every group of SigmaHQ's Windows set (process_creation has 1,185)
 #: is one pass. With DuckDB's optimiser off, one query of 1,185 rules costs what three of 400 do.
 BLOCK = 2000
+#: A field's text in the case (all its values, repeats counted) above which its distinct values are
+#: not fetched for the prefilter: its needs then hold, and its rules run.
+TEXT_MAX = 16 << 20
 
 
 @dataclass(slots=True)
@@ -48,6 +51,7 @@ class Scan:
 
     rows: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     passes: int = 0  # queries that read a group table
+    kept: int = 0  # rules the prefilter kept (prefilter.py)
 
 
 def _order(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -59,17 +63,21 @@ def _order(row: tuple[Any, ...]) -> tuple[Any, ...]:
 def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None]) -> Scan:
     """Run every compiled rule; ``fail`` is told of (and ``compiled`` loses) a rule DuckDB refuses."""
     out = Scan()
-    present = case.rows(f"SELECT DISTINCT {CATEGORY_FIELD}, {SERVICE_FIELD} FROM {fields.TABLE}")
     columns = {c.lower(): c for (c,) in case.rows(
         "SELECT column_name FROM (DESCRIBE SELECT * FROM " + fields.TABLE + ")")}
     groups: dict[tuple[str | None, str | None], list[int]] = {}
     for k, c in compiled.items():
         groups.setdefault(c.group, []).append(k)
+        out.rows[k] = []
+    wanted = {f.lower() for c in compiled.values() for f in prefilter.fields_of(c.need)} & set(columns)
+    texts = _texts(case, sorted(columns[f] for f in wanted))
     for (cat, svc), keys in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
-        for k in keys:
-            out.rows[k] = []
-        if not any((cat is None or f"|{cat}|" in (pc or "")) and (svc is None or f"|{svc}|" in (ps or ""))
-                   for pc, ps in present):
+        got = texts.get((cat, svc))
+        if got is None:  # no event of the group
+            continue
+        keys = [k for k in keys if got.holds(compiled[k].need)]
+        out.kept += len(keys)
+        if not keys:
             continue
         cols = sorted({columns[n.lower()] for k in keys for n in compiled[k].fields if n.lower() in columns}
                       | {CATEGORY_FIELD, SERVICE_FIELD}, key=str.lower)
@@ -78,11 +86,52 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
         hits = _match(case, compiled, keys, cols, fail, out)
         for k, rows in hits.items():
             pick = [4 + at[n.lower()] for n in compiled[k].fields]
-            got = [(r[0], r[1], r[2], r[3], *(r[i] for i in pick)) for r in rows]
-            got.sort(key=_order)
-            out.rows[k] = got
+            got_rows = [(r[0], r[1], r[2], r[3], *(r[i] for i in pick)) for r in rows]
+            got_rows.sort(key=_order)
+            out.rows[k] = got_rows
         case.engine.execute(f"DROP TABLE IF EXISTS {GROUP}")
     return out
+
+
+class _Groups:
+    """The texts of each log source group present, made on first use from the tag combinations'."""
+
+    def __init__(self, combos: list[tuple[str | None, str | None, dict[str, list[str]]]]) -> None:
+        self.combos = combos
+        self._made: dict[tuple[str | None, str | None], prefilter.Texts | None] = {}
+
+    def get(self, group: tuple[str | None, str | None]) -> prefilter.Texts | None:
+        if group not in self._made:
+            cat, svc = group
+            parts = [v for pc, ps, v in self.combos if (cat is None or f"|{cat}|" in (pc or ""))
+                     and (svc is None or f"|{svc}|" in (ps or ""))]
+            if not parts:
+                self._made[group] = None
+            else:
+                names = set(parts[0]).intersection(*parts[1:])  # fetched in every combination
+                self._made[group] = prefilter.Texts({n: [x for p in parts for x in p[n]] for n in names})
+        return self._made[group]
+
+
+def _texts(case: Case, cols: list[str]) -> _Groups:
+    """The distinct lower-cased values of ``cols`` in each combination of log source tags present
+    (a column whose text passes :data:`TEXT_MAX` characters is not fetched)."""
+    sizes = ", ".join(f"sum(strlen({quote_ident(c)}))" for c in cols)
+    got = case.rows(f"SELECT {CATEGORY_FIELD}, {SERVICE_FIELD}{', ' if cols else ''}{sizes} "
+                    f"FROM {fields.TABLE} GROUP BY ALL")
+    small = [c for i, c in enumerate(cols) if sum(r[2 + i] or 0 for r in got) <= TEXT_MAX]
+    combos: dict[tuple[str | None, str | None], dict[str, list[str]]] = {
+        (r[0], r[1]): {c.lower(): [] for c in small} for r in got}
+    if small:
+        names = ", ".join(quote_ident(c) for c in small)
+        # one row per field and value (UNPIVOT leaves NULLs out), then each value once
+        for cat, svc, name, values in case.rows(
+            f"SELECT t, s, n, list(v) FROM (SELECT DISTINCT t, s, n, lower(v) AS v FROM (UNPIVOT "
+            f"(SELECT {CATEGORY_FIELD} AS t, {SERVICE_FIELD} AS s, {names} FROM {fields.TABLE}) "
+            f"ON {names} INTO NAME n VALUE v)) GROUP BY ALL"
+        ):
+            combos[(cat, svc)][name.lower()] = values
+    return _Groups([(cat, svc, v) for (cat, svc), v in combos.items()])
 
 
 def _fill(case: Case, cat: str | None, svc: str | None, cols: list[str]) -> None:
