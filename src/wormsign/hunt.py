@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules, working
 from wormsign.engine import records
-from wormsign.graph import deploy, hops
+from wormsign.graph import deploy, hops, replicate
 from wormsign.graph.files import exe_path
 from wormsign.graph.incidents import other_incidents
 from wormsign.graph.outbreak import outbreak_incident
@@ -372,10 +372,12 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
         a.setdefault("fields", {})
 
     tie_at = _ties(alerts, lead)
-    infections = select_infections(edges, base, tie_at, cfg)
+    copies = replicate.self_copies(case, edges, base, tie_at, cfg)  # a worm's first generation
+    tie_at.update(copies)
+    infections = select_infections(edges, base, tie_at, cfg, copies)
     _evidence(case, infections)
     _hashes(case, infections, cfg)
-    forest = build_forest(infections)
+    forest = build_forest(infections, tie_at)
     lockouts = [
         {"account": r["account"], "ts": iso(r["ts"]), "source_host": r["source"], "dc": r["dc"], "ref": r["ref"]}
         for r in records(case.query("SELECT * FROM h_lockouts ORDER BY ts"))

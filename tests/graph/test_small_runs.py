@@ -70,7 +70,8 @@ def test_deployers_are_no_outbreak_host_and_the_infections_are_the_truths(
     assert all(i["severity"] == "low" for i in pushes), [(i["severity"], i["title"]) for i in pushes]
 
 
-def test_an_edge_carries_its_files_hash_or_none(runs: dict[tuple[str, int], tuple[dict[str, Any], Path]]) -> None:
+def test_an_edge_carries_its_files_hash_or_none(
+        runs: dict[tuple[str, int], tuple[dict[str, Any], Path]]) -> None:
     """NotPetya's .dat runs in rundll32 (under PSEXESVC or WMI): the execution's hash is another
     program's, never the hash of the file the edge names."""
     for key in (("notpetya", 1), ("notpetya", 2)):
@@ -81,3 +82,25 @@ def test_an_edge_carries_its_files_hash_or_none(runs: dict[tuple[str, int], tupl
         wrong = {(e["file"]["name"], e["file"]["sha256"]) for e in edges
                  if e["file"] and e["file"]["sha256"] and e["file"]["sha256"] not in hashes}
         assert not wrong, wrong
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_notpetya_hunted_early_is_an_outbreak_of_the_truths_hosts(
+        runs: dict[tuple[str, int], tuple[dict[str, Any], Path]], seed: int) -> None:
+    """Hunted while its first generation spreads (before any copy travelled on; its patient zero
+    neither guessed passwords nor beaconed), NotPetya is an outbreak: patient zero pushed the
+    program its own intrusion delivered (seed 1: random names, the same rundll32 launch; seed 2:
+    perfc.dat on every host, which was a 'deployment outside its baseline'), and a host the
+    deployer's client push reached first is the worm's."""
+    truth, case_dir = runs[("notpetya", seed)]
+    infections = sorted(truth["infections"], key=lambda i: i["time"])
+    gen1 = [i for i in infections if i["infector"] == truth["patient_zero"]]
+    second = min(_time(i["time"]) for i in infections if i["infector"] not in (None, truth["patient_zero"]))
+    cut = second - timedelta(seconds=30)  # the first generation only
+    assert len([i for i in gen1 if _time(i["time"]) < cut]) >= 3
+    outbreaks = _outbreaks(_hunt(case_dir, cut))
+    assert [(o["patient_zero"], o["severity"]) for o in outbreaks] == [(truth["patient_zero"], "critical")]
+    found = {h["host"]: h["infector"] for h in outbreaks[0]["hosts"] if h["state"] == "infected"}
+    by_then = {i["host"]: i["infector"] for i in infections if _time(i["time"]) < cut}
+    # a copy started within seconds of the cut may be seen before its process start: no more
+    assert by_then.items() <= found.items() and set(found) <= {i["host"] for i in infections}

@@ -130,3 +130,16 @@ def test_containment_of_a_long_chain_and_a_bushy_tree() -> None:
     order = containment(tree)
     assert [c["downstream"] for c in order] == sorted((len(nx.descendants(g, h)) for h in g), reverse=True)
     assert all(c["downstream"] == len(nx.descendants(g, c["host"])) for c in order)
+
+
+
+def test_a_push_from_a_root_with_no_worm_evidence_yields_to_a_tied_host() -> None:
+    """A deployer's lone push reached h first (its fan-out too small to set aside); the worm's
+    host, tied by then, reached h later and before h spread: h is the worm's."""
+    edges = [edge("sccm-01", "h", 0), edge("sccm-01", "k", 5), edge("p0", "a", 90), edge("p0", "h", 95)]
+    plain = {h: t.root for t in build_forest(edges) for h in t.hosts}
+    assert plain["h"] == "sccm-01"  # the earliest edge, with nothing to tell them apart
+    tied = {h: t.root for t in build_forest(edges, {"p0": T0 + timedelta(minutes=60)}) for h in t.hosts}
+    assert tied["h"] == "p0" and tied["k"] == "sccm-01"
+    late = {h: t.root for t in build_forest(edges, {"p0": T0 + timedelta(minutes=100)}) for h in t.hosts}
+    assert late["h"] == "sccm-01"  # tied only after its push to h

@@ -14,13 +14,15 @@ and it is taken back as an infection when the file travels on: its target pushes
 file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
 got that same file through an infection, or a sibling copy (same source and file, within
 ``sibling_window_s``) is an infection. A learned or allowlisted deployer tied to brute force, lockouts or C2 loses its
-allowance from then on (a same-day fan-out of one file still needs the file to travel on). The rules repeat
-until nothing changes.
+allowance from then on (a fan-out of one file still needs the file to travel on). A host that pushed the
+program its own intrusion delivered (:mod:`wormsign.graph.replicate`) is no deployer: the file travelled
+into it. The rules repeat until nothing changes.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -59,16 +61,24 @@ def deployment_like(edges: list[dict[str, Any]], min_hosts: int, window_s: float
 
 
 def select_infections(
-    edges: list[dict[str, Any]], base: Baseline, ties: dict[str, datetime], cfg: dict[str, Any]
+    edges: list[dict[str, Any]], base: Baseline, ties: dict[str, datetime], cfg: dict[str, Any],
+    copies: Mapping[str, datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """The edges that are infections (see the module docstring). ``ties`` maps a host to the
-    time it was first tied to brute force, lockouts or C2: its copies from then on are kept."""
+    time it was first tied to brute force, lockouts or C2: its copies from then on are kept.
+    ``copies`` maps a host that pushed the program its own intrusion delivered to it
+    (:mod:`wormsign.graph.replicate`) to the time it began running it: its copies from then on
+    are the worm's first generation, never a deployment (the file has travelled: into it)."""
     like = deployment_like(edges, int(cfg["deploy_min_hosts"]), float(cfg["deploy_window_s"]))
+    copies = copies or {}
 
     def tied(e: dict[str, Any]) -> bool:
         return e["source"] in ties and e["ts"] >= ties[e["source"]]
 
-    aside = {i for i, e in enumerate(edges) if e["kind"] != "exploit"
+    def selfcopy(e: dict[str, Any]) -> bool:
+        return e["source"] in copies and e["ts"] >= copies[e["source"]]
+
+    aside = {i for i, e in enumerate(edges) if e["kind"] != "exploit" and not selfcopy(e)
              and (i in like or (not tied(e) and base.benign(e, set())))}
     kept = set(range(len(edges))) - aside
     window, sibling = float(cfg["chain_window_s"]), float(cfg["sibling_window_s"])

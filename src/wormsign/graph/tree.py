@@ -3,12 +3,14 @@
 Edges come from :mod:`wormsign.detect.propagation` (one row per host starting code it got
 from another host). A host is infected by the earliest edge into it, unless it had already
 spread itself before that edge (then the edge is a re-infection attempt, not its infection),
-or that edge is a lone copy and an infected host reached it later (:func:`_prefer_chains`),
-so the result is a forest; each weakly connected tree is one candidate outbreak.
+or that edge is a lone copy and an infected host reached it later (:func:`_prefer_chains`), or
+it came from a root with no worm evidence and a host tied to the worm reached it later
+(:func:`_prefer_worm`), so the result is a forest; each weakly connected tree is one candidate outbreak.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,8 +99,25 @@ def _prefer_chains(into: dict[str, list[dict[str, Any]]], infector: dict[str, di
             infector[t] = min(later, key=lambda x: (x["ts"], x["source"]))
 
 
-def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
-    """Pick each host's infecting edge and split the result into trees (largest first)."""
+def _prefer_worm(into: dict[str, list[dict[str, Any]]], infector: dict[str, dict[str, Any]],
+                 first_out: dict[str, datetime], ties: Mapping[str, datetime]) -> None:
+    """A host first reached from a root with no worm evidence (a deployer's or an admin's push that
+    no rule set aside) and later, before it spread itself, by a host tied to the worm by then
+    (brute force, lockouts, C2, a loader, a copy of itself: ``ties``) was infected by the later."""
+    for t, e in list(infector.items()):
+        s = e["source"]
+        if s in infector or (s in ties and ties[s] <= e["ts"]):
+            continue
+        later = [e2 for e2 in into.get(t, ()) if e2["ts"] > e["ts"] and e2["source"] not in (t, s)
+                 and e2["source"] in ties and ties[e2["source"]] <= e2["ts"]
+                 and not (t in first_out and first_out[t] < e2["ts"])]
+        if later:
+            infector[t] = min(later, key=lambda x: (x["ts"], x["source"]))
+
+
+def build_forest(edges: list[dict[str, Any]], ties: Mapping[str, datetime] | None = None) -> list[Tree]:
+    """Pick each host's infecting edge and split the result into trees (largest first). ``ties``:
+    when each host was first tied to the worm (:func:`_prefer_worm`)."""
     first_out: dict[str, datetime] = {}
     for e in edges:
         s = e["source"]
@@ -146,6 +165,8 @@ def build_forest(edges: list[dict[str, Any]]) -> list[Tree]:
         if later:
             infector[t] = min(later, key=lambda x: (x["ts"], x["source"]))
     _prefer_chains(into, infector, first_out)
+    if ties:
+        _prefer_worm(into, infector, first_out, ties)
     g = nx.DiGraph()
     for t, e in infector.items():
         g.add_edge(e["source"], t)
