@@ -443,7 +443,10 @@ def _outbreaks(
     for h in sorted(bruteforcers - done):
         if not h or h not in tie_at:
             continue
-        chain = access.initial_access(case, h, tie_at[h] + lead, cfg)
+        # the chain up to its first attack on others (its first tie may be the payload's write)
+        attack = _parse(min(str(a["first_seen"]) for a in alerts
+                            if a["rule"] in BRUTE_RULES and a.get("source_host") == h))
+        chain = access.initial_access(case, h, max(tie_at[h] + lead, attack or tie_at[h]), cfg)
         if not access.is_lure(chain, cfg):
             continue
         g = nx.DiGraph()
