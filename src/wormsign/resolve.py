@@ -47,7 +47,7 @@ from typing import Any
 
 from wormsign.detect.candidates import NETLIDS_WHERE
 from wormsign.engine import passes
-from wormsign.store import EID, KEY_COLUMNS, SHARD_BITS, Case
+from wormsign.store import COMPACT_MAX_SHARDS, COMPACT_SMALL_ROWS, EID, KEY_COLUMNS, SHARD_BITS, Case
 from wormsign.testhook import pause
 
 #: Observations of one (ip, host) closer than this are one claim; a host that claims an
@@ -753,6 +753,50 @@ def _state(case: Case) -> dict[str, Any]:
 
 def _source_count(case: Case) -> int:
     return int(case.rows("SELECT count(*) FROM sources")[0][0])
+
+
+#: What names an event by its ``eid`` in the catalog besides the shards: (table, column).
+EID_COLUMNS = (("res_krb_l", "eid"), ("res_applied_krb", "rid"), ("hunt_index", "eid"))
+
+
+def compact(case: Case, *, small: int = COMPACT_SMALL_ROWS, most: int = COMPACT_MAX_SHARDS) -> int:
+    """Merge the newest run of small resolved shards into one once it is longer than ``most``
+    (a live stream commits a shard a cycle and resolves it at once, so that
+    :meth:`Case.compact`, which merges shards no resolution has read, never sees them); return
+    how many were merged. Only the last shards are merged (the new shard takes the next number:
+    the events keep their order), and their resolution goes with them renamed: the per-shard
+    observations, the ``eid``s of :data:`EID_COLUMNS`, and the case stays resolved when it was."""
+    run: list[int] = []
+    for i, rows, done in case.engine.rows(
+            "SELECT id, rows, keys AND observed AND identified FROM shards ORDER BY id DESC"):
+        if not done or rows >= small:
+            break
+        run.append(int(i))
+    if len(run) <= most:
+        return 0
+    run.reverse()
+    eng = case.engine
+    was_resolved = case.get_meta("resolved") == _state(case)
+
+    def rename(new: int, starts: list[tuple[int, int]]) -> None:
+        for t in _PER_SHARD:
+            eng.execute(f"UPDATE {t} SET shard = ? WHERE list_contains(?, shard)", [new, run])
+        eng.execute("CREATE OR REPLACE TEMP TABLE _ws_moved AS SELECT unnest(?::BIGINT[]) AS old, "
+                    "unnest(?::BIGINT[]) AS start", [[o for o, _ in starts], [a for _, a in starts]])
+        have = {r[0] for r in eng.rows("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")}
+        for table, col in EID_COLUMNS:
+            if table in have:
+                eng.execute(f"UPDATE {table} SET {col} = (CAST({int(new)} AS BIGINT) << {SHARD_BITS}) + m.start "
+                            f"+ ({table}.{col} & {(1 << SHARD_BITS) - 1}) FROM _ws_moved m "
+                            f"WHERE ({table}.{col} >> {SHARD_BITS}) = m.old")
+        eng.execute("DROP TABLE _ws_moved")
+        if was_resolved:
+            n = int(eng.rows("SELECT count(*) FROM shards")[0][0])
+            case.set_meta("resolved", {"sources": _source_count(case), "events": case.count(), "shards": n,
+                                       "last": new})
+
+    case.merge_resolved(run, rename)
+    return len(run)
 
 
 def ensure_resolved(case: Case) -> ResolveReport | None:

@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -520,6 +520,52 @@ class Case:
         for i in old:
             _remove(self._file(EVENTS_DIR, i))
         return len(old)
+
+    def merge_resolved(self, shards: list[int], rename: Callable[[int, list[tuple[int, int]]], None]) -> int:
+        """Merge the resolved ``shards`` into one new shard (their events, then their keys files,
+        in that order) and return its number: a pure renaming of their events, nothing is
+        computed again. ``rename(new, starts)`` (``starts``: each old shard and the row its events
+        start at in the new one) renames, in the same catalog transaction, what names their
+        events by shard or ``eid``. The keys file is in place before the commit (one that no
+        commit names is removed on the next open); the old files are removed after it."""
+        import pyarrow.parquet as pq
+
+        w = self.new_shard()
+        keys = self._file(KEYS_DIR, w.shard)
+        kw = pq.ParquetWriter(keys + ".tmp", KEYS_SCHEMA, compression="zstd")
+        starts: list[tuple[int, int]] = []
+        at = 0
+        try:
+            for i in shards:
+                events = pq.read_table(self._file(EVENTS_DIR, i), columns=list(schema.FIELD_NAMES))
+                keyed = pq.read_table(self._file(KEYS_DIR, i)).select(KEYS_SCHEMA.names).cast(KEYS_SCHEMA)
+                if keyed.num_rows != events.num_rows:
+                    raise CaseFormatError(f"{self.path}: shard {i}: {keyed.num_rows} keys for {events.num_rows} events")
+                starts.append((i, at))
+                at += events.num_rows
+                w.write(events)
+                kw.write_table(keyed)
+            w.close()
+            kw.close()
+            os.replace(keys + ".tmp", keys)
+        except BaseException:
+            w.abort()
+            kw.close()
+            _remove(keys + ".tmp")
+            raise
+
+        def renamed() -> None:
+            self.engine.execute("DELETE FROM shards WHERE list_contains(?, id)", [shards])
+            self.engine.execute("UPDATE shards SET keys = true, observed = true, identified = true WHERE id = ?",
+                                [w.shard])
+            self.engine.execute("UPDATE record_ranges SET shard = ? WHERE list_contains(?, shard)", [w.shard, shards])
+            rename(w.shard, starts)
+
+        self.commit_shard(w, renamed)
+        for i in shards:
+            _remove(self._file(EVENTS_DIR, i))
+            _remove(self._file(KEYS_DIR, i))
+        return w.shard
 
     def clean_staging(self) -> None:
         """Remove the staging files of this run's uncommitted shards (a failed ingest)."""

@@ -444,3 +444,34 @@ def test_elastics_own_python_client_sends_to_wormsign(tmp_path: Path) -> None:
             st = wait_idle(cl, token)
     assert st["requests"] == 3 and st["writer"]["events_stored"] == 250
     assert sorted(i for i, _ in _events(case)) == sorted(event_id(d) for d in docs)
+
+
+def test_a_long_stream_keeps_few_shards_and_the_same_incidents(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cycle commits a shard; merged once there are more than ``compact_shards`` of them,
+    the stream ends with few shards and the incidents of the same stream left unmerged."""
+    conf = {**live_mod.settings(), "hunt_min_interval_s": 0, "read_gap_s": 0}
+    docs = demo_docs()
+    size = len(docs) // 12 + 1
+    results = []
+    for most in (3, 10_000):
+        monkeypatch.setattr(live_mod, "settings", lambda c={**conf, "compact_shards": most}: c)
+        case, token = _new_case(tmp_path / str(most))
+        with serving(case, token) as url, httpx.Client(base_url=url, timeout=60, auth=("elastic", token)) as cl:
+            for i in range(0, len(docs), size):  # one request a cycle: wait for it to be hunted
+                assert cl.post("/_bulk", content=bulk_body(docs[i:i + size]),
+                               headers={"Content-Type": "application/x-ndjson"}).json()["errors"] is False
+                st = wait_idle(cl, token)
+            cl.auth = None
+            cl.headers["Authorization"] = f"Bearer {token}"
+            results.append((_incidents(cl), cl.get("/api/alerts", params={"limit": 1}).json()["total"]))
+        with Case.open(str(case), read_only=True) as c:
+            shards = len(c.shard_ids())
+        assert st["writer"]["commits"] >= 12 and st["writer"]["hunts"] >= 12
+        if most == 3:
+            assert st["writer"]["shards_merged"] >= 4 and shards <= 4, (st["writer"], shards)
+        else:
+            assert st["writer"]["shards_merged"] == 0 and shards >= 12
+        assert len(_events(case)) == len(docs)
+    assert results[0] == results[1]
+    assert any(i["type"] == "outbreak" for i in results[0][0])

@@ -80,7 +80,7 @@ class LiveWriter:
         self._fails: tuple[Pos, int] = (Pos(0, 0), 0)  # commits failed in a row at one position
         self.stats: dict[str, Any] = {
             "commits": 0, "frames": 0, "duplicate_frames": 0, "events_stored": 0, "records_rejected": 0,
-            "copies_dropped": 0,
+            "copies_dropped": 0, "shards_merged": 0,
             "last_commit_at": None, "hunts": 0, "last_hunt_at": None, "last_hunt_s": None,
             "hunted_to": None, "last_error": None,
             "cycles": 0, "seconds": {"open": 0.0, "commit": 0.0, "hunt": 0.0},  # in all cycles
@@ -177,6 +177,7 @@ class LiveWriter:
             if self._hunt_wanted and time.monotonic() - self._last_hunt >= float(self.conf["hunt_min_interval_s"]):
                 self._hunt(case)
                 hunted = True
+                self._compact(case)
         t3 = time.monotonic()
         spent = self.stats["seconds"]
         spent["open"] += t1 - t0
@@ -228,6 +229,17 @@ class LiveWriter:
         self.stats["copies_dropped"] += report.stats.copies
         self.stats["last_commit_at"] = datetime.now(UTC).isoformat()
         return report.stats.stored > 0
+
+    def _compact(self, case: Case) -> None:
+        """Merge the small shards the cycles left once there are more than ``compact_shards`` of
+        them (resolved: a renaming, :func:`wormsign.resolve.compact`), so that a stream of a day
+        is not tens of thousands of files every query opens."""
+        from wormsign.resolve import compact
+
+        merged = compact(case, most=int(self.conf.get("compact_shards", 64)))
+        if merged:
+            self.stats["shards_merged"] += merged
+            log.info("live ingest: %d small shards merged into one", merged)
 
     def _hunt(self, case: Case) -> None:
         from wormsign.hunt import hunt

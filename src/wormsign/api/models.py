@@ -232,6 +232,8 @@ class LiveWriter(_Out):
     records_rejected: int
     copies_dropped: int = Field(0, description="records the case already held (same channel, computer, record id "
                                                "and time: a resent request regrouped), not stored again")
+    shards_merged: int = Field(0, description="small shards the cycles committed, merged after hunts "
+                                              "(more than compact_shards of them become one)")
     last_commit_at: str | None = None
     hunts: int
     last_hunt_at: str | None = None
