@@ -142,3 +142,45 @@ def test_every_table_that_names_events_is_renamed(streamed: tuple[Path, list[Pat
             "AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main')")}
     known = {*resolve.EID_COLUMNS, *((t, "shard") for t in resolve._PER_SHARD), ("record_ranges", "shard")}
     assert found and found <= known, found - known
+
+
+@pytest.mark.parametrize("stage", ["commit", "committed"])
+def test_a_merge_killed_leaves_one_case_or_the_other(streamed: tuple[Path, list[Path]], stage: str) -> None:
+    """``kill -9`` before the merge's catalog commit (the old shards stay, the new keys file is
+    removed) or after it (the new shard still in staging: finished on the next open)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tmp, _ = streamed
+    case_dir, mark = tmp / f"killed-{stage}", tmp / f"pause-{stage}"
+    shutil.copytree(tmp / "stream", case_dir)
+    with Case.open(str(case_dir)) as case:
+        before = case.shard_ids()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORMSIGN_TEST_")}
+    env.update(WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
+    code = ("import sys; from wormsign import resolve; from wormsign.store import Case\n"
+            "with Case.open(sys.argv[1]) as c: resolve.compact(c, most=4)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(case_dir)], env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not mark.exists():
+            assert proc.poll() is None, "the merge ended before its pause"
+            assert time.monotonic() < deadline, "the merge did not reach its pause"
+            time.sleep(0.05)
+        os.kill(int(mark.read_text()), signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Case.open(str(case_dir)) as case:  # a writer's open finishes or removes what is left
+        shards = case.shard_ids()
+        assert shards == before if stage == "commit" else len(shards) == 1
+        names = {p.name for p in (case_dir / "events").iterdir()}
+        assert names == {p.name for p in (case_dir / "keys").iterdir()} and len(names) == len(shards)
+        assert not list((case_dir / "staging").iterdir())
+        assert resolve.ensure_resolved(case) is None
+    with Case.open(str(tmp / "stream")) as a, Case.open(str(case_dir)) as b:
+        _compare(a, b)
