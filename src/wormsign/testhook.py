@@ -7,7 +7,9 @@ test can kill it there with SIGKILL (tests/ingest/test_kill.py). The stages:
 
 ``parse``    ingest: a worker's shard written to staging, not committed, the parser processes at work
 ``commit``   ingest: a shard's ``shards``, ``sources`` and ``rejects`` rows written, before the COMMIT
-``committed`` ingest: a shard committed in the catalog, its file not yet moved out of staging
+             (also a merge of resolved shards, :func:`wormsign.resolve.compact`: renamed, not committed)
+``committed`` ingest: a shard committed in the catalog, its file not yet moved out of staging (also
+             a merge)
 ``resolve``  resolution: the host identities committed, no event enriched yet (1st); each batch
              of enriched events committed, the case not yet marked resolved (2nd, 3rd, ...)
 """
