@@ -11,7 +11,8 @@ start their copy as the source started its own, the file's name aside: ``rundll3
 Only hosts that could root an outbreak are looked at, earliest first: they pushed files that bear
 no deployment tool's footprint (:mod:`wormsign.graph.deploy`) to ``deploy_min_hosts`` or more
 hosts, they are neither a learned nor an allowlisted deployer nor tied already (brute force, C2: no
-more evidence needed), and no self-copying host found before reached them (they are its tree's).
+more evidence needed), and no self-copying host found before reached them (they are its tree's); at
+most ``self_copy_max_hosts`` chains are read (one query each), the earliest pushers first.
 """
 
 from __future__ import annotations
@@ -120,9 +121,13 @@ def self_copies(case: Case, edges: list[dict[str, Any]], base: Baseline, ties: d
         started[(host, name)].add(cmd)
     out: dict[str, datetime] = {}
     covered: set[str] = set()  # hosts a self-copying host reached: its outbreak's, not roots
+    looked = 0
     for src, es in sorted(found.items(), key=lambda kv: (min(e["ts"] for e in kv[1]), kv[0])):
         if src in covered:
             continue
+        looked += 1
+        if looked > int(cfg["self_copy_max_hosts"]):  # a bound on the chains read, earliest first
+            break
         first = min(e["ts"] for e in es)
         chain = access.initial_access(case, src, first, cfg)
         runs = [s for s in chain if s.get("step") == "process"]
