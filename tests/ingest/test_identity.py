@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from wormsign.cli import app
 from wormsign.ingest import ingest_paths
+from wormsign.ingest.pipeline import ChunkResult
+from wormsign.ingest.pipeline import _parse_chunk as parse_chunk
 from wormsign.store import Case
 
 LM = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "evtx-attack-samples" / "Lateral Movement"
@@ -132,3 +134,66 @@ def test_copies_are_found_after_small_shards_were_merged(tmp_path: Path) -> None
         copy = header_copy(files[3], tmp_path / "copy.evtx")
         rep = ingest_paths([str(copy)], case, workers=1)
         assert rep.stats.stored == 0 and rep.stats.copies > 0 and _count(case) == stored
+
+
+def _stored_rows(case: Case) -> list[tuple[object, ...]]:
+    return case.rows("""SELECT regexp_extract("src.file", '[^/]+$'), "src.record", eid
+                        FROM events ORDER BY eid""")
+
+
+def test_copies_held_in_memory_and_written_first_are_the_same(logs: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group of small files is checked while its rows are in memory (identity.Staged); past its
+    limit the shard is written and checked on file. Both leave out the same rows."""
+    from wormsign.ingest import identity
+
+    header_copy(logs / COPY, logs / "zz-copy.evtx")
+    header_copy(logs / SAME_HOST, logs / "b-same-host-copy.evtx")
+    out = {}
+    for hold in (identity.HOLD_ROWS, 10):
+        monkeypatch.setattr(identity, "HOLD_ROWS", hold)
+        with Case.open(str(tmp_path / f"case-{hold}")) as case:
+            first = ingest_paths([str(logs)], case, workers=1)
+            backup = tmp_path / f"backup-{hold}"
+            backup.mkdir()
+            again = ingest_paths([str(header_copy(logs / OTHER_HOST, backup / "o.evtx"))], case, workers=1)
+            out[hold] = (_stored_rows(case), first.stats.copies, again.stats.copies,
+                         case.rows("SELECT regexp_extract(file, '[^/]+$'), stored FROM sources ORDER BY 1"),
+                         case.rows("SELECT channel, computer, lo, hi FROM record_ranges ORDER BY ALL"))
+    held, written = out.values()
+    assert held == written
+    assert held[1] == 869 + 30 and held[2] == 34
+
+
+def _wait_for_a_later_chunk(chunk: list, strict: bool, root: str, shard: int, *args: object) -> ChunkResult:
+    """A parser that, on the chunk of COPY, first waits for a later chunk's shard to be written."""
+    import time
+
+    if any(s.name.endswith(COPY) for s in chunk):
+        staging = Path(root) / "staging"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                p.name != f"part-{shard:08d}.parquet" for p in staging.glob("part-*.parquet")):
+            time.sleep(0.01)
+    return parse_chunk(chunk, strict, root, shard, *args)  # type: ignore[arg-type]
+
+
+def test_workers_keep_the_first_copy_in_walk_order(logs: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks are committed in walk order: the copy kept is the first one walked, as with one
+    worker, even when the chunk holding it finishes last."""
+    from wormsign.ingest import pipeline
+
+    header_copy(logs / COPY, logs / "zz-copy.evtx")
+    with Case.open(str(tmp_path / "one")) as case:
+        ingest_paths([str(logs)], case, workers=1)
+        one = case.rows("SELECT regexp_extract(file, '[^/]+$'), stored FROM sources ORDER BY 1")
+        events = [r[:2] for r in _stored_rows(case)]
+    monkeypatch.setattr(pipeline, "_chunks", lambda todo, workers: [[s] for s in todo])  # a file a chunk
+    monkeypatch.setattr(pipeline, "_parse_chunk", _wait_for_a_later_chunk)
+    with Case.open(str(tmp_path / "two")) as case:
+        rep = ingest_paths([str(logs)], case, workers=2)
+        assert rep.stats.copies == 869
+        assert case.rows("SELECT regexp_extract(file, '[^/]+$'), stored FROM sources ORDER BY 1") == one
+        assert dict(one)[COPY] == 869 and dict(one)["zz-copy.evtx"] == 0
+        assert [r[:2] for r in _stored_rows(case)] == events

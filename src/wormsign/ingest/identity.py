@@ -18,10 +18,18 @@ lines, whose ``src.record`` is a line number) are left alone.
 
 ``keep=True`` (``wormsign ingest --keep-copies``) stores copies as distinct events: the bench's
 replicated corpora are copies made distinct by their header bytes on purpose.
+
+Where the shard's rows are still in memory (:class:`Staged`: a group of small files, up to a row
+group's worth), the same checks run on the Arrow table before the shard is written (its ranges
+and repeats in Arrow, the overlapping stored records fetched by one query), so that copies are
+never written and read back: on the 593 files of hayabusa-sample-evtx, whose exports share records,
+writing the shard again took a third of the ingest. A worker takes out its shard's own repeats so;
+the parent, which holds the catalog, then compares it with the stored shards only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -29,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from wormsign import schema
-from wormsign.store import EID, Case, ShardWriter
+from wormsign.store import EID, ROW_GROUP_ROWS, Case, ShardWriter
 
 #: Readers whose ``src.record`` is the EVTX record id.
 FORMATS = ("evtx", "evtx-json")
@@ -71,27 +79,40 @@ def _overlapping(case: Case, ranges: list[Range]) -> list[tuple[int, Range]]:
     return [(int(r[0]), (r[1], r[2], int(r[3]), int(r[4]))) for r in rows]
 
 
-def _copies(case: Case, path: str, overlap: list[tuple[int, Range]]) -> dict[int, str]:
-    """eid -> file digest of the rows of the shard at ``path`` that are copies: of a record of an
-    overlapping stored shard, or of an earlier row of the same shard."""
+def _stored(case: Case, overlap: list[tuple[int, Range]]) -> tuple[list[str], str, list[Any]]:
+    """The files of the stored shards that ``overlap`` names, and the condition (with its
+    parameters) that picks the records of its ranges."""
     stored = {int(r[0]) for r in case.rows("SELECT id FROM shards")}
     want = {s for s, _ in overlap}
     # a range whose shard was merged away (Case.compact) is looked for in every shard
     files = case.event_files(stored if want - stored else want & stored)
+    cond = " OR ".join(
+        "(coalesce(\"event.dataset\", '') = ? AND coalesce(\"host.name\", '') = ? "
+        "AND \"src.record\" BETWEEN ? AND ?)" for _ in overlap)
+    params: list[Any] = []
+    for _, (ch, comp, lo, hi) in overlap:
+        params += [ch, comp, lo, hi]
+    return files, cond, params
+
+
+def _copies(case: Case, path: str, overlap: list[tuple[int, Range]], *,
+            within: bool = True) -> dict[int, str]:
+    """eid -> file digest of the rows of the shard at ``path`` that are copies: of a record of an
+    overlapping stored shard, or (``within``) of an earlier row of the same shard."""
     parts = [f"""SELECT eid, dg FROM (SELECT eid, "src.digest" AS dg,
                      row_number() OVER (PARTITION BY ch, comp, rec, ts ORDER BY eid) AS n
-                 FROM (SELECT eid, "src.digest", {_KEY} FROM {_parquet(path)} WHERE {_WHERE})) WHERE n > 1"""]
+                 FROM (SELECT eid, "src.digest", {_KEY} FROM {_parquet(path)} WHERE {_WHERE})) WHERE n > 1"""
+             ] if within else []
     params: list[Any] = []
-    if overlap and files:
-        cond = " OR ".join(
-            "(coalesce(\"event.dataset\", '') = ? AND coalesce(\"host.name\", '') = ? "
-            "AND \"src.record\" BETWEEN ? AND ?)" for _ in overlap)
-        for _, (ch, comp, lo, hi) in overlap:
-            params += [ch, comp, lo, hi]
+    files, cond, cparams = _stored(case, overlap) if overlap else ([], "", [])
+    if files:
+        params += cparams
         parts.append(f"""SELECT eid, "src.digest" AS dg FROM (SELECT eid, "src.digest", {_KEY}
                              FROM {_parquet(path)} WHERE {_WHERE}) n
                          SEMI JOIN (SELECT {_KEY} FROM {_files(files)} WHERE {_WHERE} AND ({cond})) o
                          ON n.ch = o.ch AND n.comp = o.comp AND n.rec = o.rec AND n.ts = o.ts""")
+    if not parts:
+        return {}
     rows = case.rows(" UNION ".join(parts), params)
     return {int(e): str(d) for e, d in rows}
 
@@ -107,25 +128,175 @@ def _rewrite(case: Case, shard: ShardWriter, drop: set[int]) -> None:
     shard.rows = fresh.close()
 
 
-def drop_copies(case: Case, shard: ShardWriter | None, *, keep: bool = False) -> tuple[dict[str, int], list[Range]]:
+def drop_copies(case: Case, shard: ShardWriter | None, *, keep: bool = False,
+                checked: Checked | None = None) -> tuple[dict[str, int], list[Range]]:
     """Take the copies of stored records out of a closed, uncommitted shard. Returns the copies
-    left out per file digest, and the shard's ranges (for :func:`record`)."""
+    left out per file digest, and the shard's ranges (for :func:`record`). ``checked``: what
+    :class:`Staged` found while the rows were in memory (only what it left is done here)."""
     if shard is None or not shard.rows:
-        return {}, []
-    ranges, twice = shard_ranges(case, shard.path)
+        return ({}, []) if checked is None else (dict(checked.copies), checked.ranges)
+    if checked is None:
+        ranges, twice = shard_ranges(case, shard.path)
+        per: dict[str, int] = {}
+    else:
+        ranges, twice, per = checked.ranges, False, dict(checked.copies)
+        if checked.stored:
+            return per, ranges
     if keep or not ranges:
-        return {}, ranges
+        return per, ranges
     overlap = _overlapping(case, ranges)
     if not overlap and not twice:
-        return {}, ranges
-    copies = _copies(case, shard.path, overlap)
+        return per, ranges
+    copies = _copies(case, shard.path, overlap, within=checked is None)
     if not copies:
-        return {}, ranges
+        return per, ranges
     _rewrite(case, shard, set(copies))
-    per: dict[str, int] = {}
     for d in copies.values():
         per[d] = per.get(d, 0) + 1
     return per, ranges
+
+
+# -- the same checks on rows still in memory -------------------------------------------------
+
+_IDENTIFIED = pa.array(FORMATS, pa.string())
+_KEYS = ["ch", "comp", "rec", "ts"]
+
+
+@dataclass(slots=True)
+class Checked:
+    """What :class:`Staged` found in memory: the shard's ranges, the copies it took out per file
+    digest, and whether the stored shards were compared too (else only the shard's own rows)."""
+
+    ranges: list[Range] = field(default_factory=list)
+    copies: dict[str, int] = field(default_factory=dict)
+    stored: bool = False
+
+
+def key_table(table: pa.Table) -> pa.Table:
+    """The identity of each row of ``table`` that has one (``_KEY``'s columns, ``dg`` its file's
+    digest, ``row`` its place in ``table``)."""
+    have = pc.and_(pc.is_in(table.column("src.format"), value_set=_IDENTIFIED),
+                   pc.is_valid(table.column("src.record")))
+    keys = pa.table({
+        "ch": pc.fill_null(table.column("event.dataset"), ""),
+        "comp": pc.fill_null(table.column("host.name"), ""),
+        "rec": table.column("src.record"),
+        "ts": table.column("ts"),
+        "dg": table.column("src.digest"),
+        "row": pa.array(range(table.num_rows), pa.int64()),
+    })
+    return keys.filter(have)
+
+
+def key_ranges(keys: pa.Table) -> list[Range]:
+    """:func:`shard_ranges`'s ranges, of a :func:`key_table`."""
+    if not keys.num_rows:
+        return []
+    g = keys.group_by(["ch", "comp"], use_threads=False).aggregate([("rec", "min"), ("rec", "max")])
+    return list(zip(g.column("ch").to_pylist(), g.column("comp").to_pylist(),
+                    g.column("rec_min").to_pylist(), g.column("rec_max").to_pylist(), strict=True))
+
+
+def _repeats(keys: pa.Table) -> pa.Table:
+    """The rows of ``keys`` that repeat an earlier row's identity (the first of each is kept)."""
+    first = keys.group_by(_KEYS, use_threads=False).aggregate([("row", "min")])
+    if first.num_rows == keys.num_rows:
+        return keys.slice(0, 0)
+    both = keys.join(first, keys=_KEYS, use_threads=False)
+    return both.filter(pc.not_equal(both.column("row"), both.column("row_min")))
+
+
+def _of_stored(case: Case, keys: pa.Table, overlap: list[tuple[int, Range]]) -> pa.Table:
+    """The rows of ``keys`` whose record a stored shard holds (those ``overlap`` names)."""
+    files, cond, params = _stored(case, overlap)
+    if not files:
+        return keys.slice(0, 0)
+    old = case.query(f"SELECT DISTINCT {_KEY} FROM {_files(files)} WHERE {_WHERE} AND ({cond})", params)
+    if not old.num_rows:
+        return keys.slice(0, 0)
+    old = old.cast(keys.select(_KEYS).schema)
+    return keys.join(old, keys=_KEYS, join_type="left semi", use_threads=False)
+
+
+def take_copies(table: pa.Table, case: Case | None, *, keep: bool = False) -> tuple[pa.Table, Checked]:
+    """``table`` (a shard's rows, in order) without its copies: the rows that repeat an earlier
+    row, and, with ``case``, the rows whose record a stored shard holds (what :func:`drop_copies`
+    does to a written shard). A worker, which has no catalog, passes no case."""
+    keys = key_table(table)
+    done = Checked(key_ranges(keys), {}, case is not None)
+    if keep or not done.ranges:
+        return table, done
+    out = [_repeats(keys)]
+    if case is not None:
+        overlap = _overlapping(case, done.ranges)
+        if overlap:
+            out.append(_of_stored(case, keys, overlap))
+    drop = pa.concat_tables([t.select(["row", "dg"]) for t in out])
+    if not drop.num_rows:
+        return table, done
+    rows = pc.unique(drop.column("row"))
+    counts = pc.value_counts(drop.take(pc.index_in(rows, drop.column("row"))).column("dg"))
+    done.copies = dict(zip(counts.field(0).to_pylist(), counts.field(1).to_pylist(), strict=True))
+    if len(rows) > 64:
+        every = pa.array(range(table.num_rows), pa.int64())
+        return table.filter(pc.invert(pc.is_in(every, value_set=rows))), done
+    # few copies: the rows between them as slices (the filter copies every column, raw included)
+    parts, at = [], 0
+    for i in sorted(rows.to_pylist()):
+        parts.append(table.slice(at, i - at))
+        at = i + 1
+    parts.append(table.slice(at))
+    return pa.concat_tables(parts), done
+
+
+#: Rows a :class:`Staged` shard holds in memory (as many as a ShardWriter holds before it writes).
+HOLD_ROWS = ROW_GROUP_ROWS
+
+
+class Staged:
+    """A shard being written whose rows are held in memory until it closes, up to ``limit`` rows,
+    so that :func:`take_copies` takes the copies out before anything is written; past the limit
+    (a large file) the rows go to the file as they come, and :func:`drop_copies` checks it whole."""
+
+    def __init__(self, writer: ShardWriter, limit: int | None = None) -> None:
+        self.writer = writer
+        self.limit = HOLD_ROWS if limit is None else limit
+        self.shard, self.path = writer.shard, writer.path
+        self._tables: list[pa.Table] = []
+        self._rows = 0
+        self.spilled = False
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        if self.spilled:
+            self.writer.write(table)
+            return
+        self._tables.append(table)
+        self._rows += table.num_rows
+        if self._rows > self.limit:
+            for t in self._tables:
+                self.writer.write(t)
+            self._tables, self.spilled = [], True
+
+    def close(self, case: Case | None, *, keep: bool = False) -> Checked | None:
+        """Write the shard; what was found in memory (None: it spilled, nothing was checked)."""
+        checked = None
+        if self._tables:
+            table = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
+            self._tables = []
+            table, checked = take_copies(table, case, keep=keep)
+            self.writer.write(table)
+        self.writer.close()
+        return checked
+
+    @property
+    def rows(self) -> int:
+        return self.writer.rows
+
+    def abort(self) -> None:
+        self._tables = []
+        self.writer.abort()
 
 
 def record(case: Case, shard: int, ranges: list[Range]) -> None:

@@ -21,6 +21,7 @@ import threading
 import time
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -152,19 +153,23 @@ class ChunkResult:
     shard: int
     rows: int = 0  # rows in the shard (0: no file)
     error: str | None = None  # set when strict mode stopped on a file of the chunk
+    checked: identity.Checked | None = None  # the shard's own copies taken out (None: not checked)
 
 
-def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int, opts: Options = Options()) -> ChunkResult:
+def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int, opts: Options = Options(),
+                 keep_copies: bool = False) -> ChunkResult:
     """Worker side: parse a chunk of sources and write their rows, converted to Arrow here, into
-    a shard of its own in the case's staging folder; the parent only commits it."""
+    a shard of its own in the case's staging folder (the records it holds twice taken out first:
+    ingest/identity.py); the parent only compares it with the stored shards and commits it."""
     out = ChunkResult([], shard)
-    writer = ShardWriter(root, shard)
+    writer = identity.Staged(ShardWriter(root, shard))
     batch = Batch(writer.write, BATCH_ROWS)
     try:
         for source in chunk:
             out.results.append(_parse(source, strict, batch, opts))
         batch.drain()  # the rows, and the truncation counts of the results, are final here
-        out.rows = writer.close()
+        out.checked = writer.close(None, keep=keep_copies)
+        out.rows = writer.rows
     except IngestError as exc:
         out.error = str(exc)
         writer.abort()
@@ -323,11 +328,13 @@ class _Writer:
     """
 
     def __init__(self, case: Case, report: IngestReport, progress: Progress | None,
-                 max_rows: int = 200_000, max_files: int = 500, keep_copies: bool = False) -> None:
+                 max_rows: int = 100_000, max_files: int = 500, keep_copies: bool = False) -> None:
         self.case, self.report, self.progress = case, report, progress
         self.keep_copies = keep_copies
+        # A group of small files commits at ``max_rows``: below the rows a shard holds in memory
+        # (identity.Staged), so that its copies are taken out before it is written.
         self.max_rows, self.max_files = max_rows, max_files
-        self._shard: ShardWriter | None = None
+        self._shard: identity.Staged | None = None
         self._group_rows = 0
         self._results: list[FileResult] = []
         #: Rows of the files parsed in this process, converted together (see :class:`Batch`).
@@ -351,7 +358,7 @@ class _Writer:
         if table.num_rows == 0:
             return
         if self._shard is None:
-            self._shard = self.case.new_shard()
+            self._shard = identity.Staged(self.case.new_shard())
         self._shard.write(table)
         self._group_rows += table.num_rows
 
@@ -370,11 +377,17 @@ class _Writer:
         if not self._results:
             return
         results, self._results = self._results, []
-        shard, self._shard = self._shard, None
-        if shard is not None:
-            shard.close()
+        staged, self._shard = self._shard, None
         self._group_rows = 0
-        self._commit(shard, results)
+        if staged is None:
+            self._commit(None, results)
+            return
+        try:
+            checked = staged.close(self.case, keep=self.keep_copies)
+        except BaseException:
+            staged.abort()
+            raise
+        self._commit(staged.writer, results, checked)
 
     def commit_chunk(self, res: ChunkResult) -> None:
         """A worker's shard and the results of its files, committed together."""
@@ -386,12 +399,14 @@ class _Writer:
         if res.rows:
             shard = ShardWriter(self.case.root, res.shard)
             shard.rows = res.rows
-        self._commit(shard, res.results)
+        self._commit(shard, res.results, res.checked)
 
-    def _commit(self, shard: ShardWriter | None, results: list[FileResult]) -> None:
+    def _commit(self, shard: ShardWriter | None, results: list[FileResult],
+                checked: identity.Checked | None = None) -> None:
         """A closed shard (or none) and the ``sources`` rows of its files, in one commit; the
-        copies of records the case already holds are taken out of the shard first."""
-        copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies)
+        copies of records the case already holds are taken out of the shard first (``checked``:
+        what was found while its rows were in memory)."""
+        copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies, checked=checked)
         for res in results:
             n = copies.get(res.source.digest or "", 0)
             res.stats.stored -= n
@@ -484,37 +499,43 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
         # The digests are taken by threads (SHA-256 and reading release the GIL) while the parser
         # processes parse the chunks already known to be new: in the parent before any parsing,
         # they kept the parsers waiting. Chunks are deduplicated in walk order, so the first of
-        # two equal files is the one kept, as with one worker.
+        # two equal files is the one kept, as with one worker; and they are committed in walk
+        # order (a chunk done early waits for those before it), so the first copy of a record
+        # is the one kept too (ingest/identity.py), whichever parser process finished first.
         with (ThreadPoolExecutor(workers) as digester,
               ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool):
             digests = [digester.submit(digest, s) for s in found]
             plan = [list(c) for c in reversed(_chunks(found, workers))]
             at = 0  # sources of ``found`` deduplicated so far
             pending: set[Future[ChunkResult]] = set()
+            order: deque[Future[ChunkResult]] = deque()  # submitted, not committed, in walk order
             names: dict[Future[ChunkResult], str] = {}
             try:
-                while plan or pending:
-                    while plan and len(pending) < workers * 2:
+                while plan or order:
+                    while plan and len(pending) < workers * 2 and len(order) < workers * 4:
                         chunk = plan.pop()
                         ds = [f.result() for f in digests[at:at + len(chunk)]]
                         at += len(chunk)
                         chunk = _new(chunk, ds, seen, report)
                         if not chunk:
                             continue
-                        fut = pool.submit(_parse_chunk, chunk, strict, case.root, case.new_shard().shard, opts)
+                        shard = case.new_shard().shard
+                        fut = pool.submit(_parse_chunk, chunk, strict, case.root, shard, opts, keep_copies)
                         more = f" (+{len(chunk) - 1} files)" if len(chunk) > 1 else ""
                         names[fut] = chunk[0].name + more
                         pending.add(fut)
-                    if not pending:
-                        continue
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        try:
-                            res = fut.result()
-                        except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
-                            raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
-                        if res.error:
-                            raise IngestError(res.error)
+                        order.append(fut)
+                    if pending:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:  # a failure stops the run as soon as it is known
+                            try:
+                                res = fut.result()
+                            except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
+                                raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
+                            if res.error:
+                                raise IngestError(res.error)
+                    while order and order[0].done():
+                        res = order.popleft().result()
                         pause("parse")  # crash tests: a shard written, not committed; workers parsing
                         out.commit_chunk(res)
             except BaseException:
