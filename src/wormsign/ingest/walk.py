@@ -131,11 +131,13 @@ def digest(source: Source) -> str:
     """SHA-256 of the source's content (decompressed)."""
     h = hashlib.sha256()
     n = 0
+    buf = bytearray(1 << 20)  # one buffer read into again and again: no new bytes object a block
+    view = memoryview(buf)
     try:
         with source.open() as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-                n += len(chunk)
+            while k := fh.readinto(buf):
+                h.update(view[:k])
+                n += k
     except (OSError, EOFError, RuntimeError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
         # A truncated or damaged archive still gets a stable key: what could be read plus the
         # error. When nothing could be read there is no content to tell two files apart: the
