@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from wormsign import schema
-from wormsign.store import EID, ROW_GROUP_ROWS, Case, ShardWriter
+from wormsign.store import EID, ROW_GROUP_ROWS, SHARD_BITS, Case, ShardWriter
 
 #: Readers whose ``src.record`` is the EVTX record id.
 FORMATS = ("evtx", "evtx-json")
@@ -147,7 +147,13 @@ def drop_copies(case: Case, shard: ShardWriter | None, *, keep: bool = False,
     overlap = _overlapping(case, ranges)
     if not overlap and not twice:
         return per, ranges
-    copies = _copies(case, shard.path, overlap, within=checked is None)
+    if checked is not None and checked.keys is not None:  # the shard's own identities: no read of it
+        found = _of_stored(case, checked.keys, overlap)
+        base = shard.shard << SHARD_BITS
+        copies = {base + r: d for r, d in zip(found.column("row").to_pylist(), found.column("dg").to_pylist(),
+                                                strict=True)}
+    else:
+        copies = _copies(case, shard.path, overlap, within=checked is None)
     if not copies:
         return per, ranges
     _rewrite(case, shard, set(copies))
@@ -170,6 +176,9 @@ class Checked:
     ranges: list[Range] = field(default_factory=list)
     copies: dict[str, int] = field(default_factory=dict)
     stored: bool = False
+    #: the identities of the rows written (:func:`key_table` of the shard), for the parent's
+    #: comparison with the stored shards when ``stored`` is False (None: not known)
+    keys: pa.Table | None = None
 
 
 def key_table(table: pa.Table) -> pa.Table:
@@ -231,6 +240,8 @@ def take_copies(table: pa.Table, case: Case | None, *, keep: bool = False) -> tu
         overlap = _overlapping(case, done.ranges)
         if overlap:
             out.append(_of_stored(case, keys, overlap))
+    else:
+        done.keys = keys
     drop = pa.concat_tables([t.select(["row", "dg"]) for t in out])
     if not drop.num_rows:
         return table, done
@@ -239,14 +250,18 @@ def take_copies(table: pa.Table, case: Case | None, *, keep: bool = False) -> tu
     done.copies = dict(zip(counts.field(0).to_pylist(), counts.field(1).to_pylist(), strict=True))
     if len(rows) > 64:
         every = pa.array(range(table.num_rows), pa.int64())
-        return table.filter(pc.invert(pc.is_in(every, value_set=rows))), done
-    # few copies: the rows between them as slices (the filter copies every column, raw included)
-    parts, at = [], 0
-    for i in sorted(rows.to_pylist()):
-        parts.append(table.slice(at, i - at))
-        at = i + 1
-    parts.append(table.slice(at))
-    return pa.concat_tables(parts), done
+        table = table.filter(pc.invert(pc.is_in(every, value_set=rows)))
+    else:
+        # few copies: the rows between them as slices (the filter copies every column, raw included)
+        parts, at = [], 0
+        for i in sorted(rows.to_pylist()):
+            parts.append(table.slice(at, i - at))
+            at = i + 1
+        parts.append(table.slice(at))
+        table = pa.concat_tables(parts)
+    if done.keys is not None:
+        done.keys = key_table(table)  # the rows moved up
+    return table, done
 
 
 #: Rows a :class:`Staged` shard holds in memory (as many as a ShardWriter holds before it writes).
