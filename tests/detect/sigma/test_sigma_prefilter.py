@@ -144,3 +144,35 @@ def test_left_out_rules_change_no_alert(tmp_path: Path, monkeypatch: pytest.Monk
     every = run_sigma(case, [str(rules)], builtin=False)
     assert len(ran[0]) == 5 and every.alerts == got.alerts
     case.close()
+
+
+def test_guards_pick_rare_atoms_and_change_no_alert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    others = [f"c:\\a\\tool{i}.exe" for i in range(8)]
+    t = prefilter.Texts({"image": ["c:\\a\\certutil.exe", "c:\\a\\cmd.exe", *others],
+                         "commandline": ["certutil -urlcache x", "cmd /c y", *others]})
+    col = {"image": '"~Image"', "commandline": '"~CommandLine"'}
+    need = ["all", [["suf", "Image", "\\certutil.exe"], ["any", [["has", "CommandLine", "-urlcache"],
+                                                                 ["has", "CommandLine", "nothere"]]]]]
+    got = prefilter.guard(need, t, col)
+    assert got in ("suffix(\"~Image\", '\\certutil.exe')", "contains(\"~CommandLine\", '-urlcache')")
+    assert prefilter.guard(["has", "Image", "c:\\a\\"], t, col) is None  # in every value: no use
+    assert prefilter.guard(["any", [["has", "Other", "x"]]], t, col) is None  # a field not fetched
+    assert prefilter.guard(["has", "CommandLine", "it's"], t, col) is None  # absent: no guard needed
+    monkeypatch.setenv("WORMSIGN_CACHE", str(tmp_path / "cache"))
+    rules = tmp_path / "rules"
+    write_rules(rules, RULES)
+    case = _case(tmp_path / "c")
+    plain = run_sigma(case, [str(rules)], builtin=False)
+    written: list[dict[int, str]] = []
+    match = scan._match
+
+    def spy(*a: Any, **k: Any) -> Any:
+        written.append(dict(a[-1]))
+        return match(*a, **k)
+
+    monkeypatch.setattr(scan, "_match", spy)
+    monkeypatch.setattr(scan, "COSTLY", 0)  # every rule guarded where it can be
+    monkeypatch.setattr(prefilter, "GUARD_SHARE", 1.0)
+    guarded = run_sigma(case, [str(rules)], builtin=False)
+    assert written and written[0] and guarded.alerts == plain.alerts
+    case.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -105,12 +105,8 @@ def build(
     fmap = fmap or load()
     eng = case.engine
     case.drop(TABLE)
-    eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_cat (channel VARCHAR, code VARCHAR, tags VARCHAR)")
-    eng.execute("CREATE OR REPLACE TEMP TABLE sigma_ls_svc (channel VARCHAR, tags VARCHAR)")
-    for row in logsources.category_rows():
-        eng.execute("INSERT INTO sigma_ls_cat VALUES (?, ?, ?)", list(row))
-    for srow in logsources.service_rows():
-        eng.execute("INSERT INTO sigma_ls_svc VALUES (?, ?)", list(srow))
+    _table(case, "sigma_ls_cat", ("channel", "code", "tags"), logsources.category_rows())
+    _table(case, "sigma_ls_svc", ("channel", "tags"), logsources.service_rows())
 
     want = _spellings(
         n for n in names if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None
@@ -276,6 +272,15 @@ def _keep_pairs(
 
 
 def _fill_keep(case: Case, keep: set[tuple[str, str | None]]) -> None:
-    case.engine.execute("CREATE OR REPLACE TEMP TABLE sigma_keep (dataset VARCHAR, code VARCHAR)")
-    for d, c in sorted(keep, key=lambda k: (k[0], k[1] or "")):
-        case.engine.execute("INSERT INTO sigma_keep VALUES (?, ?)", [d, c])
+    _table(case, "sigma_keep", ("dataset", "code"), sorted(keep, key=lambda k: (k[0], k[1] or "")))
+
+
+def _table(case: Case, name: str, cols: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> None:
+    """A temporary table of text columns ``cols`` holding ``rows``, in one statement (the values
+    bound as parameters)."""
+    case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({', '.join(f'{c} VARCHAR' for c in cols)})")
+    got = [list(r) for r in rows]
+    for i in range(0, len(got), 500):
+        part = got[i: i + 500]
+        values = ", ".join("(" + ", ".join("?::VARCHAR" for _ in cols) + ")" for _ in part)
+        case.engine.execute(f"INSERT INTO {name} VALUES {values}", [v for r in part for v in r])

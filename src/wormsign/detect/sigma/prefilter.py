@@ -47,6 +47,8 @@ _ORDER = {"eq": 0, "pre": 1, "suf": 1, "has": 2, "any": 3, "all": 3}
 #: Searches of one field's values before its substrings of this length are gathered (Texts).
 SCREEN = 48
 GRAM = 4
+#: Bytes of a field's values sampled to estimate an atom's share (Texts.share).
+SAMPLE = 16384
 _WORD = array("I")
 
 
@@ -148,6 +150,8 @@ class Texts:
         self._grams: dict[str, set[int] | None] = {}
         self._searches: dict[str, int] = {}
         self._seen: dict[tuple[str, str, str], bool] = {}
+        self._samples: dict[str, tuple[bytes, int]] = {}
+        self._shares: dict[tuple[str, str, str], float] = {}
 
     def _text(self, field: str) -> bytes:
         """The field's values as UTF-8, :data:`SEP` around each (a UTF-8 text is in a value exactly
@@ -194,6 +198,37 @@ class Texts:
             self._seen[key] = got
         return got
 
+    def _sample(self, field: str) -> tuple[bytes, int]:
+        """Every n-th of the field's values (about :data:`SAMPLE` bytes), joined as by :meth:`_text`,
+        and how many."""
+        got = self._samples.get(field)
+        if got is None:
+            vals = sorted(self.sets[field])
+            step = max(1, len(self._text(field)) // SAMPLE)
+            part = vals[::step]
+            got = self._samples[field] = ((SEP + SEP.join(part) + SEP).encode(), len(part))
+        return got
+
+    def share(self, op: str, field: str, text: str) -> float:
+        """About which share of the field's distinct values hold the atom (1.0: not known), from a
+        sample of them."""
+        f = field.lower()
+        vals = self.sets.get(f)
+        if vals is None:
+            return 1.0
+        if not vals or not self.atom(op, field, text):
+            return 0.0
+        if op == "eq":
+            return 1 / len(vals)
+        key = (op, f, text)
+        got = self._shares.get(key)
+        if got is None:
+            t = text.encode()
+            t = _SEP + t if op == "pre" else t + _SEP if op == "suf" else t
+            blob, n = self._sample(f)
+            got = self._shares[key] = min(1.0, blob.count(t) / n)
+        return got
+
     def holds(self, n: Need) -> bool:
         """Whether some event of the group can meet the need (a rule with a failing need matches none)."""
         if n is None:
@@ -204,3 +239,54 @@ class Texts:
         if op == "any":
             return any(self.holds(p) for p in n[1])
         return self.atom(op, n[1], n[2])
+
+
+#: A guard of more atoms than this is not written (it would cost what it saves).
+GUARD_ATOMS = 6
+#: Nor one whose atoms hold on more than this share of a field's distinct values.
+GUARD_SHARE = 0.25
+_SQL = {"eq": "{col} = {lit}", "pre": "starts_with({col}, {lit})", "suf": "suffix({col}, {lit})",
+        "has": "contains({col}, {lit})"}
+
+
+def _alts(n: Need, texts: Texts) -> list[list[str]] | None:
+    """Atoms one of which holds on every event where ``n`` can (None: no such few atoms known)."""
+    if n is None:
+        return None
+    if n[0] == "any":
+        out: list[list[str]] = []
+        for p in n[1]:
+            got = _alts(p, texts)
+            if got is None:
+                return None
+            out += got
+        return out
+    if n[0] == "all":  # one operand's atoms are enough: the rarest
+        best, score = None, 0.0
+        for p in n[1]:
+            got = _alts(p, texts)
+            if got is None:
+                continue
+            s = sum(texts.share(*a) for a in got)
+            if best is None or s < score:
+                best, score = got, s
+        return best
+    if n[1].lower() not in texts.sets:
+        return None
+    return [n] if texts.atom(n[0], n[1], n[2]) else []
+
+
+def guard(n: Need, texts: Texts, column: dict[str, str]) -> str | None:
+    """A cheap SQL test (on the lower-cased columns of a group table, ``column``: lower-case field
+    name -> quoted lower-cased column) that is true on every event where the need can hold, when
+    a few rare atoms make one: the rule's own condition is then evaluated on those events only."""
+    alts = _alts(n, texts)
+    if not alts or len(alts) > GUARD_ATOMS or sum(texts.share(*a) for a in alts) > GUARD_SHARE:
+        return None
+    out = []
+    for op, field, text in alts:
+        col = column.get(field.lower())
+        if col is None or not text.isprintable():
+            return None
+        out.append(_SQL[op].format(col=col, lit="'" + text.replace("'", "''") + "'"))
+    return " OR ".join(out)

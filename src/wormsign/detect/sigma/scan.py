@@ -40,6 +40,8 @@ _META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host")
 #: Rules evaluated in one query: every group of SigmaHQ's Windows set (process_creation has 1,185)
 #: is one pass. With DuckDB's optimiser off, one query of 1,185 rules costs what three of 400 do.
 BLOCK = 2000
+#: A condition longer than this is guarded (:func:`_costly`).
+COSTLY = 2000
 #: A field's text in the case (all its values, repeats counted) above which its distinct values are
 #: not fetched for the prefilter: its needs then hold, and its rules run.
 TEXT_MAX = 16 << 20
@@ -54,10 +56,31 @@ class Scan:
     kept: int = 0  # rules the prefilter kept (prefilter.py)
 
 
+#: The order a group's matches are fetched in: time, reference (file digest and record: one
+#: event), host, source, then every field.
+_ORDER_META = ("wormsign_ts", "wormsign_ref", "wormsign_host", "wormsign_source_host")
+
+
 def _order(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """ts, ref, host, source, fields; NULL last, as ORDER BY puts it."""
     ts, host, ref, src, *rest = row
     return tuple((v is None, v if v is not None else "") for v in (ts, ref, host, src, *rest))
+
+
+def _costly(where: str) -> bool:
+    """Whether a rule's condition costs enough a row to be worth a guard (prefilter.guard): regular
+    expressions, patterns, or long chains (SigmaHQ's dearest rules on hayabusa-sample-evtx)."""
+    return len(where) > COSTLY or "regexp_matches(" in where or " LIKE " in where or " ILIKE " in where
+
+
+def _ordered(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A rule's rows, (ts, host, ref, source, *its fields) as fetched, in the total order of
+    :func:`_order`: as they are when no two share a time and reference (each row is then one
+    event, and the fetch order is that order); else sorted."""
+    keys = [(r[0], r[2]) for r in rows]
+    if all(t is not None and f is not None for t, f in keys) and all(a < b for a, b in zip(keys, keys[1:])):
+        return rows
+    return sorted(rows, key=_order)
 
 
 def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None]) -> Scan:
@@ -83,12 +106,13 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
                       | {CATEGORY_FIELD, SERVICE_FIELD}, key=str.lower)
         _fill(case, cat, svc, cols)
         at = {c.lower(): i for i, c in enumerate(cols)}
-        hits = _match(case, compiled, keys, cols, fail, out)
+        column = {c.lower(): lowered(c) for c in cols}
+        guards = {k: g for k in keys if _costly(compiled[k].where)
+                  and (g := prefilter.guard(compiled[k].need, got, column)) is not None}
+        hits = _match(case, compiled, keys, cols, fail, out, guards)
         for k, rows in hits.items():
             pick = [4 + at[n.lower()] for n in compiled[k].fields]
-            got_rows = [(r[0], r[1], r[2], r[3], *(r[i] for i in pick)) for r in rows]
-            got_rows.sort(key=_order)
-            out.rows[k] = got_rows
+            out.rows[k] = _ordered([(r[0], r[1], r[2], r[3], *(r[i] for i in pick)) for r in rows])
         case.engine.execute(f"DROP TABLE IF EXISTS {GROUP}")
     return out
 
@@ -148,19 +172,28 @@ def _fill(case: Case, cat: str | None, svc: str | None, cols: list[str]) -> None
 
 def _match(
     case: Case, compiled: dict[int, Rule], keys: list[int], cols: list[str],
-    fail: Callable[[Rule, str], None], out: Scan,
+    fail: Callable[[Rule, str], None], out: Scan, guards: dict[int, str] | None = None,
 ) -> dict[int, list[tuple[Any, ...]]]:
-    """The rows of the group table each rule matches: (ts, host, ref, source, *cols)."""
+    """The rows of the group table each rule matches: (ts, host, ref, source, *cols).
+
+    ``guards``: a rule's prefilter guard (prefilter.guard), tested before its condition; a rule
+    that fails alone with its guard is run again without it before it is reported.
+    """
+    guards = dict(guards or {})
     hits: dict[int, list[tuple[Any, ...]]] = {}
     todo = [keys[i: i + BLOCK] for i in range(0, len(keys), BLOCK)]
     sel = ", ".join([*_META, *(quote_ident(c) for c in cols)])
+    order = ", ".join(f"{c} NULLS LAST" for c in [*_ORDER_META, *(quote_ident(c) for c in cols)])
     while todo:
         part = todo.pop()
-        cases = ", ".join(f"CASE WHEN {compiled[k].where} THEN {i} END" for i, k in enumerate(part))
+        cases = ", ".join(f"CASE WHEN {compiled[k].where} THEN {i} END" if k not in guards else
+                          f"CASE WHEN {guards[k]} THEN (CASE WHEN {compiled[k].where} THEN {i} END) END"
+                          for i, k in enumerate(part))
         # MATERIALIZED: else DuckDB pushes the filter on ``m`` into the scan as a copy of the whole
         # list, and every rule is evaluated twice on every row
+        # in a total order (see the module docstring): a rule's rows come out in it, as they are kept
         sql = (f"WITH x AS MATERIALIZED (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, {sel} "
-               f"FROM {GROUP}) SELECT * FROM x WHERE len(m) > 0")
+               f"FROM {GROUP}) SELECT * FROM x WHERE len(m) > 0 ORDER BY {order}")
         try:
             # Nothing to optimise in a scan of one table, and DuckDB's optimiser takes longer over a
             # thousand CASE expressions than the scan itself (0.6 s of 3.4 on hayabusa-sample-evtx).
@@ -173,6 +206,9 @@ def _match(
             if len(part) > 1:
                 half = len(part) // 2
                 todo += [part[:half], part[half:]]
+                continue
+            if guards.pop(part[0], None) is not None:
+                todo.append(part)
                 continue
             fail(compiled.pop(part[0]), f"query failed: {type(e).__name__}: {str(e)[:300]}")
             continue
