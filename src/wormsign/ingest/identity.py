@@ -129,10 +129,12 @@ def _rewrite(case: Case, shard: ShardWriter, drop: set[int]) -> None:
 
 
 def drop_copies(case: Case, shard: ShardWriter | None, *, keep: bool = False,
-                checked: Checked | None = None) -> tuple[dict[str, int], list[Range]]:
+                checked: Checked | None = None,
+                known: Known | None = None) -> tuple[dict[str, int], list[Range]]:
     """Take the copies of stored records out of a closed, uncommitted shard. Returns the copies
     left out per file digest, and the shard's ranges (for :func:`record`). ``checked``: what
-    :class:`Staged` found while the rows were in memory (only what it left is done here)."""
+    :class:`Staged` found while the rows were in memory (only what it left is done here);
+    ``known``: the stored ranges and this run's identities in memory (:class:`Known`)."""
     if shard is None or not shard.rows:
         return ({}, []) if checked is None else (dict(checked.copies), checked.ranges)
     if checked is None:
@@ -144,11 +146,12 @@ def drop_copies(case: Case, shard: ShardWriter | None, *, keep: bool = False,
             return per, ranges
     if keep or not ranges:
         return per, ranges
-    overlap = _overlapping(case, ranges)
+    overlap = known.overlapping(ranges) if known is not None else _overlapping(case, ranges)
     if not overlap and not twice:
         return per, ranges
     if checked is not None and checked.keys is not None:  # the shard's own identities: no read of it
-        found = _of_stored(case, checked.keys, overlap)
+        keys = checked.keys
+        found = known.of_stored(keys, overlap) if known is not None else _of_stored(case, keys, overlap)
         base = shard.shard << SHARD_BITS
         copies = {base + r: d for r, d in zip(found.column("row").to_pylist(), found.column("dg").to_pylist(),
                                                 strict=True)}
@@ -227,21 +230,19 @@ def _of_stored(case: Case, keys: pa.Table, overlap: list[tuple[int, Range]]) -> 
     return keys.join(old, keys=_KEYS, join_type="left semi", use_threads=False)
 
 
-def take_copies(table: pa.Table, case: Case | None, *, keep: bool = False) -> tuple[pa.Table, Checked]:
+def take_copies(table: pa.Table, known: Known | None, *, keep: bool = False) -> tuple[pa.Table, Checked]:
     """``table`` (a shard's rows, in order) without its copies: the rows that repeat an earlier
-    row, and, with ``case``, the rows whose record a stored shard holds (what :func:`drop_copies`
-    does to a written shard). A worker, which has no catalog, passes no case."""
+    row, and, with ``known``, the rows whose record a stored shard holds (what :func:`drop_copies`
+    does to a written shard). A worker, which has no catalog, passes none."""
     keys = key_table(table)
-    done = Checked(key_ranges(keys), {}, case is not None)
+    done = Checked(key_ranges(keys), {}, known is not None, keys)
     if keep or not done.ranges:
         return table, done
     out = [_repeats(keys)]
-    if case is not None:
-        overlap = _overlapping(case, done.ranges)
+    if known is not None:
+        overlap = known.overlapping(done.ranges)
         if overlap:
-            out.append(_of_stored(case, keys, overlap))
-    else:
-        done.keys = keys
+            out.append(known.of_stored(keys, overlap))
     drop = pa.concat_tables([t.select(["row", "dg"]) for t in out])
     if not drop.num_rows:
         return table, done
@@ -259,9 +260,63 @@ def take_copies(table: pa.Table, case: Case | None, *, keep: bool = False) -> tu
             at = i + 1
         parts.append(table.slice(at))
         table = pa.concat_tables(parts)
-    if done.keys is not None:
-        done.keys = key_table(table)  # the rows moved up
+    done.keys = key_table(table)  # the rows moved up
     return table, done
+
+
+#: Identities of the rows an ingest committed that it keeps in memory (:class:`Known`), at most:
+#: about 40 bytes each.
+KNOWN_ROWS = 2_000_000
+
+
+class Known:
+    """What an ingest run knows of the stored records without asking the catalog: the stored
+    ranges (read once, then kept up to date by its commits) and the identities of the rows it
+    committed itself (up to ``KNOWN_ROWS``). A collection of small exports of the same computers
+    has ranges that overlap in nearly every shard (record ids 1..n in each export): its shards
+    are compared with the run's own in memory, and only shards of earlier runs are read."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self._ranges: dict[tuple[str, str], list[tuple[int, int, int]]] | None = None
+        self._keys: dict[int, pa.Table] = {}
+        self._rows = 0
+
+    def overlapping(self, ranges: list[Range]) -> list[tuple[int, Range]]:
+        """:func:`_overlapping`, from memory."""
+        if self._ranges is None:
+            self._ranges = {}
+            if self.case.engine.has_table(TABLE):
+                rows = self.case.rows(f"SELECT shard, channel, computer, lo, hi FROM {TABLE}")
+                for shard, ch, comp, lo, hi in rows:
+                    self._ranges.setdefault((ch, comp), []).append((int(shard), int(lo), int(hi)))
+        out: set[tuple[int, Range]] = set()
+        for ch, comp, lo, hi in ranges:
+            for shard, slo, shi in self._ranges.get((ch, comp), ()):
+                if slo <= hi and shi >= lo:
+                    out.add((shard, (ch, comp, max(slo, lo), min(shi, hi))))
+        return sorted(out)
+
+    def of_stored(self, keys: pa.Table, overlap: list[tuple[int, Range]]) -> pa.Table:
+        """:func:`_of_stored`: the shards this run committed compared in memory, the others read."""
+        mine = sorted({s for s, _ in overlap if s in self._keys})
+        older = [(s, r) for s, r in overlap if s not in self._keys]
+        found = []
+        if mine:
+            held = pa.concat_tables([self._keys[s] for s in mine])
+            found.append(keys.join(held, keys=_KEYS, join_type="left semi", use_threads=False))
+        if older:
+            found.append(_of_stored(self.case, keys, older))
+        return pa.concat_tables(found) if found else keys.slice(0, 0)
+
+    def add(self, shard: int, ranges: list[Range], keys: pa.Table | None) -> None:
+        """A shard committed: its ranges, and its rows' identities while there is room."""
+        if self._ranges is not None:
+            for ch, comp, lo, hi in ranges:
+                self._ranges.setdefault((ch, comp), []).append((shard, lo, hi))
+        if keys is not None and keys.num_rows and self._rows + keys.num_rows <= KNOWN_ROWS:
+            self._keys[shard] = keys.select(_KEYS)
+            self._rows += keys.num_rows
 
 
 #: Rows a :class:`Staged` shard holds in memory (as many as a ShardWriter holds before it writes).
@@ -294,13 +349,13 @@ class Staged:
                 self.writer.write(t)
             self._tables, self.spilled = [], True
 
-    def close(self, case: Case | None, *, keep: bool = False) -> Checked | None:
+    def close(self, known: Known | None, *, keep: bool = False) -> Checked | None:
         """Write the shard; what was found in memory (None: it spilled, nothing was checked)."""
         checked = None
         if self._tables:
             table = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
             self._tables = []
-            table, checked = take_copies(table, case, keep=keep)
+            table, checked = take_copies(table, known, keep=keep)
             self.writer.write(table)
         self.writer.close()
         return checked

@@ -335,6 +335,7 @@ class _Writer:
         # (identity.Staged), so that its copies are taken out before it is written.
         self.max_rows, self.max_files = max_rows, max_files
         self._shard: identity.Staged | None = None
+        self.known = identity.Known(case)
         self._group_rows = 0
         self._results: list[FileResult] = []
         #: Rows of the files parsed in this process, converted together (see :class:`Batch`).
@@ -383,7 +384,7 @@ class _Writer:
             self._commit(None, results)
             return
         try:
-            checked = staged.close(self.case, keep=self.keep_copies)
+            checked = staged.close(self.known, keep=self.keep_copies)
         except BaseException:
             staged.abort()
             raise
@@ -406,7 +407,8 @@ class _Writer:
         """A closed shard (or none) and the ``sources`` rows of its files, in one commit; the
         copies of records the case already holds are taken out of the shard first (``checked``:
         what was found while its rows were in memory)."""
-        copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies, checked=checked)
+        copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies, checked=checked,
+                                              known=self.known)
         for res in results:
             n = copies.get(res.source.digest or "", 0)
             res.stats.stored -= n
@@ -419,6 +421,8 @@ class _Writer:
             self.recorded(results)
 
         self.case.commit_shard(shard, record, refresh=False)
+        if shard is not None and shard.rows:
+            self.known.add(shard.shard, ranges, checked.keys if checked is not None else None)
         for res in results:
             _record(res, self.report)
 
