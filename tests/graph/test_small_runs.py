@@ -20,7 +20,10 @@ HOSTS, DAYS = 40, 3
 ADMIN = ("sccm-", "pdq-", "adm-", "bak-", "scan-")
 #: (scenario, seed): each run showed one of the defects (emotet-qakbot seed 2: a phished host that
 #: guessed passwords and infected no one was no outbreak, its chain cut where its payload was written).
-RUNS = [("emotet", 2), ("notpetya", 1), ("notpetya", 2), ("wannacry", 1), ("emotet-qakbot", 2)]
+#: Seeds 6 and 7: an infected admin's installer copy "explained" a server's svchost.exe start, and an
+#: admin's PsExec to the host whose user PsExec'd to 12 hosts an hour later looked like PSEXESVC.exe
+#: travelling on (an outbreak from adm-01 in a network with no worm at all).
+RUNS = [("emotet", 2), ("notpetya", 1), ("notpetya", 2), ("wannacry", 1), ("emotet-qakbot", 2), ("emotet", 6)]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], tupl
     """(scenario, seed) -> (truth, case folder): simulated and ingested once for the module."""
     root = tmp_path_factory.mktemp("small")
     out = {}
-    for scenario, seed in RUNS:
+    for scenario, seed in [*RUNS, ("benign", 7)]:
         sim = root / f"{scenario}-{seed}"
         truth = simulate(scenario, HOSTS, DAYS, seed, sim)
         with wormsign.open_case(sim / "case") as case:
@@ -107,3 +110,14 @@ def test_notpetya_hunted_early_is_an_outbreak_of_the_truths_hosts(
     by_then = {i["host"]: i["infector"] for i in infections if _time(i["time"]) < cut}
     # a copy started within seconds of the cut may be seen before its process start: no more
     assert by_then.items() <= found.items() and set(found) <= {i["host"] for i in infections}
+
+
+def test_administration_alone_is_no_outbreak(
+        runs: dict[tuple[str, int], tuple[dict[str, Any], Path]]) -> None:
+    """No worm (benign seed 7): adm-01 PsExec'd to ws-0012, whose admin PsExec'd to 12 hosts an
+    hour later. Each use of PsExec copies its own PSEXESVC.exe: no file travelled on, no outbreak,
+    nothing high."""
+    _, case_dir = runs[("benign", 7)]
+    incidents = _hunt(case_dir)
+    assert not _outbreaks(incidents)
+    assert not [i["title"] for i in incidents if i["severity"] in ("critical", "high")]

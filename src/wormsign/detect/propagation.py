@@ -12,7 +12,11 @@ from typing import Any
 from wormsign.store import Case
 
 # Executions explained by a drop: first a drop of a file the command names (the hash or the
-# name), else the latest drop before it (worms rename every copy). The edge's hash is the
+# name), else the latest drop before it (worms rename every copy). A process start of a program
+# of the system folders is explained so only by a DLL it can load (OTRF's wlbsctrl.dll for
+# svchost.exe, wbemcomn.dll for wmiprvse.exe): services.exe starts svchost.exe all day, and an
+# installer copied to C:\Windows\Temp started none of them (a service installed with such an image,
+# svchost.exe -k for a dropped DLL, is explained by the latest drop as before). The edge's hash is the
 # dropped file's: the execution's only where its image is that file (a service's PSEXESVC.exe,
 # or rundll32.exe loading a dropped .dat, is another program), else the drop's own, if any.
 COPY_EXEC = """
@@ -37,6 +41,8 @@ near AS (
                QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) d
       ON d.target = x.host AND x.ts >= d.ts
     WHERE x.ts - d.ts <= to_seconds($w)
+      AND (x.via <> 'process' OR ws_ext(d.fname) = 'dll'
+           OR NOT regexp_matches(lower(coalesce(x.image, '')), $system_dirs))
 ),
 best AS (
     SELECT * FROM (SELECT * FROM named UNION ALL SELECT * FROM near)

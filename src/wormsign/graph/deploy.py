@@ -23,59 +23,18 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from wormsign.detect.baseline import Baseline
+from wormsign.graph.footprints import FOOTPRINTS, SEV_RANK, Tool, tool_of, tools
 from wormsign.graph.select import deployment_like
 
-FOOTPRINTS = Path(__file__).with_name("deployment.yaml")
-SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+__all__ = ["FOOTPRINTS", "SEV_RANK", "Deployment", "Tool", "deployments", "routine_pairs", "tool_of", "tools"]
+
 # Alert fields that name a file written or started, and those that name a service or an image.
 FILE_FIELDS = ("file", "path", "image", "ImagePath", "RelativeTargetName", "Image", "CommandLine")
 NAME_FIELDS = ("what", "ServiceName")
 _EXE = re.compile(r'\s*"?([^"]*?\.(?:exe|dll|bat|cmd|ps1|msi|sys|dat|com|scr))(?:"|\s|$)', re.I)
-
-
-@dataclass(frozen=True, slots=True)
-class Tool:
-    """A deployment tool and its footprint (``deployment.yaml``)."""
-
-    id: str
-    name: str
-    severity: str
-    match: tuple[re.Pattern[str], ...]
-
-    def matches(self, text: str | None) -> bool:
-        return bool(text) and any(p.search(str(text)) for p in self.match)
-
-
-@cache
-def tools(path: str = str(FOOTPRINTS)) -> tuple[Tool, ...]:
-    """The tools of ``deployment.yaml``; a footprint that does not compile is an error naming it."""
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
-    out = []
-    for t in doc.get("tools") or []:
-        if t.get("severity") not in SEV_RANK:
-            raise ValueError(f"{path}: tool {t.get('id')!r} has no severity of {sorted(SEV_RANK)}")
-        try:
-            pats = tuple(re.compile(str(p), re.I) for p in t["match"])
-        except (KeyError, re.error) as exc:
-            raise ValueError(f"{path}: tool {t.get('id')!r}: {exc}") from exc
-        out.append(Tool(str(t["id"]), str(t["name"]), str(t["severity"]), pats))
-    return tuple(out)
-
-
-def tool_of(*texts: str | None) -> Tool | None:
-    """The first tool whose footprint one of ``texts`` (names, paths, command lines) matches."""
-    for t in tools():
-        if any(t.matches(x) for x in texts if x):
-            return t
-    return None
 
 
 def _base(name: str | None) -> str:

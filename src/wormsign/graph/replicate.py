@@ -9,7 +9,7 @@ start their copy as the source started its own, the file's name aside: ``rundll3
 "<file>",#1 30``; a launch with no launcher, the file run by itself, proves nothing).
 
 Only hosts that could root an outbreak are looked at, earliest first: they pushed files that bear
-no deployment tool's footprint (:mod:`wormsign.graph.deploy`) to ``deploy_min_hosts`` or more
+no deployment tool's footprint (:mod:`wormsign.graph.footprints`) to ``deploy_min_hosts`` or more
 hosts, they are neither a learned nor an allowlisted deployer nor tied already (brute force, C2: no
 more evidence needed), and no self-copying host found before reached them (they are its tree's); at
 most ``self_copy_max_hosts`` chains are read (one query each), the earliest pushers first.
@@ -24,7 +24,7 @@ from typing import Any
 
 from wormsign.detect import access
 from wormsign.detect.baseline import Baseline
-from wormsign.graph.deploy import tool_of
+from wormsign.graph.footprints import tool_of
 from wormsign.store import Case
 
 # Process starts on the targets that name a copied file, near the copy: how the copy was started.

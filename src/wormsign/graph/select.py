@@ -11,7 +11,8 @@ aside as a deployment when
   one client a few hosts a day, for days; a worm's copies from one host come in one burst),
 
 and it is taken back as an infection when the file travels on: its target pushes the same
-file on within ``chain_window_s`` (a deployment that spreads on from its targets), its source
+file on within ``chain_window_s`` (a deployment that spreads on from its targets; never the file of
+a tool each use copies afresh, PsExec's PSEXESVC.exe), its source
 got that same file through an infection, or a sibling copy (same source and file, within
 ``sibling_window_s``) is an infection. A learned or allowlisted deployer tied to brute force, lockouts or C2 loses its
 allowance from then on (a fan-out of one file still needs the file to travel on). A host that pushed the
@@ -24,9 +25,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from wormsign.detect.baseline import Baseline
+from wormsign.graph.footprints import tool_of
 
 
 def _keys(e: dict[str, Any]) -> set[str]:
@@ -35,12 +38,22 @@ def _keys(e: dict[str, Any]) -> set[str]:
     return {str(e["fname"]).lower()} if e.get("fname") else set()
 
 
+@cache
+def _fresh(name: str | None, path: str | None) -> bool:
+    """Whether a file is that of a tool each use copies afresh (``fresh`` in deployment.yaml:
+    psexec.exe carries PSEXESVC.exe and removes it when done): a target that later pushes a file
+    of that name ran the tool itself; the file did not travel on. (A file named like another
+    tool's, ccmsetup.exe say, still travels by its name: a worm can call itself so.)"""
+    tool = tool_of(name, path)
+    return tool is not None and tool.fresh
+
+
 def deployment_like(edges: list[dict[str, Any]], min_hosts: int, window_s: float) -> set[int]:
     """Indexes of copy edges whose source pushed a file of the same name to ``min_hosts``+ hosts
     within ``window_s`` (a span of that length holding the edge and those hosts)."""
     runs: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, e in enumerate(edges):
-        if e["kind"] == "copy" and e.get("fname"):  # the name: worms rename each copy (even when the hash stays)
+        if e["kind"] == "copy" and e.get("fname"):  # the name: worms rename each copy (even one hash)
             runs[(e["source"], str(e["fname"]).lower())].append(i)
     out: set[int] = set()
     for idx in runs.values():
@@ -102,7 +115,7 @@ def select_infections(
             # the file travels on: it reached the source through an infection, or a sibling copy is one
             take = any((e["source"], k) in got and got[(e["source"], k)] < e["ts"] for k in keys) or any(
                 abs((t - e["ts"]).total_seconds()) <= sibling for k in keys for t in sent.get((e["source"], k), ()))
-            if not take:  # the target passes the same file on soon after
+            if not take and not _fresh(e.get("fname"), e.get("fpath")):  # the target passes it on soon after
                 for j in out_by_source.get(e["target"], []):
                     e2 = edges[j]
                     gap = (e2["ts"] - e["ts"]).total_seconds()
