@@ -532,14 +532,9 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                     if pending:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in done:  # a failure stops the run as soon as it is known
-                            try:
-                                res = fut.result()
-                            except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
-                                raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
-                            if res.error:
-                                raise IngestError(res.error)
-                    while order and order[0].done():
-                        res = order.popleft().result()
+                            _chunk_result(fut, names)
+                    while order and order[0].done():  # (one may be done since the wait: checked again)
+                        res = _chunk_result(order.popleft(), names)
                         pause("parse")  # crash tests: a shard written, not committed; workers parsing
                         out.commit_chunk(res)
             except BaseException:
@@ -551,6 +546,17 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                 case.clean_staging()
                 raise
     return report
+
+
+def _chunk_result(fut: Future[ChunkResult], names: dict[Future[ChunkResult], str]) -> ChunkResult:
+    """What a parser process returned for a chunk; IngestError when it failed or strict mode stopped it."""
+    try:
+        res = fut.result()
+    except BrokenProcessPool as exc:  # a parser process was killed (memory, signal)
+        raise IngestError(f"{names[fut]}: the parser process died: {exc}") from None
+    if res.error:
+        raise IngestError(res.error)
+    return res
 
 
 def _new(found: list[Source], digests: list[str], seen: set[str], report: IngestReport) -> list[Source]:
