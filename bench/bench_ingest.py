@@ -177,14 +177,13 @@ def small_files(folder: str, workers: int, tmp: str,
             keep(f"ingest-{w}", wormsign_ingest([folder], 1, w, tmp, keep_copies=False))
     n, s, c = best["bare"]
     name = os.path.basename(folder.rstrip(os.sep))
-    out = [(f"{name}: bare parse, 1 thread", n, s, c,
-            f"baseline, {len(files)} files: {c / n * 1e6:.1f} us a record, "
-            f"{c / len(files) * 1e6:.0f} a file")]
+    note = f"baseline, {len(files)} files: {c / n * 1e6:.1f} us a record, {c / len(files) * 1e6:.0f} a file"
+    out = [(f"{name}: bare parse, 1 thread", n, s, c, note)]
     for w in counts:
         wn, ws, wc = best[f"ingest-{w}"]
-        out.append((f"  ingest as is, {w} worker{'s' if w > 1 else ''}", wn, ws, wc,
-                    f"ratio {c / wc:.3f} cpu, {s / ws:.3f} wall; {wc / n * 1e6:.1f} us a record, "
-                    f"{wc / len(files) * 1e6:.0f} a file"))
+        note = (f"ratio {c / wc:.3f} cpu, {s / ws:.3f} wall; {wc / n * 1e6:.1f} us a record, "
+                f"{wc / len(files) * 1e6:.0f} a file")
+        out.append((f"  ingest as is, {w} worker{'s' if w > 1 else ''}", wn, ws, wc, note))
     return out
 
 
