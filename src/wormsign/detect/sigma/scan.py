@@ -1,9 +1,12 @@
 """One pass per log source group: every rule of the group evaluated on each of its events at once.
 
 Design: the rules of a run are grouped by their log source (Sigma category and service, the
-``wormsign_category``/``wormsign_service`` tags of ``sigma_events``). For each group present in
-the case:
+``wormsign_category``/``wormsign_service`` tags of ``sigma_events``). The distinct lower-cased
+values of every field a rule's need reads (prefilter.py) are fetched for all groups in one
+query. For each group present in the case:
 
+0. the rules whose need no event of the group can meet are left out (they match nothing there);
+   a costly rule left in gets a guard, its rarest atoms, tested before its condition;
 1. its rows are copied once into a temporary table (``sigma_group``) with the fields its rules
    read, each as recorded and lower-cased (``"~Image"``: backend.py compares strings there), so
    the fields are parsed (fields.py, once per case) and folded once per group, not once per rule;
@@ -12,9 +15,10 @@ the case:
    event's time, host, reference and the group's fields (a group of more than :data:`BLOCK` rules
    is read once per block).
 
-A rule's matches are then put in a total order (time, reference, host, source, fields) so that
-what is kept under ``max_hits_per_rule``, and every alert built from it, is the same whatever the
-order DuckDB returned rows in, on one thread or many. A query DuckDB refuses is split until the
+A rule's matches come in a total order (time, reference, host, source, fields: the pass sorts
+them, and a rule's rows are sorted again in Python only where two share a time and reference)
+so that what is kept under ``max_hits_per_rule``, and every alert built from it, is the same
+whatever the order DuckDB found rows in, on one thread or many. A query DuckDB refuses is split until the
 rule at fault is found; that rule alone is dropped and reported.
 """
 
