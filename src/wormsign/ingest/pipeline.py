@@ -181,9 +181,12 @@ def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int, opts:
 
 def _chunks(todo: list[Source], workers: int) -> list[list[Source]]:
     """Sources in chunks for the workers: small files together (a task costs milliseconds),
-    large ones alone; enough chunks that every worker has work until near the end."""
+    large ones alone; enough chunks that every worker has work until near the end. Two a worker
+    for a small collection: each chunk is a shard and a commit, whose fixed cost the parent pays
+    (593 hayabusa files on 2 workers, load 10, 5 runs each: 8 chunks against 4, median CPU
+    1.21 -> 1.07 s, wall 2.50 -> 2.32 s)."""
     total = sum(s.size for s in todo)
-    target = max(1 << 20, min(32 << 20, total // (workers * 4) or 1))
+    target = max(1 << 20, min(32 << 20, total // (workers * 2) or 1))
     chunks: list[list[Source]] = []
     cur: list[Source] = []
     size = 0
