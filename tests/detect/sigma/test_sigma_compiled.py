@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,3 +53,23 @@ def test_the_kept_set_serves_the_same_rules_and_a_changed_file_is_compiled_again
     assert run_sigma(case, [str(rules)], builtin=False).alerts == []
     assert not off.exists() and len(list(cache.glob("sigma-rules-*.json"))) == 2
     case.close()
+
+
+def test_a_run_from_the_kept_set_imports_no_pysigma(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pySigma takes 0.12-0.15 CPU s to import: a run whose rules are compiled already does without."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WORMSIGN_CACHE", str(cache))
+    path = tmp_path / "c"
+    case = make_case(path, [event(1, "security", 5145, {"ShareName": "\\\\*\\ADMIN$"}, at=timedelta(0),
+                                  kind="share")])
+    rules = tmp_path / "rules"
+    write_rules(rules, RULE.format(share="\\ADMIN$"))
+    assert len(run_sigma(case, [str(rules)], builtin=False).alerts) == 1  # compiled and kept
+    case.close()
+    code = ("import sys; from wormsign.store import Case; from wormsign.detect.sigma import run_sigma; "
+            "c = Case.open(sys.argv[1]); n = len(run_sigma(c, [sys.argv[2]], builtin=False).alerts); "
+            "c.close(); "
+            "print(n, any(m == 'sigma' or m.startswith('sigma.') for m in sys.modules))")
+    got = subprocess.run([sys.executable, "-c", code, str(path), str(rules)], capture_output=True, text=True,
+                         env={**os.environ, "WORMSIGN_CACHE": str(cache)}, check=True, timeout=120)
+    assert got.stdout.split() == ["1", "False"], got.stderr[-2000:]

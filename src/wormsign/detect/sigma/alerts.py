@@ -8,12 +8,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from wormsign.detect.sigma.correlate import Burst
-from wormsign.detect.sigma.loader import AnyRule, rule_key
+from wormsign.detect.sigma.loader import rule_key
+
+if TYPE_CHECKING:
+    from wormsign.detect.sigma.loader import AnyRule
 
 HERE = Path(__file__).resolve().parent
 _TECHNIQUE = re.compile(r"t\d{4}(?:\.\d{3})?")

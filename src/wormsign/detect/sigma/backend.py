@@ -44,19 +44,10 @@ from sigma.conditions import (
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaCompareExpression, SigmaRegularExpression, SigmaString, SpecialChars
 
+from wormsign.detect.sigma.names import LOWER, lowered, quote_ident
+
+__all__ = ["LOWER", "DuckDBSigmaBackend", "cost", "lowered", "quote_ident"]
 _RE_SPECIAL = frozenset("\\.+*?()|[]{}^$")
-#: The prefix of a field's lower-cased column in a group table.
-LOWER = "~"
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB quoted identifier for any name."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lowered(name: str) -> str:
-    """The quoted name of the lower-cased copy of field ``name`` in a group table."""
-    return quote_ident(LOWER + name)
 
 
 def _lit(text: str) -> str:

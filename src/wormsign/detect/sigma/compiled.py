@@ -24,21 +24,24 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
-from sigma.rule import SigmaRule
+from typing import TYPE_CHECKING, Any
 
 from wormsign.detect.sigma import alerts, fields, loader, logsources, prefilter, scope
 from wormsign.detect.sigma.alerts import Info
-from wormsign.detect.sigma.backend import DuckDBSigmaBackend
 from wormsign.detect.sigma.correlate import KINDS
-from wormsign.detect.sigma.loader import AnyRule, Skip, rule_key
+from wormsign.detect.sigma.loader import Skip, rule_key
+
+if TYPE_CHECKING:  # compiling imports pySigma; a run from the kept set does not
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
+    from wormsign.detect.sigma.backend import DuckDBSigmaBackend
+    from wormsign.detect.sigma.loader import AnyRule
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 #: Changes whenever the layout of the kept set does.
-FORMAT = 2
+FORMAT = 3
 #: Compiled sets kept in the cache folder; the least recently written beyond this are removed.
 KEEP = 16
 
@@ -79,6 +82,7 @@ class RuleSet:
     skipped: list[dict[str, str]] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     correlations: list[Correlation] = field(default_factory=list)
+    sources: dict[str, Any] = field(default_factory=dict)  # the log source tables (Logsources.to_json)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
@@ -92,6 +96,7 @@ class RuleSet:
             [Correlation(Info(**c["info"]), c["file"], c["kind"], c["group_by"],
                          [(int(i), list(g)) for i, g in c["refs"]], c["fref"], c["op"], c["count"], c["seconds"])
              for c in d["correlations"]],
+            d["sources"],
         )
 
 
@@ -164,10 +169,16 @@ def _skip(out: RuleSet, res: loader.Loaded, rule: AnyRule, reason: str) -> None:
 
 def compile_rules(paths: list[str], cfg: dict[str, Any]) -> RuleSet:
     """Load and convert every rule under ``paths`` (pySigma), and plan the correlations."""
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
+    from wormsign.detect.sigma.backend import DuckDBSigmaBackend
+
     res = loader.load(paths, max_bytes=int(cfg["max_rule_file_bytes"]))
     out = RuleSet(loaded=len(res.rules), skipped=[s.as_dict() for s in res.skipped])
     out.loaded += sum(1 for s in res.skipped if s.rule != "?")
     ls, fmap = logsources.load(), fields.load()
+    out.sources = ls.to_json()
     backend = DuckDBSigmaBackend(processing_pipeline=ls.pipeline(), collect_errors=True)
     corrs = [r for r in res.rules if isinstance(r, SigmaCorrelationRule)]
     for corr in corrs:  # sets generate/backreferences on base rules before they are converted
@@ -258,6 +269,8 @@ def _corr_plan(
     fmap: fields.FieldMap,
 ) -> Correlation | str:
     """The correlation ready to run (its base rules' fields extended with what it reads), or why not."""
+    from sigma.correlations import SigmaCorrelationCondition
+
     if res.collection is None:
         return "no rule collection"
     try:

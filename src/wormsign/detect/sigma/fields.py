@@ -34,7 +34,7 @@ import yaml
 
 from wormsign import schema
 from wormsign.detect.sigma import scope
-from wormsign.detect.sigma.backend import quote_ident
+from wormsign.detect.sigma.names import quote_ident
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD, Logsources
 from wormsign.store import Case
 

@@ -6,18 +6,20 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaRuleLocation
-from sigma.rule import SigmaRule
+
+if TYPE_CHECKING:  # pySigma is imported when rules are loaded: a run from the compiled set needs none
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
+    AnyRule = SigmaRule | SigmaCorrelationRule
 
 log = logging.getLogger(__name__)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 BUILTIN = Path(__file__).resolve().parent / "rules"
-
-AnyRule = SigmaRule | SigmaCorrelationRule
 
 
 @dataclass(slots=True)
@@ -61,6 +63,9 @@ def rule_files(paths: list[str]) -> list[Path]:
 
 def load(paths: list[str], *, max_bytes: int = 1 << 20) -> Loaded:
     """Parse every rule file; unreadable files and rules with errors are skipped with the reason."""
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaRuleLocation
+
     res = Loaded()
     for path in rule_files(paths):
         name = str(path)

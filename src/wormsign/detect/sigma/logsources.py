@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from sigma.pipelines.common import windows_logsource_mapping
-from sigma.processing.conditions import LogsourceCondition
-from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import AddConditionTransformation
-from sigma.rule import SigmaLogSource
+
+if TYPE_CHECKING:  # pySigma is imported to compile rules (and read its tables), not to run them
+    from sigma.processing.pipeline import ProcessingPipeline
+    from sigma.rule import SigmaLogSource
 
 HERE = Path(__file__).resolve().parent
 CATEGORY_FIELD = "wormsign_category"
@@ -50,6 +49,10 @@ class Logsources:
 
     def pipeline(self) -> ProcessingPipeline:
         """The pySigma pipeline that adds each log source as a condition on the tag columns."""
+        from sigma.processing.conditions import LogsourceCondition
+        from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+        from sigma.processing.transformations import AddConditionTransformation
+
         items: list[ProcessingItem] = []
         for cat in sorted(self.categories):
             items.append(
@@ -68,6 +71,16 @@ class Logsources:
                 )
             )
         return ProcessingPipeline(name="wormsign log sources", priority=20, items=items)
+
+    def to_json(self) -> dict[str, Any]:
+        """The tables as data (kept in the compiled rule set, so that a run reads them without pySigma)."""
+        return {"products": sorted(self.products), "services": {k: list(v) for k, v in self.services.items()},
+                "categories": {k: [list(p) for p in v] for k, v in self.categories.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Logsources:
+        return cls(frozenset(d["products"]), {k: tuple(v) for k, v in d["services"].items()},
+                   {k: tuple((str(c), str(i)) for c, i in v) for k, v in d["categories"].items()})
 
     def category_rows(self) -> list[tuple[str, str, str]]:
         """(lower-case channel, EventID, '|cat|cat|') for the lookup table."""
@@ -93,6 +106,8 @@ def _as_list(v: Any) -> list[str]:
 @cache
 def load(path: str | None = None) -> Logsources:
     """Read ``logsources.yaml`` (or ``path``) over pySigma's service -> channel table."""
+    from sigma.pipelines.common import windows_logsource_mapping
+
     p = Path(path) if path else HERE / "logsources.yaml"
     data = yaml.safe_load(p.read_text(encoding="utf-8"))
     if not isinstance(data, dict):

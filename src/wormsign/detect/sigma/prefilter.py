@@ -33,8 +33,6 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
-from sigma.types import SigmaExpansion, SigmaNumber, SigmaString, SpecialChars
 
 #: A need as data: None (nothing: any event may match), ``["all", [...]]``, ``["any", [...]]``
 #: or ``[op, field, text]`` with ``op`` one of eq, pre, suf, has (text lower-cased).
@@ -58,6 +56,8 @@ def _caseless(text: str) -> bool:
 
 
 def _value(field: str, v: Any) -> Need:
+    from sigma.types import SigmaExpansion, SigmaNumber, SigmaString, SpecialChars  # compiling only
+
     if type(v) is SigmaNumber:
         return ["eq", field, str(v).lower()]
     if type(v) is SigmaExpansion:
@@ -105,6 +105,8 @@ def _any(alts: list[Need]) -> Need:
 
 
 def _need(node: Any) -> Need:
+    from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR  # compiling
+
     if isinstance(node, ConditionAND):
         return _all([_need(a) for a in node.args])
     if isinstance(node, ConditionOR):

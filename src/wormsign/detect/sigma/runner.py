@@ -70,7 +70,9 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
     rs = rule_set(paths, cfg)
     run = SigmaRun(loaded=rs.loaded, skipped=[dict(s) for s in rs.skipped])
     rules: dict[int, Rule] = dict(enumerate(rs.rules))
-    ls, fmap = logsources.load(), fields.load()
+    # the log source tables as compiled with the rules: reading them needs no pySigma
+    ls = logsources.Logsources.from_json(rs.sources) if rs.sources else logsources.load()
+    fmap = fields.load()
     names = {n for r in rules.values() for n in r.fields}
     fields.build(case, names, ls, fmap, [r.plan for r in rules.values()])
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wormsign.detect.sigma import fields, prefilter
-from wormsign.detect.sigma.backend import lowered, quote_ident
+from wormsign.detect.sigma.names import lowered, quote_ident
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 from wormsign.store import Case
 

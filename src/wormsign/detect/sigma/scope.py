@@ -22,9 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
-from sigma.types import SigmaNumber, SigmaString, SpecialChars
-
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
 
 Pair = tuple[str | None, ...]  # (event.dataset, event.code, category tags, service tags)
@@ -33,6 +30,8 @@ _PLAIN = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 
 def _plain(value: Any) -> str | None:
     """The value as the text it must equal (lower case), or None when it is not a plain value."""
+    from sigma.types import SigmaNumber, SigmaString  # compiling only: a run reads the plans
+
     if type(value) is SigmaNumber:
         text = str(value)
     elif isinstance(value, SigmaString) and not value.contains_special() and not value.contains_placeholder():
@@ -44,6 +43,8 @@ def _plain(value: Any) -> str | None:
 
 def _infix(value: Any) -> str | None:
     """For ``*text*`` (the log source conditions of logsources.py): the text, lower case."""
+    from sigma.types import SigmaString, SpecialChars
+
     star = SpecialChars.WILDCARD_MULTI
     if isinstance(value, SigmaString) and len(value) >= 2 and value.startswith(star) and value.endswith(star):
         inner = value[1:-1]
@@ -61,6 +62,8 @@ Plan = list[Any] | None
 
 def _plan(node: Any, cols: dict[str, int]) -> Plan:
     """The plan of one condition node; None where it can be true on any pair (most nodes)."""
+    from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+
     if isinstance(node, ConditionAND):
         parts = [p for p in (_plan(a, cols) for a in node.args) if p is not None]
         return None if not parts else parts[0] if len(parts) == 1 else ["and", parts]
