@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from wormsign.intel.sql import REF
+from wormsign.intel.sql import KEYED_COLUMNS, REF
 
 
 @dataclass(slots=True)
@@ -84,9 +84,6 @@ SELECT host, from_family, to_family, min(ts) AS ts, arg_min(ref, k) AS ref, arg_
        arg_min(file, k) AS file, list_sort(list_distinct(flatten(list(ev)))) AS evidence
 FROM allx GROUP BY host, from_family, to_family
 """
-#: The columns of the events the query reads.
-COLUMNS = ("host", "ts", "kind", "file.path", "process.entity_id", "process.parent.entity_id",
-           "process.executable", "src.digest", "src.record")
 #: The matches' view on Spark.
 _SHIPPED = "_ws_intel_matches_shipped"
 _FOUND = "_ws_deliveries"
@@ -102,13 +99,11 @@ def find_deliveries(case: Any, match_table: str, *, max_evidence: int = 20) -> l
         rows = case.rows(f"SELECT * FROM ({query('events', match_table)}) {order}")
     else:  # on Spark over the resolved events there, the matches shipped to it
         from wormsign.engine import passes
-        from wormsign.intel.match import COLUMNS as MATCH_COLUMNS
 
         case.scans.view_table(_SHIPPED, case.query(f"SELECT * FROM {match_table}"))
         case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {_FOUND} AS {query('events', match_table)} LIMIT 0")
-        # the columns of the matches' pass too: the keyed events it cached serve this one
-        cols = list(dict.fromkeys([*MATCH_COLUMNS, *COLUMNS]))
-        passes.run_keyed(case, case.shard_ids(), cols,
+        # the keyed events the matches' pass cached (the same columns) serve this one
+        passes.run_keyed(case, case.shard_ids(), KEYED_COLUMNS,
                          lambda src: [(f"INSERT INTO {_FOUND} BY NAME {query(src, _SHIPPED)}", [])])
         case.scans.forget_keyed()
         rows = case.rows(f"SELECT * FROM {_FOUND} {order}")

@@ -17,7 +17,7 @@ from typing import Any
 from wormsign.intel.attribution import Attribution, C2Seen, HostFamily, ProcessFamily
 from wormsign.intel.delivery import find_deliveries
 from wormsign.intel.indicators import config
-from wormsign.intel.sql import REF
+from wormsign.intel.sql import KEYED_COLUMNS, REF
 from wormsign.intel.store import ARROW, DDL, TABLE, IntelStore
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,6 @@ MACROS = (
 SPARK_BODIES = {
     "ws_suffixes": "transform(sequence(1, least(size(split(x, '[.]')), 128)), k -> array_join(slice(split(x, '[.]'), k, 129 - k), '.'))",
 }
-
-#: The columns of the events the joins read.
-COLUMNS = ("host", "ts", "src.digest", "src.record", "process.entity_id", "process.executable",
-           "destination.ip", "destination.port", "file.path", "url.full", "process.hash.sha256",
-           "process.hash.md5", "file.hash.sha256", "file.hash.md5", "dns.question.name", "destination.domain",
-           "dns.answers")
-
 
 def noisy_or(weights: list[float]) -> float:
     """Confidence of independent pieces of evidence: 1 - prod(1 - w)."""
@@ -153,10 +146,7 @@ def build_matches(case: Any, intel_table: str) -> int:
 
         case.scans.view_table(_SHIPPED, case.query(distinct))
         case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {MATCH} AS {_union('events', f'({distinct})')} LIMIT 0")
-        from wormsign.intel.delivery import COLUMNS as DELIVERY_COLUMNS
-
-        # the columns of the deliveries' pass too (:mod:`wormsign.intel.delivery`): one keyed cache
-        passes.run_keyed(case, case.shard_ids(), list(dict.fromkeys([*COLUMNS, *DELIVERY_COLUMNS])),
+        passes.run_keyed(case, case.shard_ids(), KEYED_COLUMNS,
                          lambda src: [(f"INSERT INTO {MATCH} BY NAME {_union(src, _SHIPPED)}", [])])
     return int(case.engine.rows(f"SELECT count(*) FROM {MATCH}")[0][0])
 
