@@ -11,6 +11,7 @@ import pytest
 from sigmacase import event, make_case, write_rules
 
 from wormsign.detect.sigma import alerts, prefilter, run_sigma, scan
+from wormsign.ingest.base import rows_to_table
 from wormsign.detect.sigma.compiled import compile_rules
 
 RULES = """
@@ -175,4 +176,45 @@ def test_guards_pick_rare_atoms_and_change_no_alert(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(prefilter, "GUARD_SHARE", 1.0)
     guarded = run_sigma(case, [str(rules)], builtin=False)
     assert written and written[0] and guarded.alerts == plain.alerts
+    case.close()
+
+
+SYSTEM_RULE = """
+title: Service installed
+id: 30000000-0000-0000-0000-000000000009
+logsource: {product: windows, service: system}
+detection:
+  sel:
+    EventID: 7045
+    ImagePath|contains: 'tmp'
+  condition: sel
+level: high
+"""
+
+
+def test_small_groups_share_a_pass_with_the_same_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORMSIGN_CACHE", str(tmp_path / "cache"))
+    rules = tmp_path / "rules"
+    write_rules(rules, RULES)
+    write_rules(rules, SYSTEM_RULE, "system.yml")
+    case = _case(tmp_path / "c")
+    case.append_events(rows_to_table([event(3, "system", 7045, {"ImagePath": "C:\\tmp\\x.exe"},
+                                            at=timedelta(minutes=2))]))
+    passes: list[list[str]] = []
+    match = scan._match
+
+    def spy(case: Any, compiled: Any, keys: list[int], *a: Any, **k: Any) -> Any:
+        passes.append(sorted(compiled[i].info.title for i in keys))
+        return match(case, compiled, keys, *a, **k)
+
+    monkeypatch.setattr(scan, "_match", spy)
+    shared = run_sigma(case, [str(rules)], builtin=False)
+    assert len(passes) == 1 and "Service installed" in passes[0] and "Certutil download" in passes[0]
+    passes.clear()
+    monkeypatch.setattr(scan, "SMALL", 0)  # a pass per group
+    apart = run_sigma(case, [str(rules)], builtin=False)
+    assert len(passes) == 2 and apart.alerts == shared.alerts
+    assert {a["title"] for a in shared.alerts} >= {"Service installed", "Certutil download"}
     case.close()

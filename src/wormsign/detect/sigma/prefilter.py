@@ -146,7 +146,8 @@ class Texts:
     ms there), and a text with one of its own missing is absent without a search.
     """
 
-    def __init__(self, values: dict[str, Iterable[str]]) -> None:
+    def __init__(self, values: dict[str, Iterable[str]], rows: int = 0) -> None:
+        self.rows = rows  # events of the group
         self.sets = {k: frozenset(v) for k, v in values.items()}
         self._joined: dict[str, bytes] = {}
         self._grams: dict[str, set[int] | None] = {}

@@ -44,6 +44,9 @@ _META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host")
 #: Rules evaluated in one query: every group of SigmaHQ's Windows set (process_creation has 1,185)
 #: is one pass. With DuckDB's optimiser off, one query of 1,185 rules costs what three of 400 do.
 BLOCK = 2000
+#: Groups of fewer events than this (one DuckDB vector) share one pass, where their rules test
+#: their own log source (:func:`_scoped`): a pass's fixed cost is a table and a query.
+SMALL = 2048
 #: A condition longer than this is guarded (:func:`_costly`).
 COSTLY = 2000
 #: A field's text in the case (all its values, repeats counted) above which its distinct values are
@@ -87,6 +90,10 @@ def _ordered(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return sorted(rows, key=_order)
 
 
+#: A pass: its groups, its rules, their guards, the fields they read.
+_Pass = tuple[list[tuple[str | None, str | None]], list[int], dict[int, str], set[str]]
+
+
 def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None]) -> Scan:
     """Run every compiled rule; ``fail`` is told of (and ``compiled`` loses) a rule DuckDB refuses."""
     out = Scan()
@@ -98,6 +105,8 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
         out.rows[k] = []
     wanted = {f.lower() for c in compiled.values() for f in prefilter.fields_of(c.need)} & set(columns)
     texts = _texts(case, sorted(columns[f] for f in wanted))
+    passes: list[_Pass] = []
+    small: _Pass = ([], [], {}, set())
     for (cat, svc), keys in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
         got = texts.get((cat, svc))
         if got is None:  # no event of the group
@@ -106,13 +115,23 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
         out.kept += len(keys)
         if not keys:
             continue
-        cols = sorted({columns[n.lower()] for k in keys for n in compiled[k].fields if n.lower() in columns}
-                      | {CATEGORY_FIELD, SERVICE_FIELD}, key=str.lower)
-        _fill(case, cat, svc, cols)
-        at = {c.lower(): i for i, c in enumerate(cols)}
+        cols = {columns[n.lower()] for k in keys for n in compiled[k].fields if n.lower() in columns}
         column = {c.lower(): lowered(c) for c in cols}
         guards = {k: g for k in keys if _costly(compiled[k].where)
                   and (g := prefilter.guard(compiled[k].need, got, column)) is not None}
+        if got.rows < SMALL and all(_scoped(compiled[k].where, cat, svc) for k in keys):
+            small[0].append((cat, svc))  # one pass with the other small groups
+            small[1].extend(keys)
+            small[2].update(guards)
+            small[3].update(cols)
+        else:
+            passes.append(([(cat, svc)], keys, guards, cols))
+    if small[1]:
+        passes.append(small)
+    for grps, keys, guards, names in passes:
+        cols = sorted(names | {CATEGORY_FIELD, SERVICE_FIELD}, key=str.lower)
+        _fill(case, grps, cols)
+        at = {c.lower(): i for i, c in enumerate(cols)}
         hits = _match(case, compiled, keys, cols, fail, out, guards)
         for k, rows in hits.items():
             pick = [4 + at[n.lower()] for n in compiled[k].fields]
@@ -121,35 +140,47 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
     return out
 
 
+def _scoped(where: str, cat: str | None, svc: str | None) -> bool:
+    """Whether a rule's condition tests its own log source (the conditions logsources.py's pipeline
+    adds), so that it can be evaluated on the events of other groups too: false on them."""
+    if cat is None and svc is None:
+        return False
+    return all(t is None or f"contains({lowered(f)}, '|{t}|')" in where
+               for f, t in ((CATEGORY_FIELD, cat), (SERVICE_FIELD, svc)))
+
+
 class _Groups:
     """The texts of each log source group present, made on first use from the tag combinations'."""
 
-    def __init__(self, combos: list[tuple[str | None, str | None, dict[str, list[str]]]]) -> None:
+    def __init__(self, combos: list[tuple[str | None, str | None, dict[str, list[str]], int]]) -> None:
         self.combos = combos
         self._made: dict[tuple[str | None, str | None], prefilter.Texts | None] = {}
 
     def get(self, group: tuple[str | None, str | None]) -> prefilter.Texts | None:
         if group not in self._made:
             cat, svc = group
-            parts = [v for pc, ps, v in self.combos if (cat is None or f"|{cat}|" in (pc or ""))
-                     and (svc is None or f"|{svc}|" in (ps or ""))]
+            mine = [(v, n) for pc, ps, v, n in self.combos if (cat is None or f"|{cat}|" in (pc or ""))
+                    and (svc is None or f"|{svc}|" in (ps or ""))]
+            parts = [v for v, _ in mine]
             if not parts:
                 self._made[group] = None
             else:
                 names = set(parts[0]).intersection(*parts[1:])  # fetched in every combination
-                self._made[group] = prefilter.Texts({n: [x for p in parts for x in p[n]] for n in names})
+                self._made[group] = prefilter.Texts({n: [x for p in parts for x in p[n]] for n in names},
+                                                    sum(n for _, n in mine))
         return self._made[group]
 
 
 def _texts(case: Case, cols: list[str]) -> _Groups:
     """The distinct lower-cased values of ``cols`` in each combination of log source tags present
     (a column whose text passes :data:`TEXT_MAX` characters is not fetched)."""
-    sizes = ", ".join(f"sum(strlen({quote_ident(c)}))" for c in cols)
-    got = case.rows(f"SELECT {CATEGORY_FIELD}, {SERVICE_FIELD}{', ' if cols else ''}{sizes} "
-                    f"FROM {fields.TABLE} GROUP BY ALL")
-    small = [c for i, c in enumerate(cols) if sum(r[2 + i] or 0 for r in got) <= TEXT_MAX]
+    sizes = "".join(f", sum(strlen({quote_ident(c)}))" for c in cols)
+    got = case.rows(f"SELECT {CATEGORY_FIELD}, {SERVICE_FIELD}, count(*){sizes} FROM {fields.TABLE} "
+                    "GROUP BY ALL")
+    small = [c for i, c in enumerate(cols) if sum(r[3 + i] or 0 for r in got) <= TEXT_MAX]
     combos: dict[tuple[str | None, str | None], dict[str, list[str]]] = {
         (r[0], r[1]): {c.lower(): [] for c in small} for r in got}
+    counts = {(r[0], r[1]): int(r[2]) for r in got}
     if small:
         names = ", ".join(quote_ident(c) for c in small)
         # one row per field and value (UNPIVOT leaves NULLs out), then each value once
@@ -159,18 +190,19 @@ def _texts(case: Case, cols: list[str]) -> _Groups:
             f"ON {names} INTO NAME n VALUE v)) GROUP BY ALL"
         ):
             combos[(cat, svc)][name.lower()] = values
-    return _Groups([(cat, svc, v) for (cat, svc), v in combos.items()])
+    return _Groups([(cat, svc, v, counts[(cat, svc)]) for (cat, svc), v in combos.items()])
 
 
-def _fill(case: Case, cat: str | None, svc: str | None, cols: list[str]) -> None:
-    """The group's rows with its fields as recorded and lower-cased."""
+def _fill(case: Case, groups: list[tuple[str | None, str | None]], cols: list[str]) -> None:
+    """The rows of the groups with their fields as recorded and lower-cased (each row once)."""
     sel = ", ".join([*_META, *(quote_ident(c) for c in cols),
                      *(f"lower({quote_ident(c)}) AS {lowered(c)}" for c in cols)])
+    test = (f"((?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?)) "
+            f"AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?)))")
     case.engine.execute(
         f"CREATE OR REPLACE TEMP TABLE {GROUP} AS SELECT {sel} FROM {fields.TABLE} "
-        f"WHERE (?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?)) "
-        f"AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?))",
-        [cat, f"|{cat}|", svc, f"|{svc}|"],
+        f"WHERE {' OR '.join(test for _ in groups)}",
+        [v for cat, svc in groups for v in (cat, f"|{cat}|", svc, f"|{svc}|")],
     )
 
 
