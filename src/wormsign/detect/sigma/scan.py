@@ -15,6 +15,9 @@ query. For each group present in the case:
    event's time, host, reference and the group's fields (a group of more than :data:`BLOCK` rules
    is read once per block).
 
+Groups of fewer than :data:`SMALL` events share one table and one pass: each of their rules'
+SQL tests its own log source, so it is false on the other groups' events.
+
 A rule's matches come in a total order (time, reference, host, source, fields: the pass sorts
 them, and a rule's rows are sorted again in Python only where two share a time and reference)
 so that what is kept under ``max_hits_per_rule``, and every alert built from it, is the same
