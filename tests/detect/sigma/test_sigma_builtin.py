@@ -87,6 +87,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> SigmaRun:
             kind="service",
         )
     )
+    defender = 'C:\\ProgramData\\Microsoft\\Windows Defender\\platform\\4.18.24020.7-0\\'
+    for n, (host, image) in enumerate([("ws-04", f'"{defender}NisSrv.exe"'),  # Defender's platform update
+                                       ("ws-05", '"C:\\ProgramData\\Updater\\MsMpEng.exe"')]):  # not Defender's
+        rows.append(event(602 + n, "system", 7045, {"ServiceName": "WdNisSvc", "ImagePath": image}, at=5 * S,
+                          host=host, kind="service"))
     case = make_case(tmp_path_factory.mktemp("builtin") / "c.duckdb", rows)
     out = run_sigma(case)
     case.close()
@@ -127,8 +132,9 @@ def test_same_hash_on_many_hosts(run: SigmaRun) -> None:
 
 
 def test_service_image_in_admin_share_path(run: SigmaRun) -> None:
-    (a,) = alerts(run, SERVICE_PATH)
+    a, b = sorted(alerts(run, SERVICE_PATH), key=lambda x: x["host"])
     assert a["host"] == "ws-02" and a["fields"]["ServiceName"] == "mssecsvc2.0"
+    assert b["host"] == "ws-05"  # Defender's own platform folder (ws-04) is not a place a worm drops to
 
 
 def test_field_mapping_names_real_columns() -> None:
