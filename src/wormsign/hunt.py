@@ -463,6 +463,11 @@ def _outbreaks(
         members = set(tree.hosts)
         locks = [lk for i, lk in enumerate(lockouts)
                  if lk["source_host"] in members and not locks_used.add(i)]
+        # a Sigma alert on lockouts the outbreak holds is the outbreak's: its source is the name
+        # the failed logons claimed (random per attempt for a worm), not a host
+        held, taken = {lk["ref"] for lk in locks}, {a["id"] for a in mine} | used
+        mine += [a for a in alerts if a["rule"].startswith("sigma:") and a["id"] not in taken
+                 and held.intersection(a.get("evidence") or ())]
         inc = outbreak_incident(tree, mine, locks, chain, families, intel_doc, routine)
         inc["next_hops"] = hops.next_hops(case, tree.infected_at, {e["account"] for e in inc["edges"] if e["account"]},
                                           {e["method"] for e in inc["edges"]}, cfg, infected)

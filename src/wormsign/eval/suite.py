@@ -57,10 +57,16 @@ def load_simulator() -> tuple[Callable[..., dict[str, Any]], list[str]]:
 
 
 def load_hunt() -> Hunt:
-    """``wormsign.hunt.hunt`` (imported when a suite runs; the hunt imports the whole engine)."""
+    """The hunt as ``wormsign hunt`` runs it, the in-house Sigma rules included, so that the suite
+    counts every incident a responder reads (imported when a suite runs; the hunt imports the
+    whole engine)."""
     from wormsign.hunt import hunt
 
-    return hunt
+    def hunt_with_sigma(case: Any) -> Any:
+        return hunt(case, sigma_rules=[])
+
+    hunt_with_sigma.__module__ = hunt.__module__
+    return hunt_with_sigma
 
 
 def telemetry(out: Path) -> list[str]:

@@ -52,6 +52,13 @@ def _families() -> tuple[dict[str, str], dict[str, str]]:
     return of, label
 
 
+@cache
+def _sigma_copies_only() -> frozenset[str]:
+    """Sigma rule ids whose alerts alone only say that files reached hosts (families.yaml)."""
+    data = yaml.safe_load((Path(__file__).with_name("families.yaml")).read_text(encoding="utf-8"))
+    return frozenset(f"sigma:{str(i).lower()}" for i in data.get("copies_only") or ())
+
+
 def sigma_family(a: dict[str, Any]) -> str:
     """The family of a Sigma alert (families.yaml): that of its first tactic listed there, else
     its rule alone (``rule:<title>``)."""
@@ -235,6 +242,11 @@ def other_incidents(
             title = _sigma_title(family, actor, group)
             hosts = {actor} | {a.get("host") for a in group} if actor else {a.get("host") for a in group}
             if hosts & set(deployers):  # a known deployer's own doing: administration to look at
+                sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
+            elif {a["rule"] for a in group} <= _sigma_copies_only() and not any(
+                    _tied_by(tied, h, group) for h in hosts if h):
+                # files reached hosts, nothing more, from hosts with no worm evidence: administration
+                # does this every day (an admin's installer copies, the same program on many hosts)
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
         elif kind == "routine":
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
