@@ -44,3 +44,14 @@ def test_administration_raises_no_high_incident(tmp_path: Path, hosts: int, seed
     assert sigma  # the Sigma rules saw the admin's copies (ADMIN$, the same file on many hosts)
     assert false_highs(truth, incidents)[0] == []
     assert not [i["title"] for i in incidents if i["severity"] in ("high", "critical")]
+
+
+def test_a_sprayer_is_one_incident_with_the_sigma_rules_spray(tmp_path: Path) -> None:
+    """The Sigma spray correlation and the analytics' spray name the same host in the same hours:
+    one incident to read, the Sigma alert its evidence."""
+    truth, incidents, alerts = _hunt(tmp_path, "spray", 50, 1)
+    sigma_spray = {a["id"] for a in alerts if a["rule"].startswith("sigma:") and "spray" in a["title"].lower()}
+    assert sigma_spray
+    (high,) = [i for i in incidents if i["severity"] in ("high", "critical")]
+    assert high["type"] == "spray" and sigma_spray <= set(high["alerts"])
+    assert false_highs(truth, incidents)[0] == []

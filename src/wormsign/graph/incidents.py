@@ -200,6 +200,10 @@ def other_incidents(
               if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"
               and a.get("source_host") and a.get("source_host") != a.get("host")]
     moving = {(a.get("source_host"), _hour(a)) for a in movers}
+    # the hours in which a host guessed passwords, by the analytics' own alerts: a Sigma alert of
+    # credential access from it then is the same guessing (one incident, not two naming one host)
+    guessing = {(a.get("source_host"), _hour(a)): RULE_TYPE[a["rule"]] for a in alerts
+                if RULE_TYPE.get(a["rule"]) in ("spray", "bruteforce") and a.get("source_host")}
     # the events the analytics tied to a remote source: a Sigma alert on one of them acted from there
     by_ref = {ref: a["source_host"] for a in movers for ref in a.get("evidence") or ()}
     for a in alerts:
@@ -218,6 +222,10 @@ def other_incidents(
         if rule.startswith("sigma:") and src and src != a.get("host") and (
                 (src, _hour(a)) in moving or (src, _hour(a, -1)) in moving):
             groups.setdefault(("lateral", src), []).append(a)
+            continue
+        if rule.startswith("sigma:") and src and sigma_family(a) == "credentials" and (
+                (kind := guessing.get((src, _hour(a))) or guessing.get((src, _hour(a, -1))))):
+            groups.setdefault((kind, src), []).append(a)
             continue
         if rule.startswith("sigma:"):
             # Sigma rules outside an outbreak: one incident per rule family and acting host (a
