@@ -102,8 +102,11 @@ CONFIG_NOTES = {
     "deployer_min_days": "the learned deployer baseline (detect/baseline.py)",
     "deployer_min_hosts": "the learned deployer baseline (detect/baseline.py)",
     "deploy_min_hosts": "deployment vs infection (graph/select.py)",
+    "deploy_window_s": "deployment vs infection: the window of a source's fan-out (graph/select.py, graph/deploy.py)",
     "chain_window_s": "deployment vs infection (graph/select.py)",
     "sibling_window_s": "deployment vs infection (graph/select.py)",
+    "self_copy_max_hosts": "a worm's first generation: the pushers whose initial-access chains are read, at most "
+                           "(graph/replicate.py)",
     "initial_access_lookback_s": "patient zero's initial-access chain (detect/access.py)",
     "initial_access_max_events": "process starts and file writes read on patient zero, at most (detect/access.py)",
     "initial_access_lures": "patient zero's initial-access chain (detect/access.py)",
@@ -311,7 +314,11 @@ def render() -> str:
     w("  between (credential-less spread; only for executions not explained by (1)); (1) a drop of the very")
     w("  file the execution names, at most `exec_window_s` before it, or a remote call (Zeek `dce_rpc`) that")
     w("  names its caller; (2) the latest drop of some other file at most `exec_window_s` before it (worms")
-    w("  rename each copy); (3) a mere probe of port 445 before it, as in (0); (4) with no execution seen, a")
+    w("  rename each copy), though a process start of a program in `system_dirs_re` only by a DLL it can")
+    w("  load (a hijack: OTRF's `wlbsctrl.dll`, `wbemcomn.dll`; services.exe starts svchost.exe all day, and")
+    w("  an installer copied to `C:\\Windows\\Temp` started none of them); the edge's SHA-256 is the dropped")
+    w("  file's (the execution's only where its image is that file: PSEXESVC.exe or rundll32.exe running a")
+    w("  dropped `.dat` are other programs); (3) a mere probe of port 445 before it, as in (0); (4) with no execution seen, a")
     w("  payload-sized session to a host that starts scanning port 445 itself (`scan_min_hosts` hosts within")
     w(
         "  `scan_window_s`) within `exploit_window_s` after it. Rows of (0), (3) and (4) are of kind `exploit`."
@@ -444,25 +451,36 @@ SMB-exploit edge) is set aside as a deployment when
 
 - its source is allowlisted, or its file name or hash is allowlisted, or its source is a learned
   deployer pushing one of its known files (unless the source is *tied*, below); or
-- (copy edges) its source pushed a file of the same name to `deploy_min_hosts` or more hosts that
-  UTC day.
+- (copy edges) its source pushed a file of the same name to `deploy_min_hosts` or more hosts within
+  `deploy_window_s` (7 days: a deployer keeps its own pace, ConfigMgr's client push retrying a host
+  hourly for up to 7 days and its health remediation reinstalling the client a few hosts a day;
+  a worm's copies from one host come in one burst, and its copies travel on).
 
 **What is still flagged.** A set-aside edge is taken back as an infection when the file travels on:
 
 - its target pushes a file of the same name on within `chain_window_s` (a deployment that spreads on
-  from its targets; the onward copy is taken back too);
+  from its targets; the onward copy is taken back too), unless the file is that of a tool each use
+  copies afresh (`fresh` in `deployment.yaml`: PsExec's PSEXESVC.exe);
 - its source itself received that file through an infection earlier; or
 - a sibling copy (same source and file name, within `sibling_window_s`) is an infection.
+
+A copy by a host that pushed the program its own intrusion delivered to it (`graph/replicate.py`: its
+initial-access chain, a lure, an exploit or two stages of files written then run, delivered a program
+with the same SHA-256 or name as the pushed file, or that its targets start the same way, the file's
+name aside: `rundll32.exe <f>,#1 30`) is never set aside, and the host is tied from the chain's first
+program on (less `exec_window_s`): a worm's first generation is an outbreak before any copy travels on.
+Only hosts that pushed files with no deployment footprint to `deploy_min_hosts` or more hosts, that are
+neither learned nor allowlisted deployers nor tied already, are looked at.
 
 These rules repeat until nothing changes. A source is *tied* from the `first_seen` of its first
 `bruteforce`, `spray` or `lockout-storm` alert (as the source) or `beacon` or `loader-payload` alert
 (as the host), less `exec_window_s`; from then on a learned or allowlisted deployer loses its allowance.
-The same-day fan-out rule (`deploy_min_hosts`) does not look at the baseline or at ties: such a copy
-stays set aside until its file travels on.
+The fan-out rule (`deploy_min_hosts` within `deploy_window_s`) does not look at the baseline or at
+ties: such a copy stays set aside until its file travels on.
 
 So the infection graph still gets: every SMB-exploit edge; copies by a host that is neither
 allowlisted nor a learned deployer of that file, unless it pushed that file name to
-`deploy_min_hosts` or more hosts that day; a learned deployer pushing a file it never pushed before
+`deploy_min_hosts` or more hosts within `deploy_window_s`; a learned deployer pushing a file it never pushed before
 (same proviso); an allowlisted or learned deployer once it is tied to brute force, spray, lockouts,
 beaconing or a loader payload (same proviso); and any set-aside copy whose file travels on.
 
@@ -476,7 +494,8 @@ PsExec (`PSEXESVC`), each with the documentation it comes from and the severity 
 A name is a claim (a worm can call itself `ccmsetup.exe`): the pushes of one source outside every
 outbreak (before the source's own infection less `exec_window_s`) are one *deployment* per tool (or
 per source, with no footprint) when the footprint matches or the source behaves as a deployer (same
-file to `deploy_min_hosts` or more hosts that day, learned baseline, allowlist). Its severity:
+file to `deploy_min_hosts` or more hosts within `deploy_window_s`, learned baseline, allowlist). Its
+severity:
 
 - `high` when worm evidence joins it: the source was tied (brute force, spray, lockouts, beacon,
   loader payload; the tie rules above) before its last push, or a pushed host beaconed within
