@@ -764,8 +764,10 @@ def _concerned(case: Case, shards: set[int]) -> tuple[list[str], str, list[int],
 
 
 def _state(case: Case) -> dict[str, Any]:
-    return {"sources": _source_count(case), "events": case.count(), "shards": len(case.shard_ids()),
-            "last": max(case.shard_ids(), default=0)}
+    """What resolution was of (meta ``resolved``), from the catalog itself (so also inside a
+    transaction that changes the shards, before the case reads them again)."""
+    n, last = case.rows("SELECT count(*), coalesce(max(id), 0) FROM shards")[0]
+    return {"sources": _source_count(case), "events": case.count(), "shards": int(n), "last": int(last)}
 
 
 def _source_count(case: Case) -> int:
@@ -808,9 +810,7 @@ def compact(case: Case, *, small: int = COMPACT_SMALL_ROWS, most: int = COMPACT_
                             f"WHERE ({table}.{col} >> {SHARD_BITS}) = m.old")
         eng.execute("DROP TABLE _ws_moved")
         if was_resolved:
-            n = int(eng.rows("SELECT count(*) FROM shards")[0][0])
-            case.set_meta("resolved", {"sources": _source_count(case), "events": case.count(), "shards": n,
-                                       "last": new})
+            case.set_meta("resolved", _state(case))
 
     case.merge_resolved(run, rename)
     return len(run)

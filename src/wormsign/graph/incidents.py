@@ -40,9 +40,14 @@ EPISODIC = ("lateral", "bruteforce", "spray", "beacon", "execution", "sigma")
 
 
 @cache
+def _families_yaml() -> dict[str, Any]:
+    return yaml.safe_load((Path(__file__).with_name("families.yaml")).read_text(encoding="utf-8")) or {}
+
+
+@cache
 def _families() -> tuple[dict[str, str], dict[str, str]]:
     """ATT&CK tactic -> family, and family -> label (families.yaml)."""
-    data = yaml.safe_load((Path(__file__).with_name("families.yaml")).read_text(encoding="utf-8"))
+    data = _families_yaml()
     of: dict[str, str] = {}
     label: dict[str, str] = {}
     for name, spec in (data.get("families") or {}).items():
@@ -55,8 +60,7 @@ def _families() -> tuple[dict[str, str], dict[str, str]]:
 @cache
 def _sigma_copies_only() -> frozenset[str]:
     """Sigma rule ids whose alerts alone only say that files reached hosts (families.yaml)."""
-    data = yaml.safe_load((Path(__file__).with_name("families.yaml")).read_text(encoding="utf-8"))
-    return frozenset(f"sigma:{str(i).lower()}" for i in data.get("copies_only") or ())
+    return frozenset(f"sigma:{str(i).lower()}" for i in _families_yaml().get("copies_only") or ())
 
 
 def sigma_family(a: dict[str, Any]) -> str:
