@@ -166,7 +166,7 @@ def _edges(case: Case, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 EDGE_HASH = """
 WITH k AS (SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS host, lower(unnest(?::VARCHAR[])) AS path,
                   unnest(?::TIMESTAMPTZ[]) AS ts)
-SELECT k.i, arg_min(p.sha256, abs(epoch(p.ts) - epoch(k.ts))) FROM k JOIN (
+SELECT k.i, arg_min(p.sha256, (abs(epoch(p.ts) - epoch(k.ts)), p.ts, p.sha256)) FROM k JOIN (
     SELECT host, ts, lower("process.executable") AS exe, "process.hash.sha256" AS sha256 FROM ({events})
     WHERE kind = 'process' AND "process.hash.sha256" IS NOT NULL AND list_contains(?, host)
       AND ts >= ? AND ts <= ?) p

@@ -67,15 +67,21 @@ WITH c AS (
     SELECT "host.ip", host, count(*) FROM events WHERE "host.ip" IS NOT NULL GROUP BY ALL
     UNION ALL
     SELECT "source.ip", ws_hkey("source.domain"), count(*) FROM events
-    WHERE kind = 'auth' AND "source.ip" IS NOT NULL AND "source.domain" IS NOT NULL GROUP BY ALL
+    WHERE kind = 'auth' AND "source.ip" IS NOT NULL AND "source.domain" IS NOT NULL
+      AND "event.outcome" IS DISTINCT FROM 'failure' GROUP BY ALL
 )
-SELECT ip, arg_max(host, n) AS host FROM c
+SELECT ip, arg_max(host, (n, host)) AS host FROM c
 WHERE host IS NOT NULL AND NOT list_contains(?, ip) GROUP BY ip
 """
 
+# One host per address over the whole case: the row with the most observations; on a tie the
+# address's own evidence (AUTHORITATIVE) before a name a client gave, then the latest holder,
+# then the name (a tie broken by the order rows happen to be read in made the same hunt name
+# two sources: rdp-fanout's 10.23.123.11 of Hayabusa's samples, one claimed WorkstationName each).
 IPMAP_RESOLVED = """
 CREATE OR REPLACE TEMP TABLE h_ipmap AS
-SELECT ip, arg_max(host, n) AS host FROM host_addr
+SELECT ip, arg_max(host, (n, {authoritative}, last_seen, host)) AS host
+FROM host_addr
 WHERE ip IS NOT NULL AND host IS NOT NULL AND NOT list_contains(?, ip) GROUP BY ip
 """
 
@@ -416,7 +422,14 @@ def spec(cfg: dict[str, Any]) -> list[Any]:
 def ipmap(case: Case, cfg: dict[str, Any]) -> None:
     """``h_ipmap``: the resolver's map alone once it has run, else what the logs say."""
     resolved = case.rows("SELECT count(*) FROM host_addr")[0][0]
-    case.engine.execute(IPMAP_RESOLVED if resolved else IPMAP, [_loop(cfg)])
+    if resolved:
+        from wormsign.resolve import AUTHORITATIVE  # (resolve imports the detections)
+
+        # (list_contains, which both engines have: Spark has no list_has_any)
+        auth = " OR ".join(f"list_contains(string_split(evidence, ','), '{ev}')" for ev in AUTHORITATIVE)
+        case.engine.execute(IPMAP_RESOLVED.format(authoritative=f"({auth})"), [_loop(cfg)])
+    else:
+        case.engine.execute(IPMAP, [_loop(cfg)])
 
 
 def tables(case: Case, cfg: dict[str, Any], *, fresh: bool) -> None:

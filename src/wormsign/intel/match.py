@@ -215,7 +215,7 @@ def _hosts(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
 def _processes(case: Any, out: Attribution, cfg: dict[str, Any]) -> None:
     n = int(cfg["limits"]["max_evidence"])
     rows = case.rows(
-        f"""SELECT host, entity_id, any_value(executable), family, list(DISTINCT kind || '|' || ivalue),
+        f"""SELECT host, entity_id, min(executable), family, list(DISTINCT kind || '|' || ivalue),
                min(ts), list(ref ORDER BY ts, ref)[1:{n}]
         FROM {MATCH} WHERE target = 'process' AND (entity_id IS NOT NULL OR kind = 'hash')
           AND kind IN ('hash', 'ip_port', 'ip', 'url', 'domain')

@@ -143,7 +143,8 @@ def host_addresses(case: Case, incidents: list[dict[str, Any]]) -> dict[str, str
     if not wanted or not case.engine.has_table("host_addr"):
         return {}
     rows = case.rows(
-        "SELECT host, arg_max(ip, n) FROM host_addr WHERE host IS NOT NULL AND ip IS NOT NULL GROUP BY host"
+        "SELECT host, arg_max(ip, (n, last_seen, ip)) FROM host_addr"  # a tie: the latest address
+        " WHERE host IS NOT NULL AND ip IS NOT NULL GROUP BY host"
     )
     return {str(h): str(ip)[:MAX_ADDRESS] for h, ip in rows if h in wanted}
 
