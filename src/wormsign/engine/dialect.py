@@ -9,7 +9,11 @@ What the translation does besides sqlglot's own work:
 - ``regexp_full_match(x, p)`` becomes ``x RLIKE '^(?:p)$'``;
 - ``time_bucket(INTERVAL 1 HOUR, ts)`` becomes ``date_trunc('HOUR', ts)`` (the session's time zone
   is UTC: the same hour buckets);
-- ``epoch_us(ts)`` becomes ``unix_micros(ts)``;
+- ``epoch_us(ts)`` becomes ``unix_micros(ts)``; ``suffix`` becomes ``endswith``, ``strlen``
+  ``octet_length`` (bytes in both); a CTE's ``MATERIALIZED`` is dropped;
+- ``regexp_matches(x, 'p')`` (RE2) becomes ``x RLIKE 'q'`` (``java.util.regex``), ``q`` the
+  pattern that matches what ``p`` matches in RE2 (:func:`java_regex`: end anchors, line breaks,
+  Unicode case, ``\\s``, ``\\b``, classes), or an error where that is not known;
 - ``regexp_replace`` without DuckDB's ``'g'`` flag replaces the first match only, Spark's
   replaces every match: such a call is refused unless its pattern is anchored at the end (``$``),
   where the two agree;
@@ -90,8 +94,17 @@ def _spark_rewrites(tree: exp.Expression) -> exp.Expression:
             if not isinstance(pattern, exp.Literal):
                 raise DialectError("regexp_full_match with a pattern that is not a literal")
             return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern.this})$"))
+        if isinstance(node, exp.RegexpLike) and isinstance(node.expression, exp.Literal):
+            java = java_regex(str(node.expression.this))
+            return exp.RegexpLike(this=node.this, expression=exp.Literal.string(java))
         if name == "epoch_us":
             return exp.Anonymous(this="unix_micros", expressions=node.expressions)
+        if name == "suffix":
+            return exp.EndsWith(this=node.expressions[0], expression=node.expressions[1])
+        if name == "strlen":
+            return exp.Anonymous(this="octet_length", expressions=node.expressions)
+        if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+            node.set("materialized", None)  # Spark has no such hint: the plan is its own
         if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
             return exp.DataType.build("DECIMAL(38, 0)", dialect="spark")
         if name == "list_slice":
@@ -144,3 +157,154 @@ def to_spark(sql: str, macros: Iterable[str] = (), spark_bodies: dict[str, str] 
     """``sql`` (DuckDB's dialect, positional ``?`` parameters) as Spark SQL, the ``macros``
     (DuckDB ``CREATE MACRO`` statements) expanded, with the Spark bodies ``spark_bodies`` where given."""
     return _cached(sql, tuple(macros), tuple(sorted((spark_bodies or {}).items())))
+
+
+# -- regular expressions: RE2 (DuckDB) as java.util.regex (Spark) -------------------------------
+
+#: RE2's POSIX classes (ASCII in both) as Java writes them.
+_POSIX = {"alnum": r"\p{Alnum}", "alpha": r"\p{Alpha}", "ascii": r"\p{ASCII}", "blank": r"\p{Blank}",
+          "cntrl": r"\p{Cntrl}", "digit": r"\p{Digit}", "graph": r"\p{Graph}", "lower": r"\p{Lower}",
+          "print": r"\p{Print}", "punct": r"\p{Punct}", "space": r"\p{Space}", "upper": r"\p{Upper}",
+          "word": r"\w", "xdigit": r"\p{XDigit}"}
+#: RE2's ``\s`` (Java's adds the vertical tab), and its word boundary over ASCII word characters
+#: (Java 17's ``\b`` reads Unicode letters as word characters).
+_SPACE = r"\t\n\f\r "
+_WORD = "[0-9A-Za-z_]"
+_BOUNDARY = f"(?:(?<={_WORD})(?!{_WORD})|(?<!{_WORD})(?={_WORD}))"
+_NOT_BOUNDARY = f"(?:(?<={_WORD})(?={_WORD})|(?<!{_WORD})(?!{_WORD}))"
+#: Escapes that mean the same in both (letters; any other letter is refused).
+_SAME = frozenset("dDwWnrtfaAz")
+_REPEAT = re.compile(r"\{\d+(,\d*)?\}")
+_PROPERTY = re.compile(r"\\[pP](\{\^?[A-Z][a-z]?\}|[A-Z])")
+_FLAGS = re.compile(r"\(\?([a-zA-Z-]*)([):])")
+
+
+def java_regex(pattern: str) -> str:
+    """An RE2 pattern (DuckDB's ``regexp_matches``) as a ``java.util.regex`` pattern (Spark's
+    ``RLIKE``) that matches the same strings, or :class:`DialectError`.
+
+    What differs and how it is bridged: ``$`` is Java's end or before a final line break (RE2's
+    end: ``\\z``); ``.`` excludes ``\\r`` and others in Java (``(?d)``: only ``\\n``, as RE2);
+    ``(?i)`` folds ASCII only in Java (``(?u)``: Unicode, as RE2); ``\\s`` and ``\\v`` have the
+    vertical tab, ``\\b`` Unicode letters in Java (written out); in a class, ``[`` opens a nested
+    class and ``&&`` intersects in Java (escaped), and ``[:alpha:]`` is RE2's POSIX class
+    (``\\p{Alpha}``); ``{`` that is no repetition is literal in RE2, an error in Java (escaped);
+    ``(?P<name>`` is ``(?<name>``. Refused: multi-line mode (``m``), ``U``, octal or numbered
+    escapes, script names in ``\\p{...}``, ``\\C``, ``\\Q`` in a class, and any group kind RE2
+    does not have (RE2 refuses them too, so a rule with one fails on DuckDB as well).
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if pattern.startswith("\\Q", i):  # literal text up to \E: the same in both
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end + 2
+                out.append(pattern[i:end])
+                i = end
+                continue
+            tok, i = _escape(pattern, i, False)
+            out.append(tok)
+        elif c == "[":
+            tok, i = _class(pattern, i)
+            out.append(tok)
+        elif c == "$":
+            out.append(r"\z")
+            i += 1
+        elif c == "{":
+            m = _REPEAT.match(pattern, i)
+            if m and out:  # a repetition
+                out.append(m.group(0))
+                i = m.end()
+            else:
+                out.append(r"\{")
+                i += 1
+        elif c == "(" and pattern.startswith("(?", i):
+            named = pattern.startswith("(?<", i) and pattern[i + 3:i + 4].isalpha()
+            if pattern.startswith("(?P<", i) or named:
+                out.append("(?<")  # a named group (a name of letters and digits in Java)
+                i += 4 if pattern[i + 2] == "P" else 3
+                continue
+            m = _FLAGS.match(pattern, i)
+            if not m or set(m.group(1)) - set("is-"):
+                raise DialectError(f"regular expression group {pattern[i:i + 6]!r}: not translated for Spark")
+            out.append(m.group(0))
+            i = m.end()
+        else:
+            out.append(c)
+            i += 1
+    return "(?du)" + "".join(out)
+
+
+def _escape(p: str, i: int, in_class: bool) -> tuple[str, int]:
+    """The escape at ``p[i]`` (a backslash) in Java, and where it ends."""
+    if i + 1 >= len(p):
+        raise DialectError("regular expression ends with a backslash")
+    c = p[i + 1]
+    if c in "pP":
+        m = _PROPERTY.match(p, i)
+        if not m:
+            raise DialectError(f"regular expression property {p[i:i + 12]!r}: not translated for Spark")
+        body = m.group(1)
+        if body.startswith("{^"):  # RE2's negation inside the braces
+            return ("\\P" if c == "p" else "\\p") + "{" + body[2:], m.end()
+        return m.group(0), m.end()
+    if c == "x":
+        m = re.compile(r"\\x(\{[0-9A-Fa-f]{1,6}\}|[0-9A-Fa-f]{2})").match(p, i)
+        if not m:
+            raise DialectError(f"regular expression escape {p[i:i + 8]!r}: not translated for Spark")
+        return m.group(0), m.end()
+    if c == "s":
+        return (_SPACE if in_class else f"[{_SPACE}]"), i + 2
+    if c == "S":
+        return f"[^{_SPACE}]", i + 2  # in a class too: Java reads a nested class as a union
+    if c == "v":
+        return r"\x0B", i + 2
+    if c in "bB" and not in_class:
+        return (_BOUNDARY if c == "b" else _NOT_BOUNDARY), i + 2
+    if c.isalnum() and c not in _SAME:
+        raise DialectError(f"regular expression escape \\{c}: not translated for Spark")
+    if c.isalnum() or c.isascii():
+        return p[i:i + 2], i + 2
+    return c, i + 2  # an escaped character beyond ASCII: the character itself
+
+
+def _class(p: str, i: int) -> tuple[str, int]:
+    """The character class at ``p[i]`` (``[``) in Java, and where it ends."""
+    out = ["["]
+    i += 1
+    if p.startswith("^", i):
+        out.append("^")
+        i += 1
+    if p.startswith("]", i):  # a first ``]`` is a member
+        out.append(r"\]")
+        i += 1
+    while i < len(p):
+        c = p[i]
+        if c == "]":
+            out.append("]")
+            return "".join(out), i + 1
+        if c == "[" and p.startswith("[:", i):
+            end = p.find(":]", i + 2)
+            name = p[i + 2:end] if end > 0 else ""
+            neg = name.startswith("^")
+            java = _POSIX.get(name.lstrip("^"))
+            if java is None:
+                raise DialectError(f"regular expression class {p[i:i + 12]!r}: not translated for Spark")
+            if neg:
+                java = java.replace(r"\p", r"\P") if java.startswith(r"\p") else r"\W"
+            out.append(java)
+            i = end + 2
+        elif c in "[&":
+            out.append("\\" + c)
+            i += 1
+        elif c == "\\":
+            if p.startswith("\\Q", i):
+                raise DialectError(r"\Q in a regular expression class: not translated for Spark")
+            tok, i = _escape(p, i, True)
+            out.append(tok)
+        else:
+            out.append(c)
+            i += 1
+    raise DialectError("regular expression class without its ']'")

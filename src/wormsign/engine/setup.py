@@ -17,18 +17,20 @@ ENGINES = ("duckdb", "spark")
 def pass_macros() -> tuple[str, ...]:
     """The SQL macros the passes call (their DuckDB definitions, expanded for Spark)."""
     from wormsign.detect.prep import MACROS
+    from wormsign.detect.sigma import fields
     from wormsign.intel import match
     from wormsign.resolve import MACRO
 
-    return (MACRO, *MACROS, *match.MACROS)
+    return (MACRO, *MACROS, *match.MACROS, *fields.MACROS)
 
 
 def spark_bodies() -> dict[str, str]:
     """The Spark bodies of the macros DuckDB's cannot be translated for."""
     from wormsign.detect.activity import SPARK_BODIES
+    from wormsign.detect.sigma import fields
     from wormsign.intel import match
 
-    return {**SPARK_BODIES, **match.SPARK_BODIES}
+    return {**SPARK_BODIES, **match.SPARK_BODIES, **fields.SPARK_BODIES}
 
 
 def attach_spark(case: Case, master: str | None = None) -> Case:

@@ -32,6 +32,8 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.enableVectorizedReader": "true",
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
+    # a record with a repeated key is read (its last value; DuckDB reads the first), not NULL
+    "spark.sql.variant.allowDuplicateKeys": "true",
 }
 
 
@@ -112,10 +114,12 @@ class SparkScans:
         if old is not None:
             old.unpersist()
 
-    def view_keyed(self, name: str, events: Sequence[str], keys: dict[int, str], columns: Sequence[str]) -> None:
+    def view_keyed(self, name: str, events: Sequence[str], keys: dict[int, str], columns: Sequence[str],
+                   *, cache: bool = True) -> None:
         """``name``: the ``columns`` of the events of shard files ``events``, with the resolved
         keys of those that have a keys file (``keys``: shard -> keys file; the keys' row n is the
-        shard's row n, as DuckDB's positional join reads them)."""
+        shard's row n, as DuckDB's positional join reads them). ``cache=False``: read anew by each
+        query (and only the columns it reads), the cached keyed events left as they are."""
         from pyspark.sql import functions as F
 
         cols = list(dict.fromkeys(["eid", *columns]))
@@ -125,7 +129,8 @@ class SparkScans:
         if self._keyed is not None and self._keyed[0] == stamp and set(cols) <= self._keyed[1]:
             self._keyed[2].createOrReplaceTempView(name)
             return
-        self.forget_keyed()
+        if cache:
+            self.forget_keyed()
         ev = self._read(events, cols)
         keyed = list(keys.values())
         if keyed:
@@ -140,6 +145,9 @@ class SparkScans:
             for c in key_cols:  # a keyed row takes its keys file's value, NULL included
                 ev = ev.withColumn(c, F.when(F.col("_keyed"), F.col(f"`_k_{c}`")).otherwise(F.col(f"`{c}`")))
             ev = ev.drop("_keyed", *[f"_k_{c}" for c in key_cols])
+        if not cache:
+            self._keep(name, ev)
+            return
         ev = ev.cache()
         self._keyed = (stamp, set(cols), ev)
         ev.createOrReplaceTempView(name)
@@ -154,6 +162,16 @@ class SparkScans:
         """``name``: a small table of the catalog, shipped to Spark."""
         df = self.spark.createDataFrame(table)  # Arrow in, no pandas
         df.createOrReplaceTempView(name)
+
+    def view_query(self, name: str, sql: str, params: Sequence[Any] = (), *, cache: bool = True) -> None:
+        """``name``: the result of ``sql`` (DuckDB's dialect), ``cache``d until :meth:`release`
+        (made by its first reader: the query runs once)."""
+        df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        self._keep(name, df.cache() if cache else df)
+
+    def columns(self, name: str) -> list[str]:
+        """The column names of the view ``name``."""
+        return list(self.spark.table(name).columns)
 
     def sql(self, sql: str) -> str:
         """``sql`` as Spark runs it."""

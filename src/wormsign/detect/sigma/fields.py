@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -50,10 +51,33 @@ META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host", 
 #: And every row of the cache: its (channel, EventID) pair, so that a run sees its own pairs only.
 PAIR = ("wormsign_dataset", "wormsign_code")
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}")
-#: Where a Windows record keeps its EventData, by reader: EVTX, Winlogbeat, OTRF (flat).
-#: Both containers come out of one parse of the record (a list of paths); the EventData object
-#: is then parsed once more for all the rule fields together.
-_EVENT_DATA = "coalesce(c[1], c[2], j::JSON)"
+#: Reading the record, the one engine-specific part of the table's SQL: DuckDB's JSON functions,
+#: with Spark's bodies beside them (:mod:`wormsign.engine.dialect` expands the macros for Spark;
+#: tests/detect/sigma/test_sigma_spark.py holds the two together). Where a Windows record keeps
+#: its EventData, by reader: EVTX, Winlogbeat, OTRF (flat). On DuckDB both containers come out of
+#: one parse of the record (a list of paths, ``ws_sigma_parts``); the EventData object is then
+#: parsed once more for all the rule fields together (``ws_sigma_values``, a list), and field
+#: ``i`` (1-based) of them is ``ws_sigma_value(v, i, name)``. On Spark the record is parsed once
+#: (a VARIANT) and each field read from it by name. Known differences, none from the readers'
+#: own records: a key repeated in one object (DuckDB reads the first value, Spark the last), text
+#: after the record's JSON (NULL on DuckDB), numbers in exponent form (``1e-7`` and ``1.0E-7``).
+MACROS = (
+    "CREATE OR REPLACE TEMP MACRO ws_sigma_json(raw) AS CASE WHEN json_valid(raw) THEN raw END",
+    "CREATE OR REPLACE TEMP MACRO ws_sigma_parts(j) AS "
+    "json_extract(j, ['$.Event.EventData', '$.winlog.event_data'])",
+    "CREATE OR REPLACE TEMP MACRO ws_sigma_values(j, c, paths) AS "
+    "json_extract_string(coalesce(c[1], c[2], j::JSON), paths)",
+    "CREATE OR REPLACE TEMP MACRO ws_sigma_value(v, i, name) AS v[i]",
+)
+SPARK_BODIES = {
+    "ws_sigma_json": "try_parse_json(raw)",
+    "ws_sigma_parts": "array(variant_get(j, '$.Event.EventData'), variant_get(j, '$.winlog.event_data'))",
+    "ws_sigma_values": "coalesce(c[0], c[1], j)",
+    "ws_sigma_value": "try_variant_get(v, concat('$[\"', name, '\"]'), 'string')",
+}
+#: The Spark view of the keyed events the table is made from, and of the raw ones for the pairs.
+_SRC = "_ws_sigma_src"
+_RAW = "_ws_sigma_raw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +138,13 @@ def build(
     # The datasets of the case that are log sources, as written (a plain IN list of constants is
     # tested inside the scan, so the records of other sources are never read nor decompressed).
     channels = {str(r[0]) for r in [*logsources.category_rows(), *logsources.service_rows()]}
-    datasets = [d for (d,) in eng.rows(
-                    'SELECT DISTINCT "event.dataset" FROM events WHERE "event.dataset" IS NOT NULL')
+    spark = getattr(case, "scans", None)
+    _pairs(case, spark)
+    datasets = [d for (d,) in eng.rows("SELECT DISTINCT dataset FROM sigma_pairs ORDER BY dataset")
                 if d.lower() in channels] or [None]
     keep = None if rules is None else _keep_pairs(case, datasets, rules, fmap)
+    if spark is not None:  # no cache: the table is Spark's, for this run
+        return _on_spark(case, spark, want, keep, datasets, fmap)
     state = _state(case, logsources, fmap)
     cached = case.get_meta(CACHE)
     if not (cached and cached.get("state") == state and case.engine.has_table(CACHE)):
@@ -133,6 +160,30 @@ def build(
         pairs = None if keep is None or before is None else keep | before
         if pairs is not None:
             _fill_keep(case, pairs)
+    sql, params = _select(cols, pairs, datasets, fmap, "events")
+    for m in MACROS:
+        eng.execute(m)
+    target = f"TEMP TABLE {TABLE}" if temporary else f"TABLE {CACHE}"
+    sql = f"CREATE OR REPLACE {target} AS {sql}"
+    if temporary:
+        eng.execute(sql, params)
+        return list(_columns(want))
+    with case.transaction():  # the table and the meta that describes it land together
+        eng.execute(sql, params)
+        kept = None if pairs is None else [[d, c] for d, c in sorted(pairs, key=lambda k: (k[0], k[1] or ""))]
+        case.set_meta(CACHE, {"state": state, "cols": cols, "pairs": kept})
+    if keep is not None and pairs != keep:
+        _fill_keep(case, keep)  # this run's own pairs, for the view
+    _view(case, want, keep is not None)
+    return list(_columns(want))
+
+
+
+def _select(cols: list[str], pairs: set[tuple[str, str | None]] | None, datasets: list[str | None],
+            fmap: FieldMap, events: str) -> tuple[str, list[Any]]:
+    """The query of the table's rows (DuckDB's dialect, the one definition for both engines) over
+    ``events``, with the fields ``cols``, of the (dataset, EventID) ``pairs`` (None: all), and its
+    parameters."""
     paths: list[str] = []
     exprs: list[str] = []
     system = {k.lower(): v for k, v in fmap.system.items()}
@@ -148,16 +199,14 @@ def build(
             raws = []
             for s in spelt:
                 paths.append(f'$."{s}"')
-                raws.append(f"v[{len(paths)}]")
+                raws.append(f"ws_sigma_value(v, {len(paths)}, {_lit(s)})")
             exprs.append(f"coalesce({', '.join([*raws, *(_text(c) for c in fallback.get(n.lower(), ()))])})")
     select = ",\n".join(f"{e} AS {quote_ident(n)}" for n, e in zip(groups, exprs, strict=True))
-    target = f"TEMP TABLE {TABLE}" if temporary else f"TABLE {CACHE}"
     sql = f"""
-    CREATE OR REPLACE {target} AS
     WITH base AS (
         SELECT e.*, c.tags AS {CATEGORY_FIELD}, s.tags AS {SERVICE_FIELD},
-               CASE WHEN json_valid(e.raw) THEN e.raw END AS j  -- text: a cast to JSON parses it again
-        FROM events e
+               ws_sigma_json(e.raw) AS j  -- text: a cast to JSON parses it again
+        FROM {events} e
         LEFT JOIN sigma_ls_cat c ON c.channel = lower(e."event.dataset") AND c.code = e."event.code"
         LEFT JOIN sigma_ls_svc s ON s.channel = lower(e."event.dataset")
         {{keep}}
@@ -165,9 +214,9 @@ def build(
           AND e."event.dataset" IN ({{datasets}})  -- tested in the scan: no other record is read
           {{codes}}
     ), cs AS (
-        SELECT *, json_extract(j, ['$.Event.EventData', '$.winlog.event_data']) AS c FROM base
+        SELECT *, ws_sigma_parts(j) AS c FROM base
     ), ed AS (
-        SELECT *, json_extract_string({_EVENT_DATA}, ?::VARCHAR[]) AS v FROM cs
+        SELECT *, ws_sigma_values(j, c, CAST([{', '.join(map(_lit, paths))}] AS VARCHAR[])) AS v FROM cs
     )
     SELECT "ts" AS wormsign_ts, "host" AS wormsign_host,
            "src.digest" || ':' || CAST("src.record" AS VARCHAR) AS wormsign_ref,
@@ -178,7 +227,7 @@ def build(
            {select}
     FROM ed
     """
-    params: list[object] = list(datasets)
+    params: list[Any] = list(datasets)
     sql = sql.replace("{datasets}", ", ".join("?" * len(datasets)))
     if pairs is None:
         sql = sql.replace("{keep}", "").replace("{codes}", "")
@@ -190,16 +239,45 @@ def build(
         nulls = " OR e.\"event.code\" IS NULL" if any(c is None for _, c in pairs) else ""
         sql = sql.replace("{codes}", f"AND (e.\"event.code\" IN ({', '.join('?' * len(codes))}){nulls})")
         params += codes
-    if temporary:
-        eng.execute(sql, [*params, paths])
-        return list(_columns(want))
-    with case.transaction():  # the table and the meta that describes it land together
-        eng.execute(sql, [*params, paths])
-        kept = None if pairs is None else [[d, c] for d, c in sorted(pairs, key=lambda k: (k[0], k[1] or ""))]
-        case.set_meta(CACHE, {"state": state, "cols": cols, "pairs": kept})
-    if keep is not None and pairs != keep:
-        _fill_keep(case, keep)  # this run's own pairs, for the view
-    _view(case, want, keep is not None)
+    return sql, params
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pairs(case: Case, spark: Any) -> None:
+    """``sigma_pairs`` (temporary, in the catalog): the distinct (dataset, EventID) of the case's
+    events with a dataset, read on the engine the case's passes run on."""
+    sql = ('SELECT DISTINCT "event.dataset" AS dataset, "event.code" AS code FROM {} '
+           'WHERE "event.dataset" IS NOT NULL')
+    if spark is None:
+        case.engine.execute(f"CREATE OR REPLACE TEMP TABLE sigma_pairs AS {sql.format('events')}")
+        return
+    spark.view_files(_RAW, case.event_files(case.shard_ids()), cache=False)
+    try:
+        got = spark.query(sql.format(_RAW))
+    finally:
+        spark.release(_RAW)
+    case.engine.execute("CREATE OR REPLACE TEMP TABLE sigma_pairs (dataset VARCHAR, code VARCHAR)")
+    if got.num_rows:
+        case.engine.append("sigma_pairs", got.rename_columns(["dataset", "code"]))
+
+
+def _on_spark(case: Case, spark: Any, want: list[str], keep: set[tuple[str, str | None]] | None,
+              datasets: list[str | None], fmap: FieldMap) -> list[str]:
+    """``sigma_events`` as a cached Spark view over the keyed events, the lookup tables shipped."""
+    from wormsign.engine import passes
+
+    t = time.perf_counter()
+    for name in ("sigma_ls_cat", "sigma_ls_svc", *(["sigma_keep"] if keep is not None else [])):
+        spark.view_table(name, case.query(f"SELECT * FROM {name}"))
+    shards = case.shard_ids()
+    spark.view_keyed(_SRC, case.event_files(shards), case.key_files(shards), [f.name for f in schema.SCHEMA],
+                     cache=False)
+    sql, params = _select(want, keep, datasets, fmap, _SRC)
+    spark.view_query(TABLE, sql, params)
+    passes.log.debug("spark: %s, %d columns, %.1f s (planned)", TABLE, len(want), time.perf_counter() - t)
     return list(_columns(want))
 
 
@@ -258,8 +336,8 @@ def _keep_pairs(
     """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them."""
     eng = case.engine
     present = eng.rows(
-        f"""WITH p AS (SELECT DISTINCT "event.dataset" AS d, "event.code" AS code FROM events
-                       WHERE "event.dataset" IN ({', '.join('?' * len(datasets))}))
+        f"""WITH p AS (SELECT dataset AS d, code FROM sigma_pairs
+                       WHERE dataset IN ({', '.join('?' * len(datasets))}))
             SELECT p.d, p.code, c.tags, s.tags FROM p
             LEFT JOIN sigma_ls_cat c ON c.channel = lower(p.d) AND c.code = p.code
             LEFT JOIN sigma_ls_svc s ON s.channel = lower(p.d)

@@ -62,7 +62,8 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
     """Run the in-house rules (``builtin``) and the rules under ``rule_paths`` on the case.
 
     The rules come compiled (compiled.py: from the cache, or converted now); each log source group
-    is one pass over its events (scan.py); correlations slide over their base rules' matches in the
+    is one pass over its events (scan.py), on Spark when the case's passes run there (only the
+    matches come back); correlations slide over their base rules' matches in the catalog's
     engine (correlate.py).
     """
     cfg = alerts.settings()
@@ -74,11 +75,16 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
     ls = logsources.Logsources.from_json(rs.sources) if rs.sources else logsources.load()
     fmap = fields.load()
     names = {n for r in rules.values() for n in r.fields}
-    fields.build(case, names, ls, fmap, [r.plan for r in rules.values()])
+    scans = getattr(case, "scans", None)  # Spark: the field table and the passes there
+    try:
+        fields.build(case, names, ls, fmap, [r.plan for r in rules.values()])
+        found = scan(case, rules, lambda r, why: _skip(run, r.info, r.file, why))
+    finally:
+        if scans is not None:
+            scans.release(fields.TABLE)
 
     limit = int(cfg["max_hits_per_rule"])
     rows_of: dict[int, list[tuple[Any, ...]]] = {}
-    found = scan(case, rules, lambda r, why: _skip(run, r.info, r.file, why))
     for key, r in list(rules.items()):
         rows = found.rows.get(key, [])
         if len(rows) > limit:

@@ -23,11 +23,19 @@ them, and a rule's rows are sorted again in Python only where two share a time a
 so that what is kept under ``max_hits_per_rule``, and every alert built from it, is the same
 whatever the order DuckDB found rows in, on one thread or many. A query DuckDB refuses is split until the
 rule at fault is found; that rule alone is dropped and reported.
+
+On Spark (``case.scans``: fields.py made ``sigma_events`` a Spark view) the same statements run
+there, translated from this dialect (:mod:`wormsign.engine.dialect`, regular expressions
+included), and only the matches come back. DuckDB still decides which rules run: a pass's rules
+are first bound on DuckDB over an empty table of the group's columns, so a rule DuckDB refuses
+(a regular expression RE2 does not take) is dropped and reported on both engines alike; a rule
+Spark cannot take (one the translation refuses) is dropped and reported the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,12 +43,15 @@ from typing import TYPE_CHECKING, Any
 from wormsign.detect.sigma import fields, prefilter
 from wormsign.detect.sigma.names import lowered, quote_ident
 from wormsign.detect.sigma.logsources import CATEGORY_FIELD, SERVICE_FIELD
+from wormsign.engine import records
 from wormsign.store import Case
 
 if TYPE_CHECKING:
     from wormsign.detect.sigma.compiled import Rule
 
 log = logging.getLogger(__name__)
+#: Where the passes' Spark work is logged (as the other passes over every event log theirs).
+log_spark = logging.getLogger("wormsign.engine.passes")
 GROUP = "sigma_group"
 #: The columns of a match besides the rule's fields, in the order alerts.py reads them.
 _META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host")
@@ -93,6 +104,91 @@ def _ordered(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return sorted(rows, key=_order)
 
 
+class _Duck:
+    """The passes on the catalog's DuckDB."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+    def columns(self) -> list[str]:
+        sql = f"SELECT column_name FROM (DESCRIBE SELECT * FROM {fields.TABLE})"
+        return [c for (c,) in self.case.rows(sql)]
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.case.rows(sql, params or [])
+
+    def fill(self, sql: str, params: list[Any]) -> None:
+        self.case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {GROUP} AS {sql}", params)
+
+    def match(self, sql: str) -> list[tuple[Any, ...]]:
+        # Nothing to optimise in a scan of one table, and DuckDB's optimiser takes longer over a
+        # thousand CASE expressions than the scan itself (0.6 s of 3.4 on hayabusa-sample-evtx).
+        self.case.engine.execute("PRAGMA disable_optimizer")
+        try:
+            return self.case.rows(sql)
+        finally:
+            self.case.engine.execute("PRAGMA enable_optimizer")
+
+    def drop(self) -> None:
+        self.case.engine.execute(f"DROP TABLE IF EXISTS {GROUP}")
+
+
+class _Spark:
+    """The passes on Spark (``case.scans``), the rules bound on DuckDB first."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.scans = case.scans
+        self.duck = _Duck(case)
+
+    def columns(self) -> list[str]:
+        return self.scans.columns(fields.TABLE)
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return [tuple(r.values()) for r in records(self.scans.query(sql, params or []))]
+
+    def fill(self, sql: str, params: list[Any]) -> None:
+        self.scans.view_query(GROUP, sql, params)
+
+    def match(self, sql: str) -> list[tuple[Any, ...]]:
+        t = time.perf_counter()
+        got = self.rows(sql)
+        log_spark.debug("spark: %s, %d rows, %.1f s", GROUP, len(got), time.perf_counter() - t)
+        return got
+
+    def drop(self) -> None:
+        self.scans.release(GROUP)
+
+    def vet(self, compiled: dict[int, Rule], keys: list[int], cols: list[str],
+            fail: Callable[[Rule, str], None], guards: dict[int, str]) -> list[int]:
+        """The rules of ``keys`` both engines take: each bound on DuckDB (over an empty table of
+        the pass's columns) and translated for Spark; the others are reported to ``fail``."""
+        names = [*_META, *(quote_ident(c) for c in cols), *(lowered(c) for c in cols)]
+        typed = ", ".join(f"{n} VARCHAR" for n in names)
+        self.case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {GROUP} ({typed})")
+        try:
+            _match(self.duck, compiled, keys, cols, fail, Scan(), guards)
+        finally:
+            self.duck.drop()
+        kept = []
+        for k in keys:
+            if k not in compiled:
+                continue
+            try:
+                self.scans.sql(f"SELECT 1 FROM {GROUP} WHERE {compiled[k].where}")
+                if k in guards:
+                    self.scans.sql(f"SELECT 1 FROM {GROUP} WHERE {guards[k]}")
+            except ValueError as e:  # DialectError: the translation refused it
+                fail(compiled.pop(k), f"not run on Spark: {str(e)[:300]}")
+                continue
+            kept.append(k)
+        return kept
+
+
+def _place(case: Case) -> _Duck | _Spark:
+    return _Duck(case) if getattr(case, "scans", None) is None else _Spark(case)
+
+
 #: A pass: its groups, its rules, their guards, the fields they read.
 _Pass = tuple[list[tuple[str | None, str | None]], list[int], dict[int, str], set[str]]
 
@@ -100,14 +196,14 @@ _Pass = tuple[list[tuple[str | None, str | None]], list[int], dict[int, str], se
 def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None]) -> Scan:
     """Run every compiled rule; ``fail`` is told of (and ``compiled`` loses) a rule DuckDB refuses."""
     out = Scan()
-    columns = {c.lower(): c for (c,) in case.rows(
-        "SELECT column_name FROM (DESCRIBE SELECT * FROM " + fields.TABLE + ")")}
+    on = _place(case)
+    columns = {c.lower(): c for c in on.columns()}
     groups: dict[tuple[str | None, str | None], list[int]] = {}
     for k, c in compiled.items():
         groups.setdefault(c.group, []).append(k)
         out.rows[k] = []
     wanted = {f.lower() for c in compiled.values() for f in prefilter.fields_of(c.need)} & set(columns)
-    texts = _texts(case, sorted(columns[f] for f in wanted))
+    texts = _texts(on, sorted(columns[f] for f in wanted))
     passes: list[_Pass] = []
     small: _Pass = ([], [], {}, set())
     for (cat, svc), keys in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
@@ -133,13 +229,15 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
         passes.append(small)
     for grps, keys, guards, names in passes:
         cols = sorted(names | {CATEGORY_FIELD, SERVICE_FIELD}, key=str.lower)
-        _fill(case, grps, cols)
+        if isinstance(on, _Spark):
+            keys = on.vet(compiled, keys, cols, fail, guards)
+        _fill(on, grps, cols)
         at = {c.lower(): i for i, c in enumerate(cols)}
-        hits = _match(case, compiled, keys, cols, fail, out, guards)
+        hits = _match(on, compiled, keys, cols, fail, out, guards)
         for k, rows in hits.items():
             pick = [4 + at[n.lower()] for n in compiled[k].fields]
             out.rows[k] = _ordered([(r[0], r[1], r[2], r[3], *(r[i] for i in pick)) for r in rows])
-        case.engine.execute(f"DROP TABLE IF EXISTS {GROUP}")
+        on.drop()
     return out
 
 
@@ -174,12 +272,12 @@ class _Groups:
         return self._made[group]
 
 
-def _texts(case: Case, cols: list[str]) -> _Groups:
+def _texts(on: _Duck | _Spark, cols: list[str]) -> _Groups:
     """The distinct lower-cased values of ``cols`` in each combination of log source tags present
     (a column whose text passes :data:`TEXT_MAX` characters is not fetched)."""
     sizes = "".join(f", sum(strlen({quote_ident(c)}))" for c in cols)
-    got = case.rows(f"SELECT {CATEGORY_FIELD}, {SERVICE_FIELD}, count(*){sizes} FROM {fields.TABLE} "
-                    "GROUP BY ALL")
+    got = on.rows(f"SELECT {CATEGORY_FIELD}, {SERVICE_FIELD}, count(*){sizes} FROM {fields.TABLE} "
+                  "GROUP BY ALL")
     small = [c for i, c in enumerate(cols) if sum(r[3 + i] or 0 for r in got) <= TEXT_MAX]
     combos: dict[tuple[str | None, str | None], dict[str, list[str]]] = {
         (r[0], r[1]): {c.lower(): [] for c in small} for r in got}
@@ -187,30 +285,27 @@ def _texts(case: Case, cols: list[str]) -> _Groups:
     if small:
         names = ", ".join(quote_ident(c) for c in small)
         # one row per field and value (UNPIVOT leaves NULLs out), then each value once
-        for cat, svc, name, values in case.rows(
-            f"SELECT t, s, n, list(v) FROM (SELECT DISTINCT t, s, n, lower(v) AS v FROM (UNPIVOT "
+        for cat, svc, name, values in on.rows(
+            f"SELECT t, s, n, list(v) FROM (SELECT DISTINCT t, s, n, lower(v) AS v FROM "
             f"(SELECT {CATEGORY_FIELD} AS t, {SERVICE_FIELD} AS s, {names} FROM {fields.TABLE}) "
-            f"ON {names} INTO NAME n VALUE v)) GROUP BY ALL"
+            f"UNPIVOT (v FOR n IN ({names}))) GROUP BY ALL"
         ):
             combos[(cat, svc)][name.lower()] = values
     return _Groups([(cat, svc, v, counts[(cat, svc)]) for (cat, svc), v in combos.items()])
 
 
-def _fill(case: Case, groups: list[tuple[str | None, str | None]], cols: list[str]) -> None:
+def _fill(on: _Duck | _Spark, groups: list[tuple[str | None, str | None]], cols: list[str]) -> None:
     """The rows of the groups with their fields as recorded and lower-cased (each row once)."""
     sel = ", ".join([*_META, *(quote_ident(c) for c in cols),
                      *(f"lower({quote_ident(c)}) AS {lowered(c)}" for c in cols)])
-    test = (f"((?::VARCHAR IS NULL OR contains({CATEGORY_FIELD}, ?)) "
-            f"AND (?::VARCHAR IS NULL OR contains({SERVICE_FIELD}, ?)))")
-    case.engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE {GROUP} AS SELECT {sel} FROM {fields.TABLE} "
-        f"WHERE {' OR '.join(test for _ in groups)}",
-        [v for cat, svc in groups for v in (cat, f"|{cat}|", svc, f"|{svc}|")],
-    )
+    test = (f"((CAST(? AS VARCHAR) IS NULL OR contains({CATEGORY_FIELD}, ?)) "
+            f"AND (CAST(? AS VARCHAR) IS NULL OR contains({SERVICE_FIELD}, ?)))")
+    on.fill(f"SELECT {sel} FROM {fields.TABLE} WHERE {' OR '.join(test for _ in groups)}",
+            [v for cat, svc in groups for v in (cat, f"|{cat}|", svc, f"|{svc}|")])
 
 
 def _match(
-    case: Case, compiled: dict[int, Rule], keys: list[int], cols: list[str],
+    on: _Duck | _Spark, compiled: dict[int, Rule], keys: list[int], cols: list[str],
     fail: Callable[[Rule, str], None], out: Scan, guards: dict[int, str] | None = None,
 ) -> dict[int, list[tuple[Any, ...]]]:
     """The rows of the group table each rule matches: (ts, host, ref, source, *cols).
@@ -232,15 +327,9 @@ def _match(
         # list, and every rule is evaluated twice on every row
         # in a total order (see the module docstring): a rule's rows come out in it, as they are kept
         sql = (f"WITH x AS MATERIALIZED (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, {sel} "
-               f"FROM {GROUP}) SELECT * FROM x WHERE len(m) > 0 ORDER BY {order}")
+               f"FROM {GROUP}) SELECT * FROM x WHERE array_length(m) > 0 ORDER BY {order}")
         try:
-            # Nothing to optimise in a scan of one table, and DuckDB's optimiser takes longer over a
-            # thousand CASE expressions than the scan itself (0.6 s of 3.4 on hayabusa-sample-evtx).
-            case.engine.execute("PRAGMA disable_optimizer")
-            try:
-                rows = case.rows(sql)
-            finally:
-                case.engine.execute("PRAGMA enable_optimizer")
+            rows = on.match(sql)
         except Exception as e:  # noqa: BLE001  DuckDB refused the SQL the backend wrote: find the rule
             if len(part) > 1:
                 half = len(part) // 2
