@@ -10,9 +10,13 @@ request each ``--interval`` seconds holding ``rate x interval`` documents, so th
 replayed at ``--rate`` events a second. A poller reads ``/api/alerts`` every 50 ms (the total,
 and every page when it changes). An alert's latency is the time from the POST of the request that
 held its last evidence (the first posted document at or after its ``last_seen``, as the API first
-showed it) to the moment the API first showed it. Another thread reads ``/api/hosts`` (the case itself, not the published result) every
-50 ms and counts its answers by status (503 while the live writer holds the case). Alerts are told apart by (rule, host, source
-host, first seen); one whose evidence was all posted before is counted once, when first seen.
+showed it) to the moment the API first showed it, whether as an early alert (``EAR-``, the
+in-house single-event Sigma rules on what arrived, before the hunt: api/early.py) or a hunt's. Another thread reads ``/api/hosts`` (the case itself, not the published result) every
+50 ms and counts its answers by status (503 while the live writer holds the case). Alerts are told apart by (rule, host, first
+seen, first evidence record): an early alert and the hunt's alert that replaces it are one finding
+(the hunt may name its source host where the early one could not). One whose evidence was all
+posted before is counted once, when first seen. Printed: all alerts, those first shown early,
+those first shown by a hunt, and each host's first alert (the one whose evidence starts first).
 Incidents are timed the same way (by type, patient zero, first seen). The load average is
 printed before and after: the machine may be shared. The Zeek logs of the run are not sent.
 """
@@ -92,12 +96,13 @@ class Poller(threading.Thread):
         self.step = step
         self.stop = threading.Event()
         self.alerts: dict[tuple[Any, ...], tuple[float, str]] = {}  # key -> (seen at, last_seen then)
+        self.early: set[tuple[Any, ...]] = set()  # keys first shown as early alerts (api/early.py)
         self.incidents: dict[tuple[Any, ...], tuple[float, str]] = {}
         self.polls = 0
         self.reads: dict[int, int] = {}  # status of each /api/hosts read (the case itself) -> count
 
     def run(self) -> None:
-        total = -1
+        last: Any = None
         published = None
         while not self.stop.is_set():
             t = time.monotonic()
@@ -105,9 +110,13 @@ class Poller(threading.Thread):
                 r = self.client.get("/api/alerts", params={"limit": 1})
                 if r.status_code == 200:
                     n = r.json()["total"]
-                    if n != total:
+                    # the total, and the last alert (early alerts come last): a hunt that replaces
+                    # early alerts by as many of its own changes the last one
+                    tail = self.client.get("/api/alerts", params={"limit": 1, "offset": max(n - 1, 0)}).json()
+                    now = (n, orjson.dumps(tail.get("alerts")))
+                    if now != last:
                         self._alerts(t, n)
-                        total = n
+                        last = now
                 inc = self.client.get("/api/incidents")
                 if inc.status_code == 200 and inc.content != published:
                     published = inc.content
@@ -134,8 +143,13 @@ class Poller(threading.Thread):
         for off in range(0, total, 1000):
             page = self.client.get("/api/alerts", params={"limit": 1000, "offset": off}).json()["alerts"]
             for a in page:
-                key = (a.get("rule"), a.get("host"), a.get("source_host"), a.get("first_seen") or a.get("ts"))
-                self.alerts.setdefault(key, (t, _norm(a.get("last_seen") or a.get("ts"))))
+                # one finding: its rule, host, first time and first evidence record (an early
+                # alert's source host may be named later, by the hunt: the same finding)
+                key = (a.get("rule"), a.get("host"), a.get("first_seen") or a.get("ts"), (a.get("evidence") or [None])[0])
+                if key not in self.alerts:
+                    self.alerts[key] = (t, _norm(a.get("last_seen") or a.get("ts")))
+                    if str(a.get("id", "")).startswith("EAR-"):
+                        self.early.add(key)
 
 
 def latencies(seen: dict[tuple[Any, ...], tuple[float, str]], stamps: list[str], posted: list[float]) -> list[float]:
@@ -238,6 +252,16 @@ def main() -> None:
           + f" ({cyc} cycles; hunt: in the cycles that hunted, spread over all)")
     print(f"/api/hosts (a read of the case) during the replay, by status: {dict(sorted(poller.reads.items()))}")
     show("alerts, POST -> visible in /api/alerts", latencies(poller.alerts, stamps, posted))
+    first = {k: v for k, v in poller.alerts.items() if k in poller.early}
+    show("  of which shown first as early alerts", latencies(first, stamps, posted))
+    show("  of which shown first by a hunt", latencies({k: v for k, v in poller.alerts.items() if k not in first},
+                                                      stamps, posted))
+    by_host: dict[Any, tuple[Any, ...]] = {}  # each host's first alert: the one whose evidence starts first
+    for k in poller.alerts:
+        if k[1] and (k[1] not in by_host or str(k[2]) < str(by_host[k[1]][2])):
+            by_host[k[1]] = k
+    show("each host's first alert (by evidence time)", latencies({k: poller.alerts[k] for k in by_host.values()},
+                                                                 stamps, posted))
     show("incidents, POST -> visible in /api/incidents", latencies(poller.incidents, stamps, posted))
 
 

@@ -145,7 +145,15 @@ def create_app(
         return [i for i in result()["hunt"].get("incidents") or [] if isinstance(i, dict)]
 
     def alerts_of() -> list[dict[str, Any]]:
-        return [a for a in result().get("alerts") or [] if isinstance(a, dict)]
+        live = getattr(app.state, "live", None)  # early alerts of events the next hunt has not read
+        early = live.early_alerts() if live is not None else []
+        try:
+            published = [a for a in result().get("alerts") or [] if isinstance(a, dict)]
+        except HTTPException:
+            if not early:
+                raise
+            published = []  # no hunt has finished yet: the early alerts alone
+        return published + early
 
     def summary() -> dict[str, Any]:
         """The case's counts now, or those of the last hunt while the case is being written."""

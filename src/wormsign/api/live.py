@@ -288,7 +288,13 @@ class LiveIngest:
         done = w.done
         return {**out, "spool": {"end": str(self.spool.end()), "committed": str(done) if done else None,
                                  "backlog_bytes": w.backlog()},
-                "idle": w.idle(), "writer": dict(w.stats)}
+                "idle": w.idle(), "writer": dict(w.stats),
+                "early": dict(w.early.stats) if w.early is not None else None}
+
+    def early_alerts(self) -> list[dict[str, Any]]:
+        """The early alerts of what arrived since the last hunt (:mod:`wormsign.api.early`)."""
+        w = self.writer
+        return w.early.alerts() if w is not None and w.early is not None else []
 
     def close(self) -> None:
         if self.writer is not None:

@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from wormsign.api.early import EarlyLane, Identities
 from wormsign.api.spool import Frame, Pos, Spool
 from wormsign.ingest.base import Source
 from wormsign.ingest.pipeline import FileResult, IngestReport, _parse, _whole_file_rejected, _Writer
@@ -78,6 +79,8 @@ class LiveWriter:
         self._last_hunt = 0.0
         self._committing: Pos | None = None  # where the commit under way started
         self._fails: tuple[Pos, int] = (Pos(0, 0), 0)  # commits failed in a row at one position
+        # the in-house single-event Sigma rules on what arrives, before the hunt (api/early.py)
+        self.early = EarlyLane(spool, conf) if conf.get("early_alerts", True) and conf.get("sigma", True) else None
         self.stats: dict[str, Any] = {
             "commits": 0, "frames": 0, "duplicate_frames": 0, "events_stored": 0, "records_rejected": 0,
             "copies_dropped": 0, "shards_merged": 0,
@@ -98,6 +101,8 @@ class LiveWriter:
         self.start()
         with self._cond:
             self._cond.notify_all()
+        if self.early is not None:
+            self.early.notify()
 
     def stop(self, timeout: float = 30.0) -> None:
         with self._cond:
@@ -105,6 +110,8 @@ class LiveWriter:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.early is not None:
+            self.early.stop()
 
     def backlog(self) -> int:
         """Bytes spooled and not yet committed (all of the spool before the first cycle)."""
@@ -164,6 +171,9 @@ class LiveWriter:
             t1 = time.monotonic()
             stored = case.get_meta(META)
             self.done = Pos(*stored) if stored else self.spool.start()
+            if self.early is not None and self.early.pos is None:  # first cycle: from the committed frames on
+                self.early.identities(Identities.of(case))
+                self.early.start(self.done)
             committed = False
             target = self.spool.end()  # what came before this cycle; later requests wait for the next
             while self.spool.norm(self.done) < target:
@@ -171,7 +181,8 @@ class LiveWriter:
             if committed:
                 case.refresh()
                 case.compact()
-            self.spool.release(self.spool.norm(self.done))
+            keep = self.early.behind() if self.early is not None else None
+            self.spool.release(min(self.spool.norm(self.done), keep or self.done))
             t2 = time.monotonic()
             hunted = False
             if self._hunt_wanted and time.monotonic() - self._last_hunt >= float(self.conf["hunt_min_interval_s"]):
@@ -246,7 +257,9 @@ class LiveWriter:
 
         self._last_hunt = t0 = time.monotonic()
         to = self.done
-        hunt(case, sigma_rules=[] if self.conf.get("sigma", True) else None)  # saves and publishes
+        result = hunt(case, sigma_rules=[] if self.conf.get("sigma", True) else None)  # saves and publishes
+        if self.early is not None and to is not None:  # the early alerts of what it covered go
+            self.early.hunted(to, result.alerts, Identities.of(case))
         self._hunt_wanted = False
         self.stats["hunts"] += 1
         self.stats["last_hunt_s"] = round(time.monotonic() - t0, 3)

@@ -246,6 +246,18 @@ class LiveWriter(_Out):
                                                   "summed over the cycles")
 
 
+class LiveEarly(_Out):
+    """The early alerts' lane (the in-house single-event Sigma rules on what arrives, before the hunt)."""
+
+    batches: int = Field(description="batches of requests read")
+    events: int = Field(description="events read")
+    matches: int = Field(description="events a rule matched")
+    dropped: int = Field(0, description="matches let go before a hunt covered them (early_max_matches)")
+    alerts: int = Field(0, description="early alerts shown when last asked")
+    seconds: float = Field(0.0, description="CPU seconds of the lane's thread")
+    last_error: str | None = None
+
+
 class LiveStatus(_Out):
     """GET /api/live: requests taken, the spool position, commits and hunts."""
 
@@ -257,3 +269,4 @@ class LiveStatus(_Out):
     spool: LiveSpool | None = None
     idle: bool | None = None
     writer: LiveWriter | None = None
+    early: LiveEarly | None = None
