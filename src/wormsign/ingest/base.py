@@ -78,6 +78,14 @@ class Source:
     def head(self, n: int = 4096) -> bytes:
         """The first ``n`` bytes, or as many as a damaged archive gives."""
         out = bytearray()
+        if self.container == "file":  # a plain file gives what it has in one read
+            try:
+                with open(self.path, "rb", buffering=0) as raw:
+                    while len(out) < n and (block := raw.read(n - len(out))):
+                        out += block
+            except OSError:
+                pass
+            return bytes(out)
         try:
             with self.open() as fh:
                 while len(out) < n:
