@@ -45,7 +45,8 @@ TABLES: dict[str, tuple[str, list[str]]] = {
     "h_lockouts": ("account lockouts (4740) (stored)", []),
     "h_edges": (
         "propagation edges (a host starting code it got from another host)",
-        ["exec_window_s", "exploit_window_s", "system_dirs_re", "scan_window_s", "scan_min_hosts"],
+        ["exec_window_s", "exploit_window_s", "system_dirs_re", "scan_window_s", "scan_min_hosts",
+         "session_skew_s"],
     ),
     "h_chan": ("connection channels to outside addresses, per source host (stored)", ["internal_re"]),
     "h_img": ("per host and image: its hash and the outside addresses it connected to (stored)",
@@ -311,7 +312,9 @@ def render() -> str:
     w("  explanation (`propagation.py`), in this order: (0) a port-445 session that carried")
     w("  `exploit_min_bytes` or more (or that the target logged itself) at most `exploit_window_s` before an")
     w("  executable outside `system_dirs_re` started, with no successful network logon from that host in")
-    w("  between (credential-less spread; only for executions not explained by (1)); (1) a drop of the very")
+    w("  that session (from `session_skew_s` before it to the execution: an admin's PsExec to the host in an")
+    w("  earlier session does not make a later exploit from the same host an admin's) (credential-less")
+    w("  spread; only for executions not explained by (1)); (1) a drop of the very")
     w("  file the execution names, at most `exec_window_s` before it, or a remote call (Zeek `dce_rpc`) that")
     w("  names its caller; (2) the latest drop of some other file at most `exec_window_s` before it (worms")
     w("  rename each copy), though a process start of a program in `system_dirs_re` only by a DLL it can")
@@ -321,7 +324,8 @@ def render() -> str:
     w("  dropped `.dat` are other programs); (3) a mere probe of port 445 before it, as in (0); (4) with no execution seen, a")
     w("  payload-sized session to a host that starts scanning port 445 itself (`scan_min_hosts` hosts within")
     w(
-        "  `scan_window_s`) within `exploit_window_s` after it. Rows of (0), (3) and (4) are of kind `exploit`."
+        "  `scan_window_s`) within `exploit_window_s` after it, again with no logon in that session. Rows of"
+        " (0), (3) and (4) are of kind `exploit`."
     )
     w("")
 

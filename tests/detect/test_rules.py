@@ -201,6 +201,18 @@ def test_smb_exploit_spread_on_the_wire_alone(tmp_path: Path) -> None:
     assert [(a["host"], a["target_hosts"]) for a in got] == [("ws-01", ["ws-02"])]
 
 
+def test_smb_exploit_spread_after_an_admins_earlier_session(tmp_path: Path) -> None:
+    """The simulator's WannaCry, 40 hosts, seed 8: adm-01 ran PsExec on pdq-01, then was infected
+    and exploited it 40 minutes later. The admin's session does not make the later one an admin's:
+    a logon counts against an exploit only in its own session (ws-03's logon in it still does)."""
+    rows = copy_exec(0, "ws-01", "ws-02", "PSEXESVC.exe") + [netlogon(0, "ws-01", "ws-02")]
+    rows += [inbound(40, "ws-01", "ws-02"), svc(40.4, "ws-02", "C:\\Windows\\mssecsvc.exe -m security")]
+    rows += [netlogon(0, "ws-01", "ws-03"), inbound(40, "ws-01", "ws-03"), netlogon(40.01, "ws-01", "ws-03"),
+             svc(40.4, "ws-03", "C:\\Windows\\other.exe")]
+    got = alerts(tmp_path, rows, "smb-exploit-spread")
+    assert [(a["host"], a["target_hosts"]) for a in got] == [("ws-01", ["ws-02"])]
+
+
 def test_remote_service_learns_routine_service_programs(tmp_path: Path) -> None:
     """A program the service control manager starts on many hosts, day after day, is routine;
     a new one is reported, and an install of the routine program still is."""

@@ -66,8 +66,11 @@ WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid F
 
 # Credential-less spread (WannaCry-like): an unexplained new service or remotely started
 # executable outside the system folders on a host shortly after another host reached its port 445, with no successful
-# network logon from that host in between. Of the connections before it, a session that
-# carried a payload (or that the target itself logged) wins over the latest probe.
+# network logon from that host in that session (from its start, less session_skew_s, to the
+# execution): a logon before the session is another session's, and an admin's PsExec to a host
+# 40 minutes earlier does not make a later exploit from the same host an admin's. Of the
+# connections before it, a session that carried a payload (or that the target itself logged)
+# wins over the latest probe.
 EXPLOIT = """
 INSERT INTO h_edges
 SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [sref, ref], sts, xid,
@@ -78,7 +81,7 @@ SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [s
     JOIN h_smb s ON s.target = x.host AND s.ts <= x.ts AND s.ts >= x.ts - to_seconds($xw)
     WHERE s.source <> x.host
       AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = x.host AND l.source = s.source
-                      AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND x.ts)
+                      AND l.ts BETWEEN s.ts - to_seconds($skew) AND x.ts)
     QUALIFY row_number() OVER (PARTITION BY x.xid ORDER BY s.strong DESC, s.ts DESC, s.ref) = 1
 )
 """
@@ -100,7 +103,7 @@ JOIN h_smb s ON s.target = c.host AND s.strong AND s.ts <= c.scan_ts AND s.ts >=
 JOIN scans a ON a.host = s.source AND a.scan_ts <= s.ts
 WHERE s.source <> c.host
   AND NOT EXISTS (SELECT 1 FROM h_logons l WHERE l.target = c.host AND l.source = s.source
-                  AND l.ts BETWEEN s.ts - INTERVAL 1 HOUR AND c.scan_ts)
+                  AND l.ts BETWEEN s.ts - to_seconds($skew) AND c.scan_ts)
 QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY s.ts DESC, s.ref) = 1
 """
 
@@ -130,7 +133,8 @@ def build_edges(case: Case, cfg: dict[str, Any]) -> None:
     """Fill ``h_edges`` (needs :func:`wormsign.detect.working.prepare` first)."""
     vals = {"w": int(cfg["exec_window_s"]), "bw": int(cfg["exec_window_s"]) + 60,
             "xw": int(cfg["exploit_window_s"]), "system_dirs": cfg["system_dirs_re"],
-            "scan_window_s": int(cfg["scan_window_s"]), "scan_min_hosts": int(cfg["scan_min_hosts"])}
+            "scan_window_s": int(cfg["scan_window_s"]), "scan_min_hosts": int(cfg["scan_min_hosts"]),
+            "skew": int(cfg["session_skew_s"])}
     for sql in (COPY_EXEC, RPC_EXEC, EXPLOIT, SCAN_ON, BEST):
         q, params = bind(sql, vals)
         case.engine.execute(q, params)
