@@ -102,6 +102,8 @@ def test_bulk_stream_gives_the_incidents_of_a_file_ingest(tmp_path: Path) -> Non
         stop.set()
         th.join()
         assert set(reads) <= {200, 503} and 200 in reads, sorted(set(reads))
+        # the writer lends the server its connection while it holds the case: reads get in
+        assert reads.count(200) >= 2 * len(reads) // 3, {c: reads.count(c) for c in set(reads)}
         assert st["documents"] == len(docs) and st["writer"]["events_stored"] == len(docs)
         assert st["writer"]["hunts"] >= 1 and st["writer"]["hunted_to"] == st["spool"]["end"]
         cl.auth = None

@@ -488,6 +488,7 @@ def create_app(
 
     app.include_router(api)
     app.state.searches = gate  # the search gate (tests hold it to see the 429)
+    app.state.pool = pool  # the live writer lends it the case while it holds it
     if live:  # event POSTs: Elasticsearch _bulk and NDJSON (wormsign.api.live)
         from wormsign.api.live import install
 

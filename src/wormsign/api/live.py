@@ -232,9 +232,10 @@ class LiveIngest:
     """The live ingest of one served case: its spool and writer, made on the first request
     (or at start when the spool holds frames a killed server did not commit)."""
 
-    def __init__(self, case_path: str, conf: dict[str, Any]) -> None:
+    def __init__(self, case_path: str, conf: dict[str, Any], pool: Any = None) -> None:
         self.path = case_path
         self.conf = conf
+        self.pool = pool  # the server's read pool (api/pool.py): the writer lends it the case
         self._lock = threading.Lock()
         self.spool: Spool | None = None
         self.writer: LiveWriter | None = None
@@ -250,7 +251,7 @@ class LiveIngest:
                 except OSError as exc:
                     raise Refused(503, "unavailable_shards_exception",
                                   f"the live spool cannot be opened: {exc}") from None
-                self.writer = LiveWriter(self.path, self.spool, self.conf)
+                self.writer = LiveWriter(self.path, self.spool, self.conf, self.pool)
             return self.writer
 
     def resume(self) -> None:
@@ -439,7 +440,7 @@ class EsRoot:
 
 def install(app: FastAPI, case_path: str, token: str) -> LiveIngest:
     """Add live ingest to ``wormsign serve``'s app (see the module doc)."""
-    live = LiveIngest(case_path, settings())
+    live = LiveIngest(case_path, settings(), getattr(app.state, "pool", None))
     app.include_router(router(live, token))
     app.add_middleware(EsRoot)
     app.router.add_event_handler("shutdown", live.close)

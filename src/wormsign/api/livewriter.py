@@ -21,10 +21,13 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from wormsign.api.early import EarlyLane, Identities
+from wormsign.api.pool import ReadPool
 from wormsign.api.spool import Frame, Pos, Spool
 from wormsign.ingest.base import Source
 from wormsign.ingest.pipeline import FileResult, IngestReport, _parse, _whole_file_rejected, _Writer
@@ -67,8 +70,9 @@ class _FrameWriter(_Writer):
 class LiveWriter:
     """The background thread (see the module doc). ``stats`` is what ``GET /api/live`` shows."""
 
-    def __init__(self, case_path: str, spool: Spool, conf: dict[str, Any]) -> None:
+    def __init__(self, case_path: str, spool: Spool, conf: dict[str, Any], pool: ReadPool | None = None) -> None:
         self.path = case_path
+        self.pool = pool  # the server's reads: they borrow the case while a cycle holds it
         self.spool = spool
         self.conf = conf
         self._cond = threading.Condition()
@@ -167,7 +171,7 @@ class LiveWriter:
 
     def _cycle(self) -> None:
         t0 = time.monotonic()
-        with Case.open(self.path, wait=float(self.conf["writer_wait_s"])) as case:
+        with Case.open(self.path, wait=float(self.conf["writer_wait_s"])) as case, self._lent(case):
             t1 = time.monotonic()
             stored = case.get_meta(META)
             self.done = Pos(*stored) if stored else self.spool.start()
@@ -195,6 +199,18 @@ class LiveWriter:
         spent["commit"] += t2 - t1
         spent["hunt"] += t3 - t2 if hunted else 0.0
         self.stats["cycles"] += 1
+
+    @contextmanager
+    def _lent(self, case: Case) -> Iterator[None]:
+        """The server's reads of the case borrow the writer's connection for the cycle."""
+        if self.pool is None:
+            yield
+            return
+        self.pool.lend(case)
+        try:
+            yield
+        finally:
+            self.pool.withdraw()
 
     def _commit(self, case: Case) -> bool:
         """Commit the next frames (at most ``commit_max_bytes`` of them); whether events were added."""

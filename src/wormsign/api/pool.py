@@ -11,6 +11,12 @@ request in flight is done, and at once (when the requests in flight are done) wh
 waits for the case (its marker file: :func:`wormsign.store.want_write_marker`); no new request
 gets the case then. While the catalog is open no other process can change it, so what is read
 from it may be kept for as long as :attr:`ReadPool.version` stays the same.
+
+The live writer of the same process (:mod:`wormsign.api.livewriter`) holds the case for a second
+or more each cycle. While it does, it lends its connection (:meth:`ReadPool.lend`): requests get
+cursors of it, and read what the writer has committed (DuckDB's transactions: never half of a
+commit). Before closing the case the writer takes it back (:meth:`ReadPool.withdraw`), which waits
+for the requests in flight. :attr:`ReadPool.version` then follows the catalog's file and log.
 """
 
 from __future__ import annotations
@@ -68,17 +74,60 @@ class ReadPool:
         self._opening: object | None = None  # the open under way (one at a time, the lock not held)
         self._failed: tuple[object, BaseException] | None = None  # the last open that failed
         self._version: tuple[Any, ...] | None = None
+        self._lent: tuple[Case, Any] | None = None  # the writer's case and the connection it lent
+        self._borrowers = 0
 
     @property
     def version(self) -> tuple[Any, ...] | None:
         """The catalog's state while it is open (the same tuple means the same case content)."""
+        lent = self._lent
+        if lent is not None:  # the writer changes it: its file and log say when
+            return ("lent", _stamp(self.path), tuple(lent[0]._shards))
         return self._version
+
+    # -- the live writer's case --------------------------------------------------------------
+    def lend(self, case: Case) -> None:
+        """The writer of this process holds ``case``: serve requests from it until :meth:`withdraw`."""
+        con = case.engine.con.cursor()  # the pool's own: cursors are made from it, under the lock
+        with self._cond:
+            self._lent = (case, con)
+            self._cond.notify_all()
+
+    def withdraw(self) -> None:
+        """Take the lent case back (no new request gets it) once the requests using it are done."""
+        with self._cond:
+            lent, self._lent = self._lent, None
+            while self._borrowers:
+                self._cond.wait()
+        if lent is not None:
+            lent[1].close()
 
     @contextmanager
     def case(self) -> Iterator[Case]:
         """The case for one request (a cursor of the shared connection). Raises
         :class:`WriterWaits` while a writer waits for the case, and :class:`~wormsign.store.CaseLocked`
         (or DuckDB's error) when it cannot be opened."""
+        with self._cond:
+            lent = self._lent
+            if lent is not None:
+                self._borrowers += 1
+                try:
+                    cur = lent[1].cursor()
+                except BaseException:
+                    self._borrowers -= 1
+                    self._cond.notify_all()
+                    raise
+        if lent is not None:
+            try:
+                case = Case(_Cursor(cur, lent[0].engine.path), self.path)  # type: ignore[attr-defined]
+                case._shards = lent[0]._shards
+                yield case
+            finally:
+                cur.close()
+                with self._cond:
+                    self._borrowers -= 1
+                    self._cond.notify_all()
+            return
         parent, view = self._enter()
         try:
             with self._cond:  # the parent connection is used by one thread at a time
