@@ -334,6 +334,7 @@ class Case:
         self._shards: list[tuple[int, bool]] = []
         #: A condition on the events a windowed hunt reads (:meth:`raw_events_sql`); None: all.
         self.scope: str | None = None
+        self._doomed: list[str] | None = None  # files a merge replaced, while their removal waits
         #: Where the passes over every event run when not on the catalog's DuckDB: a
         #: :class:`wormsign.engine.spark.SparkScans` (:func:`wormsign.engine.setup.open_case`).
         self.scans: Any = None
@@ -518,7 +519,7 @@ class Case:
 
         self.commit_shard(w, forget)
         for i in old:
-            _remove(self._file(EVENTS_DIR, i))
+            self._discard(self._file(EVENTS_DIR, i))
         return len(old)
 
     def merge_resolved(self, shards: list[int], rename: Callable[[int, list[tuple[int, int]]], None]) -> int:
@@ -563,9 +564,31 @@ class Case:
 
         self.commit_shard(w, renamed)
         for i in shards:
-            _remove(self._file(EVENTS_DIR, i))
-            _remove(self._file(KEYS_DIR, i))
+            self._discard(self._file(EVENTS_DIR, i))
+            self._discard(self._file(KEYS_DIR, i))
         return w.shard
+
+    def _discard(self, path: str) -> None:
+        """Remove a file a merge replaced (committed: the catalog no longer names it), now or at
+        the end of :meth:`removals_deferred`."""
+        if self._doomed is not None:
+            self._doomed.append(path)
+        else:
+            _remove(path)
+
+    @contextmanager
+    def removals_deferred(self) -> Iterator[None]:
+        """Keep the files merges replace until the end of the block: a reader of this process
+        whose transaction began before a merge's commit (the live writer's lent connection,
+        api/pool.py) still reads them. A run killed before the end leaves them, and the next
+        open removes them (files no committed shard names)."""
+        self._doomed = []
+        try:
+            yield
+        finally:
+            doomed, self._doomed = self._doomed, None
+            for path in doomed:
+                _remove(path)
 
     def clean_staging(self) -> None:
         """Remove the staging files of this run's uncommitted shards (a failed ingest)."""

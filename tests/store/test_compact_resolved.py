@@ -184,3 +184,27 @@ def test_a_merge_killed_leaves_one_case_or_the_other(streamed: tuple[Path, list[
         assert resolve.ensure_resolved(case) is None
     with Case.open(str(tmp / "stream")) as a, Case.open(str(case_dir)) as b:
         _compare(a, b)
+
+
+def test_a_reader_of_the_same_process_reads_through_a_merge(streamed: tuple[Path, list[Path]]) -> None:
+    """The live writer lends its connection to the server's reads (api/pool.py): a read whose
+    transaction began before a merge's commit still reads the replaced files, which go only at
+    the end of ``removals_deferred``."""
+    tmp, _ = streamed
+    case_dir = tmp / "lent"
+    shutil.copytree(tmp / "stream", case_dir)
+    with Case.open(str(case_dir)) as case:
+        before = len(case.shard_ids())
+        expected = case.rows('SELECT count(*), count(DISTINCT "source.host") FROM events')
+        reader = case.engine.con.cursor()
+        with case.removals_deferred():
+            reader.execute("BEGIN TRANSACTION")
+            assert reader.execute("SELECT count(*) FROM events").fetchall() == [(expected[0][0],)]
+            assert resolve.compact(case, most=4) == before
+            # the old view and files, in the reader's snapshot
+            assert reader.execute('SELECT count(*), count(DISTINCT "source.host") FROM events').fetchall() == expected
+            reader.execute("COMMIT")
+            assert len(list((case_dir / "events").iterdir())) == before + 1
+        reader.close()
+        assert len(list((case_dir / "events").iterdir())) == 1
+        assert case.rows('SELECT count(*), count(DISTINCT "source.host") FROM events') == expected

@@ -171,7 +171,10 @@ class LiveWriter:
 
     def _cycle(self) -> None:
         t0 = time.monotonic()
-        with Case.open(self.path, wait=float(self.conf["writer_wait_s"])) as case, self._lent(case):
+        # (the server's reads borrow the case during the cycle: the files a merge replaces go
+        # after they are done)
+        with Case.open(self.path, wait=float(self.conf["writer_wait_s"])) as case, case.removals_deferred(), \
+                self._lent(case):
             t1 = time.monotonic()
             stored = case.get_meta(META)
             self.done = Pos(*stored) if stored else self.spool.start()
