@@ -502,24 +502,8 @@ class Case:
                                 [small])
         if len(rows) <= most:
             return 0
-        import pyarrow.parquet as pq
-
         old = [int(r[0]) for r in rows]
-        w = self.new_shard()
-        try:
-            for i in old:
-                w.write(pq.read_table(self._file(EVENTS_DIR, i), columns=list(schema.FIELD_NAMES)))
-            w.close()
-        except BaseException:
-            w.abort()
-            raise
-
-        def forget() -> None:
-            self.engine.execute("DELETE FROM shards WHERE list_contains(?, id)", [old])
-
-        self.commit_shard(w, forget)
-        for i in old:
-            self._discard(self._file(EVENTS_DIR, i))
+        self._merge(old, False, lambda new, starts: None)
         return len(old)
 
     def merge_resolved(self, shards: list[int], rename: Callable[[int, list[tuple[int, int]]], None]) -> int:
@@ -529,43 +513,56 @@ class Case:
         start at in the new one) renames, in the same catalog transaction, what names their
         events by shard or ``eid``. The keys file is in place before the commit (one that no
         commit names is removed on the next open); the old files are removed after it."""
+
+        def renamed(new: int, starts: list[tuple[int, int]]) -> None:
+            self.engine.execute("UPDATE shards SET keys = true, observed = true, identified = true WHERE id = ?", [new])
+            self.engine.execute("UPDATE record_ranges SET shard = ? WHERE list_contains(?, shard)", [new, shards])
+            rename(new, starts)
+
+        return self._merge(shards, True, renamed)
+
+    def _merge(self, shards: list[int], keys: bool, renamed: Callable[[int, list[tuple[int, int]]], None]) -> int:
+        """``shards``' events (and with ``keys`` their keys files) in one new shard, committed with
+        ``renamed(new, starts)`` and the old shards' rows gone; the old files go after the commit."""
         import pyarrow.parquet as pq
 
         w = self.new_shard()
-        keys = self._file(KEYS_DIR, w.shard)
-        kw = pq.ParquetWriter(keys + ".tmp", KEYS_SCHEMA, compression="zstd")
+        kfile = self._file(KEYS_DIR, w.shard)
+        kw = pq.ParquetWriter(kfile + ".tmp", KEYS_SCHEMA, compression="zstd") if keys else None
         starts: list[tuple[int, int]] = []
         at = 0
         try:
             for i in shards:
                 events = pq.read_table(self._file(EVENTS_DIR, i), columns=list(schema.FIELD_NAMES))
-                keyed = pq.read_table(self._file(KEYS_DIR, i)).select(KEYS_SCHEMA.names).cast(KEYS_SCHEMA)
-                if keyed.num_rows != events.num_rows:
-                    raise CaseFormatError(f"{self.path}: shard {i}: {keyed.num_rows} keys for {events.num_rows} events")
+                if kw is not None:
+                    keyed = pq.read_table(self._file(KEYS_DIR, i)).select(KEYS_SCHEMA.names).cast(KEYS_SCHEMA)
+                    if keyed.num_rows != events.num_rows:
+                        raise CaseFormatError(f"{self.path}: shard {i}: {keyed.num_rows} keys for "
+                                              f"{events.num_rows} events")
+                    kw.write_table(keyed)
                 starts.append((i, at))
                 at += events.num_rows
                 w.write(events)
-                kw.write_table(keyed)
             w.close()
-            kw.close()
-            os.replace(keys + ".tmp", keys)
+            if kw is not None:
+                kw.close()
+                os.replace(kfile + ".tmp", kfile)
         except BaseException:
             w.abort()
-            kw.close()
-            _remove(keys + ".tmp")
+            if kw is not None:
+                kw.close()
+                _remove(kfile + ".tmp")
             raise
 
-        def renamed() -> None:
+        def commit() -> None:
             self.engine.execute("DELETE FROM shards WHERE list_contains(?, id)", [shards])
-            self.engine.execute("UPDATE shards SET keys = true, observed = true, identified = true WHERE id = ?",
-                                [w.shard])
-            self.engine.execute("UPDATE record_ranges SET shard = ? WHERE list_contains(?, shard)", [w.shard, shards])
-            rename(w.shard, starts)
+            renamed(w.shard, starts)
 
-        self.commit_shard(w, renamed)
+        self.commit_shard(w, commit)
         for i in shards:
             self._discard(self._file(EVENTS_DIR, i))
-            self._discard(self._file(KEYS_DIR, i))
+            if keys:
+                self._discard(self._file(KEYS_DIR, i))
         return w.shard
 
     def _discard(self, path: str) -> None:
