@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from wormsign.engine.dialect import DialectError, to_spark
+from wormsign.engine.dialect import DialectError, java_regex, to_spark
 from wormsign.engine.setup import pass_macros
 
 
@@ -40,3 +40,43 @@ def test_a_pattern_anchored_at_one_end_replaces_once_on_both(pattern: str) -> No
 def test_a_macro_with_the_wrong_arity_is_refused() -> None:
     with pytest.raises(DialectError):
         to_spark("SELECT ws_ref(a) FROM t", pass_macros())
+
+
+@pytest.mark.parametrize(("re2", "java"), [
+    (r"\.exe$", r"(?du)\.exe\z"),  # Java's $ also matches before a final line break
+    (r"(?i)^a.b", r"(?du)(?i)^a.b"),  # (?d): . stops at \n only; (?u): Unicode case
+    (r"a\sb\S", r"(?du)a[\t\n\f\r ]b[^\t\n\f\r ]"),  # RE2's \s has no vertical tab
+    (r"[\s,]", r"(?du)[\t\n\f\r ,]"),
+    (r"[[:alpha:]_]", r"(?du)[\p{Alpha}_]"),
+    (r"[[:^digit:]]", r"(?du)[\P{Digit}]"),
+    (r"[a&&b[]", r"(?du)[a\&\&b\[]"),  # intersection and nested classes in Java: members in RE2
+    (r"[]a]", r"(?du)[\]a]"),
+    (r"a{2,3}{x}", r"(?du)a{2,3}\{x}"),  # a brace that is no repetition is literal in RE2
+    (r"(?P<n>x)", r"(?du)(?<n>x)"),
+    (r"\pL\p{^Lu}", r"(?du)\pL\P{Lu}"),
+    (r"\Qa$b\E$", r"(?du)\Qa$b\E\z"),
+    (r"[$.]\$", r"(?du)[$.]\$"),
+    (r"\v", r"(?du)\x0B"),
+])
+def test_re2_patterns_become_java_patterns_of_the_same_strings(re2: str, java: str) -> None:
+    assert java_regex(re2) == java
+
+
+def test_a_word_boundary_is_over_ascii_word_characters() -> None:
+    got = java_regex(r"\bx\B")
+    assert got.startswith("(?du)(?:(?<=[0-9A-Za-z_])") and r"\b" not in got and r"\B" not in got
+
+
+@pytest.mark.parametrize("re2", [r"(?m)^a$", r"(?U)a+", r"\1", r"(?=a)", r"[\Qa\E]", r"\p{Greek}", r"\C",
+                                 r"[[:foo:]]"])
+def test_patterns_not_known_to_match_the_same_are_refused(re2: str) -> None:
+    with pytest.raises(DialectError):
+        java_regex(re2)
+
+
+def test_sigma_rule_sql_translates() -> None:
+    sql = to_spark(r"""SELECT * FROM g WHERE (CASE WHEN (suffix("~Image", '\cmd.exe')) IS NOT TRUE THEN false
+        ELSE (regexp_matches("~CommandLine", '(?s)(?:\\admin\$$)|(?:it''s)')) END) AND strlen("Image") > 1""")
+    assert "ENDSWITH(`~Image`, '\\\\cmd.exe')" in sql and "OCTET_LENGTH(`Image`)" in sql
+    assert "`~CommandLine` RLIKE '(?du)(?s)(?:\\\\\\\\admin\\\\$\\\\z)|(?:it\\'s)'" in sql
+    assert "MATERIALIZED" not in to_spark("WITH x AS MATERIALIZED (SELECT 1 AS a) SELECT a FROM x")

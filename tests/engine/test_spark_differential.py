@@ -1,6 +1,8 @@
 """The hunt on Apache Spark (``local[2]``) gives what it gives on DuckDB: the same incidents.json
-(but its time and case path) and the same alerts, on the demo and on a simulated case of every
-scenario; and the tables the passes over every event leave in the catalog are the same rows.
+(but its time and case path) and the same alerts, the in-house Sigma rules' included (their
+passes on Spark), on the demo and on a simulated case of every scenario; and the tables the
+passes over every event leave in the catalog are the same rows. SigmaHQ rules on a real corpus:
+tests/detect/sigma/test_sigma_spark.py.
 
 Needs Java 17 or later (pyspark 4); README says how to get it."""
 
@@ -76,9 +78,12 @@ def test_demo_same_incidents_on_spark(tmp_path: Path, caplog: pytest.LogCaptureF
     caplog.set_level(logging.DEBUG, logger="wormsign.engine.passes")
     a, b, duck, spark = _both(tmp_path, [Path(demo.logs())], feeds)
     assert len(a.incidents) >= 5  # the demo's outbreak and its satellites: not an empty comparison
-    # the intel matches and the deliveries between families were made on Spark, and found some
+    # the intel matches, the deliveries between families and the in-house Sigma rules' field
+    # table and passes were made on Spark
     on_spark = {r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("spark: ")}
-    assert {"spark: _ws_intel_match", "spark: _ws_deliveries"} <= on_spark
+    assert {"spark: _ws_intel_match", "spark: _ws_deliveries", "spark: sigma_events",
+            "spark: sigma_group"} <= on_spark
+    assert any(a["rule"].startswith("sigma:") for a in b.alerts)
     outbreak = a.incidents[0]
     assert outbreak["families"] and outbreak["c2"] and outbreak["deliveries"]
     _same(a, b)

@@ -35,6 +35,7 @@ Spark cannot take (one the translation refuses) is dropped and reported the same
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: Where the passes' Spark work is logged (as the other passes over every event log theirs).
 log_spark = logging.getLogger("wormsign.engine.passes")
+#: A named condition in the translated query of a Spark pass (:meth:`_Spark.match`).
+_NAMED = re.compile(r"(?<![`\w])ws_cond_(\d+)(?![`\w])")
 GROUP = "sigma_group"
 #: The columns of a match besides the rule's fields, in the order alerts.py reads them.
 _META = ("wormsign_ts", "wormsign_host", "wormsign_ref", "wormsign_source_host")
@@ -61,6 +64,9 @@ BLOCK = 2000
 #: Groups of fewer events than this (one DuckDB vector) share one pass, where their rules test
 #: their own log source (:func:`_scoped`): a pass's fixed cost is a table and a query.
 SMALL = 2048
+#: The same on Spark, where a pass's fixed cost is a job (seconds): groups share a pass up to a
+#: million events.
+SMALL_SPARK = 1 << 20
 #: A condition longer than this is guarded (:func:`_costly`).
 COSTLY = 2000
 #: A field's text in the case (all its values, repeats counted) above which its distinct values are
@@ -109,6 +115,7 @@ class _Duck:
 
     def __init__(self, case: Case) -> None:
         self.case = case
+        self.small = SMALL
 
     def columns(self) -> list[str]:
         sql = f"SELECT column_name FROM (DESCRIBE SELECT * FROM {fields.TABLE})"
@@ -120,12 +127,12 @@ class _Duck:
     def fill(self, sql: str, params: list[Any]) -> None:
         self.case.engine.execute(f"CREATE OR REPLACE TEMP TABLE {GROUP} AS {sql}", params)
 
-    def match(self, sql: str) -> list[tuple[Any, ...]]:
+    def match(self, sql: Callable[[Callable[[str], str]], str]) -> list[tuple[Any, ...]]:
         # Nothing to optimise in a scan of one table, and DuckDB's optimiser takes longer over a
         # thousand CASE expressions than the scan itself (0.6 s of 3.4 on hayabusa-sample-evtx).
         self.case.engine.execute("PRAGMA disable_optimizer")
         try:
-            return self.case.rows(sql)
+            return self.case.rows(sql(str))
         finally:
             self.case.engine.execute("PRAGMA enable_optimizer")
 
@@ -138,8 +145,10 @@ class _Spark:
 
     def __init__(self, case: Case) -> None:
         self.case = case
+        self.small = SMALL_SPARK
         self.scans = case.scans
         self.duck = _Duck(case)
+        self._conds: dict[str, str] = {}
 
     def columns(self) -> list[str]:
         return self.scans.columns(fields.TABLE)
@@ -148,11 +157,33 @@ class _Spark:
         return [tuple(r.values()) for r in records(self.scans.query(sql, params or []))]
 
     def fill(self, sql: str, params: list[Any]) -> None:
-        self.scans.view_query(GROUP, sql, params)
+        # a view, not a copy: the pass reads it once, from the cached sigma_events
+        self.scans.view_query(GROUP, sql, params, cache=False)
 
-    def match(self, sql: str) -> list[tuple[Any, ...]]:
+    def condition(self, where: str) -> str:
+        """A rule's condition (or guard) as Spark SQL, translated once a run."""
+        got = self._conds.get(where)
+        if got is None:
+            head = f"SELECT 1 FROM {GROUP} WHERE "
+            text = self.scans.sql(head + where)
+            if not text.startswith(head):
+                raise ValueError(f"unexpected translation: {text[:120]!r}")
+            got = self._conds[where] = text[len(head):]
+        return got
+
+    def match(self, sql: Callable[[Callable[[str], str]], str]) -> list[tuple[Any, ...]]:
+        """The pass's rows: its query translated around named conditions, each then replaced by
+        its own translation (sqlglot reads each rule once a run, not once a pass)."""
         t = time.perf_counter()
-        got = self.rows(sql)
+        named: list[str] = []
+
+        def name(where: str) -> str:
+            named.append(where)
+            return f"ws_cond_{len(named) - 1}"
+
+        skeleton = self.scans.sql(sql(name))
+        text = _NAMED.sub(lambda m: f"({self.condition(named[int(m.group(1))])})", skeleton)
+        got = [tuple(r.values()) for r in records(self.scans.spark.sql(text).toArrow())]
         log_spark.debug("spark: %s, %d rows, %.1f s", GROUP, len(got), time.perf_counter() - t)
         return got
 
@@ -175,9 +206,9 @@ class _Spark:
             if k not in compiled:
                 continue
             try:
-                self.scans.sql(f"SELECT 1 FROM {GROUP} WHERE {compiled[k].where}")
+                self.condition(compiled[k].where)
                 if k in guards:
-                    self.scans.sql(f"SELECT 1 FROM {GROUP} WHERE {guards[k]}")
+                    self.condition(guards[k])
             except ValueError as e:  # DialectError: the translation refused it
                 fail(compiled.pop(k), f"not run on Spark: {str(e)[:300]}")
                 continue
@@ -218,7 +249,7 @@ def scan(case: Case, compiled: dict[int, Rule], fail: Callable[[Rule, str], None
         column = {c.lower(): lowered(c) for c in cols}
         guards = {k: g for k in keys if _costly(compiled[k].where)
                   and (g := prefilter.guard(compiled[k].need, got, column)) is not None}
-        if got.rows < SMALL and all(_scoped(compiled[k].where, cat, svc) for k in keys):
+        if got.rows < on.small and all(_scoped(compiled[k].where, cat, svc) for k in keys):
             small[0].append((cat, svc))  # one pass with the other small groups
             small[1].extend(keys)
             small[2].update(guards)
@@ -320,14 +351,20 @@ def _match(
     order = ", ".join(f"{c} NULLS LAST" for c in [*_ORDER_META, *(quote_ident(c) for c in cols)])
     while todo:
         part = todo.pop()
-        cases = ", ".join(f"CASE WHEN {compiled[k].where} THEN {i} END" if k not in guards else
-                          f"CASE WHEN {guards[k]} THEN (CASE WHEN {compiled[k].where} THEN {i} END) END"
-                          for i, k in enumerate(part))
-        # MATERIALIZED: else DuckDB pushes the filter on ``m`` into the scan as a copy of the whole
-        # list, and every rule is evaluated twice on every row
-        # in a total order (see the module docstring): a rule's rows come out in it, as they are kept
-        sql = (f"WITH x AS MATERIALIZED (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, {sel} "
-               f"FROM {GROUP}) SELECT * FROM x WHERE array_length(m) > 0 ORDER BY {order}")
+
+        def sql(cond: Callable[[str], str], part: list[int] = part) -> str:
+            """The pass's query, each condition as ``cond`` writes it (Spark: a name, for its
+            translation made once per rule)."""
+            cases = ", ".join(
+                f"CASE WHEN {cond(compiled[k].where)} THEN {i} END" if k not in guards else
+                f"CASE WHEN {cond(guards[k])} THEN (CASE WHEN {cond(compiled[k].where)} THEN {i} END) END"
+                for i, k in enumerate(part))
+            # MATERIALIZED: else DuckDB pushes the filter on ``m`` into the scan as a copy of the
+            # whole list, and every rule is evaluated twice on every row
+            # in a total order (see the module docstring): a rule's rows come out in it, as they are kept
+            return (f"WITH x AS MATERIALIZED (SELECT list_filter([{cases}], lambda x: x IS NOT NULL) AS m, "
+                    f"{sel} FROM {GROUP}) SELECT * FROM x WHERE array_length(m) > 0 ORDER BY {order}")
+
         try:
             rows = on.match(sql)
         except Exception as e:  # noqa: BLE001  DuckDB refused the SQL the backend wrote: find the rule
