@@ -90,3 +90,32 @@ def test_rdp_fanout_names_the_host_that_held_the_address_then(tmp_path: Path, or
         propagation.build_edges(case, cfg)
         got = [a for a in run_rules(case, cfg) if a["rule"] == "rdp-fanout"]
     assert [(a["source_host"], a["target_hosts"]) for a in got] == [("attacker", hosts)]
+
+
+def _working(path: Path, rows: list[dict[str, Any]], sql: str) -> list[tuple[Any, ...]]:
+    with make_case(path, rows) as case:
+        case.engine.execute("SET threads = 1")
+        working.prepare(case, config.load())
+        return case.rows(sql)
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_system_write_takes_one_writer_of_logons_at_one_instant(tmp_path: Path, order: int) -> None:
+    # An ASOF join takes whichever of two rows at one instant it reads last: a file System wrote
+    # named ws-01 or ws-03 as its writer by the order of the rows. The first record decides.
+    rows = [ev(-60, h, "generic", "0") for h in ("ws-01", "ws-02", "ws-03")]
+    rows += [ev(0, "ws-02", "auth", "4624", **{"source.ip": ip(s), "user.name": u, "event.outcome": "success",
+             "winlog.logon.type": 3}) for s, u in (("ws-01", "alice"), ("ws-03", "bob"))]
+    rows.append(ev(0.2, "ws-02", "file", "11", **{"process.executable": "System", "file.path": "C:\\Windows\\x.exe"}))
+    got = _working(tmp_path / "c.duckdb", rows[::order], "SELECT source, account FROM h_drops")
+    assert got == [("ws-01", "alice")]
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_lockout_takes_one_source_of_failures_at_one_instant(tmp_path: Path, order: int) -> None:
+    rows = [ev(-60, h, "generic", "0") for h in ("ws-01", "ws-02", "ws-03", "dc-01")]
+    rows += [ev(0, "ws-02", "auth", "4625", **{"source.ip": ip(s), "user.name": "alice", "event.outcome": "failure",
+             "winlog.logon.type": 3}) for s in ("ws-01", "ws-03")]
+    rows.append(ev(0.1, "dc-01", "auth", "4740", **{"user.name": "alice", "source.domain": "XQ7RT2"}))
+    got = _working(tmp_path / "c.duckdb", rows[::order], "SELECT source FROM h_lockouts")
+    assert got == [("ws-01",)]

@@ -284,3 +284,22 @@ def test_remote_exec_evidence_is_distinct_and_in_time_order(tmp_path: Path) -> N
     ev_refs = got[0]["evidence"]
     assert len(ev_refs) == len(set(ev_refs)) == 12
     assert ev_refs == sorted(ev_refs, key=lambda r: int(r.rsplit(":", 1)[1]))  # records were made in time order
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_winrm_exec_takes_one_of_two_logons_at_one_instant(tmp_path: Path, order: int) -> None:
+    """A child of wsmprovhost.exe that names no session takes the latest inbound logon: of two at
+    one instant, the first record, whatever order the rows come in (an ASOF join takes the one it
+    reads last)."""
+    rows = [ev(-60, h, "generic", "0") for h in ("ws-01", "ws-02", "ws-03")]
+    rows += [ev(0, "ws-02", "auth", "4624", **{"source.ip": ip(s), "user.name": u, "event.outcome": "success",
+             "winlog.logon.type": 3}) for s, u in (("ws-01", "alice"), ("ws-03", "bob"))]
+    rows.append(ev(0.2, "ws-02", "process", "1", **{"process.executable": "C:\\Windows\\System32\\whoami.exe",
+                "process.parent.executable": "C:\\Windows\\System32\\wsmprovhost.exe"}))
+    cfg = config.load()
+    with make_case(tmp_path / "c.duckdb", rows[::order]) as case:
+        case.engine.execute("SET threads = 1")
+        working.prepare(case, cfg)
+        propagation.build_edges(case, cfg)
+        got = [a for a in run_rules(case, cfg) if a["rule"] == "winrm-exec"]
+    assert [(a["source_host"], a["fields"]["account"]) for a in got] == [("ws-01", "alice")]

@@ -280,9 +280,10 @@ WITH l AS (
     FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL),
 f AS (SELECT lower(split_part(account, '@', 1)) AS acct, ts, source, claim FROM h_authfail
       WHERE source IS NOT NULL),
-tied AS (
+tied AS (  -- (of failures at one instant, the least source: the same whatever order the rows come in)
     SELECT l.ref, CASE WHEN l.ts - f.ts <= to_seconds(?) THEN f.source END AS failed_from
-    FROM l ASOF JOIN f ON f.acct = l.acct AND l.ts >= f.ts),
+    FROM l ASOF JOIN (SELECT * FROM f QUALIFY row_number() OVER (PARTITION BY acct, ts ORDER BY source) = 1) f
+      ON f.acct = l.acct AND l.ts >= f.ts),
 -- the failure whose claimed name is the one the 4740 repeats (a tool's random name ties them)
 named AS (
     SELECT l.ref, min(f.source) AS named_from
@@ -448,7 +449,10 @@ def tables(case: Case, cfg: dict[str, Any], *, fresh: bool) -> None:
     eng.execute(
         """UPDATE h_drops SET source = l.source, account = l.account
            FROM (SELECT d.ref, d.target, d.ts, l.source, l.account
-                 FROM h_drops d ASOF JOIN h_logons l ON l.target = d.target AND d.ts >= l.ts
+                 FROM h_drops d
+                 ASOF JOIN (SELECT * FROM h_logons  -- of logons at one instant, the first by ref
+                            QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) l
+                   ON l.target = d.target AND d.ts >= l.ts
                  WHERE d.source IS NULL AND d.ts - l.ts <= to_seconds(?) AND l.source <> d.target) l
            WHERE h_drops.source IS NULL AND h_drops.ref = l.ref""",
         [int(cfg["logon_window_s"])],
@@ -469,7 +473,9 @@ def tables(case: Case, cfg: dict[str, Any], *, fresh: bool) -> None:
            UNION ALL
            SELECT x.xid, l.source, l.account, l.ref
            FROM (SELECT * FROM x WHERE lid IS NULL) x
-           ASOF JOIN h_logons l ON l.target = x.host AND x.ts >= l.ts
+           ASOF JOIN (SELECT * FROM h_logons
+                      QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) l
+             ON l.target = x.host AND x.ts >= l.ts
            WHERE x.ts - l.ts <= to_seconds(?) AND l.source <> x.host""",
         [int(cfg["session_max_s"]), int(cfg["logon_window_s"])],
     )
