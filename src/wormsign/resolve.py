@@ -147,8 +147,12 @@ _KNOWN_ALL = "CREATE OR REPLACE TEMP TABLE _ws_known AS SELECT DISTINCT host FRO
 
 
 #: Addresses that are never evidence of a host (besides :data:`NOT_HOST_IPS`, bound as ``?``).
+#: An IPv6 link-local address (fe80::) counts only as the host's own record of its address:
+#: Windows reaches a peer on its own subnet over it (a logon's or share access's IpAddress is
+#: then fe80::...), and it is unique on its link, but a name a client gives for it is no evidence.
 _IP_OK = ("ip IS NOT NULL AND ip <> '' AND NOT list_contains(?, ip) "
-          "AND ip NOT LIKE '127.%' AND ip NOT LIKE 'fe80:%' AND ip NOT LIKE '169.254.%' AND ip NOT LIKE '%.255' "
+          "AND ip NOT LIKE '127.%' AND (ip NOT LIKE 'fe80:%' OR ev IN ('own-address', 'host.ip')) "
+          "AND ip NOT LIKE '169.254.%' AND ip NOT LIKE '%.255' "
           "AND NOT regexp_matches(ip, '^(22[4-9]|23[0-9])\\.|^ff')")
 
 

@@ -15,6 +15,7 @@ import pytest
 from huntrows import Hunted, hunt_each
 
 from wormsign.detect.rules import load_rules
+from wormsign.store import Case
 
 FOLDER = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "otrf-lateral"
 ATTACK = {r.id: set(r.attack) for r in load_rules()}
@@ -160,3 +161,25 @@ def test_twenty_of_twenty_two() -> None:
     assert all(
         ATTACK.get(r) for r in ("wmi-exec", "winrm-exec", "dcom-exec", "remote-service", "remote-task")
     )
+
+
+def test_a_local_psexec_over_the_hosts_link_local_address_is_one_incident(tmp_path: Path) -> None:
+    """cmd_psexec_lsa_secrets_dump (the README: local PsExec, PSEXESVC, reg.exe as SYSTEM saving
+    LSA secrets on WORKSTATION5): PsExec reaches its own host's IPC$ over the host's IPv6
+    link-local address, which WORKSTATION5's own WFP records (5156, outbound and inbound) show
+    is its own. The pipes are opened by workstation5 itself, so the service, its start and the
+    pipes are one incident on that host, not a second one 'from fe80::...'."""
+    if not FOLDER.is_dir():
+        pytest.skip("../shared/corpus is not beside the repository")
+    from wormsign.hunt import hunt
+    from wormsign.ingest import ingest_paths
+
+    with Case.open(str(tmp_path / "case")) as case:
+        ingest_paths([str(_file("cmd_psexec_lsa_secrets_dump"))], case, workers=1)
+        res = hunt(case, sigma_rules=[])  # with the in-house Sigma rules, as `wormsign hunt`
+    alerts, incidents = res.alerts, res.incidents
+    pipes = [a for a in alerts if a["rule"] == "sigma:223ae3b9-7517-481d-8add-aad704d86f1f"]
+    assert pipes and all(a["source_host"] == "workstation5" for a in pipes), pipes
+    high = [i for i in incidents if i["severity"] in ("high", "critical")]
+    assert len(high) == 1 and {a["id"] for a in pipes} <= set(high[0]["alerts"]), high
+    assert not [h for i in incidents for h in i["hosts"] if h["host"].startswith("fe80")]
