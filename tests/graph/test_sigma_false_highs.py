@@ -19,9 +19,10 @@ from wormsign.simulate import simulate
 LOCKOUT_BURST = "sigma:c60786fa-4aad-4973-9817-4fa4b42a0ca4"
 
 
-def _hunt(tmp: Path, scenario: str, hosts: int, seed: int) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+def _hunt(tmp: Path, scenario: str, hosts: int, seed: int,
+          days: float = 2) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     sim = tmp / f"{scenario}-{hosts}-{seed}"
-    simulate(scenario, hosts, 2, seed, sim)
+    simulate(scenario, hosts, days, seed, sim)
     with wormsign.open_case(sim / "case") as case:
         wormsign.ingest(case, sim / "logs")
         res = wormsign.hunt(case)  # the in-house Sigma rules, as the command runs them
@@ -55,3 +56,16 @@ def test_a_sprayer_is_one_incident_with_the_sigma_rules_spray(tmp_path: Path) ->
     (high,) = [i for i in incidents if i["severity"] in ("high", "critical")]
     assert high["type"] == "spray" and sigma_spray <= set(high["alerts"])
     assert false_highs(truth, incidents)[0] == []
+
+
+def test_an_admins_push_to_the_sprayer_is_not_high(tmp_path: Path) -> None:
+    """spray, seed 7, 40 hosts, 3 days: an admin (adm-dscott on ws-0004) writes the PuTTY installer
+    over ADMIN$ to four workstations, one of them the sprayer. The sprayer's guessing ties the
+    sprayer, not the admin who wrote to it: the admin's copies are at most medium."""
+    truth, incidents, alerts = _hunt(tmp_path, "spray", 40, 7, days=3)
+    writes = [a for a in alerts if a["rule"] == "sigma:51dcf743-a5c4-454a-8dc0-7f417e6cd024"
+              and a.get("source_host") == "ws-0004"]
+    assert "ws-0009" in truth.sources and "ws-0009" in {a["host"] for a in writes}
+    assert false_highs(truth, incidents)[0] == []
+    (high,) = [i for i in incidents if i["severity"] in ("high", "critical")]
+    assert high["type"] == "spray"

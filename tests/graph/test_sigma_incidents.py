@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from wormsign.graph.incidents import other_incidents, sigma_family
 
 
@@ -48,3 +50,25 @@ def test_a_known_deployers_own_sigma_incident_is_at_most_medium() -> None:
     incs = {i["title"]: i["severity"] for i in other_incidents(alerts, [], deployers={"sccm-01"})}
     assert incs == {"Sigma: PsExec service from sccm-01 on 1 host (1 alerts)": "medium",
                     "Sigma: Suspicious shell on 1 host (1 alerts)": "high"}
+
+
+def test_a_copy_to_a_host_with_worm_evidence_is_not_the_writers_evidence() -> None:
+    """An admin's installer written over ADMIN$ to four hosts, one of which had been spraying
+    passwords the day before (spray, seed 7, 40 hosts, 3 days): the copies are the writer's, and
+    the writer has no worm evidence, so the incident is at most medium. The same copies from the
+    sprayer itself stay high."""
+    rule = "51dcf743-a5c4-454a-8dc0-7f417e6cd024"  # families.yaml copies_only
+    tied = {"ws-0009": datetime(2026, 3, 3, 7, 0, tzinfo=timezone.utc)}  # the sprayer, a day before
+
+    def write(i: int, target: str, source: str) -> dict:
+        a = _alert(i, "Write to an administrative share from a remote address", ["lateral-movement"], target,
+                   f"2026-03-04T15:2{i}:00Z", "high", source=source)
+        return {**a, "rule": f"sigma:{rule}", "target_hosts": [target]}
+
+    admin = [write(i, h, "ws-0004") for i, h in enumerate(["ws-0013", "ws-0021", "ws-0009", "ws-0012"], 1)]
+    (inc,) = other_incidents(admin, [], tied=tied)
+    assert "ws-0009" in {h["host"] for h in inc["hosts"]}
+    assert inc["severity"] == "medium"
+    sprayer = [write(i, h, "ws-0009") for i, h in enumerate(["ws-0013", "ws-0021", "ws-0012"], 1)]
+    (inc,) = other_incidents(sprayer, [], tied=tied)
+    assert inc["severity"] == "high"

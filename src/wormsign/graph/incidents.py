@@ -256,9 +256,11 @@ def other_incidents(
             if hosts & set(deployers):  # a known deployer's own doing: administration to look at
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
             elif {a["rule"] for a in group} <= _sigma_copies_only() and not any(
-                    _tied_by(tied, h, group) for h in hosts if h):
+                    _tied_by(tied, h, group) for h in ({actor} if actor else hosts) if h):
                 # files reached hosts, nothing more, from hosts with no worm evidence: administration
-                # does this every day (an admin's installer copies, the same program on many hosts)
+                # does this every day (an admin's installer copies, the same program on many hosts).
+                # With a remote source, its evidence alone counts: an admin's push that reached a
+                # host which had been spraying passwords is still the admin's push, not the sprayer's
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
         elif kind == "routine":
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
