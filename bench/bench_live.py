@@ -69,12 +69,18 @@ def _norm(ts: str | None) -> str:
     return ts.rstrip("Z") + ".000Z"
 
 
-def serve(case: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+#: ``wormsign`` with the early alerts off (live.yaml's ``early_alerts``, set before the server reads it).
+NO_EARLY = [sys.executable, "-c", "import sys; from wormsign.api import live; live.settings()['early_alerts'] = False; "
+            "from wormsign.cli import main; sys.exit(main())"]
+
+
+def serve(case: Path, log: Path, early: bool = True) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*WORMSIGN, "serve", "--create", "--case", str(case), "--port", str(port)],
+        proc = subprocess.Popen([*(WORMSIGN if early else NO_EARLY), "serve", "--create", "--case", str(case),
+                                 "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
@@ -180,6 +186,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="events a second")
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between requests")
     ap.add_argument("--work", type=Path, default=None, help="folder for the run and the case (a temporary one)")
+    ap.add_argument("--no-early", action="store_true", help="the server without early alerts (the baseline)")
     args = ap.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-live-"))
@@ -193,7 +200,7 @@ def main() -> None:
     from wormsign.api import load_or_create
 
     token, _ = load_or_create(case)
-    proc, port = serve(case, work / "serve.log")
+    proc, port = serve(case, work / "serve.log", early=not args.no_early)
     url = f"http://127.0.0.1:{port}"
     per = max(1, round(args.rate * args.interval))
     print(f"{len(docs)} Winlogbeat documents ({args.scenario}, {args.hosts} hosts, {args.days} day(s)); "
@@ -250,6 +257,9 @@ def main() -> None:
     cyc = max(int(w.get("cycles") or 0), 1)
     print("writer, mean seconds a cycle: " + ", ".join(f"{k} {v / cyc:.3f}" for k, v in (w.get("seconds") or {}).items())
           + f" ({cyc} cycles; hunt: in the cycles that hunted, spread over all)")
+    e = live.get("early") or {}
+    print(f"early lane: {e.get('batches')} batches, {e.get('events')} events, {e.get('matches')} matches, "
+          f"{e.get('seconds')} CPU-s" if e else "early lane: off")
     print(f"/api/hosts (a read of the case) during the replay, by status: {dict(sorted(poller.reads.items()))}")
     show("alerts, POST -> visible in /api/alerts", latencies(poller.alerts, stamps, posted))
     first = {k: v for k, v in poller.alerts.items() if k in poller.early}

@@ -85,6 +85,7 @@ class Scratch:
         self.engine.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
         self.engine.execute("CREATE TABLE sources (digest VARCHAR)")
         self._rows = 0
+        self.identities: Identities | None = None  # those whose tables the database holds
 
     def load(self, events: pa.Table) -> None:
         self.engine.con.register("_ws_batch", events)
@@ -140,19 +141,22 @@ class Identities:
 
     def apply(self, db: Scratch) -> None:
         """Set ``source.host``, ``destination.host`` and ``host`` of ``events`` in ``db`` as the
-        resolver would with these identities (events without a change keep theirs)."""
+        resolver would with these identities (events without a change keep theirs). The
+        resolution's tables are made in ``db`` once per set of identities."""
         from wormsign.resolve import _ENRICH, _RES_INTERVALS, MACRO, NETWORK_FORMATS, NOT_HOST_IPS
 
         eng = db.engine
-        eng.execute(MACRO)
-        eng.execute("CREATE OR REPLACE TEMP TABLE _ws_res (ip VARCHAR, host VARCHAR, valid_from TIMESTAMPTZ)")
-        eng.execute('CREATE OR REPLACE TEMP TABLE _ws_long (short VARCHAR, "full" VARCHAR)')
-        eng.execute("CREATE OR REPLACE TEMP TABLE _ws_krb (rid BIGINT, ip VARCHAR, ts TIMESTAMPTZ)")
-        if self.res is not None and self.res.num_rows:
-            eng.append("_ws_res", self.res)
-        if self.long is not None and self.long.num_rows:
-            eng.append("_ws_long", self.long)
-        eng.execute(_RES_INTERVALS)
+        if db.identities is not self:
+            eng.execute(MACRO)
+            eng.execute("CREATE OR REPLACE TEMP TABLE _ws_res (ip VARCHAR, host VARCHAR, valid_from TIMESTAMPTZ)")
+            eng.execute('CREATE OR REPLACE TEMP TABLE _ws_long (short VARCHAR, "full" VARCHAR)')
+            eng.execute("CREATE OR REPLACE TEMP TABLE _ws_krb (rid BIGINT, ip VARCHAR, ts TIMESTAMPTZ)")
+            if self.res is not None and self.res.num_rows:
+                eng.append("_ws_res", self.res)
+            if self.long is not None and self.long.num_rows:
+                eng.append("_ws_long", self.long)
+            eng.execute(_RES_INTERVALS)
+            db.identities = self
         eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_new AS {_ENRICH.format(src='events')}",
                     [list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
         eng.execute('UPDATE events SET "source.host" = n.nsh, "destination.host" = n.ndh, host = n.nhost '
