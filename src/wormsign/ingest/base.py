@@ -22,6 +22,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from ipaddress import IPv6Address
 from typing import IO, Any, Protocol
 
 import orjson
@@ -533,7 +534,8 @@ def clean(v: Any) -> Any:
 
 
 def host_key(name: str | None) -> str | None:
-    """The host key of a name: lower-case, no domain, no trailing ``$``. IPs are kept whole."""
+    """The host key of a name: lower-case, no domain, no trailing ``$``. An address is kept
+    whole, in its one spelling (:func:`clean_ip`) where it is one."""
     if not name:
         return None
     name = name.strip().strip("\\").lower()
@@ -542,22 +544,45 @@ def host_key(name: str | None) -> str | None:
     if name.endswith("$"):
         name = name[:-1]
     if is_ip(name):
-        return name
+        return clean_ip(name) or name
     return name.split(".", 1)[0] or None
 
 
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _IPV6 = re.compile(r"[0-9a-fA-F:.]*:[0-9a-fA-F:.]*")
 
+#: An IPv4 address in its one spelling: four decimal numbers 0-255, no leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_CANONICAL = _OCTET + r"(?:\." + _OCTET + "){3}"
+_IPV4_CANONICAL = re.compile(IPV4_CANONICAL)
+
 
 def is_ip(s: str) -> bool:
+    """Whether ``s`` is written like an address (a loose test of the characters, for names)."""
     if not s:
         return False
     return (_IPV6 if ":" in s else _IPV4).fullmatch(s) is not None
 
 
 def clean_ip(v: Any) -> str | None:
-    """Normalise an address field: no ``::ffff:`` prefix, no placeholders."""
+    """An address field in its one spelling, or None when it holds no address.
+
+    One address reaches the case spelt as each log writes it (Security and WFP events
+    ``fe80::90e:17af:263c:5209``, Sysmon ``fe80:0:0:0:90e:17af:263c:5209``), and every join
+    on an address compares text, so each is written one way:
+
+    - IPv6: compressed and lower-case (RFC 5952, ``IPv6Address.compressed``), the zone id
+      (``%12``) dropped; IPv4-mapped (``::ffff:10.0.0.5``, any spelling) as the IPv4 address;
+      the unspecified ``::`` is no address.
+    - IPv4: four decimal numbers 0-255, as written. With a leading zero (``010.001.002.003``)
+      it is no address: C's ``inet_aton`` reads ``010`` as octal 8, a fixed-width log means
+      10, and Python's ``ipaddress`` refuses to guess; no Windows or Zeek log writes one.
+      Nor is a number over 255.
+    - Placeholders (``-``, ``N/A``, ...) and anything else: None.
+
+    The columnar path (``columnar.t_ip``) passes canonical IPv4 through and sends every other
+    value here, so both give the same text.
+    """
     if v.__class__ is str:  # addresses repeat: remember what each text gave
         try:
             return _IP_CACHE[v]
@@ -578,11 +603,17 @@ def _clean_ip(v: Any) -> str | None:
     if v is None:
         return None
     v = str(v).strip()
-    if v.startswith("::ffff:"):
-        v = v[7:]
-    if v in _NULLS or v == "::":
+    if ":" not in v:
+        return v if _IPV4_CANONICAL.fullmatch(v) else None
+    text = v.partition("%")[0]  # the zone id names an interface of the host that wrote it
+    try:
+        addr = IPv6Address(text)
+    except ValueError:
         return None
-    return v if is_ip(v) else None
+    mapped = addr.ipv4_mapped
+    if mapped is not None:
+        return str(mapped)
+    return addr.compressed if int(addr) else None  # ::, the unspecified address: none
 
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1  #: the range of the model's integer columns

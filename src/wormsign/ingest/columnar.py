@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from wormsign import schema
 from wormsign.ingest import windows as win
-from wormsign.ingest.base import NULLS, basename, host_key, to_int
+from wormsign.ingest.base import IPV4_CANONICAL, NULLS, basename, host_key, to_int
 
 _S = pa.string()
 _I = pa.int64()
@@ -29,7 +29,7 @@ _NULLS = pa.array(sorted(NULLS), _S)
 _TYPES: dict[str, pa.DataType] = {f.name: f.type for f in schema.FIELDS}
 
 _DIGITS = r"^[0-9]{1,18}$"  # what to_int reads as a plain decimal (19 digits may not fit)
-_IPV4 = r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$"
+_IPV4 = "^" + IPV4_CANONICAL + "$"  # what clean_ip gives back as it is
 _DIR = r"(?s)^.*[\\/]"  # everything up to the last path separator
 
 
@@ -108,6 +108,8 @@ def t_int(arr: pa.Array, to: str) -> dict[str, pa.Array]:
 
 
 def t_ip(arr: pa.Array, to: str) -> dict[str, pa.Array]:
+    """``windows._ip`` over a column: IPv4 in its one spelling as it is, every other value
+    through ``clean_ip`` once per distinct value (the same text as the per-record path)."""
     if not pa.types.is_string(arr.type):
         return py_transform(arr, win._ip, to, (to,))
     ok = pc.match_substring_regex(arr, _IPV4)

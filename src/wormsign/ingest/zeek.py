@@ -77,13 +77,9 @@ def _add(v: Any, to: str, row: dict[str, Any]) -> None:
         row[to] = total if INT64_MIN <= total <= INT64_MAX else None
 
 
-_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
-
-
 def _ip(v: Any, to: str, row: dict[str, Any]) -> None:
-    if v.__class__ is str and _IPV4.fullmatch(v):  # the common case, fast
-        row[to] = v
-        return
+    """An address in its one spelling (``clean_ip``: Zeek writes IPv6 compressed, Windows
+    not always, and the two meet in joins)."""
     if isinstance(v, list):  # a set of addresses (files.log tx_hosts): the first that is one
         v = next((x for x in v[:64] if clean_ip(x) is not None), None)
     ip = clean_ip(v)
