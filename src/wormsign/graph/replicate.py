@@ -8,6 +8,13 @@ chain delivered to it: the same SHA-256, the same file name, or the same launch 
 start their copy as the source started its own, the file's name aside: ``rundll32.exe
 "<file>",#1 30``; a launch with no launcher, the file run by itself, proves nothing).
 
+Two stages count as an intrusion only when the second is another program. A self-extracting
+installer unpacks itself and starts the unpacked copy with its own path (Inno Setup's
+``<setup>.tmp /SL5="$...,<setup>.exe"``, WiX Burn's ``-burn.clean.room=<bundle>``): an
+administrator who downloaded an installer, ran it and then copied it to a few hosts' ADMIN$ and
+started it there is not a worm's first generation (:func:`unpacked`). A lure or an exploit session
+needs no second stage.
+
 Only hosts that could root an outbreak are looked at, earliest first: they pushed files that bear
 no deployment tool's footprint (:mod:`wormsign.graph.footprints`) to ``deploy_min_hosts`` or more
 hosts, they are neither a learned nor an allowlisted deployer nor tied already (brute force, C2: no
@@ -76,6 +83,46 @@ def _delivered(chain: list[dict[str, Any]]) -> tuple[set[str], set[str], set[str
     return hashes, names, launches
 
 
+def _stages(chain: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """The written-then-run files of a chain, oldest first, as (path, its writer, the program that
+    ran it, its command line): each file step and the process step after it (the start it was
+    written for, :func:`wormsign.detect.access.initial_access`)."""
+    out = []
+    for i, f in enumerate(chain):
+        if f.get("step") != "file" or not f.get("file"):
+            continue
+        run = next((p for p in chain[i + 1:] if p.get("step") == "process"), None)
+        if run is not None:
+            out.append((str(f["file"]), str(f.get("process") or ""), str(run.get("process") or ""),
+                        str(run.get("command_line") or "").lower()))
+    return out
+
+
+def unpacked(chain: list[dict[str, Any]]) -> bool:
+    """Whether each stage of a chain after the first is the one before unpacking itself, as
+    self-extracting installers do: the program that ran the stage before wrote it and started it
+    with that stage's file on its command line (Inno Setup's ``/SL5="$...,<setup>.exe"``, WiX
+    Burn's ``-burn.clean.room=<bundle>``). Malware that moves itself and starts its new copy seldom
+    hands it its old path, and a dropper's second program (a credential dumper, a loader) never
+    names its dropper."""
+    stages = _stages(chain)
+    if len(stages) < 2:
+        return False
+    for (path, _, ran, _), (_, writer2, _, cmd2) in zip(stages, stages[1:], strict=False):
+        if not (_base(path) in cmd2 and _base(writer2) in {_base(path), _base(ran)}):
+            return False
+    return True
+
+
+def _intrusion(chain: list[dict[str, Any]]) -> bool:
+    """Whether a chain shows an intrusion rather than an installer run by hand: an exploit session
+    or a lure step opens it, or it has two stages of which the second is not the first unpacking
+    itself (:func:`unpacked`)."""
+    if any(s.get("step") == "exploit" or s.get("attack") for s in chain):
+        return True
+    return len(_stages(chain)) >= 2 and not unpacked(chain)
+
+
 def _candidates(edges: list[dict[str, Any]], base: Baseline, ties: dict[str, datetime],
                 min_hosts: int) -> dict[str, list[dict[str, Any]]]:
     """The copy edges of each host that pushed files with no tool footprint to ``min_hosts`` or
@@ -131,7 +178,7 @@ def self_copies(case: Case, edges: list[dict[str, Any]], base: Baseline, ties: d
         first = min(e["ts"] for e in es)
         chain = access.initial_access(case, src, first, cfg)
         runs = [s for s in chain if s.get("step") == "process"]
-        if not runs:
+        if not runs or not _intrusion(chain):
             continue
         hashes, names, launches = _delivered(chain)
         for e in es:
