@@ -256,7 +256,7 @@ def _pairs(case: Case, spark: Any) -> None:
         return
     spark.view_files(_RAW, case.event_files(case.shard_ids()), cache=False)
     try:
-        got = spark.query(sql.format(_RAW))
+        got = spark.query(sql.format(_RAW) + (f" AND {case.scope}" if case.scope else ""))
     finally:
         spark.release(_RAW)
     case.engine.execute("CREATE OR REPLACE TEMP TABLE sigma_pairs (dataset VARCHAR, code VARCHAR)")
@@ -275,7 +275,8 @@ def _on_spark(case: Case, spark: Any, want: list[str], keep: set[tuple[str, str 
     shards = case.shard_ids()
     spark.view_keyed(_SRC, case.event_files(shards), case.key_files(shards), [f.name for f in schema.SCHEMA],
                      cache=False)
-    sql, params = _select(want, keep, datasets, fmap, _SRC)
+    src = f"(SELECT * FROM {_SRC} WHERE {case.scope})" if case.scope else _SRC  # a windowed hunt's events
+    sql, params = _select(want, keep, datasets, fmap, src)
     spark.view_query(TABLE, sql, params)
     passes.log.debug("spark: %s, %d columns, %.1f s (planned)", TABLE, len(want), time.perf_counter() - t)
     return list(_columns(want))
