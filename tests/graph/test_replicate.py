@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from detect.huntrows import ev, ip, make_case
 
+import wormsign
 from wormsign.graph.replicate import unpacked
 from wormsign.hunt import hunt
+from wormsign.simulate import simulate
 
 EXPLORER = "C:\\Windows\\explorer.exe"
 CHROME = "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"
@@ -98,3 +101,25 @@ def test_unpacked_is_an_installer_starting_its_own_unpacked_copy() -> None:
     # the setup's path on another program's command line, but another program wrote it
     assert not unpacked(_chain(setup, (ENGINE, CHROME, ENGINE, ENGINE_CMD)))
     assert not unpacked(_chain(setup))  # one stage: nothing unpacked
+
+
+def test_a_simulated_admins_git_push_is_no_outbreak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """benign, seed 27, 40 hosts, 3 days, with the admins' own installs and started copies on
+    (realism.yaml, off in the suite): adm-jhall downloads Git for Windows on ws-0027, runs it (Inno
+    Setup's engine is the second stage), then copies it to ADMIN$ of four hosts and starts each with
+    a scheduled task. Before, 'Outbreak from ws-0027: 17 hosts infected over 2 generations'
+    (critical) in a network with no worm; now the push is a deployment outside its baseline."""
+    import wormsign.simulate.chores as chores
+
+    c = {**chores.config(), "admin_install_first": 0.5, "admin_copy_start": 0.4}
+    monkeypatch.setattr(chores, "config", lambda: c)
+    sim = tmp_path / "benign-27"
+    truth = simulate("benign", 40, 3, 27, sim)
+    assert truth["infections"] == []
+    with wormsign.open_case(sim / "case") as case:
+        wormsign.ingest(case, sim / "logs")
+        incidents = list(wormsign.hunt(case).document["incidents"])
+    assert [i["title"] for i in incidents if i["type"] == "outbreak"] == []
+    assert [i["title"] for i in incidents if i["severity"] in ("high", "critical")] == []
+    (push,) = [i for i in incidents if "git-2.43.0-64-bit.exe" in i["title"]]
+    assert push["title"].startswith("deployment by ws-0027 outside its baseline") and push["severity"] == "medium"

@@ -209,3 +209,38 @@ def test_dhcp_moves_show_in_zeek_and_sysmon() -> None:
         first = min(ms(d) for d in out if d["host"]["hostname"] == h and ev(d)["SourceIp"] == moves[h])
         lease = min(float(x["ts"]) * 1000 for x in r.zeek["dhcp"] if x["host_name"] == h)
         assert first >= lease
+
+
+
+def test_admins_run_their_installer_first_and_start_some_copies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An admin's ADMIN$ copies, with the knobs on (off in the suite): some admins downloaded the
+    installer with the browser and ran it on their own workstation first (Git for Windows is Inno
+    Setup: the setup writes its engine under its own name and starts it with its own path), some
+    start each copy with a scheduled task."""
+    import wormsign.simulate.chores as chores
+
+    c = {**config(), "admin_install_first": 0.5, "admin_copy_start": 0.4}
+    monkeypatch.setattr(chores, "config", lambda: c)
+    r = load(tmp_path / "b", simulate("benign", 40, 3, 27, tmp_path / "b"))
+    starts = of(r, "1")
+    engines = [d for d in starts if "/SL5=" in ev(d)["CommandLine"]]
+    assert engines
+    for d in engines:
+        setup = ev(d)["ParentImage"]
+        assert "\\Downloads\\" in setup and setup in ev(d)["CommandLine"]
+        assert ev(d)["User"].split("\\")[-1].startswith("adm-")
+        host = d["host"]["hostname"]
+        writes = [w for w in of(r, "11") if w["host"]["hostname"] == host and ev(w)["TargetFilename"] == setup]
+        assert writes and all(ev(w)["Image"].endswith("chrome.exe") and ms(w) < ms(d) for w in writes)
+    installers = set(config()["admin_installers"])
+    tasks = [d for d in of(r, "4698") if ev(d)["TaskName"].endswith(" install")]
+    assert tasks and all(ev(d)["SubjectUserName"].startswith("adm-") for d in tasks)
+    ran = {d["host"]["hostname"] for d in starts if ev(d)["ParentImage"].endswith("svchost.exe")
+           and (ev(d)["Image"].rsplit("\\", 1)[-1] in installers or "msiexec" in ev(d)["Image"])}
+    assert {d["host"]["hostname"] for d in tasks} <= ran
+    # off (the suite's setting): the copies alone, as before
+    monkeypatch.setattr(chores, "config", lambda: {**c, "admin_install_first": 0.0, "admin_copy_start": 0.0})
+    off = load(tmp_path / "off", simulate("benign", 40, 3, 27, tmp_path / "off"))
+    assert not [d for d in of(off, "1") if "/SL5=" in ev(d)["CommandLine"]]
+    assert not [d for d in of(off, "4698") if ev(d)["TaskName"].endswith(" install")]

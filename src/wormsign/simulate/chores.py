@@ -3,8 +3,9 @@
 A host's own day: its machine account's TGT requests at the DC (4768 ``HOST$`` from its address, at
 boot and every few hours), services it installs locally (updates, drivers: 7045 and 4697 by the
 machine itself, no logon from anywhere), and a user's copies of megabytes to the file share.
-Planned across hosts (``plan_chores``): an admin copying an installer to ADMIN$ of a few hosts,
-and one day's push of one installer to many workstations with no baseline before it.
+Planned across hosts (``plan_chores``): an admin copying an installer to ADMIN$ of a few hosts
+(some having downloaded and run it on their own workstation first, some starting each copy with a
+scheduled task), and one day's push of one installer to many workstations with no baseline before it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import random
 
 from wormsign.simulate.emit import Emitter
-from wormsign.simulate.net import ephemeral, file_written_by_system, share_access, sid, sides, smb_logon
+from wormsign.simulate.net import (
+    ephemeral, file_written_by_system, share_access, sid, sides, smb_logon, svchost_guid,
+)
 from wormsign.simulate.org import Host, Org
 from wormsign.simulate.plan import Action, Plan
-from wormsign.simulate.procs import process, service_installed, services_proc
+from wormsign.simulate.procs import Proc, file_created, process, service_installed, services_proc, task_created
 from wormsign.simulate.realism import config
 from wormsign.simulate.util import MS_DAY, MS_HOUR, digest_hex, rng, zeek_uid
 from wormsign.simulate.winlog import SECURITY
@@ -91,17 +94,22 @@ def plan_chores(plan: Plan, days: int, d: int, r: random.Random) -> None:
     weekday = ((org.start // MS_DAY) + d + 3) % 7
     hosts = [h for h in org.hosts if h.role != "dc"]
     if weekday < 5:
-        for _ in range(r.randint(*c["admin_copies"])):
+        for k in range(r.randint(*c["admin_copies"])):
             admin = org.admins[r.randrange(len(org.admins))]
             src = _admin_host(org, admin)
             pkg = c["admin_installers"][r.randrange(len(c["admin_installers"]))]
             t = day0 + int(r.uniform(9.0, 17.0) * MS_HOUR)
             size = r.randrange(20_000_000, 300_000_000)
+            # drawn apart, so that every other draw of the run stays what it was
+            x = rng(plan.seed, "admin-install", d, k)
+            first = t - x.randrange(5, 90) * 60_000 if x.random() < c["admin_install_first"] else None
+            start = x.random() < c["admin_copy_start"]
             for h in r.sample(hosts, min(len(hosts), r.randint(*c["admin_copy_hosts"]))):
                 if h is not src:
                     t += r.randrange(20_000, 240_000)
                     plan.add("copy", t, src, h, account=admin, share="ADMIN$", rel=f"Temp\\{pkg}", size=size,
-                             sha=_sha(pkg))
+                             sha=_sha(pkg), install=first, start=start)
+                    first = None  # the admin's own run comes with the batch's first copy
     pr = rng(plan.seed, "one-day-push")
     if org.real.one_day_push and d == pr.randrange(days):
         admin = org.admins[pr.randrange(len(org.admins))]
@@ -129,16 +137,80 @@ def _sha(name: str) -> tuple[str, str]:
 
 
 def emit_copy(em: Emitter, org: Org, seed: int, me: Host, a: Action) -> None:
-    """An admin copies an installer to a host's share (a file, nothing started)."""
+    """An admin copies an installer to a host's share (a file), having run it on their own
+    workstation first with the batch's first copy (``install``: when), and starts it on the host
+    with a scheduled task (``start``) or leaves it there, nothing started."""
     r, p = a.rng(seed), a.p
     assert a.src is not None and a.dst is not None
+    lid: list[str] = []
     uid, sport = smb_logon(em, org, me, r, a.t, a.src, a.dst, p["account"], org.netbios, ok=True,
-                           kerberos=True)
+                           kerberos=True, logon=lid)
     share_access(em, org, me, a.t + 300, a.src, a.dst, p["account"], p["share"], p["rel"], "0x2", uid=uid,
                  sport=sport, size=p["size"], fuid=zeek_uid(r, "F"))
     if me is a.dst:
         t_written = a.t + 300 + p["size"] // 50_000
         file_written_by_system(em, a.dst, r, t_written, "C:\\Windows\\" + p["rel"], False)
+        if p.get("start"):
+            start_copy(em, org, random.Random(r.getrandbits(64)), a.dst, t_written, p, lid[0])
+    if me is a.src and p.get("install") is not None:
+        install_own(em, org, rng(seed, "admin-install", a.id), a.src, p["install"], p)
+
+
+def _engine(rel: str) -> tuple[str, str]:
+    name = rel.rsplit("\\", 1)[-1]
+    switch, engine = config()["admin_installer_engines"][name]
+    return str(switch), str(engine)
+
+
+def install_own(em: Emitter, org: Org, r: random.Random, h: Host, t: int, p: dict) -> None:
+    """The admin downloads the installer with the browser and runs it from Explorer on their own
+    workstation (elevated, as the admin account): Sysmon 1 and 11. Inno Setup writes its engine
+    under the setup's name and starts it with the setup's path; NSIS writes its plugins; an .msi
+    runs in msiexec."""
+    user = f"{org.netbios}\\{h.owner or 'user'}"
+    admin = f"{org.netbios}\\{p['account']}"
+    home = f"C:\\Users\\{h.owner or 'user'}"
+    name = p["rel"].rsplit("\\", 1)[-1]
+    setup = f"{home}\\Downloads\\{name}"
+    explorer = Proc("{" + f"{h.idx:08X}-0000-0000-0000-00000000000E" + "}", 4410, "C:\\Windows\\explorer.exe",
+                    "C:\\Windows\\Explorer.EXE", user)
+    chrome = process(em, r, h, t, "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+                     '"C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"', explorer, user,
+                     cwd="C:\\Program Files\\Google\\Chrome\\Application\\")
+    t_run = t + r.randrange(60_000, 600_000)
+    file_created(em, h, t_run - r.randrange(5_000, 50_000), chrome, setup)
+    _, engine = _engine(p["rel"])
+    if engine == "msi":
+        msi = "C:\\Windows\\System32\\msiexec.exe"
+        process(em, r, h, t_run, msi, f'"{msi}" /i "{setup}"', explorer, admin, integrity="High")
+        return
+    run = process(em, r, h, t_run, setup, f'"{setup}"', explorer, admin, sha=tuple(p["sha"]), integrity="High",
+                  cwd=home + "\\Downloads\\")
+    tmp = f"{home}\\AppData\\Local\\Temp\\{'is' if engine == 'inno' else 'ns'}-{zeek_uid(r)[1:6].upper()}.tmp\\"
+    if engine == "inno":
+        eng = tmp + name.rsplit(".", 1)[0] + ".tmp"
+        file_created(em, h, t_run + 400, run, eng)
+        process(em, r, h, t_run + 900, eng, f'"{eng}" /SL5="$A{r.randrange(0x1000, 0xFFFF):X},{p["size"]},832512,{setup}"',
+                run, admin, integrity="High", cwd=home + "\\Downloads\\")
+    else:
+        for dll in ("System.dll", "nsDialogs.dll"):
+            file_created(em, h, t_run + 400, run, tmp + dll)
+
+
+def start_copy(em: Emitter, org: Org, r: random.Random, h: Host, t: int, p: dict, logon: str) -> None:
+    """The admin starts the copy on ``h`` with a scheduled task run as SYSTEM (``schtasks /s``):
+    4698 by the admin's network logon, the installer (or msiexec) under the Task Scheduler."""
+    path = "C:\\Windows\\" + p["rel"]
+    switch, engine = _engine(p["rel"])
+    image, args = (("C:\\Windows\\System32\\msiexec.exe", f'/i "{path}" {switch}') if engine == "msi"
+                   else (path, switch))
+    name = p["rel"].rsplit("\\", 1)[-1].split("-", 1)[0].split("_", 1)[0].split(".", 1)[0] + " install"
+    t_task = t + r.randrange(20_000, 120_000)
+    task_created(em, org, r, h, t_task, f"\\{name}", image, args, p["account"], subject_logon=logon)
+    svc = Proc(svchost_guid(h), 1200 + h.idx % 50, "C:\\Windows\\System32\\svchost.exe",
+               "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule", "NT AUTHORITY\\SYSTEM")
+    process(em, r, h, t_task + r.randrange(2_000, 30_000), image, f'"{image}" {args}', svc, "NT AUTHORITY\\SYSTEM",
+            sha=tuple(p["sha"]) if engine != "msi" else None)
 
 
 HANDLERS = {"copy": emit_copy}
