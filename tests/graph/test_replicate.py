@@ -24,6 +24,7 @@ ENGINE_CMD = f'"{ENGINE}" /SL5="$A0B2C,57011712,832512,{SETUP}"'
 #: what a dropper runs second: another program, started without its dropper's path
 DROPPED = "C:\\Users\\dscott\\AppData\\Local\\Temp\\x7q1.exe"
 ADMIN_HOST = "ws-04"
+NAME = "Git-2.43.0-64-bit.exe"
 
 
 def _proc(minutes: float, exe: str, pid: int, parent: str, ppid: int, cmd: str = "") -> dict[str, Any]:
@@ -47,10 +48,11 @@ def _rows(second: str, second_cmd: str) -> list[dict[str, Any]]:
     for i, n in enumerate(range(10, 14)):
         dst = f"ws-{n:02d}"
         rows.append(ev(20 + 2 * i, dst, "share", "5145", **{
-            "source.ip": ip(ADMIN_HOST), "share.name": "\\\\*\\ADMIN$", "share.path": "Temp\\Git-2.43.0-64-bit.exe",
-            "share.access_mask": "0x2", "user.name": "adm-dscott", "file.path": "C:\\Windows\\Temp\\Git-2.43.0-64-bit.exe"}))
+            "source.ip": ip(ADMIN_HOST), "share.name": "\\\\*\\ADMIN$", "share.path": "Temp\\" + NAME,
+            "share.access_mask": "0x2", "user.name": "adm-dscott",
+            "file.path": "C:\\Windows\\Temp\\" + NAME}))
         rows.append(ev(20.5 + 2 * i, dst, "service", "7045", **{
-            "service.name": "GitInstall", "service.image": "%SystemRoot%\\Temp\\Git-2.43.0-64-bit.exe /VERYSILENT",
+            "service.name": "GitInstall", "service.image": f"%SystemRoot%\\Temp\\{NAME} /VERYSILENT",
             "user.name": "LocalSystem"}))
     return rows
 
@@ -96,7 +98,8 @@ def test_unpacked_is_an_installer_starting_its_own_unpacked_copy() -> None:
     # NotPetya: perfc.dat run by rundll32, which writes and runs its credential dumper
     perfc, rundll = "C:\\Windows\\perfc.dat", "C:\\Windows\\System32\\rundll32.exe"
     dumper = "C:\\Windows\\TEMP\\AB12.tmp"
-    assert not unpacked(_chain((perfc, "C:\\ProgramData\\Medoc\\Medoc\\ezvit.exe", rundll, f'{rundll} "{perfc}",#1 30'),
+    ezvit = "C:\\ProgramData\\Medoc\\Medoc\\ezvit.exe"
+    assert not unpacked(_chain((perfc, ezvit, rundll, f'{rundll} "{perfc}",#1 30'),
                                (dumper, rundll, dumper, f"{dumper} \\\\.\\pipe\\{{1234}}")))
     # the setup's path on another program's command line, but another program wrote it
     assert not unpacked(_chain(setup, (ENGINE, CHROME, ENGINE, ENGINE_CMD)))
@@ -122,4 +125,5 @@ def test_a_simulated_admins_git_push_is_no_outbreak(tmp_path: Path, monkeypatch:
     assert [i["title"] for i in incidents if i["type"] == "outbreak"] == []
     assert [i["title"] for i in incidents if i["severity"] in ("high", "critical")] == []
     (push,) = [i for i in incidents if "git-2.43.0-64-bit.exe" in i["title"]]
-    assert push["title"].startswith("deployment by ws-0027 outside its baseline") and push["severity"] == "medium"
+    assert push["title"].startswith("deployment by ws-0027 outside its baseline")
+    assert push["severity"] == "medium"

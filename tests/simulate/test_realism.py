@@ -231,7 +231,8 @@ def test_admins_run_their_installer_first_and_start_some_copies(
         assert "\\Downloads\\" in setup and setup in ev(d)["CommandLine"]
         assert ev(d)["User"].split("\\")[-1].startswith("adm-")
         host = d["host"]["hostname"]
-        writes = [w for w in of(r, "11") if w["host"]["hostname"] == host and ev(w)["TargetFilename"] == setup]
+        writes = [w for w in of(r, "11")
+                  if w["host"]["hostname"] == host and ev(w)["TargetFilename"] == setup]
         assert writes and all(ev(w)["Image"].endswith("chrome.exe") and ms(w) < ms(d) for w in writes)
     installers = set(config()["admin_installers"])
     tasks = [d for d in of(r, "4698") if ev(d)["TaskName"].endswith(" install")]

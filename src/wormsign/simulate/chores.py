@@ -18,7 +18,9 @@ from wormsign.simulate.net import (
 )
 from wormsign.simulate.org import Host, Org
 from wormsign.simulate.plan import Action, Plan
-from wormsign.simulate.procs import Proc, file_created, process, service_installed, services_proc, task_created
+from wormsign.simulate.procs import (
+    Proc, file_created, process, service_installed, services_proc, task_created,
+)
 from wormsign.simulate.realism import config
 from wormsign.simulate.util import MS_DAY, MS_HOUR, digest_hex, rng, zeek_uid
 from wormsign.simulate.winlog import SECURITY
@@ -184,14 +186,16 @@ def install_own(em: Emitter, org: Org, r: random.Random, h: Host, t: int, p: dic
         msi = "C:\\Windows\\System32\\msiexec.exe"
         process(em, r, h, t_run, msi, f'"{msi}" /i "{setup}"', explorer, admin, integrity="High")
         return
-    run = process(em, r, h, t_run, setup, f'"{setup}"', explorer, admin, sha=tuple(p["sha"]), integrity="High",
-                  cwd=home + "\\Downloads\\")
-    tmp = f"{home}\\AppData\\Local\\Temp\\{'is' if engine == 'inno' else 'ns'}-{zeek_uid(r)[1:6].upper()}.tmp\\"
+    run = process(em, r, h, t_run, setup, f'"{setup}"', explorer, admin, sha=tuple(p["sha"]),
+                  integrity="High", cwd=home + "\\Downloads\\")
+    unpack = "is" if engine == "inno" else "ns"
+    tmp = f"{home}\\AppData\\Local\\Temp\\{unpack}-{zeek_uid(r)[1:6].upper()}.tmp\\"
     if engine == "inno":
         eng = tmp + name.rsplit(".", 1)[0] + ".tmp"
         file_created(em, h, t_run + 400, run, eng)
-        process(em, r, h, t_run + 900, eng, f'"{eng}" /SL5="$A{r.randrange(0x1000, 0xFFFF):X},{p["size"]},832512,{setup}"',
-                run, admin, integrity="High", cwd=home + "\\Downloads\\")
+        sl5 = f'/SL5="$A{r.randrange(0x1000, 0xFFFF):X},{p["size"]},832512,{setup}"'
+        process(em, r, h, t_run + 900, eng, f'"{eng}" {sl5}', run, admin, integrity="High",
+                cwd=home + "\\Downloads\\")
     else:
         for dll in ("System.dll", "nsDialogs.dll"):
             file_created(em, h, t_run + 400, run, tmp + dll)
@@ -209,8 +213,8 @@ def start_copy(em: Emitter, org: Org, r: random.Random, h: Host, t: int, p: dict
     task_created(em, org, r, h, t_task, f"\\{name}", image, args, p["account"], subject_logon=logon)
     svc = Proc(svchost_guid(h), 1200 + h.idx % 50, "C:\\Windows\\System32\\svchost.exe",
                "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule", "NT AUTHORITY\\SYSTEM")
-    process(em, r, h, t_task + r.randrange(2_000, 30_000), image, f'"{image}" {args}', svc, "NT AUTHORITY\\SYSTEM",
-            sha=tuple(p["sha"]) if engine != "msi" else None)
+    process(em, r, h, t_task + r.randrange(2_000, 30_000), image, f'"{image}" {args}', svc,
+            "NT AUTHORITY\\SYSTEM", sha=tuple(p["sha"]) if engine != "msi" else None)
 
 
 HANDLERS = {"copy": emit_copy}
