@@ -101,6 +101,9 @@ def test_unpacked_is_an_installer_starting_its_own_unpacked_copy() -> None:
     ezvit = "C:\\ProgramData\\Medoc\\Medoc\\ezvit.exe"
     assert not unpacked(_chain((perfc, ezvit, rundll, f'{rundll} "{perfc}",#1 30'),
                                (dumper, rundll, dumper, f"{dumper} \\\\.\\pipe\\{{1234}}")))
+    # a dropper that hands its second program its own path (to delete it): another name
+    loader = "C:\\Users\\dscott\\AppData\\Local\\Temp\\is-4F2KQ.tmp\\svc.tmp"
+    assert not unpacked(_chain(setup, (loader, SETUP, loader, f'"{loader}" /SL5="$A0B2C,1,2,{SETUP}"')))
     # the setup's path on another program's command line, but another program wrote it
     assert not unpacked(_chain(setup, (ENGINE, CHROME, ENGINE, ENGINE_CMD)))
     assert not unpacked(_chain(setup))  # one stage: nothing unpacked

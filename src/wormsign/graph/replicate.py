@@ -9,7 +9,7 @@ start their copy as the source started its own, the file's name aside: ``rundll3
 "<file>",#1 30``; a launch with no launcher, the file run by itself, proves nothing).
 
 Two stages count as an intrusion only when the second is another program. A self-extracting
-installer unpacks itself and starts the unpacked copy with its own path (Inno Setup's
+installer unpacks itself under its own name and starts the copy with its own path (Inno Setup's
 ``<setup>.tmp /SL5="$...,<setup>.exe"``, WiX Burn's ``-burn.clean.room=<bundle>``): an
 administrator who downloaded an installer, ran it and then copied it to a few hosts' ADMIN$ and
 started it there is not a worm's first generation (:func:`unpacked`). A lure or an exploit session
@@ -100,18 +100,25 @@ def _stages(chain: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
 
 def unpacked(chain: list[dict[str, Any]]) -> bool:
     """Whether each stage of a chain after the first is the one before unpacking itself, as
-    self-extracting installers do: the program that ran the stage before wrote it and started it
-    with that stage's file on its command line (Inno Setup's ``/SL5="$...,<setup>.exe"``, WiX
-    Burn's ``-burn.clean.room=<bundle>``). Malware that moves itself and starts its new copy seldom
-    hands it its old path, and a dropper's second program (a credential dumper, a loader) never
-    names its dropper."""
+    self-extracting installers do: the program that ran the stage before wrote it under that
+    stage's name (another folder, another extension) and started it with that stage's file on its
+    command line (Inno Setup's ``<setup>.tmp /SL5="$...,<setup>.exe"``, WiX Burn's
+    ``.cr\\<bundle>.exe -burn.clean.room=<bundle>``). A dropper's second program (a credential
+    dumper, a loader) has a name of its own, and malware that deletes its dropper names it but
+    under another name. Names and command lines are the program's own claims: a worm that mimics
+    an installer's is found when its copies travel on, as a first generation with no second stage is."""
     stages = _stages(chain)
     if len(stages) < 2:
         return False
-    for (path, _, ran, _), (_, writer2, _, cmd2) in zip(stages, stages[1:], strict=False):
-        if not (_base(path) in cmd2 and _base(writer2) in {_base(path), _base(ran)}):
+    for (path, _, ran, _), (path2, writer2, _, cmd2) in zip(stages, stages[1:], strict=False):
+        if not (_stem(path2) == _stem(path) and _base(path) in cmd2
+                and _base(writer2) in {_base(path), _base(ran)}):
             return False
     return True
+
+
+def _stem(path: str) -> str:
+    return _base(path).rsplit(".", 1)[0]
 
 
 def _intrusion(chain: list[dict[str, Any]]) -> bool:
