@@ -470,8 +470,8 @@ SMB-exploit edge) is set aside as a deployment when
 
 A copy by a host that pushed the program its own intrusion delivered to it (`graph/replicate.py`: its
 initial-access chain, a lure, an exploit or two stages of files written then run (the second not the first
-unpacking itself: a self-extracting installer, Inno Setup or WiX Burn, starts its unpacked copy with its own
-path; an admin who ran a downloaded installer and pushed it is no worm), delivered a program
+unpacking itself: a self-extracting installer, Inno Setup or WiX Burn, writes its copy under its own name and
+starts it with its own path; an admin who ran a downloaded installer and pushed it is no worm), delivered a program
 with the same SHA-256 or name as the pushed file, or that its targets start the same way, the file's
 name aside: `rundll32.exe <f>,#1 30`) is never set aside, and the host is tied from the chain's first
 program on (less `exec_window_s`): a worm's first generation is an outbreak before any copy travels on.
