@@ -70,7 +70,7 @@ def main() -> None:
         os.environ["PYTHONHASHSEED"] = "0"
         for r in range(args.rounds):
             for engine, master in ENGINES:
-                copy = tmp / f"{engine}-{master}-{r}"
+                copy = tmp / f"{engine}-{(master or '').strip('local[]')}-{r}"  # no [ ]: a glob in Spark's paths
                 shutil.copytree(base, copy)
                 rules = [x for s in args.sigma for x in ("--sigma", s)]
                 cmd = [sys.executable, __file__, *args.evidence, *rules,
