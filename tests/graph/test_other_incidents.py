@@ -137,3 +137,27 @@ def test_worm_evidence_counts_from_when_it_was_seen() -> None:
     assert inc["severity"] == "medium"
     (inc,) = other_incidents([copy, started], [], tied={"ws-01": datetime(2026, 3, 2, 8, 0, tzinfo=UTC)})
     assert inc["severity"] == "high"
+
+
+def test_a_hosts_action_on_itself_is_one_incident_with_its_sigma_alerts() -> None:
+    """A local PsExec (Hayabusa's iewin7 sample, otrf-lateral's WORKSTATION5): the analytics' PsExec
+    alert names no other host, and the Sigma alerts on its records (the pipes) or on the same
+    host within same_moment_s (the service it installed, the share write) name none either: one
+    incident on that host, at the analytics' severity. A Sigma alert on the host minutes later,
+    or on another host, stays apart."""
+    ps = {**_alert(1, "psexec", "PsExec", "ws-05", "ws-05"), "first_seen": "2026-03-02T09:01:00Z",
+          "last_seen": "2026-03-02T09:01:00Z", "evidence": ["d:20", "d:21"]}
+    pipes = {**_alert(2, "sigma:pipe", "PsExec pipes", "ws-05", "ws-05"), "ts": "2026-03-02T09:01:00Z",
+             "evidence": ["d:21"]}
+    svc = {**_alert(3, "sigma:svc", "PsExec service installed", "ws-05", None), "ts": "2026-03-02T09:01:30Z",
+           "evidence": ["d:40"]}
+    later = {**_alert(4, "sigma:svc", "PsExec service installed", "ws-05", None), "ts": "2026-03-02T09:09:00Z",
+             "evidence": ["d:90"]}
+    elsewhere = {**_alert(5, "sigma:svc", "PsExec service installed", "ws-06", None), "ts": "2026-03-02T09:01:10Z",
+                 "evidence": ["e:1"]}
+    incs = other_incidents([ps, pipes, svc, later, elsewhere], [])
+    got = sorted((i["type"], i["severity"], tuple(i["alerts"])) for i in incs)
+    assert got == [("lateral", "medium", ("ALR-000001", "ALR-000002", "ALR-000003")),
+                   ("sigma", "high", ("ALR-000005", "ALR-000004"))]  # the rule's own incident, as before
+    one = next(i for i in incs if "ALR-000001" in i["alerts"])
+    assert one["title"] == "lateral on ws-05, from itself: psexec, sigma (3 alerts)"

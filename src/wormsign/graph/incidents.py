@@ -210,6 +210,24 @@ def other_incidents(
                 if RULE_TYPE.get(a["rule"]) in ("spray", "bruteforce") and a.get("source_host")}
     # the events the analytics tied to a remote source: a Sigma alert on one of them acted from there
     by_ref = {ref: a["source_host"] for a in movers for ref in a.get("evidence") or ()}
+    # the events of the analytics' lateral alerts that name no other host (a local PsExec: the
+    # service, its pipes and the share write come from the host itself): a Sigma alert on one of
+    # them is part of that alert's incident, not a second one on the same events
+    local = [a for a in alerts if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"
+             and a.get("source_host") in (None, a.get("host"))]
+    by_ref_local = {ref: a.get("source_host") or a.get("host") or "?" for a in local for ref in a.get("evidence") or ()}
+    # ... and one on the same host at the same moment (the service a local PsExec installed,
+    # records apart from the ones the analytics kept)
+    moment = timedelta(seconds=int(_families_yaml().get("same_moment_s", 60)))
+    local_spans = [(a.get("host"), lo - moment, hi + moment, a.get("source_host") or a.get("host") or "?")
+                   for a in local for lo, hi in [(_time(a, "first_seen") or _time(a, "ts"), _time(a))]
+                   if lo is not None and hi is not None]
+
+    def local_of(a: dict[str, Any]) -> str | None:
+        found = next((by_ref_local[r] for r in a.get("evidence") or () if r in by_ref_local), None)
+        if found is None and (t := _time(a, "first_seen") or _time(a, "ts")) is not None:
+            found = next((k for h, lo, hi, k in local_spans if h == a.get("host") and lo <= t <= hi), None)
+        return found
     for a in alerts:
         rule = a["rule"]
         src = a.get("source_host")
@@ -226,6 +244,9 @@ def other_incidents(
         if rule.startswith("sigma:") and src and src != a.get("host") and (
                 (src, _hour(a)) in moving or (src, _hour(a, -1)) in moving):
             groups.setdefault(("lateral", src), []).append(a)
+            continue
+        if rule.startswith("sigma:") and (not src or src == a.get("host")) and (mine := local_of(a)):
+            groups.setdefault(("lateral", mine), []).append(a)
             continue
         if rule.startswith("sigma:") and src and sigma_family(a) == "credentials" and (
                 (kind := guessing.get((src, _hour(a))) or guessing.get((src, _hour(a, -1))))):
@@ -283,6 +304,9 @@ def other_incidents(
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
             if not any(a.get("source_host") for a in group):  # seen on the host, no source known
                 title = f"{kind} on {who}, no source seen: {', '.join(rules_)} ({len(group)} alerts)"
+            elif kind == "lateral" and all(a.get("source_host") in (None, key) and a.get("host") == key
+                                           for a in group):  # a host acting on itself (a local PsExec)
+                title = f"{kind} on {who}, from itself: {', '.join(rules_)} ({len(group)} alerts)"
             else:
                 title = f"{kind} from {who}: {', '.join(rules_)} ({len(group)} alerts)"
         inc = blank(kind, title, sev, group)
