@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from wormsign.addresses import AUTHORITATIVE
 from wormsign.detect.candidates import NETLIDS_WHERE
 from wormsign.engine import passes
 from wormsign.store import COMPACT_MAX_SHARDS, COMPACT_SMALL_ROWS, EID, KEY_COLUMNS, SHARD_BITS, Case
@@ -53,10 +54,6 @@ from wormsign.testhook import pause
 #: Observations of one (ip, host) closer than this are one claim; a host that claims an
 #: address again within it after another host did makes a conflict.
 CLAIM_GAP = timedelta(hours=1)
-#: Evidence the address itself vouches for: the endpoint's own record of its address, a DHCP
-#: lease. Names a client gives (WorkstationName, NTLM hostname, ...) can be forged; where
-#: they contradict this evidence the conflict is reported and this evidence decides.
-AUTHORITATIVE: tuple[str, ...] = ("host.ip", "dhcp-lease", "own-address", "machine-account")
 #: Where claims of several hosts overlap on one address and no single one is authoritative, a
 #: host whose observations outweigh all the others together this many times (and number at
 #: least DOMINANCE_MIN) keeps it: one odd record (a misread connection, a forged name) does not

@@ -35,7 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from wormsign.api.spool import Pos, Spool
+from wormsign.api.spool import FrameSource, Pos, Spool
 from wormsign.engine.duckdb import DuckDBEngine
 from wormsign.results import Alert, parse_time
 
@@ -337,7 +337,6 @@ class EarlyLane:
             db.close()
 
     def _batch(self, db: Scratch, at: Pos) -> None:
-        from wormsign.api.livewriter import FrameSource
         from wormsign.ingest.base import Batch
         from wormsign.ingest.pipeline import _parse
 

@@ -16,20 +16,17 @@ again (a client that retried a request whose answer it lost) adds nothing.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 from wormsign.api.early import EarlyLane, Identities
 from wormsign.api.pool import ReadPool
-from wormsign.api.spool import Frame, Pos, Spool
-from wormsign.ingest.base import Source
+from wormsign.api.spool import FrameSource, Pos, Spool
 from wormsign.ingest.pipeline import FileResult, IngestReport, _parse, _whole_file_rejected, _Writer
 from wormsign.store import Case, CaseLocked
 
@@ -37,22 +34,6 @@ log = logging.getLogger(__name__)
 
 #: Catalog ``meta`` key: the spool position up to which frames are in the case ([segment, offset]).
 META = "live.spool"
-
-
-class FrameSource(Source):
-    """A spooled frame as an ingest source (read from memory)."""
-
-    def __init__(self, frame: Frame) -> None:
-        super().__init__(name=f"live:{frame.kind}:{frame.at}", path="", container="memory",
-                         size=len(frame.payload), digest=hashlib.sha256(frame.payload).hexdigest())
-        self.frame = frame
-
-    def open(self) -> IO[bytes]:
-        return io.BytesIO(self.frame.payload)
-
-    @property
-    def disk_path(self) -> str | None:
-        return None
 
 
 class _FrameWriter(_Writer):

@@ -19,11 +19,16 @@ the process died was never answered).
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
 import os
 import struct
 import threading
 import zlib
 from dataclasses import dataclass
+from typing import IO
+
+from wormsign.ingest.base import Source
 
 MAGIC = b"WSF1"
 _HEAD = struct.Struct("<4sIIB")
@@ -55,6 +60,23 @@ class Frame:
     end: Pos  # where the next one starts
     kind: str
     payload: bytes
+
+
+class FrameSource(Source):
+    """A spooled frame as an ingest source (read from memory): the live writer commits it, the
+    early lane (api/early.py) reads it first."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(name=f"live:{frame.kind}:{frame.at}", path="", container="memory",
+                         size=len(frame.payload), digest=hashlib.sha256(frame.payload).hexdigest())
+        self.frame = frame
+
+    def open(self) -> IO[bytes]:
+        return io.BytesIO(self.frame.payload)
+
+    @property
+    def disk_path(self) -> str | None:
+        return None
 
 
 def _name(seg: int) -> str:

@@ -424,7 +424,7 @@ def ipmap(case: Case, cfg: dict[str, Any]) -> None:
     """``h_ipmap``: the resolver's map alone once it has run, else what the logs say."""
     resolved = case.rows("SELECT count(*) FROM host_addr")[0][0]
     if resolved:
-        from wormsign.resolve import AUTHORITATIVE  # (resolve imports the detections)
+        from wormsign.addresses import AUTHORITATIVE
 
         # (list_contains, which both engines have: Spark has no list_has_any)
         auth = " OR ".join(f"list_contains(string_split(evidence, ','), '{ev}')" for ev in AUTHORITATIVE)
