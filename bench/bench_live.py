@@ -103,6 +103,7 @@ class Poller(threading.Thread):
         self.stop = threading.Event()
         self.alerts: dict[tuple[Any, ...], tuple[float, str]] = {}  # key -> (seen at, last_seen then)
         self.early: set[tuple[Any, ...]] = set()  # keys first shown as early alerts (api/early.py)
+        self.hunted: set[tuple[Any, ...]] = set()  # keys a hunt's alert has shown
         self.incidents: dict[tuple[Any, ...], tuple[float, str]] = {}
         self.polls = 0
         self.reads: dict[int, int] = {}  # status of each /api/hosts read (the case itself) -> count
@@ -152,6 +153,8 @@ class Poller(threading.Thread):
                 # one finding: its rule, host, first time and first evidence record (an early
                 # alert's source host may be named later, by the hunt: the same finding)
                 key = (a.get("rule"), a.get("host"), a.get("first_seen") or a.get("ts"), (a.get("evidence") or [None])[0])
+                if not str(a.get("id", "")).startswith("EAR-"):
+                    self.hunted.add(key)
                 if key not in self.alerts:
                     self.alerts[key] = (t, _norm(a.get("last_seen") or a.get("ts")))
                     if str(a.get("id", "")).startswith("EAR-"):
@@ -264,6 +267,9 @@ def main() -> None:
     show("alerts, POST -> visible in /api/alerts", latencies(poller.alerts, stamps, posted))
     first = {k: v for k, v in poller.alerts.items() if k in poller.early}
     show("  of which shown first as early alerts", latencies(first, stamps, posted))
+    lone = sorted(poller.early - poller.hunted, key=str)
+    print(f"  early alerts no hunt showed (the same rule, host, first time and record): {len(lone)}"
+          + "".join(f"\n    {k}" for k in lone[:10]))
     show("  of which shown first by a hunt", latencies({k: v for k, v in poller.alerts.items() if k not in first},
                                                       stamps, posted))
     by_host: dict[Any, tuple[Any, ...]] = {}  # each host's first alert: the one whose evidence starts first
