@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -107,33 +107,12 @@ class ReadPool:
         """The case for one request (a cursor of the shared connection). Raises
         :class:`WriterWaits` while a writer waits for the case, and :class:`~wormsign.store.CaseLocked`
         (or DuckDB's error) when it cannot be opened."""
-        with self._cond:
-            lent = self._lent
-            if lent is not None:
-                self._borrowers += 1
-                try:
-                    cur = lent[1].cursor()
-                except BaseException:
-                    self._borrowers -= 1
-                    self._cond.notify_all()
-                    raise
-        if lent is not None:
-            try:
-                case = Case(_Cursor(cur, lent[0].engine.path), self.path)  # type: ignore[attr-defined]
-                case._shards = lent[0]._shards
-                yield case
-            finally:
-                cur.close()
-                with self._cond:
-                    self._borrowers -= 1
-                    self._cond.notify_all()
-            return
-        parent, view = self._enter()
+        parent, source, view, leave = self._enter()
         try:
-            with self._cond:  # the parent connection is used by one thread at a time
-                cur = parent.engine.con.cursor()  # type: ignore[attr-defined]
+            with self._cond:  # the connection cursors are made from is used by one thread at a time
+                cur = source.cursor()
         except BaseException:
-            self._leave()
+            leave()
             raise
         try:
             if view is not None:
@@ -143,13 +122,18 @@ class ReadPool:
             yield case
         finally:
             cur.close()
-            self._leave()
+            leave()
 
-    def _enter(self) -> tuple[Case, str | None]:
-        """Count a request in, opening the catalog first when it is closed. Requests that come
-        while another opens it wait for that open, and share its failure (each waiting its turn
-        for ``wait`` seconds would make the last wait many times as long)."""
+    def _enter(self) -> tuple[Case, Any, str | None, Callable[[], None]]:
+        """Count a request in: the case, the connection to take its cursor from, the events
+        view it needs, and how to count it out. The live writer's lent case first; else the
+        pool's own, opening the catalog first when it is closed. Requests that come while
+        another opens it wait for that open, and share its failure (each waiting its turn for
+        ``wait`` seconds would make the last wait many times as long)."""
         with self._cond:
+            if self._lent is not None:
+                self._borrowers += 1
+                return self._lent[0], self._lent[1], None, self._give_back
             while True:
                 if os.path.exists(self.marker):
                     if self._users == 0:
@@ -157,7 +141,7 @@ class ReadPool:
                     raise WriterWaits()
                 if self._case is not None:
                     self._users += 1
-                    return self._case, self._temp_view
+                    return self._case, self._case.engine.con, self._temp_view, self._leave  # type: ignore[attr-defined]
                 if self._opening is None:
                     attempt = self._opening = object()
                     break
@@ -179,7 +163,13 @@ class ReadPool:
             self._users += 1
             self._cond.notify_all()
         threading.Thread(target=self._reap, args=(case,), name="wormsign-case-reaper", daemon=True).start()
-        return case, view
+        return case, case.engine.con, view, self._leave  # type: ignore[attr-defined]
+
+    def _give_back(self) -> None:
+        """A request on the writer's lent case is done (:meth:`withdraw` waits for them)."""
+        with self._cond:
+            self._borrowers -= 1
+            self._cond.notify_all()
 
     def _leave(self) -> None:
         with self._cond:
