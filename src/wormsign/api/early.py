@@ -27,8 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +36,7 @@ import pyarrow as pa
 from wormsign.api.spool import FrameSource, Pos, Spool
 from wormsign.engine.duckdb import DuckDBEngine
 from wormsign.results import Alert, parse_time
+from wormsign.store import Case
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +94,11 @@ class Scratch:
             self.engine.con.unregister("_ws_batch")
         self._rows = events.num_rows
 
-    def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        return self.engine.rows(sql, list(params))
-
-    def query(self, sql: str, params: Any = ()) -> pa.Table:
-        return self.engine.query(sql, list(params))
-
-    def drop(self, name: str) -> None:
-        for (kind,) in self.rows("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]):
-            self.engine.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} "{name}"')
+    # the case's own ways to read and change its database (they use only ``engine``)
+    rows = Case.rows
+    query = Case.query
+    drop = Case.drop
+    transaction = Case.transaction
 
     def count(self) -> int:
         return self._rows
@@ -113,11 +108,6 @@ class Scratch:
 
     def set_meta(self, key: str, value: Any) -> None:
         raise RuntimeError("the early lane stores nothing")
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self.engine.transaction():
-            yield
 
     def close(self) -> None:
         self.engine.close()
@@ -350,12 +340,12 @@ class EarlyLane:
             return
         tables: list[pa.Table] = []
         ends: dict[str, Pos] = {}  # a frame's digest (its records' references start with it) -> its end
+        batch = Batch(tables.append, 1 << 20)  # the frames' rows converted together
         for f in frames:
             src = FrameSource(f)
-            batch = Batch(tables.append, 1 << 20)
             _parse(src, False, batch)
-            batch.drain()
             ends[src.digest] = f.end
+        batch.drain()
         found: list[Match] = []
         if tables:
             events = pa.concat_tables(tables, promote_options="default")
