@@ -200,9 +200,9 @@ def other_incidents(
     deps = list(deploys or [])
     # the hours in which each host moved to others, by the analytics' own lateral alerts: a Sigma
     # alert of that host acting on another then is part of that movement, not a second incident
-    movers = [a for a in alerts
-              if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"
-              and a.get("source_host") and a.get("source_host") != a.get("host")]
+    lateral = [a for a in alerts
+               if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"]
+    movers = [a for a in lateral if a.get("source_host") and a.get("source_host") != a.get("host")]
     moving = {(a.get("source_host"), _hour(a)) for a in movers}
     # the hours in which a host guessed passwords, by the analytics' own alerts: a Sigma alert of
     # credential access from it then is the same guessing (one incident, not two naming one host)
@@ -213,19 +213,18 @@ def other_incidents(
     # the events of the analytics' lateral alerts that name no other host (a local PsExec: the
     # service, its pipes and the share write come from the host itself): a Sigma alert on one of
     # them is part of that alert's incident, not a second one on the same events
-    local = [a for a in alerts if not a["rule"].startswith("sigma:") and RULE_TYPE.get(a["rule"], "lateral") == "lateral"
-             and a.get("source_host") in (None, a.get("host"))]
+    local = [a for a in lateral if a.get("source_host") in (None, a.get("host"))]
     by_ref_local = {ref: a.get("source_host") or a.get("host") or "?" for a in local for ref in a.get("evidence") or ()}
     # ... and one on the same host at the same moment (the service a local PsExec installed,
     # records apart from the ones the analytics kept)
     moment = timedelta(seconds=int(_families_yaml().get("same_moment_s", 60)))
     local_spans = [(a.get("host"), lo - moment, hi + moment, a.get("source_host") or a.get("host") or "?")
-                   for a in local for lo, hi in [(_time(a, "first_seen") or _time(a, "ts"), _time(a))]
+                   for a in local for lo, hi in [(_time(a, "first_seen"), _time(a))]
                    if lo is not None and hi is not None]
 
     def local_of(a: dict[str, Any]) -> str | None:
         found = next((by_ref_local[r] for r in a.get("evidence") or () if r in by_ref_local), None)
-        if found is None and (t := _time(a, "first_seen") or _time(a, "ts")) is not None:
+        if found is None and (t := _time(a, "first_seen")) is not None:
             found = next((k for h, lo, hi, k in local_spans if h == a.get("host") and lo <= t <= hi), None)
         return found
     for a in alerts:
