@@ -123,18 +123,24 @@ def test_texts_answer_as_a_search_would() -> None:
     assert not t.holds(["all", [["has", "commandline", "urlcache"], ["eq", "empty", "a"]]])
 
 
+def _passes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The rule titles of each scan pass, filled as the scan runs them (scan._match watched)."""
+    passes: list[list[str]] = []
+    match = scan._match
+
+    def spy(case: Any, compiled: Any, keys: list[int], *a: Any, **k: Any) -> Any:
+        passes.append(sorted(compiled[i].info.title for i in keys))
+        return match(case, compiled, keys, *a, **k)
+
+    monkeypatch.setattr(scan, "_match", spy)
+    return passes
+
+
 def test_left_out_rules_change_no_alert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORMSIGN_CACHE", str(tmp_path / "cache"))
     rules = tmp_path / "rules"
     write_rules(rules, RULES)
-    ran: list[list[str]] = []
-    match = scan._match
-
-    def spy(case: Any, compiled: Any, keys: list[int], *a: Any, **k: Any) -> Any:
-        ran.append(sorted(compiled[i].info.title for i in keys))
-        return match(case, compiled, keys, *a, **k)
-
-    monkeypatch.setattr(scan, "_match", spy)
+    ran = _passes(monkeypatch)
     case = _case(tmp_path / "c")
     got = run_sigma(case, [str(rules)], builtin=False)
     assert ran == [["Certutil download", "Not notepad", "Regex only", "Wildcards inside"]]
@@ -202,14 +208,7 @@ def test_small_groups_share_a_pass_with_the_same_alerts(
     case = _case(tmp_path / "c")
     case.append_events(rows_to_table([event(3, "system", 7045, {"ImagePath": "C:\\tmp\\x.exe"},
                                             at=timedelta(minutes=2))]))
-    passes: list[list[str]] = []
-    match = scan._match
-
-    def spy(case: Any, compiled: Any, keys: list[int], *a: Any, **k: Any) -> Any:
-        passes.append(sorted(compiled[i].info.title for i in keys))
-        return match(case, compiled, keys, *a, **k)
-
-    monkeypatch.setattr(scan, "_match", spy)
+    passes = _passes(monkeypatch)
     shared = run_sigma(case, [str(rules)], builtin=False)
     assert len(passes) == 1 and "Service installed" in passes[0] and "Certutil download" in passes[0]
     passes.clear()
