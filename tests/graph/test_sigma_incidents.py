@@ -72,3 +72,23 @@ def test_a_copy_to_a_host_with_worm_evidence_is_not_the_writers_evidence() -> No
     sprayer = [write(i, h, "ws-0009") for i, h in enumerate(["ws-0013", "ws-0021", "ws-0012"], 1)]
     (inc,) = other_incidents(sprayer, [], tied=tied)
     assert inc["severity"] == "high"
+
+
+def test_a_program_started_through_wmi_alone_is_movement_to_look_at_unless_its_host_is_tied() -> None:
+    """A WmiPrvSE child or PsExec's service (families.yaml movement_only) alone is what an admin's
+    management tool does too: medium, as the analytics' own wmi-exec and psexec alone are. On a host
+    with worm evidence by then it stays high; a rule outside the list (a shell started by the service
+    control manager) stays high anywhere."""
+    wmi = {**_alert(1, "Process started by WMI", ["execution"], "ws-02", "2026-03-02T09:00:00Z", "high"),
+           "rule": "sigma:9a1ceda1-c2d7-48b5-8278-c4148cc90eb3"}
+    (inc,) = other_incidents([wmi], [])
+    assert inc["severity"] == "medium"
+    (inc,) = other_incidents([wmi], [], tied={"ws-02": datetime(2026, 3, 2, 8, tzinfo=timezone.utc)})
+    assert inc["severity"] == "high"
+    # the host's worm evidence came after the WMI start: then it was not the worm's
+    (inc,) = other_incidents([wmi], [], tied={"ws-02": datetime(2026, 3, 2, 10, tzinfo=timezone.utc)})
+    assert inc["severity"] == "medium"
+    shell = _alert(2, "Service control manager starts a shell", ["execution"], "ws-02", "2026-03-02T09:01:00Z",
+                   "high")
+    (inc,) = other_incidents([wmi, shell], [])
+    assert inc["severity"] == "high"  # one intrusion incident; the shell is not an admin's doing

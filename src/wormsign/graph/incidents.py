@@ -58,9 +58,11 @@ def _families() -> tuple[dict[str, str], dict[str, str]]:
 
 
 @cache
-def _sigma_copies_only() -> frozenset[str]:
-    """Sigma rule ids whose alerts alone only say that files reached hosts (families.yaml)."""
-    return frozenset(f"sigma:{str(i).lower()}" for i in _families_yaml().get("copies_only") or ())
+def _sigma_listed(key: str) -> frozenset[str]:
+    """The Sigma rule ids a list of families.yaml names (``copies_only``: their alerts alone only say
+    that files reached hosts; ``movement_only``: that one host started code on another as
+    administrators do)."""
+    return frozenset(f"sigma:{str(i).lower()}" for i in _families_yaml().get(key) or ())
 
 
 def sigma_family(a: dict[str, Any]) -> str:
@@ -190,7 +192,10 @@ def other_incidents(
     source, file and hour; a same-file correlation over its pushed hosts) joins that deployment's
     incident, at the deployment's severity. Other Sigma alerts are grouped per rule and acting host
     (a remote source), or per rule and UTC day when the host acted on itself: hosts and times that
-    have nothing to do with each other are never one incident. A lateral incident of copies only
+    have nothing to do with each other are never one incident. Such an incident of rules that only
+    say that files reached hosts or that a program was started as administrators start them
+    (``copies_only`` and ``movement_only`` in families.yaml) is at most medium unless its acting host
+    is one of ``tied``. A lateral incident of copies only
     (``admin-share-copy``, ``spreader-fanout``: nothing was started), or of any movement
     (:data:`MOVEMENT`) that did not go on from its targets (that would be an outbreak), is at most
     medium unless its host is one of ``tied`` (brute force, lockouts, C2 or a loader; given as a
@@ -275,12 +280,14 @@ def other_incidents(
             hosts = {actor} | {a.get("host") for a in group} if actor else {a.get("host") for a in group}
             if hosts & set(deployers):  # a known deployer's own doing: administration to look at
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
-            elif {a["rule"] for a in group} <= _sigma_copies_only() and not any(
-                    _tied_by(tied, h, group) for h in ({actor} if actor else hosts) if h):
-                # files reached hosts, nothing more, from hosts with no worm evidence: administration
-                # does this every day (an admin's installer copies, the same program on many hosts).
-                # With a remote source, its evidence alone counts: an admin's push that reached a
-                # host which had been spraying passwords is still the admin's push, not the sprayer's
+            elif {a["rule"] for a in group} <= _sigma_listed("copies_only") | _sigma_listed("movement_only") \
+                    and not any(_tied_by(tied, h, group) for h in ({actor} if actor else hosts) if h):
+                # files reached hosts, or a program was started through WMI or PsExec, nothing more,
+                # by hosts with no worm evidence: administration does this every day (an admin's
+                # installer copies, the same program on many hosts, a management tool's remote
+                # command), as the analytics' own movement alone is (MOVEMENT). With a remote
+                # source, its evidence alone counts: an admin's push that reached a host which had
+                # been spraying passwords is still the admin's push, not the sprayer's
                 sev = min(sev, "medium", key=lambda s: SEV_RANK.get(s, 0))
         elif kind == "routine":
             rules_ = sorted({"sigma" if a["rule"].startswith("sigma:") else a["rule"] for a in group})
