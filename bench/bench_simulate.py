@@ -87,8 +87,14 @@ def run_child(code: str, arg: dict[str, Any]) -> dict[str, Any]:
     """Run ``code`` in a fresh Python with ``arg`` as JSON in argv[1]; measure time and memory.
     Returns ``{seconds, cpu_seconds, peak_rss_mb, tree_peak_mb, stdout}`` (CPU: the child's user + system,
     threads included, from ``wait4``)."""
+    return run_argv([sys.executable, "-c", code, json.dumps(arg)])
+
+
+def run_argv(argv: list[str]) -> dict[str, Any]:
+    """Run a command as :func:`run_child` runs its Python: the same figures (the CPU of the
+    processes it started and waited for included)."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(arg)], stdout=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
     peak = {"tree": 0, "hwm": 0}
     done = threading.Event()
 
