@@ -55,7 +55,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(evtx_columns, "MIN_FAST", 2)
 
 
-#: Rows the last columnar read handed over as tables (the columnar path's own).
+#: Rows the last columnar read made in columns (the columnar path's own).
 TAKEN = [0]
 
 
@@ -68,15 +68,19 @@ def _read(path: Path, columnar: bool, *, strict: bool = False) -> tuple[pa.Table
                 on_reject=lambda r: rejects.append(str(r)))
     reader = EvtxReader()
     reader.columnar = columnar
-    add_table = sink.add_table
     TAKEN[0] = 0
+    convert = evtx_columns.EvtxBlocks.convert
 
-    def counted(t: pa.Table) -> None:
-        TAKEN[0] += t.num_rows
-        add_table(t)
+    def counted(self: evtx_columns.EvtxBlocks, texts: list[str], recnos: list[int | None]) -> Any:
+        table, took = convert(self, texts, recnos)
+        TAKEN[0] += table.num_rows
+        return table, took
 
-    sink.add_table = counted  # type: ignore[method-assign]
-    reader.read(src, sink)
+    evtx_columns.EvtxBlocks.convert = counted  # type: ignore[method-assign]
+    try:
+        reader.read(src, sink)
+    finally:
+        evtx_columns.EvtxBlocks.convert = convert  # type: ignore[method-assign]
     sink.flush()
     batch.drain()
     return (pa.concat_tables(tables) if tables else None), sink.stats, rejects

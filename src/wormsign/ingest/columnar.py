@@ -208,6 +208,28 @@ class WindowsColumns:
         events, common = self._chans[block - 1]
         return events.get(eid, common) if eid < 65536 else common
 
+    def _which(self, channel: pa.Array, event_id: pa.Array) -> tuple[list[Any], pa.Array]:
+        """The compiled mappings the records take (by channel block and event id), and the
+        number in that list of each record's."""
+        chan_d = pc.dictionary_encode(channel)
+        blocks = pa.array([self._block(c) for c in chan_d.dictionary.to_pylist()], _I)
+        block = pc.fill_null(pc.take(blocks, chan_d.indices), 0)
+        eid = pc.fill_null(
+            pc.if_else(pc.and_(pc.greater_equal(event_id, 0), pc.less_equal(event_id, 65535)),
+                       event_id, 65536),
+            65536,
+        )
+        key_d = pc.dictionary_encode(pc.add(pc.multiply(block, 65537), eid))
+        specs = [self._spec(k) for k in key_d.dictionary.to_pylist()]
+        which = key_d.indices  # per record: its number in ``specs``
+        return specs, which
+
+    def reads_data(self, channel: pa.Array, event_id: pa.Array) -> pa.Array:
+        """Whether each record's mapping reads any EventData field (False: its row does not
+        depend on the record's data at all)."""
+        specs, which = self._which(channel, event_id)
+        return pc.take(pa.array([comp is not _UNMAPPED and bool(comp.steps) for comp in specs]), which)
+
     def map(
         self,
         n: int,
@@ -221,18 +243,7 @@ class WindowsColumns:
     ) -> dict[str, pa.Array]:
         """The model's columns for ``n`` records (every argument an array of ``n`` values;
         ``data(name)`` the EventData field ``name``, or None where no record has it)."""
-        # Which compiled mapping each record takes: by channel block and event id.
-        chan_d = pc.dictionary_encode(channel)
-        blocks = pa.array([self._block(c) for c in chan_d.dictionary.to_pylist()], _I)
-        block = pc.fill_null(pc.take(blocks, chan_d.indices), 0)
-        eid = pc.fill_null(
-            pc.if_else(pc.and_(pc.greater_equal(event_id, 0), pc.less_equal(event_id, 65535)),
-                       event_id, 65536),
-            65536,
-        )
-        key_d = pc.dictionary_encode(pc.add(pc.multiply(block, 65537), eid))
-        specs = [self._spec(k) for k in key_d.dictionary.to_pylist()]
-        which = key_d.indices  # per record: its number in ``specs``
+        specs, which = self._which(channel, event_id)
 
         code = pc.cast(event_id, _S)
         cols: dict[str, pa.Array] = {

@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 from evtx import PyEvtxParser
 
-from wormsign.ingest.base import INT64_MAX, INT64_MIN, Sink, Source, parse_ts, to_int
+from wormsign.ingest.base import INT64_MAX, INT64_MIN, Sink, Source, parse_ts, rows_to_table, to_int
 from wormsign.ingest.evtx_columns import MIN_FAST, EvtxBlocks
 from wormsign.ingest.windows import WindowsMapper, load_mapper
 
@@ -240,8 +240,9 @@ class EvtxReader:
 
     def _blocks(self, held: list[tuple[int | None, dict[str, Any]]], mapper: WindowsMapper, sink: Sink) -> int:
         """Records held for the columnar path, to the sink in order: the rows it takes as tables,
-        the others through :meth:`_one`. How many were good (:meth:`_one`'s count)."""
-        if len(held) < MIN_FAST:
+        the others as :meth:`_one` makes them. How many were good (:meth:`_one`'s count)."""
+        n = len(held)
+        if n < MIN_FAST:
             return sum(self._one(rec, rid, mapper, sink) for rid, rec in held)
         texts = [rec.get("data") or "" for _, rec in held]
         try:
@@ -249,11 +250,31 @@ class EvtxReader:
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
             # A value Arrow will not hold: the per-record path says what it is.
             return sum(self._one(rec, rid, mapper, sink) for rid, rec in held)
-        if table.num_rows == len(held):
+        if table.num_rows == n:
             sink.add_table(table)
-            return len(held)
+            return n
+        # The others' rows, made as the per-record path makes them. When none of them is
+        # unreadable, all the rows go to the sink as one table in record order (its rejects,
+        # no time or no host, are then in record order too); else record by record.
+        rest = [(i, self._row(held[i][1], held[i][0], mapper)) for i, ok in enumerate(took) if not ok]
+        if all(r.__class__ is dict for _, r in rest):
+            try:
+                others = rows_to_table([r for _, r in rest])  # type: ignore[misc]
+            except (pa.ArrowException, ValueError, TypeError, OverflowError):
+                others = None  # a value of the wrong type: the sink's batch says so, as before
+            if others is not None:
+                order = [0] * n
+                k, j = 0, table.num_rows
+                for i, ok in enumerate(took):
+                    if ok:
+                        order[i], k = k, k + 1
+                    else:
+                        order[i], j = j, j + 1
+                sink.add_table(pa.concat_tables([table, others]).take(order))
+                return n
         good = done = start = 0  # rows of ``table`` handed to the sink / where the current run starts
-        for (rid, rec), ok in zip(held, took, strict=True):
+        made = dict(rest)
+        for i, ((rid, _rec), ok) in enumerate(zip(held, took, strict=True)):
             if ok:
                 done += 1
                 good += 1
@@ -261,20 +282,34 @@ class EvtxReader:
             if done > start:
                 sink.add_table(table.slice(start, done - start))
                 start = done
-            good += self._one(rec, rid, mapper, sink)
+            row = made[i]
+            if row.__class__ is dict:
+                sink.add(row)  # type: ignore[arg-type]
+                good += 1
+            else:
+                sink.reject(rid, "bad-record", f"unreadable event XML/JSON: {row}")
         if done > start:
             sink.add_table(table.slice(start, done - start))
         return good
 
+    @classmethod
+    def _one(cls, rec: dict[str, Any], recno: int | None, mapper: Any, sink: Sink) -> bool:
+        row = cls._row(rec, recno, mapper)
+        if row.__class__ is not dict:
+            sink.reject(recno, "bad-record", f"unreadable event XML/JSON: {row}")
+            return False
+        sink.add(row)  # type: ignore[arg-type]
+        return True
+
     @staticmethod
-    def _one(rec: dict[str, Any], recno: int | None, mapper: Any, sink: Sink) -> bool:
+    def _row(rec: dict[str, Any], recno: int | None, mapper: Any) -> dict[str, Any] | Exception:
+        """The model row of one record, or why its JSON cannot be read."""
         text = rec.get("data") or ""
         try:
             event = _loads(text)["Event"]
             system = event["System"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            sink.reject(recno, "bad-record", f"unreadable event XML/JSON: {exc}")
-            return False
+            return exc
         # unwrap_system, written out: this runs for every record.
         get = system.get
         eid = get("EventID")
@@ -293,8 +328,7 @@ class EvtxReader:
             flatten_data(event), text,
         )
         row["src.record"] = recno if recno is not None else to_int(get("EventRecordID"))
-        sink.add(row)
-        return True
+        return row
 
 
 _loads = orjson.loads

@@ -20,8 +20,8 @@ record is left to that path, in record order (the caller interleaves them):
   split where it changes;
 - a block that Arrow cannot parse whole (a key given twice, a list or object where a value is
   declared, a number that does not fit) is split at the record Arrow names, or in halves;
-- a record without ``Event`` or ``System``, with ``UserData`` instead of an ``EventData`` object,
-  without ``SystemTime`` (the per-record path falls back to the record's own timestamp), nested
+- a record without ``Event`` or ``System``, with ``UserData`` instead of an ``EventData`` object
+  where its mapping reads fields, without ``SystemTime`` (the per-record path falls back to the record's own timestamp), nested
   deeper than ``orjson`` reads, with no record id, or that would be rejected (no readable time,
   no host) is left to the per-record path.
 """
@@ -250,11 +250,15 @@ class EvtxBlocks:
             self.fields = self.fields | missing
             return _AGAIN
         cols["src.record"] = pa.array(recnos, _I)
-        # Event and System objects; EventData an object, or no UserData either (flatten_data
-        # reads UserData only where EventData is not an object); SystemTime given (else the
+        # Event and System objects; EventData an object, or no UserData either, or a mapping
+        # that reads no field (flatten_data reads UserData where EventData is not an object,
+        # which only a mapping's fields see); SystemTime given (else the
         # per-record path takes the record's own time); a time and a host (else rejected).
         take = pc.and_(pc.is_valid(ev), pc.is_valid(system))
-        take = pc.and_(take, pc.or_(pc.is_valid(data), pc.is_null(field(ev, "UserData"))))
+        user = pc.and_(pc.is_null(data), pc.is_valid(field(ev, "UserData")))
+        if pc.any(user).as_py():  # their rows are the same if their mapping reads no field
+            user = pc.and_(user, self.columns.reads_data(field(system, "Channel"), field(system, "EventID")))
+            take = pc.and_(take, pc.invert(user))
         take = pc.and_(take, _truthy(stime))
         take = pc.and_(take, pc.and_(pc.is_valid(cols["ts"]), _truthy(cols["host"])))
         take = pc.fill_null(take, False)
