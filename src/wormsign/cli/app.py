@@ -64,10 +64,13 @@ class SafeFormatter(logging.Formatter):
 console = SafeConsole(emoji=False)
 err = SafeConsole(stderr=True, emoji=False)
 
+#: ``wormsign.store.DEFAULT_WAIT`` (a test compares them), named here so that the options are
+#: defined without importing the store (pyarrow, DuckDB) when the command line starts.
+DEFAULT_WAIT = 10.0
+
+
 def wait_option() -> Any:
     """``--wait SECONDS``: how long a command waits for a case another process holds."""
-    from wormsign.store import DEFAULT_WAIT
-
     return typer.Option(
         DEFAULT_WAIT, "--wait", min=0.0, help="Seconds to wait while another process holds the case."
     )

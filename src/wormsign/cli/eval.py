@@ -12,11 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err
-from wormsign.eval import EvalError, Run, load_incidents, load_truth, run_suite, score
-from wormsign.eval.docs import settings
-from wormsign.eval.suite import load_hunt, load_simulator
-from wormsign.eval import table as tab
 from wormsign.text import printable
+
+# wormsign.eval (the suite, and with it ingest, pyarrow and pandas) is imported by the command
+# when it runs, not with the command line: every other command would pay for it at start-up.
 
 
 def _ints(text: str | None, what: str) -> list[int] | None:
@@ -35,6 +34,9 @@ def _write(path: Path, doc: Any) -> None:
 
 
 def _one(truth: Path, incidents: Path, out: Path | None) -> None:
+    from wormsign.eval import load_incidents, load_truth, score
+    from wormsign.eval import table as tab
+
     s = score(load_truth(truth), load_incidents(incidents))
     t = Table(title=escape(f"eval: {s.scenario} seed {s.seed}, {s.hosts} hosts x {s.days:g} days"))
     t.add_column("measure")
@@ -70,6 +72,8 @@ def _one(truth: Path, incidents: Path, out: Path | None) -> None:
 
 
 def _suite_table(result: dict[str, Any]) -> Table:
+    from wormsign.eval import table as tab
+
     t = Table(title=f"eval suite: {len(result['runs'])} runs, {result['days']:g} days each",
               caption=tab.CAPTION)
     for i, col in enumerate(tab.headers(result)):
@@ -82,6 +86,8 @@ def _suite_table(result: dict[str, Any]) -> Table:
 
 
 def _print_table(result: dict[str, Any], md: bool) -> None:
+    from wormsign.eval import table as tab
+
     if md:
         console.print(tab.markdown(result), highlight=False, markup=False, soft_wrap=True, end="")
         return
@@ -91,6 +97,8 @@ def _print_table(result: dict[str, Any], md: bool) -> None:
 
 def _show(path: Path, md: bool) -> None:
     """Print the table of a suite.json written earlier (``--table``)."""
+    from wormsign.eval import EvalError
+
     try:
         result = orjson.loads(path.read_bytes())
     except OSError as exc:
@@ -107,6 +115,10 @@ def _show(path: Path, md: bool) -> None:
 def _suite(scenarios: str | None, seeds: str | None, sizes: str | None, days: float,
            out: Path, json_out: Path | None, workers: int, benign_volume: float | None = None,
            md: bool = False) -> int:
+    from wormsign.eval import Run, run_suite
+    from wormsign.eval.docs import settings
+    from wormsign.eval.suite import load_hunt, load_simulator
+
     cfg = settings()["suite"]
     names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else cfg["scenarios"] or None
     seed_list = _ints(seeds, "--seeds") or list(cfg["seeds"])
@@ -159,6 +171,9 @@ def eval_command(
 
     Exit status: 0 scored; 1 a file could not be read or a suite run failed.
     """
+    from wormsign.eval import EvalError
+    from wormsign.eval.docs import settings
+
     try:
         if table is not None:
             _show(table, md)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -34,10 +34,14 @@ from wormsign.cli.app import (
     to_option,
     wait_option,
 )
-from wormsign.ingest import IngestError, IngestReport, ingest_paths
-from wormsign.ingest.pipeline import Options
-from wormsign.resolve import resolve
-from wormsign.store import Case
+
+# The ingest pipeline, the resolution and the store (pyarrow, DuckDB) are imported by the commands
+# when they run, not with the command line: ``wormsign --help`` and the other commands would pay
+# for them at every start. Names used only in annotations are the type checker's.
+if TYPE_CHECKING:
+    from wormsign.ingest import IngestReport
+    from wormsign.ingest.pipeline import Options
+    from wormsign.store import Case
 
 CaseOpt = typer.Option(..., "--case", "-c", help="Case directory (Parquet shards and catalog.duckdb); created when missing.")
 
@@ -68,10 +72,15 @@ class Ingested:
 
 
 def run_ingest(paths: list[Path], case: Case, *, strict: bool, workers: int | None, quiet: bool = False,
-               summary: bool = True, keep_copies: bool = False, options: Options = Options(),
+               summary: bool = True, keep_copies: bool = False, options: Options | None = None,
                names: dict[str, str] | None = None) -> Ingested:
     """Ingest with a progress bar (files of the total, records, rate, time left by bytes);
-    shared by ``ingest`` and ``hunt``. ``summary``: print what was stored."""
+    shared by ``ingest`` and ``hunt``. ``summary``: print what was stored. ``options``: the
+    reader and time window (:class:`~wormsign.ingest.pipeline.Options`; None: the defaults)."""
+    from wormsign.ingest import ingest_paths
+    from wormsign.ingest.pipeline import Options
+    from wormsign.resolve import resolve
+
     started = time.perf_counter()
     done = {"records": 0, "files": 0}
     nfiles, nbytes = totals(paths) if not quiet else (0, 0)
@@ -99,7 +108,7 @@ def run_ingest(paths: list[Path], case: Case, *, strict: bool, workers: int | No
             bar.update(task, advance=size, records=done["records"], rate=rate, files=done["files"])
 
         report = ingest_paths([str(p) for p in paths], case, strict=strict, workers=workers, progress=tick,
-                              keep_copies=keep_copies, options=options, names=names)
+                              keep_copies=keep_copies, options=options or Options(), names=names)
     resolved = resolve(case)  # one identity per host: ip <-> host intervals, then enrich events
     report_elapsed = time.perf_counter() - started
     if summary and not quiet:
@@ -223,6 +232,9 @@ def ingest(
         spool, spooled = _spool_stdin()
         names[spooled] = "<stdin>"
         paths = [Path(spooled) if str(p) == "-" else p for p in paths]
+    from wormsign.ingest import IngestError
+    from wormsign.ingest.pipeline import Options
+
     options = Options(fmt=fmt or None, start=start, end=end)
     since = datetime.now(UTC)
     try:

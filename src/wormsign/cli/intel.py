@@ -6,15 +6,23 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from wormsign.cli.app import EXIT_ERROR, EXIT_REJECTS, app, console, err, esc, plain
-from wormsign.intel import render
-from wormsign.intel.store import DEFAULT_PATH, IntelStore
-from wormsign.store import Case
+
+# The intel store and the case (pyarrow, DuckDB) are imported by the commands when they run,
+# not with the command line (every other command would pay for them at start-up).
+if TYPE_CHECKING:
+    from wormsign.intel.store import IntelStore
+    from wormsign.store import Case
+
+#: The intel store's default file (``wormsign.intel.store.DEFAULT_PATH``, which a test compares
+#: it with), named here for the options' help without importing the store.
+DEFAULT_PATH = "intel.duckdb"
 
 intel_app = typer.Typer(
     help="Threat intel: import feeds, match a case, compare C2, export STIX/MISP/CSV.", no_args_is_help=True
@@ -42,6 +50,9 @@ def _open(
 
     Only commands that write (import, scan) create a missing store or case.
     """
+    from wormsign.intel.store import IntelStore
+    from wormsign.store import Case
+
     for path, what in ((store, "intel store"), (case, "case")):
         if path is not None and not create and not path.exists():
             raise _fail(f"no {what} at {path}")
@@ -132,6 +143,7 @@ def list_(
     limit: int = typer.Option(100, "--limit", help="Indicators shown with --family."),
 ) -> None:
     """Indicators per family and type, with first and last seen; --family lists them."""
+    from wormsign.intel import render
     from wormsign.intel.indicators import family as canon
 
     with _open(store, case) as (s, _c):
@@ -159,6 +171,7 @@ def overlap(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Compare C2 sets (IP, IP:port, /24, ASN, domain, certificate): Jaccard, shared values, clusters."""
+    from wormsign.intel import render
     from wormsign.intel import overlap as ov
 
     if by not in ("family", "incident"):
@@ -256,6 +269,7 @@ def match(
     out: Path = typer.Option(None, "--json", help="Also write the attribution as JSON to this file."),
 ) -> None:
     """Attribute the case's hosts and processes to families; C2 observed; deliveries between families."""
+    from wormsign.intel import render
     from wormsign.intel.match import attribute
 
     with _open(store, case) as (s, c):

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import typer
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err, esc
-from wormsign.store import Case, CaseFormatError, CaseLocked
+
+# DuckDB and the store (pyarrow) are imported by the commands when they run, not with the
+# command line (every other command would pay for them at start-up).
+if TYPE_CHECKING:
+    from wormsign.store import Case
 
 _CASE = typer.Option(..., "--case", "-c", help="Case (directory) that a hunt has run on.")
 
 
 def _open(case: Path) -> Case:
+    import duckdb
+
+    from wormsign.store import Case, CaseFormatError
+
     if not case.is_dir():
         err.print(f"[red]error:[/] {esc(case)}: no such case", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
@@ -111,9 +119,11 @@ def serve(
     server as to Elasticsearch (the token as the password), and Fluent Bit, Vector or curl can POST
     NDJSON to /api/events; each accepted event is stored before the answer and the hunt runs again
     on what arrives (README: "Live ingest")."""
+    import duckdb
     import uvicorn
 
     from wormsign.api import create_app, load_or_create, token_path
+    from wormsign.store import Case, CaseFormatError, CaseLocked
 
     if create and not case.exists():
         Case.open(str(case)).close()

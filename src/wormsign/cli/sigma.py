@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from wormsign.cli.app import EXIT_ERROR, app, console, err, plain
-from wormsign.store import Case
 
 
 @app.command("sigma")
@@ -25,6 +24,7 @@ def sigma_cmd(
 ) -> None:
     """Run Sigma rules, single-event and correlation, on the events of a case."""
     from wormsign.detect.sigma import run_sigma
+    from wormsign.store import Case
 
     if not case.exists():
         err.print(plain(f"no such case: {case}", style="red"), soft_wrap=True)
