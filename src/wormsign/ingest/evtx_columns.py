@@ -38,7 +38,7 @@ import pyarrow.json as pj
 from wormsign import schema
 from wormsign.ingest.columnar import WindowsColumns, assemble
 from wormsign.ingest.ndjson_fast import ts_column
-from wormsign.ingest.windows import WindowsMapper
+from wormsign.ingest.windows import TRANSFORMS, WindowsMapper
 
 _S = pa.string()
 _I = pa.int64()
@@ -68,6 +68,27 @@ def _eid_text(text: str) -> str | None:
     if m is None:
         return None
     return f'{text[:m.start()]}"EventID":{m.group(1) or m.group(2) or m.group(3)}{text[m.end():]}'
+
+
+#: The transforms that read an integer as they read its decimal text (``str(v)`` or
+#: ``to_int(v)``): a field read only by these may have its integers parsed as text.
+_INT_AS_TEXT = frozenset(TRANSFORMS.values())
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _ints_safe(blocks: EvtxBlocks, name: str) -> bool:
+    """Whether every mapping step that reads the field reads an integer as its text."""
+    if not _NAME.match(name):
+        return False
+    mapper = blocks.columns.mapper
+    return all(fn in _INT_AS_TEXT for evs, common in mapper._compiled.values()
+               for comp in (*evs.values(), common) for k, _, fn in comp.steps if k == name)
+
+
+def _ints_pattern(names: frozenset[str]) -> str:
+    """RE2: an integer value of one of the keys, and what follows it (a key's opening quote cannot
+    be inside a string: a quote there is escaped, and the closing one would end the string)."""
+    return r'"(' + "|".join(sorted(names)) + r')":(-?(?:0|[1-9][0-9]*))([,}])'
 
 
 def _deep(text: str) -> bool:
@@ -102,6 +123,10 @@ class EvtxBlocks:
         self.fields: frozenset[str] = frozenset()
         #: EventData fields learned to be numbers or booleans (the others are text).
         self.types: dict[str, pa.DataType] = {}
+        #: EventData fields that are numbers in some events and text in others (Sysmon's
+        #: ``ProcessId`` against Security's hex): their integers are written as text in what
+        #: Arrow parses (never in ``raw``), which every transform reads as it reads the int.
+        self.mixed: set[str] = set()
         self._options: dict[Any, pj.ParseOptions] = {}
 
     def _parse_options(self) -> pj.ParseOptions:
@@ -193,11 +218,12 @@ class EvtxBlocks:
     def _block(self, raw: pa.Array, parse: pa.Array, recnos: list[int | None]) -> Any:
         """One stretch of plain records: (table, took) or :class:`_Failed`."""
         n = len(raw)
-        offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, parse.buffers()[1]], offset=parse.offset)
-        first, last = offsets[0].as_py(), offsets[n].as_py()
-        buf = parse.buffers()[2].slice(first, last - first)
         flipped: set[str] = set()
+        as_text: frozenset[str] = frozenset()  # fields whose integers ``parse`` holds as text
         for _ in range(64):
+            offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, parse.buffers()[1]], offset=parse.offset)
+            first, last = offsets[0].as_py(), offsets[n].as_py()
+            buf = parse.buffers()[2].slice(first, last - first)
             try:
                 t = pj.read_json(
                     pa.BufferReader(buf),
@@ -207,14 +233,22 @@ class EvtxBlocks:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
                 msg = str(exc)
                 m = _CHANGED.search(msg)
-                if m and m.group(1).startswith(_DATA) and m.group(3) in _KINDS:
-                    name = m.group(1)[len(_DATA):]
-                    if name in self.fields and name not in flipped:
-                        flipped.add(name)  # learn the field's type (once a block: then split)
-                        if m.group(3) == "string":
+                name = m.group(1)[len(_DATA):] if m and m.group(1).startswith(_DATA) else None
+                if name is not None and name in self.fields and m.group(3) in _KINDS:  # type: ignore[union-attr]
+                    was, now = m.group(2), m.group(3)  # type: ignore[union-attr]
+                    if name not in self.mixed and name not in flipped:
+                        flipped.add(name)  # learn the field's type
+                        if now == "string":
                             self.types.pop(name, None)
                         else:
-                            self.types[name] = _KINDS[m.group(3)]
+                            self.types[name] = _KINDS[now]
+                        continue
+                    if name not in self.mixed and {was, now} == {"string", "number"} and _ints_safe(self, name):
+                        self.mixed.add(name)  # a number here, text there: its integers read as text
+                        self.types.pop(name, None)
+                    if name in self.mixed and as_text != self.mixed:
+                        as_text = frozenset(self.mixed)
+                        parse = pc.replace_substring_regex(parse, _ints_pattern(as_text), r'"\1":"\2"\3')
                         continue
                 row = _ROW.search(msg)
                 return _Failed(int(row.group(1)) if row else None)
