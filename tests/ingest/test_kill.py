@@ -172,3 +172,57 @@ def test_kill_then_rerun_equals_clean_ingest(stage: str, evidence: list[Path], c
         os.kill(pid, signal.SIGKILL)
     assert not left, f"parser processes of the killed run still run: {left}"
     assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
+
+
+#: ``wormsign`` with the ingest's own process parsing the first file and parser processes taking
+#: the rest (``-j`` not given; ingest/pipeline.py ``_serial_start``, its thresholds at zero).
+AUTO = [sys.executable, "-c", "import os, sys; from wormsign.ingest import pipeline; "
+        "pipeline.PROBE_S = pipeline.POOL_AFTER_S = 0.0; os.cpu_count = lambda: 2; "
+        "from wormsign.cli import main; sys.exit(main())"]
+
+
+@pytest.mark.parametrize("stage", ["parse", "commit:2"])
+def test_kill_after_the_first_files_were_parsed_in_the_run_itself(
+        stage: str, evidence: list[Path], clean: dict[str, Any], tmp_path: Path) -> None:
+    # "parse": the run's own group (the first file) is open, a parser process's shard waits in
+    # staging; "commit:2": the own group is committed, the first chunk's rows recorded, not committed
+    case, tmp, mark = tmp_path / "case.duckdb", tmp_path / "tmp", tmp_path / "paused"
+    tmp.mkdir()
+    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
+    proc = subprocess.Popen([*AUTO, "ingest", *map(str, evidence), "--case", str(case)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not mark.exists():
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else b""
+                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
+            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    with Case.open(str(case), read_only=True) as c:
+        files = c.rows("SELECT count(*) FROM sources")[0][0]
+    assert files == (0 if stage == "parse" else 1)  # the first file alone, when its group committed
+
+    _ingest(case, evidence, tmp)  # the re-run
+    snap = _snapshot(case)
+    assert snap["distinct"], "an event is stored twice"
+    for name in clean:
+        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _alive(workers)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"parser processes of the killed run still run: {left}"
+    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"

@@ -449,7 +449,9 @@ def ingest_paths(
     case already holds from another copy of the same log are left out and counted
     (``stats.copies``, ingest/identity.py) unless ``keep_copies``. ``options``: the reader of
     every file and the time window (:class:`Options`); ``names``: the name to show (and store
-    as ``src.file``) for a path, such as ``<stdin>`` for the file standard input was spooled to."""
+    as ``src.file``) for a path, such as ``<stdin>`` for the file standard input was spooled to.
+    ``workers``: parser processes (1: none, this process parses); None: this process parses the
+    first files, and one process a core takes the rest when it is worth them (:data:`POOL_AFTER_S`)."""
     if options.fmt:
         _reader(options.fmt)  # an unknown name fails before anything is read
     remove_stale_temp()  # the temporary files of runs that were killed
@@ -493,11 +495,15 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
         if names and s.path in names:
             s.name = names[s.path] + (s.name[len(s.path):] if s.name.startswith(s.path) else "")
         found.append(s)
+    auto = workers is None
     if workers is None:
         workers = min(os.cpu_count() or 1, len(found))
     with _Writer(case, report, progress, keep_copies=keep_copies) as out:
         if unreadable:
             out.done(*unreadable)
+        if auto and workers > 1 and len(found) > 1:
+            found = found[_serial_start(found, out, seen, report, strict, opts):]
+            workers = min(workers, len(found))
         if workers <= 1 or len(found) <= 1:
             for s in _new(found, [digest(s) for s in found], seen, report):
                 out.done(_parse(s, strict, out.batch, opts))
@@ -549,6 +555,44 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                 case.clean_staging()
                 raise
     return report
+
+
+#: With ``workers=None``, files are parsed in this process first, in walk order; the parser
+#: processes start only once what is left would take longer than this (CPU seconds at the rate
+#: of the files parsed so far), and take the rest. Starting them (a fork each, the readers and
+#: pandas loaded first, each chunk's rows pickled back and committed apart) costs a small
+#: collection more than it saves: the 593 small files of hayabusa-sample-evtx (0.6 CPU-s of
+#: parsing) took 0.83-0.97 CPU-s on two workers against 0.62-0.74 on one (bench/README.md).
+POOL_AFTER_S = 1.0
+#: CPU seconds of parsing before the rate so far is trusted.
+PROBE_S = 0.2
+#: Before that, a file this large (bytes) starts the parser processes at once.
+PROBE_MAX_BYTES = 16 << 20
+
+
+def _serial_start(found: list[Source], out: _Writer, seen: set[str], report: IngestReport, strict: bool,
+                  opts: Options) -> int:
+    """Parse the first of ``found`` in this process (digest, dedupe, parse: as with one worker)
+    until what is left is worth parser processes (:data:`POOL_AFTER_S`); return how many were
+    taken. Their rows wait in ``out``'s open group, which commits before the first chunk of the
+    parser processes (:meth:`_Writer.commit_chunk`): walk order, and the group's all-or-nothing
+    commit, are those of the other paths."""
+    _preload()  # loaded before the clock starts: a first import is no parsing rate
+    left = sum(s.size for s in found)
+    done = 0
+    t0 = time.process_time()
+    for i, s in enumerate(found):
+        spent = time.process_time() - t0
+        if spent < PROBE_S or done == 0:
+            if s.size > PROBE_MAX_BYTES:
+                return i
+        elif spent / done * left > POOL_AFTER_S:
+            return i
+        for new in _new([s], [digest(s)], seen, report):
+            out.done(_parse(new, strict, out.batch, opts))
+        done += s.size
+        left -= s.size
+    return len(found)
 
 
 def _chunk_result(fut: Future[ChunkResult], names: dict[Future[ChunkResult], str]) -> ChunkResult:
