@@ -91,6 +91,26 @@ def _ints_pattern(names: frozenset[str]) -> str:
     return r'"(' + "|".join(sorted(names)) + r')":(-?(?:0|[1-9][0-9]*))([,}])'
 
 
+def _ints_as_text(parse: pa.Array, names: frozenset[str]) -> pa.Array:
+    """The texts with the integer values of the keys ``names`` written as text (only the texts
+    that hold one are rewritten)."""
+    pattern = _ints_pattern(names)
+    has = pc.match_substring_regex(parse, pattern)
+    if not pc.any(has).as_py():
+        return parse
+    fixed = pc.replace_substring_regex(pc.filter(parse, has), pattern, r'"\1":"\2"\3')
+    return pc.replace_with_mask(parse, has, fixed)
+
+
+def _channel_of(text: str) -> str:
+    """The channel a record's text names (a hint: the first ``"Channel":"`` in it)."""
+    i = text.find('"Channel":"')
+    if i < 0:
+        return ""
+    j = text.find('"', i + 11)
+    return text[i + 11:j if j >= 0 else i + 11][:200]
+
+
 def _deep(text: str) -> bool:
     """A record that may nest more than orjson reads (1,024 levels): 1,000 or more brackets."""
     return text.count("{") + text.count("[") >= 1000
@@ -120,13 +140,20 @@ class EvtxBlocks:
         self.known = mapper.source_fields()
         #: The EventData fields parsed: those the mappings of the events seen so far read (Arrow
         #: fills every field of the schema in every row; a block that needs more is parsed again).
+        #: Kept by channel (that of a block's first record): a schema of the fields of every
+        #: channel seen would make each parse dearer.
         self.fields: frozenset[str] = frozenset()
+        self._fields: dict[str, frozenset[str]] = {}
+        self._channel = ""
         #: EventData fields learned to be numbers or booleans (the others are text).
         self.types: dict[str, pa.DataType] = {}
-        #: EventData fields that are numbers in some events and text in others (Sysmon's
-        #: ``ProcessId`` against Security's hex): their integers are written as text in what
-        #: Arrow parses (never in ``raw``), which every transform reads as it reads the int.
+        #: EventData fields seen as numbers in some events and text in others of one block
+        #: (Sysmon's ``ProcessId`` against Security's hex): in such a block their integers are
+        #: written as text in what Arrow parses (never in ``raw``), which every transform reads
+        #: as it reads the int.
         self.mixed: set[str] = set()
+        #: Those of each channel: its blocks have them written as text before the first parse.
+        self._mixed: dict[str, frozenset[str]] = {}
         self._options: dict[Any, pj.ParseOptions] = {}
 
     def _parse_options(self) -> pj.ParseOptions:
@@ -151,6 +178,8 @@ class EvtxBlocks:
         """The rows of the records it takes (in order), and which records those are."""
         n = len(texts)
         took = [False] * n
+        self._channel = _channel_of(texts[0]) if n else ""
+        self.fields = self._fields.get(self._channel, frozenset())
         raw = pa.array(texts, _S)
         # The text Arrow parses: EventID objects and texts written as the number.
         parse = raw
@@ -167,6 +196,9 @@ class EvtxBlocks:
             vals = [f for f in fixed if f is not None]
             if vals:
                 parse = pc.replace_with_mask(raw, pa.array(mask), pa.array(vals, _S))
+        mixed = self._mixed.get(self._channel)
+        if mixed:
+            parse = _ints_as_text(parse, mixed)
         # Only one JSON object a record, shallow enough for orjson, with a record id, goes to Arrow.
         plain = pc.and_(pc.starts_with(raw, "{"), pc.ends_with(raw, "}"))
         long = pc.greater_equal(pc.binary_length(raw), 2000)
@@ -219,7 +251,7 @@ class EvtxBlocks:
         """One stretch of plain records: (table, took) or :class:`_Failed`."""
         n = len(raw)
         flipped: set[str] = set()
-        as_text: frozenset[str] = frozenset()  # fields whose integers ``parse`` holds as text
+        as_text = self._mixed.get(self._channel, frozenset())  # fields whose integers ``parse`` holds as text
         for _ in range(64):
             offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, parse.buffers()[1]], offset=parse.offset)
             first, last = offsets[0].as_py(), offsets[n].as_py()
@@ -236,19 +268,22 @@ class EvtxBlocks:
                 name = m.group(1)[len(_DATA):] if m and m.group(1).startswith(_DATA) else None
                 if name is not None and name in self.fields and m.group(3) in _KINDS:  # type: ignore[union-attr]
                     was, now = m.group(2), m.group(3)  # type: ignore[union-attr]
-                    if name not in self.mixed and name not in flipped:
-                        flipped.add(name)  # learn the field's type
+                    if name not in flipped:
+                        flipped.add(name)  # learn the field's type (a block of one channel has one)
                         if now == "string":
                             self.types.pop(name, None)
                         else:
                             self.types[name] = _KINDS[now]
                         continue
-                    if name not in self.mixed and {was, now} == {"string", "number"} and _ints_safe(self, name):
-                        self.mixed.add(name)  # a number here, text there: its integers read as text
+                    if name not in as_text and {was, now} == {"string", "number"} and _ints_safe(self, name):
+                        # A number here, text there in one block: its integers are read as text.
+                        self.mixed.add(name)
                         self.types.pop(name, None)
-                    if name in self.mixed and as_text != self.mixed:
-                        as_text = frozenset(self.mixed)
-                        parse = pc.replace_substring_regex(parse, _ints_pattern(as_text), r'"\1":"\2"\3')
+                        as_text = as_text | {name}
+                        if len(self._mixed) > 1000:
+                            self._mixed.clear()
+                        self._mixed[self._channel] = as_text
+                        parse = _ints_as_text(parse, as_text)
                         continue
                 row = _ROW.search(msg)
                 return _Failed(int(row.group(1)) if row else None)
@@ -282,6 +317,9 @@ class EvtxBlocks:
                                 field(system, "Computer"), ts, raw, get)
         if missing:  # an event whose mapping reads fields not parsed yet: parse them too
             self.fields = self.fields | missing
+            if len(self._fields) > 1000:
+                self._fields.clear()
+            self._fields[self._channel] = self.fields
             return _AGAIN
         cols["src.record"] = pa.array(recnos, _I)
         # Event and System objects; EventData an object, or no UserData either, or a mapping
