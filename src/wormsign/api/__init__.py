@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 __all__ = ["create_app", "load_or_create", "token_path"]
 
-_WHERE = {"create_app": "wormsign.api.app", "load_or_create": "wormsign.api.auth", "token_path": "wormsign.api.auth"}
+_WHERE = {"create_app": "wormsign.api.app", "load_or_create": "wormsign.api.auth",
+          "token_path": "wormsign.api.auth"}
 
 
 def __getattr__(name: str) -> Any:
