@@ -18,7 +18,8 @@ a fresh case (one transaction, then close): the storing share of the ingest, whi
 the ratio that any speed-up of the readers can reach.
 
 ``--breakdown`` also times each stage of one EVTX pass on its own (parse, ``orjson``, mapping,
-Arrow, storing, digest), in CPU microseconds a record.
+Arrow, storing, digest), in CPU microseconds a record, and the columnar path
+(``ingest/evtx_columns.py``) over the same records.
 
 (c) Many small files. ``--small DIR`` (default: the corpus; ``--small /tmp/hayabusa-sample-evtx``
     for hayabusa's 593 files) is ingested as it is, as a real collection would be (copies of
@@ -26,6 +27,10 @@ Arrow, storing, digest), in CPU microseconds a record.
     the same files, best of ``--small-runs`` each: CPU a record and a file, and the ratio to the
     bare parse. There a file's fixed costs (walk, digest, sniff, parser, commits, the record
     identity) weigh, not the records' (issue 13).
+
+(d) Large files. ``--large DIR``: the EVTX reader alone over the files under DIR of 2,000
+    records or more (``evtx.MIN_BLOCK``: read in blocks through Arrow), in columns and record
+    by record, alternating, best of 3.
 
 Speed is measured here only, never in the tests; a figure means something only next to
 the baseline measured in the same run on the same machine.
@@ -379,6 +384,50 @@ def evtx_reader_only(files: list[str], passes: int) -> tuple[int, float, float]:
     return n, time.perf_counter() - t0, cpu_seconds() - c0
 
 
+def evtx_large(folder: str, runs: int = 3) -> list[tuple[str, int, float, float, str]]:
+    """(d) The EVTX reader alone over the files under ``folder`` of ``evtx.MIN_BLOCK`` records or
+    more (those it reads in columns), in columns and record by record, alternating, best of
+    ``runs`` each: parse, map, rows to Arrow, nothing stored."""
+    from wormsign.ingest import evtx
+    from wormsign.ingest.base import Batch, Sink, Source
+
+    files = []
+    for f in sorted(glob.glob(os.path.join(folder, "**", "*.evtx"), recursive=True)):
+        with open(f, "rb") as fh:
+            if evtx.chunk_census(fh).expected >= evtx.MIN_BLOCK:
+                files.append(f)
+    if not files:
+        return []
+
+    def one(columnar: bool) -> tuple[int, float, float]:
+        reader = evtx.EvtxReader()
+        reader.columnar = columnar
+        batch = Batch(lambda t: None, 20_000)
+        n = 0
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        for f in files:
+            sink = Sink(Source(f, f, digest="0" * 64), "evtx", batch._flush, batch=batch)
+            reader.read(sink.source, sink)
+            sink.flush()
+            n += sink.stats.stored
+        batch.drain()
+        return n, time.perf_counter() - t0, cpu_seconds() - c0
+
+    one(True)  # the columnar reader learns the fields and their types on its first block
+    best = {True: (0, math.inf, math.inf), False: (0, math.inf, math.inf)}
+    for _ in range(runs):
+        for columnar in (False, True):
+            got = one(columnar)
+            if got[2] < best[columnar][2]:
+                best[columnar] = got
+    (pn, ps, pc_), (cn, cs, cc) = best[False], best[True]
+    return [("  reader alone, record by record", pn, ps, pc_,
+             f"baseline: the {len(files)} files of {evtx.MIN_BLOCK:,}+ records"),
+            ("  reader alone, in columns", cn, cs, cc,
+             f"x{(cn / cc) / (pn / pc_):.2f} cpu over record by record: {cc / cn * 1e6:.1f} "
+             f"against {pc_ / pn * 1e6:.1f} us a record")]
+
+
 # -- Winlogbeat documents ----------------------------------------------------------------
 
 _SEC = "Microsoft-Windows-Security-Auditing"
@@ -541,6 +590,9 @@ def main() -> int:
                     help="(c): a folder of many small EVTX files (default: the corpus)")
     ap.add_argument("--small-runs", type=int, default=3, help="(c): runs of each, the best kept")
     ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--large", default=None,
+                    help="(d): a folder whose EVTX files of 2,000+ records are read in columns and "
+                         "record by record (reader alone)")
     args = ap.parse_args()
     rows: list[tuple[str, int, float, float, str]] = []
     cores = os.cpu_count() or 1
@@ -593,6 +645,9 @@ def main() -> int:
             folder = args.small or args.corpus
             print(f"many small files: {folder}, {args.small_runs} runs of each", flush=True)
             rows.extend(small_files(folder, args.workers, tmp, args.small_runs))
+        if args.large:
+            print(f"large EVTX files: {args.large}", flush=True)
+            rows.extend(evtx_large(args.large))
         if args.breakdown and not args.skip_evtx:
             stages = breakdown(files, args.corpus, tmp)
             print("\nwhere one EVTX pass goes (CPU us a record, each stage on its own, best of 3):")
