@@ -135,9 +135,9 @@ class SparkScans:
         keyed = list(keys.values())
         if keyed:
             ky = (self.spark.read.parquet(*keyed)
-                  .select("*", F.col("_metadata.row_index").alias("_row"), F.col("_metadata.file_path").alias("_kf")))
+                  .select("*", F.col("_metadata.row_index").alias("_row"), F.col("_metadata.file_name").alias("_kf")))
             mapping = F.create_map(*[x for sh, kf in keys.items() for x in (F.lit(os.path.basename(kf)), F.lit(sh))])
-            ky = ky.withColumn("_shard", mapping[F.regexp_extract("_kf", r"([^/]+)$", 1)])
+            ky = ky.withColumn("_shard", mapping[F.col("_kf")])
             ky = ky.withColumn("eid", F.shiftleft(F.col("_shard").cast("long"), 32) + F.col("_row"))
             key_cols = [c for c in KEY_COLUMNS if c in cols]
             ky = ky.select("eid", F.lit(True).alias("_keyed"), *[F.col(f"`{c}`").alias(f"_k_{c}") for c in key_cols])
