@@ -139,7 +139,8 @@ def test_one_block_of_many_files_same_rows() -> None:
     table, took = blocks.convert(texts, ids)
     assert "ProcessId" in blocks.mixed  # its integers were read as text
     assert sum(took) == table.num_rows > 0.95 * len(recs)
-    rows = [EvtxReader._row(rec, rid, load_mapper()) for rec, rid, ok in zip(recs, ids, took, strict=True) if ok]
+    rows = [EvtxReader._row(rec, rid, load_mapper())
+            for rec, rid, ok in zip(recs, ids, took, strict=True) if ok]
     slow = rows_to_table(rows)  # type: ignore[arg-type]
     for name in slow.column_names:
         a, b = table.column(name).to_pylist(), slow.column(name).to_pylist()

@@ -238,7 +238,8 @@ class EvtxReader:
             drain()
         _account(sink, census, errors, good + bad)
 
-    def _blocks(self, held: list[tuple[int | None, dict[str, Any]]], mapper: WindowsMapper, sink: Sink) -> int:
+    def _blocks(self, held: list[tuple[int | None, dict[str, Any]]], mapper: WindowsMapper,
+                sink: Sink) -> int:
         """Records held for the columnar path, to the sink in order: the rows it takes as tables,
         the others as :meth:`_one` makes them. How many were good (:meth:`_one`'s count)."""
         n = len(held)

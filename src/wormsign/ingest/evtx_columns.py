@@ -1,4 +1,4 @@
-"""EVTX records read in blocks: the JSON texts of ``records_json`` parsed by ``pyarrow.json``, mapped in columns.
+"""EVTX records read in blocks: ``records_json`` texts parsed by ``pyarrow.json``, mapped in columns.
 
 The per-record path (``evtx.EvtxReader._one``) parses each record's JSON with ``orjson``, maps
 it with the compiled ``windows.yaml`` and hands a dict row on, which is converted to Arrow with
@@ -16,14 +16,18 @@ record is left to that path, in record order (the caller interleaves them):
   ``raw``); an ``EventData`` field is a number in one event and text in another (Sysmon's
   ``ProcessId`` against Security's hex text), a boolean (Sysmon's ``Initiated``), a list or an
   object. The type of each field is learned from the parse errors Arrow gives (a number where
-  text was declared, and back), per field; a block whose field changes type between records is
-  split where it changes;
+  text was declared, and back); a field that is a number in some records and text in others of
+  one block has its integers written as text in the copy Arrow parses (every transform of
+  ``windows.py`` reads an int as it reads its decimal text), remembered for the channel's next
+  blocks; any other change of type splits the block where it changes. The fields parsed are
+  those the mappings of the channel's events seen so far read (a block that needs more is
+  parsed again);
 - a block that Arrow cannot parse whole (a key given twice, a list or object where a value is
   declared, a number that does not fit) is split at the record Arrow names, or in halves;
 - a record without ``Event`` or ``System``, with ``UserData`` instead of an ``EventData`` object
-  where its mapping reads fields, without ``SystemTime`` (the per-record path falls back to the record's own timestamp), nested
-  deeper than ``orjson`` reads, with no record id, or that would be rejected (no readable time,
-  no host) is left to the per-record path.
+  where its mapping reads fields, without ``SystemTime`` (the per-record path falls back to the
+  record's own timestamp), nested deeper than ``orjson`` reads, with no record id, or that would
+  be rejected (no readable time, no host) is left to the per-record path.
 """
 
 from __future__ import annotations
@@ -171,7 +175,8 @@ class EvtxBlocks:
             ]))])
             if len(self._options) > 64:
                 self._options.clear()
-            opts = self._options[key] = pj.ParseOptions(explicit_schema=sch, unexpected_field_behavior="ignore")
+            opts = self._options[key] = pj.ParseOptions(explicit_schema=sch,
+                                                         unexpected_field_behavior="ignore")
         return opts
 
     def convert(self, texts: list[str], recnos: list[int | None]) -> tuple[pa.Table, list[bool]]:
@@ -253,7 +258,8 @@ class EvtxBlocks:
         flipped: set[str] = set()
         as_text = self._mixed.get(self._channel, frozenset())  # fields whose integers ``parse`` holds as text
         for _ in range(64):
-            offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, parse.buffers()[1]], offset=parse.offset)
+            offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, parse.buffers()[1]],
+                                            offset=parse.offset)
             first, last = offsets[0].as_py(), offsets[n].as_py()
             buf = parse.buffers()[2].slice(first, last - first)
             try:
@@ -266,8 +272,8 @@ class EvtxBlocks:
                 msg = str(exc)
                 m = _CHANGED.search(msg)
                 name = m.group(1)[len(_DATA):] if m and m.group(1).startswith(_DATA) else None
-                if name is not None and name in self.fields and m.group(3) in _KINDS:  # type: ignore[union-attr]
-                    was, now = m.group(2), m.group(3)  # type: ignore[union-attr]
+                if m is not None and name is not None and name in self.fields and m.group(3) in _KINDS:
+                    was, now = m.group(2), m.group(3)
                     if name not in flipped:
                         flipped.add(name)  # learn the field's type (a block of one channel has one)
                         if now == "string":
