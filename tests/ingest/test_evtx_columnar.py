@@ -22,10 +22,11 @@ import pyarrow as pa
 import pytest
 from evtx import PyEvtxParser
 
-from wormsign.ingest import evtx, evtx_columns
+from wormsign.ingest import evtx, evtx_columns, ingest_paths
 from wormsign.ingest.base import Batch, IngestError, Sink, Source, rows_to_table
 from wormsign.ingest.evtx import EvtxReader
 from wormsign.ingest.windows import load_mapper
+from wormsign.store import Case
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 ATTACK = CORPUS / "evtx-attack-samples"
@@ -185,6 +186,53 @@ def test_damaged_files_same_rows_rejects_and_strict_error(tmp_path: Path) -> Non
             except IngestError as exc:
                 errs.append(str(exc))
         assert errs[0] == errs[1] != "", name
+
+
+def _case_tables(path: Path) -> dict[str, pa.Table]:
+    with Case.open(str(path), read_only=True) as case:
+        out = {"events": case.query(f"SELECT * FROM ({case.events_sql()}) ORDER BY 1")}
+        out["sources"] = case.query("SELECT * EXCLUDE (ingested_at) FROM sources ORDER BY file")
+        out["rejects"] = case.query("SELECT * FROM rejects ORDER BY file, record, reason, detail")
+        out["record_ranges"] = case.query("SELECT * FROM record_ranges ORDER BY ALL")
+    return out
+
+
+def test_ingest_into_a_case_same_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the whole ingest (one worker, the files of SHAPES and a damaged one): the case's
+    events (every column, ``eid`` included), sources, rejects and record ranges are the same
+    whichever path reads the records."""
+    _need(ATTACK)
+    _need(REAL)
+    damaged = tmp_path / "in" / "dup.evtx"
+    damaged.parent.mkdir()
+    damaged.write_bytes(_damaged(SHAPES[0].read_bytes())["dup"])
+    paths = [str(p) for p in SHAPES] + [str(damaged)]
+    got = []
+    convert = evtx_columns.EvtxBlocks.convert
+    taken = [0]
+
+    def counted(self: evtx_columns.EvtxBlocks, texts: list[str], recnos: list[int | None]) -> Any:
+        table, took = convert(self, texts, recnos)
+        taken[0] += table.num_rows
+        return table, took
+
+    monkeypatch.setattr(evtx_columns.EvtxBlocks, "convert", counted)
+    for columnar in (True, False):
+        monkeypatch.setattr(EvtxReader, "columnar", columnar)
+        case_path = tmp_path / f"case-{columnar}"
+        with Case.open(str(case_path)) as case:
+            report = ingest_paths(paths, case, workers=1)
+        assert report.stats.rejected == 1  # the repeated record id
+        got.append(_case_tables(case_path))
+        if columnar:
+            assert taken[0] > 0.9 * report.stats.stored, taken  # the columnar path did the work
+    fast, slow = got
+    assert fast["events"].num_rows > 4_000
+    for name, table in slow.items():
+        assert fast[name].schema == table.schema, name
+        assert fast[name].num_rows == table.num_rows, name
+        for col in table.column_names:
+            assert fast[name].column(col).equals(table.column(col)), (name, col)
 
 
 @pytest.mark.skipif(not os.environ.get("WORMSIGN_EVTX_FULL"), reason="the whole corpus: WORMSIGN_EVTX_FULL=1")
