@@ -149,8 +149,10 @@ class EvtxBlocks:
         self.fields: frozenset[str] = frozenset()
         self._fields: dict[str, frozenset[str]] = {}
         self._channel = ""
-        #: EventData fields learned to be numbers or booleans (the others are text).
+        #: EventData fields learned to be numbers or booleans (the others are text), by channel
+        #: as the fields are (Sysmon's ``ProcessId`` is a number, Security's text).
         self.types: dict[str, pa.DataType] = {}
+        self._types: dict[str, dict[str, pa.DataType]] = {}
         #: EventData fields seen as numbers in some events and text in others of one block
         #: (Sysmon's ``ProcessId`` against Security's hex): in such a block their integers are
         #: written as text in what Arrow parses (never in ``raw``), which every transform reads
@@ -185,6 +187,9 @@ class EvtxBlocks:
         took = [False] * n
         self._channel = _channel_of(texts[0]) if n else ""
         self.fields = self._fields.get(self._channel, frozenset())
+        if len(self._types) > 1000:
+            self._types.clear()
+        self.types = self._types.setdefault(self._channel, {})
         raw = pa.array(texts, _S)
         # The text Arrow parses: EventID objects and texts written as the number.
         parse = raw
