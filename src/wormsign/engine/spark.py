@@ -46,6 +46,9 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
     settings = dict(SESSION_CONF)
     if (master or "local[*]").startswith("local"):  # a cluster keeps its own (spark-defaults.conf)
         settings["spark.sql.shuffle.partitions"] = str(max(2, 2 * cores))
+        # at least four splits of the shards per core (row groups): five shards on two cores
+        # were five tasks, the last one alone on a core
+        settings["spark.sql.files.minPartitionNum"] = str(4 * cores)
         # a local session is the driver: half of the memory this process may use, as DuckDB
         # gets (Spark's default, 1 GiB, failed to broadcast a join on 6M events)
         total = memory_bytes() or 4 * 2**30
