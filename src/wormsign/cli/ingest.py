@@ -198,7 +198,7 @@ def ingest(
         ..., help="Files or directories (walked; .gz and .zip read in place); - reads standard input."),
     case: Path = CaseOpt,
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
-    workers: int = typer.Option(0, "--workers", "-j", help="Parser processes (0: one per core)."),
+    workers: int = typer.Option(0, "--workers", "-j", help="Parser processes (0: one per core, started once the files left would take over a second of CPU)."),
     fmt: str = typer.Option(None, "--format", "-f",
                             help="Read every file with this reader (evtx, evtx-json, ecs, zeek, dhcpsrv, lanl) "
                             "instead of picking one by content."),
