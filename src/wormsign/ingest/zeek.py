@@ -9,8 +9,11 @@ else the one whose fields the record has, else the one the file name ends with
 
 from __future__ import annotations
 
+import gzip
 import re
-from collections.abc import Callable
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -35,6 +38,7 @@ from wormsign.ingest.base import (
     parse_ts,
     to_int,
 )
+from wormsign.ingest.zeek_columns import Header, Ops, convert
 
 Transform = Callable[[Any, str, dict[str, Any]], None]  # (value, target, row)
 
@@ -443,10 +447,21 @@ class ZeekReader:
             return _looks_zeek(obj, source.name)
         return False
 
+    #: Read TSV data lines in blocks through Arrow (:mod:`zeek_columns`); False: record by record.
+    columnar = True
+
     def read(self, source: Source, sink: Sink) -> None:
         mapper = load_mapper()
-        lines = iter_lines(source, sink)
+        if not self.columnar:
+            lines: Any = iter_lines(source, sink)
+        else:
+            # Lines the reader cannot decode come as a _Bad, so that the lines held for a block
+            # go first and every reject keeps its place (iter_lines rejects them as it reads).
+            lines = _lines(source)
         for lineno, text in lines:
+            if text.__class__ is _Bad:
+                sink.reject(lineno, text.reason, text.detail)
+                continue
             text = text.lstrip("\ufeff")
             if text.lstrip().startswith("{") or text.strip() == "null":
                 self._json(source, sink, mapper, lineno, text, lines)
@@ -459,6 +474,13 @@ class ZeekReader:
         by_keys: dict[frozenset[str], LogSpec] = {}
         fallback = log_from_name(source.name, mapper.known()) or "unknown"
         while True:
+            if text.__class__ is _Bad:
+                sink.reject(lineno, text.reason, text.detail)
+                nxt = next(rest, None)
+                if nxt is None:
+                    return
+                lineno, text = nxt
+                continue
             try:
                 obj = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
@@ -496,8 +518,52 @@ class ZeekReader:
         ts_at = -1
         sets: list[int] = []
         known = mapper.known()
+        # Data lines held for the columnar path (line numbers, texts), all under the header in force.
+        held_no: list[int] = []
+        held: list[str] = []
+        header: Any = None  # that header (zeek_columns.Header), made when the first line is held
+
+        def line(lineno: int, text: str) -> None:
+            """One data line, record by record."""
+            if spec is None:
+                sink.reject(lineno, "no-header", "a data line before any #fields header")
+                return
+            vals = text.split(sep)
+            if len(vals) != len(names):
+                sink.reject(lineno, "bad-field-count", f"{len(vals)} fields where #fields names {len(names)}")
+                return
+            rec: dict[str, Any] = {}
+            for n, v in zip(names, vals, strict=True):
+                rec[n] = None if v == unset or v == empty else v
+            for i in sets:
+                v = rec[names[i]]
+                if v is not None:
+                    rec[names[i]] = v.split(set_sep)
+            if "\\x" in text:
+                for n, v in rec.items():
+                    if v is not None:
+                        rec[n] = [unescape(x) for x in v] if isinstance(v, list) else unescape(v)
+            raw = orjson.dumps(rec).decode()
+            _record(sink, mapper, spec, rec, rec.get("ts") if ts_at >= 0 else None, lineno, raw)
+
+        def flush() -> None:
+            if not held:
+                return
+            if len(held) < _MIN_BLOCK:
+                for no, t in zip(held_no, held, strict=True):
+                    line(no, t)
+            else:
+                self._block(sink, mapper, header, held_no, held, line)
+            held_no.clear()
+            held.clear()
+
+        columnar = self.columnar
         while True:
-            if text.startswith("#"):
+            if text.__class__ is _Bad:
+                flush()
+                sink.reject(lineno, text.reason, text.detail)
+            elif text.startswith("#"):
+                flush()
                 key, _, value = text[1:].partition(" " if text.startswith("#separator") else sep)
                 if key in _HEADER_KEYS:
                     if key == "separator":
@@ -522,27 +588,96 @@ class ZeekReader:
                         spec = mapper.spec(name)
                         ts_at = names.index("ts") if "ts" in names else -1
                         sets = [i for i, t in enumerate(types[: len(names)]) if t.startswith(("set[", "vector["))]
-            elif spec is None:
-                sink.reject(lineno, "no-header", "a data line before any #fields header")
+                    header = None
+            elif columnar and spec is not None:
+                if header is None:
+                    header = Header(sep, set_sep, unset, empty, names, sets, spec)
+                held_no.append(lineno)
+                held.append(text)
+                if len(held) >= _BLOCK_LINES:
+                    flush()
             else:
-                vals = text.split(sep)
-                if len(vals) != len(names):
-                    sink.reject(lineno, "bad-field-count", f"{len(vals)} fields where #fields names {len(names)}")
-                else:
-                    rec: dict[str, Any] = {}
-                    for n, v in zip(names, vals, strict=True):
-                        rec[n] = None if v == unset or v == empty else v
-                    for i in sets:
-                        v = rec[names[i]]
-                        if v is not None:
-                            rec[names[i]] = v.split(set_sep)
-                    if "\\x" in text:
-                        for n, v in rec.items():
-                            if v is not None:
-                                rec[n] = [unescape(x) for x in v] if isinstance(v, list) else unescape(v)
-                    raw = orjson.dumps(rec).decode()
-                    _record(sink, mapper, spec, rec, rec.get("ts") if ts_at >= 0 else None, lineno, raw)
+                line(lineno, text)
             nxt = next(rest, None)
             if nxt is None:
+                flush()
                 return
             lineno, text = nxt
+
+    @staticmethod
+    def _block(sink: Sink, mapper: ZeekMapper, header: Any, nos: list[int], texts: list[str],
+               line: Callable[[int, str], None]) -> None:
+        """A block of data lines under one header: what the columnar path takes goes to the
+        sink as tables, every other line through ``line`` (record by record), in line order."""
+        table, took = convert(texts, nos, header, mapper, _OPS)
+        if table.num_rows == len(texts):
+            sink.add_table(table)
+            return
+        done = start = 0  # rows of ``table`` handed to the sink / where the current run starts
+        for no, text, ok in zip(nos, texts, took, strict=True):
+            if ok:
+                done += 1
+                continue
+            if done > start:
+                sink.add_table(table.slice(start, done - start))
+                start = done
+            line(no, text)
+        if done > start:
+            sink.add_table(table.slice(start, done - start))
+
+
+#: Data lines of a block read in columns (:mod:`zeek_columns`), and the fewest worth it: the
+#: kernels cost a fixed time a call, so fewer lines are read record by record.
+_BLOCK_LINES = 32_768
+_MIN_BLOCK = 64
+
+
+def _host_value(v: Any, to: str, row: dict[str, Any]) -> None:
+    """The host a host field names, as :meth:`ZeekMapper.map` reads it."""
+    host = clean_ip(_text(v))
+    if host:
+        row[to] = host
+
+
+_OPS = Ops(TRANSFORMS, _SIDE_TARGETS, _host_value)
+
+
+class _Bad:
+    """A line that is no text: what ``iter_lines`` rejects it for."""
+
+    __slots__ = ("reason", "detail")
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason, self.detail = reason, detail
+
+
+def _lines(source: Source) -> Iterator[tuple[int, Any]]:
+    """:func:`base.iter_lines`, with each line it would reject given as a :class:`_Bad` instead."""
+    lineno = 0
+    limit = schema.MAX_RECORD_BYTES
+    try:
+        with source.open() as fh:
+            readline = fh.readline
+            while True:
+                bline = readline(limit + 1)
+                if not bline:
+                    return
+                lineno += 1
+                if len(bline) > limit and not (len(bline) == limit + 1 and bline.endswith(b"\n")):
+                    size = len(bline)
+                    while bline and not bline.endswith(b"\n"):
+                        bline = readline(1 << 20)
+                        size += len(bline)
+                    yield lineno, _Bad("record-too-large", f"line of {size} bytes (limit {limit})")
+                    continue
+                try:
+                    text = bline.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield lineno, _Bad("bad-encoding", f"not UTF-8 at byte {exc.start}")
+                    continue
+                text = text.rstrip("\r\n")
+                if text.strip():
+                    yield lineno, text
+    except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:  # BadGzipFile: a bad CRC
+        yield lineno + 1, _Bad(
+            "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}")
