@@ -521,6 +521,7 @@ class ZeekReader:
         # Data lines held for the columnar path (line numbers, texts), all under the header in force.
         held_no: list[int] = []
         held: list[str] = []
+        size = [0]  # their characters
         header: Any = None  # that header (zeek_columns.Header), made when the first line is held
 
         def line(lineno: int, text: str) -> None:
@@ -556,6 +557,7 @@ class ZeekReader:
                 self._block(sink, mapper, header, held_no, held, line)
             held_no.clear()
             held.clear()
+            size[0] = 0
 
         columnar = self.columnar
         while True:
@@ -594,7 +596,8 @@ class ZeekReader:
                     header = Header(sep, set_sep, unset, empty, names, sets, spec)
                 held_no.append(lineno)
                 held.append(text)
-                if len(held) >= _BLOCK_LINES:
+                size[0] += len(text)
+                if len(held) >= _BLOCK_LINES or size[0] >= _BLOCK_CHARS:
                     flush()
             else:
                 line(lineno, text)
@@ -629,6 +632,7 @@ class ZeekReader:
 #: Data lines of a block read in columns (:mod:`zeek_columns`), and the fewest worth it: the
 #: kernels cost a fixed time a call, so fewer lines are read record by record.
 _BLOCK_LINES = 32_768
+_BLOCK_CHARS = 64 << 20  # well within Arrow's 2 GiB of text in one array
 _MIN_BLOCK = 64
 
 

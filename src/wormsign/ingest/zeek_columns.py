@@ -122,37 +122,35 @@ def convert(lines: list[str], recnos: list[int], h: Header, mapper: Any, ops: Op
     parts = pc.split_pattern(text, h.sep)
     take = pc.and_(pc.equal(pc.list_value_length(parts), k),
                    pc.invert(pc.match_substring_regex(text, h._odd)))
-    cols_txt: dict[str, pa.Array] = {}
     nulls = pa.array([h.unset, h.empty], _S)
-    all_taken = pc.all(take).as_py()
-    if not all_taken:
+    if not pc.all(take).as_py():
         if not pc.any(take).as_py():
             return schema.SCHEMA.empty_table(), [False] * n
         parts = parts.filter(take)
-        text = text.filter(take)
-    for j, name in enumerate(h.names):
-        c = pc.list_element(parts, j)
-        cols_txt[name] = pc.if_else(pc.is_in(c, value_set=nulls), NULL_S, c)
-    ts = epoch_column(cols_txt["ts"])
+    ts_text = pc.list_element(parts, h.names.index("ts"))
+    ts = epoch_column(pc.if_else(pc.is_in(ts_text, value_set=nulls), NULL_S, ts_text))
     ok_ts = pc.is_valid(ts)
     if not pc.all(ok_ts).as_py():
-        if not all_taken:
-            take = pc.replace_with_mask(take, take, ok_ts)
-        else:
-            take = ok_ts
+        take = pc.replace_with_mask(take, take, ok_ts)
         if not pc.any(take).as_py():
             return schema.SCHEMA.empty_table(), [False] * n
-        cols_txt = {c: a.filter(ok_ts) for c, a in cols_txt.items()}
+        parts = parts.filter(ok_ts)
         ts = ts.filter(ok_ts)
-        text = text.filter(ok_ts)
     m = len(ts)
+    # Every value of the block in one array (row after row), the placeholders as nulls.
+    flat = pc.list_flatten(parts)
+    nulled = pc.is_in(flat, value_set=nulls)
+    offsets = pc.cast(pc.multiply(_arange(m + 1), k), pa.int32())
+    values = pa.ListArray.from_arrays(offsets, pc.if_else(nulled, NULL_S, flat))
+    cols_txt = {name: pc.list_element(values, j) for j, name in enumerate(h.names)}
     kept = [r for r, t in zip(recnos, take.to_pylist(), strict=True) if t]
     try:
         cols = _map(h, mapper, ops, cols_txt, ts, m)
     except _Fallback:
         return schema.SCHEMA.empty_table(), [False] * n
     cols["src.record"] = pa.array(kept, _I)
-    cols["raw"] = _raw(h, cols_txt, m)
+    escape = pc.any(pc.match_substring(text, '"')).as_py() or pc.any(pc.match_substring(text, "\\")).as_py()
+    cols["raw"] = _raw(h, flat, nulled, offsets, m, escape)
     table = assemble(cols, m)
     untake = cols.get("\x00untake")
     if untake is not None:
@@ -162,21 +160,36 @@ def convert(lines: list[str], recnos: list[int], h: Header, mapper: Any, ops: Op
     return table, take.to_pylist()
 
 
-def _raw(h: Header, cols: dict[str, pa.Array], m: int) -> pa.Array:
-    """``orjson.dumps`` of each record (names in order, None as null, sets as lists)."""
-    args: list[Any] = []
-    for j, name in enumerate(h.names):
-        key = ("{" if j == 0 else ",") + '"' + name + '":'
-        v = cols[name]
-        if pc.any(pc.match_substring_regex(v, '["\\\\]')).as_py():  # JSON's two escapes
-            v = pc.replace_substring(pc.replace_substring(v, "\\", "\\\\"), '"', '\\"')
-        if j in h.sets:
-            v = pc.binary_join_element_wise('["', pc.replace_substring(v, h.set_sep, '","'), '"]', "")
-        else:
-            v = pc.binary_join_element_wise('"', v, '"', "")
-        args += [key, pc.fill_null(v, "null")]
-    args.append("}")
-    return pc.binary_join_element_wise(*args, "")
+def _arange(n: int) -> pa.Array:
+    """0, 1, .. n - 1 (int32)."""
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), n)), 1)
+
+
+def _raw(h: Header, flat: pa.Array, nulled: pa.Array, offsets: pa.Array, m: int, escape: bool) -> pa.Array:
+    """``orjson.dumps`` of each record (names in order, None as null, sets as lists), from every
+    value of the block in one array (``flat``, row after row; ``nulled``: the placeholders;
+    ``escape``: some value may hold a double quote or a backslash)."""
+    k = len(h.names)
+    if escape:
+        flat = pc.replace_substring(pc.replace_substring(flat, "\\", "\\\\"), '"', '\\"')  # JSON's escapes
+    i = _arange(m * k)
+    at = pc.subtract(i, pc.multiply(pc.divide(i, k), k))  # each value's field number
+    keys = [("{" if j == 0 else ",") + '"' + name + '":' for j, name in enumerate(h.names)]
+    is_set = [j in h.sets for j in range(k)]
+    opens = [key + ('["' if s else '"') for key, s in zip(keys, is_set, strict=True)]
+    closes = ['"]' if s else '"' for s in is_set]
+    none = [key + "null" for key in keys]
+    closes[-1] += "}"
+    none[-1] += "}"
+    if h.sets:  # the values of sets, row after row: their separators become JSON's
+        where = pc.take(pa.array(is_set), at)
+        sets = flat.filter(where)
+        if pc.any(pc.match_substring(sets, h.set_sep)).as_py():
+            flat = pc.replace_with_mask(flat, where, pc.replace_substring(sets, h.set_sep, '","'))
+    full = pc.if_else(nulled, pc.take(pa.array(none, _S), at),
+                      pc.binary_join_element_wise(pc.take(pa.array(opens, _S), at), flat,
+                                                  pc.take(pa.array(closes, _S), at), ""))
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, full), "")
 
 
 def _map(h: Header, mapper: Any, ops: Ops, txt: dict[str, pa.Array], ts: pa.Array, m: int) -> dict[str, pa.Array]:
