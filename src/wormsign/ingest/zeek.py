@@ -629,11 +629,13 @@ class ZeekReader:
             sink.add_table(table.slice(start, done - start))
 
 
-#: Data lines of a block read in columns (:mod:`zeek_columns`), and the fewest worth it: the
-#: kernels cost a fixed time a call, so fewer lines are read record by record.
+#: Data lines of a block read in columns (:mod:`zeek_columns`), and the fewest worth it: a
+#: block costs about 1.6 ms of kernel calls whatever its size, so that a conn.log block of 128
+#: lines took 1.6x the CPU of reading them record by record, and one of 256 lines as much
+#: (bench/README.md, bench_ingest): fewer lines are read record by record.
 _BLOCK_LINES = 32_768
 _BLOCK_CHARS = 64 << 20  # well within Arrow's 2 GiB of text in one array
-_MIN_BLOCK = 64
+_MIN_BLOCK = 256
 
 
 def _host_value(v: Any, to: str, row: dict[str, Any]) -> None:
