@@ -32,6 +32,10 @@ Arrow, storing, digest), in CPU microseconds a record, and the columnar path
     records or more (``evtx.MIN_BLOCK``: read in blocks through Arrow), in columns and record
     by record, alternating, best of 3.
 
+(e) Zeek TSV. ``--zeek DIR`` (a simulated run's ``logs/zeek``): the Zeek reader alone over the
+    conn and dns logs, in columns (``ingest/zeek_columns.py``) and record by record, then an
+    ingest of the whole folder on one worker both ways, alternating, best of 3.
+
 Speed is measured here only, never in the tests; a figure means something only next to
 the baseline measured in the same run on the same machine.
 """
@@ -361,6 +365,68 @@ def reader_only(path: str, columnar: bool, reps: int = 2) -> tuple[int, float, f
     return best
 
 
+def zeek_reader_only(files: list[str], columnar: bool) -> tuple[int, float, float]:
+    """Events, seconds and CPU seconds of the Zeek reader alone over ``files``: read and map into
+    event-model Arrow tables (what a worker hands on), nothing stored. ``columnar`` False reads
+    them record by record (the path before :mod:`wormsign.ingest.zeek_columns`)."""
+    from wormsign.ingest.base import Batch, Sink, Source
+    from wormsign.ingest.zeek import ZeekReader
+
+    stored = 0
+    c0 = cpu_seconds()
+    t0 = time.perf_counter()
+    for path in files:
+        src = Source(path, path, container="gzip" if path.endswith(".gz") else "file", digest="0" * 64)
+        batch = Batch(lambda t: None, 20_000)  # handed on, as a worker does: not kept here
+        sink = Sink(src, "zeek", batch._flush, batch=batch)
+        reader = ZeekReader()
+        reader.columnar = columnar
+        reader.read(src, sink)
+        sink.flush()
+        batch.drain()
+        stored += sink.stats.stored
+    return stored, time.perf_counter() - t0, cpu_seconds() - c0
+
+
+def zeek_runs(folder: str, tmp: str, runs: int = 3) -> list[tuple[str, int, float, float, str]]:
+    """(e) Zeek TSV in columns against record by record, best of ``runs`` alternated: the reader
+    alone on the folder's conn and dns logs, then an ingest of the whole folder on one worker."""
+    from wormsign.ingest.zeek import ZeekReader
+
+    every = sorted(glob.glob(os.path.join(folder, "**", "*.log*"), recursive=True))
+    out: list[tuple[str, int, float, float, str]] = []
+    for log in ("conn", "dns"):
+        files = [f for f in every if os.path.basename(f).split(".")[0] == log]
+        if not files:
+            continue
+        best = {False: (0, math.inf, math.inf), True: (0, math.inf, math.inf)}
+        for _ in range(runs):
+            for columnar in (False, True):
+                got = zeek_reader_only(files, columnar)
+                if got[2] < best[columnar][2]:
+                    best[columnar] = got
+        (rn, rs, rc), (fn, fs, fc) = best[False], best[True]
+        out.append((f"  zeek {log} reader alone, record by record", rn, rs, rc,
+                    f"{rc / rn * 1e6:.2f} us/row cpu: baseline"))
+        out.append((f"  zeek {log} reader alone, columnar", fn, fs, fc,
+                    f"{fc / fn * 1e6:.2f} us/row cpu, x{rc / fc:.2f} over record by record"))
+    best = {False: (0, math.inf, math.inf), True: (0, math.inf, math.inf)}
+    try:
+        for _ in range(runs):
+            for columnar in (False, True):
+                ZeekReader.columnar = columnar  # the worker processes fork: they see it
+                got = wormsign_ingest([folder], 1, 1, tmp)
+                if got[2] < best[columnar][2]:
+                    best[columnar] = got
+    finally:
+        ZeekReader.columnar = True
+    (rn, rs, rc), (fn, fs, fc) = best[False], best[True]
+    out.append(("wormsign zeek ingest, record by record", rn, rs, rc, "1 worker: baseline"))
+    out.append(("wormsign zeek ingest, columnar", fn, fs, fc,
+                f"1 worker: x{rc / fc:.2f} cpu, x{rs / fs:.2f} wall over record by record"))
+    return out
+
+
 def evtx_reader_only(files: list[str], passes: int) -> tuple[int, float, float]:
     """Records, seconds and CPU seconds of the EVTX reader alone over ``files`` ``passes`` times:
     parse and map into event-model Arrow tables, nothing stored, no digest."""
@@ -593,6 +659,9 @@ def main() -> int:
     ap.add_argument("--large", default=None,
                     help="(d): a folder whose EVTX files of 2,000+ records are read in columns and "
                          "record by record (reader alone)")
+    ap.add_argument("--zeek", default=None,
+                    help="(e): a folder of Zeek TSV logs (a simulated run's logs/zeek) read in columns "
+                         "and record by record: the reader alone on conn and dns, and an ingest")
     args = ap.parse_args()
     rows: list[tuple[str, int, float, float, str]] = []
     cores = os.cpu_count() or 1
@@ -648,6 +717,9 @@ def main() -> int:
         if args.large:
             print(f"large EVTX files: {args.large}", flush=True)
             rows.extend(evtx_large(args.large))
+        if args.zeek:
+            print(f"Zeek TSV: {args.zeek}", flush=True)
+            rows.extend(zeek_runs(args.zeek, tmp))
         if args.breakdown and not args.skip_evtx:
             stages = breakdown(files, args.corpus, tmp)
             print("\nwhere one EVTX pass goes (CPU us a record, each stage on its own, best of 3):")
