@@ -299,3 +299,20 @@ def test_damaged_values_same_both_ways(simulated: list[Path], tmp_path: Path,
     path = tmp_path / "damaged.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert_same(path)
+
+
+def test_long_values_truncated_alike(simulated: list[Path], tmp_path: Path) -> None:
+    lines = _conn_lines(simulated)
+    out = []
+    for i, line in enumerate(lines):
+        if not line.startswith("#") and i % 50 == 0:
+            f = line.split("\t")
+            f[7] = "A" * 40_000  # service
+            f[15] = "\u00e9" * 70_000  # history
+            line = "\t".join(f)
+        out.append(line)
+    path = tmp_path / "long.log"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    _, stats, _ = _read(path, True)
+    assert stats.truncated > 0
+    assert_same(path, 0.9)
