@@ -316,3 +316,19 @@ def test_long_values_truncated_alike(simulated: list[Path], tmp_path: Path) -> N
     _, stats, _ = _read(path, True)
     assert stats.truncated > 0
     assert_same(path, 0.9)
+
+
+def test_odd_headers_same_rows(simulated: list[Path], tmp_path: Path) -> None:
+    """ts typed as a vector, a field named twice, a name with a quote: the per-record path's."""
+    lines = _conn_lines(simulated)[:400]
+    at = next(i for i, x in enumerate(lines) if x.startswith("#types"))
+    fields = next(i for i, x in enumerate(lines) if x.startswith("#fields"))
+    for n, (i, old, new) in enumerate([(at, "#types\ttime", "#types\tvector[time]"),
+                                       (fields, "\tuid\t", "\tts\t"),
+                                       (fields, "\tuid\t", '\tu"id\t'),
+                                       (fields, "\tuid\t", "\tu\\id\t")]):
+        changed = list(lines)
+        changed[i] = changed[i].replace(old, new, 1)
+        path = tmp_path / f"header-{n}.log"
+        path.write_text("\n".join(changed) + "\n", encoding="utf-8")
+        assert_same(path)

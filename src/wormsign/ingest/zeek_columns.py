@@ -15,8 +15,8 @@ to read as the per-record path does is not taken, and the caller reads it that w
   a year past 9999: the per-record path reads or rejects it).
 
 A line whose byte counts may not fit int64 when summed is not taken either. A header whose
-field names repeat or need JSON escaping, or that has no ``ts`` field, is left whole to the
-per-record path.
+field names repeat or need JSON escaping, or whose ``ts`` field is missing or a set, is left
+whole to the per-record path.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Header:
         self.names, self.sets, self.spec = list(names), frozenset(sets), spec
         plain = all(n and not any(c in n for c in '"\\') and all(ord(c) >= 32 for c in n) for n in names)
         self.ok = (plain and len(set(names)) == len(names) and "ts" in names and bool(sep)
+                   and names.index("ts") not in self.sets  # a list is no time there
                    and not any(c in set_sep for c in '"\\') and all(ord(c) >= 32 for c in set_sep)
                    and not (len(sep) > 1 and any(ord(c) < 32 for c in sep)))
         ctl = "".join(f"\\x{{{c:02x}}}" for c in range(32) if chr(c) != sep)
