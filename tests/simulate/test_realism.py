@@ -184,7 +184,7 @@ def test_one_day_push_and_admin_copies() -> None:
     assert parents <= {"PSEXESVC.exe", "PDQDeployRunner-1.exe"}
     none = run("benign", seed_where(one_day_push=False), hosts=40, days=3)
     assert not [d for d in of(none, "1") if ev(d)["Image"].rsplit("\\", 1)[-1] in packages]
-    # admins copy installers to ADMIN$, users copy megabytes to the share
+    # admins copy installers to ADMIN$ (nothing started), users copy megabytes to the share
     writes = [d for d in of(r, "5145") if ev(d)["AccessMask"] == "0x2"]
     installers = set(config()["admin_installers"])
     assert any(ev(d)["ShareName"] == "\\\\*\\ADMIN$"
@@ -214,7 +214,7 @@ def test_dhcp_moves_show_in_zeek_and_sysmon() -> None:
 
 def test_admins_run_their_installer_first_and_start_some_copies(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An admin's ADMIN$ copies, with the knobs on (as in the suite): some admins downloaded the
+    """An admin's ADMIN$ copies, with the knobs on (off in the suite): some admins downloaded the
     installer with the browser and ran it on their own workstation first (Git for Windows is Inno
     Setup: the setup writes its engine under its own name and starts it with its own path), some
     start each copy with a scheduled task."""
@@ -240,7 +240,7 @@ def test_admins_run_their_installer_first_and_start_some_copies(
     ran = {d["host"]["hostname"] for d in starts if ev(d)["ParentImage"].endswith("svchost.exe")
            and (ev(d)["Image"].rsplit("\\", 1)[-1] in installers or "msiexec" in ev(d)["Image"])}
     assert {d["host"]["hostname"] for d in tasks} <= ran
-    # off: the copies alone, nothing run first nor started
+    # off (the suite's setting): the copies alone, as before
     monkeypatch.setattr(chores, "config", lambda: {**c, "admin_install_first": 0.0, "admin_copy_start": 0.0})
     off = load(tmp_path / "off", simulate("benign", 40, 3, 27, tmp_path / "off"))
     assert not [d for d in of(off, "1") if "/SL5=" in ev(d)["CommandLine"]]
