@@ -17,16 +17,14 @@ got that same file through an infection, or a sibling copy (same source and file
 ``sibling_window_s``) is an infection. A learned or allowlisted deployer tied to brute force, lockouts or C2 loses its
 allowance from then on (a fan-out of one file still needs the file to travel on). A host that pushed the
 program its own intrusion delivered (:mod:`wormsign.graph.replicate`) is no deployer: the file travelled
-into it. A copy started by a scheduled task needs a trait of the worm besides its source: an
-administrator whose workstation the worm holds still pushes installers with ``schtasks /s``, as
-Qakbot starts its copies (:func:`_tasks_without_trait`). The rules repeat until nothing changes.
+into it. The rules repeat until nothing changes.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -95,7 +93,6 @@ def select_infections(
 
     aside = {i for i, e in enumerate(edges) if e["kind"] != "exploit" and not selfcopy(e)
              and (i in like or (not tied(e) and base.benign(e, set())))}
-    aside |= _tasks_without_trait(edges, ties, cfg, aside, {i for i, e in enumerate(edges) if selfcopy(e)})
     kept = set(range(len(edges))) - aside
     window, sibling = float(cfg["chain_window_s"]), float(cfg["sibling_window_s"])
     out_by_source: dict[str, list[int]] = defaultdict(list)
@@ -133,55 +130,3 @@ def select_infections(
                 kept.add(i)
                 changed = True
     return [edges[i] for i in sorted(kept, key=lambda i: edges[i]["ts"])]
-
-
-def _tasks_without_trait(
-    edges: list[dict[str, Any]], ties: Mapping[str, datetime], cfg: dict[str, Any], aside: set[int],
-    first: set[int],
-) -> set[int]:
-    """Copies started by a scheduled task that show no trait of the worm in the hours after them:
-    an administrator whose workstation the worm holds still pushes installers and starts them with
-    ``schtasks /s`` as SYSTEM, the way Qakbot starts its copies. Such a copy is the worm's when its
-    target is tied to the worm from then on (C2, a loader or guessing from it: the tie, which
-    counts ``exec_window_s`` of lead, at most ``chain_window_s`` after the copy), its file is the
-    outbreak's (the name of a copy its source received or another source sent, from hosts tied
-    to the worm), its target spreads on afterwards, or the logs end less than ``chain_window_s``
-    after it (no time for a trait to show). A target an earlier copy of the worm reached was no
-    infection of this one. The copies in ``first`` (a worm's first generation) and those ``aside``
-    are none of these."""
-    lead, window = timedelta(seconds=float(cfg["exec_window_s"])), timedelta(seconds=float(cfg["chain_window_s"]))
-    task = {i for i, e in enumerate(edges) if i not in aside and i not in first and e["kind"] == "copy"
-            and e.get("method") == "scheduled-task"}
-    if not task:
-        return set()
-    end = max(e["ts"] for e in edges)
-
-    def tied_from(e: dict[str, Any]) -> bool:
-        tie = ties.get(e["target"])
-        return tie is not None and e["ts"] - lead <= tie <= e["ts"] + window
-
-    first_in: dict[str, datetime] = {}  # host -> the first copy or exploit of the worm into it
-    senders: dict[str, set[str]] = defaultdict(set)  # file key -> the sources of those copies
-    received: set[tuple[str, str]] = set()  # (host, file key) of those copies
-    spreads: dict[str, list[datetime]] = defaultdict(list)  # host -> when it copied on
-    for i, e in enumerate(edges):
-        if i in aside or (i in task and not tied_from(e)):
-            continue
-        spreads[e["source"]].append(e["ts"])
-        if e["kind"] != "exploit" and not (e["source"] in ties and ties[e["source"]] <= e["ts"]):
-            continue  # the worm's copies: from a host tied to it by then
-        if e["target"] not in first_in or e["ts"] < first_in[e["target"]]:
-            first_in[e["target"]] = e["ts"]
-        for k in _keys(e):
-            senders[k].add(e["source"])
-            received.add((e["target"], k))
-
-    def trait(e: dict[str, Any]) -> bool:
-        if first_in.get(e["target"], e["ts"]) < e["ts"]:
-            return False
-        if tied_from(e) or e["ts"] + window > end:
-            return True
-        return (any((e["source"], k) in received or senders.get(k, set()) - {e["source"]} for k in _keys(e))
-                or any(t > e["ts"] for t in spreads.get(e["target"], ())))
-
-    return {i for i in task if not trait(edges[i])}
