@@ -727,11 +727,21 @@ class Reader(Protocol):
         """Read every record of the source into the sink."""
 
 
-def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of a text source; undecodable lines are rejected, not dropped.
+class BadLine:
+    """A line that is no text, and why (:func:`lines`): the reason and detail of its reject."""
 
-    A line is read at most ``MAX_RECORD_BYTES`` at a time: a longer one is skipped (and
-    rejected) without ever being held whole.
+    __slots__ = ("reason", "detail")
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason, self.detail = reason, detail
+
+
+def lines(source: Source) -> Iterator[tuple[int, str | BadLine]]:
+    """(line number, text) of a text source, blank lines left out; a line that cannot be read
+    (too long, not UTF-8, the compressed stream damaged after it) comes as a :class:`BadLine`.
+
+    A line is read at most ``MAX_RECORD_BYTES`` at a time: a longer one is skipped without ever
+    being held whole.
     """
     lineno = 0
     limit = schema.MAX_RECORD_BYTES
@@ -748,20 +758,28 @@ def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
                     while bline and not bline.endswith(b"\n"):
                         bline = readline(1 << 20)
                         size += len(bline)
-                    sink.reject(lineno, "record-too-large", f"line of {size} bytes (limit {limit})")
+                    yield lineno, BadLine("record-too-large", f"line of {size} bytes (limit {limit})")
                     continue
                 try:
                     text = bline.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    sink.reject(lineno, "bad-encoding", f"not UTF-8 at byte {exc.start}")
+                    yield lineno, BadLine("bad-encoding", f"not UTF-8 at byte {exc.start}")
                     continue
                 text = text.rstrip("\r\n")
                 if text.strip():
                     yield lineno, text
     except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:  # BadGzipFile: a bad CRC
-        sink.reject(
-            lineno + 1, "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}"
-        )
+        yield lineno + 1, BadLine("truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}")
+
+
+def iter_lines(source: Source, sink: Sink) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of a text source (:func:`lines`); a line that cannot be read is
+    rejected, not dropped."""
+    for lineno, text in lines(source):
+        if text.__class__ is BadLine:
+            sink.reject(lineno, text.reason, text.detail)  # type: ignore[union-attr]
+        else:
+            yield lineno, text  # type: ignore[misc]
 
 
 def first_not_null(*vals: Iterable[Any]) -> Any:

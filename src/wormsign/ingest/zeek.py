@@ -9,11 +9,8 @@ else the one whose fields the record has, else the one the file name ends with
 
 from __future__ import annotations
 
-import gzip
 import re
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -29,12 +26,14 @@ from wormsign.ingest.base import (
     INT64_MAX,
     INT64_MIN,
     NULLS,
+    BadLine,
     Sink,
     Source,
     basename,
     clean,
     clean_ip,
     iter_lines,
+    lines as text_lines,
     parse_ts,
     to_int,
 )
@@ -455,11 +454,11 @@ class ZeekReader:
         if not self.columnar:
             lines: Any = iter_lines(source, sink)
         else:
-            # Lines the reader cannot decode come as a _Bad, so that the lines held for a block
+            # Lines the reader cannot decode come as a BadLine, so that the lines held for a block
             # go first and every reject keeps its place (iter_lines rejects them as it reads).
-            lines = _lines(source)
+            lines = text_lines(source)
         for lineno, text in lines:
-            if text.__class__ is _Bad:
+            if text.__class__ is BadLine:
                 sink.reject(lineno, text.reason, text.detail)
                 continue
             text = text.lstrip("\ufeff")
@@ -474,7 +473,7 @@ class ZeekReader:
         by_keys: dict[frozenset[str], LogSpec] = {}
         fallback = log_from_name(source.name, mapper.known()) or "unknown"
         while True:
-            if text.__class__ is _Bad:
+            if text.__class__ is BadLine:
                 sink.reject(lineno, text.reason, text.detail)
                 nxt = next(rest, None)
                 if nxt is None:
@@ -561,7 +560,7 @@ class ZeekReader:
 
         columnar = self.columnar
         while True:
-            if text.__class__ is _Bad:
+            if text.__class__ is BadLine:
                 flush()
                 sink.reject(lineno, text.reason, text.detail)
             elif text.startswith("#"):
@@ -646,44 +645,3 @@ def _host_value(v: Any, to: str, row: dict[str, Any]) -> None:
 
 
 _OPS = Ops(TRANSFORMS, _SIDE_TARGETS, _host_value)
-
-
-class _Bad:
-    """A line that is no text: what ``iter_lines`` rejects it for."""
-
-    __slots__ = ("reason", "detail")
-
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason, self.detail = reason, detail
-
-
-def _lines(source: Source) -> Iterator[tuple[int, Any]]:
-    """:func:`base.iter_lines`, with each line it would reject given as a :class:`_Bad` instead."""
-    lineno = 0
-    limit = schema.MAX_RECORD_BYTES
-    try:
-        with source.open() as fh:
-            readline = fh.readline
-            while True:
-                bline = readline(limit + 1)
-                if not bline:
-                    return
-                lineno += 1
-                if len(bline) > limit and not (len(bline) == limit + 1 and bline.endswith(b"\n")):
-                    size = len(bline)
-                    while bline and not bline.endswith(b"\n"):
-                        bline = readline(1 << 20)
-                        size += len(bline)
-                    yield lineno, _Bad("record-too-large", f"line of {size} bytes (limit {limit})")
-                    continue
-                try:
-                    text = bline.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    yield lineno, _Bad("bad-encoding", f"not UTF-8 at byte {exc.start}")
-                    continue
-                text = text.rstrip("\r\n")
-                if text.strip():
-                    yield lineno, text
-    except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:  # BadGzipFile: a bad CRC
-        yield lineno + 1, _Bad(
-            "truncated-archive", f"the compressed stream is damaged after line {lineno}: {exc}")
