@@ -230,6 +230,33 @@ class WindowsColumns:
         specs, which = self._which(channel, event_id)
         return pc.take(pa.array([comp is not _UNMAPPED and bool(comp.steps) for comp in specs]), which)
 
+    def map_parsed(
+        self,
+        n: int,
+        channel: pa.Array,
+        provider: pa.Array,
+        event_id: pa.Array,
+        computer: pa.Array,
+        ts: pa.Array,
+        raw: pa.Array,
+        have: set[str] | frozenset[str],
+        column: Callable[[str], pa.Array],
+    ) -> tuple[dict[str, pa.Array], set[str]]:
+        """:meth:`map` over a block whose reader parsed only the EventData fields ``have``
+        (``column(name)`` one of them). Also gives the fields the block's mappings read that were
+        not parsed: when there are any, the columns are incomplete, and the block is to be parsed
+        again with them."""
+        missing: set[str] = set()
+
+        def get(name: str) -> pa.Array | None:
+            if name not in have:
+                missing.add(name)
+                return None
+            a = column(name)
+            return None if a.null_count == n else a
+
+        return self.map(n, channel, provider, event_id, computer, ts, raw, get), missing
+
     def map(
         self,
         n: int,

@@ -313,19 +313,10 @@ class EvtxBlocks:
         data = field(ev, "EventData")
         stime = field(field(field(system, "TimeCreated"), _ATTR), "SystemTime")
         provider = field(field(field(system, "Provider"), _ATTR), "Name")
-        have = self.fields
-        missing: set[str] = set()
-
-        def get(name: str) -> pa.Array | None:
-            if name not in have:
-                missing.add(name)
-                return None
-            a = field(data, name)
-            return None if a.null_count == n else a
-
         ts = ts_column(stime)
-        cols = self.columns.map(n, field(system, "Channel"), provider, field(system, "EventID"),
-                                field(system, "Computer"), ts, raw, get)
+        cols, missing = self.columns.map_parsed(
+            n, field(system, "Channel"), provider, field(system, "EventID"), field(system, "Computer"), ts,
+            raw, self.fields, lambda name: field(data, name))
         if missing:  # an event whose mapping reads fields not parsed yet: parse them too
             self.fields = self.fields | missing
             if len(self._fields) > 1000:

@@ -208,17 +208,8 @@ class JsonBlocks:
         # An export's hits and a _source wrapper are the per-record path's.
         take = pc.and_(take, pc.and_(pc.is_null(top("_source")),
                                      pc.and_(pc.is_null(top("hits")), pc.is_null(top("hits.hits")))))
-        have = self.fields
-        missing: set[str] = set()
-
-        def get(name: str) -> pa.Array | None:
-            if name not in have:
-                missing.add(name)
-                return None
-            a = column(name)
-            return None if a.null_count == n else a
-
-        cols = self.columns.map(n, channel, provider, eid, computer, ts, raw, get)
+        cols, missing = self.columns.map_parsed(n, channel, provider, eid, computer, ts, raw, self.fields,
+                                                column)
         if missing:  # an event whose mapping reads fields not parsed yet: parse them too
             self.fields = self.fields | missing
             return _AGAIN
