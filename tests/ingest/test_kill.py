@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from wormsign.store import Case
+from wormsign.store import Case, shard_name
 
 CORPUS = Path("/work/shared/corpus/evtx-attack-samples")
 if not CORPUS.is_dir():
@@ -212,6 +212,72 @@ def test_kill_after_the_first_files_were_parsed_in_the_run_itself(
     with Case.open(str(case), read_only=True) as c:
         files = c.rows("SELECT count(*) FROM sources")[0][0]
     assert files == (0 if stage == "parse" else 1)  # the first file alone, when its group committed
+
+    _ingest(case, evidence, tmp)  # the re-run
+    snap = _snapshot(case)
+    assert snap["distinct"], "an event is stored twice"
+    for name in clean:
+        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _alive(workers)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"parser processes of the killed run still run: {left}"
+    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
+
+
+#: ``wormsign`` with small chunks, committed three at a time (ingest/pipeline.py ``COMMIT_CHUNKS``):
+#: one commit holds the shards of several chunks.
+BATCHED = [sys.executable, "-c", "import sys; from wormsign.ingest import pipeline; "
+           "pipeline.MAX_CHUNK_FILES = 20; pipeline.COMMIT_CHUNKS = 3; "
+           "from wormsign.cli import main; sys.exit(main())"]
+
+
+@pytest.mark.parametrize("stage", ["commit", "committed"])
+def test_kill_at_a_commit_of_several_shards(stage: str, evidence: list[Path], clean: dict[str, Any],
+                                            tmp_path: Path) -> None:
+    # "commit": the shards of three or more chunks and their files' rows recorded, not committed;
+    # "committed": committed, every one of those shards still in staging
+    case, tmp, mark = tmp_path / "case.duckdb", tmp_path / "tmp", tmp_path / "paused"
+    tmp.mkdir()
+    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
+    proc = subprocess.Popen([*BATCHED, "ingest", "-j", "2", *map(str, evidence), "--case", str(case)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not mark.exists():
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else b""
+                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
+            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        staged = {p.name for p in (case / "staging").iterdir()}
+        assert len(staged) >= 3, staged
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    if stage == "commit":
+        with Case.open(str(case), read_only=True) as c:  # nothing of the commit is visible
+            assert c.rows("SELECT count(*) FROM sources")[0][0] == 0
+            assert c.count() == 0
+    else:
+        # the files of the committed shards were all in staging (a reader cannot open the case
+        # so); a writer's open moves them into events/
+        with Case.open(str(case)) as c:
+            shards = c.shard_ids()
+            assert len(shards) >= 3 and c.rows("SELECT count(*) FROM sources")[0][0] >= len(shards)
+            assert {shard_name(s) for s in shards} <= staged
+            assert not (case / "staging").exists() or not any((case / "staging").iterdir())
+            assert c.count() == c.rows("SELECT count(*) FROM events")[0][0] > 0
 
     _ingest(case, evidence, tmp)  # the re-run
     snap = _snapshot(case)

@@ -140,6 +140,9 @@ def _parse(source: Source, strict: bool, batch: Batch, opts: Options = Options()
     return FileResult(source, reader.name, sink.stats, sink.rejects)
 
 
+#: Chunks done by the parser processes committed together while more are to come.
+COMMIT_CHUNKS = 4
+
 #: Rows held as Python dicts before they are converted to Arrow (as many as a Sink holds).
 BATCH_ROWS = 20_000
 
@@ -179,6 +182,10 @@ def _parse_chunk(chunk: list[Source], strict: bool, root: str, shard: int, opts:
     return out
 
 
+#: Files in a chunk at most.
+MAX_CHUNK_FILES = 200
+
+
 def _chunks(todo: list[Source], workers: int) -> list[list[Source]]:
     """Sources in chunks for the workers: small files together (a task costs milliseconds),
     large ones alone; enough chunks that every worker has work until near the end. Two a worker
@@ -193,7 +200,7 @@ def _chunks(todo: list[Source], workers: int) -> list[list[Source]]:
     for s in todo:
         cur.append(s)
         size += s.size
-        if size >= target or len(cur) >= 200:
+        if size >= target or len(cur) >= MAX_CHUNK_FILES:
             chunks.append(cur)
             cur, size = [], 0
     if cur:
@@ -395,39 +402,79 @@ class _Writer:
 
     def commit_chunk(self, res: ChunkResult) -> None:
         """A worker's shard and the results of its files, committed together."""
+        self.commit_chunks([res])
+
+    def commit_chunks(self, done: list[ChunkResult]) -> None:
+        """Workers' shards, in walk order, and the results of their files, in one commit (a
+        commit's statements cost the same for one chunk as for several)."""
         self.commit()  # what this process gathered (unreadable files) goes first
-        for r in res.results:
-            if self.progress:
-                self.progress(r.source.name, r.stats.read, r.source.size)
-        shard = None
-        if res.rows:
-            shard = ShardWriter(self.case.root, res.shard)
-            shard.rows = res.rows
-        self._commit(shard, res.results, res.checked)
+        parts: list[tuple[ShardWriter | None, list[FileResult], identity.Checked | None]] = []
+        for res in done:
+            for r in res.results:
+                if self.progress:
+                    self.progress(r.source.name, r.stats.read, r.source.size)
+            shard = None
+            if res.rows:
+                shard = ShardWriter(self.case.root, res.shard)
+                shard.rows = res.rows
+            parts.append((shard, res.results, res.checked))
+        self._commit_many(parts)
 
     def _commit(self, shard: ShardWriter | None, results: list[FileResult],
                 checked: identity.Checked | None = None) -> None:
         """A closed shard (or none) and the ``sources`` rows of its files, in one commit; the
         copies of records the case already holds are taken out of the shard first (``checked``:
         what was found while its rows were in memory)."""
-        copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies, checked=checked,
-                                              known=self.known)
-        for res in results:
-            n = copies.get(res.source.digest or "", 0)
-            res.stats.stored -= n
-            res.stats.copies += n
+        self._commit_many([(shard, results, checked)])
 
-        def record() -> None:
-            _record_sources(self.case, results)
-            if shard is not None and shard.rows:
-                identity.record(self.case, shard.shard, ranges)
-            self.recorded(results)
+    def _commit_many(self, parts: list[tuple[ShardWriter | None, list[FileResult], identity.Checked | None]]) -> None:
+        """:meth:`_commit` of several shards, in order, in one commit: each shard's copies are
+        taken out against the stored shards and the shards before it in ``parts``. Those are
+        compared in memory only (their files are still in staging, where a comparison that reads
+        the stored shards would not find them): a shard that could need them read goes into the
+        next commit, after them."""
+        shards: list[ShardWriter] = []
+        ranged: list[tuple[int, list[identity.Range]]] = []
+        everything: list[FileResult] = []
 
-        self.case.commit_shard(shard, record, refresh=False)
-        if shard is not None and shard.rows:
-            self.known.add(shard.shard, ranges, checked.keys if checked is not None else None)
-        for res in results:
-            _record(res, self.report)
+        def commit() -> None:
+            def record() -> None:
+                _record_sources(self.case, everything)
+                for shard_id, ranges in ranged:
+                    identity.record(self.case, shard_id, ranges)
+                self.recorded(everything)
+
+            self.case.commit_shards(shards, record, refresh=False)
+            for res in everything:
+                _record(res, self.report)
+
+        for shard, results, checked in parts:
+            if ranged and not self._in_memory(checked, [s for s, _ in ranged]):
+                commit()
+                shards, ranged, everything = [], [], []
+            copies, ranges = identity.drop_copies(self.case, shard, keep=self.keep_copies, checked=checked,
+                                                  known=self.known)
+            for res in results:
+                n = copies.get(res.source.digest or "", 0)
+                res.stats.stored -= n
+                res.stats.copies += n
+            everything.extend(results)
+            if shard is not None:
+                shards.append(shard)
+                if shard.rows:
+                    ranged.append((shard.shard, ranges))
+                    # the next shard of this commit is compared with this one too
+                    self.known.add(shard.shard, ranges, checked.keys if checked is not None else None)
+        commit()
+
+    def _in_memory(self, checked: identity.Checked | None, before: list[int]) -> bool:
+        """Whether a shard's copies can be found without reading the shards ``before`` it (this
+        run's, not committed yet): none are looked for, its rows' identities are known and those
+        of ``before`` are held by :attr:`known` (``identity.Known`` keeps them up to a size)."""
+        if self.keep_copies or (checked is not None and checked.stored):
+            return True
+        held = getattr(self.known, "_keys", {})
+        return checked is not None and checked.keys is not None and all(s in held for s in before)
 
     def recorded(self, results: list[FileResult]) -> None:
         """Called in a group's commit transaction once its rows are recorded (the live writer of
@@ -517,18 +564,21 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
         # is the one kept too (ingest/identity.py), whichever parser process finished first.
         with (ThreadPoolExecutor(workers) as digester,
               ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool):
-            digests = [digester.submit(digest, s) for s in found]
             plan = [list(c) for c in reversed(_chunks(found, workers))]
-            at = 0  # sources of ``found`` deduplicated so far
+            # One task a chunk (a task a file cost the parent more in the pool's bookkeeping, and
+            # in its threads' turns at the interpreter, than the hashing of a small file).
+            digests = [digester.submit(_digests, c) for c in reversed(plan)]
+            at = 0  # chunks of ``found`` deduplicated so far
             pending: set[Future[ChunkResult]] = set()
             order: deque[Future[ChunkResult]] = deque()  # submitted, not committed, in walk order
             names: dict[Future[ChunkResult], str] = {}
+            ready: list[ChunkResult] = []  # done, in walk order, not committed yet
             try:
-                while plan or order:
+                while plan or order or ready:
                     while plan and len(pending) < workers * 2 and len(order) < workers * 4:
                         chunk = plan.pop()
-                        ds = [f.result() for f in digests[at:at + len(chunk)]]
-                        at += len(chunk)
+                        ds = digests[at].result()
+                        at += 1
                         chunk = _new(chunk, ds, seen, report)
                         if not chunk:
                             continue
@@ -543,9 +593,13 @@ def _ingest(paths: list[str], case: Case, *, strict: bool, workers: int | None,
                         for fut in done:  # a failure stops the run as soon as it is known
                             _chunk_result(fut, names)
                     while order and order[0].done():  # (one may be done since the wait: checked again)
-                        res = _chunk_result(order.popleft(), names)
+                        ready.append(_chunk_result(order.popleft(), names))
                         pause("parse")  # crash tests: a shard written, not committed; workers parsing
-                        out.commit_chunk(res)
+                    # Committed a few at a time (one transaction, one append of their sources)
+                    # while more are coming: a commit's fixed cost is the parent's main one.
+                    if ready and (len(ready) >= COMMIT_CHUNKS or not plan):
+                        out.commit_chunks(ready)
+                        ready = []
             except BaseException:
                 for f in digests:
                     f.cancel()
@@ -593,6 +647,11 @@ def _serial_start(found: list[Source], out: _Writer, seen: set[str], report: Ing
         done += s.size
         left -= s.size
     return len(found)
+
+
+def _digests(chunk: list[Source]) -> list[str]:
+    """The digests of a chunk's sources, in order (one digest thread's task)."""
+    return [digest(s) for s in chunk]
 
 
 def _chunk_result(fut: Future[ChunkResult], names: dict[Future[ChunkResult], str]) -> ChunkResult:
