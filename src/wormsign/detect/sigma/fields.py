@@ -117,6 +117,8 @@ def build(
     logsources: Logsources,
     fmap: FieldMap | None = None,
     rules: Iterable[scope.Plan] | None = None,
+    rule_fields: Sequence[Iterable[str]] | None = None,
+    dead: set[int] | None = None,
 ) -> list[str]:
     """Make ``sigma_events`` (a view of the cache, or a temporary table on a read-only case) with
     a column per name (one per lower-case name, reading every spelling: :func:`_columns`);
@@ -124,7 +126,10 @@ def build(
 
     With ``rules`` (each rule's scope, :func:`wormsign.detect.sigma.scope.plan`), only the rows of
     the (channel, EventID) pairs one of them can match are copied; without, every log source row
-    is.
+    is. With ``rule_fields`` too (each rule's fields, in the order of ``rules``), the names are
+    those of the rules that can match one of the case's pairs (a column costs every row it is
+    copied for), and ``dead`` is given the positions of the others: they match nothing here, and
+    the table lacks the fields only they read.
     """
     fmap = fmap or load()
     eng = case.engine
@@ -132,9 +137,6 @@ def build(
     _table(case, "sigma_ls_cat", ("channel", "code", "tags"), logsources.category_rows())
     _table(case, "sigma_ls_svc", ("channel", "tags"), logsources.service_rows())
 
-    want = _spellings(
-        n for n in names if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None
-    )
     # The datasets of the case that are log sources, as written (a plain IN list of constants is
     # tested inside the scan, so the records of other sources are never read nor decompressed).
     channels = {str(r[0]) for r in [*logsources.category_rows(), *logsources.service_rows()]}
@@ -142,7 +144,16 @@ def build(
     _pairs(case, spark)
     datasets = [d for (d,) in eng.rows("SELECT DISTINCT dataset FROM sigma_pairs ORDER BY dataset")
                 if d.lower() in channels] or [None]
-    keep = None if rules is None else _keep_pairs(case, datasets, rules, fmap)
+    keep, live = (None, None) if rules is None else _keep_pairs(case, datasets, rules, fmap)
+    if live is not None and rule_fields is not None:
+        if len(rule_fields) != len(live):
+            raise ValueError(f"{len(rule_fields)} rules' fields for {len(live)} rules")
+        names = [n for ok, fs in zip(live, rule_fields, strict=True) if ok for n in fs]
+        if dead is not None:
+            dead.update(i for i, ok in enumerate(live) if not ok)
+    want = _spellings(
+        n for n in names if n not in (CATEGORY_FIELD, SERVICE_FIELD) and fmap.unsupported(n) is None
+    )
     if spark is not None:  # no cache: the table is Spark's, for this run
         return _on_spark(case, spark, want, keep, datasets, fmap)
     state = _state(case, logsources, fmap)
@@ -333,8 +344,9 @@ def _view(case: Case, cols: list[str], scoped: bool) -> None:
 
 def _keep_pairs(
     case: Case, datasets: list[str | None], rules: Iterable[scope.Plan], fmap: FieldMap
-) -> set[tuple[str, str | None]]:
-    """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them."""
+) -> tuple[set[tuple[str, str | None]], list[bool]]:
+    """Fill ``sigma_keep`` with the (dataset, EventID) pairs some rule can match; returns them, and
+    for each rule whether it can match one of the case's pairs."""
     eng = case.engine
     present = eng.rows(
         f"""WITH p AS (SELECT dataset AS d, code FROM sigma_pairs
@@ -345,9 +357,10 @@ def _keep_pairs(
             WHERE c.tags IS NOT NULL OR s.tags IS NOT NULL""",
         datasets,
     )
-    keep = {(str(p[0]), p[1]) for p in scope.needed_plans(rules, [tuple(r) for r in present])}
+    needed, live = scope.live_plans(rules, [tuple(r) for r in present])
+    keep = {(str(p[0]), p[1]) for p in needed}
     _fill_keep(case, keep)
-    return keep
+    return keep, live
 
 
 def _fill_keep(case: Case, keep: set[tuple[str, str | None]]) -> None:

@@ -77,8 +77,14 @@ def run_sigma(case: Case, rule_paths: list[str] | None = None, *, builtin: bool 
     names = {n for r in rules.values() for n in r.fields}
     scans = getattr(case, "scans", None)  # Spark: the field table and the passes there
     try:
-        fields.build(case, names, ls, fmap, [r.plan for r in rules.values()])
-        found = scan(case, rules, lambda r, why: _skip(run, r.info, r.file, why))
+        dead: set[int] = set()  # rules that can match none of the case's (channel, EventID) pairs
+        fields.build(case, names, ls, fmap, [r.plan for r in rules.values()],
+                     rule_fields=[r.fields for r in rules.values()], dead=dead)
+        scanned = {k: r for i, (k, r) in enumerate(rules.items()) if i not in dead}
+        tried = set(scanned)
+        found = scan(case, scanned, lambda r, why: _skip(run, r.info, r.file, why))
+        for k in tried - set(scanned):  # the rules DuckDB refused (scan reported them)
+            del rules[k]
     finally:
         if scans is not None:
             scans.release(fields.TABLE)

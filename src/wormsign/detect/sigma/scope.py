@@ -151,3 +151,17 @@ def needed_plans(plans: Iterable[Plan], pairs: Iterable[Pair]) -> set[Pair]:
         if out == present:
             break
     return out
+
+
+def live_plans(plans: Iterable[Plan], pairs: Iterable[Pair]) -> tuple[set[Pair], list[bool]]:
+    """The pairs any rule can match, and for each rule (of ``plans``: each rule's :func:`plan`)
+    whether it can match one of ``pairs`` at all."""
+    present = frozenset(pairs)
+    out: set[Pair] = set()
+    live: list[bool] = []
+    memo: dict[tuple[Any, ...], frozenset[Pair]] = {}
+    for p in plans:
+        got = _keep(p, present, memo)
+        out |= got
+        live.append(bool(got))
+    return out, live
