@@ -101,3 +101,41 @@ def test_the_cache_goes_stale_when_events_are_added(tmp_path: Path) -> None:
         run_sigma(case)
         assert len(builds) == 2
         assert case.get_meta(CACHE)["state"]["events"] == case.count()
+
+
+# A rule of a log source the demo has no event of (Sysmon 6), on fields no other rule reads.
+ABSENT = """
+title: Driver with an expired signature
+id: 6f0c3c1e-2a44-4a58-8d7e-3c1f0d9b2e71
+status: experimental
+logsource: {product: windows, category: driver_load}
+detection:
+  selection:
+    ImageLoaded|endswith: '.sys'
+    SignatureStatus: Expired
+  condition: selection
+level: medium
+"""
+
+
+def test_fields_only_rules_of_absent_log_sources_read_are_not_parsed(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "absent.yml").write_text(ABSENT, encoding="utf-8")
+    (rules / "extra.yml").write_text(EXTRA, encoding="utf-8")
+    path = tmp_path / "c.duckdb"
+    with Case.open(str(path)) as case:
+        ingest_paths([str(demo.logs())], case, workers=1)
+        ensure_resolved(case)
+        assert case.rows("SELECT count(*) FROM events WHERE \"event.code\" = '6'") == [(0,)]
+        only_extra = tmp_path / "extra"
+        only_extra.mkdir()
+        (only_extra / "extra.yml").write_text(EXTRA, encoding="utf-8")
+        want = _alerts(run_sigma(case, [str(only_extra)]))
+        run = run_sigma(case, [str(rules)])
+        cols = case.get_meta(CACHE)["cols"]
+        # the rule is converted and run (nothing to report), matches nothing, and its fields are not columns
+        assert not any("6f0c3c1e" in s["rule"] for s in run.skipped)
+        assert run.converted == run_sigma(case, [str(only_extra)]).converted + 1
+        assert "TargetFilename" in cols and "ImageLoaded" not in cols and "SignatureStatus" not in cols
+        assert _alerts(run) == want
