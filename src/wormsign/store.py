@@ -92,8 +92,23 @@ DDL = (
 CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 
+#: The memory wormsign may take, when lower than the machine's (``8GiB``, ``512MiB``, ``4G``, bytes):
+#: a shared server's share, or the laptop a bench stands for.
+MEMORY_ENV = "WORMSIGN_MEMORY"
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size as people write it: ``8GiB``, ``8G``, ``512MB`` (powers of 1024), ``1000``."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise ValueError(f"not a size: {text[:40]!r} (write it as 8GiB, 512MiB or a number of bytes)")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index((m.group(2) or " ").lower()))
+
+
 def memory_bytes() -> int | None:
-    """The memory this process may use: the machine's, or its container's cap when lower."""
+    """The memory this process may use: the machine's, or its container's cap when lower, or
+    ``WORMSIGN_MEMORY`` when lower still."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -106,6 +121,11 @@ def memory_bytes() -> int | None:
             continue
         if text.isdigit():  # "max" (v2) means no cap
             total = min(total, int(text))
+    if os.environ.get(MEMORY_ENV):
+        try:
+            total = min(total, parse_size(os.environ[MEMORY_ENV]))
+        except ValueError as exc:
+            raise ValueError(f"{MEMORY_ENV}: {exc}") from None
     return total
 
 
