@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from wormsign.detect import activity
@@ -114,6 +115,39 @@ BRANCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      (*_SRC, "source.domain", "winlog.logon.type", "winlog.logon.id")),
 )
 
+
+#: The conditions of the branches that read a resolved key (``host``, ``source.host``), each with
+#: what it becomes in :data:`PREFILTER`: a condition true of every row the branch keeps, that
+#: reads no key. A process in a network logon's session has one of those sessions' logon ids
+#: (whatever its host); the other two conditions are dropped (true).
+_KEYED = (
+    (r'\s+AND\s+\(host, "winlog\.logon\.id"\)\s+IN\s+\(SELECT host, lid FROM _ws_netlids\)',
+     ' AND "winlog.logon.id" IN (SELECT lid FROM _ws_netlids)'),
+    (r'\s+AND\s+NOT\s+coalesce\(\(host, "winlog\.logon\.id"\)\s+IN\s+\(SELECT host, lid FROM _ws_netlids\),\s*false\)',
+     ''),
+    (r'\s+AND\s+coalesce\("source\.ip", "source\.host", "source\.domain"\)\s+IS\s+NOT\s+NULL', ''),
+)
+
+
+def _prefilter() -> str:
+    """Every branch's condition but what it reads of the keys, OR'ed: true of every row some
+    branch keeps, whatever the row's keys, so the rows it drops can be dropped before the
+    events are joined with their keys files (on Spark a shuffle of every column the pass reads;
+    the branches then run as they are on the rows left). A branch that reads a key in a way
+    :data:`_KEYED` does not know stops the import here rather than lose rows."""
+    out = []
+    for why, cond, _ in BRANCHES:
+        for pattern, repl in _KEYED:
+            cond = re.sub(pattern, repl, cond)
+        if passes.KEY_REF.search(cond):
+            raise ValueError(f"candidates: the branch {why!r} reads a resolved key: add it to _KEYED")
+        out.append(f"({cond})")
+    return "\n   OR ".join(out)
+
+
+#: A condition on the events before their keys, true of every row the pass keeps (the keys
+#: files' columns are NULL or names of hosts; no branch but those of :data:`_KEYED` reads them).
+PREFILTER = _prefilter()
 
 #: Values computed once per row in the pass (so that a stored index holds them too): the file
 #: names a command names (``x_names``: an executable started remotely is matched to the file
@@ -240,13 +274,12 @@ def index_shards(case: Case, cfg: dict[str, Any], shards: list[int]) -> None:
         sql, params = bind(_select(src), _values(cfg))
         return [(f"INSERT INTO {INDEX} BY NAME {sql}", params)]
 
-    passes.run_keyed(case, shards, _part_columns(), statements)
+    where = bind(PREFILTER, _values(cfg)) if case.scans is not None else None
+    passes.run_keyed(case, shards, _part_columns(), statements, where=where)
 
 
 def _part_columns() -> list[str]:
     """The columns of ``events`` the pass reads (quoted in its SQL, or the bare ones)."""
-    import re
-
     from wormsign.schema import FIELD_NAMES
 
     named = set(re.findall(r'"([a-z_]+(?:\.[a-z0-9_]+)*)"', PART_SELECT)) | {"ts", "host", "kind"}

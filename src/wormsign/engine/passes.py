@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from wormsign.store import KEY_COLUMNS
+
 if TYPE_CHECKING:
     from wormsign.store import Case
 
@@ -26,6 +28,11 @@ Statements = Callable[[str], Sequence[tuple[str, Sequence[Any]]]]
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s+(BY\s+NAME\s+)?(?=SELECT\b|WITH\b|\()", re.I)
 
 log = logging.getLogger(__name__)
+
+#: A reference to a resolved key column (:data:`wormsign.store.KEY_COLUMNS`) in SQL: quoted, or
+#: bare (``host``).
+KEY_REF = re.compile("|".join(
+    [f'"{re.escape(c)}"' for c in KEY_COLUMNS] + [rf'(?<![\w."]){c}\b' for c in KEY_COLUMNS if "." not in c]))
 
 #: The name of the view a pass reads on Spark.
 SPARK_SOURCE = "_ws_src"
@@ -70,9 +77,14 @@ def run_raw(case: Case, shards: Sequence[int], statements: Statements) -> None:
         case.scans.release(SPARK_SOURCE)
 
 
-def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], statements: Statements) -> None:
+def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], statements: Statements, *,
+              where: tuple[str, Sequence[Any]] | None = None) -> None:
     """Run a pass over the ``columns`` of the events of ``shards``, their keys applied (the
-    ``events`` view's rows): on DuckDB over a temporary table of them, read once."""
+    ``events`` view's rows): on DuckDB over a temporary table of them, read once.
+
+    ``where``: a condition (DuckDB's dialect, ``?`` parameters) that reads no key column and is
+    true of every row the pass's statements read; on Spark only those events are joined with
+    their keys (the join is a shuffle of every column), then the statements run as they are."""
     if case.scans is None:
         cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
         case.engine.execute(f"CREATE OR REPLACE TEMP TABLE _ws_part AS SELECT {cols} FROM ({case.events_sql(shards)})")
@@ -84,7 +96,7 @@ def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], stateme
         return
     # the keyed events stay cached for the next keyed pass over the same files (resolution
     # forgets them when it ends)
-    case.scans.view_keyed(SPARK_SOURCE, case.event_files(shards), case.key_files(shards), columns)
+    case.scans.view_keyed(SPARK_SOURCE, case.event_files(shards), case.key_files(shards), columns, where=where)
     _on_spark(case, statements)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from wormsign.engine.dialect import to_spark
+from wormsign.engine.passes import KEY_REF
 from wormsign.store import KEY_COLUMNS, memory_bytes
 
 #: Spark settings of the session wormsign starts (a given master keeps its cluster's others).
@@ -118,23 +119,33 @@ class SparkScans:
             old.unpersist()
 
     def view_keyed(self, name: str, events: Sequence[str], keys: dict[int, str], columns: Sequence[str],
-                   *, cache: bool = True) -> None:
+                   *, cache: bool = True, where: tuple[str, Sequence[Any]] | None = None) -> None:
         """``name``: the ``columns`` of the events of shard files ``events``, with the resolved
         keys of those that have a keys file (``keys``: shard -> keys file; the keys' row n is the
         shard's row n, as DuckDB's positional join reads them). ``cache=False``: read anew by each
-        query (and only the columns it reads), the cached keyed events left as they are."""
+        query (and only the columns it reads), the cached keyed events left as they are.
+        ``where``: only the events that meet this condition (DuckDB's dialect, ``?`` parameters;
+        it must read no key column), kept before the join with their keys, so that the shuffle
+        of the join carries only them (every key row still goes through it, four narrow columns)."""
         from pyspark.sql import functions as F
 
         cols = list(dict.fromkeys(["eid", *columns]))
-        # The keyed events of the same files (same sizes and times) with these columns or more
-        # are cached already (the candidate rows, then the activity summaries: one join, one cache).
-        stamp = tuple(_stamp(f) for f in (*events, *sorted(keys.values())))
+        # The keyed events of the same files (same sizes and times) with these columns or more,
+        # and the same rows, are cached already (one join, one cache for the passes that read them).
+        stamp = (tuple(_stamp(f) for f in (*events, *sorted(keys.values()))), _where_key(where))
         if self._keyed is not None and self._keyed[0] == stamp and set(cols) <= self._keyed[1]:
             self._keyed[2].createOrReplaceTempView(name)
             return
         if cache:
             self.forget_keyed()
         ev = self._read(events, cols)
+        if where is not None:
+            cond, params = where
+            if KEY_REF.search(cond):
+                raise ValueError("view_keyed: a condition before the keys reads a key column")
+            ev.createOrReplaceTempView("_ws_unkeyed")
+            ev = self.spark.sql(self.sql(f"SELECT * FROM _ws_unkeyed WHERE {cond}"),
+                                args=list(params) if params else None)
         keyed = list(keys.values())
         if keyed:
             ky = (self.spark.read.parquet(*keyed)
@@ -187,6 +198,10 @@ class SparkScans:
 
     def close(self) -> None:
         self.spark.stop()
+
+
+def _where_key(where: tuple[str, Sequence[Any]] | None) -> str | None:
+    return None if where is None else repr((where[0], list(where[1])))
 
 
 def _stamp(path: str) -> tuple[str, int, int]:
