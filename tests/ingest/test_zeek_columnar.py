@@ -211,6 +211,7 @@ def _json_hostile(lines: list[bytes], rnd: random.Random) -> list[bytes]:
         sub('"service":"dns"', '"service":"' + "A" * 40_000 + '"'),
         sub('"service":"dns"', '"service":"' + "\u00e9" * 70_000 + '"'),
         sub('"uid"', '"nested":{"orig_h":"1.1.1.1"},"uid"'),
+        sub('"id_orig_h":"10.0.1.6"', '"id":{"orig_h":"10.9.9.9","resp_h":"10.9.9.8"}'),
         sub('"uid"', '"TTLs":[1.5,2,null,true,"x"],"uid"'), sub('"uid"', '"odd":[[1]],"uid"'),
         sub('"uid"', '"big":123456789012345678901234567890,"uid"'), sub('"uid"', '"x":NaN,"uid"'),
         sub('"uid"', '"x":1.,"uid"'), sub('"uid"', '"x":01,"uid"'), sub('"uid"', '"x":+1,"uid"'),
