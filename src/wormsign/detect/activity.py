@@ -33,47 +33,54 @@ from wormsign.store import Case
 #: expression sqlglot translates; the differential test,
 #: tests/engine/test_spark_differential.py, compares the tables both engines compute).
 MACROS = (
-    # the n values of the least keys (ties: any)
-    "CREATE OR REPLACE TEMP MACRO ws_first_n(v, k, n) AS arg_min(v, k, n)",
+    # the values of the n least ranks (``k``: a row number), in rank order
+    "CREATE OR REPLACE TEMP MACRO ws_first_n(v, k, n) AS list(v ORDER BY k) FILTER (WHERE k <= n)",
 )
 SPARK_BODIES = {
-    "ws_first_n": "transform(slice(array_sort(collect_list(struct(k AS k, v AS v))), 1, n), x -> x.v)",
+    "ws_first_n": "transform(array_sort(collect_list(CASE WHEN k <= n THEN struct(k AS k, v AS v) END)), x -> x.v)",
 }
 
 # ``{only}`` is a filter on the host (every host, or the implicated ones); ``$internal_re``
-# says which addresses are inside. Gaps are taken between each connection and the one before it
-# in its channel (a window sorted by time: a sort spills to disk in bounded memory, where a
-# list of every connection's time per channel, in an aggregate's state, does not: 44 GiB
-# spilled for 102M events), in microseconds: the mean and spread come from their exact integer
-# sums (the mean from the span, ``sq`` the sum of squared gaps), so that a channel's row
-# extended by later connections (:func:`merge_hosts`) is the row a pass over all of them gives.
-# A hunt reads channels of two connections or more (``{having}``); the stored table keeps the
-# single ones too, for the connections to come.
+# says which addresses are inside. A channel's connections are sorted by time in a window:
+# each one's gap to the one before it, and its rank for the first evidence references. A sort
+# spills to disk in bounded memory; an aggregate's state does not, and one that held a list of
+# every connection's time per channel (44 GiB spilled for 102M events, then out of disk) or
+# the top 20 references by key (out of memory at 4 GiB for 34M events) did not fit. Gaps are
+# in microseconds: the mean and spread come from their exact integer sums (the mean from the
+# span, ``sq`` the sum of squared gaps), so that a channel's row extended by later connections
+# (:func:`merge_hosts`) is the row a pass over all of them gives. A hunt reads channels of two
+# connections or more (``{having}``); the stored table keeps the single ones too, for the
+# connections to come.
 CHAN = """
-WITH c AS (
+WITH c AS NOT MATERIALIZED (
     SELECT coalesce(e."source.host", m.host, CASE WHEN e."src.format" <> 'zeek' THEN e.host END) AS src,
            coalesce(lower(e."process.executable"),
                     e."destination.ip" || ':' || CAST(e."destination.port" AS VARCHAR)) AS chan,
-           e."destination.ip" AS dip, e."destination.port" AS dport, e.ts,
-           {'d': e."src.digest", 'r': e."src.record"} AS src_ref
+           e."destination.ip" AS dip, e."destination.port" AS dport, e.ts, e."src.digest" AS sd, e."src.record" AS sr
     FROM {events} e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
     WHERE e.kind = 'network' AND e."destination.ip" IS NOT NULL AND NOT regexp_matches(e."destination.ip", $internal_re)
       AND {near:src}
 ),
 w AS (
-    SELECT src, chan, dip, dport, ts, src_ref,
-           epoch_us(ts) - lag(epoch_us(ts)) OVER (PARTITION BY src, chan ORDER BY ts) AS gap
+    SELECT src, chan, dip, dport, ts, {'d': sd, 'r': sr} AS src_ref,
+           epoch_us(ts) - lag(epoch_us(ts)) OVER o AS gap, row_number() OVER o AS k
     FROM c WHERE src IS NOT NULL AND {only:src}
+    WINDOW o AS (PARTITION BY src, chan ORDER BY ts, sd, sr)
 ),
-d AS (
-    SELECT src, chan, min(ts) AS first, max(ts) AS last, count(*) AS n,
-           ws_first_n(src_ref, (ts, src_ref), 20) AS refs, arg_max({'ip': dip, 'port': dport}, (ts, dip, dport)) AS latest,
-           list_slice(list_sort(list(DISTINCT {'ip': dip, 'port': dport})), 1, 50) AS ends,
+g AS (
+    SELECT src, chan, min(ts) AS first, max(ts) AS last, count(*) AS n, ws_first_n(src_ref, k, 20) AS refs,
+           arg_max({'ip': dip, 'port': dport}, (ts, dip, dport)) AS latest,
            coalesce(sum(CAST(gap AS HUGEINT) * CAST(gap AS HUGEINT)), CAST(0 AS HUGEINT)) AS sq
     FROM w GROUP BY src, chan {having}
+),
+ends AS (
+    SELECT src, chan, ws_first_n({'ip': dip, 'port': dport}, j, 50) AS ends
+    FROM (SELECT src, chan, dip, dport, row_number() OVER (PARTITION BY src, chan ORDER BY {'ip': dip, 'port': dport}) AS j
+          FROM (SELECT DISTINCT src, chan, dip, dport FROM c WHERE src IS NOT NULL AND {only:src}))
+    GROUP BY src, chan
 )
 SELECT src, chan, n, first, last, {stats}, refs, latest, ends, sq
-FROM d
+FROM g JOIN ends USING (src, chan)
 """
 
 #: A channel's mean gap and its spread (population standard deviation), in seconds, from its
