@@ -658,11 +658,17 @@ class Case:
         """Engine settings for a large job (ingest, resolution, hunt), put back afterwards: at
         most half of the memory this process may use (a container's cap included), so that
         DuckDB spills to its temporary folder beside the case instead of taking the machine;
-        DuckDB's own default is 80 % of the machine's. ``settings`` are set too."""
+        DuckDB's own default is 80 % of the machine's. ``settings`` are set too.
+
+        DuckDB's choice of a hash join's build side from estimated sizes is off: the ``events``
+        view (shards beside their keys files, :meth:`events_sql`) is estimated at no rows, so a
+        join of the events with a small table would hash every event (the Sigma field table of
+        34M events ran out of 4 GiB that way); the build side is then the one the SQL names."""
         change = getattr(self.engine, "settings", None)
         if change is None:
             return nullcontext()
         total = memory_bytes()
+        settings = {"disabled_optimizers": "build_side_probe_side", **settings}
         if total is not None:
             settings = {"memory_limit": f"{max(total // 2**21, 256)}MiB", **settings}
         return change(**settings)

@@ -85,7 +85,7 @@ class DuckDBEngine:
         """
         old: dict[str, Any] = {}
         for name, value in values.items():
-            if not name.replace("_", "").isalnum() or not str(value).replace(" ", "").replace(".", "").isalnum():
+            if not name.replace("_", "").isalnum() or not all(ch.isalnum() or ch in " ._," for ch in str(value)):
                 raise ValueError(f"not a setting: {name}={value!r}")
             old[name] = self.rows("SELECT current_setting(?)", [name])[0][0]
             self.con.execute(f"SET {name} = '{value}'")
