@@ -204,9 +204,14 @@ def store(case: Case, cfg: dict[str, Any]) -> None:
                             "LIMIT 0", params)
         statements.append((f"INSERT INTO {table} {q}", params))
     passes.run_keyed(case, case.shard_ids(), _COLUMNS,
-                     lambda src: [(s.replace("_ws_none", src), p) for s, p in statements])
+                     lambda src: [(s.replace("_ws_none", src), p) for s, p in statements], where=(_READ, []))
     case.engine.execute("DROP TABLE IF EXISTS _ws_written")
 
+
+#: The events the summaries read (every statement's own filter implies it; no key column): on
+#: Spark only these are joined with their keys.
+_READ = ("(kind = 'network' AND \"destination.ip\" IS NOT NULL) "
+         "OR (kind = 'process' AND \"process.hash.sha256\" IS NOT NULL)")
 
 #: The columns of the events the summaries read.
 _COLUMNS = ("ts", "host", "kind", "src.digest", "src.record", "src.format", "source.ip", "source.host",
