@@ -80,3 +80,32 @@ def test_sigma_rule_sql_translates() -> None:
     assert "ENDSWITH(`~Image`, '\\\\cmd.exe')" in sql and "OCTET_LENGTH(`Image`)" in sql
     assert "`~CommandLine` RLIKE '(?du)(?s)(?:\\\\\\\\admin\\\\$\\\\z)|(?:it\\'s)'" in sql
     assert "MATERIALIZED" not in to_spark("WITH x AS MATERIALIZED (SELECT 1 AS a) SELECT a FROM x")
+
+
+def test_macros_with_a_spark_body_give_duckdbs_values_on_spark() -> None:
+    """``ws_base`` on Spark (substring_index, no regular expression) against DuckDB's body."""
+    import shutil
+
+    import duckdb
+    import pyarrow as pa
+
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("no java: README, 'Spark' says how to get it")
+    from wormsign.detect import prep
+    from wormsign.engine.setup import spark_bodies
+    from wormsign.engine.spark import SparkScans
+
+    paths = [None, "", "a", "C:\\Windows\\System32\\CMD.EXE", "/usr/bin/Bash", "\\\\srv\\ADMIN$\\x.exe",
+             "dir/", "dir\\", "a/b\\c", "a\\b/c", "\\", "/", "x\ny\\z", "\u00c9t\u00e9\\\u00c9T\u00c9.EXE", "a//", " b "]
+    table = pa.table({"i": list(range(len(paths))), "x": pa.array(paths, pa.string())})
+    con = duckdb.connect()
+    for m in prep.MACROS:
+        con.execute(m)
+    con.register("t", table)
+    want = con.execute("SELECT i, ws_base(x) FROM t ORDER BY i").fetchall()
+    scans = SparkScans("local[1]", macros=pass_macros(), spark_bodies=spark_bodies())
+    scans.view_table("t", table)
+    got = scans.query("SELECT i, ws_base(x) AS b FROM t ORDER BY i")
+    assert "ws_base" in prep.SPARK_BODIES
+    assert [(r["i"], r["b"]) for r in got.to_pylist()] == want

@@ -58,6 +58,12 @@ MACROS = (
     r"""CREATE OR REPLACE TEMP MACRO ws_uniq(l) AS list_filter(l, lambda x, i: list_position(l, x) = i)""",
     *activity.MACROS,
 )
+#: Spark bodies of the macros above where DuckDB's would be slow there: ``ws_base`` as the text
+#: after the last ``/`` and then the last ``\`` (the same as DuckDB's trailing run of neither),
+#: without a regular expression per event (java.util.regex is the most of a Spark pass's filter).
+SPARK_BODIES = {
+    "ws_base": r"nullif(lower(substring_index(substring_index(coalesce(x, ''), '/', -1), '\\', -1)), '')",
+}
 
 IPMAP = """
 CREATE OR REPLACE TEMP TABLE h_ipmap AS

@@ -25,12 +25,12 @@ def pass_macros() -> tuple[str, ...]:
 
 
 def spark_bodies() -> dict[str, str]:
-    """The Spark bodies of the macros DuckDB's cannot be translated for."""
-    from wormsign.detect.activity import SPARK_BODIES
+    """The Spark bodies of the macros DuckDB's cannot be translated for, or is slow as translated."""
+    from wormsign.detect import activity, prep
     from wormsign.detect.sigma import fields
     from wormsign.intel import match
 
-    return {**SPARK_BODIES, **match.SPARK_BODIES, **fields.SPARK_BODIES}
+    return {**activity.SPARK_BODIES, **prep.SPARK_BODIES, **match.SPARK_BODIES, **fields.SPARK_BODIES}
 
 
 def attach_spark(case: Case, master: str | None = None) -> Case:
