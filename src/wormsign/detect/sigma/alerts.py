@@ -152,8 +152,11 @@ def from_burst(
     hosts = Counter(h.host for h in burst.hits)
     host = hosts.most_common(1)[0][0]
     a = _base(rule, burst.first, burst.last, host, [h.ref for h in burst.hits])
+    # The burst's source is the one most of its events name; else none but the host: the caller
+    # of a domain controller's first lockout of the morning is one user among many, not an actor
     sources = Counter(h.source_host for h in burst.hits if h.source_host)
-    a["source_host"] = sources.most_common(1)[0][0] if sources else host
+    top = sources.most_common(1)
+    a["source_host"] = top[0][0] if top and top[0][1] * 2 > len(burst.hits) else host
     a["target_hosts"] = sorted(hosts)
     group = {g: _bounded(v) for g, v in zip(group_by, burst.group, strict=False)}
     fields: dict[str, Any] = {
