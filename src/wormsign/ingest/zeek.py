@@ -418,6 +418,10 @@ _NULL_LINE = re.compile(rb"null[ \t]*\r?\n")  # a JSON null line
 _BROKEN = object()  # a line that is not JSON (already rejected)
 
 
+#: A columnar path: (texts, line numbers) -> (a table of the rows it took, which lines it took).
+_Convert = Callable[[list[str], list[int]], tuple[Any, list[bool]]]
+
+
 class ZeekReader:
     """Zeek TSV (header blocks may repeat in one file) and Zeek JSON lines."""
 
@@ -502,17 +506,8 @@ class ZeekReader:
                 _record(sink, mapper, spec, rec, rec.get("ts"), lineno, text)
 
         def flush() -> None:
-            if not held:
-                return
-            if len(held) < _MIN_JSON_BLOCK:
-                for no, t in zip(held_no, held, strict=True):
-                    line(no, t)
-            else:
-                self._block(sink, held_no, held, line,
-                            lambda texts, nos: convert_json(texts, nos, mapper, _OPS, epoch_ts, fallback))
-            held_no.clear()
-            held.clear()
-            size[0] = 0
+            self._flush(sink, held_no, held, size, _MIN_JSON_BLOCK, line,
+                        lambda texts, nos: convert_json(texts, nos, mapper, _OPS, epoch_ts, fallback))
 
         columnar = self.columnar
         while True:
@@ -573,17 +568,8 @@ class ZeekReader:
             _record(sink, mapper, spec, rec, rec.get("ts") if ts_at >= 0 else None, lineno, raw)
 
         def flush() -> None:
-            if not held:
-                return
-            if len(held) < _MIN_BLOCK:
-                for no, t in zip(held_no, held, strict=True):
-                    line(no, t)
-            else:
-                self._block(sink, held_no, held, line,
-                            lambda texts, nos, h=header: convert(texts, nos, h, mapper, _OPS))
-            held_no.clear()
-            held.clear()
-            size[0] = 0
+            self._flush(sink, held_no, held, size, _MIN_BLOCK, line,
+                        lambda texts, nos, h=header: convert(texts, nos, h, mapper, _OPS))
 
         columnar = self.columnar
         while True:
@@ -634,8 +620,25 @@ class ZeekReader:
             lineno, text = nxt
 
     @staticmethod
+    def _flush(sink: Sink, nos: list[int], texts: list[str], size: list[int], minimum: int,
+               line: Callable[[int, str], None], conv: _Convert) -> None:
+        """The held data lines (``nos``, ``texts``, ``size[0]`` their characters) to the sink, and
+        the hold emptied: in columns (:meth:`_block`), or record by record when fewer than
+        ``minimum`` (a block's fixed cost would exceed what it saves)."""
+        if not texts:
+            return
+        if len(texts) < minimum:
+            for no, text in zip(nos, texts, strict=True):
+                line(no, text)
+        else:
+            ZeekReader._block(sink, nos, texts, line, conv)
+        nos.clear()
+        texts.clear()
+        size[0] = 0
+
+    @staticmethod
     def _block(sink: Sink, nos: list[int], texts: list[str], line: Callable[[int, str], None],
-               conv: Callable[[list[str], list[int]], tuple[Any, list[bool]]]) -> None:
+               conv: _Convert) -> None:
         """A block of data lines (TSV under one header, or JSON): what the columnar path
         (``conv``) takes goes to the sink as tables, every other line through ``line`` (record
         by record), in line order."""
