@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,54 @@ def _snapshot(case: Path) -> dict[str, Any]:
         }
 
 
+@contextmanager
+def _paused(cmd: list[str], stage: str, case: Path, tmp: Path,
+            mark: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` run until it pauses at its kill point ``stage`` (``mark`` written), the process
+    given there; killed (SIGKILL) when the block ends, and never left running."""
+    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
+    proc = subprocess.Popen([*cmd, "--case", str(case)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not mark.exists():
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else b""
+                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
+            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
+            time.sleep(0.05)
+        yield proc
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _rerun_equals_clean(case: Path, evidence: list[Path], tmp: Path, clean: dict[str, Any],
+                        workers: dict[int, str]) -> None:
+    """A re-run into the killed run's case gives exactly a clean ingest's case; the killed
+    run's parser processes end, and its temporary files are gone."""
+    _ingest(case, evidence, tmp)
+    snap = _snapshot(case)
+    assert snap["distinct"], "an event is stored twice"
+    got, want = snap["keys"], clean["keys"]
+    assert got == want, f"lost {len(want - got)} events, {len(got - want)} extra"
+    for name in clean:
+        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _alive(workers)
+    for pid in left:  # not to leave them to the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"parser processes of the killed run still run: {left}"
+    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
+
+
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     sim = tmp_path_factory.mktemp("sim") / "emotet"
@@ -117,17 +167,7 @@ def test_kill_then_rerun_equals_clean_ingest(stage: str, evidence: list[Path], c
                                              tmp_path: Path) -> None:
     case, tmp, mark = tmp_path / "case.duckdb", tmp_path / "tmp", tmp_path / "paused"
     tmp.mkdir()
-    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
-    proc = subprocess.Popen([*WORMSIGN, "ingest", "-j", "2", *map(str, evidence), "--case", str(case)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while not mark.exists():
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else b""
-                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
-            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
-            time.sleep(0.05)
+    with _paused([*WORMSIGN, "ingest", "-j", "2", *map(str, evidence)], stage, case, tmp, mark) as proc:
         assert int(mark.read_text()) == proc.pid
         workers = _children(proc.pid)
         staged = list((case / "staging").iterdir())
@@ -136,14 +176,6 @@ def test_kill_then_rerun_equals_clean_ingest(stage: str, evidence: list[Path], c
             # staging, uncommitted (at the last commit and in resolution, the pool is gone).
             assert len(workers) == 2, workers
             assert staged, "no shard in staging while parsing"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
 
     if stage in ("parse", "commit"):
@@ -156,22 +188,7 @@ def test_kill_then_rerun_equals_clean_ingest(stage: str, evidence: list[Path], c
         with Case.open(str(case)) as c:
             assert c.count() == c.rows("SELECT count(*) FROM events")[0][0] > 0
 
-    _ingest(case, evidence, tmp)  # the re-run
-    snap = _snapshot(case)
-    assert snap["distinct"], "an event is stored twice"
-    got, want = snap["keys"], clean["keys"]
-    assert got == want, f"lost {len(want - got)} events, {len(got - want)} extra"
-    for name in clean:
-        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
-
-    deadline = time.monotonic() + 10
-    while _alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = _alive(workers)
-    for pid in left:  # not to leave them to the rest of the suite
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"parser processes of the killed run still run: {left}"
-    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
+    _rerun_equals_clean(case, evidence, tmp, clean, workers)
 
 
 #: ``wormsign`` with the ingest's own process parsing the first file and parser processes taking
@@ -188,44 +205,14 @@ def test_kill_after_the_first_files_were_parsed_in_the_run_itself(
     # staging; "commit:2": the own group is committed, the first chunk's rows recorded, not committed
     case, tmp, mark = tmp_path / "case.duckdb", tmp_path / "tmp", tmp_path / "paused"
     tmp.mkdir()
-    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
-    proc = subprocess.Popen([*AUTO, "ingest", *map(str, evidence), "--case", str(case)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while not mark.exists():
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else b""
-                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
-            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
-            time.sleep(0.05)
+    with _paused([*AUTO, "ingest", *map(str, evidence)], stage, case, tmp, mark) as proc:
         workers = _children(proc.pid)
         assert len(workers) == 2, workers
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
     with Case.open(str(case), read_only=True) as c:
         files = c.rows("SELECT count(*) FROM sources")[0][0]
     assert files == (0 if stage == "parse" else 1)  # the first file alone, when its group committed
 
-    _ingest(case, evidence, tmp)  # the re-run
-    snap = _snapshot(case)
-    assert snap["distinct"], "an event is stored twice"
-    for name in clean:
-        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
-    deadline = time.monotonic() + 10
-    while _alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = _alive(workers)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"parser processes of the killed run still run: {left}"
-    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
+    _rerun_equals_clean(case, evidence, tmp, clean, workers)
 
 
 #: ``wormsign`` with small chunks, committed three at a time (ingest/pipeline.py ``COMMIT_CHUNKS``):
@@ -242,29 +229,11 @@ def test_kill_at_a_commit_of_several_shards(stage: str, evidence: list[Path], cl
     # "committed": committed, every one of those shards still in staging
     case, tmp, mark = tmp_path / "case.duckdb", tmp_path / "tmp", tmp_path / "paused"
     tmp.mkdir()
-    env = _env(tmp, WORMSIGN_TEST_PAUSE=stage, WORMSIGN_TEST_PAUSE_FILE=str(mark))
-    proc = subprocess.Popen([*BATCHED, "ingest", "-j", "2", *map(str, evidence), "--case", str(case)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while not mark.exists():
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else b""
-                pytest.fail(f"the run ended before its kill point {stage}: {out!r}")
-            assert time.monotonic() < deadline, f"the run did not reach {stage} in {WAIT_S}s"
-            time.sleep(0.05)
+    with _paused([*BATCHED, "ingest", "-j", "2", *map(str, evidence)], stage, case, tmp, mark) as proc:
         workers = _children(proc.pid)
         assert len(workers) == 2, workers
         staged = {p.name for p in (case / "staging").iterdir()}
         assert len(staged) >= 3, staged
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
     if stage == "commit":
         with Case.open(str(case), read_only=True) as c:  # nothing of the commit is visible
             assert c.rows("SELECT count(*) FROM sources")[0][0] == 0
@@ -279,16 +248,4 @@ def test_kill_at_a_commit_of_several_shards(stage: str, evidence: list[Path], cl
             assert not (case / "staging").exists() or not any((case / "staging").iterdir())
             assert c.count() == c.rows("SELECT count(*) FROM events")[0][0] > 0
 
-    _ingest(case, evidence, tmp)  # the re-run
-    snap = _snapshot(case)
-    assert snap["distinct"], "an event is stored twice"
-    for name in clean:
-        assert snap[name] == clean[name], f"{name} differs from a clean ingest"
-    deadline = time.monotonic() + 10
-    while _alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = _alive(workers)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"parser processes of the killed run still run: {left}"
-    assert not list(tmp.iterdir()), f"temporary files left behind: {sorted(tmp.rglob('*'))}"
+    _rerun_equals_clean(case, evidence, tmp, clean, workers)
