@@ -247,6 +247,16 @@ def test_json_hostile_lines_same_rows_and_rejects(tmp_path: Path) -> None:
         assert_same(cut)
 
 
+def _strict_errors(path: Path) -> list[str]:
+    """The error of a --strict read of ``path`` in columns, then record by record."""
+    errors = []
+    for columnar in (True, False):
+        with pytest.raises(IngestError) as exc:
+            _read(path, columnar, strict=True)
+        errors.append(str(exc.value))
+    return errors
+
+
 def test_json_strict_stops_at_the_same_record(tmp_path: Path) -> None:
     lines = [x for x in (CORPUS / "otrf-apt29-zeek" / "day1" / "NASHUA_conn.log").read_bytes().splitlines()
              if x.strip()] if (CORPUS / "otrf-apt29-zeek").is_dir() else []
@@ -258,11 +268,7 @@ def test_json_strict_stops_at_the_same_record(tmp_path: Path) -> None:
         out.insert(where, bad)
         path = tmp_path / "strict_conn.log"
         path.write_bytes(b"\n".join(out) + b"\n")
-        errors = []
-        for columnar in (True, False):
-            with pytest.raises(IngestError) as exc:
-                _read(path, columnar, strict=True)
-            errors.append(str(exc.value))
+        errors = _strict_errors(path)
         assert errors[0] == errors[1]
         assert str(where + 1) in errors[0] and why in errors[0]
 
@@ -411,11 +417,7 @@ def test_strict_stops_at_the_same_record(simulated: list[Path], tmp_path: Path) 
     lines.insert(900, lines[900] + b"\tone-too-many")
     path = tmp_path / "strict.log"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    errors = []
-    for columnar in (True, False):
-        with pytest.raises(IngestError) as exc:
-            _read(path, columnar, strict=True)
-        errors.append(str(exc.value))
+    errors = _strict_errors(path)
     assert errors[0] == errors[1]
     assert "901" in errors[0] and "bad-field-count" in errors[0]
 
