@@ -61,7 +61,9 @@ class LiveWriter:
         self._thread: threading.Thread | None = None
         self.done: Pos | None = None  # the committed position, once read from the catalog
         self._hunt_wanted = False
-        self._last_hunt = 0.0
+        # never hunted: the first hunt is not held back (the monotonic clock starts near 0 at boot,
+        # so 0.0 here held a server started within hunt_min_interval_s of boot)
+        self._last_hunt = float("-inf")
         self._committing: Pos | None = None  # where the commit under way started
         self._fails: tuple[Pos, int] = (Pos(0, 0), 0)  # commits failed in a row at one position
         # the in-house single-event Sigma rules on what arrives, before the hunt (api/early.py)
