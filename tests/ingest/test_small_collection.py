@@ -1,6 +1,6 @@
 """A collection of many small files parsed in the ingest's own process (ingest/pipeline.py): the
-digests are taken by a thread ahead of the parse (``_digested``). The case is the one the files
-hashed one by one in walk order give."""
+digests are taken by a thread ahead of the parse (``_digested``), and the files commit in groups
+of up to ``GROUP_FILES``. The case is the one the files hashed one by one in walk order give."""
 
 from __future__ import annotations
 
@@ -108,3 +108,37 @@ def test_a_stopped_run_hashes_no_further_and_leaves_no_thread(
     # the third file's slice and at most DIGEST_AHEAD slices of two after it; never the 44
     assert 3 <= len(hashed) <= 2 + 2 * pipeline.DIGEST_AHEAD, hashed
 
+
+def test_many_small_files_commit_as_one_group(tmp_path: Path) -> None:
+    """The 277 corpus files, then each again under another digest (its records copies): 552 new files,
+    more than the 500 that made a group before, commit together: their ``sources`` rows in one
+    append (one ``ingested_at``), the rows in one shard."""
+    files = sorted(CORPUS.rglob("*.evtx"))
+    _copy(files, tmp_path / "in" / "a")
+    _copy(files, tmp_path / "in" / "b", mark=3)
+    with Case.open(str(tmp_path / "case")) as case:
+        report = ingest_paths([str(tmp_path / "in")], case, workers=1)
+        assert report.files + report.skipped == 2 * len(files) and report.files > 500  # 2 corpus twins
+        assert case.rows("SELECT count(*) FROM sources")[0][0] == report.files
+        assert case.rows("SELECT count(DISTINCT ingested_at) FROM sources")[0][0] == 1
+        assert case.rows("SELECT count(*) FROM shards")[0][0] == 1
+        assert report.stats.copies > 8000  # the second copies: left out
+
+
+def test_a_group_commits_at_its_bound_of_rejects_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rejects of a group's files wait in memory for its commit as its rows do, so they count
+    towards the rows a group holds: 12 files no reader takes, groups of 5 rows, commit in 3 groups."""
+
+    class Small(pipeline._Writer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, max_rows=5, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_Writer", Small)
+    for i in range(12):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / f"{i:02d}.txt").write_text(f"not a log {i}\n")
+    with Case.open(str(tmp_path / "case")) as case:
+        report = ingest_paths([str(tmp_path / "in")], case, workers=1)
+        assert report.stats.rejected == 12 and report.unknown
+        assert case.rows("SELECT count(*) FROM rejects")[0][0] == 12
+        assert case.rows("SELECT count(DISTINCT ingested_at) FROM sources")[0][0] == 3
