@@ -14,6 +14,7 @@ from evtx import PyEvtxParser
 
 from wormsign.ingest.base import Source
 from wormsign.ingest.evtx import flatten_data
+from wormsign.ingest import jsonl
 from wormsign.ingest.jsonl import JsonLinesReader
 
 Parse = Callable[..., Any]
@@ -347,3 +348,17 @@ def test_otrf_record_with_non_text_system_fields_is_kept(parse: Parse, data: Pat
     assert (stats.read, stats.stored, stats.rejected) == (3, 3, 0) and rows[2]["src.format"] == "otrf"
     assert [r["kind"] for r in rows[:2]] == ["process", "auth"]  # the others are whole
     assert (rows[2].get("event.dataset"), rows[2].get("event.provider"), rows[2]["host"]) == (None, None, "authsrv1")
+
+
+def test_winlogbeat_event_ids_written_as_text(parse: Parse, data: Path, tmp_path: Path) -> None:
+    """An event id written as text is read as the number (leading zeros, hex, blanks; not a number:
+    none), and the texts read are remembered as they come, not all 65,536 built at every start."""
+    doc = orjson.loads((data / "winlogbeat.ndjson").read_bytes().splitlines()[0])
+    texts = ["4624", "04624", "0x1210", " 4624 ", "4624", "not a number"]
+    path = tmp_path / "eids.ndjson"
+    docs = [{**doc, "winlog": {**doc["winlog"], "event_id": t, "record_id": i}} for i, t in enumerate(texts)]
+    path.write_bytes(b"\n".join(orjson.dumps(d) for d in docs) + b"\n")
+    rows, stats, _, _ = parse(path)
+    assert stats.stored == 6
+    assert [r.get("event.code") for r in rows] == ["4624"] * 5 + [None]
+    assert jsonl._EIDS.get("04624") == 4624 and "4623" not in jsonl._EIDS

@@ -370,9 +370,10 @@ class JsonLinesReader:
             host = {}
         eid = w.get("event_id")
         if eid.__class__ is not int:
-            eid = _EIDS.get(eid) if eid.__class__ is str else None
-            if eid is None:
-                eid = w.get("event_id")
+            if eid.__class__ is str:
+                got = _EIDS.get(eid)
+                eid = got if got is not None else _eid(eid)
+            else:
                 eid = to_int(eid if eid is not None else ev.get("code"))
         row = windows.map_parts(  # a WinEvent's parts: the record number is not needed here
             _str(w.get("channel")),
@@ -419,8 +420,19 @@ class JsonLinesReader:
         return row
 
 
-#: Event ids as Winlogbeat writes them (text), read once.
-_EIDS: dict[str, int] = {str(i): i for i in range(65536)}
+#: Event ids as Winlogbeat writes them (text), each read once (:func:`_eid`).
+_EIDS: dict[str, int] = {}
+
+
+def _eid(text: str) -> int | None:
+    """An event id written as text (:func:`to_int`), remembered: a log repeats a few hundred. Filled
+    as they come, not at import: a table of all 65,536 cost every start 16 ms."""
+    eid = to_int(text)
+    if eid is not None:
+        if len(_EIDS) >= 65_536:
+            _EIDS.clear()
+        _EIDS[text] = eid
+    return eid
 
 
 # -- native ECS ------------------------------------------------------------------------
