@@ -376,16 +376,13 @@ SELECT ip, host, CASE WHEN isinf(valid_from) THEN NULL ELSE valid_from END AS va
        lead(valid_from) OVER (PARTITION BY ip ORDER BY valid_from, host NULLS FIRST) AS valid_to
 FROM _ws_res
 """
-_ENRICH = """
+_ENRICHED = """
 WITH r AS (SELECT * FROM _ws_resi),
 cand AS (
     SELECT eid AS rid, ts, kind, "source.ip" AS sip, "destination.ip" AS dip, "event.outcome" AS outcome,
            ws_resolve_hkey("source.domain") AS sd0, ws_resolve_hkey("destination.domain") AS dd0,
            "source.host" AS osh, "destination.host" AS odh, host AS ohost, "src.format" AS fmt
-    FROM {src}
-    WHERE ("source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
-       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL
-       OR eid IN (SELECT rid FROM _ws_krb))),
+    FROM {src}{cand}),
 named AS (
     SELECT cand.*, k.ip AS kip, k.ts AS kts,
            -- a logon from a remote address that names its own host as the workstation (RDP):
@@ -409,9 +406,18 @@ n AS (
            CASE WHEN list_contains(?, fmt) AND sip IS NOT NULL THEN coalesce(sres, sd, lower(sip)) ELSE ohost END
                AS nhost
     FROM d)
-SELECT rid, nsh, ndh, nhost FROM n
-WHERE nsh IS DISTINCT FROM osh OR ndh IS DISTINCT FROM odh OR nhost IS DISTINCT FROM ohost
 """
+_CHANGED = "nsh IS DISTINCT FROM osh OR ndh IS DISTINCT FROM odh OR nhost IS DISTINCT FROM ohost"
+#: The events whose keys change: only those that name an address or a host, or a Kerberos logon
+#: without an address, can (any other keeps its keys: every name and address the chain reads is NULL).
+_ENRICH = _ENRICHED.replace("{cand}", """
+    WHERE ("source.ip" IS NOT NULL OR "destination.ip" IS NOT NULL OR "source.domain" IS NOT NULL
+       OR "destination.domain" IS NOT NULL OR "source.host" IS NOT NULL OR "destination.host" IS NOT NULL
+       OR eid IN (SELECT rid FROM _ws_krb))""") + f"SELECT rid, nsh, ndh, nhost FROM n WHERE {_CHANGED}\n"
+#: Every event's keys and whether they change, for Spark: the keys files are written from it in one
+#: pass over the shards (the joins are with the small identity tables), where a join of every event
+#: with :data:`_ENRICH`'s rows by ``eid`` sorted both sides.
+_ENRICH_ALL = _ENRICHED.replace("{cand}", "") + f"SELECT rid, nsh, ndh, nhost, {_CHANGED} AS changed FROM n\n"
 
 
 @dataclass(slots=True)
@@ -657,29 +663,27 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
 
 
 def _spark_keys(case: Case, shards: list[int]) -> int:
-    """The keys files of ``shards`` computed on Spark (:data:`_ENRICH` over their raw events, the
+    """The keys files of ``shards`` computed on Spark (:data:`_ENRICH_ALL` over their raw events, the
     identities shipped from the catalog), written by Spark one file per shard in the shard's row
-    order; the number of events whose keys changed."""
+    order; the number of events whose keys changed (counted as the files are written)."""
     import shutil
 
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     sc = case.scans
     for t in ("_ws_resi", "_ws_long", "_ws_krb"):
         sc.view_table(t, case.query(f"SELECT * FROM {t}"))
-    sc.view_files(passes.SPARK_SOURCE, case.event_files(shards), cache=False)  # read twice, each a scan
-    new = sc.spark.sql(sc.sql(_ENRICH.format(src=passes.SPARK_SOURCE)),
-                       args=[list(NOT_HOST_IPS), list(NETWORK_FORMATS)]).cache()
+    sc.view_files(passes.SPARK_SOURCE, case.event_files(shards), cache=False)
     try:
-        changed = new.count()
-        ev = sc.spark.table(passes.SPARK_SOURCE).select(
-            EID, *[F.col(f"`{c}`").alias(f"_o{i}") for i, c in enumerate(KEY_COLUMNS)])
-        keys = ev.join(new.hint("merge"), ev[EID] == new["rid"], "left").select(
-            F.shiftright(F.col(EID), SHARD_BITS).alias("_shard"), F.col(EID),
-            *[F.when(F.col("rid").isNull(), F.col(f"_o{i}")).otherwise(F.col(n)).alias(c)
-              for i, (c, n) in enumerate(zip(KEY_COLUMNS, ("nsh", "ndh", "nhost"), strict=True))])
+        rows = sc.spark.sql(sc.sql(_ENRICH_ALL.format(src=passes.SPARK_SOURCE)),
+                            args=[list(NOT_HOST_IPS), list(NETWORK_FORMATS)])
+        changed = Observation("wormsign-keys")
+        keys = rows.observe(changed, F.count_if(F.col("changed")).alias("n")).select(
+            F.shiftright(F.col("rid"), SHARD_BITS).alias("_shard"), F.col("rid"),
+            *[F.col(n).alias(c) for c, n in zip(KEY_COLUMNS, ("nsh", "ndh", "nhost"), strict=True)])
         out = case.staging_dir("spark-keys")
-        (keys.repartition("_shard").sortWithinPartitions("_shard", EID).drop(EID)
+        (keys.repartition("_shard").sortWithinPartitions("_shard", "rid").drop("rid")
          .write.mode("overwrite").partitionBy("_shard").parquet(out))
         for s in shards:
             files = [f for f in os.listdir(os.path.join(out, f"_shard={s}")) if f.endswith(".parquet")]
@@ -688,9 +692,8 @@ def _spark_keys(case: Case, shards: list[int]) -> int:
             case.install_keys(s, os.path.join(out, f"_shard={s}", files[0]))
         shutil.rmtree(out, ignore_errors=True)
     finally:
-        new.unpersist()
         sc.release(passes.SPARK_SOURCE)
-    return changed
+    return int(changed.get["n"])
 
 
 def _identities(case: Case, rep: ResolveReport) -> None:
