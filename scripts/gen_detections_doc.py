@@ -619,13 +619,6 @@ tables and the code, so pySigma converts a rule set once. Correlations `event_co
 `value_count` and `temporal` are evaluated by DuckDB window functions over the base rules'
 matches; `temporal_ordered` slides in Python.
 
-In a hunt on DuckDB, the Sigma engine runs on a thread and a connection of its own while the
-analytics run on the case's (`hunt.py`, `_SigmaBeside`): neither reads what the other writes, and
-DuckDB runs a statement with Python's interpreter lock released, so on two cores or more the two
-overlap. The alerts are the same as when it runs after the analytics
-(`tests/test_hunt_sigma_beside.py`); if the run on the thread fails, the hunt runs it again on the
-case's connection. A hunt with `--from`/`--to`, and one on Spark, run it after the analytics.
-
 ### In-house rules (src/wormsign/detect/sigma/rules/)
 
 """
