@@ -134,11 +134,8 @@ class _SigmaBeside:
         except BaseException as exc:  # noqa: BLE001 - reported by alerts(), after the run again
             self._error = exc
 
-    def wait(self) -> None:
-        self._thread.join()
-
     def alerts(self) -> list[dict[str, Any]]:
-        self.wait()
+        self._thread.join()
         if self._error is not None:
             log.info("the Sigma run beside the analytics failed (%s); running it again", self._error)
             return _sigma(self._case, self._dirs)
@@ -381,15 +378,6 @@ def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
 def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
           intel: object | None, window: Window | None = None) -> HuntResult:
     beside = _SigmaBeside(case, sigma_rules) if _SigmaBeside.can(case, sigma_rules, window) else None
-    try:
-        return _run_hunt(case, cfg, sigma_rules, allowlist, intel, window, beside)
-    finally:
-        if beside is not None:  # a hunt that failed leaves no thread on the case behind it
-            beside.wait()
-
-
-def _run_hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
-              intel: object | None, window: Window | None, beside: _SigmaBeside | None) -> HuntResult:
     with case.transaction():
         working.prepare(case, cfg, stored=window is None)
         propagation.build_edges(case, cfg)
