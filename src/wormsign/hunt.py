@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -103,43 +102,6 @@ def _sigma(case: Case, dirs: list[str] | None) -> list[dict[str, Any]]:
     res = run_sigma(case, list(dirs))
     out = getattr(res, "alerts", res)
     return [dict(a) for a in out or []]
-
-
-class _SigmaBeside:
-    """The Sigma engine's run on a thread and a connection of its own, while the hunt's analytics
-    run on the case's: neither reads what the other writes (the Sigma part reads the resolved
-    events and its own tables), and DuckDB runs each statement with the interpreter's lock
-    released, so the two overlap on two cores or more. Only for a plain hunt on DuckDB: a
-    windowed hunt's ``events`` is a temporary view of its connection, and on Spark the passes run
-    on Spark's cores. If the run on the thread fails, :meth:`alerts` runs it again on the case's
-    own connection, as a hunt without the thread would have: what fails there is reported."""
-
-    def __init__(self, case: Case, dirs: list[str]) -> None:
-        self._case, self._dirs = case, dirs
-        self._out: list[dict[str, Any]] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(case.beside(),), name="wormsign-sigma",
-                                        daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def can(case: Case, dirs: list[str] | None, window: Window | None) -> bool:
-        eng = case.engine
-        return (dirs is not None and window is None and case.scans is None and hasattr(eng, "cursor")
-                and not getattr(eng, "read_only", False))
-
-    def _run(self, case: Case) -> None:
-        try:
-            self._out = _sigma(case, self._dirs)
-        except BaseException as exc:  # noqa: BLE001 - reported by alerts(), after the run again
-            self._error = exc
-
-    def alerts(self) -> list[dict[str, Any]]:
-        self._thread.join()
-        if self._error is not None:
-            log.info("the Sigma run beside the analytics failed (%s); running it again", self._error)
-            return _sigma(self._case, self._dirs)
-        return self._out or []
 
 
 # The caller of a service install a Sigma alert cites first (``h_callers``, detect/prep.py:
@@ -377,7 +339,6 @@ def _ties(alerts: list[dict[str, Any]], lead: timedelta) -> dict[str, datetime]:
 
 def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowlist: str | None,
           intel: object | None, window: Window | None = None) -> HuntResult:
-    beside = _SigmaBeside(case, sigma_rules) if _SigmaBeside.can(case, sigma_rules, window) else None
     with case.transaction():
         working.prepare(case, cfg, stored=window is None)
         propagation.build_edges(case, cfg)
@@ -398,9 +359,7 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
     prep.implicate(case, cfg, {h for e in pre for h in (e["source"], e["target"])}
                    | base.deployers | base.allow_hosts | bruteforcers | pushed)
     alerts += rules.run_rules(case, cfg, [r for r in every if r.id in rules.LATE])
-    found = beside.alerts() if beside is not None else _sigma(case if window is None else _Unstored(case),  # type: ignore[arg-type]
-                                                              sigma_rules)
-    alerts += _install_callers(case, found)
+    alerts += _install_callers(case, _sigma(case if window is None else _Unstored(case), sigma_rules))  # type: ignore[arg-type]
     for a in alerts:  # one time form, so that the times compare as text (results.TIME_FORMAT)
         for k in ("ts", "first_seen", "last_seen"):
             a[k] = iso(parse_time(a.get(k)))

@@ -27,7 +27,6 @@ Catalog tables:
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -678,14 +677,6 @@ class Case:
     def transaction(self) -> Iterator[None]:
         with self.engine.transaction():
             yield
-
-    def beside(self) -> Case:
-        """This case on a connection of its own (:meth:`DuckDBEngine.cursor`), for work on
-        another thread; it shares this one's shards, scope and lock. Closing it is not needed
-        (the connection ends with the database)."""
-        other = copy.copy(self)
-        other.engine = self.engine.cursor()  # type: ignore[attr-defined]
-        return other
 
     # -- sources ---------------------------------------------------------------------
     def has_source(self, digest: str) -> bool:

@@ -30,16 +30,6 @@ class DuckDBEngine:
         self.con.execute("SET parquet_metadata_cache = true")
         self._depth = 0
 
-    def cursor(self) -> DuckDBEngine:
-        """Another connection to the same database, for another thread (a DuckDB connection is
-        used by one thread at a time). It sees what is committed and the catalog's views, not
-        this connection's temporary tables, views and macros nor its open transaction; settings
-        that DuckDB keeps per database (memory, threads, optimizers disabled) are shared."""
-        other = object.__new__(DuckDBEngine)
-        other.path, other.read_only, other._depth = self.path, self.read_only, 0
-        other.con = self.con.cursor()
-        return other
-
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.con.execute(sql, list(params))
 
