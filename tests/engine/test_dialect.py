@@ -83,7 +83,8 @@ def test_sigma_rule_sql_translates() -> None:
 
 
 def test_macros_with_a_spark_body_give_duckdbs_values_on_spark() -> None:
-    """``ws_base`` on Spark (substring_index, no regular expression) against DuckDB's body."""
+    """``ws_base`` on Spark (substring_index, no regular expression) and ``ws_names`` (matches from a
+    name's first character only) against DuckDB's bodies, on paths and command lines."""
     import shutil
 
     import duckdb
@@ -97,15 +98,23 @@ def test_macros_with_a_spark_body_give_duckdbs_values_on_spark() -> None:
     from wormsign.engine.spark import SparkScans
 
     paths = [None, "", "a", "C:\\Windows\\System32\\CMD.EXE", "/usr/bin/Bash", "\\\\srv\\ADMIN$\\x.exe",
-             "dir/", "dir\\", "a/b\\c", "a\\b/c", "\\", "/", "x\ny\\z", "\u00c9t\u00e9\\\u00c9T\u00c9.EXE", "a//", " b "]
+             "dir/", "dir\\", "a/b\\c", "a\\b/c", "\\", "/", "x\ny\\z", "\u00c9t\u00e9\\\u00c9T\u00c9.EXE",
+             "a//", " b ",
+             # command lines: names inside words, after quotes and separators, repeated, several a word
+             'cmd.exe /c "C:\\Program Files\\a b\\Tool.EXE" x.dll,y.dll;z.ps1',
+             "a.exe1 a.exe1.dll x.exe.y.dll",
+             "rundll32 \\\\10.0.0.5\\c$\\p.dll,Entry <in.bat >out.cmd |more.com", "it's.exe o'neil.vbs",
+             "powershell -enc " + "QUJD" * 3000 + " " + "QUJD" * 500 + ".exe", "=evil.hta", ".exe", "x..dll",
+             "\u00c9T\u00c9.EXE/\u00e9t\u00e9.scr", "a.sys\tb.dat\nc.js"]
     table = pa.table({"i": list(range(len(paths))), "x": pa.array(paths, pa.string())})
     con = duckdb.connect()
     for m in prep.MACROS:
         con.execute(m)
     con.register("t", table)
-    want = con.execute("SELECT i, ws_base(x) FROM t ORDER BY i").fetchall()
+    want = con.execute("SELECT i, ws_base(x), ws_names(x) FROM t ORDER BY i").fetchall()
     scans = SparkScans("local[1]", macros=pass_macros(), spark_bodies=spark_bodies())
     scans.view_table("t", table)
-    got = scans.query("SELECT i, ws_base(x) AS b FROM t ORDER BY i")
-    assert "ws_base" in prep.SPARK_BODIES
-    assert [(r["i"], r["b"]) for r in got.to_pylist()] == want
+    got = scans.query("SELECT i, ws_base(x) AS b, ws_names(x) AS n FROM t ORDER BY i")
+    assert {"ws_base", "ws_names"} <= set(prep.SPARK_BODIES)
+    assert any(len(n) > 2 for _, _, n in want)  # names found, several in a command line
+    assert [(r["i"], r["b"], r["n"]) for r in got.to_pylist()] == [(i, b, list(n)) for i, b, n in want]

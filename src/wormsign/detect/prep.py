@@ -63,6 +63,14 @@ MACROS = (
 #: without a regular expression per event (java.util.regex is the most of a Spark pass's filter).
 SPARK_BODIES = {
     "ws_base": r"nullif(lower(substring_index(substring_index(coalesce(x, ''), '/', -1), '\\', -1)), '')",
+    # ``ws_names`` with its matches starting at a name's first character only (the look-behind):
+    # java.util.regex backtracks, and tried from every character of a long word that names no
+    # executable (a base64 -EncodedCommand) it took time quadratic in the word's length, where
+    # RE2 is linear. The same names: a match from inside a word would have started at the word's
+    # start, and a match ends at the word's last executable name, so no second one starts in it.
+    "ws_names": r"""array_sort(array_distinct(regexp_extract_all(lower(coalesce(x, '')),
+        '(?<![^\\\\/"\' ,;=<>|])([^\\\\/"\' ,;=<>|]+\\.'
+        '(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1)))""",
 }
 
 IPMAP = """
