@@ -25,9 +25,7 @@ import pytest
 
 from wormsign.store import Case, shard_name
 
-CORPUS = Path("/work/shared/corpus/evtx-attack-samples")
-if not CORPUS.is_dir():
-    CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "evtx-attack-samples"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "evtx-attack-samples"
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL on this platform"),

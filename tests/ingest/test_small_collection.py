@@ -15,9 +15,7 @@ from wormsign.ingest import IngestError, ingest_paths, pipeline
 from wormsign.ingest.walk import digest
 from wormsign.store import Case
 
-CORPUS = Path("/work/shared/corpus/evtx-attack-samples")
-if not CORPUS.is_dir():
-    CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "evtx-attack-samples"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "evtx-attack-samples"
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the EVTX corpus is not here ({CORPUS})")
 
