@@ -37,13 +37,13 @@ from bench_hunt import _child, build_case  # noqa: E402
 from bench_incremental import _replicate, case_args  # noqa: E402
 
 HUNT = """
-import json, sys, time
+import json, os, sys, time
 from wormsign.hunt import hunt
 from wormsign.resolve import ensure_resolved
 from wormsign.engine.setup import open_case
 a = json.loads(sys.argv[1])
 if a.get("cpus"):  # before the JVM starts: it inherits the affinity, and sizes its GC and JIT threads by it
-    __import__("os").sched_setaffinity(0, set(range(a["cpus"])))
+    os.sched_setaffinity(0, set(range(a["cpus"])))
 t = time.perf_counter()
 with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
     case.engine.execute("SET enable_progress_bar = false")  # it writes to stdout
