@@ -36,6 +36,11 @@ Arrow, storing, digest), in CPU microseconds a record, and the columnar path
     conn and dns logs, in columns (``ingest/zeek_columns.py``) and record by record, then an
     ingest of the whole folder on one worker both ways, alternating, best of 3.
 
+(f) Large files made of the corpus's records. ``--concat N``: every 64 KiB chunk of the corpus,
+    as many times as (a) replicates it, grouped by channel into EVTX files of N chunks under a
+    header made for them (``concat_files``), then ingested as (c) ingests a folder, alternating
+    with the bare parse: the case the floor is really about (a host's Security.evtx is 20 MB).
+
 Speed is measured here only, never in the tests; a figure means something only next to
 the baseline measured in the same run on the same machine.
 """
@@ -48,11 +53,13 @@ import glob
 import math
 import os
 import random
+import re
 import resource
 import shutil
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +188,7 @@ def store_only(paths: list[str], passes: int, tmp: str) -> tuple[int, float, flo
 
 def small_files(folder: str, workers: int, tmp: str,
                 runs: int = 3) -> list[tuple[str, int, float, float, str]]:
-    """The rows of (c): the bare parse of every EVTX file under ``folder`` and ``wormsign ingest``
+    """The rows of (c) and (f): the bare parse of every EVTX file under ``folder`` and ``wormsign ingest``
     of the folder as it is (1 worker, then ``workers``), alternating, best CPU of ``runs`` each.
     Per record and per file are against the bare parse's records and the files it parsed."""
     files = sorted(glob.glob(os.path.join(folder, "**", "*.evtx"), recursive=True))
@@ -204,8 +211,110 @@ def small_files(folder: str, workers: int, tmp: str,
         wn, ws, wc = best[f"ingest-{w}"]
         note = (f"ratio {c / wc:.3f} cpu, {s / ws:.3f} wall; {wc / n * 1e6:.1f} us a record, "
                 f"{wc / len(files) * 1e6:.0f} a file")
+        if w > 1:
+            note += f"; x{best['ingest-1'][1] / ws:.2f} wall over 1 worker"
         out.append((f"  ingest as is, {w} worker{'s' if w > 1 else ''}", wn, ws, wc, note))
+    out[-1] = (*out[-1][:4], f"{out[-1][4]}; load {os.getloadavg()[0]:.1f}")
     return out
+
+
+# -- large files: the corpus's chunks concatenated ------------------------------------------
+
+_CHUNK = 65536
+_RECORDS_AT = 512  # the chunk header with its string and template offset tables; the records follow
+
+
+def _renumber(chunk: bytes, first: int) -> tuple[bytearray, int]:
+    """The chunk with its records numbered from ``first`` (record headers, the chunk header's
+    first/last record number and id) and both its CRC32s made again; and how many records."""
+    c = bytearray(chunk)
+    free = int.from_bytes(c[48:52], "little")  # the end of the last record
+    off, rid = _RECORDS_AT, first
+    while off + 24 <= free and c[off:off + 4] == b"**\x00\x00":
+        c[off + 8:off + 16] = rid.to_bytes(8, "little")
+        rid += 1
+        off += int.from_bytes(c[off + 4:off + 8], "little") or free
+    last = max(first, rid - 1)
+    for at, v in ((8, first), (16, last), (24, first), (32, last)):
+        c[at:at + 8] = v.to_bytes(8, "little")
+    c[52:56] = zlib.crc32(c[_RECORDS_AT:free]).to_bytes(4, "little")
+    c[124:128] = zlib.crc32(bytes(c[:120]) + bytes(c[128:_RECORDS_AT])).to_bytes(4, "little")
+    return c, rid - first
+
+
+def _write_evtx(path: str, header: bytes, chunks: list[bytes], first: int) -> int:
+    """An EVTX file of ``chunks``, renumbered from record id ``first``, under a copy of ``header``
+    (chunk count, first and last chunk number, next record id, clean flags, its CRC32 over the
+    first 120 bytes set). Records written."""
+    h = bytearray(header[:4096])
+    body, rid = [], first
+    for ch in chunks:
+        c, n = _renumber(ch, rid)
+        body.append(c)
+        rid += n
+    h[8:16] = (0).to_bytes(8, "little")
+    h[16:24] = (len(chunks) - 1).to_bytes(8, "little")
+    h[24:32] = rid.to_bytes(8, "little")
+    h[42:44] = len(chunks).to_bytes(2, "little")
+    h[120:124] = bytes(4)  # not dirty, not full
+    h[124:128] = zlib.crc32(bytes(h[:120])).to_bytes(4, "little")
+    with open(path, "wb") as out:
+        out.write(h)
+        out.writelines(body)
+    return rid - first
+
+
+def _chunk_channel(path: str) -> tuple[int, str | None]:
+    """Records of a one-chunk file and their channel (None: mixed, unreadable or empty)."""
+    chans = set()
+    n = 0
+    for rec in _records(path):
+        n += 1
+        m = re.search(r'"Channel":"([^"\\]*)"', rec["data"])
+        chans.add(m.group(1) if m else "")
+    return n, (chans.pop() if len(chans) == 1 else None)
+
+
+def concat_files(files: list[str], passes: int, per_file: int, tmp: str) -> tuple[str, list[tuple[str, int]]]:
+    """Large EVTX files from the chunks of ``files``: every 64 KiB chunk of the corpus that parses
+    whole, ``passes`` times, grouped by channel (a real Security.evtx holds one; the chunks of
+    several channels go together, in "mixed" files), ``per_file`` chunks a file. Each file's
+    records are numbered from a start of its own (file i from i * 10^7 + 1), so that no two
+    files' record ranges meet and the record identity keeps every copy, as it would the logs of
+    different hosts. Every built file is parsed back: its records must be the chunks' records.
+    The folder and (file, records) of each."""
+    probe = os.path.join(tmp, "probe.evtx")
+    groups: dict[str, list[bytes]] = {}
+    header = b""
+    for f in files:
+        with open(f, "rb") as fh:
+            data = fh.read()
+        if not data.startswith(b"ElfFile\x00") or len(data) < 4096 + _CHUNK:
+            continue
+        header = header or data[:4096]
+        for off in range(4096, len(data) - _CHUNK + 1, _CHUNK):
+            ch = data[off:off + _CHUNK]
+            if not ch.startswith(b"ElfChnk\x00"):
+                continue
+            want = _write_evtx(probe, data[:4096], [ch], 1)
+            n, chan = _chunk_channel(probe)
+            if n and n == want:  # a chunk with an unreadable record is left out
+                groups.setdefault(chan or "mixed", []).append(ch)
+    os.unlink(probe)
+    folder = os.path.join(tmp, f"concat-{per_file}")
+    os.makedirs(folder)
+    out: list[tuple[str, int]] = []
+    for chan, chunks in sorted(groups.items()):
+        seq = chunks * passes
+        name = re.sub(r"[^A-Za-z0-9]+", "-", chan)[:40]
+        for i in range(0, len(seq), per_file):
+            path = os.path.join(folder, f"{len(out):04d}-{name}.evtx")
+            want = _write_evtx(path, header, seq[i:i + per_file], len(out) * 10_000_000 + 1)
+            got = sum(1 for _ in _records(path))  # an unreadable record would be missing
+            if got != want:
+                raise RuntimeError(f"{path}: {got} records parsed, {want} written")
+            out.append((path, want))
+    return folder, out
 
 
 # -- where the time of one EVTX pass goes ---------------------------------------------------
@@ -668,6 +777,9 @@ def main() -> int:
                     help="(c): a folder of many small EVTX files (default: the corpus)")
     ap.add_argument("--small-runs", type=int, default=3, help="(c): runs of each, the best kept")
     ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--concat", type=int, default=0, metavar="N",
+                    help="(f): the corpus's chunks, --evtx-records of them, concatenated by channel into "
+                         "EVTX files of N chunks (320: a 20 MB Security.evtx), ingested as (c) does")
     ap.add_argument("--large", default=None,
                     help="(d): a folder whose EVTX files of 2,000+ records are read in columns and "
                          "record by record (reader alone)")
@@ -727,6 +839,19 @@ def main() -> int:
         if not args.skip_small:
             folder = args.small or args.corpus
             print(f"many small files: {folder}, {args.small_runs} runs of each", flush=True)
+            rows.extend(small_files(folder, args.workers, tmp, args.small_runs))
+        if args.concat:
+            if not 1 <= args.concat <= 0xFFFF:  # the file header counts chunks in 16 bits
+                print("--concat: 1 to 65,535 chunks a file", file=sys.stderr)
+                return 2
+            files = sorted(glob.glob(os.path.join(args.corpus, "**", "*.evtx"), recursive=True))
+            per_pass, _, _ = bare_parse(files, 1, 1)
+            passes = max(1, math.ceil(args.evtx_records / per_pass))
+            folder, built = concat_files(files, passes, args.concat, tmp)  # not timed
+            big = sum(n for _, n in built if n >= 2000)
+            print(f"the corpus's chunks x{passes} in {len(built)} files of up to {args.concat} chunks "
+                  f"({sum(n for _, n in built):,} records, {big:,} in files of 2,000+), "
+                  f"{args.small_runs} runs of each", flush=True)
             rows.extend(small_files(folder, args.workers, tmp, args.small_runs))
         if args.large:
             print(f"large EVTX files: {args.large}", flush=True)
