@@ -188,17 +188,23 @@ class EvtxReader:
         errors: list[str] = []
         ids: set[int] = set()
         good = bad = 0
-        # Records held for the columnar path (record id, record), in order; every reject and
-        # every row goes to the sink in record order whichever path reads a record.
-        held: list[tuple[int | None, dict[str, Any]]] | None = (
-            [] if self.columnar and census.expected >= MIN_BLOCK else None)
+        # Records held for the columnar path, in order, with their ids and texts in lists of their
+        # own (cheaper in this loop than (id, record) pairs taken apart later: 0.4 CPU us a record
+        # of 4.3 on large files); every reject and every row goes to the sink in record order
+        # whichever path reads a record.
+        columnar = self.columnar and census.expected >= MIN_BLOCK
+        held: list[dict[str, Any]] = []
+        rids: list[int | None] = []
+        texts: list[str] = []
         chars = 0
 
         def drain() -> None:
             nonlocal good, bad, chars
-            g = self._blocks(held, mapper, sink)  # type: ignore[arg-type]
-            good, bad, chars = good + g, bad + len(held) - g, 0  # type: ignore[arg-type]
-            held.clear()  # type: ignore[union-attr]
+            g = self._blocks(held, rids, texts, mapper, sink)
+            good, bad, chars = good + g, bad + len(held) - g, 0
+            held.clear()
+            rids.clear()
+            texts.clear()
 
         while True:
             # The parser raises on a bad record or chunk and then goes on with the next one.
@@ -225,9 +231,12 @@ class EvtxReader:
                 bad += 1
                 continue
             ids.add(rid)
-            if held is not None:
-                held.append((rid, rec))
-                chars += len(rec.get("data") or "")
+            if columnar:
+                text = rec.get("data") or ""
+                held.append(rec)
+                rids.append(rid)
+                texts.append(text)
+                chars += len(text)
                 if len(held) >= BLOCK_RECORDS or chars >= BLOCK_CHARS:
                     drain()
             elif self._one(rec, rid, mapper, sink):
@@ -238,26 +247,26 @@ class EvtxReader:
             drain()
         _account(sink, census, errors, good + bad)
 
-    def _blocks(self, held: list[tuple[int | None, dict[str, Any]]], mapper: WindowsMapper,
-                sink: Sink) -> int:
-        """Records held for the columnar path, to the sink in order: the rows it takes as tables,
-        the others as :meth:`_one` makes them. How many were good (:meth:`_one`'s count)."""
+    def _blocks(self, held: list[dict[str, Any]], rids: list[int | None], texts: list[str],
+                mapper: WindowsMapper, sink: Sink) -> int:
+        """Records held for the columnar path (with their ids and texts), to the sink in order:
+        the rows it takes as tables, the others as :meth:`_one` makes them. How many were good
+        (:meth:`_one`'s count)."""
         n = len(held)
         if n < MIN_FAST:
-            return sum(self._one(rec, rid, mapper, sink) for rid, rec in held)
-        texts = [rec.get("data") or "" for _, rec in held]
+            return sum(self._one(rec, rid, mapper, sink) for rid, rec in zip(rids, held, strict=True))
         try:
-            table, took = _columns(mapper).convert(texts, [rid for rid, _ in held])
+            table, took = _columns(mapper).convert(texts, rids)
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
             # A value Arrow will not hold: the per-record path says what it is.
-            return sum(self._one(rec, rid, mapper, sink) for rid, rec in held)
+            return sum(self._one(rec, rid, mapper, sink) for rid, rec in zip(rids, held, strict=True))
         if table.num_rows == n:
             sink.add_table(table)
             return n
         # The others' rows, made as the per-record path makes them. When none of them is
         # unreadable, all the rows go to the sink as one table in record order (its rejects,
         # no time or no host, are then in record order too); else record by record.
-        rest = [(i, self._row(held[i][1], held[i][0], mapper)) for i, ok in enumerate(took) if not ok]
+        rest = [(i, self._row(held[i], rids[i], mapper)) for i, ok in enumerate(took) if not ok]
         if all(r.__class__ is dict for _, r in rest):
             try:
                 others = rows_to_table([r for _, r in rest])  # type: ignore[misc]
@@ -275,7 +284,7 @@ class EvtxReader:
                 return n
         good = done = start = 0  # rows of ``table`` handed to the sink / where the current run starts
         made = dict(rest)
-        for i, ((rid, _rec), ok) in enumerate(zip(held, took, strict=True)):
+        for i, (rid, ok) in enumerate(zip(rids, took, strict=True)):
             if ok:
                 done += 1
                 good += 1
