@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from evtx import PyEvtxParser
 
@@ -125,6 +126,22 @@ def test_shapes_same_rows() -> None:
             assert t > 0.9 * r, path  # EventID objects and texts are read in columns too
     assert rows > 4_000
     assert taken > 0.9 * rows  # the columnar path reads nearly all of it
+
+
+def test_ints_as_text_rewrites_what_its_pattern_matches() -> None:
+    """``_ints_as_text`` picks the texts to rewrite by each key's own literal first (RE2 skips to
+    it): the result must be the whole pattern's rewrite of every text, on corpus records
+    (``ProcessId`` a number in Sysmon, hex text in Security) and on values at the pattern's edges."""
+    _need(ATTACK)
+    texts = [rec["data"] for path in SHAPES[:5] for rec in PyEvtxParser(str(path)).records_json()]
+    texts += ['{"ProcessId":-12,"X":1}', '{"ProcessId":0}', '{"ParentProcessId":7}', '{"ProcessId":"7"}',
+              '{"ProcessId":07}', '{"A":"\\"ProcessId\\":5"}', '{"LogonType":3,"Protocol":6}', '']
+    raw = pa.array(texts, pa.string())
+    for names in (frozenset({"ProcessId"}), frozenset({"ProcessId", "LogonType", "Protocol"})):
+        want = pc.replace_substring_regex(raw, evtx_columns._ints_pattern(names), r'"\1":"\2"\3')
+        got = evtx_columns._ints_as_text(raw, names)
+        assert not want.equals(raw)
+        assert got.equals(want), names
 
 
 def test_one_block_of_many_files_same_rows() -> None:

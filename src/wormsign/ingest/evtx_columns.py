@@ -97,13 +97,20 @@ def _ints_pattern(names: frozenset[str]) -> str:
 
 def _ints_as_text(parse: pa.Array, names: frozenset[str]) -> pa.Array:
     """The texts with the integer values of the keys ``names`` written as text (only the texts
-    that hold one are rewritten)."""
-    pattern = _ints_pattern(names)
-    has = pc.match_substring_regex(parse, pattern)
-    if not pc.any(has).as_py():
+    that may hold one are rewritten).
+
+    The texts that may are found first by each key's own ``KEY":-?[0-9]``, which every text the
+    pattern matches holds: a pattern that starts with a letter lets RE2 skip to that letter, where
+    one that starts with a quote (or with an alternation) steps through the whole text. On the
+    Security records of the corpus (one key, ``ProcessId``) 1.1 CPU us a record went to 0.5."""
+    has = None
+    for name in sorted(names):
+        one = pc.match_substring_regex(parse, name + r'":-?[0-9]')
+        has = one if has is None else pc.or_(has, one)
+    if has is None or not pc.any(has).as_py():
         return parse
-    fixed = pc.replace_substring_regex(pc.filter(parse, has), pattern, r'"\1":"\2"\3')
-    return pc.replace_with_mask(parse, has, fixed)
+    fixed = pc.replace_substring_regex(pc.filter(parse, has), _ints_pattern(names), r'"\1":"\2"\3')
+    return pc.replace_with_mask(parse, has, fixed)  # a text the pattern does not match is unchanged
 
 
 def _channel_of(text: str) -> str:
