@@ -47,6 +47,10 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
     settings = dict(SESSION_CONF)
     if (master or "local[*]").startswith("local"):  # a cluster keeps its own (spark-defaults.conf)
         settings["spark.sql.shuffle.partitions"] = str(max(2, 2 * cores))
+        # and kept after a shuffle: adaptive execution merged them into one more than the cores
+        # (1.2M events, local[2]: the channels' windows by host and channel in 3 tasks of 3.9-4.9
+        # s, the third alone on a core)
+        settings["spark.sql.adaptive.coalescePartitions.enabled"] = "false"
         # at least four splits of the shards per core (row groups): five shards on two cores
         # were five tasks, the last one alone on a core
         settings["spark.sql.files.minPartitionNum"] = str(4 * cores)
