@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from wormsign import demo, library
+from wormsign import demo, library, resolve
 from wormsign.engine.setup import open_case
 from wormsign.simulate import SCENARIOS, simulate
 from wormsign.store import Case
@@ -36,8 +36,10 @@ def _java() -> None:
         pytest.fail("the Spark engine needs Java 17 or later on PATH (Debian: apt-get install openjdk-17-jre-headless)")
 
 
-def _both(tmp: Path, paths: list[Path], intel: Path | None = None) -> tuple[Any, Any, Path, Path]:
-    """Ingest ``paths`` once, copy the case, and hunt one copy on each engine."""
+def _both(tmp: Path, paths: list[Path], intel: Path | None = None,
+          spark_conf: dict[str, str] | None = None) -> tuple[Any, Any, Path, Path]:
+    """Ingest ``paths`` once, copy the case, and hunt one copy on each engine (Spark's session
+    with the SQL settings ``spark_conf``)."""
     duck, spark = tmp / "duckdb", tmp / "spark"
     with library.open_case(duck) as case:  # not resolved: each engine resolves it in its hunt
         library.ingest(case, paths, resolve=False)
@@ -46,6 +48,8 @@ def _both(tmp: Path, paths: list[Path], intel: Path | None = None) -> tuple[Any,
         a = library.hunt(case, intel=intel)
     with open_case(str(spark), engine="spark", master=MASTER) as case:
         assert case.scans is not None
+        for key, value in (spark_conf or {}).items():
+            case.scans.spark.conf.set(key, value)
         b = library.hunt(case, intel=intel)
     # the keys files are Spark's (parquet-mr), the DuckDB case's pyarrow's: Spark did resolve
     for side, writer in ((spark, "parquet-mr"), (duck, "parquet-cpp")):
@@ -96,5 +100,20 @@ def test_scenario_same_incidents_on_spark(tmp_path: Path, scenario: str) -> None
     truth = simulate(scenario, 30, 1, 7, sim)
     a, b, duck, spark = _both(tmp_path, [sim / "logs"])
     assert truth["attack_event_ids"] or scenario == "benign"
+    _same(a, b)
+    _same_tables(duck, spark)
+
+
+def test_keys_files_in_row_groups_read_in_splits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spark writes a shard's keys file in row groups of ``ROW_GROUP_ROWS`` rows (1,000 here), so
+    that the keyed view reads it in several tasks; read in splits of 16 KiB, every event still gets
+    its own keys: the same incidents, stored tables and keyed events as on DuckDB."""
+    monkeypatch.setattr(resolve, "ROW_GROUP_ROWS", 1000)
+    sim = tmp_path / "sim"
+    simulate("wannacry", 30, 1, 7, sim)
+    a, b, duck, spark = _both(tmp_path, [sim / "logs"], spark_conf={"spark.sql.files.maxPartitionBytes": "16384"})
+    meta = [pq.read_metadata(k) for k in sorted((spark / "keys").glob("part-*.parquet"))]
+    assert any(m.num_row_groups > 1 for m in meta)
+    assert all(m.row_group(i).num_rows <= 1000 for m in meta for i in range(m.num_row_groups))
     _same(a, b)
     _same_tables(duck, spark)

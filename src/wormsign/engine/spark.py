@@ -54,6 +54,9 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
         # at least four splits of the shards per core (row groups): five shards on two cores
         # were five tasks, the last one alone on a core
         settings["spark.sql.files.minPartitionNum"] = str(4 * cores)
+        # and a file of a few MB (a shard's keys file) split too: at the default cost of opening
+        # a file (4 MiB) the keys of a shard of 1.2M events were one task, alone on a core
+        settings["spark.sql.files.openCostInBytes"] = str(2**20)
         # a local session is the driver: half of the memory this process may use, as DuckDB
         # gets (Spark's default, 1 GiB, failed to broadcast a join on 6M events)
         total = memory_bytes() or 4 * 2**30
