@@ -35,6 +35,12 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
     # a record with a repeated key is read (its last value; DuckDB reads the first), not NULL
     "spark.sql.variant.allowDuplicateKeys": "true",
+    # No generated method over HotSpot's limit for compiling one (8,000 bytes of bytecode): at
+    # Spark's default (65,535) the observation pass's one scan of every rule was a method the JVM
+    # never compiles, and ran interpreted, 71 % of its task time (Java Flight Recorder, 60M
+    # events); with two task threads in it, each ran 1.4 times as long as one alone. Past the
+    # limit Spark generates code per expression instead (bench/README.md, "hugeMethodLimit").
+    "spark.sql.codegen.hugeMethodLimit": "8000",
 }
 
 
