@@ -28,6 +28,11 @@ class DuckDBEngine:
         self.con = duckdb.connect(path, read_only=read_only, config=config)
         # A case's events are Parquet shards read by every query: their footers are read once.
         self.con.execute("SET parquet_metadata_cache = true")
+        # Every time in a case is UTC (the shards' TIMESTAMP WITH TIME ZONE, the catalog's
+        # TIMESTAMP); DuckDB's default is the machine's zone, in which it truncates days, buckets
+        # and converts one to the other (under TZ=Asia/Kolkata a Spark result's 12:00 UTC was
+        # stored as 17:30).
+        self.con.execute("SET TimeZone = 'UTC'")
         self._depth = 0
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
