@@ -39,7 +39,8 @@ SESSION_CONF: dict[str, str] = {
     # Spark's default (65,535) the observation pass's one scan of every rule was a method the JVM
     # never compiles, and ran interpreted, 71 % of its task time (Java Flight Recorder, 60M
     # events); with two task threads in it, each ran 1.4 times as long as one alone. Past the
-    # limit Spark generates code per expression instead (bench/README.md, "hugeMethodLimit").
+    # limit Spark generates code per expression instead (bench/README.md, "why two cores gave
+    # 1.6x on 60M events").
     "spark.sql.codegen.hugeMethodLimit": "8000",
 }
 
