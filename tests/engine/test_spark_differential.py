@@ -51,6 +51,8 @@ def _both(tmp: Path, paths: list[Path], intel: Path | None = None,
         for key, value in (spark_conf or {}).items():
             case.scans.spark.conf.set(key, value)
         b = library.hunt(case, intel=intel)
+    # the passes' results went through the staging folder (Spark's writes), and left nothing there
+    assert not list((spark / "staging").iterdir())
     # the keys files are Spark's (parquet-mr), the DuckDB case's pyarrow's: Spark did resolve
     for side, writer in ((spark, "parquet-mr"), (duck, "parquet-cpp")):
         keys = sorted((side / "keys").glob("part-*.parquet"))

@@ -4,20 +4,22 @@ A pass is a list of ``INSERT INTO table SELECT ... FROM {src}`` statements over 
 events (DuckDB's dialect, ``?`` parameters), the one definition of what it computes. On DuckDB
 they run as they are, ``{src}`` the shards' files; on Spark (``case.scans``, a
 :class:`wormsign.engine.spark.SparkScans`) each ``SELECT`` runs over a Spark view of the same
-files and its rows are appended to the catalog's table.
+files, its rows are written as Parquet in the case's staging folder and appended from there to
+the catalog's table.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from wormsign.store import KEY_COLUMNS
+from wormsign.store import KEY_COLUMNS, STAGING_DIR, _sql_list
 
 if TYPE_CHECKING:
     from wormsign.store import Case
@@ -44,20 +46,6 @@ def split_insert(sql: str) -> tuple[str, bool, str]:
     if not m:
         raise ValueError(f"not an INSERT ... SELECT statement: {sql[:80]!r}")
     return m.group(1), bool(m.group(2)), sql[m.end():]
-
-
-def append(case: Case, table: str, data: pa.Table, *, by_name: bool = False) -> None:
-    """Append ``data`` to the catalog's ``table``: by position, as ``INSERT INTO table SELECT``
-    does (Spark names a result's columns otherwise), or by name."""
-    if not by_name:
-        cols = [r[0] for r in case.engine.rows(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
-            "ORDER BY ordinal_position", [table])]
-        if len(cols) < data.num_columns:
-            raise ValueError(f"{table}: {data.num_columns} columns for {len(cols)}")
-        data = data.rename_columns(cols[:data.num_columns])
-    if data.num_rows:
-        case.engine.append(table, data)
 
 
 def run_raw(case: Case, shards: Sequence[int], statements: Statements) -> None:
@@ -100,10 +88,46 @@ def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], stateme
     _on_spark(case, statements)
 
 
+_results = itertools.count()
+
+
 def _on_spark(case: Case, statements: Statements) -> None:
+    """Each statement's ``SELECT`` on Spark, its result written as Parquet in the case's staging
+    folder (which a killed run's next open empties) and appended to the catalog's table from
+    there: neither side holds the rows in memory (123M events: the candidate rows)."""
     for sql, params in statements(SPARK_SOURCE):
         table, by_name, query = split_insert(sql)
         t = time.perf_counter()
-        rows = case.scans.query(query, params)
-        append(case, table, rows, by_name=by_name)
-        log.debug("spark: %s, %d rows, %.1f s", table, rows.num_rows, time.perf_counter() - t)
+        folder = os.path.join(case.root, STAGING_DIR, f"spark-{os.getpid()}-{next(_results)}")
+        try:
+            names, files = case.scans.write(query, params, folder)
+            n = append_files(case, table, names, files, by_name=by_name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        log.debug("spark: %s, %d rows, %.1f s", table, n, time.perf_counter() - t)
+
+
+def append_files(case: Case, table: str, names: Sequence[str], files: Sequence[str], *,
+                 by_name: bool = False) -> int:
+    """Append the rows of Parquet ``files`` (columns ``c0``, ``c1``, ... of a result whose
+    columns are ``names``) to the catalog's ``table``: by position, as ``INSERT INTO table SELECT``
+    does (Spark names a result's columns otherwise), or by name; the rows appended."""
+    if not files:
+        return 0
+    cols = list(names) if by_name else _columns(case, table)
+    if len(cols) < len(names):
+        raise ValueError(f"{table}: {len(names)} columns for {len(cols)}")
+    select = ", ".join(f"c{i} AS {_quote(c)}" for i, c in enumerate(cols[:len(names)]))
+    got = case.engine.rows(f"INSERT INTO {_quote(table)} BY NAME SELECT {select} "
+                           f"FROM read_parquet({_sql_list(files)})")
+    return int(got[0][0]) if got else 0
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(case: Case, table: str) -> list[str]:
+    return [r[0] for r in case.engine.rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "ORDER BY ordinal_position", [table])]

@@ -4,9 +4,10 @@ A case's events are Parquet shards (:mod:`wormsign.store`), which Spark reads as
 passes that read every event (resolution's per-shard observations, the keys of the events, the
 hunt's candidate rows) run on Spark: :class:`SparkScans` runs a statement of the analytics,
 written once in DuckDB's dialect and translated by :mod:`wormsign.engine.dialect`, over a view
-of the shards, and gives its result back as Arrow. Those results are small (observations per
-host and hour, candidate rows), and go into the case's DuckDB catalog, where the rest of the
-hunt (identities, working tables, the graph, incidents) runs as it does without Spark.
+of the shards, and writes its result as Parquet in the case's staging folder
+(:meth:`SparkScans.write`). Those results are small (observations per host and hour, candidate
+rows), and go from there into the case's DuckDB catalog, where the rest of the hunt (identities,
+working tables, the graph, incidents) runs as it does without Spark.
 
 A session is started locally (``local[*]``, or the ``master`` given, e.g. ``local[2]`` or
 ``spark://host:7077``); its time zone is UTC, so that times and hour buckets are the same as
@@ -42,6 +43,9 @@ SESSION_CONF: dict[str, str] = {
     # limit Spark generates code per expression instead (bench/README.md, "why two cores gave
     # 1.6x on 60M events").
     "spark.sql.codegen.hugeMethodLimit": "8000",
+    # a pass's result written for the catalog (SparkScans.write): times as Parquet's microsecond
+    # timestamps, which every reader knows, not the legacy INT96
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 
 
@@ -209,6 +213,17 @@ class SparkScans:
         """The result of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark) as Arrow."""
         df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
         return df.toArrow()
+
+    def write(self, sql: str, params: Sequence[Any], folder: str) -> tuple[list[str], list[str]]:
+        """Write the result of ``sql`` (as :meth:`query`) as Parquet files in ``folder`` (made;
+        it must not exist), its columns named ``c0``, ``c1``, ...: (the result's column names,
+        the files written, in the result's order). The rows never pass through the driver: each
+        task writes its own, and the catalog reads them from there (a candidate pass's rows
+        collected as Arrow took the driver's heap and as much again in Python)."""
+        df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        names = list(df.columns)
+        df.toDF(*[f"c{i}" for i in range(len(names))]).write.parquet(folder)
+        return names, sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet"))
 
     def close(self) -> None:
         self.spark.stop()
