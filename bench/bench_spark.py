@@ -11,7 +11,9 @@ then ``hunt``, no Sigma folder) in a fresh child process: on DuckDB, on Spark ``
 on Spark ``local[2]``. Printed: wall time (the JVM's CPU is not the child's), the scaling
 ``local[1] / local[2]`` (issue 14's floor: 1.7 on the 101M case) and Spark's time as a multiple
 of DuckDB's; whether the three hunts gave the same incidents; the load average (the machine is
-shared) before and after each run. ``--rounds N`` runs each engine N times, local[1] and local[2]
+shared) before and after each run; and for each catalog table the passes fill, the time of its
+Spark statements on each core count (the engine's own log), so that the pass that scales least
+shows. ``--rounds N`` runs each engine N times, local[1] and local[2]
 in alternating order, and compares each one's best run (the scaling of each round is printed too).
 
 ``--pin`` runs Spark ``local[N]`` on N cores only (the child's CPU affinity, which the JVM it starts
@@ -44,6 +46,14 @@ from wormsign.engine.setup import open_case
 a = json.loads(sys.argv[1])
 if a.get("cpus"):  # before the JVM starts: it inherits the affinity, and sizes its GC and JIT threads by it
     os.sched_setaffinity(0, set(range(a["cpus"])))
+import logging
+passes = {}  # the Spark statements' own log (engine/passes.py): seconds and rows per catalog table
+class Passes(logging.Handler):
+    def emit(self, rec):
+        if rec.msg.startswith("spark: "):
+            p = passes.setdefault(rec.args[0], {"seconds": 0.0, "rows": 0, "statements": 0})
+            p["seconds"] += rec.args[2]; p["rows"] += rec.args[1]; p["statements"] += 1
+lg = logging.getLogger("wormsign.engine.passes"); lg.setLevel(logging.DEBUG); lg.addHandler(Passes())
 t = time.perf_counter()
 with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
     case.engine.execute("SET enable_progress_bar = false")  # it writes to stdout
@@ -54,7 +64,7 @@ with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
     t3 = time.perf_counter()
     doc.pop("generated_at"); doc.pop("case")
     print(json.dumps({"start": t1 - t, "resolve": t2 - t1, "hunt": t3 - t2, "total": t3 - t,
-                      "incidents": len(doc["incidents"]), "digest": __import__("hashlib").sha256(
+                      "passes": passes, "incidents": len(doc["incidents"]), "digest": __import__("hashlib").sha256(
                           json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()}))
 """
 
@@ -113,6 +123,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"({os.cpu_count()} cores)")
     print("best of " + str(args.rounds) + ": " + ", ".join(f"{k} {v['wall_seconds']:.1f} s" for k, v in runs.items()))
     print("scaling per round: " + ", ".join(f"{x:.2f}" for x in rounds))
+    p1, p2 = runs["spark local[1]"].get("passes", {}), runs["spark local[2]"].get("passes", {})
+    for table in sorted(p1, key=lambda k: -p1[k]["seconds"]):
+        if table in p2:  # each catalog table's Spark statements, best runs (the largest first)
+            print(f"  {table:14s} local[1] {p1[table]['seconds']:8.1f} s, local[2] {p2[table]['seconds']:8.1f} s: "
+                  f"{p1[table]['seconds'] / max(p2[table]['seconds'], 1e-9):.2f}x ({p2[table]['rows']:,} rows)")
     print(f"Spark local[2] is {out['scaling']:.2f}x local[1] (best runs; floor 1.7 on 101M events; "
           f"{'each on as many cores as its threads' if args.pin else 'not pinned'}); "
           f"Spark local[2] takes {out['spark2_over_duckdb']:.2f}x DuckDB's time; "
