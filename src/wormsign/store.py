@@ -267,6 +267,11 @@ COMPACT_MAX_SHARDS = 64
 _VIEW_META = "events_view"
 
 
+def quote_ident(name: str) -> str:
+    """A DuckDB quoted identifier for any name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _sql_list(paths: list[str]) -> str:
     """A list of file paths as a SQL literal (paths are the case's own; quotes are doubled)."""
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"

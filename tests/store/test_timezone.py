@@ -20,7 +20,8 @@ CHILD = textwrap.dedent("""
     with Case.open(sys.argv[1]) as case:
         eng = case.engine
         eng.execute("CREATE TABLE t (ts TIMESTAMP)")
-        # rows as Spark gives them back (Arrow times with a zone) into a TIMESTAMP column
+        # times with a zone (Arrow, as ingest and the Sigma matches append them; Spark's results,
+        # read from Parquet, have one too) into a TIMESTAMP column
         eng.append("t", pa.table({"ts": pa.array([datetime(2026, 1, 1, 20, 0, tzinfo=UTC)],
                                                  pa.timestamp("us", tz="UTC"))}))
         stored = eng.rows("SELECT strftime(ts, '%Y-%m-%d %H:%M') FROM t")[0][0]

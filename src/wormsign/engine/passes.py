@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wormsign.store import KEY_COLUMNS, STAGING_DIR, _sql_list
+from wormsign.store import KEY_COLUMNS, STAGING_DIR, _sql_list, quote_ident
 
 if TYPE_CHECKING:
     from wormsign.store import Case
@@ -117,14 +117,10 @@ def append_files(case: Case, table: str, names: Sequence[str], files: Sequence[s
     cols = list(names) if by_name else _columns(case, table)
     if len(cols) < len(names):
         raise ValueError(f"{table}: {len(names)} columns for {len(cols)}")
-    select = ", ".join(f"c{i} AS {_quote(c)}" for i, c in enumerate(cols[:len(names)]))
-    got = case.engine.rows(f"INSERT INTO {_quote(table)} BY NAME SELECT {select} "
+    select = ", ".join(f"c{i} AS {quote_ident(c)}" for i, c in enumerate(cols[:len(names)]))
+    got = case.engine.rows(f"INSERT INTO {quote_ident(table)} BY NAME SELECT {select} "
                            f"FROM read_parquet({_sql_list(files)})")
     return int(got[0][0]) if got else 0
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _columns(case: Case, table: str) -> list[str]:

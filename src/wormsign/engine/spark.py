@@ -162,8 +162,7 @@ class SparkScans:
             if KEY_REF.search(cond):
                 raise ValueError("view_keyed: a condition before the keys reads a key column")
             ev.createOrReplaceTempView("_ws_unkeyed")
-            ev = self.spark.sql(self.sql(f"SELECT * FROM _ws_unkeyed WHERE {cond}"),
-                                args=list(params) if params else None)
+            ev = self._frame(f"SELECT * FROM _ws_unkeyed WHERE {cond}", params)
         keyed = list(keys.values())
         if keyed:
             ky = (self.spark.read.parquet(*keyed)
@@ -198,7 +197,7 @@ class SparkScans:
     def view_query(self, name: str, sql: str, params: Sequence[Any] = (), *, cache: bool = True) -> None:
         """``name``: the result of ``sql`` (DuckDB's dialect), ``cache``d until :meth:`release`
         (made by its first reader: the query runs once)."""
-        df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        df = self._frame(sql, params)
         self._keep(name, df.cache() if cache else df)
 
     def columns(self, name: str) -> list[str]:
@@ -209,9 +208,13 @@ class SparkScans:
         """``sql`` as Spark runs it."""
         return to_spark(sql, self.macros, self.spark_bodies)
 
+    def _frame(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The DataFrame of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark)."""
+        return self.spark.sql(self.sql(sql), args=list(params) if params else None)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """The result of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark) as Arrow."""
-        df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        df = self._frame(sql, params)
         return df.toArrow()
 
     def write(self, sql: str, params: Sequence[Any], folder: str) -> tuple[list[str], list[str]]:
@@ -220,7 +223,7 @@ class SparkScans:
         the files written, in the result's order). The rows never pass through the driver: each
         task writes its own, and the catalog reads them from there (a candidate pass's rows
         collected as Arrow took the driver's heap and as much again in Python)."""
-        df = self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        df = self._frame(sql, params)
         names = list(df.columns)
         df.toDF(*[f"c{i}" for i in range(len(names))]).write.parquet(folder)
         return names, sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet"))

@@ -5,13 +5,12 @@ Kept apart from backend.py so that a run from the compiled rule set never import
 
 from __future__ import annotations
 
+from wormsign.store import quote_ident
+
+__all__ = ["LOWER", "lowered", "quote_ident"]
+
 #: The prefix of a field's lower-cased column in a group table.
 LOWER = "~"
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB quoted identifier for any name."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def lowered(name: str) -> str:
