@@ -101,6 +101,26 @@ def test_indexed_search_gives_the_case_search(tmp_path: Path, count_max: int | N
             cur.close()
 
 
+def test_a_search_of_the_last_version_finishes_while_the_next_is_indexed(tmp_path: Path) -> None:
+    """A request still reading the index of the case as it was (the live writer has committed
+    since, and another request built the next index) gets its page, not a closed connection."""
+    path = _case(tmp_path)
+    with Case.open(str(path), read_only=True) as case:
+        index = SearchIndex(TEXT_FIELDS, 1_000_000)
+        old = index.cursor(case, "v1")
+        new = index.cursor(case, "v2")
+        assert old is not None and new is not None
+        try:
+            q = EventQuery(q="powershell")
+            want = search(case, q)
+            assert want["total"] > 0
+            assert search(case, q, index=old) == want
+            assert search(case, q, index=new) == want
+        finally:
+            old.close()
+            new.close()
+
+
 def test_terms_the_index_cannot_answer_search_the_case(tmp_path: Path) -> None:
     path = _case(tmp_path)
     with Case.open(str(path), read_only=True) as case:

@@ -45,8 +45,9 @@ class SearchIndex:
         a case too large to index. Close the cursor after use."""
         with self._lock:
             if self._version != version:
-                if self._db is not None:
-                    self._db.close()
+                # The old index is dropped, not closed: closing a connection closes its cursors,
+                # and a request of the old version may still be reading one. Its memory goes when
+                # the last of them is closed.
                 self._db, self._version = None, version
                 if case.count() <= self.max_events:
                     self._db = self._build(case)
