@@ -4,6 +4,7 @@ real uvicorn server in a thread, and waiting for the live writer to catch up."""
 from __future__ import annotations
 
 import gzip
+import logging
 import socket
 import threading
 import time
@@ -18,6 +19,16 @@ import orjson
 from wormsign import demo
 
 WINLOGBEAT = Path(demo.logs()) / "winlogbeat"
+
+#: The exceptions the last :func:`serving` server answered 500 for (type and message, bounded):
+#: an assertion on status codes names them, where the log of a long CI run is cut.
+SERVER_ERRORS: list[str] = []
+
+
+class _KeepErrors(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            SERVER_ERRORS.append(repr(record.exc_info[1])[:400])
 
 
 def demo_docs() -> list[bytes]:
@@ -53,8 +64,11 @@ def serving(case: Path, token: str) -> Iterator[str]:
     from wormsign.api import create_app
 
     port = free_port()
+    SERVER_ERRORS.clear()
     server = uvicorn.Server(uvicorn.Config(create_app(case, token), host="127.0.0.1", port=port,
                                            log_level="error"))
+    keep = _KeepErrors()  # after the Config, whose logging setup drops the logger's handlers
+    logging.getLogger("uvicorn.error").addHandler(keep)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -67,6 +81,7 @@ def serving(case: Path, token: str) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(60)
+        logging.getLogger("uvicorn.error").removeHandler(keep)
         assert not thread.is_alive(), "the server did not stop"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from livekit import WINLOGBEAT, bulk_body, demo_docs, event_id, serving, wait_idle
+from livekit import SERVER_ERRORS, WINLOGBEAT, bulk_body, demo_docs, event_id, serving, wait_idle
 
 from wormsign.api import load_or_create
 from wormsign.api import live as live_mod
@@ -101,7 +101,7 @@ def test_bulk_stream_gives_the_incidents_of_a_file_ingest(tmp_path: Path) -> Non
         st = wait_idle(cl, token)
         stop.set()
         th.join()
-        assert set(reads) <= {200, 503} and 200 in reads, sorted(set(reads))
+        assert set(reads) <= {200, 503} and 200 in reads, (sorted(set(reads)), SERVER_ERRORS[:3])
         # the writer lends the server its connection while it holds the case: reads get in
         assert reads.count(200) >= 2 * len(reads) // 3, {c: reads.count(c) for c in set(reads)}
         assert st["documents"] == len(docs) and st["writer"]["events_stored"] == len(docs)
