@@ -105,16 +105,45 @@ def test_macros_with_a_spark_body_give_duckdbs_values_on_spark() -> None:
              "a.exe1 a.exe1.dll x.exe.y.dll",
              "rundll32 \\\\10.0.0.5\\c$\\p.dll,Entry <in.bat >out.cmd |more.com", "it's.exe o'neil.vbs",
              "powershell -enc " + "QUJD" * 3000 + " " + "QUJD" * 500 + ".exe", "=evil.hta", ".exe", "x..dll",
-             "\u00c9T\u00c9.EXE/\u00e9t\u00e9.scr", "a.sys\tb.dat\nc.js"]
+             "\u00c9T\u00c9.EXE/\u00e9t\u00e9.scr", "a.sys\tb.dat\nc.js",
+             # access masks (5145): hex as Windows writes them, decimal, and what is neither
+             "0x2", "0X12019F", " 0x100081 ", "0x7fffffffffffffff", "0x8000000000000000", "0x000000000000000002",
+             "0x", "0xg", "-0x2", "42", "-7", "1e3", "0x2 0x4", "9223372036854775808", "42 ",
+             " 42", "0x2 ", "\t0x2", "+42", "1.5", "4\n", "0x2\n", "\u0664\u0662"]
     table = pa.table({"i": list(range(len(paths))), "x": pa.array(paths, pa.string())})
     con = duckdb.connect()
     for m in prep.MACROS:
         con.execute(m)
     con.register("t", table)
-    want = con.execute("SELECT i, ws_base(x), ws_names(x) FROM t ORDER BY i").fetchall()
+    want = con.execute("SELECT i, ws_base(x), ws_names(x), ws_int(x) FROM t ORDER BY i").fetchall()
     scans = SparkScans("local[1]", macros=pass_macros(), spark_bodies=spark_bodies())
     scans.view_table("t", table)
-    got = scans.query("SELECT i, ws_base(x) AS b, ws_names(x) AS n FROM t ORDER BY i")
-    assert {"ws_base", "ws_names"} <= set(prep.SPARK_BODIES)
-    assert any(len(n) > 2 for _, _, n in want)  # names found, several in a command line
-    assert [(r["i"], r["b"], r["n"]) for r in got.to_pylist()] == [(i, b, list(n)) for i, b, n in want]
+    got = scans.query("SELECT i, ws_base(x) AS b, ws_names(x) AS n, ws_int(x) AS v FROM t ORDER BY i")
+    assert {"ws_base", "ws_names", "ws_int"} <= set(prep.SPARK_BODIES)
+    assert any(len(n) > 2 for _, _, n, _ in want)  # names found, several in a command line
+    assert {v for *_, v in want} >= {2, 0x12019F, 2**63 - 1, 42, -7, None}
+    assert [(r["i"], r["b"], r["n"], r["v"]) for r in got.to_pylist()] == [(i, b, list(n), v) for i, b, n, v in want]
+
+
+def test_unnests_side_by_side_pair_their_elements_on_spark() -> None:
+    """DuckDB's ``SELECT unnest(a) AS x, unnest(b) AS y`` pairs element i of each list (NULL past
+    the shorter's end); Spark's own reading of it is every pair. The translation pairs them."""
+    import shutil
+
+    import duckdb
+
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("no java: README, 'Spark' says how to get it")
+    from wormsign.engine.spark import SparkScans
+
+    sql = "WITH p AS (SELECT unnest(?) AS k, unnest(?) AS v) SELECT k, v FROM p ORDER BY k NULLS LAST, v"
+    params = [["services.exe", "wmiprvse.exe", "wsmprovhost.exe"], [["service"], ["wmi", "x"], ["winrm"]]]
+    want = duckdb.connect().execute(sql, params).fetchall()
+    assert len(want) == 3
+    got = SparkScans("local[1]").query(sql, params).to_pylist()
+    assert [(r["k"], r["v"]) for r in got] == want
+    shorter = [["a", "b", "c"], ["x"]]
+    want = duckdb.connect().execute(sql, shorter).fetchall()
+    assert want == [("a", "x"), ("b", None), ("c", None)]
+    assert [(r["k"], r["v"]) for r in SparkScans("local[1]").query(sql, shorter).to_pylist()] == want

@@ -52,6 +52,12 @@ MACROS = (
             '([^\\/"'' ,;=<>|]+\.(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1)))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ext(x) AS lower(regexp_extract(coalesce(x, ''), '\.([A-Za-z0-9]+)$', 1))""",
     r"""CREATE OR REPLACE TEMP MACRO ws_ref(d, r) AS d || ':' || CAST(r AS VARCHAR)""",
+    # An integer written in decimal or in hex (an access mask's 0x2), white space before it (and
+    # after a decimal one), NULL when it is neither or past a BIGINT (DuckDB's cast alone also
+    # reads 1e3 and 1.5, Spark's neither).
+    r"""CREATE OR REPLACE TEMP MACRO ws_int(x) AS CASE
+        WHEN regexp_full_match(x, '[ \t\n\r]*[+-]?[0-9]+[ \t\n\r]*|[ \t\n\r]*0[xX][0-9a-fA-F]+')
+        THEN try_cast(x AS BIGINT) END""",
     # A list without repeats, in the order of first appearance (list_distinct keeps no order).
     # Quadratic, and the argument is written out once per element: give it a column of a few
     # hundred elements at most (slice the aggregate in a subquery first).
@@ -71,6 +77,12 @@ SPARK_BODIES = {
     "ws_names": r"""array_sort(array_distinct(regexp_extract_all(lower(coalesce(x, '')),
         '(?<![^\\\\/"\' ,;=<>|])([^\\\\/"\' ,;=<>|]+\\.'
         '(?:exe|dll|scr|bat|cmd|ps1|vbs|js|hta|com|sys|dat))', 1)))""",
+    # Spark's cast reads no hex: conv does (past a BIGINT it gives its largest unsigned value,
+    # which the cast makes NULL, as DuckDB's is).
+    "ws_int": r"""CASE WHEN x RLIKE '^[ \t\n\r]*[+-]?[0-9]+[ \t\n\r]*$'
+            THEN try_cast(regexp_extract(x, '[+-]?[0-9]+', 0) AS BIGINT)
+        WHEN lower(x) RLIKE '^[ \t\n\r]*0x[0-9a-f]+$'
+            THEN try_cast(conv(regexp_extract(lower(x), '0x([0-9a-f]+)$', 1), 16, 10) AS BIGINT) END""",
 }
 
 IPMAP = """
@@ -109,7 +121,7 @@ WITH raw AS (
            ws_ref(e."src.digest", e."src.record") AS ref
     FROM h_ev e LEFT JOIN h_ipmap m ON m.ip = e."source.ip"
     WHERE e."event.code" = '5145' AND list_contains(?, e."share.name")
-      AND (coalesce(try_cast(e."share.access_mask" AS BIGINT), 0) & ?) <> 0
+      AND (coalesce(ws_int(e."share.access_mask"), 0) & ?) <> 0
       AND e."source.ip" IS NOT NULL AND NOT list_contains(?, e."source.ip")
     UNION ALL
     SELECT coalesce(e."destination.host", md.host, e."destination.ip"),
@@ -157,7 +169,7 @@ raw AS (
     LEFT JOIN h_ipmap ms ON ms.ip = e."source.ip" LEFT JOIN h_ipmap md ON md.ip = e."destination.ip"
     WHERE e.kind = 'dce_rpc' AND list_contains(rpc.ops, e."rpc.operation")
 )
-SELECT row_number() OVER () AS xid, *  -- xid: an identity, in no order
+SELECT row_number() OVER (ORDER BY ref, via, method) AS xid, *  -- xid: an identity (the same on every engine)
 FROM raw WHERE host IS NOT NULL
 """
 
@@ -352,6 +364,8 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_authfail", "hunt_authfail", AUTHFAIL, _authfail_params),
     ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: [int(c["auth_window_s"])] * 3),
 )
+#: EXECS's identity of a row.
+_XID = "row_number() OVER (ORDER BY ref, via, method) AS xid"
 #: Working tables a hunt changes: copied from the stored ones, not viewed.
 COPIED = ("h_drops",)
 #: The rows of the pass AUTHFAIL reads (a time bound is added to it when files are added).
@@ -411,8 +425,7 @@ def store(case: Case, cfg: dict[str, Any], new_shards: list[int] | None = None) 
         elif table in PER_ROW:
             q = sql.replace("FROM h_ev", "FROM _ws_hev_new").replace("FROM h_logons", "FROM _ws_logons_new")
             # a remote execution's identity goes on from the stored ones
-            q = q.replace("row_number() OVER () AS xid",
-                          f"row_number() OVER () + (SELECT coalesce(max(xid), 0) FROM {table}) AS xid")
+            q = q.replace(_XID, f"{_XID[:-7]} + (SELECT coalesce(max(xid), 0) FROM {table}) AS xid")
             if table == "hunt_logons":
                 eng.execute(f"CREATE OR REPLACE TEMP TABLE _ws_logons_new AS {q}", params(cfg))
                 eng.execute(f"INSERT INTO {table} SELECT * FROM _ws_logons_new")

@@ -17,6 +17,8 @@ What the translation does besides sqlglot's own work:
 - ``regexp_replace`` without DuckDB's ``'g'`` flag replaces the first match only, Spark's
   replaces every match: such a call is refused unless its pattern is anchored at the end (``$``),
   where the two agree;
+- ``SELECT unnest(a) AS x, unnest(b) AS y`` (DuckDB pairs the lists' elements) becomes
+  ``SELECT inline(arrays_zip(a, b)) AS (x, y)`` (Spark would pair every element with every one);
 - ``HUGEINT`` becomes ``DECIMAL(38, 0)``; ``list_slice(l, 1, n)`` becomes ``slice(l, 1, n)``;
 - a macro may have a Spark body of its own (``spark_bodies``: Spark SQL), where DuckDB's cannot
   be translated (an aggregate's top n, list arithmetic by index): the two bodies sit side by
@@ -114,6 +116,8 @@ def _spark_rewrites(tree: exp.Expression) -> exp.Expression:
             begin, end = int(args[1].this), int(args[2].this)
             return exp.Anonymous(this="slice", expressions=[args[0], exp.Literal.number(begin),
                                                             exp.Literal.number(end - begin + 1)])
+        if isinstance(node, exp.Select) and sum(isinstance(e.unalias(), exp.Explode) for e in node.expressions) > 1:
+            return _zipped_unnests(node)
         if isinstance(node, exp.DateBin):
             return exp.TimestampTrunc(this=node.expression, unit=exp.var(_interval_unit(node.this)))
         if isinstance(node, exp.RegexpReplace):
@@ -130,6 +134,22 @@ def _spark_rewrites(tree: exp.Expression) -> exp.Expression:
         return node
 
     return tree.transform(sub)
+
+
+def _zipped_unnests(select: exp.Select) -> exp.Select:
+    """DuckDB's ``SELECT unnest(a) AS x, unnest(b) AS y`` (the lists side by side: row i holds
+    their elements i, NULL past a shorter one's end) as Spark's ``SELECT inline(arrays_zip(a, b))
+    AS (x, y)``, which pairs them the same way; Spark's own reading of two generators in one
+    SELECT is every pair of elements. Any other projection beside them is refused."""
+    names = []
+    for e in select.expressions:
+        if not (isinstance(e, exp.Alias) and isinstance(e.this, exp.Explode)):
+            raise DialectError(f"several unnest() in a SELECT, beside other columns: {select.sql()[:120]}")
+        names.append(exp.to_identifier(e.alias))
+    zipped = exp.Anonymous(this="arrays_zip", expressions=[e.this.this for e in select.expressions])
+    select.set("expressions", [exp.Aliases(this=exp.Anonymous(this="inline", expressions=[zipped]),
+                                           expressions=names)])
+    return select
 
 
 def _interval_unit(width: exp.Expression) -> str:
