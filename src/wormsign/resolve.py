@@ -659,6 +659,7 @@ def _resolve(case: Case, *, batch_rows: int) -> ResolveReport:
         case.set_meta("resolved", _state(case))
     if case.scans is not None:
         case.scans.forget_keyed()
+        case.scans.drop_results()  # the candidate rows kept for the working tables
     rep.shards = len(todo)
     return rep
 

@@ -16,8 +16,9 @@ def test_macros_are_expanded_with_their_arguments() -> None:
 
 
 def test_duckdb_only_functions_are_rewritten() -> None:
-    sql = to_spark("SELECT time_bucket(INTERVAL 1 HOUR, ts), epoch_us(ts) FROM t")
+    sql = to_spark("SELECT time_bucket(INTERVAL 1 HOUR, ts), epoch_us(ts) FROM t WHERE a - b <= to_seconds(?)")
     assert "DATE_TRUNC('HOUR', ts)" in sql and "UNIX_MICROS(ts)" in sql
+    assert "a - b <= (INTERVAL '1' SECOND * ?)" in sql
 
 
 @pytest.mark.parametrize("sql", [

@@ -275,7 +275,10 @@ def index_shards(case: Case, cfg: dict[str, Any], shards: list[int]) -> None:
         return [(f"INSERT INTO {INDEX} BY NAME {sql}", params)]
 
     where = bind(PREFILTER, _values(cfg)) if case.scans is not None else None
-    passes.run_keyed(case, shards, _part_columns(), statements, where=where)
+    # On Spark the rows stay there too, as ``h_ev``, for the working tables built from them
+    # (:func:`wormsign.detect.prep.store`), until the resolver is done.
+    passes.run_keyed(case, shards, _part_columns(), statements, where=where,
+                     keep={INDEX: ("h_ev", frozenset(shards))})
 
 
 def _part_columns() -> list[str]:

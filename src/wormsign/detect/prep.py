@@ -8,9 +8,9 @@ it is fresh, so ``events`` is not read at all). Every working table is then one 
 operation over ``h_ev`` (values bound as parameters), so the detections and the propagation
 graph never loop over events in Python, nor scan ``events`` once per rule. The tables that
 depend on ``h_ev`` alone (:data:`STORED`: drops, executions, service images, port-445
-sessions, logons, failures, lockouts) are stored by the resolver beside ``hunt_index`` and read
-as views; the hunt computes the rest (and all of them when the stored index is stale) as TEMP
-tables.
+sessions, logons, failures, lockouts) are stored by the resolver beside ``hunt_index`` (on
+Spark, those of one row per candidate row are built there: :func:`_working`) and read as views;
+the hunt computes the rest (and all of them when the stored index is stale) as TEMP tables.
 
 ``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
 
@@ -378,14 +378,46 @@ PER_ROW = ("hunt_drops", "hunt_execs", "hunt_smb", "hunt_logons", "hunt_inbound"
 
 def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
     """The tables of :data:`STORED`: computed into the case (``store``), and read as views,
-    or computed as TEMP tables of this hunt."""
+    or computed as TEMP tables of this hunt.
+
+    Stored on Spark, when the candidate rows of every shard are still there (the resolver's
+    pass over every shard, :func:`wormsign.detect.candidates.index_shards`): the tables of
+    :data:`ON_SPARK` are computed there (the same SQL, translated), from those rows and the
+    address map, and only their rows reach the catalog; the failures and lockouts (as-of
+    joins, which Spark has not) are computed on the catalog."""
+    on_spark = store and _rows_on_spark(case)
+    if on_spark:
+        case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
     for name, table, sql, params in STORED:
         case.drop(name)
-        if store:
+        if on_spark and table in ON_SPARK:
+            from wormsign.engine import passes
+
+            # the table (its columns and types as DuckDB makes them), then Spark's rows
+            case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({sql}) LIMIT 0", params(cfg))
+            later = {table: (name, None)} if name in _READ_LATER else None
+            passes.run_spark(case, [(f"INSERT INTO {table} {sql}", params(cfg))], keep=later)
+            case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+        elif store:
             case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params(cfg))
             case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
         else:
             case.engine.execute(f"CREATE TEMP TABLE {name} AS {sql}", params(cfg))
+    if on_spark:
+        for name in _READ_LATER:
+            case.scans.drop_result(name)
+
+
+#: The stored working tables Spark builds when it has the candidate rows: those of
+#: :data:`PER_ROW`, and those that join them with each other alone (without an as-of join).
+ON_SPARK = (*PER_ROW, "hunt_svc", "hunt_sessexec")
+#: Working tables of :data:`ON_SPARK` that a later one reads there.
+_READ_LATER = ("h_execs", "h_logons")
+
+
+def _rows_on_spark(case: Case) -> bool:
+    """Whether the candidate rows of every shard of ``case`` are on Spark (as ``h_ev``)."""
+    return case.scans is not None and case.scans.kept("h_ev") == frozenset(case.shard_ids())
 
 
 def _stored(case: Case) -> None:

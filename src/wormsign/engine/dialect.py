@@ -9,6 +9,7 @@ What the translation does besides sqlglot's own work:
 - ``regexp_full_match(x, p)`` becomes ``x RLIKE '^(?:p)$'``;
 - ``time_bucket(INTERVAL 1 HOUR, ts)`` becomes ``date_trunc('HOUR', ts)`` (the session's time zone
   is UTC: the same hour buckets);
+- ``to_seconds(n)`` (an interval of ``n`` seconds) becomes ``(INTERVAL '1' SECOND * n)``;
 - ``epoch_us(ts)`` becomes ``unix_micros(ts)``; ``suffix`` becomes ``endswith``, ``strlen``
   ``octet_length`` (bytes in both); a CTE's ``MATERIALIZED`` is dropped;
 - ``regexp_matches(x, 'p')`` (RE2) becomes ``x RLIKE 'q'`` (``java.util.regex``), ``q`` the
@@ -103,6 +104,9 @@ def _spark_rewrites(tree: exp.Expression) -> exp.Expression:
             return exp.Anonymous(this="unix_micros", expressions=node.expressions)
         if name == "suffix":
             return exp.EndsWith(this=node.expressions[0], expression=node.expressions[1])
+        if name == "to_seconds" and len(node.expressions) == 1:  # an INTERVAL of n seconds
+            unit = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("SECOND"))
+            return exp.Paren(this=exp.Mul(this=unit, expression=node.expressions[0]))
         if name == "strlen":
             return exp.Anonymous(this="octet_length", expressions=node.expressions)
         if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:

@@ -66,13 +66,16 @@ def run_raw(case: Case, shards: Sequence[int], statements: Statements) -> None:
 
 
 def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], statements: Statements, *,
-              where: tuple[str, Sequence[Any]] | None = None) -> None:
+              where: tuple[str, Sequence[Any]] | None = None, keep: dict[str, tuple[str, Any]] | None = None) -> None:
     """Run a pass over the ``columns`` of the events of ``shards``, their keys applied (the
     ``events`` view's rows): on DuckDB over a temporary table of them, read once.
 
     ``where``: a condition (DuckDB's dialect, ``?`` parameters) that reads no key column and is
     true of every row the pass's statements read; on Spark only those events are joined with
-    their keys (the join is a shuffle of every column), then the statements run as they are."""
+    their keys (the join is a shuffle of every column), then the statements run as they are.
+
+    ``keep``: on Spark, the rows a statement appends to a table, kept as a view for later
+    statements (table -> (view, what it holds): :meth:`wormsign.engine.spark.SparkScans.write`)."""
     if case.scans is None:
         cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
         case.engine.execute(f"CREATE OR REPLACE TEMP TABLE _ws_part AS SELECT {cols} FROM ({case.events_sql(shards)})")
@@ -85,25 +88,42 @@ def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], stateme
     # the keyed events stay cached for the next keyed pass over the same files (resolution
     # forgets them when it ends)
     case.scans.view_keyed(SPARK_SOURCE, case.event_files(shards), case.key_files(shards), columns, where=where)
-    _on_spark(case, statements)
+    _on_spark(case, statements, keep)
+
+
+def run_spark(case: Case, statements: Sequence[tuple[str, Sequence[Any]]], *,
+              keep: dict[str, tuple[str, Any]] | None = None) -> None:
+    """Run ``INSERT INTO table [BY NAME] SELECT ...`` statements (DuckDB's dialect) on Spark
+    over the views they name (results kept by earlier statements, tables shipped), appending
+    their rows to the catalog's tables; ``keep`` as :func:`run_keyed`'s."""
+    _on_spark(case, lambda _src: statements, keep)
 
 
 _results = itertools.count()
 
 
-def _on_spark(case: Case, statements: Statements) -> None:
+def _on_spark(case: Case, statements: Statements, keep: dict[str, tuple[str, Any]] | None = None) -> None:
     """Each statement's ``SELECT`` on Spark, its result written as Parquet in the case's staging
     folder (which a killed run's next open empties) and appended to the catalog's table from
-    there: neither side holds the rows in memory (123M events: the candidate rows)."""
+    there: neither side holds the rows in memory (123M events: the candidate rows). A table in
+    ``keep`` keeps its files, as a view, for later statements."""
     for sql, params in statements(SPARK_SOURCE):
         table, by_name, query = split_insert(sql)
         t = time.perf_counter()
         folder = os.path.join(case.root, STAGING_DIR, f"spark-{os.getpid()}-{next(_results)}")
+        view, holds = (keep or {}).get(table, (None, None))
+        kept = False
         try:
-            names, files = case.scans.write(query, params, folder)
+            names, files = case.scans.write(query, params, folder, keep_as=view, holds=holds)
+            kept = view is not None
             n = append_files(case, table, names, files, by_name=by_name)
+        except BaseException:
+            if kept:
+                case.scans.drop_result(view)
+            raise
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not kept:
+                shutil.rmtree(folder, ignore_errors=True)
         log.debug("spark: %s, %d rows, %.1f s", table, n, time.perf_counter() - t)
 
 

@@ -5,9 +5,11 @@ passes that read every event (resolution's per-shard observations, the keys of t
 hunt's candidate rows) run on Spark: :class:`SparkScans` runs a statement of the analytics,
 written once in DuckDB's dialect and translated by :mod:`wormsign.engine.dialect`, over a view
 of the shards, and writes its result as Parquet in the case's staging folder
-(:meth:`SparkScans.write`). Those results are small (observations per host and hour, candidate
-rows), and go from there into the case's DuckDB catalog, where the rest of the hunt (identities,
-working tables, the graph, incidents) runs as it does without Spark.
+(:meth:`SparkScans.write`). Those results (observations per host and hour, candidate rows)
+go from there into the case's DuckDB catalog, where the rest of the hunt (identities, the rules,
+the graph, incidents) runs as it does without Spark. A result may also stay on Spark as a view
+for later statements (the candidate rows, from which the working tables of one row each are
+built there: :func:`wormsign.detect.prep.store`).
 
 A session is started locally (``local[*]``, or the ``master`` given, e.g. ``local[2]`` or
 ``spark://host:7077``); its time zone is UTC, so that times and hour buckets are the same as
@@ -102,6 +104,7 @@ class SparkScans:
         self._schema: Any = None
         self._cached: dict[str, Any] = {}
         self._keyed: tuple[tuple[Any, ...], set[str], Any] | None = None
+        self._results: dict[str, tuple[str, Any]] = {}  # a kept result's view: (its folder, what it holds)
 
     def _read(self, files: Sequence[str], columns: Sequence[str] | None = None) -> Any:
         """The shard files, with the case's schema (no inference: no footer read for it), only
@@ -217,18 +220,47 @@ class SparkScans:
         df = self._frame(sql, params)
         return df.toArrow()
 
-    def write(self, sql: str, params: Sequence[Any], folder: str) -> tuple[list[str], list[str]]:
+    def write(self, sql: str, params: Sequence[Any], folder: str, *,
+              keep_as: str | None = None, holds: Any = None) -> tuple[list[str], list[str]]:
         """Write the result of ``sql`` (as :meth:`query`) as Parquet files in ``folder`` (made;
         it must not exist), its columns named ``c0``, ``c1``, ...: (the result's column names,
         the files written, in the result's order). The rows never pass through the driver: each
         task writes its own, and the catalog reads them from there (a candidate pass's rows
-        collected as Arrow took the driver's heap and as much again in Python)."""
+        collected as Arrow took the driver's heap and as much again in Python).
+
+        ``keep_as``: also the name of a view of the files (the result's own column names) for
+        later statements, until :meth:`drop_result`, which removes ``folder``; ``holds``: what
+        it holds, for :meth:`kept`."""
         df = self._frame(sql, params)
         names = list(df.columns)
-        df.toDF(*[f"c{i}" for i in range(len(names))]).write.parquet(folder)
+        out = df.toDF(*[f"c{i}" for i in range(len(names))])
+        out.write.parquet(folder)
+        if keep_as is not None:
+            self.drop_result(keep_as)
+            self.spark.read.schema(out.schema).parquet(folder).toDF(*names).createOrReplaceTempView(keep_as)
+            self._results[keep_as] = (folder, holds)
         return names, sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet"))
 
+    def kept(self, name: str) -> Any:
+        """What the kept result ``name`` holds (``holds`` of :meth:`write`), None when there is none."""
+        got = self._results.get(name)
+        return None if got is None else got[1]
+
+    def drop_result(self, name: str) -> None:
+        """Forget the kept result ``name`` (:meth:`write`): its view, and its files."""
+        import shutil
+
+        got = self._results.pop(name, None)
+        if got is not None:
+            self.spark.catalog.dropTempView(name)
+            shutil.rmtree(got[0], ignore_errors=True)
+
+    def drop_results(self) -> None:
+        for name in list(self._results):
+            self.drop_result(name)
+
     def close(self) -> None:
+        self.drop_results()
         self.spark.stop()
 
 
