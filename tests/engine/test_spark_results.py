@@ -65,3 +65,23 @@ def test_more_columns_than_the_table_is_an_error(scans, tmp_path: Path):  # type
     with pytest.raises(ValueError, match="2 columns for 1"):
         append_files(SimpleNamespace(engine=eng), "t", names, files)
     eng.close()
+
+
+def test_a_kept_result_is_a_view_for_later_statements_until_dropped(scans, tmp_path: Path):  # type: ignore
+    """``keep_as``: the written rows are also a view with the result's own column names (dotted
+    ones included), read by later statements; dropped, the view and its files are gone. An empty
+    result is an empty view."""
+    folder = tmp_path / "kept"
+    names, files = scans.write('SELECT \'WS1\' AS host, 445 AS "destination.port" UNION ALL SELECT \'WS2\', 3389',
+                               [], str(folder), keep_as="_t_kept", holds=frozenset({1, 2}))
+    assert names == ["host", "destination.port"] and files
+    assert scans.kept("_t_kept") == frozenset({1, 2}) and scans.kept("_t_none") is None
+    got = scans.query('SELECT host FROM _t_kept WHERE "destination.port" = ? ORDER BY host', [445])
+    assert got.column("host").to_pylist() == ["WS1"]
+    scans.drop_result("_t_kept")
+    assert not folder.exists() and scans.kept("_t_kept") is None
+    assert "_t_kept" not in {t.name for t in scans.spark.catalog.listTables()}
+    scans.write("SELECT 'a' AS host WHERE 1 = 0", [], str(tmp_path / "empty"), keep_as="_t_empty")
+    assert scans.query("SELECT count(*) AS n FROM _t_empty").column("n").to_pylist() == [0]
+    scans.drop_results()
+    assert not (tmp_path / "empty").exists()
