@@ -253,7 +253,8 @@ WHERE p.kind = 'process' AND p."winlog.logon.id" IS NOT NULL AND l.source <> p.h
 # same source (with none, the same claimed name) within ``auth_window_s`` after the failure:
 # 4624, Kerberos 4768/4769, NTLM 4776, Zeek, LANL.
 AUTHFAIL = """
-WITH g AS (SELECT unnest(?) AS code, unnest(?) AS statuses),
+WITH g AS (SELECT unnest(?) AS code, unnest(?) AS status),  -- the guesses: (code, status) pairs
+gc AS (SELECT unnest(?) AS code),  -- the codes whose guesses are listed (none for some)
 known AS (SELECT DISTINCT host FROM h_ipmap),
 a AS (
     SELECT e.ts, e."event.code" AS code, e."event.outcome" IS NOT DISTINCT FROM 'failure' AS failed,
@@ -281,15 +282,29 @@ a AS (
 f AS (
     SELECT a.ts, a.code, a.account, a.acct, a.status, a.source, a.target, a.ref,
            CASE WHEN a.claimed IS DISTINCT FROM a.source THEN a.claimed END AS claim
-    FROM a LEFT JOIN g ON g.code = a.code
-    WHERE a.failed AND (g.code IS NULL OR list_contains(g.statuses, a.status))
+    FROM a LEFT JOIN gc ON gc.code = a.code
+    LEFT JOIN g ON g.code = a.code AND g.status = a.status
+    WHERE a.failed AND (gc.code IS NULL OR g.code IS NOT NULL)
 ),
 -- one success per instant (the first record): the same ones whatever order the rows come in
-s AS (SELECT ts, acct, coalesce(source, claimed) AS who, min(ref) AS ref FROM a WHERE NOT failed GROUP BY ALL)
-SELECT f.source, f.target, f.ts, f.account, f.ref, f.code, f.status, f.claim,
-       CASE WHEN s.ts - f.ts <= to_seconds(?) THEN s.ts END AS ok_ts,
-       CASE WHEN s.ts - f.ts <= to_seconds(?) THEN s.ref END AS ok_ref
-FROM f ASOF LEFT JOIN s ON s.who = coalesce(f.source, f.claim) AND s.acct = f.acct AND f.ts <= s.ts
+s AS (SELECT ts, acct, coalesce(source, claimed) AS who, min(ref) AS ref FROM a WHERE NOT failed GROUP BY ALL),
+-- each failure and the first success of its account and source at its instant or after (an
+-- as-of join, written with window functions, which Spark has too: a failure's row before the
+-- successes of its instant)
+m AS (
+    SELECT source, target, ts, account, ref, code, status, claim, tag,
+           first_value(sts IGNORE NULLS) OVER (PARTITION BY who, acct ORDER BY ts, tag
+               ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_ts,
+           first_value(sref IGNORE NULLS) OVER (PARTITION BY who, acct ORDER BY ts, tag
+               ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_ref
+    FROM (SELECT source, target, ts, account, ref, code, status, claim, coalesce(source, claim) AS who, acct,
+                 0 AS tag, CAST(NULL AS TIMESTAMPTZ) AS sts, CAST(NULL AS VARCHAR) AS sref FROM f
+          UNION ALL
+          SELECT NULL, NULL, ts, NULL, NULL, NULL, NULL, NULL, who, acct, 1, ts, ref FROM s WHERE who IS NOT NULL))
+SELECT source, target, ts, account, ref, code, status, claim,
+       CASE WHEN next_ts - ts <= to_seconds(?) THEN next_ts END AS ok_ts,
+       CASE WHEN next_ts - ts <= to_seconds(?) THEN next_ref END AS ok_ref
+FROM m WHERE tag = 0
 """
 
 # 4740: the locked account, the caller computer (whose bad passwords locked it), the DC. The
@@ -306,25 +321,39 @@ WITH l AS (
     FROM h_ev e WHERE e.kind = 'auth' AND e."event.code" = '4740' AND e."user.name" IS NOT NULL),
 f AS (SELECT lower(split_part(account, '@', 1)) AS acct, ts, source, claim FROM h_authfail
       WHERE source IS NOT NULL),
-tied AS (  -- (of failures at one instant, the least source: the same whatever order the rows come in)
-    SELECT l.ref, CASE WHEN l.ts - f.ts <= to_seconds(?) THEN f.source END AS failed_from
-    FROM l ASOF JOIN (SELECT * FROM f QUALIFY row_number() OVER (PARTITION BY acct, ts ORDER BY source) = 1) f
-      ON f.acct = l.acct AND l.ts >= f.ts),
+-- the account's last failure at the lockout's instant or before (an as-of join, written with
+-- window functions; of failures at one instant, the least source: the same whatever order the
+-- rows come in)
+tied AS (
+    SELECT ref, CASE WHEN ts - last_ts <= to_seconds(?) THEN last_source END AS failed_from
+    FROM (SELECT tag, ref, ts,
+                 last_value(fts IGNORE NULLS) OVER (PARTITION BY acct ORDER BY ts, tag, fsource DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_ts,
+                 last_value(fsource IGNORE NULLS) OVER (PARTITION BY acct ORDER BY ts, tag, fsource DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_source
+          FROM (SELECT acct, ts, 0 AS tag, source AS fsource, ts AS fts, CAST(NULL AS VARCHAR) AS ref FROM f
+                UNION ALL
+                SELECT acct, ts, 1, NULL, NULL, ref FROM l))
+    WHERE tag = 1 AND last_ts IS NOT NULL),
 -- the failure whose claimed name is the one the 4740 repeats (a tool's random name ties them)
 named AS (
     SELECT l.ref, min(f.source) AS named_from
     FROM l JOIN f ON f.acct = l.acct AND f.claim = l.claimed AND f.ts <= l.ts AND l.ts - f.ts <= to_seconds(?)
-    GROUP BY l.ref HAVING count(DISTINCT f.source) = 1)
+    GROUP BY l.ref HAVING count(DISTINCT f.source) = 1),
+-- the lockouts whose claimed caller failed as that account just before
+failed_self AS (
+    SELECT DISTINCT l.ref
+    FROM l JOIN f ON f.acct = l.acct AND f.source = l.claimed AND f.ts <= l.ts AND l.ts - f.ts <= to_seconds(?)),
+known AS (SELECT DISTINCT host FROM h_ipmap)
 SELECT coalesce(
            -- the caller the 4740 names, when it is a known host that failed as that account just before
-           CASE WHEN l.claimed IN (SELECT host FROM h_ipmap) AND EXISTS (
-                SELECT 1 FROM f WHERE f.acct = l.acct AND f.source = l.claimed AND f.ts <= l.ts
-                                  AND l.ts - f.ts <= to_seconds(?)) THEN l.claimed END,
+           CASE WHEN k.host IS NOT NULL AND fs.ref IS NOT NULL THEN l.claimed END,
            n.named_from,
            t.failed_from,
-           CASE WHEN l.claimed IN (SELECT host FROM h_ipmap) THEN l.claimed END) AS source,
+           CASE WHEN k.host IS NOT NULL THEN l.claimed END) AS source,
        l.dc, l.ts, l.account, l.ref, l.claimed
 FROM l LEFT JOIN tied t ON t.ref = l.ref LEFT JOIN named n ON n.ref = l.ref
+LEFT JOIN failed_self fs ON fs.ref = l.ref LEFT JOIN known k ON k.host = l.claimed
 """
 
 
@@ -341,9 +370,11 @@ def _loop(cfg: dict[str, Any]) -> list[str]:
 
 def _authfail_params(cfg: dict[str, Any]) -> list[Any]:
     guess = {str(k): [str(v).lower() for v in vs] for k, vs in dict(cfg["auth_guess_statuses"]).items()}
+    # flat pairs, not a list per code: Spark binds no list of lists with an empty one in it
+    pairs = [(code, status) for code, statuses in guess.items() for status in dict.fromkeys(statuses)]
     named = [str(f) for f in cfg["auth_named_formats"]]
     window = int(cfg["auth_window_s"])
-    return [list(guess), list(guess.values()), named, named, [str(c) for c in cfg["auth_success_codes"]],
+    return [[c for c, _ in pairs], [st for _, st in pairs], list(guess), named, named, [str(c) for c in cfg["auth_success_codes"]],
             _loop(cfg), window, window]
 
 
@@ -383,8 +414,7 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
     Stored on Spark, when the candidate rows of every shard are still there (the resolver's
     pass over every shard, :func:`wormsign.detect.candidates.index_shards`): the tables of
     :data:`ON_SPARK` are computed there (the same SQL, translated), from those rows and the
-    address map, and only their rows reach the catalog; the failures and lockouts (as-of
-    joins, which Spark has not) are computed on the catalog."""
+    address map, and only their rows reach the catalog."""
     on_spark = store and _rows_on_spark(case)
     if on_spark:
         case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
@@ -408,11 +438,10 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
             case.scans.drop_result(name)
 
 
-#: The stored working tables Spark builds when it has the candidate rows: those of
-#: :data:`PER_ROW`, and those that join them with each other alone (without an as-of join).
-ON_SPARK = (*PER_ROW, "hunt_svc", "hunt_sessexec")
+#: The stored working tables Spark builds when it has the candidate rows (all of them).
+ON_SPARK = tuple(t for _, t, _, _ in STORED)
 #: Working tables of :data:`ON_SPARK` that a later one reads there.
-_READ_LATER = ("h_execs", "h_logons")
+_READ_LATER = ("h_execs", "h_logons", "h_authfail")
 
 
 def _rows_on_spark(case: Case) -> bool:
