@@ -9,7 +9,7 @@ operation over ``h_ev`` (values bound as parameters), so the detections and the 
 graph never loop over events in Python, nor scan ``events`` once per rule. The tables that
 depend on ``h_ev`` alone (:data:`STORED`: drops, executions, service images, port-445
 sessions, logons, failures, lockouts) are stored by the resolver beside ``hunt_index`` (on
-Spark, those of one row per candidate row are built there: :func:`_working`) and read as views;
+Spark, when it made the candidate rows of every shard, built there: :func:`_working`) and read as views;
 the hunt computes the rest (and all of them when the stored index is stale) as TEMP tables.
 
 ``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
