@@ -289,14 +289,15 @@ f AS (
 -- one success per instant (the first record): the same ones whatever order the rows come in
 s AS (SELECT ts, acct, coalesce(source, claimed) AS who, min(ref) AS ref FROM a WHERE NOT failed GROUP BY ALL),
 -- each failure and the first success of its account and source at its instant or after (an
--- as-of join, written with window functions, which Spark has too: a failure's row before the
--- successes of its instant)
+-- as-of join, written with window functions, which Spark has too: latest first, a failure's
+-- row after the successes of its instant, the last success before it. A frame from the row on
+-- to the end would be read again for every row on Spark: time quadratic in an account's rows)
 m AS (
     SELECT source, target, ts, account, ref, code, status, claim, tag,
-           first_value(sts IGNORE NULLS) OVER (PARTITION BY who, acct ORDER BY ts, tag
-               ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_ts,
-           first_value(sref IGNORE NULLS) OVER (PARTITION BY who, acct ORDER BY ts, tag
-               ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_ref
+           last_value(sts IGNORE NULLS) OVER (PARTITION BY who, acct ORDER BY ts DESC, tag DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS next_ts,
+           last_value(sref IGNORE NULLS) OVER (PARTITION BY who, acct ORDER BY ts DESC, tag DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS next_ref
     FROM (SELECT source, target, ts, account, ref, code, status, claim, coalesce(source, claim) AS who, acct,
                  0 AS tag, CAST(NULL AS TIMESTAMPTZ) AS sts, CAST(NULL AS VARCHAR) AS sref FROM f
           UNION ALL
