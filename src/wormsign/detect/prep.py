@@ -36,6 +36,7 @@ from typing import Any
 
 from wormsign.detect import activity
 from wormsign.detect.propagation import bind
+from wormsign.engine import passes
 from wormsign.store import Case
 
 #: SQL macros: host key of a name, file name of a path, names of executables in a command.
@@ -375,8 +376,8 @@ def _authfail_params(cfg: dict[str, Any]) -> list[Any]:
     pairs = [(code, status) for code, statuses in guess.items() for status in dict.fromkeys(statuses)]
     named = [str(f) for f in cfg["auth_named_formats"]]
     window = int(cfg["auth_window_s"])
-    return [[c for c, _ in pairs], [st for _, st in pairs], list(guess), named, named, [str(c) for c in cfg["auth_success_codes"]],
-            _loop(cfg), window, window]
+    return [[c for c, _ in pairs], [st for _, st in pairs], list(guess), named, named,
+            [str(c) for c in cfg["auth_success_codes"]], _loop(cfg), window, window]
 
 
 #: Working tables that depend on the pass over events alone, and on the configuration the
@@ -414,16 +415,14 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
 
     Stored on Spark, when the candidate rows of every shard are still there (the resolver's
     pass over every shard, :func:`wormsign.detect.candidates.index_shards`): the tables of
-    :data:`ON_SPARK` are computed there (the same SQL, translated), from those rows and the
+    :data:`STORED` are computed there (the same SQL, translated), from those rows and the
     address map, and only their rows reach the catalog."""
     on_spark = store and _rows_on_spark(case)
     if on_spark:
         case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
     for name, table, sql, params in STORED:
         case.drop(name)
-        if on_spark and table in ON_SPARK:
-            from wormsign.engine import passes
-
+        if on_spark:
             # the table (its columns and types as DuckDB makes them), then Spark's rows
             case.engine.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({sql}) LIMIT 0", params(cfg))
             later = {table: (name, None)} if name in _READ_LATER else None
@@ -439,9 +438,7 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
             case.scans.drop_result(name)
 
 
-#: The stored working tables Spark builds when it has the candidate rows (all of them).
-ON_SPARK = tuple(t for _, t, _, _ in STORED)
-#: Working tables of :data:`ON_SPARK` that a later one reads there.
+#: Working tables that a later one reads on Spark.
 _READ_LATER = ("h_execs", "h_logons", "h_authfail")
 
 

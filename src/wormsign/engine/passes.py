@@ -77,7 +77,7 @@ def run_keyed(case: Case, shards: Sequence[int], columns: Sequence[str], stateme
     ``keep``: on Spark, the rows a statement appends to a table, kept as a view for later
     statements (table -> (view, what it holds): :meth:`wormsign.engine.spark.SparkScans.write`)."""
     if case.scans is None:
-        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        cols = ", ".join(quote_ident(c) for c in columns)
         case.engine.execute(f"CREATE OR REPLACE TEMP TABLE _ws_part AS SELECT {cols} FROM ({case.events_sql(shards)})")
         try:
             for sql, params in statements("_ws_part"):

@@ -19,6 +19,7 @@ DuckDB's.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -248,8 +249,6 @@ class SparkScans:
 
     def drop_result(self, name: str) -> None:
         """Forget the kept result ``name`` (:meth:`write`): its view, and its files."""
-        import shutil
-
         got = self._results.pop(name, None)
         if got is not None:
             self.spark.catalog.dropTempView(name)
