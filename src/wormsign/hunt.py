@@ -13,7 +13,7 @@ import networkx as nx
 import orjson
 import pyarrow as pa
 
-from wormsign.detect import access, baseline, candidates, config, prep, propagation, rules, working
+from wormsign.detect import access, baseline, candidates, config, prep, rules, working
 from wormsign.engine import records
 from wormsign.graph import deploy, hops, replicate
 from wormsign.graph.files import exe_path
@@ -341,7 +341,6 @@ def _hunt(case: Case, cfg: dict[str, Any], sigma_rules: list[str] | None, allowl
           intel: object | None, window: Window | None = None) -> HuntResult:
     with case.transaction():
         working.prepare(case, cfg, stored=window is None)
-        propagation.build_edges(case, cfg)
     every = rules.load_rules()
     alerts = rules.run_rules(case, cfg, [r for r in every if r.id not in rules.LATE])
     lead = timedelta(seconds=int(cfg["exec_window_s"]))

@@ -10,7 +10,7 @@ import pytest
 from huntrows import copy_exec, ev, ip, make_case
 
 from wormsign import hunt
-from wormsign.detect import access, activity, candidates, config, prep, propagation, working
+from wormsign.detect import access, activity, candidates, config, prep, working
 from wormsign.detect.rules import LATE, load_rules
 from wormsign.schema import FIELD_NAMES
 
@@ -71,7 +71,6 @@ def test_activity_is_summarised_for_implicated_hosts_only(tmp_path: Path) -> Non
     cfg = config.load()
     with make_case(tmp_path / "c.duckdb", rows) as case:
         working.prepare(case, cfg)
-        propagation.build_edges(case, cfg)
         assert prep.implicate(case, cfg, {"ws-01"}) == 2
         assert case.rows("SELECT src, chan, n FROM h_chan ORDER BY src") == [
             ("ws-01", "c:\\u\\p.exe", 3), ("ws-03", "c:\\u\\p.exe", 3)]
@@ -155,7 +154,7 @@ def test_the_resolver_stores_every_table_the_hunt_reads_and_each_is_needed(tmp_p
         ingest_paths([str(Path(__file__).parents[1] / "data" / "zeek")], case, workers=1)
         ensure_resolved(case)
         stored = (*prep.stored_tables(), *activity.tables())
-        assert len(stored) == 12 and candidates.index_is_fresh(case, cfg)
+        assert len(stored) == 15 and candidates.index_is_fresh(case, cfg)
         counts = {t: case.rows(f"SELECT count(*) FROM {t}")[0][0] for t in stored}
         # the Zeek fixtures' SMB sessions and RPC calls
         assert counts["hunt_smb"] > 0 and counts["hunt_execs"] > 0
@@ -165,8 +164,6 @@ def test_the_resolver_stores_every_table_the_hunt_reads_and_each_is_needed(tmp_p
         case.set_meta(candidates.INDEX, {"spec": "stale"})
         working.prepare(case, cfg)
         for name, table, _, _ in prep.STORED:
-            if name in prep.COPIED:  # the hunt names the writers of System-written drops in its copy
-                continue
             cols = "* EXCLUDE (xid)" if name == "h_execs" else "*"  # xid: an identity, in no order
             a, b = f"SELECT {cols} FROM {name}", f"SELECT {cols} FROM {table}"
             both = f"(({a} EXCEPT ALL {b}) UNION ALL ({b} EXCEPT ALL {a}))"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from huntrows import T0, ev, ip, make_case
 
-from wormsign.detect import config, prep, propagation, working
+from wormsign.detect import config, prep, working
 from wormsign.detect.rules import run_rules
 from wormsign.resolve import resolve
 from wormsign.store import Case
@@ -87,7 +87,6 @@ def test_rdp_fanout_names_the_host_that_held_the_address_then(tmp_path: Path, or
         resolve(case)
         cfg = config.load()
         working.prepare(case, cfg)
-        propagation.build_edges(case, cfg)
         got = [a for a in run_rules(case, cfg) if a["rule"] == "rdp-fanout"]
     assert [(a["source_host"], a["target_hosts"]) for a in got] == [("attacker", hosts)]
 

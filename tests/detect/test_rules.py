@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from huntrows import copy_exec, ev, ip, make_case
 
-from wormsign.detect import config, propagation, working
+from wormsign.detect import config, working
 from wormsign.detect.rules import SEVERITIES, load_rules, run_rules
 from wormsign.schema import FIELD_NAMES
 
@@ -20,7 +20,6 @@ def alerts(tmp_path: Path, rows: list[dict[str, Any]], rule: str) -> list[dict[s
     rows = rows + [ev(-60, h, "generic", "0") for h in hosts]
     with make_case(tmp_path / "c.duckdb", rows) as case:
         working.prepare(case, cfg)
-        propagation.build_edges(case, cfg)
         return [a for a in run_rules(case, cfg) if a["rule"] == rule]
 
 
@@ -300,6 +299,5 @@ def test_winrm_exec_takes_one_of_two_logons_at_one_instant(tmp_path: Path, order
     with make_case(tmp_path / "c.duckdb", rows[::order]) as case:
         case.engine.execute("SET threads = 1")
         working.prepare(case, cfg)
-        propagation.build_edges(case, cfg)
         got = [a for a in run_rules(case, cfg) if a["rule"] == "winrm-exec"]
     assert [(a["source_host"], a["fields"]["account"]) for a in got] == [("ws-01", "alice")]

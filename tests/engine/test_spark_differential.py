@@ -30,7 +30,7 @@ TABLES = ("res_obs", "res_known", "res_long", "res_ips", "res_short", "res_krb_l
           "res_netlids", "host_addr", "host_conflicts", "hunt_index", "hunt_chan", "hunt_img", "hunt_runs",
           # the working tables stored with the candidate rows (detect/prep.py's STORED)
           "hunt_drops", "hunt_execs", "hunt_svc", "hunt_smb", "hunt_logons", "hunt_inbound", "hunt_sessexec",
-          "hunt_authfail", "hunt_lockouts")
+          "hunt_authfail", "hunt_lockouts", "hunt_writers", "hunt_callers", "hunt_edges")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,9 +92,10 @@ def test_demo_same_incidents_on_spark(tmp_path: Path, caplog: pytest.LogCaptureF
     on_spark = {r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("spark: ")}
     assert {"spark: _ws_intel_match", "spark: _ws_deliveries", "spark: sigma_events",
             "spark: sigma_group"} <= on_spark
-    # and the working tables
+    # and the working tables, the propagation edges among them
     assert {"spark: hunt_drops", "spark: hunt_execs", "spark: hunt_svc", "spark: hunt_smb", "spark: hunt_logons",
-            "spark: hunt_inbound", "spark: hunt_sessexec", "spark: hunt_authfail", "spark: hunt_lockouts"} <= on_spark
+            "spark: hunt_inbound", "spark: hunt_sessexec", "spark: hunt_authfail", "spark: hunt_lockouts",
+            "spark: hunt_writers", "spark: hunt_callers", "spark: hunt_edges"} <= on_spark
     assert any(a["rule"].startswith("sigma:") for a in b.alerts)
     outbreak = a.incidents[0]
     assert outbreak["families"] and outbreak["c2"] and outbreak["deliveries"]

@@ -15,11 +15,13 @@ the hunt computes the rest (and all of them when the stored index is stale) as T
 ``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
 
 ``h_ipmap``   ip -> host (the resolver's ``host_addr``; without it, what the logs say about themselves)
-``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System)
+``h_drops``   executables written to a host from another host (5145, Zeek smb_files, Sysmon 11 by System);
+              a view of ``h_rawdrops`` (as the events say) and ``h_writers`` (who wrote what System wrote)
 ``h_execs``   code started on a host the way remote tools start it (7045/4697, 4698, services/WMI
               children, Zeek dce_rpc svcctl/atsvc), with every file name its command names,
               ``via``: an ``install`` (service, task), a ``process`` start, an ``rpc`` call
 ``h_callers`` an install's caller (``xid``, ``caller``: the host that logged on over the network just before)
+``h_edges``   propagation candidates (:mod:`wormsign.detect.propagation`)
 ``h_svc``     per image the service control manager starts: on how many hosts and days
 ``h_smb``     port-445 connections between hosts (Zeek conn, Sysmon 3)
 ``h_logons``  successful network logons; ``h_authfail`` failed ones; ``h_lockouts`` 4740s
@@ -35,7 +37,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from wormsign.detect import activity
-from wormsign.detect.propagation import bind
+from wormsign.detect.propagation import bind, edge_values, edges_sql
 from wormsign.engine import passes
 from wormsign.store import Case
 
@@ -359,6 +361,68 @@ LEFT JOIN failed_self fs ON fs.ref = l.ref LEFT JOIN known k ON k.host = l.claim
 """
 
 
+
+def _latest_logon(points: str) -> str:
+    """Each row of the query ``points`` (``key, target, ts``) with the latest successful network
+    logon on its target at its instant or before (of logons at one instant, the first by ref):
+    ``source, account, logon_ref, logon_ts``. An as-of join, written as a window function over
+    a frame that grows row by row, which both engines have."""
+    return f"""
+    SELECT p.key, p.target, p.ts, l.source, l.account, l.ref AS logon_ref, l.ts AS logon_ts
+    FROM (SELECT key, target, ts,
+                 last_value(lref IGNORE NULLS) OVER (PARTITION BY target ORDER BY ts, tag, lref DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS lref
+          FROM (SELECT target, ts, 0 AS tag, ref AS lref, NULL AS key FROM h_logons
+                WHERE target IN (SELECT target FROM ({points}))
+                UNION ALL
+                SELECT target, ts, 1, NULL, key FROM ({points}))) p
+    JOIN h_logons l ON l.target = p.target AND l.ref = p.lref
+    WHERE p.key IS NOT NULL"""
+
+
+# A System-written drop names no writer: the host that logged on over the network just before
+# (the SMB session that wrote it), within ``logon_window_s``.
+WRITERS = f"""
+SELECT key AS ref, source, account
+FROM ({_latest_logon("SELECT ref AS key, target, ts FROM h_rawdrops WHERE source IS NULL")})
+WHERE ts - logon_ts <= to_seconds(?) AND source <> target
+"""
+
+#: ``h_drops``: the drops, System's with the writer found for them.
+DROPS_VIEW = """
+SELECT d.target, coalesce(d.source, w.source) AS source, d.ts, d.fname, d.fpath, d.sha256,
+       CASE WHEN w.ref IS NULL THEN d.account ELSE w.account END AS account, d.via, d.ref
+FROM h_rawdrops d LEFT JOIN h_writers w ON d.source IS NULL AND w.ref = d.ref
+"""
+
+# An install (7045/4697, 4698) names no caller either: the same logon tells it (``h_callers``,
+# read by remote-service and by the Sigma alerts of the hunt; never an edge of its own).
+# An install that names its logon (4697, 4698, 4702: the subject's logon id) has the caller
+# of that logon, or none when it is a local session; one that names none (7045), the latest.
+CALLERS = f"""
+WITH bylid AS (
+    SELECT x.xid, min(l.source) AS caller, min(l.account) AS account, min(l.ref) AS logon_ref
+    FROM h_execs x JOIN h_logons l ON l.target = x.host AND l.lid = x.lid
+    WHERE x.via = 'install' AND x.ts >= l.ts - INTERVAL 5 SECOND AND x.ts - l.ts <= to_seconds(?)
+      AND l.source <> x.host
+    GROUP BY x.xid)
+SELECT * FROM bylid
+UNION ALL
+SELECT key, source, account, logon_ref
+FROM ({_latest_logon("SELECT xid AS key, host AS target, ts FROM h_execs WHERE via = 'install' AND lid IS NULL")})
+WHERE ts - logon_ts <= to_seconds(?) AND source <> target
+"""
+
+
+class _Names(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+#: ``h_edges`` (positional parameters) and the names of its values in order.
+EDGES, _EDGE_NAMES = bind(edges_sql(DROPS_VIEW), _Names())
+
+
 def _execs_params(cfg: dict[str, Any]) -> list[Any]:
     parents = dict(cfg["remote_parents"])
     rpc = dict(cfg["rpc_exec"])
@@ -381,12 +445,12 @@ def _authfail_params(cfg: dict[str, Any]) -> list[Any]:
 
 
 #: Working tables that depend on the pass over events alone, and on the configuration the
-#: candidates' spec covers: (name in a hunt, stored table, SQL, its parameters). The resolver
-#: stores them beside ``hunt_index`` (:func:`store`); a hunt reads them as views when they are
-#: fresh (``h_drops`` as a copy: the hunt names the writers of System-written drops in it),
-#: else computes them (they need ``h_ev``, ``h_ipmap`` and the macros).
+#: candidates' spec covers: (name in a hunt, stored table, SQL, its parameters), each reading
+#: ``h_ev``, ``h_ipmap`` and the tables before it. The resolver stores them beside ``hunt_index``
+#: (:func:`store`); a hunt reads them as views when they are fresh, else computes them (they
+#: need the macros too). ``h_drops`` is a view of two of them (:data:`DROPS_VIEW`).
 STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] = (
-    ("h_drops", "hunt_drops", DROPS, lambda c: [list(c["admin_shares"]), int(c["write_mask_bit"]), _loop(c),
+    ("h_rawdrops", "hunt_drops", DROPS, lambda c: [list(c["admin_shares"]), int(c["write_mask_bit"]), _loop(c),
                                                 list(c["exec_extensions"])]),
     ("h_execs", "hunt_execs", EXECS, _execs_params),
     ("h_svc", "hunt_svc", SERVICE_IMAGES, lambda c: []),
@@ -396,11 +460,12 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_sessexec", "hunt_sessexec", SESSEXEC, lambda c: [int(c["session_max_s"])]),
     ("h_authfail", "hunt_authfail", AUTHFAIL, _authfail_params),
     ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: [int(c["auth_window_s"])] * 3),
+    ("h_writers", "hunt_writers", WRITERS, lambda c: [int(c["logon_window_s"])]),
+    ("h_callers", "hunt_callers", CALLERS, lambda c: [int(c["session_max_s"]), int(c["logon_window_s"])]),
+    ("h_edges", "hunt_edges", EDGES, lambda c: [edge_values(c)[k] for k in _EDGE_NAMES]),
 )
 #: EXECS's identity of a row.
 _XID = "row_number() OVER (ORDER BY ref, via, method) AS xid"
-#: Working tables a hunt changes: copied from the stored ones, not viewed.
-COPIED = ("h_drops",)
 #: The rows of the pass AUTHFAIL reads (a time bound is added to it when files are added).
 _AUTH_ROWS = """WHERE e.kind IN ('auth', 'ntlm', 'kerberos') AND e."user.name" IS NOT NULL"""
 
@@ -418,6 +483,7 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
     :data:`STORED` are computed there (the same SQL, translated), from those rows and the
     address map, and only their rows reach the catalog."""
     on_spark = store and _rows_on_spark(case)
+    case.drop("h_drops")
     if on_spark:
         case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
     for name, table, sql, params in STORED:
@@ -436,10 +502,16 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
     if on_spark:
         for name in _READ_LATER:
             case.scans.drop_result(name)
+    _drops_view(case)
 
 
 #: Working tables that a later one reads on Spark.
-_READ_LATER = ("h_execs", "h_logons", "h_authfail")
+_READ_LATER = ("h_rawdrops", "h_execs", "h_smb", "h_logons", "h_authfail", "h_writers")
+
+
+def _drops_view(case: Case) -> None:
+    case.drop("h_drops")
+    case.engine.execute(f"CREATE TEMP VIEW h_drops AS {DROPS_VIEW}")
 
 
 def _rows_on_spark(case: Case) -> bool:
@@ -448,11 +520,12 @@ def _rows_on_spark(case: Case) -> bool:
 
 
 def _stored(case: Case) -> None:
-    """The tables of :data:`STORED`, as views of (or, :data:`COPIED`, copies of) the stored ones."""
+    """The tables of :data:`STORED`, as views of the stored ones."""
+    case.drop("h_drops")
     for name, table, _, _ in STORED:
         case.drop(name)
-        kind = "TABLE" if name in COPIED else "VIEW"
-        case.engine.execute(f"CREATE TEMP {kind} {name} AS SELECT * FROM {table}")
+        case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
+    _drops_view(case)
 
 
 def store(case: Case, cfg: dict[str, Any], new_shards: list[int] | None = None) -> None:
@@ -471,6 +544,7 @@ def store(case: Case, cfg: dict[str, Any], new_shards: list[int] | None = None) 
     # A failure's row depends on the successes after it within auth_window_s: those from the
     # new events' first authentication, less the window, on are computed again.
     first = eng.rows("SELECT min(ts) FROM _ws_hev_new WHERE kind IN ('auth', 'ntlm', 'kerberos')")[0][0]
+    case.drop("h_drops")
     for name, table, sql, params in STORED:
         case.drop(name)
         if table == "hunt_authfail" and first is None:
@@ -495,6 +569,7 @@ def store(case: Case, cfg: dict[str, Any], new_shards: list[int] | None = None) 
         eng.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
     eng.execute("DROP TABLE IF EXISTS _ws_logons_new")
     eng.execute("DROP TABLE _ws_hev_new")
+    _drops_view(case)
 
 
 def stored_tables() -> tuple[str, ...]:
@@ -524,47 +599,11 @@ def tables(case: Case, cfg: dict[str, Any], *, fresh: bool) -> None:
     with the connection): the stored ones when ``fresh`` (the stored pass is this configuration's
     over the events as they are), else computed. :func:`wormsign.detect.working.prepare` builds
     the pass, then calls this."""
-    eng = case.engine
     ipmap(case, cfg)
     if fresh:
         _stored(case)
     else:
         _working(case, cfg, store=False)
-    # A System-written drop names no writer: take the host that logged on over the network
-    # just before (the SMB session that wrote it).
-    eng.execute(
-        """UPDATE h_drops SET source = l.source, account = l.account
-           FROM (SELECT d.ref, d.target, d.ts, l.source, l.account
-                 FROM h_drops d
-                 ASOF JOIN (SELECT * FROM h_logons  -- of logons at one instant, the first by ref
-                            QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) l
-                   ON l.target = d.target AND d.ts >= l.ts
-                 WHERE d.source IS NULL AND d.ts - l.ts <= to_seconds(?) AND l.source <> d.target) l
-           WHERE h_drops.source IS NULL AND h_drops.ref = l.ref""",
-        [int(cfg["logon_window_s"])],
-    )
-    # An install (7045/4697, 4698) names no caller either: the same logon tells it (``h_callers``,
-    # read by remote-service and by the Sigma alerts of the hunt; never an edge of its own).
-    # An install that names its logon (4697, 4698, 4702: the subject's logon id) has the caller
-    # of that logon, or none when it is a local session; one that names none (7045), the latest.
-    eng.execute(
-        """CREATE OR REPLACE TEMP TABLE h_callers AS
-           WITH x AS (SELECT xid, host, ts, lid FROM h_execs WHERE via = 'install'),
-           bylid AS (
-               SELECT x.xid, min(l.source) AS caller, min(l.account) AS account, min(l.ref) AS logon_ref
-               FROM x JOIN h_logons l ON l.target = x.host AND l.lid = x.lid
-               WHERE x.ts >= l.ts - INTERVAL 5 SECOND AND x.ts - l.ts <= to_seconds(?) AND l.source <> x.host
-               GROUP BY x.xid)
-           SELECT * FROM bylid
-           UNION ALL
-           SELECT x.xid, l.source, l.account, l.ref
-           FROM (SELECT * FROM x WHERE lid IS NULL) x
-           ASOF JOIN (SELECT * FROM h_logons
-                      QUALIFY row_number() OVER (PARTITION BY target, ts ORDER BY ref) = 1) l
-             ON l.target = x.host AND x.ts >= l.ts
-           WHERE x.ts - l.ts <= to_seconds(?) AND l.source <> x.host""",
-        [int(cfg["session_max_s"]), int(cfg["logon_window_s"])],
-    )
 
 
 # Hosts a detection implicated: by default (the rules alone, without the hunt's graph) either

@@ -24,6 +24,7 @@ What the translation does besides sqlglot's own work:
 - a macro may have a Spark body of its own (``spark_bodies``: Spark SQL), where DuckDB's cannot
   be translated (an aggregate's top n, list arithmetic by index): the two bodies sit side by
   side in the module that defines the macro, and the differential test holds them together;
+- a bound regular expression (:class:`Pattern`) is bound in its Java form (:func:`spark_params`);
 - anything sqlglot cannot express in Spark is an error, never dropped.
 
 Whatever else differs must fail a test: ``tests/engine/test_spark_differential.py`` runs every
@@ -46,6 +47,17 @@ _MACRO_RE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+)?MACRO\s+(\
 
 class DialectError(ValueError):
     """A statement that cannot be translated without changing its meaning."""
+
+
+class Pattern(str):
+    """A bound parameter that is a regular expression in RE2's syntax (DuckDB's
+    ``regexp_matches``): Spark binds its ``java.util.regex`` form (:func:`java_regex`), which
+    matches the same strings, as a literal pattern in the SQL is translated."""
+
+
+def spark_params(params: Iterable[object]) -> list[object]:
+    """Parameters as Spark binds them: a :class:`Pattern` as its Java form, the rest as they are."""
+    return [java_regex(p) if isinstance(p, Pattern) else p for p in params]
 
 
 def parse_macros(definitions: Iterable[str],

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from wormsign.engine.dialect import to_spark
+from wormsign.engine.dialect import spark_params, to_spark
 from wormsign.engine.passes import KEY_REF
 from wormsign.store import KEY_COLUMNS, memory_bytes
 
@@ -214,7 +214,7 @@ class SparkScans:
 
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The DataFrame of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark)."""
-        return self.spark.sql(self.sql(sql), args=list(params) if params else None)
+        return self.spark.sql(self.sql(sql), args=spark_params(params) if params else None)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """The result of ``sql`` (DuckDB's dialect, ``?`` parameters bound by Spark) as Arrow."""
