@@ -148,3 +148,31 @@ def test_unnests_side_by_side_pair_their_elements_on_spark() -> None:
     want = duckdb.connect().execute(sql, shorter).fetchall()
     assert want == [("a", "x"), ("b", None), ("c", None)]
     assert [(r["k"], r["v"]) for r in SparkScans("local[1]").query(sql, shorter).to_pylist()] == want
+
+
+def test_a_bound_pattern_matches_on_spark_what_it_matches_on_duckdb() -> None:
+    """A regular expression bound as a parameter (the edges' ``system_dirs_re``) is RE2's on
+    DuckDB; Spark binds its Java form. Unmarked, Java's ``$`` matches before a final line break
+    and its ``(?i)`` folds ASCII only, so the same text gave another answer."""
+    import shutil
+
+    import duckdb
+
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("no java: README, 'Spark' says how to get it")
+    from wormsign.engine.dialect import Pattern
+    from wormsign.engine.spark import SparkScans
+
+    sql = "SELECT i, regexp_matches(x, ?) AS m FROM (SELECT unnest(?) AS i, unnest(?) AS x) ORDER BY i"
+    texts = ["c:\\windows\\system32\\svc.exe", "svc.exe\n", "ÉCOLE.EXE", "c:\\users\\a\\svc.exe"]
+    scans = SparkScans("local[1]")
+    for pattern in ("\\.exe$", "(?i)école\\.exe$", "\\\\(system32|syswow64)\\\\"):
+        params = [Pattern(pattern), list(range(len(texts))), texts]
+        want = duckdb.connect().execute(sql, params).fetchall()
+        assert [(r["i"], r["m"]) for r in scans.query(sql, params).to_pylist()] == want
+    # the cases where the two differ are in the list: Java's own reading of the first pattern
+    # matches the second text, RE2's does not
+    assert duckdb.connect().execute(sql, [Pattern("\\.exe$"), [0, 1], texts[:2]]).fetchall() == [(0, True), (1, False)]
+    plain = scans.query(sql, ["\\.exe$", [0, 1], texts[:2]]).to_pylist()
+    assert [(r["i"], r["m"]) for r in plain] == [(0, True), (1, True)]
