@@ -31,12 +31,12 @@ TABLES: dict[str, tuple[str, list[str]]] = {
     "h_ipmap": ("address -> host map", ["loopback"]),
     "h_drops": (
         "executables written to a host from another host "
-        "(stored; the hunt names the writers of System-written ones)",
+        "(stored, with the writers of System-written ones: `hunt_drops`, `hunt_writers`)",
         ["admin_shares", "write_mask_bit", "loopback", "exec_extensions", "logon_window_s"],
     ),
     "h_execs": ("code started the way remote tools start it (stored)", ["remote_parents", "rpc_exec"]),
-    "h_callers": ("the caller of each install: the host that logged on over the network just before",
-                  ["logon_window_s", "loopback"]),
+    "h_callers": ("the caller of each install: the host that logged on over the network just before (stored)",
+                  ["logon_window_s", "session_max_s", "loopback"]),
     "h_svc": ("per image the service control manager starts: on how many hosts and days (stored)",
               ["remote_parents"]),
     "h_smb": ("port-445 connections between hosts (stored)", ["exploit_min_bytes", "loopback"]),
@@ -44,7 +44,7 @@ TABLES: dict[str, tuple[str, list[str]]] = {
     "h_authfail": ("failed authentications (stored)", ["loopback"]),
     "h_lockouts": ("account lockouts (4740) (stored)", []),
     "h_edges": (
-        "propagation edges (a host starting code it got from another host)",
+        "propagation edges (a host starting code it got from another host) (stored)",
         ["exec_window_s", "exploit_window_s", "system_dirs_re", "scan_window_s", "scan_min_hosts",
          "session_skew_s"],
     ),

@@ -8,9 +8,10 @@ it is fresh, so ``events`` is not read at all). Every working table is then one 
 operation over ``h_ev`` (values bound as parameters), so the detections and the propagation
 graph never loop over events in Python, nor scan ``events`` once per rule. The tables that
 depend on ``h_ev`` alone (:data:`STORED`: drops, executions, service images, port-445
-sessions, logons, failures, lockouts) are stored by the resolver beside ``hunt_index`` (on
-Spark, when it made the candidate rows of every shard, built there: :func:`_working`) and read as views;
-the hunt computes the rest (and all of them when the stored index is stale) as TEMP tables.
+sessions, logons, failures, lockouts, the writers of drops and callers of installs, and the
+propagation edges) are stored by the resolver beside ``hunt_index`` (on Spark, when it made
+the candidate rows of every shard, built there: :func:`_working`) and read as views; the hunt
+computes the rest (and all of them when the stored index is stale) as TEMP tables.
 
 ``h_ev``      the candidate rows (:mod:`wormsign.detect.candidates`)
 
@@ -361,7 +362,6 @@ LEFT JOIN failed_self fs ON fs.ref = l.ref LEFT JOIN known k ON k.host = l.claim
 """
 
 
-
 def _latest_logon(points: str) -> str:
     """Each row of the query ``points`` (``key, target, ts``) with the latest successful network
     logon on its target at its instant or before (of logons at one instant, the first by ref):
@@ -423,6 +423,11 @@ class _Names(dict[str, Any]):
 EDGES, _EDGE_NAMES = bind(edges_sql(DROPS_VIEW), _Names())
 
 
+def _edge_params(cfg: dict[str, Any]) -> list[Any]:
+    values = edge_values(cfg)
+    return [values[k] for k in _EDGE_NAMES]
+
+
 def _execs_params(cfg: dict[str, Any]) -> list[Any]:
     parents = dict(cfg["remote_parents"])
     rpc = dict(cfg["rpc_exec"])
@@ -451,7 +456,7 @@ def _authfail_params(cfg: dict[str, Any]) -> list[Any]:
 #: need the macros too). ``h_drops`` is a view of two of them (:data:`DROPS_VIEW`).
 STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] = (
     ("h_rawdrops", "hunt_drops", DROPS, lambda c: [list(c["admin_shares"]), int(c["write_mask_bit"]), _loop(c),
-                                                list(c["exec_extensions"])]),
+                                                   list(c["exec_extensions"])]),
     ("h_execs", "hunt_execs", EXECS, _execs_params),
     ("h_svc", "hunt_svc", SERVICE_IMAGES, lambda c: []),
     ("h_smb", "hunt_smb", SMB, lambda c: [int(c["exploit_min_bytes"]), _loop(c), _loop(c)]),
@@ -462,7 +467,7 @@ STORED: tuple[tuple[str, str, str, Callable[[dict[str, Any]], list[Any]]], ...] 
     ("h_lockouts", "hunt_lockouts", LOCKOUTS, lambda c: [int(c["auth_window_s"])] * 3),
     ("h_writers", "hunt_writers", WRITERS, lambda c: [int(c["logon_window_s"])]),
     ("h_callers", "hunt_callers", CALLERS, lambda c: [int(c["session_max_s"]), int(c["logon_window_s"])]),
-    ("h_edges", "hunt_edges", EDGES, lambda c: [edge_values(c)[k] for k in _EDGE_NAMES]),
+    ("h_edges", "hunt_edges", EDGES, _edge_params),
 )
 #: EXECS's identity of a row.
 _XID = "row_number() OVER (ORDER BY ref, via, method) AS xid"
