@@ -488,7 +488,6 @@ def _working(case: Case, cfg: dict[str, Any], *, store: bool) -> None:
     :data:`STORED` are computed there (the same SQL, translated), from those rows and the
     address map, and only their rows reach the catalog."""
     on_spark = store and _rows_on_spark(case)
-    case.drop("h_drops")
     if on_spark:
         case.scans.view_table("h_ipmap", case.query("SELECT * FROM h_ipmap"))
     for name, table, sql, params in STORED:
@@ -526,7 +525,6 @@ def _rows_on_spark(case: Case) -> bool:
 
 def _stored(case: Case) -> None:
     """The tables of :data:`STORED`, as views of the stored ones."""
-    case.drop("h_drops")
     for name, table, _, _ in STORED:
         case.drop(name)
         case.engine.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {table}")
@@ -549,7 +547,6 @@ def store(case: Case, cfg: dict[str, Any], new_shards: list[int] | None = None) 
     # A failure's row depends on the successes after it within auth_window_s: those from the
     # new events' first authentication, less the window, on are computed again.
     first = eng.rows("SELECT min(ts) FROM _ws_hev_new WHERE kind IN ('auth', 'ntlm', 'kerberos')")[0][0]
-    case.drop("h_drops")
     for name, table, sql, params in STORED:
         case.drop(name)
         if table == "hunt_authfail" and first is None:
