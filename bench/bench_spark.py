@@ -16,6 +16,10 @@ Spark statements on each core count (the engine's own log), so that the pass tha
 shows. ``--rounds N`` runs each engine N times, local[1] and local[2]
 in alternating order, and compares each one's best run (the scaling of each round is printed too).
 
+``--event-log DIR`` keeps Spark's event log of each Spark run (``DIR/local1-r1``, ...) with the
+span of each catalog table's statements; ``bench/spark_stages.py DIR/local2-r1`` says, per table,
+how long one task, two or none ran, and the tasks' run, CPU, GC and spill.
+
 ``--pin`` runs Spark ``local[N]`` on N cores only (the child's CPU affinity, which the JVM it starts
 inherits): unpinned, ``local[1]`` is one task thread, but the JVM's garbage collector, JIT compiler
 and Parquet reading run beside it on the other core (the load average read about 2 during an
@@ -46,6 +50,10 @@ from wormsign.engine.setup import open_case
 a = json.loads(sys.argv[1])
 if a.get("cpus"):  # before the JVM starts: it inherits the affinity, and sizes its GC and JIT threads by it
     os.sched_setaffinity(0, set(range(a["cpus"])))
+if a.get("event_log"):  # Spark's own log of every stage and task (bench/spark_stages.py reads it)
+    import wormsign.engine.spark as ws
+    ws.SESSION_CONF.update({"spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
+                            "spark.eventLog.dir": "file://" + a["event_log"]})
 import logging
 passes = {}  # the Spark statements' own log (engine/passes.py): seconds and rows per catalog table
 class Passes(logging.Handler):
@@ -53,6 +61,8 @@ class Passes(logging.Handler):
         if rec.msg.startswith("spark: "):
             p = passes.setdefault(rec.args[0], {"seconds": 0.0, "rows": 0, "statements": 0})
             p["seconds"] += rec.args[2]; p["rows"] += rec.args[1]; p["statements"] += 1
+            now = time.time()  # each statement's span, for the event log's tasks
+            p.setdefault("spans", []).append((now - rec.args[2], now))
 lg = logging.getLogger("wormsign.engine.passes"); lg.setLevel(logging.DEBUG); lg.addHandler(Passes())
 t = time.perf_counter()
 with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
@@ -69,6 +79,13 @@ with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
 """
 
 
+def _run_dir(root: Path, name: str, rnd: int) -> Path:
+    """The folder of one Spark run's event log: ``ROOT/local1-r1``, ..."""
+    d = root / f"{name.split()[-1].replace('[', '').replace(']', '')}-r{rnd + 1}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     case_args(ap, hosts=500)
@@ -76,6 +93,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="runs of each engine (the Spark ones in alternating order); each one's best is compared")
     ap.add_argument("--case", type=Path, default=None,
                     help="an unresolved case to use (kept), or where to keep the one built")
+    ap.add_argument("--event-log", type=Path, default=None,
+                    help="write Spark's event log of each Spark run under this folder (one subfolder per run, "
+                         "with the statements' spans): bench/spark_stages.py reads it")
     ap.add_argument("--pin", action="store_true",
                     help="run Spark local[N] on N cores only (CPU affinity), so that local[1] has one core")
     args = ap.parse_args(argv)
@@ -98,7 +118,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 shutil.copytree(case, copy)
                 load = os.getloadavg()[0]
                 cpus = int(master[6:-1]) if args.pin and master else 0
-                r = _child(HUNT, {"case": str(copy), "engine": engine, "master": master, "cpus": cpus})
+                arg = {"case": str(copy), "engine": engine, "master": master, "cpus": cpus}
+                if args.event_log and engine == "spark":
+                    arg["event_log"] = str(_run_dir(args.event_log, name, rnd))
+                r = _child(HUNT, arg)
+                if "event_log" in arg:
+                    (Path(arg["event_log"]) / "spans.json").write_text(json.dumps(
+                        {t: p.pop("spans", []) for t, p in r.get("passes", {}).items()}))
                 shutil.rmtree(copy, ignore_errors=True)
                 r["load_before"], r["load_after"], r["round"] = load, os.getloadavg()[0], rnd + 1
                 every.setdefault(name, []).append(r)
