@@ -14,7 +14,7 @@ of DuckDB's; whether the three hunts gave the same incidents; the load average (
 shared) before and after each run; and for each catalog table the passes fill, the time of its
 Spark statements on each core count (the engine's own log), so that the pass that scales least
 shows. ``--rounds N`` runs each engine N times, local[1] and local[2]
-in alternating order, and compares each one's best run (the scaling of each round is printed too).
+in alternating order (``--two-first``: local[2] first), and compares each one's best run (the scaling of each round is printed too).
 
 ``--event-log DIR`` keeps Spark's event log of each Spark run (``DIR/local1-r1``, ...) with the
 span of each catalog table's statements; ``bench/spark_stages.py DIR/local2-r1`` says, per table,
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="runs of each engine (the Spark ones in alternating order); each one's best is compared")
     ap.add_argument("--case", type=Path, default=None,
                     help="an unresolved case to use (kept), or where to keep the one built")
+    ap.add_argument("--two-first", action="store_true",
+                    help="run local[2] before local[1] in the first round (and so in every odd one)")
     ap.add_argument("--event-log", type=Path, default=None,
                     help="write Spark's event log of each Spark run under this folder (one subfolder per run, "
                          "with the statements' spans): bench/spark_stages.py reads it")
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    ("spark local[2]", "spark", "local[2]")]
         for rnd in range(args.rounds):
             # the two Spark runs alternate their order from round to round (the load drifts)
-            order = engines if rnd % 2 == 0 else [engines[0], engines[2], engines[1]]
+            order = engines if (rnd + args.two_first) % 2 == 0 else [engines[0], engines[2], engines[1]]
             for name, engine, master in order:
                 copy = work / name.replace(" ", "_").replace("[", "").replace("]", "")
                 shutil.copytree(case, copy)
