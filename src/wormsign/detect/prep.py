@@ -38,7 +38,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from wormsign.detect import activity
-from wormsign.detect.propagation import bind, edge_values, edges_sql
+from wormsign.detect.propagation import bind, edge_values, edges_sql, latest_before, positional
 from wormsign.engine import passes
 from wormsign.store import Case
 
@@ -365,19 +365,12 @@ LEFT JOIN failed_self fs ON fs.ref = l.ref LEFT JOIN known k ON k.host = l.claim
 def _latest_logon(points: str) -> str:
     """Each row of the query ``points`` (``key, target, ts``) with the latest successful network
     logon on its target at its instant or before (of logons at one instant, the first by ref):
-    ``source, account, logon_ref, logon_ts``. An as-of join, written as a window function over
-    a frame that grows row by row, which both engines have."""
+    ``source, account, logon_ref, logon_ts`` (:func:`wormsign.detect.propagation.latest_before`)."""
+    logons = f"SELECT target AS host, ts, ref FROM h_logons WHERE target IN (SELECT target FROM ({points}))"
     return f"""
-    SELECT p.key, p.target, p.ts, l.source, l.account, l.ref AS logon_ref, l.ts AS logon_ts
-    FROM (SELECT key, target, ts,
-                 last_value(lref IGNORE NULLS) OVER (PARTITION BY target ORDER BY ts, tag, lref DESC
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS lref
-          FROM (SELECT target, ts, 0 AS tag, ref AS lref, NULL AS key FROM h_logons
-                WHERE target IN (SELECT target FROM ({points}))
-                UNION ALL
-                SELECT target, ts, 1, NULL, key FROM ({points}))) p
-    JOIN h_logons l ON l.target = p.target AND l.ref = p.lref
-    WHERE p.key IS NOT NULL"""
+    SELECT p.key, p.host AS target, p.ts, l.source, l.account, l.ref AS logon_ref, l.ts AS logon_ts
+    FROM ({latest_before(f"SELECT key, target AS host, ts FROM ({points})", logons)}) p
+    JOIN h_logons l ON l.target = p.host AND l.ref = p.latest"""
 
 
 # A System-written drop names no writer: the host that logged on over the network just before
@@ -414,13 +407,8 @@ WHERE ts - logon_ts <= to_seconds(?) AND source <> target
 """
 
 
-class _Names(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return key
-
-
 #: ``h_edges`` (positional parameters) and the names of its values in order.
-EDGES, _EDGE_NAMES = bind(edges_sql(DROPS_VIEW), _Names())
+EDGES, _EDGE_NAMES = positional(edges_sql(DROPS_VIEW))
 
 
 def _edge_params(cfg: dict[str, Any]) -> list[Any]:

@@ -41,17 +41,12 @@ named AS (
     FROM xn x JOIN drops d ON d.target = x.host AND d.fname = x.name
     WHERE x.ts >= d.ts - INTERVAL 60 SECOND AND x.ts <= d.ts + to_seconds($w)
 ),
-latest AS (  -- each execution's latest drop on its host at its instant or before (of drops at one
-             -- instant, the first by ref): an as-of join, as a window over a growing frame
-    SELECT xid, last_value(dref IGNORE NULLS) OVER (PARTITION BY host ORDER BY ts, tag, dref DESC
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS dref
-    FROM (SELECT target AS host, ts, 0 AS tag, ref AS dref, CAST(NULL AS BIGINT) AS xid FROM drops
-          UNION ALL
-          SELECT host, ts, 1, NULL, xid FROM xc)
+latest AS (  -- each execution's latest drop on its host at its instant or before
+    {latest}
 ),
 near AS (
     SELECT x.xid, d.source, d.ts, d.fname, d.fpath, d.sha256, d.account, d.via, d.ref, 2
-    FROM latest a JOIN xc x ON x.xid = a.xid JOIN drops d ON d.ref = a.dref
+    FROM latest a JOIN xc x ON x.xid = a.key JOIN drops d ON d.ref = a.latest
     WHERE x.ts - d.ts <= to_seconds($w)
       AND (x.via <> 'process' OR ws_ext(d.fname) = 'dll'
            OR NOT regexp_matches(lower(coalesce(x.image, '')), $system_dirs))
@@ -78,6 +73,18 @@ rpc AS (
     WHERE x.source IS NOT NULL AND x.source <> x.host AND x.xid NOT IN (SELECT xid FROM copy)
 ),"""
 
+
+def _unlogged(sessions: str, host: str, at: str) -> str:
+    """The joins of a row (its host ``host``, its instant ``at``) to the SMB ``sessions`` (alias
+    ``s``) from another host into its host within ``$xw`` before it, with no network logon from
+    the session's source between the session's start (less ``$skew``) and that instant: the
+    exploits' and the scanning-on's sessions."""
+    return f"""JOIN {sessions} s ON s.target = {host} AND s.ts <= {at} AND s.ts >= {at} - to_seconds($xw)
+            AND s.source <> {host}
+        ANTI JOIN h_logons l ON l.target = {host} AND l.source = s.source
+            AND l.ts >= s.ts - to_seconds($skew) AND l.ts <= {at}"""
+
+
 # Credential-less spread (WannaCry-like): an unexplained new service or remotely started
 # executable outside the system folders on a host shortly after another host reached its port 445, with no successful
 # network logon from that host in that session (from its start, less session_skew_s, to the
@@ -85,7 +92,7 @@ rpc AS (
 # 40 minutes earlier does not make a later exploit from the same host an admin's. Of the
 # connections before it, a session that carried a payload (or that the target itself logged)
 # wins over the latest probe.
-_EXPLOIT = """
+_EXPLOIT = f"""
 explained AS (SELECT xid FROM copy WHERE q = 1 UNION ALL SELECT xid FROM rpc),
 exploit AS (
     SELECT source, host, ts, 'smb-exploit', what, image, sha256, NULL, 'exploit', [sref, ref], sts, xid,
@@ -95,17 +102,14 @@ exploit AS (
                row_number() OVER (PARTITION BY x.xid ORDER BY s.strong DESC, s.ts DESC, s.ref) AS rn
         FROM (SELECT * FROM h_execs WHERE xid NOT IN (SELECT xid FROM explained) AND image IS NOT NULL
               AND NOT regexp_matches(lower(image), $system_dirs)) x
-        JOIN h_smb s ON s.target = x.host AND s.ts <= x.ts AND s.ts >= x.ts - to_seconds($xw)
-        ANTI JOIN h_logons l ON l.target = x.host AND l.source = s.source
-            AND l.ts >= s.ts - to_seconds($skew) AND l.ts <= x.ts
-        WHERE s.source <> x.host)
+        {_unlogged('h_smb', 'x.host', 'x.ts')})
     WHERE rn = 1
 ),"""
 
 # Credential-less spread seen on the wire alone (no host logs of the target): a scanning host
 # opened a payload-sized SMB session to a host that starts scanning port 445 itself soon after.
 # (The windows are DuckDB's time_bucket's: from 2000-01-03 00:00 UTC, 946,857,600 s after the epoch.)
-_SCAN_ON = """
+_SCAN_ON = f"""
 buckets AS (
     SELECT source, min(ts) AS first FROM h_smb
     GROUP BY source, CAST(floor((epoch(ts) - 946857600) / $scan_window_s) AS BIGINT)
@@ -119,11 +123,8 @@ scan_on AS (
         SELECT s.source, c.host, c.scan_ts, s.ref, s.ts,
                row_number() OVER (PARTITION BY c.host ORDER BY s.ts DESC, s.ref) AS rn
         FROM scans c
-        JOIN h_smb s ON s.target = c.host AND s.strong AND s.ts <= c.scan_ts AND s.ts >= c.scan_ts - to_seconds($xw)
-        JOIN scans a ON a.host = s.source AND a.scan_ts <= s.ts
-        ANTI JOIN h_logons l ON l.target = c.host AND l.source = s.source
-            AND l.ts >= s.ts - to_seconds($skew) AND l.ts <= c.scan_ts
-        WHERE s.source <> c.host)
+        {_unlogged('(SELECT * FROM h_smb WHERE strong)', 'c.host', 'c.scan_ts')}
+        SEMI JOIN scans a ON a.host = s.source AND a.scan_ts <= s.ts)
     WHERE rn = 1
 ),"""
 
@@ -140,22 +141,41 @@ WHERE q = best_q
 """
 
 
+def latest_before(points: str, rows: str) -> str:
+    """Each row of the query ``points`` (``key, host, ts``) with the ``ref`` of the latest row of
+    the query ``rows`` (``host, ts, ref``) on its host at its instant or before (of rows at one
+    instant, the least ref), NULL when there is none: ``key, host, ts, latest``. An as-of join,
+    as a window over a frame that grows row by row, which both engines have."""
+    return f"""SELECT key, host, ts, latest FROM (
+        SELECT key, host, ts, last_value(ref IGNORE NULLS) OVER (PARTITION BY host ORDER BY ts, tag, ref DESC
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS latest
+        FROM (SELECT host, ts, 0 AS tag, ref, NULL AS key FROM ({rows})
+              UNION ALL
+              SELECT host, ts, 1, NULL, key FROM ({points})))
+    WHERE key IS NOT NULL"""
+
+
 def edges_sql(drops: str) -> str:
     """The statement of ``h_edges`` over the drops of the query ``drops`` (``h_drops``'s
     columns), the executions ``h_execs``, the SMB sessions ``h_smb`` and the logons ``h_logons``
     (``$name`` placeholders: :func:`bind` with :func:`edge_values`)."""
-    return "WITH" + _COPY.replace("{drops}", drops) + _RPC + _EXPLOIT + _SCAN_ON + _BEST
+    copy = _COPY.replace("{drops}", drops).replace("{latest}", latest_before(
+        "SELECT xid AS key, host, ts FROM xc", "SELECT target AS host, ts, ref FROM drops"))
+    return "WITH" + copy + _RPC + _EXPLOIT + _SCAN_ON + _BEST
+
+
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def positional(sql: str) -> tuple[str, list[str]]:
+    """``sql`` with its ``$name`` placeholders as positional ``?``, and the names in order."""
+    return _PARAM.sub("?", sql), _PARAM.findall(sql)
 
 
 def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
     """Turn ``$name`` placeholders into positional ``?`` with the values in order."""
-    out: list[Any] = []
-
-    def sub(m: re.Match[str]) -> str:
-        out.append(values[m.group(1)])
-        return "?"
-
-    return re.sub(r"\$([a-z_][a-z0-9_]*)", sub, sql), out
+    text, names = positional(sql)
+    return text, [values[n] for n in names]
 
 
 def edge_values(cfg: dict[str, Any]) -> dict[str, Any]:
