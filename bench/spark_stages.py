@@ -4,7 +4,8 @@ the statements that filled each table (``bench_spark.py --event-log DIR`` writes
     .venv/bin/python bench/spark_stages.py DIR/local2-r1              # one run
     .venv/bin/python bench/spark_stages.py DIR/local1-r1 DIR/local2-r1 # two, side by side
 
-For each table: the wall time of its statements; how much of it had no task running (the
+For each table (and "(elsewhere)": the rest of the run from its first task to its last, such
+as the keys files' pass and the driver between statements): the wall time of its statements; how much of it had no task running (the
 driver: planning, the catalog's append, Python), one task, or two or more (both cores busy on
 ``local[2]``); and the tasks' own totals: run time, CPU time of the task thread (less than run
 time when the thread waits: disk, or another thread on its core), JVM GC time, shuffle write
@@ -74,6 +75,18 @@ def summary(run_dir: Path) -> dict[str, dict[str, float]]:
                 row[k] += sum(t[k] for t in inside)
             row["tasks"] += len(inside)
         out[table] = {k: float(row[k]) for k in FIELDS}
+    # the rest of the run, from its first task to its last: the passes that fill no catalog
+    # table (the keys files), and the driver between statements
+    every = [x for ss in spans.values() for x in ss]
+    a = min([t["start"] for t in ts] + [x[0] for x in every])
+    b = max([t["end"] for t in ts] + [x[1] for x in every])
+    whole: collections.Counter[str] = collections.Counter({"wall": b - a, "tasks": len(ts)})
+    whole.update(busy(ts, a, b))
+    for k in ("run", "cpu", "gc", "shuffle_write", "spill_gb"):
+        whole[k] += sum(t[k] for t in ts)
+    for row in list(out.values()):
+        whole.subtract(row)
+    out["(elsewhere)"] = {k: float(whole[k]) for k in FIELDS}
     return out
 
 
