@@ -65,8 +65,9 @@ class Passes(logging.Handler):
         if rec.msg.startswith("spark: "):
             p = passes.setdefault(rec.args[0], {"seconds": 0.0, "rows": 0, "statements": 0})
             p["seconds"] += rec.args[2]; p["rows"] += rec.args[1]; p["statements"] += 1
-            now = time.time()  # each statement's span, for the event log's tasks
-            p.setdefault("spans", []).append((now - rec.args[2], now))
+            if a.get("event_log"):  # each statement's span, for the event log's tasks
+                now = time.time()
+                p.setdefault("spans", []).append((now - rec.args[2], now))
 lg = logging.getLogger("wormsign.engine.passes"); lg.setLevel(logging.DEBUG); lg.addHandler(Passes())
 t = time.perf_counter()
 with open_case(a["case"], engine=a["engine"], master=a["master"]) as case:
@@ -166,8 +167,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{p1[table]['seconds'] / max(p2[table]['seconds'], 1e-9):.2f}x ({p2[table]['rows']:,} rows)")
     print(f"Spark local[2] is {out['scaling']:.2f}x local[1] (best runs; floor 1.7 on 101M events; "
           f"{'each on as many cores as its threads' if args.pin else 'not pinned'}); "
-          f"Spark local[2] takes {out['spark2_over_duckdb']:.2f}x DuckDB's time; "
-          f"same incidents on all three (in each round): {out['same_incidents']}")
+          + (f"Spark local[2] takes {out['spark2_over_duckdb']:.2f}x DuckDB's time; " if "duckdb" in runs
+             else "no DuckDB run; ")
+          + f"same incidents on all {len(every)} (in each round): {out['same_incidents']}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
     return out

@@ -4,9 +4,10 @@ the statements that filled each table (``bench_spark.py --event-log DIR`` writes
     .venv/bin/python bench/spark_stages.py DIR/local2-r1              # one run
     .venv/bin/python bench/spark_stages.py DIR/local1-r1 DIR/local2-r1 # two, side by side
 
-For each table (and "(elsewhere)": the rest of the run from its first task to its last, such
-as the keys files' pass and the driver between statements): the wall time of its statements; how much of it had no task running (the
-driver: planning, the catalog's append, Python), one task, or two or more (both cores busy on
+For each table (and "(elsewhere)": the rest of the run, such as the keys files' pass and the
+driver between statements): the wall time of its statements; how much of it had no task
+running (the driver: planning, the catalog's append, Python), one task, or two or more (both
+cores busy on
 ``local[2]``); and the tasks' own totals: run time, CPU time of the task thread (less than run
 time when the thread waits: disk, or another thread on its core), JVM GC time, shuffle write
 time, and bytes spilled to disk by sorts and aggregates. A table whose wall time is mostly
@@ -38,10 +39,11 @@ def tasks(run_dir: Path) -> list[dict[str, float]]:
                     continue
                 e = json.loads(line)
                 info, m = e["Task Info"], e.get("Task Metrics") or {}
+                shuffle = m.get("Shuffle Write Metrics") or {}
                 out.append({"start": info["Launch Time"] / 1e3, "end": info["Finish Time"] / 1e3,
-                            "run": m.get("Executor Run Time", 0) / 1e3, "cpu": m.get("Executor CPU Time", 0) / 1e9,
-                            "gc": m.get("JVM GC Time", 0) / 1e3,
-                            "shuffle_write": (m.get("Shuffle Write Metrics") or {}).get("Shuffle Write Time", 0) / 1e9,
+                            "run": m.get("Executor Run Time", 0) / 1e3,
+                            "cpu": m.get("Executor CPU Time", 0) / 1e9, "gc": m.get("JVM GC Time", 0) / 1e3,
+                            "shuffle_write": shuffle.get("Shuffle Write Time", 0) / 1e9,
                             "spill_gb": m.get("Disk Bytes Spilled", 0) / 1e9})
     if not out:
         raise SystemExit(f"{run_dir}: no Spark event log with tasks (bench_spark.py --event-log)")
@@ -50,7 +52,8 @@ def tasks(run_dir: Path) -> list[dict[str, float]]:
 
 def busy(ts: list[dict[str, float]], a: float, b: float) -> collections.Counter[str]:
     """Seconds of [a, b] with no task running, one, and two or more."""
-    marks = sorted(p for t in ts for p in ((max(t["start"], a), 1), (min(t["end"], b), -1)) if t["end"] > a and t["start"] < b)
+    inside = [t for t in ts if t["end"] > a and t["start"] < b]
+    marks = sorted(p for t in inside for p in ((max(t["start"], a), 1), (min(t["end"], b), -1)))
     got: collections.Counter[str] = collections.Counter()
     running, last = 0, a
     for x, d in marks:
@@ -75,8 +78,8 @@ def summary(run_dir: Path) -> dict[str, dict[str, float]]:
                 row[k] += sum(t[k] for t in inside)
             row["tasks"] += len(inside)
         out[table] = {k: float(row[k]) for k in FIELDS}
-    # the rest of the run, from its first task to its last: the passes that fill no catalog
-    # table (the keys files), and the driver between statements
+    # the rest of the run, from its first task or statement to its last: the passes that fill
+    # no catalog table (the keys files), and the driver between statements
     every = [x for ss in spans.values() for x in ss]
     a = min([t["start"] for t in ts] + [x[0] for x in every])
     b = max([t["end"] for t in ts] + [x[1] for x in every])
@@ -92,7 +95,8 @@ def summary(run_dir: Path) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="a run's folder (bench_spark.py --event-log DIR/local2-r1)")
+    ap.add_argument("runs", nargs="+", type=Path,
+                    help="a run's folder (bench_spark.py --event-log DIR/local2-r1)")
     args = ap.parse_args(argv)
     got = {str(r): summary(r) for r in args.runs}
     first = next(iter(got.values()))

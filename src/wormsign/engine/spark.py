@@ -78,8 +78,9 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
         settings["spark.driver.maxResultSize"] = "0"  # results come back as Arrow: the catalog's rows
         # One garbage collector whatever the cores, the throughput one: the JVM picks the serial
         # collector on one core and G1 on two or more, whose write barriers and refinement
-        # threads cost the tasks time (7.5M events, local[2]: the resolution 193.3 s with G1,
-        # 177.2 s with this one; bench/README.md, "which garbage collector")
+        # threads cost the tasks time (local[2]: 7.5M events resolved in 193.3 s with G1, 177.2 s
+        # with this one; 123.2M events hunted in 2,118.7 and 1,709.3 s; bench/README.md, "which
+        # garbage collector" and "the floor's case with one collector on both")
         settings["spark.driver.extraJavaOptions"] = "-XX:+UseParallelGC"
     settings.update(conf or {})
     for key, value in settings.items():
